@@ -1,0 +1,3 @@
+import { hydraVitestConfig } from '../../vitest.shared';
+
+export default hydraVitestConfig({ browser: true });

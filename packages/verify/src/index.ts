@@ -1,0 +1,2 @@
+// Public API of @hydra-ts/verify.
+export {};
