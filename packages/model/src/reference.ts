@@ -1,0 +1,213 @@
+// A plain-TypeScript forward pass of the Llama family, one token at a time, in the manner of
+// llama2.c run.c: config, weights and scratch state, with names that follow the math. It is the
+// independent reference the WebGPU model is tested against, so it favours clarity over speed
+// (sums accumulate in float64, activations are stored in float32 like the GPU's buffers).
+import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
+import { IndexError } from '@hydra-ts/tensor';
+
+/** Scratch buffers and KV cache, as llama2.c's RunState. */
+interface RunState {
+  x: Float32Array; // [dim] residual stream
+  xb: Float32Array; // [max(dim, qDim)] normed input / attention output
+  xb2: Float32Array; // [dim]
+  hb: Float32Array; // [hiddenDim]
+  hb2: Float32Array; // [hiddenDim]
+  q: Float32Array; // [qDim]
+  k: Float32Array; // [kvDim]
+  v: Float32Array; // [kvDim]
+  att: Float32Array; // [maxSeqLen] scores of one head
+  keyCache: Float32Array; // [nLayers, maxSeqLen, kvDim]
+  valueCache: Float32Array; // [nLayers, maxSeqLen, kvDim]
+  hidden: Float32Array; // [dim] final normed hidden state of the last forward
+  logits: Float32Array; // [vocabSize]
+}
+
+/** out = weight * x / rms(x) */
+export function rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, eps: number): void {
+  let ss = 0;
+  for (let j = 0; j < x.length; j++) ss += x[j] * x[j];
+  const scale = 1 / Math.sqrt(ss / x.length + eps);
+  for (let j = 0; j < x.length; j++) out[j] = weight[j] * (scale * x[j]);
+}
+
+/** out[d] = W[d, :] . x (+ bias[d]); W is [d, n] row-major. */
+export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, bias?: Float32Array): void {
+  for (let i = 0; i < d; i++) {
+    let val = bias ? bias[i] : 0;
+    const row = i * n;
+    for (let j = 0; j < n; j++) val += w[row + j] * x[j];
+    out[i] = val;
+  }
+}
+
+/** In-place softmax over the first `size` entries. */
+export function softmax(x: Float32Array, size: number): void {
+  let max = -Infinity;
+  for (let i = 0; i < size; i++) if (x[i] > max) max = x[i];
+  let sum = 0;
+  for (let i = 0; i < size; i++) {
+    x[i] = Math.exp(x[i] - max);
+    sum += x[i];
+  }
+  for (let i = 0; i < size; i++) x[i] /= sum;
+}
+
+/**
+ * Rotates each head of `vec` ([nHeads * headDim]) by position `pos`. Pair (a, b) of frequency
+ * index i turns by angle pos * theta^(-2i / headDim); the layout decides which dims form a pair.
+ */
+export function rope(vec: Float32Array, nHeads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+  const half = headDim / 2;
+  for (let h = 0; h < nHeads; h++) {
+    const base = h * headDim;
+    for (let i = 0; i < half; i++) {
+      const freq = 1 / Math.pow(theta, (2 * i) / headDim);
+      const angle = pos * freq;
+      const fcr = Math.cos(angle);
+      const fci = Math.sin(angle);
+      const a = layout === 'interleaved' ? base + 2 * i : base + i;
+      const b = layout === 'interleaved' ? a + 1 : a + half;
+      const v0 = vec[a];
+      const v1 = vec[b];
+      vec[a] = v0 * fcr - v1 * fci;
+      vec[b] = v0 * fci + v1 * fcr;
+    }
+  }
+}
+
+export class ReferenceLlama {
+  readonly config: LlamaConfig;
+  readonly weights: LlamaWeights;
+  private readonly s: RunState;
+
+  constructor(config: LlamaConfig, weights: LlamaWeights) {
+    validateConfig(config);
+    validateWeights(config, weights);
+    this.config = config;
+    this.weights = weights;
+    const c = config;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    this.s = {
+      x: new Float32Array(c.dim),
+      xb: new Float32Array(Math.max(c.dim, qDim)),
+      xb2: new Float32Array(c.dim),
+      hb: new Float32Array(c.hiddenDim),
+      hb2: new Float32Array(c.hiddenDim),
+      q: new Float32Array(qDim),
+      k: new Float32Array(kvDim),
+      v: new Float32Array(kvDim),
+      att: new Float32Array(c.maxSeqLen),
+      keyCache: new Float32Array(c.nLayers * c.maxSeqLen * kvDim),
+      valueCache: new Float32Array(c.nLayers * c.maxSeqLen * kvDim),
+      hidden: new Float32Array(c.dim),
+      logits: new Float32Array(c.vocabSize),
+    };
+  }
+
+  /** Final RMS-normed hidden state of the last forward call. [dim]; overwritten by the next call. */
+  get hidden(): Float32Array {
+    return this.s.hidden;
+  }
+
+  /**
+   * Runs `token` at position `pos`, writing its keys/values into the cache, and returns the
+   * logits [vocabSize]. Positions 0..pos-1 must have been run before; the returned array is
+   * reused by the next call.
+   */
+  forward(token: number, pos: number): Float32Array {
+    const c = this.config;
+    const w = this.weights;
+    const s = this.s;
+    if (!Number.isInteger(token) || token < 0 || token >= c.vocabSize) {
+      throw new IndexError(`ReferenceLlama.forward: token ${token}, expected an id in [0, ${c.vocabSize})`);
+    }
+    if (!Number.isInteger(pos) || pos < 0 || pos >= c.maxSeqLen) {
+      throw new IndexError(`ReferenceLlama.forward: pos ${pos}, expected a position in [0, ${c.maxSeqLen})`);
+    }
+    const { dim, headDim, hiddenDim } = c;
+    const qDim = c.nHeads * headDim;
+    const kvDim = c.nKvHeads * headDim;
+    const kvMul = c.nHeads / c.nKvHeads; // query heads sharing one key/value head
+    const x = s.x;
+
+    x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
+
+    for (let l = 0; l < c.nLayers; l++) {
+      const lw = w.layers[l];
+
+      // attention
+      rmsnorm(s.xb.subarray(0, dim), x, lw.attnNorm, c.normEps);
+      const xb = s.xb.subarray(0, dim);
+      matmul(s.q, xb, lw.wq, dim, qDim, lw.bq);
+      matmul(s.k, xb, lw.wk, dim, kvDim, lw.bk);
+      matmul(s.v, xb, lw.wv, dim, kvDim, lw.bv);
+      rope(s.q, c.nHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
+      rope(s.k, c.nKvHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
+
+      const loff = l * c.maxSeqLen * kvDim;
+      s.keyCache.set(s.k, loff + pos * kvDim);
+      s.valueCache.set(s.v, loff + pos * kvDim);
+
+      const scale = 1 / Math.sqrt(headDim);
+      for (let h = 0; h < c.nHeads; h++) {
+        const qOff = h * headDim;
+        const kvHead = Math.floor(h / kvMul) * headDim;
+        for (let t = 0; t <= pos; t++) {
+          const kOff = loff + t * kvDim + kvHead;
+          let score = 0;
+          for (let i = 0; i < headDim; i++) score += s.q[qOff + i] * s.keyCache[kOff + i];
+          s.att[t] = score * scale;
+        }
+        softmax(s.att, pos + 1);
+        for (let i = 0; i < headDim; i++) {
+          let acc = 0;
+          for (let t = 0; t <= pos; t++) acc += s.att[t] * s.valueCache[loff + t * kvDim + kvHead + i];
+          s.xb[qOff + i] = acc;
+        }
+      }
+      matmul(s.xb2, s.xb.subarray(0, qDim), lw.wo, qDim, dim);
+      for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
+
+      // SwiGLU feed-forward: w2(silu(w1 x) * w3 x)
+      rmsnorm(xb, x, lw.ffnNorm, c.normEps);
+      matmul(s.hb, xb, lw.w1, dim, hiddenDim);
+      matmul(s.hb2, xb, lw.w3, dim, hiddenDim);
+      for (let i = 0; i < hiddenDim; i++) {
+        const g = s.hb[i];
+        s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i];
+      }
+      matmul(s.xb2, s.hb, lw.w2, hiddenDim, dim);
+      for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
+    }
+
+    rmsnorm(s.hidden, x, w.finalNorm, c.normEps);
+    matmul(s.logits, s.hidden, w.output, dim, c.vocabSize);
+    return s.logits;
+  }
+}
+
+/** Index of the largest logit; the first one on ties, like llama2.c's argmax. */
+export function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+/**
+ * Greedy decoding with llama2.c's stopping rules: `steps` counts positions including the prompt,
+ * and generation stops early when the model emits BOS. Returns the generated ids (prompt excluded).
+ */
+export function referenceGreedy(model: ReferenceLlama, prompt: number[], steps: number): number[] {
+  const out: number[] = [];
+  let token = prompt[0];
+  const limit = Math.min(steps, model.config.maxSeqLen);
+  for (let pos = 0; pos < limit; pos++) {
+    const logits = model.forward(token, pos);
+    const next = pos < prompt.length - 1 ? prompt[pos + 1] : argmax(logits);
+    if (next === model.config.bosId) break;
+    if (pos >= prompt.length - 1) out.push(next);
+    token = next;
+  }
+  return out;
+}
