@@ -30,6 +30,7 @@ export function hydraVitestConfig(opts: HydraVitestOptions = {}) {
   const projects: any[] = [
     {
       resolve: { conditions: ['source'] },
+      ssr: { resolve: { conditions: ['source', 'node', 'import', 'default'], externalConditions: ['source'] } },
       test: {
         name: 'node',
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],

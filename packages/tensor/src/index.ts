@@ -1,2 +1,16 @@
 // Public API of @hydra-ts/tensor.
 export { HydraError, DeviceError, ShapeError, DTypeError, DisposedError, IndexError, OptionError } from './errors';
+export { Device, getDevice, type DeviceOptions, type DeviceStats, type AdapterDescription, type Binding } from './device';
+export { Tensor, scope, liveTensorCount, shapeSize, formatShape, dtypeBytes, type DType, type TypedArrayFor } from './tensor';
+export { kernel, params, grid, type Kernel, type Access } from './kernel';
+export { f32ToF16, f16ToF32, f32ToF16Bits, f16BitsToF32 } from './half';
+export { sizeClass } from './pool';
+
+// GPU ops
+export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
+export { scale, silu, swiglu } from './ops/unary';
+
+// CPU twins (references for tests and for code that must not touch the GPU)
+export * as cpu from './cpu/index';
+
+export { compareClose, assertClose, seededRandom, randomArray, type CloseOptions, type CloseReport } from './testing';

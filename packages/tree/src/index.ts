@@ -1,2 +1,12 @@
 // Public API of @hydra-ts/tree.
-export {};
+export { CandidateTree, MAX_TREE_NODES, MAX_RANK } from './candidate-tree';
+export type { TreeNode, CandidateTreeJSON, CandidateTreeOptions } from './candidate-tree';
+export { TreeError } from './errors';
+export {
+  PRIOR_ACCEPTANCE,
+  expectedAcceptLength,
+  buildTreeFromAcceptance,
+  buildTreeWithShape,
+} from './acceptance';
+export type { AcceptanceTable } from './acceptance';
+export { chain, trees, getTree } from './builtin';

@@ -1,0 +1,470 @@
+// The device: one GPUDevice, a pipeline cache, a buffer pool and a command recorder.
+//
+// Every op records its dispatch into the current command encoder (inside one long compute pass);
+// nothing reaches the GPU queue until a read-back or an explicit flush(). That keeps a decode step
+// to a single submit and no CPU round trip inside an op.
+
+import { platformGpu, platformName, noAdapterHelp } from '#platform';
+import { DeviceError, DisposedError, IndexError, OptionError } from './errors';
+import { BufferPool } from './pool';
+import { BufferUsage, MapMode, ShaderStage } from './constants';
+import type { Kernel } from './kernel';
+import { Tensor, type DType, dtypeBytes, type TypedArrayFor } from './tensor';
+
+export interface DeviceOptions {
+  /** Use shader-f16 when the adapter has it (default true). */
+  f16?: boolean;
+  powerPreference?: GPUPowerPreference;
+  /** An adapter chosen by the caller; by default the platform's first adapter. */
+  adapter?: GPUAdapter;
+}
+
+export interface DeviceStats {
+  /** Compute dispatches recorded since creation. */
+  dispatches: number;
+  /** Queue submits since creation. */
+  submits: number;
+  /** Buffer read-backs since creation. */
+  readbacks: number;
+  /** Compute pipelines compiled. */
+  pipelines: number;
+}
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  platform: string;
+}
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** A whole buffer, or a 256-byte-aligned range of one (to reach past maxStorageBufferBindingSize). */
+export type Binding = GPUBuffer | GPUBufferBinding;
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we target
+const UNIFORM_SLAB = 256 * 1024; // dispatches per submit before an automatic flush: 1024
+
+export class Device {
+  readonly gpu: GPUDevice;
+  readonly adapter: AdapterDescription;
+  /** True when f16 storage and arithmetic are available (shader-f16). */
+  readonly hasF16: boolean;
+  readonly limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+  readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
+
+  private readonly pool: BufferPool;
+  private readonly pipelines = new Map<string, CachedPipeline>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private uniformData = new ArrayBuffer(UNIFORM_SLAB);
+  private uniformView = new DataView(this.uniformData);
+  private uniformUsed = 0;
+  private readonly uniformBuffer: GPUBuffer;
+  /** Buffers touched by commands not yet submitted: writing them from the CPU must flush first. */
+  private readonly recorded = new Set<GPUBuffer>();
+  /** One u32 of flags kernels set (atomicOr) when data-dependent indices are out of range. */
+  private readonly errorWord: GPUBuffer;
+  private readonly errorOps: string[] = [];
+  private destroyed = false;
+  private lost: string | null = null;
+
+  private constructor(gpu: GPUDevice, adapter: AdapterDescription, hasF16: boolean) {
+    this.gpu = gpu;
+    this.adapter = adapter;
+    this.hasF16 = hasF16;
+    const l = gpu.limits;
+    this.limits = {
+      maxStorageBufferBindingSize: Number(l.maxStorageBufferBindingSize),
+      maxBufferSize: Number(l.maxBufferSize),
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    };
+    this.pool = new BufferPool(gpu);
+    this.uniformBuffer = gpu.createBuffer({
+      label: 'hydra-uniforms',
+      size: UNIFORM_SLAB,
+      usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
+    });
+    this.errorWord = gpu.createBuffer({
+      label: 'hydra-index-errors',
+      size: 4,
+      usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
+    void gpu.lost.then((info) => {
+      if (!this.destroyed) this.lost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  /** Opens the platform's WebGPU adapter (Dawn in Node, navigator.gpu in browsers). */
+  static async create(options: DeviceOptions = {}): Promise<Device> {
+    let adapter = options.adapter ?? null;
+    if (!adapter) {
+      const gpu = await platformGpu();
+      if (!gpu) throw new DeviceError(`No WebGPU implementation on ${platformName}. ${noAdapterHelp}`);
+      adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+      if (!adapter) throw new DeviceError(`No WebGPU adapter on ${platformName}. ${noAdapterHelp}`);
+    }
+    const wantF16 = options.f16 ?? true;
+    const hasF16 = wantF16 && adapter.features.has('shader-f16');
+    const a = adapter.limits;
+    // Workgroups stay at 256 invocations and kernels at 8 storage buffers so the same kernels run on
+    // SwiftShader (Chromium) and lavapipe alike; buffer sizes we take as large as the adapter allows.
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: Number(a.maxStorageBufferBindingSize),
+      maxBufferSize: Number(a.maxBufferSize),
+      maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: Math.min(256, a.maxComputeInvocationsPerWorkgroup),
+      maxComputeWorkgroupSizeX: Math.min(256, a.maxComputeWorkgroupSizeX),
+      maxComputeWorkgroupSizeY: Math.min(256, a.maxComputeWorkgroupSizeY),
+      maxStorageBuffersPerShaderStage: Math.min(8, a.maxStorageBuffersPerShaderStage),
+    };
+    let gpu: GPUDevice;
+    try {
+      gpu = await adapter.requestDevice({
+        requiredFeatures: hasF16 ? ['shader-f16'] : [],
+        requiredLimits,
+      });
+    } catch (e) {
+      throw new DeviceError(`requestDevice failed on ${platformName}: ${(e as Error).message}`, { cause: e });
+    }
+    const info = (adapter as { info?: GPUAdapterInfo }).info;
+    const desc: AdapterDescription = {
+      vendor: info?.vendor ?? '',
+      architecture: info?.architecture ?? '',
+      device: info?.device ?? '',
+      description: info?.description ?? '',
+      platform: platformName,
+    };
+    return new Device(gpu, desc, hasF16);
+  }
+
+  /** A one-line name of the adapter, e.g. "mesa llvmpipe (node (Dawn))". */
+  get name(): string {
+    const a = this.adapter;
+    const parts = [a.vendor, a.architecture || a.device, a.description].filter((s) => s.length > 0);
+    return `${parts.join(' ') || 'unknown adapter'} (${a.platform})`;
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  /** Bytes of GPU buffers owned by live tensors. */
+  get liveBytes(): number {
+    return this.pool.liveBytes;
+  }
+  /** Highest liveBytes seen since creation or the last resetPeak(). */
+  get peakBytes(): number {
+    return this.pool.peakBytes;
+  }
+  /** Bytes held in the pool for reuse (not owned by any tensor). */
+  get pooledBytes(): number {
+    return this.pool.pooledBytes;
+  }
+  resetPeak(): void {
+    this.pool.resetPeak();
+  }
+  /** Frees pooled buffers that no tensor owns. */
+  trimPool(): void {
+    this.flush();
+    for (const b of this.pool.trim()) this.forgetBuffer(b);
+  }
+
+  /** @internal */
+  acquireBuffer(bytes: number): GPUBuffer {
+    this.checkAlive();
+    if (bytes > this.limits.maxBufferSize) {
+      throw new OptionError(
+        `buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.limits.maxBufferSize})`,
+      );
+    }
+    return this.pool.acquire(bytes);
+  }
+
+  /** @internal Returned buffers are reused only after the commands that use them are submitted. */
+  releaseBuffer(buffer: GPUBuffer): void {
+    if (this.destroyed) return;
+    this.pool.release(buffer, this.recorded.has(buffer));
+  }
+
+  private forgetBuffer(b: GPUBuffer): void {
+    for (const [k] of this.bindGroups) if (k.includes(`|${bufferId(b)}|`)) this.bindGroups.delete(k);
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /** A tensor with undefined contents. */
+  empty<D extends DType>(shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
+    return Tensor.allocate(this, shape, dtype);
+  }
+
+  /** A tensor holding `data` (copied). */
+  tensor<D extends DType = 'f32'>(
+    data: ArrayLike<number>,
+    shape: readonly number[],
+    dtype: D = 'f32' as D,
+  ): Tensor<D> {
+    const t = Tensor.allocate(this, shape, dtype);
+    t.write(data);
+    return t;
+  }
+
+  zeros<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D): Tensor<D> {
+    const t = Tensor.allocate(this, shape, dtype);
+    const size = t.size * dtypeBytes(dtype);
+    this.endPass();
+    this.getEncoder().clearBuffer(t.buffer, 0, Math.ceil(size / 4) * 4);
+    this.recorded.add(t.buffer);
+    return t;
+  }
+
+  /** @internal Writes bytes into a buffer, flushing first if recorded commands still use it. */
+  writeBuffer(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.checkAlive();
+    if (this.recorded.has(buffer)) this.flush();
+    this.gpu.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** @internal Copies bytes between buffers inside the recorded command stream. */
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.checkAlive();
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.recorded.add(src);
+    this.recorded.add(dst);
+  }
+
+  /** @internal Reads a buffer back; submits everything recorded so far. */
+  async readBuffer<D extends DType>(buffer: GPUBuffer, bytes: number, dtype: D): Promise<TypedArrayFor<D>> {
+    this.checkAlive();
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquireStaging(padded + 4);
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(buffer, 0, staging, 0, padded);
+    this.getEncoder().copyBufferToBuffer(this.errorWord, 0, staging, padded, 4);
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await staging.mapAsync(MapMode.READ, 0, padded);
+    } catch (e) {
+      this.pool.releaseStaging(staging);
+      this.checkAlive();
+      throw new DeviceError(`read-back failed: ${(e as Error).message}`, { cause: e });
+    }
+    const mapped = staging.getMappedRange(0, padded + 4);
+    const copy = mapped.slice(0, bytes);
+    const flags = new Uint32Array(mapped, padded, 1)[0];
+    staging.unmap();
+    this.pool.releaseStaging(staging);
+    if (flags !== 0) {
+      this.gpu.queue.writeBuffer(this.errorWord, 0, new Uint32Array(1));
+      const ops = this.errorOps.filter((_, i) => flags & (1 << i));
+      throw new IndexError(`index out of range in ${ops.join(', ')} (an id or row index exceeded its table; see the op's documentation)`);
+    }
+    return makeTyped(dtype, copy) as TypedArrayFor<D>;
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  /**
+   * @internal The flag word kernels bind (as `atomic<u32>`) to report out-of-range indices, and the
+   * bit for `op`. The next read-back throws an IndexError naming every op that set its bit.
+   */
+  indexErrorFlag(op: string): { buffer: GPUBuffer; bit: number } {
+    let bit = this.errorOps.indexOf(op);
+    if (bit < 0) {
+      if (this.errorOps.length >= 32) throw new OptionError('more than 32 ops report index errors');
+      bit = this.errorOps.push(op) - 1;
+    }
+    return { buffer: this.errorWord, bit };
+  }
+
+  /**
+   * Records one dispatch of `kernel`. `buffers` follow the kernel's binding order; `uniforms` is
+   * the packed params struct (bound at binding 0). No CPU round trip happens here.
+   */
+  dispatch(kernel: Kernel, buffers: readonly Binding[], uniforms: ArrayBuffer, grid: readonly [number, number?, number?]): void {
+    this.checkAlive();
+    if (buffers.length !== kernel.bindings.length) {
+      throw new OptionError(`kernel ${kernel.key}: ${buffers.length} buffers bound, expected ${kernel.bindings.length}`);
+    }
+    if (uniforms.byteLength > UNIFORM_SLOT) {
+      throw new OptionError(`kernel ${kernel.key}: params of ${uniforms.byteLength} bytes exceed ${UNIFORM_SLOT}`);
+    }
+    const [gx, gy = 1, gz = 1] = grid;
+    if (gx === 0 || gy === 0 || gz === 0) return;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    if (gx > maxWg || gy > maxWg || gz > maxWg) {
+      throw new OptionError(`kernel ${kernel.key}: grid ${gx}x${gy}x${gz} exceeds ${maxWg} workgroups per dimension`);
+    }
+    if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_SLAB) this.flush();
+    const offset = this.uniformUsed;
+    new Uint8Array(this.uniformData, offset, uniforms.byteLength).set(new Uint8Array(uniforms));
+    this.uniformUsed += UNIFORM_SLOT;
+
+    const { pipeline, layout } = this.pipeline(kernel);
+    const bindGroup = this.bindGroup(kernel, layout, buffers);
+    const pass = this.getPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup, [offset]);
+    pass.dispatchWorkgroups(gx, gy, gz);
+    for (const b of buffers) this.recorded.add(isRange(b) ? b.buffer : b);
+    this.stats.dispatches++;
+  }
+
+  /** Submits everything recorded so far. Cheap when nothing is recorded. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.uniformUsed > 0) {
+      this.gpu.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformUsed);
+    }
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.stats.submits++;
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.recorded.clear();
+    this.pool.afterSubmit();
+  }
+
+  /** Resolves when every submitted command has finished on the GPU. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.gpu.queue.onSubmittedWorkDone();
+  }
+
+  /** Releases the device. Tensors created on it must not be used afterwards. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.flush();
+    this.destroyed = true;
+    this.pool.destroy();
+    this.uniformBuffer.destroy();
+    this.errorWord.destroy();
+    this.gpu.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  private checkAlive(): void {
+    if (this.destroyed) throw new DisposedError('device was destroyed');
+    if (this.lost) throw new DeviceError(`GPU device lost (${this.lost})`);
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.gpu.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private pipeline(kernel: Kernel): CachedPipeline {
+    const hit = this.pipelines.get(kernel.key);
+    if (hit) return hit;
+    const layout = this.gpu.createBindGroupLayout({
+      label: kernel.key,
+      entries: [
+        { binding: 0, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+        ...kernel.bindings.map((access, i) => ({
+          binding: i + 1,
+          visibility: ShaderStage.COMPUTE,
+          buffer: { type: access === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+        })),
+      ],
+    });
+    const module = this.gpu.createShaderModule({ label: kernel.key, code: kernel.source });
+    const pipeline = this.gpu.createComputePipeline({
+      label: kernel.key,
+      layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
+    const entry = { pipeline, layout };
+    this.pipelines.set(kernel.key, entry);
+    this.stats.pipelines++;
+    return entry;
+  }
+
+  private bindGroup(kernel: Kernel, layout: GPUBindGroupLayout, buffers: readonly Binding[]): GPUBindGroup {
+    let key = kernel.key + '|';
+    for (const b of buffers) key += isRange(b) ? `${bufferId(b.buffer)}|${b.offset ?? 0}:${b.size ?? ''}|` : bufferId(b) + '|';
+    const hit = this.bindGroups.get(key);
+    if (hit) return hit;
+    const group = this.gpu.createBindGroup({
+      layout,
+      entries: [
+        { binding: 0, resource: { buffer: this.uniformBuffer, offset: 0, size: UNIFORM_SLOT } },
+        ...buffers.map((b, i) => ({ binding: i + 1, resource: isRange(b) ? b : { buffer: b } })),
+      ],
+    });
+    if (this.bindGroups.size > 4096) this.bindGroups.clear();
+    this.bindGroups.set(key, group);
+    return group;
+  }
+}
+
+function isRange(b: Binding): b is GPUBufferBinding {
+  return (b as GPUBufferBinding).buffer !== undefined;
+}
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) {
+    id = nextId++;
+    ids.set(b, id);
+  }
+  return id;
+}
+
+function makeTyped(dtype: DType, bytes: ArrayBuffer): Float32Array | Int32Array | Uint32Array | Uint16Array {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(bytes);
+    case 'i32':
+      return new Int32Array(bytes);
+    case 'u32':
+      return new Uint32Array(bytes);
+    case 'f16':
+      return new Uint16Array(bytes);
+  }
+}
+
+let shared: Promise<Device> | null = null;
+/** A process-wide device, created on first use (tests, CLI). */
+export function getDevice(options?: DeviceOptions): Promise<Device> {
+  if (!shared) {
+    shared = Device.create(options);
+    shared.catch(() => (shared = null));
+  }
+  return shared;
+}

@@ -1,0 +1,91 @@
+// A kernel is a small program object, as in tfjs-backend-webgpu: WGSL source, binding access
+// modes and a cache key. Pipelines are compiled once per key by the device.
+
+import type { Device } from './device';
+import { DTypeError, DisposedError, ShapeError } from './errors';
+import { formatShape, type DType, type Tensor } from './tensor';
+
+export type Access = 'read' | 'read_write';
+
+export interface Kernel {
+  /** Unique per distinct WGSL source. */
+  readonly key: string;
+  /** WGSL with `@group(0) @binding(0) var<uniform> p: Params;` and storage bindings 1..n in order. */
+  readonly source: string;
+  readonly bindings: readonly Access[];
+}
+
+const kernels = new Map<string, Kernel>();
+
+/** Builds (once per key) a kernel from a source generator. */
+export function kernel(key: string, bindings: readonly Access[], source: () => string): Kernel {
+  let k = kernels.get(key);
+  if (!k) {
+    k = { key, bindings, source: source() };
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+/** Packs a params struct of 4-byte scalars, in declaration order. */
+export function params(...fields: Array<number | { f32: number }>): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
+  const view = new DataView(buf);
+  fields.forEach((f, i) => {
+    if (typeof f === 'number') {
+      if (f < 0) view.setInt32(i * 4, f, true);
+      else view.setUint32(i * 4, f, true);
+    } else view.setFloat32(i * 4, f.f32, true);
+  });
+  return buf;
+}
+
+/** Spreads n workgroups over x and y so no dimension passes the 65535 limit. */
+export function grid(device: Device, workgroups: number): [number, number] {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups <= max) return [workgroups, 1];
+  const y = Math.ceil(workgroups / max);
+  return [Math.ceil(workgroups / y), y];
+}
+
+/** WGSL snippet: flat workgroup index for grids made by `grid()`. */
+export const FLAT_WORKGROUP = `wid.x + wid.y * nwg.x`;
+
+export function checkLive(op: string, ...tensors: Tensor[]): Device {
+  const device = (() => {
+    for (const t of tensors) {
+      if (t.disposed) throw new DisposedError(`${op}: input ${t.describe()} was disposed`);
+    }
+    return tensors[0].device;
+  })();
+  for (const t of tensors) {
+    if (t.device !== device) throw new ShapeError(`${op}: inputs live on different devices`);
+  }
+  return device;
+}
+
+export function checkDType(op: string, name: string, t: Tensor, ...allowed: DType[]): void {
+  if (!allowed.includes(t.dtype)) {
+    throw new DTypeError(`${op}: ${name} ${t.describe()} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
+  }
+}
+
+export function checkRank(op: string, name: string, t: Tensor, ...ranks: number[]): void {
+  if (!ranks.includes(t.rank)) {
+    throw new ShapeError(`${op}: ${name} ${t.describe()} has rank ${t.rank}, expected rank ${ranks.join(' or ')}`);
+  }
+}
+
+export function shapeMismatch(op: string, detail: string, ...tensors: Array<[string, Tensor]>): ShapeError {
+  return new ShapeError(`${op}: ${detail} (${tensors.map(([n, t]) => `${n} ${formatShape(t.shape)}`).join(', ')})`);
+}
+
+/** WGSL element type of a float tensor's storage. */
+export function wgslFloat(dtype: DType): string {
+  return dtype === 'f16' ? 'f16' : 'f32';
+}
+
+/** `enable f16;` when any float tensor involved is stored as f16. */
+export function enableF16(...dtypes: DType[]): string {
+  return dtypes.includes('f16') ? 'enable f16;\n' : '';
+}

@@ -1,0 +1,61 @@
+// Element-wise unary ops: scale by a constant and SiLU, plus SiLU-gated product (SwiGLU).
+
+import { checkDType, checkLive, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
+import type { Tensor } from '../tensor';
+
+const WG = 256;
+
+const unaryKernel = (name: string, expr: string) =>
+  kernel(`unary-${name}`, ['read', 'read_write'], () => `
+struct Params { n: u32, s: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (${FLAT_WORKGROUP}) * ${WG}u + lid;
+  if (i >= p.n) { return; }
+  let v = x[i];
+  out[i] = ${expr};
+}`);
+
+function unary(name: string, expr: string, x: Tensor, s = 0): Tensor<'f32'> {
+  const device = checkLive(name, x);
+  checkDType(name, 'x', x, 'f32');
+  const out = device.empty(x.shape, 'f32');
+  device.dispatch(unaryKernel(name, expr), [x.buffer, out.buffer], params(x.size, { f32: s }), grid(device, Math.ceil(x.size / WG)));
+  return out;
+}
+
+/** x · s */
+export const scale = (x: Tensor, s: number) => unary('scale', 'v * p.s', x, s);
+
+/** x · sigmoid(x) */
+export const silu = (x: Tensor) => unary('silu', 'v / (1.0 + exp(-v))', x);
+
+const swigluKernel = kernel('swiglu', ['read', 'read', 'read_write'], () => `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> gate: array<f32>;
+@group(0) @binding(2) var<storage, read> up: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (${FLAT_WORKGROUP}) * ${WG}u + lid;
+  if (i >= p.n) { return; }
+  let g = gate[i];
+  out[i] = g / (1.0 + exp(-g)) * up[i];
+}`);
+
+/** SiLU(gate) · up: the SwiGLU activation in one dispatch. */
+export function swiglu(gate: Tensor, up: Tensor): Tensor<'f32'> {
+  const device = checkLive('swiglu', gate, up);
+  checkDType('swiglu', 'gate', gate, 'f32');
+  checkDType('swiglu', 'up', up, 'f32');
+  if (gate.shape.join() !== up.shape.join()) throw shapeMismatch('swiglu', 'gate and up must have one shape', ['gate', gate], ['up', up]);
+  const out = device.empty(gate.shape, 'f32');
+  device.dispatch(swigluKernel, [gate.buffer, up.buffer, out.buffer], params(gate.size), grid(device, Math.ceil(gate.size / WG)));
+  return out;
+}

@@ -1,0 +1,19 @@
+// Node: WebGPU comes from Dawn through the `webgpu` package.
+let gpu: GPU | undefined;
+
+export async function platformGpu(): Promise<GPU | undefined> {
+  if (typeof navigator !== 'undefined' && (navigator as { gpu?: GPU }).gpu) return (navigator as { gpu: GPU }).gpu;
+  if (gpu) return gpu;
+  const dawn = await import('webgpu');
+  Object.assign(globalThis, dawn.globals);
+  gpu = dawn.create([]) as GPU;
+  return gpu;
+}
+
+export const platformName = 'node (Dawn)';
+
+export const noAdapterHelp =
+  'Dawn found no WebGPU adapter. On a machine without a GPU install a software Vulkan driver: ' +
+  'Mesa lavapipe >= 23 (Debian 12: `apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1`, ' +
+  'or run scripts/setup-system.sh), or point VK_ICD_FILENAMES at SwiftShader ' +
+  '(/usr/lib/chromium/vk_swiftshader_icd.json from Debian\'s chromium package).';
