@@ -55,8 +55,8 @@ export function expectedAcceptLength(tree: CandidateTree, acceptProb: Acceptance
     const row = acceptProb[depth - 1];
     if (row === undefined || rank >= row.length) {
       throw new TreeError(
-        `tree '${tree.name}' has a rank-${rank} node at depth ${depth}, but acceptProb ` +
-          (row === undefined ? `has only ${acceptProb.length} depths` : `[${depth - 1}] has only ${row.length} ranks`),
+        `tree '${tree.name}' has a rank-${rank} node at depth ${depth}, but acceptProb` +
+          (row === undefined ? ` has only ${acceptProb.length} depths` : `[${depth - 1}] has only ${row.length} ranks`),
       );
     }
     reach[i] = reach[parent] * row[rank];
