@@ -1,5 +1,6 @@
 // One vitest set-up for every package: a Node project (Dawn through the `webgpu` package)
 // and, where a package asks for it, the same tests in headless Chromium driven by Playwright.
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 
@@ -65,5 +66,13 @@ export function hydraVitestConfig(opts: HydraVitestOptions = {}) {
       },
     });
   }
-  return defineConfig({ test: { projects } });
+  const pkg = path.basename(process.cwd());
+  const reportDir = path.resolve(process.cwd(), '../../artifacts/test-results');
+  return defineConfig({
+    test: {
+      projects,
+      passWithNoTests: true,
+      reporters: ['default', ['json', { outputFile: path.join(reportDir, `${pkg}.json`) }]],
+    },
+  });
 }

@@ -258,7 +258,7 @@ export class Device {
     this.flush();
     this.stats.readbacks++;
     try {
-      await staging.mapAsync(MapMode.READ, 0, padded);
+      await staging.mapAsync(MapMode.READ, 0, padded + 4);
     } catch (e) {
       this.pool.releaseStaging(staging);
       this.checkAlive();
