@@ -25,6 +25,8 @@ export class Llama2cTokenizer implements Tokenizer {
   /** What each id prints as: the byte itself for <0xNN> pieces, else the piece. */
   private readonly output: Uint8Array[];
   private readonly lookup = new Map<string, number>();
+  /** Id of the <0xNN> piece of each byte (ids 3..258 in llama2.c files), or unk (0) when absent. */
+  private readonly byteIds: Int32Array; // [256]
 
   constructor(pieces: Uint8Array[], scores: Float32Array, maxTokenLength: number) {
     if (pieces.length < 3) throw new TokenizerError(`tokenizer has ${pieces.length} pieces, expected at least 3 (unk, bos, eos)`);
@@ -41,6 +43,7 @@ export class Llama2cTokenizer implements Tokenizer {
       const k = binaryKey(p);
       if (!this.lookup.has(k)) this.lookup.set(k, id);
     });
+    this.byteIds = Int32Array.from({ length: 256 }, (_, b) => this.lookup.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? 0);
   }
 
   /**
@@ -113,8 +116,7 @@ export class Llama2cTokenizer implements Tokenizer {
       if (id !== undefined) {
         tokens.push(id);
       } else {
-        // Byte fallback: ids 3..258 are <0x00>..<0xFF>.
-        for (const b of bytes) tokens.push(b + 3);
+        for (const b of bytes) tokens.push(this.byteIds[b]);
       }
     }
     this.merge(tokens, opts.bos ? 1 : 0);

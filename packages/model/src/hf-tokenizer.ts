@@ -1,0 +1,153 @@
+// Hugging Face tokenizer.json (+ tokenizer_config.json) through @huggingface/tokenizers, with the
+// chat template rendered by @huggingface/jinja.
+import { Tokenizer as HfTokenizerCore } from '@huggingface/tokenizers';
+import { Template } from '@huggingface/jinja';
+import { TokenizerError } from './errors';
+import type { FileSource } from './source';
+import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface HfTokenizerOptions {
+  /** Override the BOS/EOS ids found in tokenizer_config.json (e.g. from the model's config.json). */
+  bosId?: number;
+  eosId?: number;
+  /** Name used in error messages. */
+  name?: string;
+}
+
+function tokenContent(t: unknown): string | undefined {
+  if (typeof t === 'string') return t;
+  if (t && typeof t === 'object' && typeof (t as { content?: unknown }).content === 'string') return (t as { content: string }).content;
+  return undefined;
+}
+
+function parseJson(bytes: Uint8Array, name: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new TokenizerError(`${name}: not valid UTF-8 JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TokenizerError(`${name}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+export class HfTokenizer implements Tokenizer {
+  readonly vocabSize: number;
+  /** -1 when the tokenizer defines none. */
+  readonly bosId: number;
+  /** -1 when the tokenizer defines none. */
+  readonly eosId: number;
+  readonly chatTemplate: string | undefined;
+  private readonly core: HfTokenizerCore;
+  private readonly config: Record<string, unknown>;
+  private template: Template | undefined;
+
+  constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown> = {}, opts: HfTokenizerOptions = {}) {
+    const name = opts.name ?? 'tokenizer.json';
+    if (typeof tokenizerJson.model !== 'object' || tokenizerJson.model === null) {
+      throw new TokenizerError(`${name}: no "model" object, expected a Hugging Face tokenizer.json`);
+    }
+    try {
+      this.core = new HfTokenizerCore(tokenizerJson, tokenizerConfig);
+    } catch (e) {
+      throw new TokenizerError(`${name}: cannot build the tokenizer: ${(e as Error).message}`, { cause: e });
+    }
+    this.config = tokenizerConfig;
+    const vocab = this.core.get_vocab(true);
+    let maxId = -1;
+    for (const id of vocab.values()) if (id > maxId) maxId = id;
+    this.vocabSize = maxId + 1;
+    const idOf = (t: unknown) => {
+      const s = tokenContent(t);
+      return s === undefined ? undefined : this.core.token_to_id(s);
+    };
+    this.bosId = opts.bosId ?? idOf(tokenizerConfig.bos_token) ?? -1;
+    this.eosId = opts.eosId ?? idOf(tokenizerConfig.eos_token) ?? -1;
+    const tpl = tokenizerConfig.chat_template;
+    this.chatTemplate = typeof tpl === 'string' ? tpl : undefined;
+  }
+
+  /** Reads tokenizer.json and, when present, tokenizer_config.json from a file source. */
+  static async fromSource(source: FileSource, opts: HfTokenizerOptions = {}): Promise<HfTokenizer> {
+    const json = parseJson(await source.read('tokenizer.json'), source.describe('tokenizer.json'));
+    const config = (await source.exists('tokenizer_config.json'))
+      ? parseJson(await source.read('tokenizer_config.json'), source.describe('tokenizer_config.json'))
+      : {};
+    return new HfTokenizer(json, config, { name: source.describe('tokenizer.json'), ...opts });
+  }
+
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    const ids = this.core.encode(text, { add_special_tokens: false }).ids;
+    if (opts.bos) {
+      if (this.bosId < 0) throw new TokenizerError('encode: bos requested but the tokenizer defines no BOS token');
+      ids.unshift(this.bosId);
+    }
+    if (opts.eos) {
+      if (this.eosId < 0) throw new TokenizerError('encode: eos requested but the tokenizer defines no EOS token');
+      ids.push(this.eosId);
+    }
+    return ids;
+  }
+
+  private checkIds(ids: readonly number[]): void {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new TokenizerError(`token id ${id} is outside the vocabulary [0, ${this.vocabSize})`);
+      }
+    }
+  }
+
+  decode(ids: readonly number[]): string {
+    this.checkIds(ids);
+    return this.core.decode(ids.filter((id) => id !== this.bosId && id !== this.eosId));
+  }
+
+  /**
+   * Decodes a growing window and emits only text that cannot change any more: the decoder may
+   * merge pieces (byte fallback, leading-space rules), so text is held while it ends in U+FFFD.
+   */
+  createStreamDecoder(): StreamDecoder {
+    const ids: number[] = [];
+    let prefixOffset = 0;
+    let readOffset = 0;
+    const emit = (final: boolean): string => {
+      const prefix = this.decode(ids.slice(prefixOffset, readOffset));
+      const text = this.decode(ids.slice(prefixOffset));
+      if (text.length > prefix.length && (final || !text.endsWith('\uFFFD'))) {
+        prefixOffset = readOffset;
+        readOffset = ids.length;
+        return text.slice(prefix.length);
+      }
+      return '';
+    };
+    return {
+      push: (id) => {
+        this.checkIds([id]);
+        ids.push(id);
+        return emit(false);
+      },
+      flush: () => emit(true),
+    };
+  }
+
+  /** Renders the chat template from tokenizer_config.json. */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+    if (this.chatTemplate === undefined) throw new TokenizerError('applyChatTemplate: tokenizer_config.json has no chat_template');
+    try {
+      this.template ??= new Template(this.chatTemplate);
+      return this.template.render({
+        messages,
+        add_generation_prompt: opts.addGenerationPrompt ?? true,
+        bos_token: tokenContent(this.config.bos_token) ?? '',
+        eos_token: tokenContent(this.config.eos_token) ?? '',
+      });
+    } catch (e) {
+      throw new TokenizerError(`applyChatTemplate: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// One entry point for "a model on disk or on a server": a llama2.c checkpoint with its tokenizer,
+// or a Hugging Face directory.
+import type { LlamaConfig, LlamaWeights } from './config';
+import { ConfigError, FileSourceError } from './errors';
+import { loadHfCheckpoint } from './hf';
+import { HfTokenizer } from './hf-tokenizer';
+import { parseLlama2cCheckpoint } from './llama2c';
+import { Llama2cTokenizer } from './llama2c-tokenizer';
+import { nodeFileSource, type FileSource } from './source';
+import type { Tokenizer } from './tokenizer';
+
+export interface LoadedModel {
+  format: 'llama2c' | 'hf';
+  config: LlamaConfig;
+  weights: LlamaWeights;
+  tokenizer: Tokenizer;
+}
+
+export interface LoadModelOptions {
+  /** File name of a llama2.c checkpoint within the source; when absent the source must be an HF directory. */
+  checkpoint?: string;
+  /** Tokenizer file name within the source (default: tokenizer.json, else tokenizer.bin), or a ready tokenizer. */
+  tokenizer?: string | Tokenizer;
+}
+
+async function llama2cTokenizer(source: FileSource, file: string, vocabSize: number): Promise<Llama2cTokenizer> {
+  return Llama2cTokenizer.fromBytes(await source.read(file), source.describe(file), vocabSize);
+}
+
+/**
+ * Loads weights and tokenizer. `source` may be a FileSource or, in Node, a path: a directory
+ * (Hugging Face layout) or a llama2.c `.bin` file (its tokenizer is looked for beside it).
+ */
+export async function loadModelFiles(source: FileSource | string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  if (typeof source === 'string') {
+    if (source.endsWith('.bin')) {
+      const slash = source.lastIndexOf('/');
+      const dir = slash < 0 ? '.' : source.slice(0, slash) || '/';
+      return loadModelFiles(nodeFileSource(dir), { ...opts, checkpoint: source.slice(slash + 1) });
+    }
+    return loadModelFiles(nodeFileSource(source), opts);
+  }
+  if (opts.checkpoint !== undefined) {
+    const { config, weights } = parseLlama2cCheckpoint(await source.read(opts.checkpoint), source.describe(opts.checkpoint));
+    let tokenizer: Tokenizer;
+    if (typeof opts.tokenizer === 'object') tokenizer = opts.tokenizer;
+    else if (typeof opts.tokenizer === 'string') tokenizer = await llama2cTokenizer(source, opts.tokenizer, config.vocabSize);
+    else if (await source.exists('tokenizer.bin')) tokenizer = await llama2cTokenizer(source, 'tokenizer.bin', config.vocabSize);
+    else throw new FileSourceError(`${source.describe('tokenizer.bin')}: not found; pass the tokenizer of ${source.describe(opts.checkpoint)} as opts.tokenizer`);
+    return { format: 'llama2c', config, weights, tokenizer };
+  }
+  if (!(await source.exists('config.json'))) {
+    throw new FileSourceError(`${source.describe('config.json')}: not found; expected a Hugging Face model directory, or opts.checkpoint naming a llama2.c .bin file`);
+  }
+  const { config, weights } = await loadHfCheckpoint(source);
+  let tokenizer: Tokenizer;
+  const name = typeof opts.tokenizer === 'string' ? opts.tokenizer : undefined;
+  if (typeof opts.tokenizer === 'object') tokenizer = opts.tokenizer;
+  else if (name === 'tokenizer.json' || (name === undefined && (await source.exists('tokenizer.json')))) {
+    tokenizer = await HfTokenizer.fromSource(source, { bosId: config.bosId, eosId: config.eosId });
+  } else if (name !== undefined || (await source.exists('tokenizer.bin'))) {
+    tokenizer = await llama2cTokenizer(source, name ?? 'tokenizer.bin', config.vocabSize);
+  } else {
+    throw new FileSourceError(`${source.describe('tokenizer.json')}: not found, nor tokenizer.bin; expected a tokenizer beside config.json`);
+  }
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${config.vocabSize}`);
+  }
+  return { format: 'hf', config, weights, tokenizer };
+}
