@@ -1,0 +1,53 @@
+// CPU twin of attention: for each new row and head, scores over the allowed keys, softmax, weighted
+// sum of values. Plain loops in doubles; the reference the kernel is tested against.
+
+export interface AttentionCpuOptions {
+  rows: number;
+  cachedLen: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  /** [rows, rows], nonzero = allowed; default causal. */
+  mask?: ArrayLike<number>;
+  scale?: number;
+}
+
+/** q: [rows, nHeads·headDim]; kCache, vCache: [capacity, nKvHeads·headDim]. Returns [rows, nHeads·headDim]. */
+export function attentionCpu(q: ArrayLike<number>, kCache: ArrayLike<number>, vCache: ArrayLike<number>, o: AttentionCpuOptions): Float32Array {
+  const { rows, cachedLen, nHeads, nKvHeads, headDim } = o;
+  const scale = o.scale ?? 1 / Math.sqrt(headDim);
+  const qW = nHeads * headDim;
+  const kvW = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const out = new Float32Array(rows * qW);
+  const att = new Float64Array(cachedLen + rows);
+  for (let i = 0; i < rows; i++) {
+    for (let h = 0; h < nHeads; h++) {
+      const qb = i * qW + h * headDim;
+      const kvh = Math.floor(h / group);
+      let max = -Infinity;
+      for (let t = 0; t < cachedLen + rows; t++) {
+        const allowed = t < cachedLen || (o.mask ? o.mask[i * rows + (t - cachedLen)] !== 0 : t - cachedLen <= i);
+        if (!allowed) {
+          att[t] = -Infinity;
+          continue;
+        }
+        let s = 0;
+        for (let d = 0; d < headDim; d++) s += q[qb + d] * kCache[t * kvW + kvh * headDim + d];
+        att[t] = s * scale;
+        if (att[t] > max) max = att[t];
+      }
+      let sum = 0;
+      for (let t = 0; t < cachedLen + rows; t++) {
+        att[t] = att[t] === -Infinity ? 0 : Math.exp(att[t] - max);
+        sum += att[t];
+      }
+      for (let d = 0; d < headDim; d++) {
+        let v = 0;
+        for (let t = 0; t < cachedLen + rows; t++) v += att[t] * vCache[t * kvW + kvh * headDim + d];
+        out[qb + d] = sum > 0 ? v / sum : 0;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { getDevice } from '../device';
+import { attention } from './attention';
+import { attentionCpu } from '../cpu/attention';
+import { assertClose, randomArray, seededRandom } from '../testing';
+import { DisposedError, DTypeError, IndexError, OptionError, ShapeError } from '../errors';
+
+const device = await getDevice();
+
+/** Ancestor-or-self mask of a random tree whose node j has a parent < j (or is a root). */
+function treeMask(n: number, seed: number): Uint8Array {
+  const r = seededRandom(seed);
+  const parent = Array.from({ length: n }, (_, j) => (j === 0 ? -1 : Math.floor(r() * (j + 1)) - 1));
+  const mask = new Uint8Array(n * n);
+  for (let i = 0; i < n; i++) for (let a = i; a >= 0; a = parent[a]) mask[i * n + a] = 1;
+  return mask;
+}
+
+interface Case { rows: number; cachedLen: number; capacity: number; nHeads: number; nKvHeads: number; headDim: number; tree?: boolean }
+
+async function check(c: Case, seed: number, maskAs: 'host' | 'tensor' = 'host') {
+  const { rows, cachedLen, capacity, nHeads, nKvHeads, headDim } = c;
+  const qa = randomArray(rows * nHeads * headDim, seed, -2, 2);
+  const ka = randomArray(capacity * nKvHeads * headDim, seed + 1, -2, 2);
+  const va = randomArray(capacity * nKvHeads * headDim, seed + 2);
+  // Rows past the filled part hold NaN: reading them would poison the output.
+  ka.fill(NaN, (cachedLen + rows) * nKvHeads * headDim);
+  va.fill(NaN, (cachedLen + rows) * nKvHeads * headDim);
+  const mask = c.tree ? treeMask(rows, seed + 3) : undefined;
+  const q = device.tensor(qa, [rows, nHeads * headDim]);
+  const k = device.tensor(ka, [capacity, nKvHeads * headDim]);
+  const v = device.tensor(va, [capacity, nKvHeads * headDim]);
+  const maskT = mask && maskAs === 'tensor' ? device.tensor(mask, [rows, rows], 'u32') : undefined;
+  const out = attention(q, k, v, { cachedLen, nHeads, nKvHeads, headDim, mask: maskT ?? mask });
+  expect(out.shape).toEqual([rows, nHeads * headDim]);
+  const want = attentionCpu(qa, ka, va, { rows, cachedLen, nHeads, nKvHeads, headDim, mask });
+  assertClose(await out.read(), want, { what: `attention ${JSON.stringify(c)}`, atol: 2e-5, rtol: 2e-4 });
+  for (const t of [q, k, v, out, maskT]) t?.dispose();
+}
+
+describe('attention matches its CPU twin', () => {
+  const cases: Case[] = [
+    { rows: 1, cachedLen: 37, capacity: 64, nHeads: 4, nKvHeads: 4, headDim: 8 }, // decode step
+    { rows: 1, cachedLen: 1100, capacity: 1200, nHeads: 2, nKvHeads: 1, headDim: 48 }, // two key tiles
+    { rows: 17, cachedLen: 50, capacity: 80, nHeads: 8, nKvHeads: 2, headDim: 8, tree: true }, // GQA 4
+    { rows: 17, cachedLen: 0, capacity: 17, nHeads: 2, nKvHeads: 1, headDim: 48, tree: true }, // empty cache, full
+    { rows: 3, cachedLen: 0, capacity: 5, nHeads: 3, nKvHeads: 3, headDim: 48 },
+    { rows: 64, cachedLen: 512, capacity: 576, nHeads: 4, nKvHeads: 2, headDim: 8 }, // prefill chunk, full cache
+    { rows: 5, cachedLen: 300, capacity: 320, nHeads: 2, nKvHeads: 2, headDim: 128 },
+    { rows: 2, cachedLen: 20, capacity: 30, nHeads: 2, nKvHeads: 1, headDim: 160 }, // two dims per thread
+  ];
+  cases.forEach((c, n) => {
+    it(`rows ${c.rows}, cachedLen ${c.cachedLen}, heads ${c.nHeads}/${c.nKvHeads}, headDim ${c.headDim}${c.tree ? ', tree mask' : ''}`, async () => {
+      await check(c, 100 + n * 10);
+    });
+  });
+
+  it('takes the mask as a u32 tensor too', async () => {
+    await check({ rows: 9, cachedLen: 11, capacity: 20, nHeads: 4, nKvHeads: 2, headDim: 8, tree: true }, 7, 'tensor');
+  });
+
+  it('random trees, caches and head groupings (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.constantFrom([1, 1], [2, 1], [4, 2], [4, 1], [6, 3]),
+        fc.constantFrom(8, 48),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1000 }),
+        async (rows, cachedLen, [nHeads, nKvHeads], headDim, tree, seed) => {
+          await check({ rows, cachedLen, capacity: cachedLen + rows + (seed % 3), nHeads, nKvHeads, headDim, tree }, seed);
+        },
+      ),
+      { numRuns: 10 },
+    );
+  });
+
+  it('a causal mask given explicitly equals the default, and a row seeing nothing gives zeros', async () => {
+    const rows = 4, headDim = 8;
+    const q = device.tensor(randomArray(rows * headDim, 1), [rows, headDim]);
+    const k = device.tensor(randomArray(rows * headDim, 2), [rows, headDim]);
+    const v = device.tensor(randomArray(rows * headDim, 3), [rows, headDim]);
+    const causal = new Uint8Array(rows * rows).map((_, x) => (x % rows <= Math.floor(x / rows) ? 1 : 0));
+    const opts = { cachedLen: 0, nHeads: 1, nKvHeads: 1, headDim };
+    const a = attention(q, k, v, opts);
+    const b = attention(q, k, v, { ...opts, mask: causal });
+    const blind = causal.slice();
+    blind.fill(0, 2 * rows, 3 * rows); // row 2 sees nothing
+    const c = attention(q, k, v, { ...opts, mask: blind });
+    assertClose(await b.read(), await a.read(), { what: 'explicit causal', atol: 0, rtol: 0 });
+    const cv = await c.read();
+    expect(Array.from(cv.subarray(2 * headDim, 3 * headDim))).toEqual(new Array(headDim).fill(0));
+    for (const t of [q, k, v, a, b, c]) t.dispose();
+  });
+
+  it('rejects bad shapes, options, dtypes and disposed inputs with typed errors', () => {
+    const q = device.tensor(randomArray(2 * 16, 1), [2, 16]);
+    const k = device.tensor(randomArray(10 * 8, 2), [10, 8]);
+    const v = device.tensor(randomArray(10 * 8, 3), [10, 8]);
+    const ok = { cachedLen: 3, nHeads: 2, nKvHeads: 1, headDim: 8 };
+    expect(() => attention(q, k, v, { ...ok, nKvHeads: 3, nHeads: 2 })).toThrow(ShapeError);
+    expect(() => attention(q, k, v, { ...ok, nHeads: 3, nKvHeads: 2 })).toThrow(/attention: nHeads 3 is not a multiple of nKvHeads 2/);
+    expect(() => attention(q, k, v, { ...ok, headDim: 4 })).toThrow(/attention: q must be .* \(q \[2, 16\]\)/);
+    expect(() => attention(q, k, v, { ...ok, nKvHeads: 2 })).toThrow(/attention: kCache must be .*kCache \[10, 8\]/);
+    expect(() => attention(q, k, v, { ...ok, cachedLen: 9 })).toThrow(IndexError);
+    expect(() => attention(q, k, v, { ...ok, cachedLen: 9 })).toThrow(/cachedLen 9 \+ rows 2 exceeds the cache capacity 10/);
+    expect(() => attention(q, k, v, { ...ok, cachedLen: -1 })).toThrow(OptionError);
+    expect(() => attention(q, k, v, { ...ok, headDim: 2.5 })).toThrow(/option headDim = 2.5/);
+    expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(3) })).toThrow(/mask has 3 entries, expected rows·rows = 4/);
+    const v2 = device.tensor(randomArray(9 * 8, 3), [9, 8]);
+    expect(() => attention(q, k, v2, ok)).toThrow(/kCache and vCache must have one shape/);
+    const qi = device.tensor([1, 2], [1, 2], 'i32');
+    expect(() => attention(qi, k, v, ok)).toThrow(DTypeError);
+    v2.dispose();
+    qi.dispose();
+    v.dispose();
+    expect(() => attention(q, k, v, ok)).toThrow(DisposedError);
+    q.dispose();
+    k.dispose();
+  });
+});

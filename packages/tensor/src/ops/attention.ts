@@ -1,0 +1,219 @@
+// Attention of new rows over a KV cache: the core of decoding (rows = 1) and of tree verification
+// (rows = tree size, with the tree's ancestor mask among the new rows).
+//
+// Kernel choice: one workgroup per (row, query head). Keys are processed in tiles of TILE scores
+// kept in workgroup memory, so any cache length works with a fixed 4 KiB of scores:
+//   1. each thread strides over the tile's keys computing q·k (q held in workgroup memory), keeping
+//      its own maximum; one tree reduction gives the tile maximum;
+//   2. each thread turns its own scores into exp(s − m) in place and adds them to a private sum;
+//   3. threads split into G = WG / headDim groups, each owning one output dimension per thread and
+//      every G-th key of the tile, and accumulate p·v (reads of v are contiguous across a group).
+// Running max / sum / accumulators are rescaled between tiles (online softmax), so there are a few
+// barriers per tile of 1024 keys, none per key, and the softmax sums are reduced once at the end.
+
+import { IndexError, OptionError, ShapeError } from '../errors';
+import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
+import type { Tensor } from '../tensor';
+
+const WG = 128;
+const TILE = 1024;
+const MAX_HEAD_DIM = 1024;
+
+export interface AttentionOptions {
+  /** Cache rows [0, cachedLen) are committed; the new rows' keys/values sit at cachedLen.. */
+  cachedLen: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  /**
+   * [rows, rows]: mask[i * rows + j] != 0 lets new row i see new row j. Default: causal (j <= i).
+   * A row that may see no key at all (cachedLen 0 and an all-zero mask row) comes out as zeros.
+   */
+  mask?: Tensor | Uint8Array | Uint32Array;
+  /** Score scale; default 1 / sqrt(headDim). */
+  scale?: number;
+}
+
+function attentionKernel(headDim: number, masked: boolean) {
+  const G = headDim <= WG ? Math.floor(WG / headDim) : 1;
+  const DPT = Math.ceil(headDim / WG);
+  const bindings = masked
+    ? (['read', 'read', 'read', 'read', 'read_write'] as const)
+    : (['read', 'read', 'read', 'read_write'] as const);
+  return kernel(`attention-hd${headDim}-${masked ? 'mask' : 'causal'}`, bindings, () => `
+struct Params { rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> kc: array<f32>;
+@group(0) @binding(3) var<storage, read> vc: array<f32>;
+${masked
+  ? `@group(0) @binding(4) var<storage, read> mask: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;`
+  : `@group(0) @binding(4) var<storage, read_write> out: array<f32>;`}
+
+const HD = ${headDim}u;
+const G = ${G}u;
+const NEG = -3.0e38;
+
+var<workgroup> qs: array<f32, ${headDim}>;
+var<workgroup> pt: array<f32, ${TILE}>;
+var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> part: array<f32, ${WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let w = ${FLAT_WORKGROUP};
+  if (w >= p.rows * p.nHeads) { return; }
+  let i = w / p.nHeads;
+  let h = w % p.nHeads;
+  let kvOff = (h / p.group) * HD;
+  let qOff = i * p.qW + h * HD;
+  for (var d = lid; d < HD; d += ${WG}u) { qs[d] = q[qOff + d] * p.scale; }
+  workgroupBarrier();
+
+  // Causal rows see only keys up to themselves; masked rows test every new key.
+  let nKeys = p.cachedLen + ${masked ? 'p.rows' : 'i + 1u'};
+  // This thread's place in the p·v phase: output dimension d0 (+ k·WG) over keys g, g+G, ...
+  let g = ${headDim <= WG ? 'lid / HD' : '0u'};
+  let d0 = ${headDim <= WG ? 'lid % HD' : 'lid'};
+  let inPv = g < G;
+  var m = NEG;
+  var l = 0.0;
+  var acc: array<f32, ${DPT}>;
+
+  for (var base = 0u; base < nKeys; base += ${TILE}u) {
+    let len = min(${TILE}u, nKeys - base);
+    var tmax = NEG;
+    for (var jj = lid; jj < len; jj += ${WG}u) {
+      let j = base + jj;
+      var s = NEG;
+      ${masked ? 'if (j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) {' : '{'}
+        let kb = j * p.kvW + kvOff;
+        var dot = 0.0;
+        for (var d = 0u; d < HD; d++) { dot += qs[d] * kc[kb + d]; }
+        s = dot;
+      }
+      pt[jj] = s;
+      tmax = max(tmax, s);
+    }
+    red[lid] = tmax;
+    workgroupBarrier();
+    for (var st = ${WG / 2}u; st > 0u; st >>= 1u) {
+      if (lid < st) { red[lid] = max(red[lid], red[lid + st]); }
+      workgroupBarrier();
+    }
+    let mNew = max(m, red[0]);
+    let alpha = select(exp(m - mNew), 0.0, m <= NEG);
+    l *= alpha;
+    for (var k = 0u; k < ${DPT}u; k++) { acc[k] *= alpha; }
+    for (var jj = lid; jj < len; jj += ${WG}u) {
+      let s = pt[jj];
+      let e = select(0.0, exp(s - mNew), s > NEG);
+      pt[jj] = e;
+      l += e;
+    }
+    workgroupBarrier();
+    if (inPv) {
+      for (var jj = g; jj < len; jj += G) {
+        let e = pt[jj];
+        if (e != 0.0) {
+          let vb = (base + jj) * p.kvW + kvOff;
+          for (var k = 0u; k < ${DPT}u; k++) {
+            let d = d0 + k * ${WG}u;
+            if (d < HD) { acc[k] += e * vc[vb + d]; }
+          }
+        }
+      }
+    }
+    m = mNew;
+    workgroupBarrier();
+  }
+
+  red[lid] = l;
+  workgroupBarrier();
+  for (var st = ${WG / 2}u; st > 0u; st >>= 1u) {
+    if (lid < st) { red[lid] += red[lid + st]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  let inv = select(0.0, 1.0 / total, total > 0.0);
+${G === 1
+  ? `  if (inPv) {
+    for (var k = 0u; k < ${DPT}u; k++) {
+      let d = d0 + k * ${WG}u;
+      if (d < HD) { out[qOff + d] = acc[k] * inv; }
+    }
+  }`
+  : `  if (inPv) { part[lid] = acc[0]; }
+  workgroupBarrier();
+  if (lid < HD) {
+    var sum = 0.0;
+    for (var gg = 0u; gg < G; gg++) { sum += part[gg * HD + lid]; }
+    out[qOff + lid] = sum * inv;
+  }`}
+}`);
+}
+
+/**
+ * Attention of `q`'s rows over a KV cache whose rows [0, cachedLen + rows) are filled (the new rows'
+ * keys/values already written at cachedLen..). Query head h reads kv head floor(h / (nHeads / nKvHeads)).
+ * q: [rows, nHeads·headDim] (roped); kCache, vCache: [capacity, nKvHeads·headDim].
+ * Returns [rows, nHeads·headDim], owned by the caller.
+ */
+export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor<'f32'> {
+  const op = 'attention';
+  const device = checkLive(op, q, kCache, vCache);
+  for (const [name, t] of [['q', q], ['kCache', kCache], ['vCache', vCache]] as const) {
+    checkDType(op, name, t, 'f32');
+    checkRank(op, name, t, 2);
+  }
+  const { cachedLen, nHeads, nKvHeads, headDim } = opts;
+  for (const [name, v, min] of [['cachedLen', cachedLen, 0], ['nHeads', nHeads, 1], ['nKvHeads', nKvHeads, 1], ['headDim', headDim, 1]] as const) {
+    if (!Number.isInteger(v) || v < min) throw new OptionError(`${op}: option ${name} = ${v}, expected an integer >= ${min}`);
+  }
+  if (headDim > MAX_HEAD_DIM) throw new OptionError(`${op}: headDim ${headDim} exceeds the supported ${MAX_HEAD_DIM}`);
+  if (nHeads % nKvHeads !== 0) {
+    throw new ShapeError(`${op}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads} (grouped KV heads need whole groups)`);
+  }
+  const scale = opts.scale ?? 1 / Math.sqrt(headDim);
+  if (!Number.isFinite(scale)) throw new OptionError(`${op}: option scale = ${scale}, expected a finite number`);
+  const [rows, qW] = q.shape;
+  const [capacity, kvW] = kCache.shape;
+  if (qW !== nHeads * headDim) throw shapeMismatch(op, `q must be [rows, nHeads·headDim = ${nHeads * headDim}]`, ['q', q]);
+  if (kvW !== nKvHeads * headDim) {
+    throw shapeMismatch(op, `kCache must be [capacity, nKvHeads·headDim = ${nKvHeads * headDim}]`, ['kCache', kCache]);
+  }
+  if (vCache.shape[0] !== capacity || vCache.shape[1] !== kvW) {
+    throw shapeMismatch(op, 'kCache and vCache must have one shape', ['kCache', kCache], ['vCache', vCache]);
+  }
+  if (cachedLen + rows > capacity) {
+    throw new IndexError(`${op}: cachedLen ${cachedLen} + rows ${rows} exceeds the cache capacity ${capacity} (kCache [${capacity}, ${kvW}])`);
+  }
+
+  let maskBuffer: GPUBuffer | null = null;
+  let ownedMask: Tensor | null = null;
+  const mask = opts.mask;
+  if (mask !== undefined) {
+    if (ArrayBuffer.isView(mask)) {
+      if (mask.length !== rows * rows) {
+        throw new ShapeError(`${op}: mask has ${mask.length} entries, expected rows·rows = ${rows * rows} (q [${rows}, ${qW}])`);
+      }
+      ownedMask = device.tensor(mask instanceof Uint32Array ? mask : Uint32Array.from(mask), [rows, rows], 'u32');
+      maskBuffer = ownedMask.buffer;
+    } else {
+      checkLive(op, q, mask);
+      checkDType(op, 'mask', mask, 'u32', 'i32');
+      if (mask.size !== rows * rows) throw shapeMismatch(op, `mask must be [rows, rows] = [${rows}, ${rows}]`, ['mask', mask], ['q', q]);
+      maskBuffer = mask.buffer;
+    }
+  }
+
+  const out = device.empty([rows, qW], 'f32'); // [rows, nHeads·headDim]
+  const k = attentionKernel(headDim, maskBuffer !== null);
+  const buffers = maskBuffer
+    ? [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer]
+    : [q.buffer, kCache.buffer, vCache.buffer, out.buffer];
+  device.dispatch(k, buffers, params(rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale }), grid(device, rows * nHeads));
+  ownedMask?.dispose(); // its buffer returns to the pool only after this dispatch is submitted
+  return out;
+}
