@@ -1,0 +1,29 @@
+// CPU twin of rope: angles in f64, straight from the definition.
+
+/** x: [rows, dim] with dim = nHeads·headDim; positions: [rows] -> [rows, dim] */
+export function ropeCpu(
+  x: Float32Array,
+  positions: ArrayLike<number>,
+  rows: number,
+  dim: number,
+  headDim: number,
+  layout: 'interleaved' | 'half',
+  theta = 10000,
+): Float32Array {
+  const out = new Float32Array(x);
+  const half = headDim / 2;
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < dim / headDim; h++) {
+      for (let i = 0; i < half; i++) {
+        const angle = positions[r] * Math.pow(theta, (-2 * i) / headDim);
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        const a = r * dim + h * headDim + (layout === 'interleaved' ? 2 * i : i);
+        const b = layout === 'interleaved' ? a + 1 : a + half;
+        out[a] = x[a] * c - x[b] * s;
+        out[b] = x[a] * s + x[b] * c;
+      }
+    }
+  }
+  return out;
+}
