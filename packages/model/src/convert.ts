@@ -1,6 +1,6 @@
 // llama2.c checkpoint -> Hugging Face directory (config.json + model.safetensors).
 import type { LlamaConfig, LlamaWeights } from './config';
-import { ConfigError } from './errors';
+import { ConfigError, TokenizerError } from './errors';
 import type { Llama2cTokenizer } from './llama2c-tokenizer';
 import { serializeSafetensors, type SafetensorsInput } from './safetensors';
 
@@ -51,11 +51,96 @@ export function hfConfigJson(c: LlamaConfig): Record<string, unknown> {
 }
 
 /**
+ * The tokenizer.json (SentencePiece-style BPE with byte fallback, as HF writes for Llama) that
+ * encodes like a llama2.c tokenizer: merges are every split of a piece into two pieces, ranked by
+ * the merged piece's score, which is the order llama2.c's best-score merging takes them in.
+ */
+export function llama2cTokenizerJson(tok: Llama2cTokenizer): Record<string, unknown> {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const special = ['<unk>', '<s>', '</s>'];
+  const names = tok.pieces.map((p, id) => {
+    if (id < 3) return special[id];
+    try {
+      return utf8.decode(p).replaceAll(' ', '\u2581');
+    } catch {
+      throw new TokenizerError(`piece ${id} is not valid UTF-8; cannot express it in tokenizer.json`);
+    }
+  });
+  const vocab: Record<string, number> = {};
+  names.forEach((n, id) => {
+    if (!(n in vocab)) vocab[n] = id;
+  });
+  const merges: { left: string; right: string; id: number }[] = [];
+  names.forEach((n, id) => {
+    if (id < 3 || vocab[n] !== id) return;
+    const chars = Array.from(n);
+    for (let i = 1; i < chars.length; i++) {
+      const left = chars.slice(0, i).join('');
+      const right = chars.slice(i).join('');
+      if (left in vocab && right in vocab) merges.push({ left, right, id });
+    }
+  });
+  merges.sort((a, b) => tok.scores[b.id] - tok.scores[a.id] || a.id - b.id);
+  const added = special.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
+      merges: merges.map((m) => [m.left, m.right]),
+    },
+  };
+}
+
+/** tokenizer_config.json to go with llama2cTokenizerJson. */
+export function llama2cTokenizerConfigJson(): Record<string, unknown> {
+  return { tokenizer_class: 'LlamaTokenizer', bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true, add_eos_token: false, legacy: true, clean_up_tokenization_spaces: false };
+}
+
+/**
  * Converts a model to the files of a Hugging Face directory: config.json, model.safetensors and,
- * when a llama2.c tokenizer is given, its file as tokenizer.bin (loadModelFiles reads it from there).
+ * when a llama2.c tokenizer is given, tokenizer.json + tokenizer_config.json built from it and
+ * the original file as tokenizer.bin.
  * Interleaved-RoPE models get their q/k rows permuted so the result runs with 'half' RoPE.
  */
-export function convertLlama2cToHf(config: LlamaConfig, weights: LlamaWeights, tokenizer?: Llama2cTokenizer): Map<string, Uint8Array> {
+export function convertLlama2cToHf(
+  config: LlamaConfig,
+  weights: LlamaWeights,
+  tokenizer?: Llama2cTokenizer,
+  opts: { dtype?: 'F32' | 'F16' | 'BF16' } = {},
+): Map<string, Uint8Array> {
   if (config.architecture === 'qwen2' && !config.qkvBias) throw new ConfigError('qwen2 models always have q/k/v biases');
   const c = config;
   const permute = c.ropeLayout === 'interleaved';
@@ -88,7 +173,13 @@ export function convertLlama2cToHf(config: LlamaConfig, weights: LlamaWeights, t
 
   const files = new Map<string, Uint8Array>();
   files.set('config.json', new TextEncoder().encode(JSON.stringify(hfConfigJson(c), null, 2) + '\n'));
+  if (opts.dtype) for (const v of t.values()) v.dtype = opts.dtype;
   files.set('model.safetensors', serializeSafetensors(t, { format: 'pt' }));
-  if (tokenizer) files.set('tokenizer.bin', tokenizer.toBytes());
+  if (tokenizer) {
+    const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o) + '\n');
+    files.set('tokenizer.json', json(llama2cTokenizerJson(tokenizer)));
+    files.set('tokenizer_config.json', json(llama2cTokenizerConfigJson()));
+    files.set('tokenizer.bin', tokenizer.toBytes());
+  }
   return files;
 }

@@ -104,7 +104,8 @@ export class HfTokenizer implements Tokenizer {
 
   decode(ids: readonly number[]): string {
     this.checkIds(ids);
-    return this.core.decode(ids.filter((id) => id !== this.bosId && id !== this.eosId));
+    const kept = ids.filter((id) => id !== this.bosId && id !== this.eosId);
+    return kept.length === 0 ? '' : this.core.decode(kept);
   }
 
   /**
