@@ -1,0 +1,78 @@
+// Embedding lookup: gathers rows of a [vocab, dim] table (f32, or f16 weights) by token id.
+// One thread per output element. Host ids are checked on the CPU; ids already on the GPU are
+// checked in the kernel, which writes zeros for a bad id and sets the device's index-error flag,
+// so the next read-back throws an IndexError naming this op.
+
+import { IndexError, ShapeError } from '../errors';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, wgslFloat } from '../kernel';
+import type { DType, Tensor } from '../tensor';
+
+const WG = 256;
+const OP = 'embedding';
+
+function embeddingKernel(dtype: DType, bit: number) {
+  return kernel(`embedding-${dtype}-${bit}`, ['read', 'read', 'read_write', 'read_write'], () => `${enableF16(dtype)}
+struct Params { total: u32, dim: u32, vocab: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> table: array<${wgslFloat(dtype)}>;
+@group(0) @binding(2) var<storage, read> ids: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> err: atomic<u32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (${FLAT_WORKGROUP}) * ${WG}u + lid;
+  if (i >= p.total) { return; }
+  let row = i / p.dim;
+  let col = i % p.dim;
+  let id = ids[row];
+  if (id < 0 || u32(id) >= p.vocab) {
+    if (col == 0u) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
+    out[i] = 0.0;
+    return;
+  }
+  out[i] = f32(table[u32(id) * p.dim + col]);
+}`);
+}
+
+/**
+ * Rows of `table` ([vocab, dim], f32 or f16) for each id: returns a new f32 tensor [n, dim] the
+ * caller owns. `ids` is an i32 tensor [n] or a host array; a host id outside [0, vocab) throws an
+ * IndexError here, a GPU id outside it yields a zero row and an IndexError at the next read-back.
+ */
+export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>): Tensor<'f32'> {
+  const idTensor = isTensor(ids) ? ids : null;
+  const device = idTensor ? checkLive(OP, table, idTensor) : checkLive(OP, table);
+  checkDType(OP, 'table', table, 'f32', 'f16');
+  checkRank(OP, 'table', table, 2);
+  const [vocab, dim] = table.shape;
+  let n: number;
+  if (idTensor) {
+    checkDType(OP, 'ids', idTensor, 'i32');
+    checkRank(OP, 'ids', idTensor, 1);
+    n = idTensor.shape[0];
+  } else {
+    const host = ids as ArrayLike<number>;
+    if (typeof host.length !== 'number') throw new ShapeError(`${OP}: ids must be an i32 tensor or an array of integers`);
+    n = host.length;
+    for (let r = 0; r < n; r++) {
+      const id = host[r];
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+        throw new IndexError(`${OP}: id ${id} at position ${r} is outside the table's vocabulary [0, ${vocab}) (table ${table.describe()})`);
+      }
+    }
+  }
+  const out = device.empty([n, dim], 'f32'); // [n, dim]
+  const total = n * dim;
+  if (total === 0) return out;
+  const idBuf = idTensor ?? device.tensor(ids as ArrayLike<number>, [n], 'i32');
+  const flag = device.indexErrorFlag(OP);
+  device.dispatch(embeddingKernel(table.dtype, flag.bit), [table.buffer, idBuf.buffer, out.buffer, flag.buffer], params(total, dim, vocab), grid(device, Math.ceil(total / WG)));
+  // Released buffers return to the pool only after the recorded dispatch is submitted.
+  if (idBuf !== idTensor) idBuf.dispose();
+  return out;
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && typeof (v as Tensor).dispose === 'function';
+}
