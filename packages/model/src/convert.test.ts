@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { LlamaCheckpoint, LlamaConfig, LlamaLayerWeights } from './config';
 import { convertLlama2cToHf, permuteInterleavedToHalf } from './convert';
 import { HfTokenizer } from './hf-tokenizer';
 import { Llama2cTokenizer } from './llama2c-tokenizer';
@@ -10,7 +9,7 @@ import { loadModelFiles } from './load';
 import { ReferenceLlama, argmax, referenceGreedy, rope } from './reference';
 import { f16ToF32, f32ToF16 } from './safetensors';
 import { memoryFileSource } from './source';
-import { STORIES_DIR } from './testdata';
+import { STORIES_DIR, randomCheckpoint } from './testdata';
 
 const expected = readFileSync(`${STORIES_DIR}/expected-greedy-200-steps.txt`, 'utf8');
 
@@ -18,29 +17,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** Seeded random model of odd shapes, for the paths stories260K does not take (bias, untied, theta). */
-export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaCheckpoint {
-  let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.6;
-  const config: LlamaConfig = {
-    architecture: 'llama', dim: 17, hiddenDim: 23, nLayers: 2, nHeads: 3, nKvHeads: 1, headDim: 6, vocabSize: 31,
-    maxSeqLen: 16, ropeTheta: 500000, ropeLayout: 'interleaved', normEps: 1e-5, tiedEmbeddings: false, qkvBias: true,
-    bosId: 1, eosId: 2, ...over,
-  };
-  const c = config;
-  const arr = (n: number) => Float32Array.from({ length: n }, rand);
-  const qDim = c.nHeads * c.headDim;
-  const kvDim = c.nKvHeads * c.headDim;
-  const layers: LlamaLayerWeights[] = Array.from({ length: c.nLayers }, () => ({
-    attnNorm: arr(c.dim).map((x) => 1 + x), wq: arr(qDim * c.dim), wk: arr(kvDim * c.dim), wv: arr(kvDim * c.dim),
-    wo: arr(c.dim * qDim), ffnNorm: arr(c.dim).map((x) => 1 + x), w1: arr(c.hiddenDim * c.dim), w2: arr(c.dim * c.hiddenDim),
-    w3: arr(c.hiddenDim * c.dim),
-    ...(c.qkvBias ? { bq: arr(qDim), bk: arr(kvDim), bv: arr(kvDim) } : {}),
-  }));
-  const tokenEmbedding = arr(c.vocabSize * c.dim);
-  return { config, weights: { tokenEmbedding, layers, finalNorm: arr(c.dim).map((x) => 1 + x), output: c.tiedEmbeddings ? tokenEmbedding : arr(c.vocabSize * c.dim) } };
 }
 
 describe('permuteInterleavedToHalf', () => {

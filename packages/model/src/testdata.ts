@@ -1,6 +1,7 @@
-// Paths of the model files the tests use (Node only).
+// Test fixtures: paths of the model files the tests use (Node only) and random models of odd shapes.
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import type { LlamaCheckpoint, LlamaConfig, LlamaLayerWeights } from './config';
 
 /** The repository's models/ folder. */
 export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -8,3 +9,27 @@ export const STORIES_DIR = `${MODELS_DIR}stories260K`;
 /** The 32000-token Llama 2 tokenizer from the shared reference folder beside the repository; may be absent. */
 export const LLAMA2_TOKENIZER_DIR = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/', import.meta.url));
 export const HAVE_LLAMA2_TOKENIZER = existsSync(`${LLAMA2_TOKENIZER_DIR}tokenizer.bin`);
+
+/** Seeded random model of odd shapes, for the paths stories260K does not take (bias, untied, theta). */
+export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaCheckpoint {
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.6;
+  const config: LlamaConfig = {
+    architecture: 'llama', dim: 17, hiddenDim: 23, nLayers: 2, nHeads: 3, nKvHeads: 1, headDim: 6, vocabSize: 31,
+    maxSeqLen: 16, ropeTheta: 500000, ropeLayout: 'interleaved', normEps: 1e-5, tiedEmbeddings: false, qkvBias: true,
+    bosId: 1, eosId: 2, ...over,
+  };
+  const c = config;
+  const arr = (n: number) => Float32Array.from({ length: n }, rand);
+  const qDim = c.nHeads * c.headDim;
+  const kvDim = c.nKvHeads * c.headDim;
+  const layers: LlamaLayerWeights[] = Array.from({ length: c.nLayers }, () => ({
+    attnNorm: arr(c.dim).map((x) => 1 + x), wq: arr(qDim * c.dim), wk: arr(kvDim * c.dim), wv: arr(kvDim * c.dim),
+    wo: arr(c.dim * qDim), ffnNorm: arr(c.dim).map((x) => 1 + x), w1: arr(c.hiddenDim * c.dim), w2: arr(c.dim * c.hiddenDim),
+    w3: arr(c.hiddenDim * c.dim),
+    ...(c.qkvBias ? { bq: arr(qDim), bk: arr(kvDim), bv: arr(kvDim) } : {}),
+  }));
+  const tokenEmbedding = arr(c.vocabSize * c.dim);
+  return { config, weights: { tokenEmbedding, layers, finalNorm: arr(c.dim).map((x) => 1 + x), output: c.tiedEmbeddings ? tokenEmbedding : arr(c.vocabSize * c.dim) } };
+}
+
