@@ -115,6 +115,11 @@ export function serializeLlama2cCheckpoint({ config: c, weights: w }: LlamaCheck
   if (c.ropeLayout !== 'interleaved' || c.qkvBias) {
     throw new ConfigError('llama2.c checkpoints hold only interleaved-RoPE models without q/k/v biases');
   }
+  if (c.headDim * c.nHeads !== c.dim || c.ropeTheta !== 10000 || c.normEps !== 1e-5) {
+    throw new ConfigError(
+      `llama2.c checkpoints imply headDim = dim / nHeads, ropeTheta 10000 and normEps 1e-5; got headDim ${c.headDim}, dim ${c.dim}, nHeads ${c.nHeads}, ropeTheta ${c.ropeTheta}, normEps ${c.normEps}`,
+    );
+  }
   const total = llama2cFloatCount(c);
   const out = new Uint8Array(HEADER_BYTES + total * 4);
   const view = new DataView(out.buffer);

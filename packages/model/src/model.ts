@@ -1,0 +1,209 @@
+// The Llama forward pass on the GPU, in the manner of llama2.c's forward(): token embedding, N
+// decoder layers over the KV cache, final RMSNorm, output projection. Kernels live in
+// @hydra-ts/tensor; this file only says which ones run in which order.
+//
+// The model knows nothing of trees or heads: a forward pass takes tokens, their positions and a
+// mask among the new rows, and appends their keys/values to the cache as pending rows.
+import {
+  DisposedError,
+  DTypeError,
+  embedding,
+  gatherRows,
+  getDevice,
+  IndexError,
+  linear,
+  rmsnorm,
+  ShapeError,
+  slice,
+  type Device,
+  type Tensor,
+} from '@hydra-ts/tensor';
+import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
+import { CacheError, KVCache } from './cache';
+import { DecoderLayer } from './layer';
+import { loadModelFiles } from './load';
+import type { FileSource } from './source';
+import type { Tokenizer } from './tokenizer';
+
+export interface LlamaModelOptions {
+  device?: Device;
+  /** Storage of the matrices (embedding, projections, output); 'f16' halves memory traffic. Default 'f32'. */
+  dtype?: 'f32' | 'f16';
+  /** llama2.c models also stop generating at BOS. Default 'llama2c'. */
+  format?: 'llama2c' | 'hf';
+}
+
+export interface LoadOptions extends LlamaModelOptions {
+  /** Tokenizer file name within the source, or a ready tokenizer. */
+  tokenizer?: string | Tokenizer;
+  /** File name of a llama2.c checkpoint within the source (not needed for a path to a .bin file). */
+  checkpoint?: string;
+}
+
+export type LogitsChoice = 'all' | 'last' | 'none' | readonly number[];
+
+export interface ForwardInput {
+  tokens: Int32Array | readonly number[];
+  /** RoPE positions [rows]; default cache.length + i. */
+  positions?: Int32Array;
+  /** [rows·rows]: mask[i·rows + j] != 0 lets new row i see new row j. Default causal. */
+  mask?: Uint8Array;
+  /** Which rows get logits; default 'all'. */
+  logits?: LogitsChoice;
+}
+
+export interface ForwardOutput {
+  hidden: Tensor; // [rows, dim], final-normed
+  logits: Tensor | null; // [k, vocab]
+}
+
+export class LlamaModel {
+  readonly config: LlamaConfig;
+  readonly device: Device;
+  readonly tokenizer?: Tokenizer;
+  readonly format: 'llama2c' | 'hf';
+  readonly dtype: 'f32' | 'f16';
+  readonly tokenEmbedding: Tensor; // [vocab, dim]
+  readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
+  readonly finalNorm: Tensor; // [dim]
+  readonly layers: readonly DecoderLayer[];
+  private disposed = false;
+
+  private constructor(device: Device, config: LlamaConfig, weights: LlamaWeights, tokenizer: Tokenizer | undefined, opts: LlamaModelOptions) {
+    const c = config;
+    this.device = device;
+    this.config = config;
+    this.tokenizer = tokenizer;
+    this.format = opts.format ?? 'llama2c';
+    this.dtype = opts.dtype ?? 'f32';
+    this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], this.dtype);
+    this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], this.dtype);
+    this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
+    this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
+  }
+
+  /** Loads a llama2.c checkpoint (path to a .bin, or a source + opts.checkpoint) or a Hugging Face directory. */
+  static async load(source: FileSource | string, opts: LoadOptions = {}): Promise<LlamaModel> {
+    const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint });
+    const device = opts.device ?? (await getDevice());
+    return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { ...opts, format: files.format });
+  }
+
+  static fromWeights(device: Device, config: LlamaConfig, weights: LlamaWeights, tokenizer?: Tokenizer, opts: LlamaModelOptions = {}): LlamaModel {
+    validateConfig(config);
+    validateWeights(config, weights);
+    if (opts.dtype === 'f16' && !device.hasF16) {
+      throw new DTypeError(`LlamaModel: option dtype 'f16' needs the shader-f16 feature, which ${device.name} lacks`);
+    }
+    return new LlamaModel(device, config, weights, tokenizer, opts);
+  }
+
+  /** A KV cache for this model; capacity defaults to config.maxSeqLen. */
+  createCache(capacity = this.config.maxSeqLen): KVCache {
+    const c = this.config;
+    return new KVCache(this.device, { nLayers: c.nLayers, kvDim: c.nKvHeads * c.headDim, capacity });
+  }
+
+  /**
+   * Runs the new tokens through the model. Their keys/values become pending rows of `cache`
+   * (commit() keeps them); each attends to the committed rows and to the new rows `mask` allows.
+   * Returns tensors the caller owns.
+   */
+  forward(cache: KVCache, input: ForwardInput): ForwardOutput {
+    const c = this.config;
+    this.checkLive('forward');
+    this.checkTokens('forward', input.tokens);
+    const tokens = Int32Array.from(input.tokens);
+    const rows = tokens.length;
+    if (rows === 0) throw new ShapeError('LlamaModel.forward: tokens is empty, expected at least one token');
+    if (cache.pending > 0) {
+      throw new CacheError(`LlamaModel.forward: the cache holds ${cache.pending} pending rows of the previous forward; commit() or rollback() them first`);
+    }
+    if (cache.layers.length !== c.nLayers || cache.kvDim !== c.nKvHeads * c.headDim) {
+      throw new CacheError(`LlamaModel.forward: the cache has ${cache.layers.length} layers of width ${cache.kvDim}, expected ${c.nLayers} of ${c.nKvHeads * c.headDim} (use model.createCache())`);
+    }
+    const positions = input.positions ?? Int32Array.from({ length: rows }, (_, i) => cache.length + i);
+    if (positions.length !== rows) throw new ShapeError(`LlamaModel.forward: ${positions.length} positions for ${rows} tokens`);
+    positions.forEach((p, i) => {
+      if (!Number.isInteger(p) || p < 0 || p >= c.maxSeqLen) {
+        throw new IndexError(`LlamaModel.forward: positions[${i}] = ${p}, expected a position in [0, maxSeqLen = ${c.maxSeqLen})`);
+      }
+    });
+    if (input.mask !== undefined && input.mask.length !== rows * rows) {
+      throw new ShapeError(`LlamaModel.forward: mask has ${input.mask.length} entries, expected rows·rows = ${rows * rows} for ${rows} tokens`);
+    }
+    const choice = input.logits ?? 'all';
+    if (typeof choice !== 'string') {
+      choice.forEach((r, i) => {
+        if (!Number.isInteger(r) || r < 0 || r >= rows) throw new IndexError(`LlamaModel.forward: logits rows[${i}] = ${r}, expected a row in [0, ${rows})`);
+      });
+    } else if (!['all', 'last', 'none'].includes(choice)) {
+      throw new ShapeError(`LlamaModel.forward: logits = '${choice}', expected 'all', 'last', 'none' or row indices`);
+    }
+    cache.checkRoom(rows, 'LlamaModel.forward');
+
+    const device = this.device;
+    const pos = device.tensor(positions, [rows], 'i32'); // [rows]
+    const mask = input.mask ? device.tensor(Uint32Array.from(input.mask), [rows, rows], 'u32') : undefined; // [rows, rows]
+    let x = embedding(this.tokenEmbedding, tokens); // [rows, dim]
+    for (let l = 0; l < c.nLayers; l++) {
+      const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
+      x.dispose();
+      x = next;
+    }
+    cache.append(rows);
+    pos.dispose();
+    mask?.dispose();
+    const hidden = rmsnorm(x, this.finalNorm, c.normEps); // [rows, dim]
+    x.dispose();
+
+    let logits: Tensor | null = null; // [k, vocab]
+    if (choice === 'all' || (choice === 'last' && rows === 1)) logits = this.project(hidden);
+    else if (choice === 'last') {
+      const last = slice(hidden, 0, rows - 1, rows); // [1, dim]
+      logits = this.project(last);
+      last.dispose();
+    } else if (choice !== 'none') {
+      const picked = gatherRows(hidden, Int32Array.from(choice)); // [k, dim]
+      logits = this.project(picked);
+      picked.dispose();
+    }
+    return { hidden, logits };
+  }
+
+  /** Token embeddings [n, dim] (f32 whatever the storage). */
+  embed(tokens: Int32Array | readonly number[] | Tensor<'i32'>): Tensor {
+    this.checkLive('embed');
+    if (tokens instanceof Int32Array || Array.isArray(tokens)) this.checkTokens('embed', tokens as ArrayLike<number>);
+    return embedding(this.tokenEmbedding, tokens as Tensor<'i32'> | ArrayLike<number>);
+  }
+
+  /** hidden [rows, dim] -> logits [rows, vocab] through the output layer. */
+  project(hidden: Tensor): Tensor {
+    this.checkLive('project');
+    if (hidden.rank !== 2 || hidden.shape[1] !== this.config.dim) {
+      throw new ShapeError(`LlamaModel.project: hidden ${hidden.describe()}, expected [rows, dim = ${this.config.dim}]`);
+    }
+    return linear(hidden, this.outputWeight);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const l of this.layers) l.dispose();
+    this.tokenEmbedding.dispose();
+    if (this.outputWeight !== this.tokenEmbedding) this.outputWeight.dispose();
+    this.finalNorm.dispose();
+  }
+
+  private checkTokens(who: string, tokens: ArrayLike<number>): void {
+    const V = this.config.vocabSize;
+    Array.prototype.forEach.call(tokens, (t: number, i: number) => {
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new IndexError(`LlamaModel.${who}: token ${t} at index ${i} is outside the vocabulary [0, ${V})`);
+    });
+  }
+
+  private checkLive(who: string): void {
+    if (this.disposed) throw new DisposedError(`LlamaModel.${who}: the model was disposed`);
+  }
+}
