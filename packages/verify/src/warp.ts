@@ -68,12 +68,21 @@ export function warpLogits(logits: ArrayLike<number>, opts: SamplingOptions): Fl
   }
   for (let v = 0; v < V; v++) p[v] /= sum;
   if (opts.topP !== undefined && opts.topP < 1) {
-    const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => p[b] - p[a] || a - b);
+    const sorted = Float64Array.from(p).sort(); // ascending
     let mass = 0;
     let kept = 0;
-    while (kept < V && (kept === 0 || mass < opts.topP)) mass += p[order[kept++]];
-    for (let k = kept; k < V; k++) p[order[k]] = 0;
-    for (let v = 0; v < V; v++) p[v] /= mass;
+    while (kept < V && (kept === 0 || mass < opts.topP)) mass += sorted[V - 1 - kept++];
+    const cut = sorted[V - kept]; // smallest kept probability
+    let tiesLeft = kept;
+    for (let v = 0; v < V; v++) if (p[v] > cut) tiesLeft--;
+    // Keep everything above the cut and, of the tokens exactly at it, the lowest ids.
+    for (let v = 0; v < V; v++) {
+      if (p[v] > cut) p[v] /= mass;
+      else if (p[v] === cut && tiesLeft > 0) {
+        tiesLeft--;
+        p[v] /= mass;
+      } else p[v] = 0;
+    }
   }
   return p;
 }
