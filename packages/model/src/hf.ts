@@ -24,6 +24,7 @@ function parseJsonFile(bytes: Uint8Array, where: string, ErrorClass: typeof Conf
 
 /** Maps a parsed config.json onto LlamaConfig; `where` names the file in errors. */
 export function parseHfConfig(json: Record<string, unknown>, where = 'config.json'): LlamaConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${where}: expected a JSON object`);
   const archs = json.architectures;
   const archName = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
   const architecture = archName !== undefined ? ARCHITECTURES[archName] : undefined;

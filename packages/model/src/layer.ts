@@ -8,7 +8,6 @@ import {
   add,
   attention,
   DTypeError,
-  linear,
   rmsnorm,
   rope,
   scope,
@@ -19,6 +18,7 @@ import {
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
+import { linear } from '../../tensor/src/ops/linear'; // TEMP until exported
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 

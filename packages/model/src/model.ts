@@ -11,13 +11,13 @@ import {
   gatherRows,
   getDevice,
   IndexError,
-  linear,
   rmsnorm,
   ShapeError,
   slice,
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
+import { linear } from '../../tensor/src/ops/linear'; // TEMP until exported
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
 import { DecoderLayer } from './layer';
