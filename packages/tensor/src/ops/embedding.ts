@@ -5,7 +5,7 @@
 
 import { IndexError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, wgslFloat } from '../kernel';
-import type { DType, Tensor } from '../tensor';
+import { Tensor, type DType } from '../tensor';
 
 const WG = 256;
 const OP = 'embedding';
@@ -41,7 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * IndexError here, a GPU id outside it yields a zero row and an IndexError at the next read-back.
  */
 export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>): Tensor<'f32'> {
-  const idTensor = isTensor(ids) ? ids : null;
+  const idTensor = ids instanceof Tensor ? ids : null;
   const device = idTensor ? checkLive(OP, table, idTensor) : checkLive(OP, table);
   checkDType(OP, 'table', table, 'f32', 'f16');
   checkRank(OP, 'table', table, 2);
@@ -71,8 +71,4 @@ export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>): Tenso
   // Released buffers return to the pool only after the recorded dispatch is submitted.
   if (idBuf !== idTensor) idBuf.dispose();
   return out;
-}
-
-function isTensor(v: unknown): v is Tensor {
-  return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && typeof (v as Tensor).dispose === 'function';
 }

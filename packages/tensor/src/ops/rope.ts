@@ -10,7 +10,7 @@
 
 import { IndexError, OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 
 const WG = 256;
 
@@ -103,7 +103,7 @@ function keepBits(v: number, bits: number): number {
  */
 export function rope(x: Tensor, positions: Tensor | ArrayLike<number>, options: RopeOptions): Tensor<'f32'> {
   const op = 'rope';
-  const posTensor = isTensor(positions) ? positions : null;
+  const posTensor = positions instanceof Tensor ? positions : null;
   const device = posTensor ? checkLive(op, x, posTensor) : checkLive(op, x);
   checkDType(op, 'x', x, 'f32');
   checkRank(op, 'x', x, 2);
@@ -137,8 +137,4 @@ export function rope(x: Tensor, positions: Tensor | ArrayLike<number>, options: 
   turns.dispose();
   if (pos !== posTensor) pos.dispose();
   return out;
-}
-
-function isTensor(v: unknown): v is Tensor {
-  return typeof v === 'object' && v !== null && 'dtype' in v && 'shape' in v && typeof (v as Tensor).dispose === 'function';
 }
