@@ -18,7 +18,7 @@ import {
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
-import { linear } from '../../tensor/src/ops/linear'; // TEMP until exported
+import { linear } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 

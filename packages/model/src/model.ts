@@ -17,7 +17,7 @@ import {
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
-import { linear } from '../../tensor/src/ops/linear'; // TEMP until exported
+import { linear } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
 import { DecoderLayer } from './layer';
