@@ -14,3 +14,13 @@ export { scale, silu, swiglu } from './ops/unary';
 export * as cpu from './cpu/index';
 
 export { compareClose, assertClose, seededRandom, randomArray, type CloseOptions, type CloseReport } from './testing';
+export { rmsnorm } from './ops/rmsnorm';
+export { rope, type RopeOptions, type RopeLayout } from './ops/rope';
+export { attention, type AttentionOptions } from './ops/attention';
+export { softmax, logSoftmax, type SoftmaxOptions } from './ops/softmax';
+export { writeRows, compactRows, gatherRows } from './ops/rows';
+export { embedding } from './ops/embedding';
+export { concat } from './ops/concat';
+export { slice } from './ops/slice';
+export { argmax } from './ops/argmax';
+export { topk, TOPK_MAX_K, type TopK } from './ops/topk';

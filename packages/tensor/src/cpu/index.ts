@@ -1,2 +1,12 @@
 // CPU twins of every GPU op: the independent references the kernels are tested against.
 export { binaryCpu, scaleCpu, siluCpu, swigluCpu } from './elementwise';
+export { rmsnormCpu } from './rmsnorm';
+export { ropeCpu } from './rope';
+export { attentionCpu, type AttentionCpuOptions } from './attention';
+export { softmaxCpu, logSoftmaxCpu } from './softmax';
+export { writeRowsCpu, compactRowsCpu, gatherRowsCpu } from './rows';
+export { embeddingCpu } from './embedding';
+export { concatCpu } from './concat';
+export { sliceCpu } from './slice';
+export { argmaxCpu } from './argmax';
+export { topkCpu } from './topk';
