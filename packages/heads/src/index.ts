@@ -1,2 +1,10 @@
 // Public API of @hydra-ts/heads.
-export {};
+export type { DraftHead, ProposeRequest, Proposal, HeadBase } from './draft-head';
+export { TopKHeads } from './draft-head';
+export { MedusaHeads } from './medusa';
+export { HydraHeads } from './hydra';
+export { PrefixMLP } from './prefix';
+export { createHead, loadHead, saveHead, type Heads } from './checkpoint';
+export type { HeadKind, HeadConfig, PrefixConfig, CreateHeadOptions } from './config';
+export { HEAD_KINDS, HEADS_FORMAT, HEADS_VERSION, headParameterShapes } from './config';
+export { HeadOptionError, HeadMismatchError, HeadCheckpointError, HeadStateError } from './errors';

@@ -1,0 +1,188 @@
+// Creating heads for a base model, and saving / loading them as safetensors with their config in
+// the metadata. Loading trusts nothing: format, config, sizes against the base model and every
+// tensor's name and shape are checked before any GPU memory is used.
+import { nodeFileSource, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { formatShape, randomArray, type Tensor } from '@hydra-ts/tensor';
+import {
+  HEAD_KINDS,
+  HEADS_FORMAT,
+  HEADS_VERSION,
+  headConfigFor,
+  headParameterShapes,
+  type CreateHeadOptions,
+  type HeadConfig,
+  type PrefixConfig,
+} from './config';
+import type { HeadBase, TopKHeads } from './draft-head';
+import { HeadCheckpointError, HeadMismatchError } from './errors';
+import { HydraHeads } from './hydra';
+import { MedusaHeads } from './medusa';
+import { PrefixMLP } from './prefix';
+
+export type Heads = MedusaHeads | HydraHeads;
+
+/**
+ * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
+ * picks h_t, so before training every head predicts what the base model predicts from h_t
+ * (exactly so for Medusa and Hydra); lm_heads start as copies of the base output layer; the
+ * PrefixMLP's projections are random (seeded), with wo and w2 zero so it starts as the identity
+ * on the residual stream.
+ */
+export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
+  const config = headConfigFor(model.config, opts);
+  const output = config.sharedOutput ? null : await model.outputWeight.read(); // [vocab, dim]
+  const seed = opts.seed ?? 0;
+  const values = new Map<string, Float32Array>();
+  let s = 0;
+  for (const [name, shape] of headParameterShapes(config)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const leaf = name.slice(name.lastIndexOf('.') + 1);
+    let v: Float32Array;
+    if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
+    else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
+    else if (name.startsWith('prefix.') && (leaf.endsWith('norm'))) v = new Float32Array(size).fill(1);
+    else if (name.startsWith('prefix.') && leaf !== 'wo' && leaf !== 'w2') {
+      const bound = 1 / Math.sqrt(shape[1]); // PyTorch's default Linear init range
+      v = randomArray(size, seed * 1009 + ++s, -bound, bound);
+    } else v = new Float32Array(size);
+    values.set(name, v);
+  }
+  return buildHeads(model, config, values);
+}
+
+/** [out, in] = [I 0 ... 0]: y = x[0:out], i.e. h_t out of concat(h_t, embeddings). */
+function pickFirstBlock(out: number, inDim: number): Float32Array {
+  const r = new Float32Array(out * inDim);
+  for (let o = 0; o < out; o++) r[o * inDim + o] = 1;
+  return r;
+}
+
+/** Uploads checked parameter values and assembles the heads. */
+function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): Heads {
+  const params = new Map<string, Tensor>();
+  let prefix: PrefixMLP | null = null;
+  try {
+    for (const [name, shape] of headParameterShapes(config)) {
+      if (name.startsWith('prefix.')) continue;
+      const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
+      t.label = name;
+      params.set(name, t);
+    }
+    if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
+    return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
+  } catch (e) {
+    prefix?.dispose();
+    for (const t of params.values()) t.dispose();
+    throw e;
+  }
+}
+
+/** The heads file: config in the metadata, parameters by their layout names (F32). */
+export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
+  const values = await head.readParameters();
+  const tensors = new Map<string, SafetensorsInput>();
+  for (const [name, shape] of headParameterShapes(head.config)) tensors.set(name, { shape, data: values.get(name)! });
+  return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
+}
+
+/**
+ * Heads from a file written by saveHead: bytes, or a path (read with node:fs). Throws
+ * HeadCheckpointError for anything but a well-formed heads file, HeadMismatchError when it was
+ * made for a base model of another dim or vocabulary.
+ */
+export async function loadHead(model: HeadBase, source: Uint8Array | string): Promise<Heads> {
+  const file = typeof source === 'string' ? source : 'heads file';
+  const bytes = typeof source === 'string' ? await nodeFileSource('').read(source) : source;
+  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
+  let parsed;
+  try {
+    parsed = parseSafetensors(bytes, file);
+  } catch (e) {
+    throw new HeadCheckpointError(`${file}: not a safetensors file: ${(e as Error).message}`, { cause: e });
+  }
+  const meta = parsed.metadata;
+  if (meta.format !== HEADS_FORMAT) {
+    throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}"`);
+  }
+  if (meta.version !== HEADS_VERSION) {
+    throw new HeadCheckpointError(`${file}: metadata version = ${JSON.stringify(meta.version)}, expected "${HEADS_VERSION}"`);
+  }
+  const config = parseHeadConfig(meta.config, file);
+  const base = model.config;
+  if (config.dim !== base.dim) throw new HeadMismatchError(`${file}: heads have dim ${config.dim}, the base model has dim ${base.dim}`);
+  if (config.vocabSize !== base.vocabSize) {
+    throw new HeadMismatchError(`${file}: heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.vocabSize}`);
+  }
+  const shapes = headParameterShapes(config);
+  const values = new Map<string, Float32Array>();
+  for (const [name, shape] of shapes) {
+    const t = parsed.tensors.get(name);
+    if (!t) throw new HeadCheckpointError(`${file}: tensor ${name} ${formatShape(shape)} is missing`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new HeadCheckpointError(`${file}: tensor ${name} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
+    }
+    values.set(name, t.data);
+  }
+  const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
+  if (extra.length > 0) {
+    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
+  }
+  return buildHeads(model, config, values);
+}
+
+function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
+  if (text === undefined) throw new HeadCheckpointError(`${file}: metadata has no config`);
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(text);
+  } catch (e) {
+    throw new HeadCheckpointError(`${file}: metadata config is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new HeadCheckpointError(`${file}: metadata config must be a JSON object`);
+  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${JSON.stringify(c[field])}, expected ${expected}`);
+  const int = (field: string, obj: Record<string, unknown> = c, max = 1 << 24) => {
+    const v = obj[field];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw bad(field, `an integer in [1, ${max}]`);
+    return v;
+  };
+  if (!HEAD_KINDS.includes(c.kind as never)) throw bad('kind', HEAD_KINDS.map((k) => `"${k}"`).join(', '));
+  const kind = c.kind as HeadConfig['kind'];
+  const numHeads = int('numHeads', c, 64);
+  const layers = int('layers', c, 64);
+  const dim = int('dim');
+  const vocabSize = int('vocabSize');
+  if (typeof c.sharedOutput !== 'boolean') throw bad('sharedOutput', 'true or false');
+  let prefix: PrefixConfig | null = null;
+  if (kind === 'hydra++') {
+    const p = c.prefix as Record<string, unknown> | null;
+    if (p === null || typeof p !== 'object') throw bad('prefix', 'an object (hydra++ heads have a PrefixMLP)');
+    const pint = (f: string) => {
+      const v = p[f];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
+        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive integer`);
+      }
+      return v;
+    };
+    const pnum = (f: string) => {
+      const v = p[f];
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive number`);
+      return v;
+    };
+    if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
+      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${JSON.stringify(p.ropeLayout)}, expected "interleaved" or "half"`);
+    }
+    prefix = {
+      hiddenDim: pint('hiddenDim'),
+      nHeads: pint('nHeads'),
+      nKvHeads: pint('nKvHeads'),
+      headDim: pint('headDim'),
+      ropeTheta: pnum('ropeTheta'),
+      ropeLayout: p.ropeLayout,
+      normEps: pnum('normEps'),
+    };
+    if (prefix.nHeads % prefix.nKvHeads !== 0) throw new HeadCheckpointError(`${file}: config.prefix.nHeads ${prefix.nHeads} is not a multiple of nKvHeads ${prefix.nKvHeads}`);
+  } else if (c.prefix !== null && c.prefix !== undefined) {
+    throw bad('prefix', `null (${kind} heads have no PrefixMLP)`);
+  }
+  return { kind, numHeads, layers, dim, vocabSize, sharedOutput: c.sharedOutput, prefix };
+}

@@ -1,0 +1,127 @@
+// What a head file describes: the kind of heads, their sizes, and the base model they fit.
+import type { LlamaConfig, RopeLayout } from '@hydra-ts/model';
+import { HeadOptionError } from './errors';
+
+export type HeadKind = 'medusa' | 'hydra' | 'hydra++';
+
+export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++'];
+
+/** The Llama layer shape of a PrefixMLP (the base model's own layer shape). */
+export interface PrefixConfig {
+  hiddenDim: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  ropeTheta: number;
+  ropeLayout: RopeLayout;
+  normEps: number;
+}
+
+/** Stored as JSON in the safetensors metadata under `config`. */
+export interface HeadConfig {
+  kind: HeadKind;
+  /** Draft heads, i.e. the deepest tree level the heads can fill. */
+  numHeads: number;
+  /** Residual blocks per head (for Hydra the input block counts as the first). */
+  layers: number;
+  dim: number;
+  vocabSize: number;
+  /** Heads project through the frozen base output layer instead of their own lm_head. */
+  sharedOutput: boolean;
+  prefix: PrefixConfig | null;
+}
+
+export interface CreateHeadOptions {
+  kind: HeadKind;
+  numHeads: number;
+  /** Default 1 for 'medusa' and 'hydra', 4 for 'hydra++'. */
+  layers?: number;
+  sharedOutput?: boolean;
+  /** Seeds the random parts of the initialisation (PrefixMLP projections). Default 0. */
+  seed?: number;
+}
+
+export const HEADS_FORMAT = 'hydra-ts-heads';
+export const HEADS_VERSION = '1';
+
+/** Upper bounds that keep a corrupt or mistyped config from asking for absurd allocations. */
+const MAX_HEADS = 64;
+const MAX_LAYERS = 64;
+
+function checkCount(field: string, value: unknown, max: number, where: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new HeadOptionError(`${where}: ${field} = ${String(value)}, expected an integer in [1, ${max}]`);
+  }
+}
+
+export function prefixConfigOf(c: LlamaConfig): PrefixConfig {
+  return { hiddenDim: c.hiddenDim, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, ropeTheta: c.ropeTheta, ropeLayout: c.ropeLayout, normEps: c.normEps };
+}
+
+/** The HeadConfig createHead builds for `base`; throws HeadOptionError naming the bad option. */
+export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadConfig {
+  const where = 'createHead';
+  if (opts === null || typeof opts !== 'object') throw new HeadOptionError(`${where}: options must be an object with kind and numHeads`);
+  if (!HEAD_KINDS.includes(opts.kind)) {
+    throw new HeadOptionError(`${where}: kind = ${JSON.stringify(opts.kind)}, expected one of ${HEAD_KINDS.join(', ')}`);
+  }
+  checkCount('numHeads', opts.numHeads, MAX_HEADS, where);
+  const layers = opts.layers ?? (opts.kind === 'hydra++' ? 4 : 1);
+  checkCount('layers', layers, MAX_LAYERS, where);
+  if (opts.sharedOutput !== undefined && typeof opts.sharedOutput !== 'boolean') {
+    throw new HeadOptionError(`${where}: sharedOutput = ${String(opts.sharedOutput)}, expected a boolean`);
+  }
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) {
+    throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
+  }
+  return {
+    kind: opts.kind,
+    numHeads: opts.numHeads,
+    layers,
+    dim: base.dim,
+    vocabSize: base.vocabSize,
+    sharedOutput: opts.sharedOutput ?? false,
+    prefix: opts.kind === 'hydra++' ? prefixConfigOf(base) : null,
+  };
+}
+
+/**
+ * Every parameter of a head with its shape, in file order (linear weights are [out, in]).
+ * This is the parameter layout of the heads file.
+ */
+export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
+  const { dim, vocabSize } = c;
+  const shapes = new Map<string, number[]>();
+  if (c.prefix) {
+    const p = c.prefix;
+    const qDim = p.nHeads * p.headDim;
+    const kvDim = p.nKvHeads * p.headDim;
+    shapes.set('prefix.attn_norm', [dim]);
+    shapes.set('prefix.wq', [qDim, dim]);
+    shapes.set('prefix.wk', [kvDim, dim]);
+    shapes.set('prefix.wv', [kvDim, dim]);
+    shapes.set('prefix.wo', [dim, qDim]);
+    shapes.set('prefix.ffn_norm', [dim]);
+    shapes.set('prefix.w1', [p.hiddenDim, dim]);
+    shapes.set('prefix.w2', [dim, p.hiddenDim]);
+    shapes.set('prefix.w3', [p.hiddenDim, dim]);
+    shapes.set('prefix.norm', [dim]);
+  }
+  const sequential = c.kind !== 'medusa';
+  for (let i = 0; i < c.numHeads; i++) {
+    let first = 0;
+    if (sequential) {
+      const width = (i + 2) * dim;
+      shapes.set(`heads.${i}.input.weight`, [dim, width]);
+      shapes.set(`heads.${i}.input.bias`, [dim]);
+      shapes.set(`heads.${i}.input.residual`, [dim, width]);
+      first = 1;
+    }
+    for (let l = first; l < c.layers; l++) {
+      shapes.set(`heads.${i}.blocks.${l}.weight`, [dim, dim]);
+      shapes.set(`heads.${i}.blocks.${l}.bias`, [dim]);
+    }
+    if (!c.sharedOutput) shapes.set(`heads.${i}.lm_head.weight`, [vocabSize, dim]);
+  }
+  return shapes;
+}

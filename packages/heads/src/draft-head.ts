@@ -1,0 +1,203 @@
+// The contract between draft heads and the decoder, and the state every head kind shares:
+// h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
+import type { LlamaConfig } from '@hydra-ts/model';
+import { slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
+import type { CandidateTree } from '@hydra-ts/tree';
+import type { HeadConfig } from './config';
+import { HeadMismatchError, HeadStateError } from './errors';
+import type { PrefixMLP } from './prefix';
+import { topkRows } from './select';
+
+export interface ProposeRequest {
+  tree: CandidateTree;
+  /** The base model's next token, already chosen; node 0 of the tree. */
+  root: number;
+  /** All tokens before root. */
+  context: readonly number[];
+}
+
+export interface Proposal {
+  /** [tree.size], tokens[0] = root. */
+  tokens: Int32Array;
+  /** [size, vocab] draft distributions; null = deterministic top-k. */
+  draftProbs?: Float32Array | null;
+}
+
+export interface DraftHead {
+  readonly name: string;
+  /** Deepest tree level it can fill (number of heads). */
+  readonly depth: number;
+  /** Hydra-style: head d sees the embeddings of the path tokens. */
+  readonly sequential: boolean;
+  /** Hidden states [n, dim] (borrowed, not disposed) of tokens newly committed at positions start..start+n-1. */
+  observe(hidden: Tensor, start: number): void;
+  propose(req: ProposeRequest): Promise<Proposal>;
+  /** Forget state past `length` committed tokens. */
+  rollback(length: number): void;
+  reset(): void;
+  dispose(): void;
+}
+
+/** What heads need of the base model; LlamaModel provides it. */
+export interface HeadBase {
+  readonly config: LlamaConfig;
+  readonly device: Device;
+  readonly tokenEmbedding: Tensor; // [vocab, dim]
+  readonly outputWeight: Tensor; // [vocab, dim]
+}
+
+/**
+ * Heads that fill a tree from top-k lists of their logits. Owns the parameters, h_t and the
+ * optional PrefixMLP; subclasses say how logits for each depth are computed.
+ */
+export abstract class TopKHeads implements DraftHead {
+  abstract readonly sequential: boolean;
+  readonly name: string;
+  readonly depth: number;
+  readonly config: HeadConfig;
+  readonly device: Device;
+  protected readonly base: HeadBase;
+  protected readonly params: Map<string, Tensor>;
+  protected readonly prefix: PrefixMLP | null;
+  /** [1, dim] state of the last committed token; null until observe(). */
+  protected hT: Tensor | null = null;
+  /** Committed tokens seen through observe(). */
+  protected length = 0;
+  private disposed = false;
+
+  constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, prefix: PrefixMLP | null) {
+    if (base.config.dim !== config.dim) throw new HeadMismatchError(`${config.kind} heads have dim ${config.dim}, the base model has dim ${base.config.dim}`);
+    if (base.config.vocabSize !== config.vocabSize) {
+      throw new HeadMismatchError(`${config.kind} heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.config.vocabSize}`);
+    }
+    this.name = config.kind;
+    this.depth = config.numHeads;
+    this.config = config;
+    this.base = base;
+    this.device = base.device;
+    this.params = params;
+    this.prefix = prefix;
+  }
+
+  /** Every trained tensor, by its name in the heads file (PrefixMLP's included). Owned by the head. */
+  parameters(): Map<string, Tensor> {
+    const all = new Map(this.prefix ? this.prefix.parameters() : []);
+    for (const [k, v] of this.params) all.set(k, v);
+    return all;
+  }
+
+  /** Current parameter values under the heads file's names (what saveHead writes). */
+  async readParameters(): Promise<Map<string, Float32Array>> {
+    const out = new Map(this.prefix ? await this.prefix.read() : []);
+    for (const [k, v] of this.params) out.set(k, (await v.read()) as Float32Array);
+    return out;
+  }
+
+  /** h_t [1, dim] (owned by the head), or null before observe(). For training and tests. */
+  get state(): Tensor | null {
+    return this.hT;
+  }
+
+  observe(hidden: Tensor, start: number): void {
+    this.checkLive('observe');
+    const dim = this.config.dim;
+    if (hidden.rank !== 2 || hidden.shape[1] !== dim || hidden.shape[0] < 1) {
+      throw new HeadMismatchError(`${this.name}.observe: hidden ${hidden.describe()}, expected [n >= 1, ${dim}]`);
+    }
+    if (!Number.isInteger(start) || start < 0) throw new HeadStateError(`${this.name}.observe: start = ${start}, expected a non-negative integer`);
+    const n = hidden.shape[0];
+    let last: Tensor; // [1, dim]
+    if (this.prefix) {
+      const out = this.prefix.observe(hidden, start); // [n, dim]
+      last = slice(out, 0, n - 1, n);
+      out.dispose();
+    } else {
+      last = slice(hidden, 0, n - 1, n);
+    }
+    this.hT?.dispose();
+    this.hT = last;
+    this.length = start + n;
+  }
+
+  rollback(length: number): void {
+    this.checkLive('rollback');
+    if (!Number.isInteger(length) || length < 0) throw new HeadStateError(`${this.name}.rollback: length = ${length}, expected a non-negative integer`);
+    this.prefix?.rollback(length);
+    // h_t of an earlier token is not kept: the caller observes again before the next propose.
+    if (length < this.length) {
+      this.hT?.dispose();
+      this.hT = null;
+      this.length = length;
+    }
+  }
+
+  reset(): void {
+    this.checkLive('reset');
+    this.prefix?.reset();
+    this.hT?.dispose();
+    this.hT = null;
+    this.length = 0;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.hT?.dispose();
+    this.hT = null;
+    this.prefix?.dispose();
+    for (const t of this.params.values()) t.dispose();
+  }
+
+  abstract propose(req: ProposeRequest): Promise<Proposal>;
+
+  /** Checks a request against the heads' state; returns h_t. */
+  protected checkRequest(req: ProposeRequest): Tensor {
+    this.checkLive('propose');
+    const { tree, root } = req;
+    if (!this.hT) throw new HeadStateError(`${this.name}.propose: no hidden state; call observe() with the committed tokens first`);
+    if (tree.depth > this.depth) {
+      throw new HeadStateError(`${this.name}.propose: tree '${tree.name}' has depth ${tree.depth}, these heads fill at most depth ${this.depth} (numHeads)`);
+    }
+    if (!Number.isInteger(root) || root < 0 || root >= this.config.vocabSize) {
+      throw new HeadStateError(`${this.name}.propose: root token ${root}, expected an id in [0, ${this.config.vocabSize})`);
+    }
+    return this.hT;
+  }
+
+  /** The head's lm_head, or the base output layer when shared. [vocab, dim] */
+  protected outputOf(head: number): Tensor {
+    return this.config.sharedOutput ? this.base.outputWeight : this.param(`heads.${head}.lm_head.weight`);
+  }
+
+  protected param(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new HeadStateError(`${this.name}: parameter ${name} is missing`);
+    return t;
+  }
+
+  private checkLive(op: string): void {
+    if (this.disposed) throw new HeadStateError(`${this.name}.${op}: the heads were disposed`);
+  }
+}
+
+/**
+ * Each row's top-k ids, best first, ties to the lower id: [rows * k]. Disposes `logits`
+ * [rows, vocab]. The GPU top-k kernel serves k <= TOPK_MAX_K, so only k ids per row come back;
+ * wider trees read the logits back and select on the CPU.
+ */
+export async function readTopK(logits: Tensor, k: number): Promise<Int32Array> {
+  const [rows, vocab] = logits.shape;
+  try {
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    if (k > TOPK_MAX_K) return topkRows((await logits.read()) as Float32Array, rows, vocab, k);
+    const { values, indices } = topk(logits, k); // [rows, k] each
+    values.dispose();
+    try {
+      return (await indices.read()) as Int32Array;
+    } finally {
+      indices.dispose();
+    }
+  } finally {
+    logits.dispose();
+  }
+}

@@ -1,0 +1,272 @@
+import { describe, expect, it } from 'vitest';
+import { getDevice, liveTensorCount, randomArray, type Tensor } from '@hydra-ts/tensor';
+import { CandidateTree, chain, trees } from '@hydra-ts/tree';
+import { createHead, loadHead, saveHead } from './checkpoint';
+import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, type HeadConfig } from './config';
+import { hydraProposeCpu, medusaProposeCpu, topkCpu } from './cpu-reference';
+import { HeadCheckpointError, HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
+import { baseConfig, fakeBase, headConfig, headsFile, randomValues } from './testdata';
+import { HydraHeads } from './hydra';
+import { MedusaHeads } from './medusa';
+
+const device = await getDevice();
+
+// depth 3, ranks up to 3, parents with 0, 1 and 3 children
+const small = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
+
+/** Random committed hidden states [n, dim] and the last row, h_t. */
+function hiddenRows(n: number, dim: number, seed: number): { hidden: Tensor; last: Float32Array } {
+  const data = randomArray(n * dim, seed);
+  return { hidden: device.tensor(data, [n, dim]), last: data.slice((n - 1) * dim) };
+}
+
+describe('Medusa heads match the CPU reference', () => {
+  for (const [numHeads, layers, shared, tree] of [
+    [3, 2, false, small],
+    [3, 1, true, small],
+    [4, 1, false, trees['medusa-63']],
+    [1, 3, false, chain(1)],
+  ] as const) {
+    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}`, async () => {
+      const base = fakeBase(device, baseConfig(), 3);
+      const c = headConfig(base.config, 'medusa', numHeads, layers, shared);
+      const values = randomValues(c, numHeads + layers);
+      const head = await loadHead(base, headsFile(c, values));
+      expect(head).toBeInstanceOf(MedusaHeads);
+      expect(head.sequential).toBe(false);
+      expect(head.depth).toBe(numHeads);
+      const { hidden, last } = hiddenRows(5, c.dim, 11);
+      head.observe(hidden, 0);
+      hidden.dispose(); // borrowed only: the head keeps its own copy of h_t
+      const live = liveTensorCount();
+      const { tokens, draftProbs } = await head.propose({ tree, root: 7, context: [1, 2, 3, 4, 5] });
+      expect(liveTensorCount()).toBe(live);
+      expect(draftProbs).toBeNull();
+      expect(tokens[0]).toBe(7);
+      expect([...tokens]).toEqual([...medusaProposeCpu(c, values, base.output, last, tree, 7)]);
+      // independent heads: every node at (depth, rank) holds the same token whatever its parent
+      for (const a of tree.nodes) for (const b of tree.nodes) if (a.depth === b.depth && a.rank === b.rank) expect(tokens[a.index]).toBe(tokens[b.index]);
+      head.dispose();
+      base.dispose();
+    });
+  }
+});
+
+describe('Hydra heads match the CPU reference', () => {
+  for (const [numHeads, layers, shared, tree] of [
+    [3, 2, false, small],
+    [3, 1, true, small],
+    [4, 2, false, trees['medusa-63']],
+    [5, 1, false, chain(5)],
+  ] as const) {
+    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}`, async () => {
+      const base = fakeBase(device, baseConfig(), 5);
+      const c = headConfig(base.config, 'hydra', numHeads, layers, shared);
+      const values = randomValues(c, 10 + numHeads + layers);
+      const head = await loadHead(base, headsFile(c, values));
+      expect(head).toBeInstanceOf(HydraHeads);
+      expect(head.sequential).toBe(true);
+      const { hidden, last } = hiddenRows(3, c.dim, 12);
+      head.observe(hidden, 4);
+      hidden.dispose();
+      const live = liveTensorCount();
+      const { tokens } = await head.propose({ tree, root: 30, context: [1, 2, 3, 4, 5, 6] });
+      expect(liveTensorCount()).toBe(live);
+      expect([...tokens]).toEqual([...hydraProposeCpu(c, values, base.embeddings, base.output, last, tree, 30)]);
+      head.dispose();
+      base.dispose();
+    });
+  }
+
+  it('children of different parents at one depth get different drafts (the heads see the path)', async () => {
+    const base = fakeBase(device, baseConfig(), 5);
+    const c = headConfig(base.config, 'hydra', 2, 1);
+    const head = await loadHead(base, headsFile(c, randomValues(c, 3)));
+    const { hidden } = hiddenRows(1, c.dim, 2);
+    head.observe(hidden, 0);
+    hidden.dispose();
+    const tree = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [1, 0], [2, 0], [3, 0]]);
+    const { tokens } = await head.propose({ tree, root: 0, context: [] });
+    const depth2 = tree.nodesAtDepth(2).map((n) => tokens[n]);
+    expect(new Set(depth2).size).toBeGreaterThan(1);
+    head.dispose();
+    base.dispose();
+  });
+
+  it('ranks beyond the GPU top-k limit (64) are selected on the CPU, same order', async () => {
+    const base = fakeBase(device, baseConfig({ vocabSize: 97 }), 8);
+    const c = headConfig(base.config, 'hydra', 2, 1);
+    const values = randomValues(c, 4);
+    const head = await loadHead(base, headsFile(c, values));
+    const { hidden, last } = hiddenRows(2, c.dim, 3);
+    head.observe(hidden, 0);
+    hidden.dispose();
+    const paths = [...Array.from({ length: 70 }, (_, r) => [r]), [69, 0], [0, 0], [0, 65]];
+    const tree = CandidateTree.fromPaths(paths);
+    const { tokens } = await head.propose({ tree, root: 5, context: [] });
+    expect([...tokens]).toEqual([...hydraProposeCpu(c, values, base.embeddings, base.output, last, tree, 5)]);
+    head.dispose();
+    base.dispose();
+  });
+});
+
+describe('createHead', () => {
+  for (const kind of ['medusa', 'hydra'] as const) {
+    for (const shared of [false, true]) {
+      it(`fresh ${kind} heads (sharedOutput ${shared}) predict what the base model predicts from h_t`, async () => {
+        const base = fakeBase(device, baseConfig(), 21);
+        const head = await createHead(base, { kind, numHeads: 3, sharedOutput: shared, seed: 4 });
+        const c = head.config;
+        expect(c).toMatchObject({ kind, numHeads: 3, layers: 1, dim: 24, vocabSize: 37, sharedOutput: shared, prefix: null });
+        const params = head.parameters();
+        expect([...params.keys()]).toEqual([...headParameterShapes(c).keys()]);
+        for (const [name, shape] of headParameterShapes(c)) expect(params.get(name)!.shape).toEqual(shape);
+        const { hidden, last } = hiddenRows(2, c.dim, 9);
+        head.observe(hidden, 0);
+        hidden.dispose();
+        // base logits of h_t, computed here from the output layer
+        const logits = new Float64Array(c.vocabSize);
+        for (let v = 0; v < c.vocabSize; v++) for (let i = 0; i < c.dim; i++) logits[v] += base.output[v * c.dim + i] * last[i];
+        const ranked = topkCpu(logits, 10);
+        const { tokens } = await head.propose({ tree: small, root: 3, context: [] });
+        for (let n = 1; n < small.size; n++) expect(tokens[n]).toBe(ranked[small.ranks[n]]);
+        head.dispose();
+        base.dispose();
+      });
+    }
+  }
+
+  it('hydra++ defaults to 4 layers on a PrefixMLP; the seed decides its projections', async () => {
+    const base = fakeBase(device, baseConfig(), 2);
+    const a = await createHead(base, { kind: 'hydra++', numHeads: 2, seed: 1 });
+    const b = await createHead(base, { kind: 'hydra++', numHeads: 2, seed: 1 });
+    const d = await createHead(base, { kind: 'hydra++', numHeads: 2, seed: 2 });
+    expect(a.config.layers).toBe(4);
+    expect(a.config.prefix).toMatchObject({ nHeads: 3, nKvHeads: 1, headDim: 8, hiddenDim: 40 });
+    const [va, vb, vd] = await Promise.all([a.readParameters(), b.readParameters(), d.readParameters()]);
+    expect([...va.keys()].sort()).toEqual([...headParameterShapes(a.config).keys()].sort());
+    expect([...va.get('prefix.wq')!]).toEqual([...vb.get('prefix.wq')!]);
+    expect([...va.get('prefix.wq')!]).not.toEqual([...vd.get('prefix.wq')!]);
+    expect(va.get('prefix.wo')!.every((x) => x === 0)).toBe(true);
+    expect(va.get('prefix.w2')!.every((x) => x === 0)).toBe(true);
+    for (const h of [a, b, d]) h.dispose();
+    base.dispose();
+  });
+
+  it('rejects bad options with HeadOptionError naming the option', async () => {
+    const base = fakeBase(device, baseConfig(), 2);
+    const bad: Array<[unknown, RegExp]> = [
+      [{ kind: 'eagle', numHeads: 2 }, /kind = "eagle"/],
+      [{ kind: 'medusa', numHeads: 0 }, /numHeads = 0/],
+      [{ kind: 'medusa', numHeads: 1.5 }, /numHeads = 1.5/],
+      [{ kind: 'hydra', numHeads: 2, layers: 0 }, /layers = 0/],
+      [{ kind: 'hydra', numHeads: 2, sharedOutput: 'yes' }, /sharedOutput/],
+      [{ kind: 'hydra', numHeads: 2, seed: 0.5 }, /seed/],
+      [null, /options/],
+    ];
+    for (const [opts, message] of bad) {
+      await expect(createHead(base, opts as never)).rejects.toThrow(HeadOptionError);
+      await expect(createHead(base, opts as never)).rejects.toThrow(message);
+    }
+    base.dispose();
+  });
+});
+
+describe('saveHead / loadHead', () => {
+  for (const kind of ['medusa', 'hydra', 'hydra++'] as const) {
+    it(`${kind}: save then load gives the same bytes and the same proposals`, async () => {
+      const base = fakeBase(device, baseConfig(), 6);
+      const c = headConfig(base.config, kind, 3, 2);
+      const file = headsFile(c, randomValues(c, 77));
+      const a = await loadHead(base, file);
+      const saved = await saveHead(a);
+      expect(saved).toEqual(file);
+      const b = await loadHead(base, saved);
+      const { hidden } = hiddenRows(4, c.dim, 5);
+      a.observe(hidden, 0);
+      b.observe(hidden, 0);
+      hidden.dispose();
+      const pa = await a.propose({ tree: small, root: 1, context: [] });
+      const pb = await b.propose({ tree: small, root: 1, context: [] });
+      expect([...pb.tokens]).toEqual([...pa.tokens]);
+      a.dispose();
+      b.dispose();
+      base.dispose();
+    });
+  }
+
+  it('rejects a head made for another base model with HeadMismatchError naming both values', async () => {
+    const base = fakeBase(device, baseConfig(), 6);
+    const wide = baseConfig({ dim: 32 });
+    const c = headConfig(wide, 'medusa', 2, 1);
+    await expect(loadHead(base, headsFile(c, randomValues(c, 1)))).rejects.toThrow(HeadMismatchError);
+    await expect(loadHead(base, headsFile(c, randomValues(c, 1)))).rejects.toThrow(/dim 32.*dim 24/);
+    const v = headConfig(baseConfig({ vocabSize: 40 }), 'hydra', 2, 1);
+    await expect(loadHead(base, headsFile(v, randomValues(v, 1)))).rejects.toThrow(/vocabSize 40.*vocabSize 37/);
+    base.dispose();
+  });
+
+  it('rejects broken files with HeadCheckpointError naming the tensor or field', async () => {
+    const base = fakeBase(device, baseConfig(), 6);
+    const c = headConfig(base.config, 'hydra', 2, 2);
+    const values = randomValues(c, 1);
+    const reject = (bytes: Uint8Array, message: RegExp) => expect(loadHead(base, bytes)).rejects.toThrow(message);
+    const check = async (bytes: Uint8Array, message: RegExp) => {
+      await expect(loadHead(base, bytes)).rejects.toThrow(HeadCheckpointError);
+      await reject(bytes, message);
+    };
+    await check(withTensors(c, values, (m) => m.delete('heads.1.input.residual')), /heads\.1\.input\.residual \[24, 72\] is missing/);
+    await check(withTensors(c, values, (m) => m.set('heads.0.blocks.1.weight', { shape: [24, 23], data: new Float32Array(24 * 23) })), /heads\.0\.blocks\.1\.weight has shape \[24, 23\], expected \[24, 24\]/);
+    await check(withTensors(c, values, (m) => m.set('heads.2.lm_head.weight', { shape: [2], data: new Float32Array(2) })), /unexpected tensor heads\.2\.lm_head\.weight/);
+    await check(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), /not a safetensors file/);
+    await check(new Uint8Array(0), /not a safetensors file/);
+    const file = headsFile(c, values);
+    await check(file.slice(0, file.length - 10), /not a safetensors file/);
+    await check(headsFile(c, values, { format: 'medusa' }), /format = "medusa", expected "hydra-ts-heads"/);
+    await check(headsFile(c, values, { version: '2' }), /version = "2", expected "1"/);
+    await check(headsFile(c, values, { config: '{oops' }), /config is not JSON/);
+    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'eagle' }) }), /config\.kind = "eagle"/);
+    await check(headsFile(c, values, { config: JSON.stringify({ ...c, numHeads: 0 }) }), /config\.numHeads = 0/);
+    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'hydra++' }) }), /config\.prefix = null/);
+    await expect(loadHead(base, '/nonexistent/heads.safetensors')).rejects.toThrow(/\/nonexistent\/heads\.safetensors/);
+    base.dispose();
+  });
+});
+
+
+/** A heads file whose tensor list `edit` has changed. */
+function withTensors(c: HeadConfig, values: Map<string, Float32Array>, edit: (m: Map<string, SafetensorsInput>) => void): Uint8Array {
+  const m = new Map<string, SafetensorsInput>();
+  for (const [name, shape] of headParameterShapes(c)) m.set(name, { shape, data: values.get(name)! });
+  edit(m);
+  return serializeSafetensors(m, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(c) });
+}
+
+describe('state and misuse', () => {
+  it('propose needs observe; reset and rollback forget h_t; typed errors for bad calls', async () => {
+    const base = fakeBase(device, baseConfig(), 6);
+    const head = await createHead(base, { kind: 'hydra', numHeads: 2 });
+    const req = { tree: chain(2), root: 1, context: [] };
+    await expect(head.propose(req)).rejects.toThrow(HeadStateError);
+    const { hidden } = hiddenRows(3, 24, 1);
+    head.observe(hidden, 0);
+    await expect(head.propose({ ...req, tree: chain(3) })).rejects.toThrow(/depth 3.*at most depth 2/);
+    await expect(head.propose({ ...req, root: 37 })).rejects.toThrow(/root token 37/);
+    expect(() => head.observe(device.zeros([2, 23]), 0)).toThrow(/expected \[n >= 1, 24\]/);
+    expect(() => head.observe(hidden, -1)).toThrow(HeadStateError);
+    head.rollback(3); // nothing past 3: h_t stays
+    expect((await head.propose(req)).tokens.length).toBe(3);
+    head.rollback(2);
+    await expect(head.propose(req)).rejects.toThrow(/call observe/);
+    head.observe(hidden, 0);
+    head.reset();
+    expect(head.state).toBeNull();
+    await expect(head.propose(req)).rejects.toThrow(HeadStateError);
+    head.dispose();
+    head.dispose(); // idempotent
+    expect(() => head.observe(hidden, 0)).toThrow(/disposed/);
+    hidden.dispose();
+    base.dispose();
+  });
+});

@@ -1,0 +1,122 @@
+// PrefixMLP (Hydra++): one Llama decoder layer over the base model's hidden states, with its own
+// KV cache, so the heads see a summary of the prefix made for drafting rather than for the base
+// model's own next-token prediction. Its final-normed output at the last committed token is h_t.
+import { DecoderLayer, KVCache, type LayerConfig } from '@hydra-ts/model';
+import { rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
+import type { PrefixConfig } from './config';
+import type { HeadBase } from './draft-head';
+import { HeadStateError } from './errors';
+
+export class PrefixMLP {
+  readonly config: LayerConfig;
+  readonly device: Device;
+  readonly layer: DecoderLayer;
+  readonly norm: Tensor; // [dim]
+  readonly cache: KVCache;
+
+  /** `values`: the prefix.* parameters of the heads file layout, as CPU arrays. */
+  constructor(base: HeadBase, prefix: PrefixConfig, values: Map<string, Float32Array>) {
+    const dim = base.config.dim;
+    this.config = { dim, ...prefix, qkvBias: false };
+    this.device = base.device;
+    const get = (name: string) => {
+      const v = values.get(`prefix.${name}`);
+      if (!v) throw new HeadStateError(`PrefixMLP: parameter prefix.${name} is missing`);
+      return v;
+    };
+    this.layer = DecoderLayer.fromWeights(base.device, this.config, {
+      attnNorm: get('attn_norm'),
+      wq: get('wq'),
+      wk: get('wk'),
+      wv: get('wv'),
+      wo: get('wo'),
+      ffnNorm: get('ffn_norm'),
+      w1: get('w1'),
+      w2: get('w2'),
+      w3: get('w3'),
+    });
+    this.norm = base.device.tensor(get('norm'), [dim]);
+    this.cache = new KVCache(base.device, { nLayers: 1, kvDim: prefix.nKvHeads * prefix.headDim, capacity: base.config.maxSeqLen });
+  }
+
+  /** Committed positions in the prefix cache. */
+  get length(): number {
+    return this.cache.length;
+  }
+
+  /**
+   * Runs the layer over hidden [n, dim] (base hidden states at positions start..start+n-1, which
+   * must continue the cache) and commits them. Returns the final-normed output [n, dim], owned by
+   * the caller.
+   */
+  observe(hidden: Tensor, start: number): Tensor {
+    if (start !== this.cache.length) {
+      throw new HeadStateError(`PrefixMLP.observe: rows start at position ${start}, the prefix cache holds ${this.cache.length} positions; rollback(${start}) first to replace them`);
+    }
+    if (this.cache.pending > 0) this.cache.commit([]); // drop rows of an interrupted pass
+    const n = hidden.shape[0];
+    const positions = new Int32Array(n);
+    for (let i = 0; i < n; i++) positions[i] = start + i;
+    this.cache.checkRoom(n, 'PrefixMLP.observe');
+    const x = this.layer.forward(hidden, this.cache.layers[0], positions); // [n, dim], causal
+    this.cache.append(n);
+    this.cache.commit();
+    const out = rmsnorm(x, this.norm, this.config.normEps); // [n, dim]
+    x.dispose();
+    return out;
+  }
+
+  rollback(length: number): void {
+    if (length < this.cache.length) this.cache.rollback(length);
+  }
+
+  reset(): void {
+    this.cache.reset();
+  }
+
+  /**
+   * The layer's tensors, owned by it. The projections are the decoder layer's fused ones:
+   * prefix.wqk = [wq; wk] and prefix.w13 = [w1; w3] (rows stacked); the file splits them.
+   */
+  parameters(): Map<string, Tensor> {
+    const l = this.layer;
+    return new Map([
+      ['prefix.attn_norm', l.attnNorm],
+      ['prefix.wqk', l.wqk],
+      ['prefix.wv', l.wv],
+      ['prefix.wo', l.wo],
+      ['prefix.ffn_norm', l.ffnNorm],
+      ['prefix.w13', l.w13],
+      ['prefix.w2', l.w2],
+      ['prefix.norm', this.norm],
+    ]);
+  }
+
+  /** Current values under the heads file's names (prefix.wq, prefix.wk, ... as separate tensors). */
+  async read(): Promise<Map<string, Float32Array>> {
+    const c = this.config;
+    const qk = c.nHeads * c.headDim * c.dim;
+    const h = c.hiddenDim * c.dim;
+    const l = this.layer;
+    const wqk = (await l.wqk.read()) as Float32Array;
+    const w13 = (await l.w13.read()) as Float32Array;
+    return new Map([
+      ['prefix.attn_norm', (await l.attnNorm.read()) as Float32Array],
+      ['prefix.wq', wqk.slice(0, qk)],
+      ['prefix.wk', wqk.slice(qk)],
+      ['prefix.wv', (await l.wv.read()) as Float32Array],
+      ['prefix.wo', (await l.wo.read()) as Float32Array],
+      ['prefix.ffn_norm', (await l.ffnNorm.read()) as Float32Array],
+      ['prefix.w1', w13.slice(0, h)],
+      ['prefix.w2', (await l.w2.read()) as Float32Array],
+      ['prefix.w3', w13.slice(h)],
+      ['prefix.norm', (await this.norm.read()) as Float32Array],
+    ]);
+  }
+
+  dispose(): void {
+    this.layer.dispose();
+    this.norm.dispose();
+    this.cache.dispose();
+  }
+}

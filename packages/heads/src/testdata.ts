@@ -1,0 +1,60 @@
+// Test fixtures: small random base models (only what heads use) and random heads files.
+import { serializeSafetensors, type LlamaConfig, type SafetensorsInput } from '@hydra-ts/model';
+import { randomArray, type Device } from '@hydra-ts/tensor';
+import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, prefixConfigOf, type HeadConfig, type HeadKind } from './config';
+import type { HeadBase } from './draft-head';
+
+export interface FakeBase extends HeadBase {
+  embeddings: Float32Array; // [vocab, dim]
+  output: Float32Array; // [vocab, dim]
+  dispose(): void;
+}
+
+export function baseConfig(over: Partial<LlamaConfig> = {}): LlamaConfig {
+  return {
+    architecture: 'llama', dim: 24, hiddenDim: 40, nLayers: 1, nHeads: 3, nKvHeads: 1, headDim: 8, vocabSize: 37,
+    maxSeqLen: 64, ropeTheta: 10000, ropeLayout: 'interleaved', normEps: 1e-5, tiedEmbeddings: false, qkvBias: false,
+    bosId: 1, eosId: 2, ...over,
+  };
+}
+
+/** A base model's embedding and output layer, random: all heads read of it. */
+export function fakeBase(device: Device, config: LlamaConfig, seed = 1): FakeBase {
+  const { vocabSize: v, dim: d } = config;
+  const embeddings = randomArray(v * d, seed);
+  const output = randomArray(v * d, seed + 1);
+  const tokenEmbedding = device.tensor(embeddings, [v, d]);
+  const outputWeight = device.tensor(output, [v, d]);
+  return {
+    config, device, tokenEmbedding, outputWeight, embeddings, output,
+    dispose() {
+      tokenEmbedding.dispose();
+      outputWeight.dispose();
+    },
+  };
+}
+
+export function headConfig(base: LlamaConfig, kind: HeadKind, numHeads: number, layers: number, sharedOutput = false): HeadConfig {
+  return { kind, numHeads, layers, dim: base.dim, vocabSize: base.vocabSize, sharedOutput, prefix: kind === 'hydra++' ? prefixConfigOf(base) : null };
+}
+
+/** Random values for every parameter (norm weights near 1), large enough that top-k has clear gaps. */
+export function randomValues(c: HeadConfig, seed: number): Map<string, Float32Array> {
+  const values = new Map<string, Float32Array>();
+  let s = seed * 7919;
+  for (const [name, shape] of headParameterShapes(c)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const bound = name.endsWith('norm') ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
+    const v = randomArray(size, ++s, -bound, bound);
+    if (name.endsWith('norm')) for (let i = 0; i < size; i++) v[i] += 1;
+    values.set(name, v);
+  }
+  return values;
+}
+
+/** A heads file holding `values` (same layout and metadata as saveHead writes). */
+export function headsFile(c: HeadConfig, values: Map<string, Float32Array>, meta: Record<string, string> = {}): Uint8Array {
+  const tensors = new Map<string, SafetensorsInput>();
+  for (const [name, shape] of headParameterShapes(c)) tensors.set(name, { shape, data: values.get(name)! });
+  return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(c), ...meta });
+}
