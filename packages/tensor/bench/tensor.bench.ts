@@ -1,0 +1,105 @@
+// Tensor benchmarks: linear (fast path) vs the naive one-invocation-per-output kernel on the
+// shapes the model and heads use, plus the fixed costs of a dispatch and of a read-back.
+// Run from the repo root: pnpm bench:tensor   (HYDRA_BENCH_QUICK=1 for fewer repetitions)
+
+import { getDevice, kernel, params, randomArray, type Device, type Tensor } from '../src/index';
+import { linear, linearNaive, type LinearOptions } from '../src/ops/linear';
+
+const quick = process.env.HYDRA_BENCH_QUICK === '1';
+const REPS = quick ? 3 : 7;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median wall time (ms) of `inner` back-to-back calls of fn, each batch ended by device.sync(). */
+async function time(device: Device, inner: number, fn: () => Tensor | void): Promise<number> {
+  const run = async () => {
+    const outs: Tensor[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < inner; i++) {
+      const t = fn();
+      if (t) outs.push(t);
+    }
+    await device.sync();
+    const ms = (performance.now() - t0) / inner;
+    for (const t of outs) t.dispose();
+    return ms;
+  };
+  await run(); // warm-up: pipeline compile, pool
+  const ts: number[] = [];
+  for (let r = 0; r < REPS; r++) ts.push(await run());
+  return median(ts);
+}
+
+const device = await getDevice();
+console.log(`adapter: ${device.name}${device.hasF16 ? ', shader-f16' : ''}`);
+console.log(`maxStorageBufferBindingSize: ${device.limits.maxStorageBufferBindingSize} bytes\n`);
+
+interface Shape {
+  rows: number;
+  k: number;
+  n: number;
+  dtype?: 'f32' | 'f16';
+}
+const shapes: Shape[] = [
+  { rows: 1, k: 288, n: 32000 },
+  { rows: 1, k: 288, n: 32000, dtype: 'f16' },
+  { rows: 64, k: 288, n: 288 },
+  { rows: 64, k: 288, n: 768 },
+  { rows: 64, k: 576, n: 49152 },
+];
+
+const extra: LinearOptions = process.env.HYDRA_TILE ? { tile: JSON.parse(process.env.HYDRA_TILE) } : {};
+const rowsOut: string[][] = [['shape', 'w dtype', 'linear ms', 'linear GFLOP/s', 'naive ms', 'naive GFLOP/s', 'speed-up']];
+for (const s of shapes) {
+  if (s.dtype === 'f16' && !device.hasF16) continue;
+  const x = device.tensor(randomArray(s.rows * s.k, 1), [s.rows, s.k]);
+  const w = device.tensor(randomArray(s.n * s.k, 2, -0.1, 0.1), [s.n, s.k], s.dtype ?? 'f32');
+  const b = device.tensor(randomArray(s.n, 3), [s.n]);
+  const flop = 2 * s.rows * s.k * s.n;
+  const inner = Math.max(1, Math.min(20, Math.round(2e8 / flop)));
+  const fast = await time(device, inner, () => linear(x, w, b, extra));
+  const naive = await time(device, Math.max(1, Math.round(inner / 4)), () => linearNaive(x, w, b));
+  const gf = (ms: number) => (flop / ms / 1e6).toFixed(2);
+  rowsOut.push([`${s.rows}×${s.k}·${s.k}→${s.n}`, s.dtype ?? 'f32', fast.toFixed(3), gf(fast), naive.toFixed(3), gf(naive), `${(naive / fast).toFixed(1)}×`]);
+  for (const t of [x, w, b]) t.dispose();
+}
+printTable(rowsOut);
+
+// Fixed costs: a dispatch that does almost nothing, and a submit + read-back round trip.
+const tiny = kernel('bench-tiny', ['read_write'], () => `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(1)
+fn main() { v[0] = v[0] + 1.0; }`);
+const buf = device.zeros([4]);
+const DISPATCHES = 100;
+const perBatch = await time(device, 1, () => {
+  for (let i = 0; i < DISPATCHES; i++) device.dispatch(tiny, [buf.buffer], params(1), [1]);
+});
+const roundTrips: number[] = [];
+for (let r = 0; r < 5 + REPS * 3; r++) {
+  device.dispatch(tiny, [buf.buffer], params(1), [1]);
+  const t0 = performance.now();
+  await buf.read();
+  if (r >= 5) roundTrips.push(performance.now() - t0);
+}
+buf.dispose();
+console.log('');
+printTable([
+  ['fixed cost', 'time'],
+  [`one tiny dispatch (${DISPATCHES} in one submit)`, `${((perBatch / DISPATCHES) * 1000).toFixed(1)} µs`],
+  ['submit + read-back round trip (1 dispatch, 16 bytes)', `${median(roundTrips).toFixed(3)} ms`],
+]);
+device.destroy();
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => v.padEnd(widths[c])).join(' | ')} |`;
+  console.log(line(rows[0]));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
+}

@@ -1,0 +1,43 @@
+// CPU twins of linear and matmul: plain loops with f64 accumulation, the references the GPU
+// kernels are tested against.
+
+/** y[r, o] = Σ_i x[r, i] · w[o, i] + bias[o]; x [rows, k], w [n, k], bias [n] -> y [rows, n]. */
+export function linearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, k: number, n: number, bias?: ArrayLike<number>): Float32Array {
+  const y = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < n; o++) {
+      let sum = bias ? bias[o] : 0;
+      for (let i = 0; i < k; i++) sum += x[r * k + i] * w[o * k + i];
+      y[r * n + o] = sum;
+    }
+  }
+  return y;
+}
+
+export interface MatmulCpuShape {
+  m: number;
+  k: number;
+  n: number;
+  /** a is stored [k, m]. */
+  transposeA?: boolean;
+  /** b is stored [n, k]. */
+  transposeB?: boolean;
+}
+
+/** c[m, n] = op(a) · op(b), op(a) [m, k], op(b) [k, n]. */
+export function matmulCpu(a: ArrayLike<number>, b: ArrayLike<number>, s: MatmulCpuShape): Float32Array {
+  const { m, k, n } = s;
+  const c = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let q = 0; q < k; q++) {
+        const av = s.transposeA ? a[q * m + i] : a[i * k + q];
+        const bv = s.transposeB ? b[j * k + q] : b[q * n + j];
+        sum += av * bv;
+      }
+      c[i * n + j] = sum;
+    }
+  }
+  return c;
+}

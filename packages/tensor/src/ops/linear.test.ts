@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { getDevice } from '../device';
+import { linear, linearNaive } from './linear';
+import { matmul } from './matmul';
+import { linearCpu, matmulCpu } from '../cpu/linear';
+import { f16ToF32, f32ToF16 } from '../half';
+import { assertClose, randomArray } from '../testing';
+import { DisposedError, DTypeError, OptionError, ShapeError } from '../errors';
+import type { Tensor } from '../tensor';
+
+const device = await getDevice();
+
+// f32 sums of up to 288 products of values in [-1, 1], against f64 references.
+const TOL = { atol: 1e-4, rtol: 1e-4 };
+
+function data(rows: number, k: number, n: number, seed: number) {
+  return { xa: randomArray(rows * k, seed), wa: randomArray(n * k, seed + 1), ba: randomArray(n, seed + 2) };
+}
+
+async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
+  const out = await Promise.all(ts.map((t) => t.read()));
+  for (const t of ts) t.dispose();
+  return out as Float32Array[];
+}
+
+describe('linear matches linearCpu', () => {
+  // Every rows value meets every in and out value at least once without running the full product.
+  const rowsSet = [1, 2, 3, 17, 64, 257];
+  const ins = [1, 3, 17, 64, 288];
+  const outs = [1, 5, 17, 300, 513];
+  const cases: Array<[number, number, number]> = [];
+  rowsSet.forEach((r, i) => ins.forEach((k, j) => cases.push([r, k, outs[(i + j) % outs.length]])));
+  for (const [rows, k, n] of cases) {
+    it(`${rows}×${k} · [${n}, ${k}]ᵀ, with and without bias, both kernels`, async () => {
+      const { xa, wa, ba } = data(rows, k, n, rows * 1000 + k * 10 + n);
+      const x = device.tensor(xa, [rows, k]);
+      const w = device.tensor(wa, [n, k]);
+      const b = device.tensor(ba, [n]);
+      const [y, yb, yt] = await readAll(linear(x, w), linear(x, w, b), linear(x, w, b, { path: 'tiled' }));
+      assertClose(y, linearCpu(xa, wa, rows, k, n), { ...TOL, what: 'linear' });
+      const ref = linearCpu(xa, wa, rows, k, n, ba);
+      assertClose(yb, ref, { ...TOL, what: 'linear + bias' });
+      assertClose(yt, ref, { ...TOL, what: 'linear tiled + bias' });
+      if (rows <= 17) assertClose((await readAll(linearNaive(x, w, b)))[0], ref, { ...TOL, what: 'linearNaive' });
+      for (const t of [x, w, b]) t.dispose();
+    });
+  }
+
+  it('takes a 1-D x as one row', async () => {
+    const { xa, wa, ba } = data(1, 17, 5, 5);
+    const x = device.tensor(xa, [17]);
+    const w = device.tensor(wa, [5, 17]);
+    const b = device.tensor(ba, [5]);
+    const y = linear(x, w, b);
+    expect(y.shape).toEqual([5]);
+    assertClose((await readAll(y))[0], linearCpu(xa, wa, 1, 17, 5, ba), TOL);
+    for (const t of [x, w, b]) t.dispose();
+  });
+
+  it.runIf(device.hasF16)('f16 weights accumulate in f32 (compared with the f16-rounded weights)', async () => {
+    for (const [rows, k, n] of [[1, 288, 300], [3, 17, 5], [64, 64, 513], [17, 3, 17]] as const) {
+      const { xa, wa, ba } = data(rows, k, n, 77 + k);
+      const x = device.tensor(xa, [rows, k]);
+      const w = device.tensor(wa, [n, k], 'f16');
+      const b = device.tensor(ba, [n]);
+      // The reference uses the same f16-rounded weights, so only accumulation order differs.
+      const ref = linearCpu(xa, f16ToF32(f32ToF16(wa)), rows, k, n, ba);
+      const [y, yt, yn] = await readAll(linear(x, w, b), linear(x, w, b, { path: 'tiled' }), linearNaive(x, w, b));
+      for (const [got, what] of [[y, 'columns'], [yt, 'tiled'], [yn, 'naive']] as const) assertClose(got, ref, { ...TOL, what: `f16 ${what} ${rows}x${k}x${n}` });
+      for (const t of [x, w, b]) t.dispose();
+    }
+  });
+
+  it('binds weights past maxBindingBytes as aligned slices of rows', async () => {
+    // 300 rows of 17 f32 (68 bytes): slices of 64 rows (4352 bytes, 256-aligned) under a 5000-byte limit.
+    for (const [rows, k, n, dtype] of [[3, 17, 300, 'f32'], [64, 17, 300, 'f32'], [2, 64, 513, 'f32'], [5, 17, 300, 'f16']] as const) {
+      if (dtype === 'f16' && !device.hasF16) continue;
+      const { xa, wa, ba } = data(rows, k, n, 31 + n);
+      const x = device.tensor(xa, [rows, k]);
+      const w = device.tensor(wa, [n, k], dtype);
+      const b = device.tensor(ba, [n]);
+      const ref = linearCpu(xa, dtype === 'f16' ? f16ToF32(f32ToF16(wa)) : wa, rows, k, n, ba);
+      const before = device.stats.dispatches;
+      const y = linear(x, w, b, { maxBindingBytes: 5000 });
+      const yt = linear(x, w, b, { maxBindingBytes: 5000, path: 'tiled' });
+      expect(device.stats.dispatches - before).toBeGreaterThan(2);
+      const [ya, yta] = await readAll(y, yt);
+      assertClose(ya, ref, { ...TOL, what: `chunked ${dtype}` });
+      assertClose(yta, ref, { ...TOL, what: `chunked tiled ${dtype}` });
+      for (const t of [x, w, b]) t.dispose();
+    }
+  });
+
+  it('random shapes (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 140 }), fc.boolean(), async (rows, k, n, withBias) => {
+        const { xa, wa, ba } = data(rows, k, n, rows * 7 + k * 13 + n);
+        const x = device.tensor(xa, [rows, k]);
+        const w = device.tensor(wa, [n, k]);
+        const b = device.tensor(ba, [n]);
+        const [y] = await readAll(linear(x, w, withBias ? b : undefined));
+        assertClose(y, linearCpu(xa, wa, rows, k, n, withBias ? ba : undefined), { ...TOL, what: `${rows}x${k}x${n}` });
+        for (const t of [x, w, b]) t.dispose();
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('rejects bad input with typed errors naming op and shapes', () => {
+    const x = device.tensor(randomArray(6, 1), [2, 3]);
+    const w = device.tensor(randomArray(8, 2), [2, 4]);
+    const w3 = device.tensor(randomArray(6, 2), [2, 3]);
+    const b = device.tensor(randomArray(3, 3), [3]);
+    const ids = device.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'i32');
+    expect(() => linear(x, w)).toThrow(ShapeError);
+    expect(() => linear(x, w)).toThrow(/linear: .*x \[2, 3\], w \[2, 4\]/);
+    expect(() => linear(x, w3, b)).toThrow(/linear: bias must be \[2\].*bias \[3\]/);
+    expect(() => linearNaive(x, w)).toThrow(/linearNaive: /);
+    expect(() => linear(ids, w3)).toThrow(DTypeError);
+    expect(() => linear(x, ids)).toThrow(/linear: w .* i32/);
+    expect(() => linear(x, w3, undefined, { maxBindingBytes: 3 })).toThrow(OptionError);
+    expect(() => linear(x.reshape([1, 2, 3]), w3)).toThrow(/rank 3/);
+    b.dispose();
+    expect(() => linear(x, w3, b)).toThrow(DisposedError);
+    for (const t of [x, w, w3, ids]) t.dispose();
+  });
+});
+
+describe('matmul matches matmulCpu', () => {
+  for (const [m, k, n] of [[1, 1, 1], [3, 17, 5], [17, 64, 300], [64, 3, 17], [257, 17, 3]] as const) {
+    it(`[${m}, ${k}] · [${k}, ${n}] in all four transpose combinations`, async () => {
+      const aa = randomArray(m * k, m + k);
+      const ba = randomArray(k * n, k + n + 1);
+      for (const transposeA of [false, true]) {
+        for (const transposeB of [false, true]) {
+          const a = device.tensor(aa, transposeA ? [k, m] : [m, k]);
+          const b = device.tensor(ba, transposeB ? [n, k] : [k, n]);
+          const c = matmul(a, b, { transposeA, transposeB });
+          expect(c.shape).toEqual([m, n]);
+          const [ca] = await readAll(c);
+          assertClose(ca, matmulCpu(aa, ba, { m, k, n, transposeA, transposeB }), { ...TOL, what: `matmul tA=${transposeA} tB=${transposeB}` });
+          a.dispose();
+          b.dispose();
+        }
+      }
+    });
+  }
+
+  it('dW = dYᵀ·X and dX = dY·W agree with linear-style references', async () => {
+    const [rows, k, n] = [17, 33, 9];
+    const dy = randomArray(rows * n, 1);
+    const xa = randomArray(rows * k, 2);
+    const wa = randomArray(n * k, 3);
+    const dY = device.tensor(dy, [rows, n]);
+    const X = device.tensor(xa, [rows, k]);
+    const W = device.tensor(wa, [n, k]);
+    const [dW, dX] = await readAll(matmul(dY, X, { transposeA: true }), matmul(dY, W));
+    // dW[o, i] = Σ_r dY[r, o] X[r, i]: a linear of dYᵀ rows against Xᵀ rows.
+    const dyT = new Float32Array(n * rows);
+    const xT = new Float32Array(k * rows);
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < n; o++) dyT[o * rows + r] = dy[r * n + o];
+      for (let i = 0; i < k; i++) xT[i * rows + r] = xa[r * k + i];
+    }
+    assertClose(dW, linearCpu(dyT, xT, n, rows, k), { ...TOL, what: 'dW' });
+    const wT = new Float32Array(k * n);
+    for (let o = 0; o < n; o++) for (let i = 0; i < k; i++) wT[i * n + o] = wa[o * k + i];
+    assertClose(dX, linearCpu(dy, wT, rows, n, k), { ...TOL, what: 'dX' });
+    for (const t of [dY, X, W]) t.dispose();
+  });
+
+  it('rejects mismatched inner dimensions and wrong dtypes', () => {
+    const a = device.tensor(randomArray(6, 1), [2, 3]);
+    const b = device.tensor(randomArray(8, 2), [2, 4]);
+    const ids = device.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'i32');
+    expect(() => matmul(a, b)).toThrow(ShapeError);
+    expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ.*a \[2, 3\], b \[2, 4\]/);
+    expect(() => matmul(a, b, { transposeA: true })).not.toThrow();
+    expect(() => matmul(ids, b, { transposeA: true })).toThrow(DTypeError);
+    for (const t of [a, b, ids]) t.dispose();
+  });
+});

@@ -1,0 +1,237 @@
+// linear: y = x · wᵀ + bias with w stored [out, in] (llama2.c's layout), f32 or f16 weights.
+//
+// One kernel family, its register block chosen by row count. On the CPU adapters we run on
+// (llvmpipe, SwiftShader) a load whose address is the same for every invocation of a SIMD group is
+// one scalar load, while a per-invocation load is a gather. So each invocation owns a few output
+// columns and every row of x in its workgroup: x loads are uniform, and each gathered weight feeds
+// rows × columns FMAs. Decoding one token is then a vec4 stream over w; 64 rows reuse each weight
+// load 8 times. The workgroup-memory tiled kernel of matmul.ts stays available as path 'tiled'
+// (it measured 2-4× slower on llvmpipe). Weights past maxStorageBufferBindingSize are bound as
+// 256-byte-aligned slices of rows, one dispatch per slice.
+
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch, wgslFloat } from '../kernel';
+import type { Binding, Device } from '../device';
+import { OptionError, ShapeError } from '../errors';
+import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
+import { DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
+
+export interface LinearOptions {
+  /**
+   * Largest byte range of w bound at once; defaults to the device's maxStorageBufferBindingSize.
+   * Lower it to exercise the chunked path on small weights.
+   */
+  maxBindingBytes?: number;
+  /** Kernel: 'columns' (default) or the workgroup-memory 'tiled' kernel of matmul (tests, benchmarks). */
+  path?: 'columns' | 'tiled';
+  /** Register block of the column kernel; by default chosen from the row count (benchmarks). */
+  columns?: ColumnConfig;
+  /** Tile shape for the tiled path (benchmarks). */
+  tile?: TileConfig;
+}
+
+/** Shape of the column kernel: wg invocations, each tc columns × tm rows of y. */
+export interface ColumnConfig {
+  wg: number;
+  tm: number;
+  tc: number;
+  /** What neighbouring invocations differ in: output columns (default) or rows of x. */
+  lanes?: 'cols' | 'rows';
+  /** Keep vec4 partial sums (independent FMA chains) instead of summing each dot at once. */
+  vacc?: boolean;
+}
+
+/**
+ * Register block by row count, measured on llvmpipe: one row streams w with two columns per
+ * invocation; more rows reuse each weight load for up to 8 rows × 4 columns.
+ */
+export function columnConfig(rows: number): ColumnConfig {
+  if (rows <= 1) return { wg: 64, tm: 1, tc: 2 };
+  if (rows <= 2) return { wg: 64, tm: 2, tc: 2 };
+  if (rows <= 4) return { wg: 64, tm: 4, tc: 4 };
+  return { wg: 64, tm: 8, tc: 4 };
+}
+
+// Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
+// of its workgroup. x's index then depends only on the workgroup and the loop counter, so llvmpipe
+// loads it once per SIMD group instead of per lane, and each weight load feeds tm FMAs.
+function columnKernel(wDtype: DType, vec4: boolean, bias: boolean, c: ColumnConfig) {
+  const { wg, tm, tc } = c;
+  const byRow = c.lanes === 'rows';
+  const key = `linear-cols-${wDtype}-${vec4 ? 'v4' : 's'}-${bias ? 'bias' : 'nobias'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}`;
+  const cs = byRow ? 1 : wg; // column stride between an invocation's columns
+  const rs = byRow ? wg : 1; // row stride between an invocation's rows
+  const bindings = bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
+  return kernel(key, bindings, () => {
+    const wt = wgslFloat(wDtype);
+    const I = Array.from({ length: tm }, (_, i) => i);
+    const J = Array.from({ length: tc }, (_, j) => j);
+    const ld = vec4 ? 'kq' : 'p.k';
+    const conv = vec4 ? 'vec4<f32>' : 'f32';
+    const vacc = vec4 && c.vacc === true;
+    const mac = (i: number, j: number) => (vec4 && !vacc ? `acc${i}_${j} += dot(xv, w${j});` : `acc${i}_${j} = fma(xv, w${j}, acc${i}_${j});`);
+    const total = (i: number, j: number) => (vacc ? `dot(acc${i}_${j}, vec4<f32>(1.0))` : `acc${i}_${j}`);
+    const store: string[] = [];
+    for (const i of I) {
+      for (const j of J) {
+        const r = `r0 + ${i * rs}u`;
+        const col = `c + ${j * cs}u`;
+        store.push(`if (${r} < p.rows && ${col} < p.n) { out[(${r}) * p.ldc + p.col0 + ${col}] = ${total(i, j)}${bias ? ` + bias[p.col0 + ${col}]` : ''}; }`);
+      }
+    }
+    return `${enableF16(wDtype)}
+struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(2) var<storage, read> w: array<${vec4 ? `vec4<${wt}>` : wt}>;
+${bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let c = ${byRow ? `(${FLAT_WORKGROUP}) * ${tc}u` : `(${FLAT_WORKGROUP}) * ${wg * tc}u + lid`};
+  let r0 = ${byRow ? `wid.z * ${wg * tm}u + lid` : `wid.z * ${tm}u`};
+  let kq = p.k / 4u;
+  // Clamped indices keep every load in range; results of clamped rows and columns are not stored.
+  ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * ${ld};`).join('\n  ')}
+  ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * ${ld};`).join('\n  ')}
+  ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
+  for (var q = 0u; q < ${ld}; q++) {
+    ${J.map((j) => `let w${j} = ${conv}(w[o${j} + q]);`).join('\n    ')}
+    ${I.map((i) => `{ let xv = x[x${i} + q]; ${J.map((j) => mac(i, j)).join(' ')} }`).join('\n    ')}
+  }
+  ${store.join('\n  ')}
+}`;
+  });
+}
+
+function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig): void {
+  const kern = columnKernel(wDtype, k % 4 === 0, bias !== null, c);
+  const byRow = c.lanes === 'rows';
+  const [gx, gy] = grid(device, Math.ceil(n / (byRow ? c.tc : c.wg * c.tc)));
+  const gz = Math.ceil(rows / (byRow ? c.wg * c.tm : c.tm));
+  device.dispatch(kern, bias ? [x, w, bias, out] : [x, w, out], params(rows, n, k, ldc, col0), [gx, gy, gz]);
+}
+
+const NAIVE_WG = 64;
+
+function naiveKernel(wDtype: DType, bias: boolean) {
+  const bindings = bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
+  return kernel(`linear-naive-${wDtype}-${bias ? 'bias' : 'nobias'}`, bindings, () => `${enableF16(wDtype)}
+struct Params { rows: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<${wgslFloat(wDtype)}>;
+${bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+
+@compute @workgroup_size(${NAIVE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (${FLAT_WORKGROUP}) * ${NAIVE_WG}u + lid;
+  if (i >= p.rows * p.n) { return; }
+  let r = i / p.n;
+  let o = i % p.n;
+  var sum = 0.0;
+  for (var q = 0u; q < p.k; q++) { sum += x[r * p.k + q] * f32(w[o * p.k + q]); }
+  out[i] = sum${bias ? ' + bias[o]' : ''};
+}`);
+}
+
+interface Checked {
+  device: Device;
+  rows: number;
+  k: number;
+  n: number;
+  outShape: number[];
+}
+
+function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined): Checked {
+  const device = bias ? checkLive(op, x, w, bias) : checkLive(op, x, w);
+  checkRank(op, 'x', x, 1, 2);
+  checkRank(op, 'w', w, 2);
+  checkDType(op, 'x', x, 'f32');
+  checkDType(op, 'w', w, 'f32', 'f16');
+  const k = x.shape[x.rank - 1];
+  const rows = x.rank === 2 ? x.shape[0] : 1;
+  const [n, kw] = w.shape;
+  if (kw !== k) throw shapeMismatch(op, `x's last dimension ${k} differs from w's input dimension ${kw} (w is [out, in])`, ['x', x], ['w', w]);
+  if (bias) {
+    checkDType(op, 'bias', bias, 'f32');
+    if (bias.rank !== 1 || bias.shape[0] !== n) throw shapeMismatch(op, `bias must be [${n}] (w's output dimension)`, ['w', w], ['bias', bias]);
+  }
+  const outShape = x.rank === 2 ? [rows, n] : [n];
+  const limit = device.limits.maxStorageBufferBindingSize;
+  if (x.byteLength > limit || rows * n * 4 > limit) {
+    throw new ShapeError(`${op}: x ${formatShape(x.shape)} or its output ${formatShape(outShape)} exceeds maxStorageBufferBindingSize (${limit} bytes); split the rows`);
+  }
+  return { device, rows, k, n, outShape };
+}
+
+/**
+ * y = x · wᵀ + bias. x is [rows, in] (or [in]) f32, w is [out, in] f32 or f16, bias is [out];
+ * returns y [rows, out] (or [out]) f32, accumulated in f32.
+ */
+export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
+  const op = 'linear';
+  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias);
+  const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+  if (!(Number.isInteger(maxBinding) && maxBinding >= 256)) {
+    throw new OptionError(`linear: maxBindingBytes ${maxBinding} must be an integer ≥ 256`);
+  }
+  if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
+  if (k === 0) return bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
+  const out = device.empty(outShape, 'f32'); // [rows, out]
+  const path = options.path ?? 'columns';
+  const wBytes = dtypeBytes(w.dtype);
+  for (const [c0, cn] of columnChunks(k * wBytes, n, maxBinding, w)) {
+    const offset = c0 * k * wBytes;
+    const size = Math.min(Math.ceil((cn * k * wBytes) / 4) * 4, w.buffer.size - offset);
+    const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
+    const bb = bias ? bias.buffer : null;
+    if (path === 'columns') {
+      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows));
+    } else {
+      const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, bias: bias !== undefined, tile: options.tile ?? DEFAULT_TILE };
+      dispatchTiled(device, spec, x.buffer, wb, bb, out.buffer, { m: rows, n: cn, k, ldc: n, col0: c0, ldb: k });
+    }
+  }
+  return out;
+}
+
+/** Splits w's rows into slices whose bytes fit one binding and start on 256-byte boundaries. */
+function columnChunks(rowBytes: number, n: number, maxBinding: number, w: Tensor): Array<[number, number]> {
+  if (rowBytes * n <= maxBinding) return [[0, n]];
+  const step = 256 / gcd(rowBytes, 256); // rows per 256-byte-aligned step
+  const per = Math.floor(maxBinding / (rowBytes * step)) * step;
+  if (per === 0) {
+    throw new ShapeError(`linear: w ${formatShape(w.shape)} ${w.dtype}: ${step} rows of ${rowBytes} bytes exceed the binding limit of ${maxBinding} bytes`);
+  }
+  const chunks: Array<[number, number]> = [];
+  for (let c0 = 0; c0 < n; c0 += per) chunks.push([c0, Math.min(per, n - c0)]);
+  return chunks;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** y[r] = bias for every row (linear with an empty input dimension). */
+function copyRows(device: Device, bias: Tensor, rows: number, outShape: number[]): Tensor<'f32'> {
+  const out = device.empty(outShape, 'f32');
+  for (let r = 0; r < rows; r++) device.copyBuffer(bias.buffer, 0, out.buffer, r * bias.byteLength, bias.byteLength);
+  return out;
+}
+
+/** The one-invocation-per-output baseline linear() is measured against. Same contract as linear. */
+export function linearNaive(x: Tensor, w: Tensor, bias?: Tensor): Tensor<'f32'> {
+  const op = 'linearNaive';
+  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias);
+  const limit = device.limits.maxStorageBufferBindingSize;
+  if (w.byteLength > limit) throw new ShapeError(`linearNaive: w ${formatShape(w.shape)} exceeds maxStorageBufferBindingSize (${limit} bytes); use linear`);
+  const out = device.empty(outShape, 'f32'); // [rows, out]
+  if (rows * n === 0) return out;
+  const kern = naiveKernel(w.dtype, bias !== undefined);
+  const buffers = bias ? [x.buffer, w.buffer, bias.buffer, out.buffer] : [x.buffer, w.buffer, out.buffer];
+  device.dispatch(kern, buffers, params(rows, n, k), grid(device, Math.ceil((rows * n) / NAIVE_WG)));
+  return out;
+}

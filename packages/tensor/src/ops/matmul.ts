@@ -1,0 +1,180 @@
+// General matrix product on workgroup-memory tiles: c[m, n] = op(a) · op(b), op = identity or
+// transpose. linear() runs its many-row path through the same kernel with b = wᵀ (w stored
+// [out, in]), a column offset and an optional bias, so one kernel family serves prefill,
+// tree verification and the trainer's backward pass.
+
+import { checkDType, checkLive, checkRank, enableF16, kernel, params, shapeMismatch, wgslFloat } from '../kernel';
+import type { Binding, Device } from '../device';
+import type { DType, Tensor } from '../tensor';
+
+/** Tile shape of the tiled kernel; every invocation keeps a tm×tn block of c in registers. */
+export interface TileConfig {
+  /** Rows of c per workgroup. */
+  bm: number;
+  /** Columns of c per workgroup. */
+  bn: number;
+  /** Depth of the k slice staged in workgroup memory per step. */
+  bk: number;
+  /** Rows of c per invocation. */
+  tm: number;
+  /** Columns of c per invocation (multiple of 4). */
+  tn: number;
+}
+
+export const DEFAULT_TILE: TileConfig = { bm: 32, bn: 64, bk: 16, tm: 4, tn: 4 };
+
+export interface TiledKernelSpec {
+  transposeA: boolean;
+  transposeB: boolean;
+  bDtype: DType;
+  bias: boolean;
+  tile: TileConfig;
+}
+
+/**
+ * The tiled kernel. Params: m, n (columns computed by this dispatch), k, ldc (row stride of c),
+ * col0 (first column of c and of bias this dispatch writes). b's rows start at its binding's offset.
+ */
+export function tiledKernel(s: TiledKernelSpec) {
+  const { bm, bn, bk, tm, tn } = s.tile;
+  const wg = (bm / tm) * (bn / tn);
+  const tx = bn / tn; // invocations along n
+  const key = `matmul-tiled-${s.transposeA ? 'T' : 'N'}${s.transposeB ? 'T' : 'N'}-${s.bDtype}-${s.bias ? 'bias' : 'nobias'}-${bm}x${bn}x${bk}-${tm}x${tn}`;
+  const bindings = s.bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
+  return kernel(key, bindings, () => {
+    const bt = wgslFloat(s.bDtype);
+    // A tile loads: element i of the bm×bk tile, walked so neighbouring invocations read neighbouring addresses.
+    const aLoad = s.transposeA
+      ? `let kk = i / ${bm}u; let mm = i % ${bm}u; let gm = m0 + mm; let gk = k0 + kk;
+      var v = 0.0; if (gm < p.m && gk < p.k) { v = a[gk * p.m + gm]; }`
+      : `let mm = i / ${bk}u; let kk = i % ${bk}u; let gm = m0 + mm; let gk = k0 + kk;
+      var v = 0.0; if (gm < p.m && gk < p.k) { v = a[gm * p.k + gk]; }`;
+    const bLoad = s.transposeB
+      ? `let nn = i / ${bk}u; let kk = i % ${bk}u; let gn = n0 + nn; let gk = k0 + kk;
+      var v = 0.0; if (gn < p.n && gk < p.k) { v = f32(b[gn * p.k + gk]); }`
+      : `let kk = i / ${bn}u; let nn = i % ${bn}u; let gn = n0 + nn; let gk = k0 + kk;
+      var v = 0.0; if (gn < p.n && gk < p.k) { v = f32(b[gk * p.ldb + p.col0 + gn]); }`;
+    const n4 = tn / 4;
+    const accDecl: string[] = [];
+    const fma: string[] = [];
+    const store: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < n4; j++) accDecl.push(`var acc${i}_${j} = vec4<f32>(0.0);`);
+    }
+    const bRead: string[] = [];
+    for (let j = 0; j < n4; j++) {
+      const o = `kk * ${bn}u + tx * ${tn}u + ${j * 4}u`;
+      bRead.push(`let b${j} = vec4<f32>(Bs[${o}], Bs[${o} + 1u], Bs[${o} + 2u], Bs[${o} + 3u]);`);
+    }
+    for (let i = 0; i < tm; i++) {
+      fma.push(`let a${i} = As[kk * ${bm}u + ty * ${tm}u + ${i}u];`);
+      for (let j = 0; j < n4; j++) fma.push(`acc${i}_${j} = fma(vec4<f32>(a${i}), b${j}, acc${i}_${j});`);
+    }
+    for (let i = 0; i < tm; i++) {
+      store.push(`{
+    let r = m0 + ty * ${tm}u + ${i}u;
+    if (r < p.m) {`);
+      for (let j = 0; j < n4; j++) {
+        for (let c = 0; c < 4; c++) {
+          const col = `n0 + tx * ${tn}u + ${j * 4 + c}u`;
+          store.push(`      if (${col} < p.n) { out[r * p.ldc + p.col0 + ${col}] = acc${i}_${j}[${c}]${s.bias ? ` + bias[p.col0 + ${col}]` : ''}; }`);
+        }
+      }
+      store.push(`    }
+  }`);
+    }
+    return `${enableF16(s.bDtype)}
+struct Params { m: u32, n: u32, k: u32, ldc: u32, col0: u32, ldb: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<${bt}>;
+${s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+
+var<workgroup> As: array<f32, ${bm * bk}>; // [bk][bm]
+var<workgroup> Bs: array<f32, ${bk * bn}>; // [bk][bn]
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * ${bn}u;
+  let m0 = wid.y * ${bm}u;
+  let tx = lid % ${tx}u;
+  let ty = lid / ${tx}u;
+  ${accDecl.join('\n  ')}
+  for (var k0 = 0u; k0 < p.k; k0 += ${bk}u) {
+    for (var i = lid; i < ${bm * bk}u; i += ${wg}u) {
+      ${aLoad}
+      As[kk * ${bm}u + mm] = v;
+    }
+    for (var i = lid; i < ${bk * bn}u; i += ${wg}u) {
+      ${bLoad}
+      Bs[kk * ${bn}u + nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      ${bRead.join('\n      ')}
+      ${fma.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${store.join('\n  ')}
+}`;
+  });
+}
+
+export interface TiledDispatch {
+  m: number;
+  n: number;
+  k: number;
+  /** Row stride of c. */
+  ldc: number;
+  /** First column of c (and of bias) written. */
+  col0: number;
+  /** Row stride of b when it is not transposed (b is [k, ldb]). */
+  ldb: number;
+}
+
+/** Records one dispatch of the tiled kernel. */
+export function dispatchTiled(device: Device, spec: TiledKernelSpec, a: Binding, b: Binding, bias: Binding | null, out: Binding, d: TiledDispatch): void {
+  const k = tiledKernel(spec);
+  const buffers = bias ? [a, b, bias, out] : [a, b, out];
+  const gx = Math.ceil(d.n / spec.tile.bn);
+  const gy = Math.ceil(d.m / spec.tile.bm);
+  device.dispatch(k, buffers, params(d.m, d.n, d.k, d.ldc, d.col0, d.ldb), [gx, gy]);
+}
+
+export interface MatmulOptions {
+  /** Treat a, stored [k, m], as its transpose. */
+  transposeA?: boolean;
+  /** Treat b, stored [n, k], as its transpose. */
+  transposeB?: boolean;
+}
+
+/**
+ * c = op(a) · op(b) for f32 matrices: op(a) is [m, k], op(b) is [k, n]; returns c [m, n].
+ * With transposeA, a is stored [k, m]; with transposeB, b is stored [n, k]. b may be f16.
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor<'f32'> {
+  const op = 'matmul';
+  const device = checkLive(op, a, b);
+  checkRank(op, 'a', a, 2);
+  checkRank(op, 'b', b, 2);
+  checkDType(op, 'a', a, 'f32');
+  checkDType(op, 'b', b, 'f32', 'f16');
+  const transposeA = options.transposeA ?? false;
+  const transposeB = options.transposeB ?? false;
+  const [m, ka] = transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+  const [kb, n] = transposeB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+  if (ka !== kb) {
+    throw shapeMismatch(op, `inner dimensions differ: op(a) is [${m}, ${ka}], op(b) is [${kb}, ${n}] (transposeA=${transposeA}, transposeB=${transposeB})`, ['a', a], ['b', b]);
+  }
+  const out = device.empty([m, n], 'f32'); // [m, n]
+  if (m === 0 || n === 0) return out;
+  if (ka === 0) {
+    out.dispose();
+    return device.zeros([m, n], 'f32');
+  }
+  const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, bias: false, tile: DEFAULT_TILE };
+  dispatchTiled(device, spec, a.buffer, b.buffer, null, out.buffer, { m, n, k: ka, ldc: n, col0: 0, ldb: n });
+  return out;
+}
