@@ -58,3 +58,10 @@ export function headsFile(c: HeadConfig, values: Map<string, Float32Array>, meta
   for (const [name, shape] of headParameterShapes(c)) tensors.set(name, { shape, data: values.get(name)! });
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(c), ...meta });
 }
+
+/** Index of the largest value, first on ties. */
+export function argmaxCpu(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
