@@ -21,7 +21,7 @@ describe('file sources', () => {
       requests.push(`${init?.method ?? 'GET'} ${url}`);
       const name = url.replace('https://example.test/m/', '');
       if (!(await disk.exists(name))) return new Response(null, { status: 404 });
-      return new Response(init?.method === 'HEAD' ? null : await disk.read(name));
+      return new Response(init?.method === 'HEAD' ? null : new Blob([(await disk.read(name)).slice()]));
     }) as typeof fetch;
     const src = httpFileSource('https://example.test/m', fakeFetch);
     const m = await loadModelFiles(src, { checkpoint: 'stories260K.bin', tokenizer: 'tok512.bin' });
