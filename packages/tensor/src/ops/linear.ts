@@ -13,7 +13,7 @@ import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kern
 import type { Binding, Device } from '../device';
 import { OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
-import { DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
+import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
 
 export interface LinearOptions {
   /**
@@ -46,7 +46,6 @@ export interface ColumnConfig {
  */
 export function columnConfig(rows: number): ColumnConfig {
   if (rows <= 1) return { wg: 64, tm: 1, tc: 2 };
-  if (rows <= 2) return { wg: 64, tm: 2, tc: 2 };
   if (rows <= 4) return { wg: 64, tm: 4, tc: 4 };
   return { wg: 64, tm: 8, tc: 4 };
 }
@@ -54,14 +53,13 @@ export function columnConfig(rows: number): ColumnConfig {
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
 // of its workgroup. x's index then depends only on the workgroup and the loop counter, so llvmpipe
 // loads it once per SIMD group instead of per lane, and each weight load feeds tm FMAs.
-function columnKernel(wDtype: DType, vec4: boolean, bias: boolean, c: ColumnConfig) {
+function columnKernel(wDtype: DType, vec4: boolean, c: ColumnConfig) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
-  const key = `linear-cols-${wDtype}-${vec4 ? 'v4' : 's'}-${bias ? 'bias' : 'nobias'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}`;
+  const key = `linear-cols-${wDtype}-${vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}`;
   const cs = byRow ? 1 : wg; // column stride between an invocation's columns
   const rs = byRow ? wg : 1; // row stride between an invocation's rows
-  const bindings = bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
-  return kernel(key, bindings, () => {
+  return kernel(key, BINDINGS, () => {
     const wt = wgslFloat(wDtype);
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
@@ -75,16 +73,15 @@ function columnKernel(wDtype: DType, vec4: boolean, bias: boolean, c: ColumnConf
       for (const j of J) {
         const r = `r0 + ${i * rs}u`;
         const col = `c + ${j * cs}u`;
-        store.push(`if (${r} < p.rows && ${col} < p.n) { out[(${r}) * p.ldc + p.col0 + ${col}] = ${total(i, j)}${bias ? ` + bias[p.col0 + ${col}]` : ''}; }`);
+        store.push(`if (${r} < p.rows && ${col} < p.n) { out[(${r}) * p.ldc + p.col0 + ${col}] = ${total(i, j)} + addBias(p.col0 + ${col}); }`);
       }
     }
     return `${enableF16(wDtype)}
-struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32 }
+struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(2) var<storage, read> w: array<${vec4 ? `vec4<${wt}>` : wt}>;
-${bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+${BIAS_WGSL}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -105,24 +102,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig): void {
-  const kern = columnKernel(wDtype, k % 4 === 0, bias !== null, c);
+  const kern = columnKernel(wDtype, k % 4 === 0, c);
   const byRow = c.lanes === 'rows';
   const [gx, gy] = grid(device, Math.ceil(n / (byRow ? c.tc : c.wg * c.tc)));
   const gz = Math.ceil(rows / (byRow ? c.wg * c.tm : c.tm));
-  device.dispatch(kern, bias ? [x, w, bias, out] : [x, w, out], params(rows, n, k, ldc, col0), [gx, gy, gz]);
+  device.dispatch(kern, [x, w, bias ?? x, out], params(rows, n, k, ldc, col0, bias ? 1 : 0), [gx, gy, gz]);
 }
 
 const NAIVE_WG = 64;
 
-function naiveKernel(wDtype: DType, bias: boolean) {
-  const bindings = bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
-  return kernel(`linear-naive-${wDtype}-${bias ? 'bias' : 'nobias'}`, bindings, () => `${enableF16(wDtype)}
-struct Params { rows: u32, n: u32, k: u32 }
+function naiveKernel(wDtype: DType) {
+  return kernel(`linear-naive-${wDtype}`, BINDINGS, () => `${enableF16(wDtype)}
+struct Params { rows: u32, n: u32, k: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<${wgslFloat(wDtype)}>;
-${bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+${BIAS_WGSL}
 
 @compute @workgroup_size(${NAIVE_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -132,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = i % p.n;
   var sum = 0.0;
   for (var q = 0u; q < p.k; q++) { sum += x[r * p.k + q] * f32(w[o * p.k + q]); }
-  out[i] = sum${bias ? ' + bias[o]' : ''};
+  out[i] = sum + addBias(o);
 }`);
 }
 
@@ -190,7 +185,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
     if (path === 'columns') {
       dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows));
     } else {
-      const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, bias: bias !== undefined, tile: options.tile ?? DEFAULT_TILE };
+      const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, tile: options.tile ?? DEFAULT_TILE };
       dispatchTiled(device, spec, x.buffer, wb, bb, out.buffer, { m: rows, n: cn, k, ldc: n, col0: c0, ldb: k });
     }
   }
@@ -230,8 +225,7 @@ export function linearNaive(x: Tensor, w: Tensor, bias?: Tensor): Tensor<'f32'> 
   if (w.byteLength > limit) throw new ShapeError(`linearNaive: w ${formatShape(w.shape)} exceeds maxStorageBufferBindingSize (${limit} bytes); use linear`);
   const out = device.empty(outShape, 'f32'); // [rows, out]
   if (rows * n === 0) return out;
-  const kern = naiveKernel(w.dtype, bias !== undefined);
-  const buffers = bias ? [x.buffer, w.buffer, bias.buffer, out.buffer] : [x.buffer, w.buffer, out.buffer];
-  device.dispatch(kern, buffers, params(rows, n, k), grid(device, Math.ceil((rows * n) / NAIVE_WG)));
+  const kern = naiveKernel(w.dtype);
+  device.dispatch(kern, [x.buffer, w.buffer, (bias ?? x).buffer, out.buffer], params(rows, n, k, bias ? 1 : 0), grid(device, Math.ceil((rows * n) / NAIVE_WG)));
   return out;
 }

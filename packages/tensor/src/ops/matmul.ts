@@ -21,13 +21,22 @@ export interface TileConfig {
   tn: number;
 }
 
+// Bias is bound always (any read-only buffer stands in when absent) and switched by p.hasBias,
+// which halves the pipelines to compile: on llvmpipe a compile costs more than many dispatches.
+export const BINDINGS = ['read', 'read', 'read', 'read_write'] as const;
+export const BIAS_WGSL = `@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+fn addBias(i: u32) -> f32 {
+  if (p.hasBias != 0u) { return bias[i]; }
+  return 0.0;
+}`;
+
 export const DEFAULT_TILE: TileConfig = { bm: 32, bn: 64, bk: 16, tm: 4, tn: 4 };
 
 export interface TiledKernelSpec {
   transposeA: boolean;
   transposeB: boolean;
   bDtype: DType;
-  bias: boolean;
   tile: TileConfig;
 }
 
@@ -39,9 +48,8 @@ export function tiledKernel(s: TiledKernelSpec) {
   const { bm, bn, bk, tm, tn } = s.tile;
   const wg = (bm / tm) * (bn / tn);
   const tx = bn / tn; // invocations along n
-  const key = `matmul-tiled-${s.transposeA ? 'T' : 'N'}${s.transposeB ? 'T' : 'N'}-${s.bDtype}-${s.bias ? 'bias' : 'nobias'}-${bm}x${bn}x${bk}-${tm}x${tn}`;
-  const bindings = s.bias ? (['read', 'read', 'read', 'read_write'] as const) : (['read', 'read', 'read_write'] as const);
-  return kernel(key, bindings, () => {
+  const key = `matmul-tiled-${s.transposeA ? 'T' : 'N'}${s.transposeB ? 'T' : 'N'}-${s.bDtype}-${bm}x${bn}x${bk}-${tm}x${tn}`;
+  return kernel(key, BINDINGS, () => {
     const bt = wgslFloat(s.bDtype);
     // A tile loads: element i of the bm×bk tile, walked so neighbouring invocations read neighbouring addresses.
     const aLoad = s.transposeA
@@ -77,19 +85,18 @@ export function tiledKernel(s: TiledKernelSpec) {
       for (let j = 0; j < n4; j++) {
         for (let c = 0; c < 4; c++) {
           const col = `n0 + tx * ${tn}u + ${j * 4 + c}u`;
-          store.push(`      if (${col} < p.n) { out[r * p.ldc + p.col0 + ${col}] = acc${i}_${j}[${c}]${s.bias ? ` + bias[p.col0 + ${col}]` : ''}; }`);
+          store.push(`      if (${col} < p.n) { out[r * p.ldc + p.col0 + ${col}] = acc${i}_${j}[${c}] + addBias(p.col0 + ${col}); }`);
         }
       }
       store.push(`    }
   }`);
     }
     return `${enableF16(s.bDtype)}
-struct Params { m: u32, n: u32, k: u32, ldc: u32, col0: u32, ldb: u32 }
+struct Params { m: u32, n: u32, k: u32, ldc: u32, col0: u32, ldb: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<${bt}>;
-${s.bias ? `@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;` : `@group(0) @binding(3) var<storage, read_write> out: array<f32>;`}
+${BIAS_WGSL}
 
 var<workgroup> As: array<f32, ${bm * bk}>; // [bk][bm]
 var<workgroup> Bs: array<f32, ${bk * bn}>; // [bk][bn]
@@ -137,10 +144,10 @@ export interface TiledDispatch {
 /** Records one dispatch of the tiled kernel. */
 export function dispatchTiled(device: Device, spec: TiledKernelSpec, a: Binding, b: Binding, bias: Binding | null, out: Binding, d: TiledDispatch): void {
   const k = tiledKernel(spec);
-  const buffers = bias ? [a, b, bias, out] : [a, b, out];
+  const buffers = [a, b, bias ?? a, out];
   const gx = Math.ceil(d.n / spec.tile.bn);
   const gy = Math.ceil(d.m / spec.tile.bm);
-  device.dispatch(k, buffers, params(d.m, d.n, d.k, d.ldc, d.col0, d.ldb), [gx, gy]);
+  device.dispatch(k, buffers, params(d.m, d.n, d.k, d.ldc, d.col0, d.ldb, bias ? 1 : 0), [gx, gy]);
 }
 
 export interface MatmulOptions {
@@ -174,7 +181,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     out.dispose();
     return device.zeros([m, n], 'f32');
   }
-  const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, bias: false, tile: DEFAULT_TILE };
+  const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, tile: DEFAULT_TILE };
   dispatchTiled(device, spec, a.buffer, b.buffer, null, out.buffer, { m, n, k: ka, ldc: n, col0: 0, ldb: n });
   return out;
 }
