@@ -1,0 +1,171 @@
+// pnpm bench:model — decode and prefill speed of the GPU model on stories260K and on random
+// weights of real shapes (stories15M, SmolLM2-135M), with dispatches per token and per layer and a
+// time split of one decode step (linear / attention / rest / read-back) measured by running the
+// step's pieces alone. Prints a table; never fails on time.
+//
+//   node --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { attention, getDevice, rmsnorm, type Device } from '@hydra-ts/tensor';
+import { linear } from '@hydra-ts/tensor';
+import { parseLlama2cCheckpoint, randomCheckpoint, LlamaModel, type LlamaCheckpoint } from '../src/index';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const value = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const DECODE_TOKENS = Number(value('tokens', '64'));
+const PREFILL_TOKENS = Number(value('prefill', '64'));
+const only = value('only', '');
+const dtype = flag('f16') ? 'f16' : 'f32';
+
+interface Row {
+  model: string;
+  params: string;
+  decode: number;
+  prefill: number;
+  perToken: number;
+  perLayer: number;
+  split: string;
+}
+
+async function timeDecode(model: LlamaModel, device: Device, prompt: number[], tokens: number) {
+  const cache = model.createCache(prompt.length + tokens + 1);
+  const first = model.forward(cache, { tokens: prompt, logits: 'last' });
+  first.hidden.dispose();
+  cache.commit();
+  let row = (await first.logits!.read()) as Float32Array;
+  first.logits!.dispose();
+  const d0 = device.stats.dispatches;
+  const t0 = performance.now();
+  for (let i = 0; i < tokens; i++) {
+    let next = 0;
+    for (let v = 1; v < row.length; v++) if (row[v] > row[next]) next = v;
+    const out = model.forward(cache, { tokens: [next], logits: 'last' });
+    out.hidden.dispose();
+    cache.commit();
+    row = (await out.logits!.read()) as Float32Array;
+    out.logits!.dispose();
+  }
+  const ms = performance.now() - t0;
+  const perToken = (device.stats.dispatches - d0) / tokens;
+  cache.dispose();
+  return { tokensPerSecond: (tokens / ms) * 1000, perToken };
+}
+
+async function timePrefill(model: LlamaModel, prompt: number[]) {
+  const run = async () => {
+    const cache = model.createCache(prompt.length);
+    const t0 = performance.now();
+    const out = model.forward(cache, { tokens: prompt, logits: 'last' });
+    await out.logits!.read();
+    const ms = performance.now() - t0;
+    out.hidden.dispose();
+    out.logits!.dispose();
+    cache.dispose();
+    return ms;
+  };
+  await run(); // compile the many-row pipelines
+  const ms = Math.min(await run(), await run());
+  return (prompt.length / ms) * 1000;
+}
+
+/** Mean ms of `fn` recorded `reps` times in one submit. */
+async function timeOps(device: Device, reps: number, fn: () => void): Promise<number> {
+  fn();
+  await device.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) fn();
+  await device.sync();
+  return (performance.now() - t0) / reps;
+}
+
+/** Where one decode step's time goes: every linear, every attention, the read-back of the logits. */
+async function split(model: LlamaModel, device: Device, context: number): Promise<string> {
+  const c = model.config;
+  const x = device.zeros([1, c.dim]);
+  const layer = model.layers[0];
+  const linearMs = await timeOps(device, 10, () => {
+    for (const l of model.layers) {
+      for (const [w, input] of [[l.wqk, x], [l.wv, x], [l.w13, x]] as const) linear(input, w).dispose();
+      const att = device.zeros([1, c.nHeads * c.headDim]);
+      linear(att, l.wo).dispose();
+      att.dispose();
+      const hb = device.zeros([1, c.hiddenDim]);
+      linear(hb, l.w2).dispose();
+      hb.dispose();
+    }
+    linear(x, model.outputWeight).dispose();
+  });
+  const cache = model.createCache(context + 1);
+  const q = device.zeros([1, c.nHeads * c.headDim]);
+  const attMs = await timeOps(device, 10, () => {
+    for (let l = 0; l < c.nLayers; l++) {
+      const lc = cache.layers[l];
+      attention(q, lc.k, lc.v, { cachedLen: context, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }).dispose();
+    }
+  });
+  const normMs = await timeOps(device, 10, () => {
+    for (let l = 0; l < 2 * c.nLayers + 1; l++) rmsnorm(x, layer.attnNorm).dispose();
+  });
+  const logits = device.zeros([1, c.vocabSize]);
+  await logits.read();
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i++) await logits.read();
+  const readMs = (performance.now() - t0) / 10;
+  for (const t of [x, q, logits]) t.dispose();
+  cache.dispose();
+  return `linear ${linearMs.toFixed(1)} / attn ${attMs.toFixed(1)} / norms ${normMs.toFixed(1)} / read ${readMs.toFixed(2)} ms`;
+}
+
+async function bench(name: string, device: Device, ckpt: LlamaCheckpoint): Promise<Row> {
+  const c = ckpt.config;
+  const model = LlamaModel.fromWeights(device, c, ckpt.weights, undefined, { dtype });
+  const prompt = Array.from({ length: PREFILL_TOKENS }, (_, i) => (i === 0 ? c.bosId : 3 + ((i * 7919) % (c.vocabSize - 3))));
+  const decodePrompt = prompt.slice(0, 8);
+  await timeDecode(model, device, decodePrompt, 4); // warm-up: pipelines, pool
+  const d = await timeDecode(model, device, decodePrompt, DECODE_TOKENS);
+  const prefill = await timePrefill(model, prompt);
+  const s = await split(model, device, decodePrompt.length + DECODE_TOKENS / 2);
+  const params = ckpt.weights.tokenEmbedding.length + ckpt.weights.layers.reduce((n, l) => n + l.wq.length + l.wk.length + l.wv.length + l.wo.length + l.w1.length + l.w2.length + l.w3.length, 0);
+  model.dispose();
+  device.trimPool();
+  return {
+    model: name,
+    params: `${(params / 1e6).toFixed(params < 1e6 ? 2 : 0)}M`,
+    decode: d.tokensPerSecond,
+    prefill,
+    perToken: d.perToken,
+    perLayer: (d.perToken - 3) / c.nLayers,
+    split: s,
+  };
+}
+
+async function main() {
+  const device = await getDevice();
+  const stories = fileURLToPath(new URL('../../../models/stories260K/stories260K.bin', import.meta.url));
+  const models: Array<[string, () => LlamaCheckpoint]> = [
+    ['stories260K', () => parseLlama2cCheckpoint(readFileSync(stories), stories)],
+    ['stories15M-shape (random)', () => randomCheckpoint('stories15M', 1)],
+    ['SmolLM2-135M-shape (random)', () => randomCheckpoint('smollm2-135m', 1)],
+  ];
+  console.log(`adapter: ${device.name}; weights ${dtype}; decode ${DECODE_TOKENS} tokens greedy after an 8-token prompt; prefill ${PREFILL_TOKENS} tokens`);
+  const rows: Row[] = [];
+  for (const [name, make] of models) {
+    if (only && !name.toLowerCase().includes(only.toLowerCase())) continue;
+    rows.push(await bench(name, device, make()));
+    const r = rows.at(-1)!;
+    console.log(`  ${r.model}: decode ${r.decode.toFixed(1)} tok/s, prefill ${r.prefill.toFixed(1)} tok/s, ${r.perToken.toFixed(0)} dispatches/token (${r.perLayer.toFixed(1)}/layer); step split: ${r.split}`);
+  }
+  console.log('');
+  console.log('| model | params | decode tok/s | prefill tok/s | dispatches/token | dispatches/layer | decode step split |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.model} | ${r.params} | ${r.decode.toFixed(1)} | ${r.prefill.toFixed(1)} | ${r.perToken.toFixed(0)} | ${r.perLayer.toFixed(1)} | ${r.split} |`);
+  }
+  device.destroy();
+}
+
+await main();
