@@ -24,3 +24,5 @@ export { concat } from './ops/concat';
 export { slice } from './ops/slice';
 export { argmax } from './ops/argmax';
 export { topk, TOPK_MAX_K, type TopK } from './ops/topk';
+export { linear, linearNaive, columnConfig, type LinearOptions, type ColumnConfig } from './ops/linear';
+export { matmul, DEFAULT_TILE, type MatmulOptions, type TileConfig } from './ops/matmul';

@@ -10,3 +10,4 @@ export { concatCpu } from './concat';
 export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
+export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
