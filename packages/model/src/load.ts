@@ -38,7 +38,15 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
       const dir = slash < 0 ? '.' : source.slice(0, slash) || '/';
       return loadModelFiles(nodeFileSource(dir), { ...opts, checkpoint: source.slice(slash + 1) });
     }
-    return loadModelFiles(nodeFileSource(source), opts);
+    // A directory: Hugging Face layout, or a llama2.c checkpoint named model.bin or <dir>.bin.
+    const dir = nodeFileSource(source);
+    if (opts.checkpoint === undefined && !(await dir.exists('config.json'))) {
+      const base = source.replace(/\/+$/, '').split('/').pop() ?? '';
+      for (const name of ['model.bin', `${base}.bin`]) {
+        if (await dir.exists(name)) return loadModelFiles(dir, { ...opts, checkpoint: name });
+      }
+    }
+    return loadModelFiles(dir, opts);
   }
   if (opts.checkpoint !== undefined) {
     const { config, weights } = parseLlama2cCheckpoint(await source.read(opts.checkpoint), source.describe(opts.checkpoint));
@@ -46,7 +54,9 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
     if (typeof opts.tokenizer === 'object') tokenizer = opts.tokenizer;
     else if (typeof opts.tokenizer === 'string') tokenizer = await llama2cTokenizer(source, opts.tokenizer, config.vocabSize);
     else if (await source.exists('tokenizer.bin')) tokenizer = await llama2cTokenizer(source, 'tokenizer.bin', config.vocabSize);
-    else throw new FileSourceError(`${source.describe('tokenizer.bin')}: not found; pass the tokenizer of ${source.describe(opts.checkpoint)} as opts.tokenizer`);
+    // llama2.c names tokenizers of custom vocabularies tok<vocab>.bin.
+    else if (await source.exists(`tok${config.vocabSize}.bin`)) tokenizer = await llama2cTokenizer(source, `tok${config.vocabSize}.bin`, config.vocabSize);
+    else throw new FileSourceError(`${source.describe('tokenizer.bin')}: not found (nor tok${config.vocabSize}.bin); pass the tokenizer of ${source.describe(opts.checkpoint)} as opts.tokenizer`);
     return { format: 'llama2c', config, weights, tokenizer };
   }
   if (!(await source.exists('config.json'))) {

@@ -41,3 +41,14 @@ describe('built-in trees', () => {
     expect(() => getTree('toString')).toThrowError(TreeError);
   });
 });
+
+import { rootOnly } from './builtin';
+describe('rootOnly', () => {
+  it('is a one-row tree of depth 0 whose mask lets the root see itself', () => {
+    const t = rootOnly();
+    expect(t.size).toBe(1);
+    expect(t.depth).toBe(0);
+    expect(Array.from(t.attentionMask)).toEqual([1]);
+    expect(Array.from(t.positionOffsets)).toEqual([0]);
+  });
+});

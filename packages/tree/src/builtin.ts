@@ -13,6 +13,11 @@ export function chain(n: number): CandidateTree {
   );
 }
 
+/** The root alone: one verified row per step, i.e. plain autoregressive decoding. */
+export function rootOnly(): CandidateTree {
+  return CandidateTree.fromPaths([], { name: 'root', rootOnly: true });
+}
+
 /**
  * Built-in trees.
  * - 'medusa-63': 63 candidates with the per-depth shape of Medusa's mc_sim_7b_63 (10/28/23/2

@@ -29,6 +29,8 @@ export interface CandidateTreeJSON {
 export interface CandidateTreeOptions {
   /** Shown in errors and describe(); defaults to 'custom'. */
   name?: string;
+  /** Accept an empty path list: the root alone, i.e. plain autoregressive decoding. */
+  rootOnly?: boolean;
 }
 
 const fmt = (path: readonly unknown[]): string => `[${path.join(',')}]`;
@@ -126,7 +128,7 @@ export class CandidateTree {
     if (typeof name !== 'string' || name.length === 0) {
       throw new TreeError(`tree name must be a non-empty string, got ${JSON.stringify(name)}`);
     }
-    if (!Array.isArray(paths) || paths.length === 0) {
+    if (!Array.isArray(paths) || (paths.length === 0 && !opts.rootOnly)) {
       throw new TreeError(`tree '${name}': paths must be a non-empty array of rank lists like [[0], [0, 0]]`);
     }
     if (paths.length + 1 > MAX_TREE_NODES) {

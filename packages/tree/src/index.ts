@@ -9,4 +9,4 @@ export {
   buildTreeWithShape,
 } from './acceptance';
 export type { AcceptanceTable } from './acceptance';
-export { chain, trees, getTree } from './builtin';
+export { chain, rootOnly, trees, getTree } from './builtin';

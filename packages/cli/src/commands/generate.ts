@@ -1,0 +1,117 @@
+// hydra generate: stream a continuation with AR or speculative decoding.
+import { existsSync } from 'node:fs';
+import { LlamaModel } from '@hydra-ts/model';
+import { loadHead, type DraftHead } from '@hydra-ts/heads';
+import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
+import { getDevice } from '@hydra-ts/tensor';
+import { getTree } from '@hydra-ts/tree';
+import { UsageError } from '../errors';
+import { decoderOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { bundledModelDir, defaultHeadFile } from '../paths';
+
+export interface GenerateFlags {
+  model?: string;
+  prompt?: string;
+  maxNewTokens?: number | string;
+  temperature?: number | string;
+  topK?: number | string;
+  topP?: number | string;
+  seed?: number | string;
+  decoder?: string;
+  heads?: string;
+  tree?: string;
+  verifier?: string;
+  json?: boolean;
+  compare?: string;
+  quiet?: boolean;
+}
+
+export async function loadModel(modelPath: string | undefined): Promise<{ model: LlamaModel; path: string }> {
+  const path = modelPath ?? bundledModelDir();
+  if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file or directory`);
+  const device = await getDevice();
+  return { model: await LlamaModel.load(path, { device }), path };
+}
+
+export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string): Promise<DraftHead | null> {
+  if (decoder === 'ar') return null;
+  const file = headsFile ?? defaultHeadFile(modelPath, decoder);
+  if (!existsSync(file)) {
+    throw new UsageError(`--heads ${file}: no such file; train one with \`hydra train --head ${decoder}\` or pass --heads`);
+  }
+  return loadHead(model, file);
+}
+
+export async function runGenerate(flags: GenerateFlags): Promise<void> {
+  const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 128, 0);
+  const temperature = numberOption('temperature', flags.temperature ?? 0, 0);
+  const topK = flags.topK !== undefined ? intOption('top-k', flags.topK, 1) : undefined;
+  const topP = flags.topP !== undefined ? numberOption('top-p', flags.topP, Number.MIN_VALUE, 1) : undefined;
+  const seed = intOption('seed', flags.seed ?? 0, 0);
+  const decoder = decoderOption(flags.decoder ?? (flags.heads ? 'hydra' : 'ar'));
+  const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
+  const verifier = verifierOption(verifierName, temperature, topK, topP);
+  const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
+  const { model, path } = await loadModel(flags.model);
+  const prompt = flags.prompt ?? '';
+
+  const run = async (kind: DecoderKind, stream: boolean): Promise<GenerateResult> => {
+    const head = await headFor(model, path, kind, kind === decoder ? flags.heads : undefined);
+    try {
+      const dec = new SpeculativeDecoder(model);
+      const it = dec.stream({
+        prompt,
+        maxNewTokens,
+        head,
+        tree: head ? tree : undefined,
+        verifier,
+        sampling: { temperature, topK, topP },
+        seed,
+      });
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return r.value;
+        if (stream) process.stdout.write(r.value.text);
+      }
+    } finally {
+      head?.dispose();
+    }
+  };
+
+  const streamText = !flags.json && !flags.quiet;
+  if (streamText && prompt) process.stdout.write(prompt);
+  const result = await run(decoder, streamText);
+  if (streamText) process.stdout.write('\n');
+  const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
+  const compared: Array<[DecoderKind, GenerateResult]> = [[decoder, result]];
+  for (const kind of others) compared.push([kind, await run(kind, false)]);
+
+  if (flags.json) {
+    const { text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep } = result;
+    const json: Record<string, unknown> = {
+      text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep,
+      decoder, tree: head(decoder) ? tree.name : null, verifier: verifier.kind, device: model.device.name,
+      acceptanceByDepth: result.acceptanceByDepth, stopReason: result.stopReason, timing: result.timing,
+    };
+    if (compared.length > 1) {
+      json.compare = Object.fromEntries(compared.map(([k, r]) => [k, { tokensPerSecond: r.tokensPerSecond, meanAcceptedLength: r.meanAcceptedLength, steps: r.steps, sameText: r.text === result.text }]));
+    }
+    process.stdout.write(JSON.stringify(json) + '\n');
+  } else {
+    const ar = compared.find(([k]) => k === 'ar')?.[1];
+    for (const [kind, r] of compared) {
+      const speed = ar && kind !== 'ar' && ar.tokensPerSecond > 0 ? `  ${(r.tokensPerSecond / ar.tokensPerSecond).toFixed(2)}× AR` : '';
+      process.stderr.write(
+        `[${kind.padEnd(7)}] ${r.tokenIds.length} tokens, ${r.steps} steps, τ = ${r.meanAcceptedLength.toFixed(2)}, ` +
+          `${r.tokensPerSecond.toFixed(1)} tokens/s${speed}` +
+          `${kind !== 'ar' ? `  (tree ${tree.name}, ${verifier.kind})` : ''}\n`,
+      );
+    }
+    process.stderr.write(`device: ${model.device.name}\n`);
+  }
+  model.dispose();
+}
+
+function head(decoder: DecoderKind): boolean {
+  return decoder !== 'ar';
+}

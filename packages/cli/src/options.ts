@@ -1,0 +1,55 @@
+// Parsing and checking of options shared by several commands.
+import { readFileSync, existsSync } from 'node:fs';
+import { CandidateTree, getTree } from '@hydra-ts/tree';
+import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
+import { UsageError } from './errors';
+
+export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++'] as const;
+export type DecoderKind = (typeof DECODERS)[number];
+
+export function intOption(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} ${String(value)}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}]`);
+  }
+  return n;
+}
+
+export function numberOption(name: string, value: unknown, min: number, max = Infinity): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} ${String(value)}: expected a number in [${min}, ${max}]`);
+  }
+  return n;
+}
+
+export function decoderOption(value: unknown): DecoderKind {
+  const v = String(value);
+  if (!(DECODERS as readonly string[]).includes(v)) {
+    throw new UsageError(`--decoder ${v}: expected one of ${DECODERS.join(', ')}`);
+  }
+  return v as DecoderKind;
+}
+
+/** A built-in tree name, chain-<n>, or a JSON tree file. */
+export function treeOption(value: unknown): CandidateTree {
+  const v = String(value);
+  if (v.endsWith('.json') || existsSync(v)) {
+    if (!existsSync(v)) throw new UsageError(`--tree ${v}: file not found`);
+    return CandidateTree.fromJSON(JSON.parse(readFileSync(v, 'utf8')));
+  }
+  return getTree(v);
+}
+
+export function verifierOption(value: unknown, temperature: number, topK?: number, topP?: number): Verifier {
+  switch (String(value)) {
+    case 'greedy':
+      return greedyVerifier();
+    case 'typical':
+      return typicalVerifier({ temperature });
+    case 'sample':
+      return samplingVerifier({ temperature, topK, topP });
+    default:
+      throw new UsageError(`--verifier ${String(value)}: expected greedy, typical or sample`);
+  }
+}

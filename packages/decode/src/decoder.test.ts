@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { getDevice, OptionError } from '@hydra-ts/tensor';
+import { LlamaModel, generate as generateAR } from '@hydra-ts/model';
+import { chain, getTree } from '@hydra-ts/tree';
+import { greedyVerifier } from '@hydra-ts/verify';
+import { SpeculativeDecoder } from './decoder';
+import { OracleHead, RandomHead } from './testing';
+
+const modelDir = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));
+const device = await getDevice();
+const model = await LlamaModel.load(modelDir, { device });
+const decoder = new SpeculativeDecoder(model);
+const prompts = ['Once upon a time', 'Lily and Ben went to the park. They', 'The cat'];
+const N = 48;
+
+async function arTokens(prompt: string): Promise<number[]> {
+  const r = await decoder.generate({ prompt, maxNewTokens: N });
+  return r.tokenIds;
+}
+
+describe('SpeculativeDecoder', () => {
+  it('without a head is plain greedy decoding: same tokens as the model package generate()', async () => {
+    for (const prompt of prompts) {
+      const ours = await decoder.generate({ prompt, maxNewTokens: N });
+      const reference = await generateAR(model, { prompt, maxNewTokens: N, temperature: 0 }).result();
+      expect(ours.tokenIds).toEqual(reference.tokenIds);
+      expect(ours.meanAcceptedLength).toBe(1);
+    }
+  });
+
+  it("reproduces llama2.c's greedy output from BOS through the decoder", async () => {
+    const expected = readFileSync(fileURLToPath(new URL('../../../models/stories260K/expected-greedy-200-steps.txt', import.meta.url)), 'utf8');
+    const ar = await decoder.generate({ prompt: [1], maxNewTokens: 199 });
+    // llama2.c prints the pieces after BOS with the leading space of the first one stripped.
+    const text = model.tokenizer!.decode([1, ...ar.tokenIds]);
+    expect(text).toBe(expected);
+  });
+
+  it('an oracle head reaches τ = tree depth + 1 and stays exactly lossless (long accepted paths)', async () => {
+    for (const prompt of prompts) {
+      const truth = await arTokens(prompt);
+      const promptIds = model.tokenizer!.encode(prompt, { bos: true });
+      for (const tree of [chain(4), getTree('cpu-16'), getTree('medusa-63')]) {
+        const head = new OracleHead([...promptIds, ...truth], tree.depth, model.config.vocabSize);
+        const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree });
+        expect(r.tokenIds).toEqual(truth);
+        // Every full step accepts depth+1 tokens; only the last step may be cut short.
+        const full = r.acceptedPerStep.slice(0, -1);
+        for (const a of full) expect(a).toBe(tree.depth + 1);
+        expect(r.steps).toBeLessThanOrEqual(Math.ceil(N / (tree.depth + 1)) + 1);
+      }
+    }
+  });
+
+  it('a head proposing random tokens changes nothing but τ', async () => {
+    for (const prompt of prompts) {
+      const truth = await arTokens(prompt);
+      for (const tree of [chain(3), getTree('cpu-8'), getTree('medusa-63')]) {
+        const head = new RandomHead(tree.depth, model.config.vocabSize, 7);
+        const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, verifier: greedyVerifier() });
+        expect(r.tokenIds).toEqual(truth);
+      }
+    }
+  });
+
+  it('stops at max tokens exactly, at EOS/BOS, and honours AbortSignal', async () => {
+    const truth = await arTokens('Once upon a time');
+    for (const n of [0, 1, 2, 5]) {
+      const r = await decoder.generate({ prompt: 'Once upon a time', maxNewTokens: n });
+      expect(r.tokenIds).toEqual(truth.slice(0, n));
+    }
+    const ac = new AbortController();
+    ac.abort();
+    const r = await decoder.generate({ prompt: 'Once upon a time', maxNewTokens: 20, signal: ac.signal });
+    expect(r.stopReason).toBe('aborted');
+    expect(r.tokenIds.length).toBe(0);
+  });
+
+  it('rejects bad options with typed errors', async () => {
+    const tree = chain(5);
+    const head = new RandomHead(3, model.config.vocabSize);
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head, tree })).rejects.toThrow(OptionError);
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head })).rejects.toThrow(/candidate tree/);
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: -1 })).rejects.toThrow(/maxNewTokens/);
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, sampling: { temperature: -1 } })).rejects.toThrow(/temperature/);
+    await expect(decoder.generate({ prompt: [9999], maxNewTokens: 4 })).rejects.toThrow(/out of range/);
+  });
+});

@@ -1,0 +1,281 @@
+// The speculative decoder: propose → one base forward over the tree → verify → commit → emit.
+// Autoregressive decoding is the same loop with no head and a root-only tree.
+
+import { argmax, gatherRows, OptionError, type Tensor } from '@hydra-ts/tensor';
+import type { LlamaModel } from '@hydra-ts/model';
+import type { DraftHead } from '@hydra-ts/heads';
+import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
+import {
+  checkSamplingOptions,
+  createRng,
+  greedyVerifier,
+  sampleFromLogits,
+  argmaxOf,
+  type Rng,
+  type SamplingOptions,
+  type Verifier,
+} from '@hydra-ts/verify';
+import { DecodeStats } from './stats';
+
+export interface GenerateOptions {
+  /** Text (encoded with the model's tokenizer, BOS prepended) or token ids used as they are. */
+  prompt: string | readonly number[];
+  maxNewTokens: number;
+  /** Draft head; omit (or null) for plain autoregressive decoding. */
+  head?: DraftHead | null;
+  /** Candidate tree; required with a head, ignored without one. */
+  tree?: CandidateTree;
+  /** Default: greedy. */
+  verifier?: Verifier;
+  /** How the root token (and AR tokens) are drawn; default greedy (temperature 0). */
+  sampling?: SamplingOptions;
+  seed?: number;
+  signal?: AbortSignal;
+  /** Stop at the tokenizer's EOS (and, for llama2.c models, at BOS). Default true. */
+  stopAtEos?: boolean;
+  /** Extra ids that end generation. */
+  stopTokens?: readonly number[];
+}
+
+export type StopReason = 'eos' | 'max-tokens' | 'context' | 'aborted';
+
+/** One decoding step's output, as streamed. */
+export interface StepEvent {
+  /** Tokens this step adds (accepted path: root plus accepted candidates, truncated at a stop). */
+  tokens: number[];
+  /** Decoded text of those tokens (UTF-8 safe across steps). */
+  text: string;
+  /** path length before truncation: τ's sample for this step. */
+  acceptedLength: number;
+  step: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  tokenIds: number[];
+  promptTokens: number;
+  /** Base forward passes after the prompt's prefill. */
+  steps: number;
+  acceptedPerStep: number[];
+  /** τ: mean tokens per step. */
+  meanAcceptedLength: number;
+  /** Fraction of steps that accepted a candidate at depth d (index d-1). */
+  acceptanceByDepth: number[];
+  stopReason: StopReason;
+  elapsedMs: number;
+  prefillMs: number;
+  tokensPerSecond: number;
+  timing: { baseMs: number; headMs: number; verifyMs: number; commitMs: number };
+}
+
+const ROOT_ONLY = rootOnly();
+
+export class SpeculativeDecoder {
+  constructor(readonly model: LlamaModel) {}
+
+  /** Runs to completion and returns the text and statistics. */
+  async generate(opts: GenerateOptions): Promise<GenerateResult> {
+    const it = this.stream(opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** Streams one event per step; the generator's return value is the result. */
+  async *stream(opts: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult, void> {
+    const model = this.model;
+    const { config, tokenizer } = model;
+    const head = opts.head ?? null;
+    const sampling: SamplingOptions = opts.sampling ?? { temperature: 0 };
+    checkSamplingOptions(sampling);
+    if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
+      throw new OptionError(`maxNewTokens = ${opts.maxNewTokens}; expected an integer >= 0`);
+    }
+    const verifier = opts.verifier ?? greedyVerifier();
+    let tree = ROOT_ONLY;
+    if (head) {
+      if (!opts.tree) throw new OptionError('a draft head needs a candidate tree (options.tree)');
+      tree = opts.tree;
+      if (tree.depth > head.depth) {
+        throw new OptionError(`tree '${tree.name}' is ${tree.depth} deep but head '${head.name}' proposes only ${head.depth} levels`);
+      }
+    }
+    const rng: Rng = createRng(opts.seed ?? 0);
+
+    const promptIds = typeof opts.prompt === 'string' ? encodePrompt(model, opts.prompt) : [...opts.prompt];
+    if (promptIds.length === 0) throw new OptionError('prompt has no tokens; expected at least one (e.g. BOS)');
+    for (const id of promptIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+        throw new OptionError(`prompt token ${id} out of range; expected ids in [0, ${config.vocabSize})`);
+      }
+    }
+    const capacity = config.maxSeqLen;
+    if (promptIds.length >= capacity) {
+      throw new OptionError(`prompt has ${promptIds.length} tokens; the context holds ${capacity}, leaving no room to generate`);
+    }
+    const stop = new Set<number>(opts.stopTokens ?? []);
+    if (opts.stopAtEos ?? true) {
+      stop.add(config.eosId);
+      if (model.format === 'llama2c') stop.add(config.bosId);
+    }
+
+    const stats = new DecodeStats(tree.depth);
+    const decoder = tokenizer?.createStreamDecoder();
+    const out: number[] = [];
+    const cache = model.createCache(capacity);
+    const started = now();
+    let stopReason: StopReason = 'max-tokens';
+
+    try {
+      // Prefill: commit the prompt, let the head see its hidden states, pick the first root.
+      const pre = model.forward(cache, { tokens: promptIds, logits: 'last' });
+      cache.commit();
+      head?.observe(pre.hidden, 0);
+      const lastLogits = (await pre.logits!.read()) as Float32Array;
+      pre.hidden.dispose();
+      pre.logits!.dispose();
+      let root = pickToken(lastLogits, sampling, rng);
+      stats.prefillMs = now() - started;
+      const context = [...promptIds];
+
+      while (out.length < opts.maxNewTokens) {
+        if (opts.signal?.aborted) {
+          stopReason = 'aborted';
+          break;
+        }
+        const remaining = opts.maxNewTokens - out.length;
+        const L = cache.length;
+        if (L + 1 > capacity) {
+          stopReason = 'context';
+          break;
+        }
+        if (stop.has(root)) {
+          stopReason = 'eos';
+          break;
+        }
+        if (remaining === 1) {
+          // The root is already decided: emitting it needs no forward pass.
+          out.push(root);
+          yield { tokens: [root], text: decoder?.push(root) ?? '', acceptedLength: 1, step: stats.steps };
+          break;
+        }
+        // Near the end of the context the tree shrinks to what fits.
+        const stepTree = L + tree.size <= capacity ? tree : ROOT_ONLY;
+
+        // 1. propose
+        let t0 = now();
+        let tokens: Int32Array;
+        if (head && stepTree !== ROOT_ONLY) {
+          const proposal = await head.propose({ tree: stepTree, root, context });
+          tokens = proposal.tokens;
+          if (tokens.length !== stepTree.size || tokens[0] !== root) {
+            throw new OptionError(
+              `head '${head.name}' proposed ${tokens.length} tokens with root ${tokens[0]}; expected ${stepTree.size} with root ${root}`,
+            );
+          }
+        } else {
+          tokens = Int32Array.of(root);
+        }
+        stats.headMs += now() - t0;
+
+        // 2. one base forward over the tree
+        t0 = now();
+        const positions = new Int32Array(stepTree.size);
+        for (let i = 0; i < stepTree.size; i++) positions[i] = L + stepTree.positionOffsets[i];
+        const fwd = model.forward(cache, {
+          tokens,
+          positions,
+          mask: stepTree.size > 1 ? stepTree.attentionMask : undefined,
+          logits: 'all',
+        });
+        const logits = fwd.logits!;
+        let argmaxIds: Int32Array | undefined;
+        let logitRows: Float32Array | undefined;
+        if (verifier.needs === 'argmax') {
+          const am = argmax(logits);
+          argmaxIds = await am.read();
+          am.dispose();
+        } else {
+          logitRows = (await logits.read()) as Float32Array;
+        }
+        stats.baseMs += now() - t0;
+
+        // 3. verify
+        t0 = now();
+        const result = verifier.verify(
+          { tree: stepTree, tokens, vocabSize: config.vocabSize, argmax: argmaxIds, logits: logitRows },
+          rng,
+        );
+        stats.verifyMs += now() - t0;
+
+        // 4. commit the accepted rows (base cache, then head state)
+        t0 = now();
+        cache.commit(result.path);
+        if (head) {
+          const accepted: Tensor = gatherRows(fwd.hidden, Int32Array.from(result.path));
+          head.observe(accepted, L);
+          accepted.dispose();
+        }
+        fwd.hidden.dispose();
+        logits.dispose();
+        stats.commitMs += now() - t0;
+
+        // 5. emit
+        const accepted = result.path.map((n) => tokens[n]);
+        stats.record(result.path.length);
+        let emit = accepted;
+        const stopAt = emit.findIndex((t) => stop.has(t));
+        if (stopAt >= 0) {
+          emit = emit.slice(0, stopAt);
+          stopReason = 'eos';
+        }
+        if (emit.length > remaining) {
+          emit = emit.slice(0, remaining);
+          stopReason = 'max-tokens';
+        }
+        out.push(...emit);
+        context.push(...accepted);
+        let text = '';
+        if (decoder) for (const t of emit) text += decoder.push(t);
+        yield { tokens: emit, text, acceptedLength: result.path.length, step: stats.steps };
+        if (stopAt >= 0) break;
+        root = result.next;
+      }
+    } finally {
+      cache.dispose();
+      head?.reset();
+    }
+
+    const elapsedMs = now() - started;
+    const text = tokenizer ? tokenizer.decode(out) : '';
+    const decodeMs = elapsedMs - stats.prefillMs;
+    return {
+      text,
+      tokenIds: out,
+      promptTokens: promptIds.length,
+      steps: stats.steps,
+      acceptedPerStep: stats.acceptedPerStep,
+      meanAcceptedLength: stats.meanAcceptedLength,
+      acceptanceByDepth: stats.acceptanceByDepth(),
+      stopReason,
+      elapsedMs,
+      prefillMs: stats.prefillMs,
+      tokensPerSecond: decodeMs > 0 ? (out.length / decodeMs) * 1000 : 0,
+      timing: { baseMs: stats.baseMs, headMs: stats.headMs, verifyMs: stats.verifyMs, commitMs: stats.commitMs },
+    };
+  }
+}
+
+function encodePrompt(model: LlamaModel, prompt: string): number[] {
+  if (!model.tokenizer) throw new OptionError('model has no tokenizer; pass the prompt as token ids');
+  return model.tokenizer.encode(prompt, { bos: true });
+}
+
+function pickToken(logits: Float32Array, sampling: SamplingOptions, rng: Rng): number {
+  return sampling.temperature === 0 ? argmaxOf(logits) : sampleFromLogits(logits, sampling, rng);
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
