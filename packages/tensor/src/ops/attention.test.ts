@@ -49,6 +49,7 @@ describe('attention matches its CPU twin', () => {
     { rows: 64, cachedLen: 512, capacity: 576, nHeads: 4, nKvHeads: 2, headDim: 8 }, // prefill chunk, full cache
     { rows: 5, cachedLen: 300, capacity: 320, nHeads: 2, nKvHeads: 2, headDim: 128 },
     { rows: 2, cachedLen: 20, capacity: 30, nHeads: 2, nKvHeads: 1, headDim: 160 }, // two dims per thread
+    { rows: 6, cachedLen: 9, capacity: 15, nHeads: 4, nKvHeads: 2, headDim: 10, tree: true }, // scalar key loads
   ];
   cases.forEach((c, n) => {
     it(`rows ${c.rows}, cachedLen ${c.cachedLen}, heads ${c.nHeads}/${c.nKvHeads}, headDim ${c.headDim}${c.tree ? ', tree mask' : ''}`, async () => {

@@ -17,7 +17,7 @@ import type { Tensor } from '../tensor';
 
 const WG = 128;
 const TILE = 1024;
-const MAX_HEAD_DIM = 1024;
+const MAX_HEAD_DIM = 512; // qs in workgroup memory: 2 KiB
 
 export interface AttentionOptions {
   /** Cache rows [0, cachedLen) are committed; the new rows' keys/values sit at cachedLen.. */
@@ -34,28 +34,25 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-function attentionKernel(headDim: number, masked: boolean) {
-  const G = headDim <= WG ? Math.floor(WG / headDim) : 1;
-  const DPT = Math.ceil(headDim / WG);
-  const bindings = masked
-    ? (['read', 'read', 'read', 'read', 'read_write'] as const)
-    : (['read', 'read', 'read', 'read_write'] as const);
-  return kernel(`attention-hd${headDim}-${masked ? 'mask' : 'causal'}`, bindings, () => `
-struct Params { rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32 }
+// headDim and causality are uniforms, not constants: two pipelines (vec4 / scalar key loads) serve
+// every model, which keeps shader compiles (seconds each on software rasterizers) rare.
+function attentionKernel(v4: boolean) {
+  const DPT = Math.ceil(MAX_HEAD_DIM / WG);
+  return kernel(`attention-${v4 ? 'v4' : 'f32'}`, ['read', 'read', 'read', 'read', 'read_write'], () => `
+struct Params {
+  rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
+  hd: u32, G: u32, dpt: u32, causal: u32,
+}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<f32>;
+@group(0) @binding(2) var<storage, read> kc: array<${v4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(3) var<storage, read> vc: array<f32>;
-${masked
-  ? `@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;`
-  : `@group(0) @binding(4) var<storage, read_write> out: array<f32>;`}
+@group(0) @binding(4) var<storage, read> mask: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-const HD = ${headDim}u;
-const G = ${G}u;
 const NEG = -3.0e38;
 
-var<workgroup> qs: array<f32, ${headDim}>;
+var<workgroup> qs: array<${v4 ? `vec4<f32>, ${MAX_HEAD_DIM / 4}` : `f32, ${MAX_HEAD_DIM}`}>;
 var<workgroup> pt: array<f32, ${TILE}>;
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> part: array<f32, ${WG}>;
@@ -64,19 +61,26 @@ var<workgroup> part: array<f32, ${WG}>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let w = ${FLAT_WORKGROUP};
   if (w >= p.rows * p.nHeads) { return; }
+  let hd = p.hd;
   let i = w / p.nHeads;
   let h = w % p.nHeads;
-  let kvOff = (h / p.group) * HD;
-  let qOff = i * p.qW + h * HD;
-  for (var d = lid; d < HD; d += ${WG}u) { qs[d] = q[qOff + d] * p.scale; }
+  let kvOff = (h / p.group) * hd;
+  let qOff = i * p.qW + h * hd;
+  ${v4
+    ? `for (var d = lid; d < hd / 4u; d += ${WG}u) {
+    let b = qOff + 4u * d;
+    qs[d] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * p.scale;
+  }`
+    : `for (var d = lid; d < hd; d += ${WG}u) { qs[d] = q[qOff + d] * p.scale; }`}
   workgroupBarrier();
 
   // Causal rows see only keys up to themselves; masked rows test every new key.
-  let nKeys = p.cachedLen + ${masked ? 'p.rows' : 'i + 1u'};
-  // This thread's place in the p·v phase: output dimension d0 (+ k·WG) over keys g, g+G, ...
-  let g = ${headDim <= WG ? 'lid / HD' : '0u'};
-  let d0 = ${headDim <= WG ? 'lid % HD' : 'lid'};
-  let inPv = g < G;
+  let nKeys = p.cachedLen + select(p.rows, i + 1u, p.causal != 0u);
+  // This thread's place in the p·v phase: dimension d0 (+ k·WG) over keys g, g + G, ...
+  let small = hd <= ${WG}u;
+  let g = select(0u, lid / hd, small);
+  let d0 = select(lid, lid % hd, small);
+  let inPv = g < p.G;
   var m = NEG;
   var l = 0.0;
   var acc: array<f32, ${DPT}>;
@@ -87,11 +91,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var jj = lid; jj < len; jj += ${WG}u) {
       let j = base + jj;
       var s = NEG;
-      ${masked ? 'if (j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) {' : '{'}
-        let kb = j * p.kvW + kvOff;
+      if (p.causal != 0u || j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) {
+        ${v4
+          ? `let kb = (j * p.kvW + kvOff) / 4u;
+        var dot4 = vec4<f32>();
+        for (var d = 0u; d < hd / 4u; d++) { dot4 += qs[d] * kc[kb + d]; }
+        s = dot4.x + dot4.y + dot4.z + dot4.w;`
+          : `let kb = j * p.kvW + kvOff;
         var dot = 0.0;
-        for (var d = 0u; d < HD; d++) { dot += qs[d] * kc[kb + d]; }
-        s = dot;
+        for (var d = 0u; d < hd; d++) { dot += qs[d] * kc[kb + d]; }
+        s = dot;`}
       }
       pt[jj] = s;
       tmax = max(tmax, s);
@@ -105,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let mNew = max(m, red[0]);
     let alpha = select(exp(m - mNew), 0.0, m <= NEG);
     l *= alpha;
-    for (var k = 0u; k < ${DPT}u; k++) { acc[k] *= alpha; }
+    for (var k = 0u; k < p.dpt; k++) { acc[k] *= alpha; }
     for (var jj = lid; jj < len; jj += ${WG}u) {
       let s = pt[jj];
       let e = select(0.0, exp(s - mNew), s > NEG);
@@ -114,13 +123,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     workgroupBarrier();
     if (inPv) {
-      for (var jj = g; jj < len; jj += G) {
+      for (var jj = g; jj < len; jj += p.G) {
         let e = pt[jj];
         if (e != 0.0) {
           let vb = (base + jj) * p.kvW + kvOff;
-          for (var k = 0u; k < ${DPT}u; k++) {
+          for (var k = 0u; k < p.dpt; k++) {
             let d = d0 + k * ${WG}u;
-            if (d < HD) { acc[k] += e * vc[vb + d]; }
+            if (d < hd) { acc[k] += e * vc[vb + d]; }
           }
         }
       }
@@ -137,20 +146,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   let total = red[0];
   let inv = select(0.0, 1.0 / total, total > 0.0);
-${G === 1
-  ? `  if (inPv) {
-    for (var k = 0u; k < ${DPT}u; k++) {
+  if (p.dpt > 1u) {
+    // headDim > WG: one group, each thread owns several dimensions
+    for (var k = 0u; k < p.dpt; k++) {
       let d = d0 + k * ${WG}u;
-      if (d < HD) { out[qOff + d] = acc[k] * inv; }
+      if (d < hd) { out[qOff + d] = acc[k] * inv; }
     }
-  }`
-  : `  if (inPv) { part[lid] = acc[0]; }
-  workgroupBarrier();
-  if (lid < HD) {
-    var sum = 0.0;
-    for (var gg = 0u; gg < G; gg++) { sum += part[gg * HD + lid]; }
-    out[qOff + lid] = sum * inv;
-  }`}
+  } else {
+    if (inPv) { part[lid] = acc[0]; }
+    workgroupBarrier();
+    if (lid < hd) {
+      var sum = 0.0;
+      for (var gg = 0u; gg < p.G; gg++) { sum += part[gg * hd + lid]; }
+      out[qOff + lid] = sum * inv;
+    }
+  }
 }`);
 }
 
@@ -190,30 +200,33 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
     throw new IndexError(`${op}: cachedLen ${cachedLen} + rows ${rows} exceeds the cache capacity ${capacity} (kCache [${capacity}, ${kvW}])`);
   }
 
-  let maskBuffer: GPUBuffer | null = null;
+  let maskBuffer: GPUBuffer;
   let ownedMask: Tensor | null = null;
   const mask = opts.mask;
-  if (mask !== undefined) {
-    if (ArrayBuffer.isView(mask)) {
-      if (mask.length !== rows * rows) {
-        throw new ShapeError(`${op}: mask has ${mask.length} entries, expected rows·rows = ${rows * rows} (q [${rows}, ${qW}])`);
-      }
-      ownedMask = device.tensor(mask instanceof Uint32Array ? mask : Uint32Array.from(mask), [rows, rows], 'u32');
-      maskBuffer = ownedMask.buffer;
-    } else {
-      checkLive(op, q, mask);
-      checkDType(op, 'mask', mask, 'u32', 'i32');
-      if (mask.size !== rows * rows) throw shapeMismatch(op, `mask must be [rows, rows] = [${rows}, ${rows}]`, ['mask', mask], ['q', q]);
-      maskBuffer = mask.buffer;
+  if (mask === undefined) {
+    ownedMask = device.empty([1], 'u32'); // causal: the mask binding is never read
+    maskBuffer = ownedMask.buffer;
+  } else if (ArrayBuffer.isView(mask)) {
+    if (mask.length !== rows * rows) {
+      throw new ShapeError(`${op}: mask has ${mask.length} entries, expected rows·rows = ${rows * rows} (q [${rows}, ${qW}])`);
     }
+    ownedMask = device.tensor(mask instanceof Uint32Array ? mask : Uint32Array.from(mask), [rows, rows], 'u32');
+    maskBuffer = ownedMask.buffer;
+  } else {
+    checkLive(op, q, mask);
+    checkDType(op, 'mask', mask, 'u32', 'i32');
+    if (mask.size !== rows * rows) throw shapeMismatch(op, `mask must be [rows, rows] = [${rows}, ${rows}]`, ['mask', mask], ['q', q]);
+    maskBuffer = mask.buffer;
   }
 
   const out = device.empty([rows, qW], 'f32'); // [rows, nHeads·headDim]
-  const k = attentionKernel(headDim, maskBuffer !== null);
-  const buffers = maskBuffer
-    ? [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer]
-    : [q.buffer, kCache.buffer, vCache.buffer, out.buffer];
-  device.dispatch(k, buffers, params(rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale }), grid(device, rows * nHeads));
+  const groups = headDim <= WG ? Math.floor(WG / headDim) : 1;
+  const uniforms = params(
+    rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale },
+    headDim, groups, Math.ceil(headDim / WG), mask === undefined ? 1 : 0,
+  );
+  const k = attentionKernel(headDim % 4 === 0);
+  device.dispatch(k, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], uniforms, grid(device, rows * nHeads));
   ownedMask?.dispose(); // its buffer returns to the pool only after this dispatch is submitted
   return out;
 }
