@@ -1,14 +1,13 @@
 // pnpm bench:model — decode and prefill speed of the GPU model on stories260K and on random
 // weights of real shapes (stories15M, SmolLM2-135M), with dispatches per token and per layer and a
-// time split of one decode step (linear / attention / rest / read-back) measured by running the
-// step's pieces alone. Prints a table; never fails on time.
+// time split of one decode step (layer linears + output projection / attention / norms / read-back,
+// CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
 //   node --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { attention, getDevice, rmsnorm, type Device } from '@hydra-ts/tensor';
-import { linear } from '@hydra-ts/tensor';
-import { parseLlama2cCheckpoint, randomCheckpoint, LlamaModel, type LlamaCheckpoint } from '../src/index';
+import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';
+import { generate, parseLlama2cCheckpoint, randomCheckpoint, LlamaModel, type LlamaCheckpoint } from '../src/index';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -25,34 +24,35 @@ interface Row {
   model: string;
   params: string;
   decode: number;
+  decodeCpu: number;
   prefill: number;
   perToken: number;
   perLayer: number;
   split: string;
 }
 
+/** Greedy decoding through generate(), the path users run; prefill excluded from the rate. */
 async function timeDecode(model: LlamaModel, device: Device, prompt: number[], tokens: number) {
-  const cache = model.createCache(prompt.length + tokens + 1);
-  const first = model.forward(cache, { tokens: prompt, logits: 'last' });
-  first.hidden.dispose();
+  const c0 = process.cpuUsage();
+  const r = await generate(model, { prompt, maxNewTokens: tokens, stopAtEos: false }).result();
+  const cu = process.cpuUsage(c0);
+  const steps = r.tokenIds.length - 1; // forward passes after the prefill
+  const decodeMs = r.elapsedMs - r.prefillMs;
+  // Dispatches of one decode step as generate() runs it: forward of one row + greedy argmax.
+  const cache = model.createCache(prompt.length + 1);
+  model.forward(cache, { tokens: prompt, logits: 'none' }).hidden.dispose();
   cache.commit();
-  let row = (await first.logits!.read()) as Float32Array;
-  first.logits!.dispose();
   const d0 = device.stats.dispatches;
-  const t0 = performance.now();
-  for (let i = 0; i < tokens; i++) {
-    let next = 0;
-    for (let v = 1; v < row.length; v++) if (row[v] > row[next]) next = v;
-    const out = model.forward(cache, { tokens: [next], logits: 'last' });
-    out.hidden.dispose();
-    cache.commit();
-    row = (await out.logits!.read()) as Float32Array;
-    out.logits!.dispose();
-  }
-  const ms = performance.now() - t0;
-  const perToken = (device.stats.dispatches - d0) / tokens;
+  const step = model.forward(cache, { tokens: [prompt[1]], logits: 'last' });
+  argmax(step.logits!).dispose();
+  const perToken = device.stats.dispatches - d0;
+  step.hidden.dispose();
+  step.logits!.dispose();
   cache.dispose();
-  return { tokensPerSecond: (tokens / ms) * 1000, perToken };
+  // CPU time of the whole process (prefill included), lavapipe's worker threads too: steadier than
+  // wall time on a shared machine; on an idle machine wall time lies between cpu/threads and cpu.
+  const cpuMs = (cu.user + cu.system) / 1000;
+  return { tokensPerSecond: (steps / decodeMs) * 1000, tokensPerCpuSecond: (steps / cpuMs) * 1000, perToken };
 }
 
 async function timePrefill(model: LlamaModel, prompt: number[]) {
@@ -72,14 +72,15 @@ async function timePrefill(model: LlamaModel, prompt: number[]) {
   return (prompt.length / ms) * 1000;
 }
 
-/** Mean ms of `fn` recorded `reps` times in one submit. */
+/** Mean CPU ms (process, lavapipe threads included) of `fn` recorded `reps` times in one submit. */
 async function timeOps(device: Device, reps: number, fn: () => void): Promise<number> {
   fn();
   await device.sync();
-  const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let i = 0; i < reps; i++) fn();
   await device.sync();
-  return (performance.now() - t0) / reps;
+  const cu = process.cpuUsage(c0);
+  return (cu.user + cu.system) / 1000 / reps;
 }
 
 /** Where one decode step's time goes: every linear, every attention, the read-back of the logits. */
@@ -87,18 +88,16 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
   const c = model.config;
   const x = device.zeros([1, c.dim]);
   const layer = model.layers[0];
-  const linearMs = await timeOps(device, 10, () => {
+  const att = device.zeros([1, c.nHeads * c.headDim]);
+  const hb = device.zeros([1, c.hiddenDim]);
+  const layerMs = await timeOps(device, 10, () => {
     for (const l of model.layers) {
-      for (const [w, input] of [[l.wqk, x], [l.wv, x], [l.w13, x]] as const) linear(input, w).dispose();
-      const att = device.zeros([1, c.nHeads * c.headDim]);
-      linear(att, l.wo).dispose();
-      att.dispose();
-      const hb = device.zeros([1, c.hiddenDim]);
-      linear(hb, l.w2).dispose();
-      hb.dispose();
+      for (const [w, input] of [[l.wqk, x], [l.wv, x], [l.w13, x], [l.wo, att], [l.w2, hb]] as const) linear(input, w).dispose();
     }
-    linear(x, model.outputWeight).dispose();
   });
+  const outputMs = await timeOps(device, 10, () => linear(x, model.outputWeight).dispose());
+  att.dispose();
+  hb.dispose();
   const cache = model.createCache(context + 1);
   const q = device.zeros([1, c.nHeads * c.headDim]);
   const attMs = await timeOps(device, 10, () => {
@@ -117,7 +116,7 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
   const readMs = (performance.now() - t0) / 10;
   for (const t of [x, q, logits]) t.dispose();
   cache.dispose();
-  return `linear ${linearMs.toFixed(1)} / attn ${attMs.toFixed(1)} / norms ${normMs.toFixed(1)} / read ${readMs.toFixed(2)} ms`;
+  return `linear ${layerMs.toFixed(1)} + output ${outputMs.toFixed(1)} / attn ${attMs.toFixed(1)} / norms ${normMs.toFixed(1)} / read ${readMs.toFixed(2)} ms`;
 }
 
 async function bench(name: string, device: Device, ckpt: LlamaCheckpoint): Promise<Row> {
@@ -136,9 +135,10 @@ async function bench(name: string, device: Device, ckpt: LlamaCheckpoint): Promi
     model: name,
     params: `${(params / 1e6).toFixed(params < 1e6 ? 2 : 0)}M`,
     decode: d.tokensPerSecond,
+    decodeCpu: d.tokensPerCpuSecond,
     prefill,
     perToken: d.perToken,
-    perLayer: (d.perToken - 3) / c.nLayers,
+    perLayer: (d.perToken - 4) / c.nLayers, // less embedding, final norm, output projection, argmax
     split: s,
   };
 }
@@ -151,19 +151,20 @@ async function main() {
     ['stories15M-shape (random)', () => randomCheckpoint('stories15M', 1)],
     ['SmolLM2-135M-shape (random)', () => randomCheckpoint('smollm2-135m', 1)],
   ];
-  console.log(`adapter: ${device.name}; weights ${dtype}; decode ${DECODE_TOKENS} tokens greedy after an 8-token prompt; prefill ${PREFILL_TOKENS} tokens`);
+  const load = (await import('node:os')).loadavg()[0];
+  console.log(`adapter: ${device.name}; load average ${load.toFixed(1)}; weights ${dtype}; decode ${DECODE_TOKENS} tokens greedy after an 8-token prompt; prefill ${PREFILL_TOKENS} tokens`);
   const rows: Row[] = [];
   for (const [name, make] of models) {
     if (only && !name.toLowerCase().includes(only.toLowerCase())) continue;
     rows.push(await bench(name, device, make()));
     const r = rows.at(-1)!;
-    console.log(`  ${r.model}: decode ${r.decode.toFixed(1)} tok/s, prefill ${r.prefill.toFixed(1)} tok/s, ${r.perToken.toFixed(0)} dispatches/token (${r.perLayer.toFixed(1)}/layer); step split: ${r.split}`);
+    console.log(`  ${r.model}: decode ${r.decode.toFixed(1)} tok/s (${r.decodeCpu.toFixed(1)} tok/cpu-s), prefill ${r.prefill.toFixed(1)} tok/s, ${r.perToken.toFixed(0)} dispatches/token (${r.perLayer.toFixed(1)}/layer); step split: ${r.split}`);
   }
   console.log('');
-  console.log('| model | params | decode tok/s | prefill tok/s | dispatches/token | dispatches/layer | decode step split |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| model | params | decode tok/s (wall) | decode tok/cpu-s | prefill tok/s | dispatches/token | dispatches/layer | decode step split |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.model} | ${r.params} | ${r.decode.toFixed(1)} | ${r.prefill.toFixed(1)} | ${r.perToken.toFixed(0)} | ${r.perLayer.toFixed(1)} | ${r.split} |`);
+    console.log(`| ${r.model} | ${r.params} | ${r.decode.toFixed(1)} | ${r.decodeCpu.toFixed(1)} | ${r.prefill.toFixed(1)} | ${r.perToken.toFixed(0)} | ${r.perLayer.toFixed(1)} | ${r.split} |`);
   }
   device.destroy();
 }

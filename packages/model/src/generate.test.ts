@@ -23,7 +23,7 @@ describe('generate', () => {
     const prompt = tok.encode('Lily had a red ball', { bos: true });
     const opts = { temperature: 0.8, topK: 40, topP: 0.95 };
     const ref = new ReferenceLlama(ckpt.config, ckpt.weights);
-    let logits = new Float32Array();
+    let logits = new Float32Array() as Float32Array<ArrayBufferLike>;
     prompt.forEach((t, p) => (logits = ref.forward(t, p)));
     for (const seed of [1, 2, 3]) {
       const want = sampleFromLogits(logits, opts, createRng(seed));

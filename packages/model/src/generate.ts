@@ -1,8 +1,8 @@
 // Plain autoregressive generation: prefill the prompt in one forward pass, then one token per
 // step. Sampling goes through @hydra-ts/verify's warpLogits/sampleFromLogits, the same code the
 // speculative verifiers draw with, so AR and speculative sampling share one distribution.
-import { HydraError, OptionError } from '@hydra-ts/tensor';
-import { argmaxOf, checkSamplingOptions, createRng, sampleFromLogits } from '@hydra-ts/verify';
+import { argmax, HydraError, OptionError } from '@hydra-ts/tensor';
+import { checkSamplingOptions, createRng, sampleFromLogits } from '@hydra-ts/verify';
 import type { LlamaModel } from './model';
 
 /** A prompt that does not fit the model's context, or a string prompt without a tokenizer. */
@@ -100,10 +100,17 @@ export function generate(model: LlamaModel, opts: GenerateOptions): Generation {
         hidden.dispose();
         cache.commit();
         steps++;
-        const row = await logits!.read(); // [vocab]
+        let next: number;
+        if (sampling.temperature === 0) {
+          // Greedy reads back one id instead of a row of the vocabulary.
+          const best = argmax(logits!); // [1]
+          next = (await best.read())[0];
+          best.dispose();
+        } else {
+          next = sampleFromLogits(await logits!.read(), sampling, rng);
+        }
         logits!.dispose();
         if (steps === 1) prefillMs = performance.now() - t0;
-        const next = sampling.temperature === 0 ? argmaxOf(row) : sampleFromLogits(row, sampling, rng);
         if (stops.has(next)) {
           stopReason = 'eos';
           break;

@@ -8,6 +8,7 @@ import {
   add,
   attention,
   DTypeError,
+  linear,
   rmsnorm,
   rope,
   scope,
@@ -18,7 +19,6 @@ import {
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
-import { linear } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 

@@ -11,13 +11,13 @@ import {
   gatherRows,
   getDevice,
   IndexError,
+  linear,
   rmsnorm,
   ShapeError,
   slice,
   type Device,
   type Tensor,
 } from '@hydra-ts/tensor';
-import { linear } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
 import { DecoderLayer } from './layer';
@@ -145,7 +145,7 @@ export class LlamaModel {
     const device = this.device;
     const pos = device.tensor(positions, [rows], 'i32'); // [rows]
     const mask = input.mask ? device.tensor(Uint32Array.from(input.mask), [rows, rows], 'u32') : undefined; // [rows, rows]
-    let x = embedding(this.tokenEmbedding, tokens); // [rows, dim]
+    let x: Tensor = embedding(this.tokenEmbedding, tokens); // [rows, dim]
     for (let l = 0; l < c.nLayers; l++) {
       const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
       x.dispose();
