@@ -1,9 +1,10 @@
 // Tensor benchmarks: linear (fast path) vs the naive one-invocation-per-output kernel on the
 // shapes the model and heads use, plus the fixed costs of a dispatch and of a read-back.
+// 'linear' is the kernel linear() picks by itself; 'tiled' the workgroup-memory kernel (path 'tiled').
 // Run from the repo root: pnpm bench:tensor   (HYDRA_BENCH_QUICK=1 for fewer repetitions)
 
-import { getDevice, kernel, params, randomArray, type Device, type Tensor } from '../src/index';
-import { linear, linearNaive, type LinearOptions } from '../src/ops/linear';
+import { loadavg } from 'node:os';
+import { getDevice, kernel, linear, linearNaive, params, randomArray, type Device, type LinearOptions, type Tensor } from '../src/index';
 
 const quick = process.env.HYDRA_BENCH_QUICK === '1';
 const REPS = quick ? 3 : 7;
@@ -13,10 +14,15 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** Last time()'s median CPU time per call (ms), lavapipe's worker threads included. */
+let cpuMs = 0;
+
 /** Median wall time (ms) of `inner` back-to-back calls of fn, each batch ended by device.sync(). */
-async function time(device: Device, inner: number, fn: () => Tensor | void): Promise<number> {
+async function time(device: Device, inner: number, fn: () => Tensor | void, reps = REPS): Promise<number> {
+  const cpu: number[] = [];
   const run = async () => {
     const outs: Tensor[] = [];
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < inner; i++) {
       const t = fn();
@@ -24,18 +30,25 @@ async function time(device: Device, inner: number, fn: () => Tensor | void): Pro
     }
     await device.sync();
     const ms = (performance.now() - t0) / inner;
+    const cu = process.cpuUsage(c0);
+    cpu.push((cu.user + cu.system) / 1000 / inner);
     for (const t of outs) t.dispose();
     return ms;
   };
   await run(); // warm-up: pipeline compile, pool
   const ts: number[] = [];
-  for (let r = 0; r < REPS; r++) ts.push(await run());
+  cpu.length = 0;
+  for (let r = 0; r < reps; r++) ts.push(await run());
+  cpuMs = median(cpu);
   return median(ts);
 }
 
 const device = await getDevice();
 console.log(`adapter: ${device.name}${device.hasF16 ? ', shader-f16' : ''}`);
-console.log(`maxStorageBufferBindingSize: ${device.limits.maxStorageBufferBindingSize} bytes\n`);
+console.log(`maxStorageBufferBindingSize: ${device.limits.maxStorageBufferBindingSize} bytes`);
+// Timings are wall clock: other processes on the machine slow them down, so say how busy it was.
+// GFLOP/CPU-s divides by the process's CPU time instead, which contention inflates less.
+console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
 
 interface Shape {
   rows: number;
@@ -51,8 +64,8 @@ const shapes: Shape[] = [
   { rows: 64, k: 576, n: 49152 },
 ];
 
-const extra: LinearOptions = process.env.HYDRA_TILE ? { tile: JSON.parse(process.env.HYDRA_TILE) } : {};
-const rowsOut: string[][] = [['shape', 'w dtype', 'linear ms', 'linear GFLOP/s', 'naive ms', 'naive GFLOP/s', 'speed-up']];
+const extra: LinearOptions = {};
+const rowsOut: string[][] = [['shape', 'w dtype', 'linear ms', 'linear GFLOP/s', 'linear GFLOP/CPU-s', 'tiled GFLOP/s', 'naive ms', 'naive GFLOP/s', 'speed-up']];
 for (const s of shapes) {
   if (s.dtype === 'f16' && !device.hasF16) continue;
   const x = device.tensor(randomArray(s.rows * s.k, 1), [s.rows, s.k]);
@@ -61,9 +74,11 @@ for (const s of shapes) {
   const flop = 2 * s.rows * s.k * s.n;
   const inner = Math.max(1, Math.min(20, Math.round(2e8 / flop)));
   const fast = await time(device, inner, () => linear(x, w, b, extra));
-  const naive = await time(device, Math.max(1, Math.round(inner / 4)), () => linearNaive(x, w, b));
+  const fastCpu = cpuMs;
+  const tiled = await time(device, inner, () => linear(x, w, b, { ...extra, path: 'tiled' }), Math.min(REPS, 3));
+  const naive = await time(device, Math.max(1, Math.round(inner / 4)), () => linearNaive(x, w, b), flop > 1e9 ? 2 : REPS);
   const gf = (ms: number) => (flop / ms / 1e6).toFixed(2);
-  rowsOut.push([`${s.rows}×${s.k}·${s.k}→${s.n}`, s.dtype ?? 'f32', fast.toFixed(3), gf(fast), naive.toFixed(3), gf(naive), `${(naive / fast).toFixed(1)}×`]);
+  rowsOut.push([`${s.rows}×${s.k}·${s.k}→${s.n}`, s.dtype ?? 'f32', fast.toFixed(3), gf(fast), gf(fastCpu), gf(tiled), naive.toFixed(3), gf(naive), `${(naive / fast).toFixed(1)}×`]);
   for (const t of [x, w, b]) t.dispose();
 }
 printTable(rowsOut);
@@ -88,7 +103,7 @@ for (let r = 0; r < 5 + REPS * 3; r++) {
   if (r >= 5) roundTrips.push(performance.now() - t0);
 }
 buf.dispose();
-console.log('');
+console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
 printTable([
   ['fixed cost', 'time'],
   [`one tiny dispatch (${DISPATCHES} in one submit)`, `${((perBatch / DISPATCHES) * 1000).toFixed(1)} µs`],
