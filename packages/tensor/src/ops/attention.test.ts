@@ -109,6 +109,7 @@ describe('attention matches its CPU twin', () => {
     expect(() => attention(q, k, v, { ...ok, cachedLen: 9 })).toThrow(/cachedLen 9 \+ rows 2 exceeds the cache capacity 10/);
     expect(() => attention(q, k, v, { ...ok, cachedLen: -1 })).toThrow(OptionError);
     expect(() => attention(q, k, v, { ...ok, headDim: 2.5 })).toThrow(/option headDim = 2.5/);
+    expect(() => attention(q, k, v, { ...ok, headDim: 512 })).toThrow(/attention: headDim 512 exceeds the supported 256/);
     expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(3) })).toThrow(/mask has 3 entries, expected rows·rows = 4/);
     const v2 = device.tensor(randomArray(9 * 8, 3), [9, 8]);
     expect(() => attention(q, k, v2, ok)).toThrow(/kCache and vCache must have one shape/);
