@@ -70,7 +70,7 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   }
   if (first.rank === 0) throw new OptionError(`${op}: cannot join scalars`);
   const which = rowOrColumnAxis(op, first, axis);
-  const a = which === 'last' ? first.rank - 1 : 0;
+  const a = which === 0 ? 0 : first.rank - 1;
   for (const t of tensors) {
     if (t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
       throw new ShapeError(`${op}: along axis ${axis} every other dimension must agree (${shapes})`);

@@ -32,8 +32,8 @@ export function rowOrColumnAxis(op: string, x: Tensor, axis: number): 0 | 'last'
     throw new OptionError(`${op}: axis ${axis} is not an axis of ${x.describe()}`);
   }
   const a = axis < 0 ? axis + rank : axis;
+  if (a === 0) return 0; // also the only axis of a vector: contiguous, so buffer copies
   if (a === rank - 1) return 'last';
-  if (a === 0) return 0;
   throw new OptionError(`${op}: axis ${axis} of ${x.describe()}: only the first (rows) and last (columns) axes are supported`);
 }
 
@@ -46,7 +46,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const device = checkLive(op, x);
   if (x.rank === 0) throw new OptionError(`${op}: cannot slice the scalar ${x.describe()}`);
   const which = rowOrColumnAxis(op, x, axis);
-  const a = which === 'last' ? x.rank - 1 : 0;
+  const a = which === 0 ? 0 : x.rank - 1;
   const dim = x.shape[a];
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > dim) {
     throw new IndexError(`${op}: range ${start}..${end} along axis ${axis} is outside ${x.describe()} (0 <= start <= end <= ${dim})`);
@@ -58,7 +58,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const bytes = dtypeBytes(x.dtype);
   const inner = x.size / dim; // elements per index along the axis, when it is axis 0
   let rows: number, inW: number, outW: number, first: number;
-  if (which === 0 || x.rank === 1) {
+  if (which === 0) {
     const offset = start * inner * bytes;
     const length = out.size * bytes;
     if (offset % 4 === 0 && length % 4 === 0) {
