@@ -128,8 +128,8 @@ describe('linear matches linearCpu', () => {
 });
 
 describe('matmul matches matmulCpu', () => {
-  for (const [m, k, n] of [[1, 1, 1], [3, 17, 5], [17, 64, 300], [64, 3, 17], [257, 17, 3]] as const) {
-    it(`[${m}, ${k}] · [${k}, ${n}] in all four transpose combinations`, async () => {
+  for (const [m, k, n] of [[1, 1, 1], [3, 17, 5], [17, 64, 300], [64, 3, 17], [257, 17, 3], [2, 288, 9]] as const) {
+    it(`[${m}, ${k}] · [${k}, ${n}] in all four transpose combinations, both kernels`, async () => {
       const aa = randomArray(m * k, m + k);
       const ba = randomArray(k * n, k + n + 1);
       for (const transposeA of [false, true]) {
@@ -138,8 +138,10 @@ describe('matmul matches matmulCpu', () => {
           const b = device.tensor(ba, transposeB ? [n, k] : [k, n]);
           const c = matmul(a, b, { transposeA, transposeB });
           expect(c.shape).toEqual([m, n]);
-          const [ca] = await readAll(c);
-          assertClose(ca, matmulCpu(aa, ba, { m, k, n, transposeA, transposeB }), { ...TOL, what: `matmul tA=${transposeA} tB=${transposeB}` });
+          const [ca, ct] = await readAll(c, matmul(a, b, { transposeA, transposeB, path: 'tiled' }));
+          const ref = matmulCpu(aa, ba, { m, k, n, transposeA, transposeB });
+          assertClose(ca, ref, { ...TOL, what: `matmul tA=${transposeA} tB=${transposeB}` });
+          assertClose(ct, ref, { ...TOL, what: `matmul tiled tA=${transposeA} tB=${transposeB}` });
           a.dispose();
           b.dispose();
         }

@@ -53,6 +53,8 @@ export function columnConfig(rows: number): ColumnConfig {
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
 // of its workgroup. x's index then depends only on the workgroup and the loop counter, so llvmpipe
 // loads it once per SIMD group instead of per lane, and each weight load feeds tm FMAs.
+// The scalar variant takes any strides, so matmul's transposed operands use it too; the vec4
+// variant needs rows of x and w contiguous in k.
 function columnKernel(wDtype: DType, vec4: boolean, c: ColumnConfig) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
@@ -63,7 +65,7 @@ function columnKernel(wDtype: DType, vec4: boolean, c: ColumnConfig) {
     const wt = wgslFloat(wDtype);
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
-    const ld = vec4 ? 'kq' : 'p.k';
+
     const conv = vec4 ? 'vec4<f32>' : 'f32';
     const vacc = vec4 && c.vacc === true;
     const mac = (i: number, j: number) => (vec4 && !vacc ? `acc${i}_${j} += dot(xv, w${j});` : `acc${i}_${j} = fma(xv, w${j}, acc${i}_${j});`);
@@ -77,7 +79,8 @@ function columnKernel(wDtype: DType, vec4: boolean, c: ColumnConfig) {
       }
     }
     return `${enableF16(wDtype)}
-struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32 }
+// x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant).
+struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sar: u32, saq: u32, sbc: u32, sbq: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(2) var<storage, read> w: array<${vec4 ? `vec4<${wt}>` : wt}>;
@@ -87,26 +90,37 @@ ${BIAS_WGSL}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = ${byRow ? `(${FLAT_WORKGROUP}) * ${tc}u` : `(${FLAT_WORKGROUP}) * ${wg * tc}u + lid`};
   let r0 = ${byRow ? `wid.z * ${wg * tm}u + lid` : `wid.z * ${tm}u`};
-  let kq = p.k / 4u;
   // Clamped indices keep every load in range; results of clamped rows and columns are not stored.
-  ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * ${ld};`).join('\n  ')}
-  ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * ${ld};`).join('\n  ')}
+  ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * p.sbc;`).join('\n  ')}
+  ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
-  for (var q = 0u; q < ${ld}; q++) {
-    ${J.map((j) => `let w${j} = ${conv}(w[o${j} + q]);`).join('\n    ')}
-    ${I.map((i) => `{ let xv = x[x${i} + q]; ${J.map((j) => mac(i, j)).join(' ')} }`).join('\n    ')}
+  for (var q = 0u; q < ${vec4 ? 'p.k / 4u' : 'p.k'}; q++) {
+    ${J.map((j) => `let w${j} = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`).join('\n    ')}
+    ${I.map((i) => `{ let xv = x[x${i} + q${vec4 ? '' : ' * p.saq'}]; ${J.map((j) => mac(i, j)).join(' ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
 }`;
   });
 }
 
-function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig): void {
-  const kern = columnKernel(wDtype, k % 4 === 0, c);
+/** Element strides of the column kernel's operands; absent means both contiguous in k. */
+export interface ColumnStrides {
+  sar: number;
+  saq: number;
+  sbc: number;
+  sbq: number;
+}
+
+/** @internal Records one dispatch of the column kernel: out[r, col0 + c] = Σ_q x[r, q]·w[c, q] (+ bias). */
+export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig, strides?: ColumnStrides): void {
+  const vec4 = !strides && k % 4 === 0;
+  const kern = columnKernel(wDtype, vec4, c);
+  const ld = vec4 ? k / 4 : k;
+  const st = strides ?? { sar: ld, saq: 1, sbc: ld, sbq: 1 };
   const byRow = c.lanes === 'rows';
   const [gx, gy] = grid(device, Math.ceil(n / (byRow ? c.tc : c.wg * c.tc)));
   const gz = Math.ceil(rows / (byRow ? c.wg * c.tm : c.tm));
-  device.dispatch(kern, [x, w, bias ?? x, out], params(rows, n, k, ldc, col0, bias ? 1 : 0), [gx, gy, gz]);
+  device.dispatch(kern, [x, w, bias ?? x, out], params(rows, n, k, ldc, col0, bias ? 1 : 0, st.sar, st.saq, st.sbc, st.sbq), [gx, gy, gz]);
 }
 
 const NAIVE_WG = 64;

@@ -6,6 +6,7 @@
 import { checkDType, checkLive, checkRank, enableF16, kernel, params, shapeMismatch, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
 import type { DType, Tensor } from '../tensor';
+import { columnConfig, dispatchColumns } from './linear';
 
 /** Tile shape of the tiled kernel; every invocation keeps a tm×tn block of c in registers. */
 export interface TileConfig {
@@ -155,6 +156,8 @@ export interface MatmulOptions {
   transposeA?: boolean;
   /** Treat b, stored [n, k], as its transpose. */
   transposeB?: boolean;
+  /** Kernel: 'columns' (default, see linear.ts) or the workgroup-memory 'tiled' kernel. */
+  path?: 'columns' | 'tiled';
 }
 
 /**
@@ -180,6 +183,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (ka === 0) {
     out.dispose();
     return device.zeros([m, n], 'f32');
+  }
+  if ((options.path ?? 'columns') === 'columns') {
+    // b's column c, element q: stored [n, k] (transposed) or [k, n].
+    const contiguous = !transposeA && transposeB;
+    const strides = contiguous ? undefined : { sar: transposeA ? 1 : ka, saq: transposeA ? m : 1, sbc: transposeB ? ka : 1, sbq: transposeB ? 1 : n };
+    dispatchColumns(device, b.dtype, a.buffer, b.buffer, null, out.buffer, m, n, ka, n, 0, columnConfig(m), strides);
+    return out;
   }
   const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, tile: DEFAULT_TILE };
   dispatchTiled(device, spec, a.buffer, b.buffer, null, out.buffer, { m, n, k: ka, ldc: n, col0: 0, ldb: n });
