@@ -1,0 +1,56 @@
+// Lossless decoding with every head type of @hydra-ts/heads, randomly initialised, over several
+// trees and prompts: the speculative output must equal greedy AR token for token.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { getDevice, randomArray } from '@hydra-ts/tensor';
+import { LlamaModel } from '@hydra-ts/model';
+import { createHead, type HeadKind } from '@hydra-ts/heads';
+import { chain, getTree } from '@hydra-ts/tree';
+import { typicalVerifier } from '@hydra-ts/verify';
+import { SpeculativeDecoder } from './decoder';
+
+const modelDir = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));
+const device = await getDevice();
+const model = await LlamaModel.load(modelDir, { device });
+const decoder = new SpeculativeDecoder(model);
+const prompts = ['Once upon a time', 'Tom had a red ball. One day'];
+const N = 40;
+
+/** A head of `kind` whose every parameter is overwritten with seeded random values. */
+async function randomHead(kind: HeadKind, seed: number) {
+  const head = await createHead(model, { kind, numHeads: 4, layers: kind === 'hydra++' ? 2 : 1, seed });
+  let s = seed * 7919;
+  for (const [, t] of head.parameters()) {
+    if (t.dtype !== 'f32') continue;
+    t.write(randomArray(t.size, ++s, -0.3, 0.3));
+  }
+  return head;
+}
+
+describe('greedy speculative decoding is lossless for every head type', () => {
+  const truth = new Map<string, number[]>();
+  for (const kind of ['medusa', 'hydra', 'hydra++'] as const) {
+    it(`${kind}: random heads × trees × prompts give the AR tokens`, async () => {
+      const head = await randomHead(kind, 3);
+      for (const prompt of prompts) {
+        if (!truth.has(prompt)) truth.set(prompt, (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds);
+        for (const tree of [chain(4), getTree('cpu-16'), getTree('medusa-63')]) {
+          const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree });
+          expect(r.tokenIds, `${kind} on ${tree.name}: "${prompt}"`).toEqual(truth.get(prompt));
+          expect(r.meanAcceptedLength).toBeGreaterThanOrEqual(1);
+        }
+      }
+      head.dispose();
+    });
+  }
+
+  it('typical acceptance at temperature 0 equals greedy', async () => {
+    const head = await randomHead('hydra', 5);
+    for (const prompt of prompts) {
+      const greedy = await decoder.generate({ prompt, maxNewTokens: N, head, tree: getTree('cpu-16') });
+      const typical = await decoder.generate({ prompt, maxNewTokens: N, head, tree: getTree('cpu-16'), verifier: typicalVerifier({ temperature: 0 }) });
+      expect(typical.tokenIds).toEqual(greedy.tokenIds);
+    }
+    head.dispose();
+  });
+});
