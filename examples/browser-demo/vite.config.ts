@@ -8,6 +8,10 @@ import { defineConfig, type Plugin } from 'vite';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const modelDir = path.resolve(here, '../../models/stories260K');
+// Heads come from models/stories260K/heads unless HYDRA_HEADS_DIR points elsewhere (e.g. a fresh training run).
+const headsDir = process.env.HYDRA_HEADS_DIR ? path.resolve(process.env.HYDRA_HEADS_DIR) : path.join(modelDir, 'heads');
+/** Where a served file lives on disk. */
+const fileFor = (name: string) => (name.startsWith('heads/') ? path.join(headsDir, name.slice('heads/'.length)) : path.join(modelDir, name));
 
 /** Files the page fetches, relative to models/stories260K. Missing heads are skipped: the page says so. */
 export const MODEL_FILES = ['stories260K.bin', 'tok512.bin'];
@@ -20,7 +24,7 @@ function modelFiles(): Plugin {
       server.middlewares.use('/models/', (req, res, next) => {
         const name = decodeURIComponent((req.url ?? '').split('?')[0]).replace(/^\/+/, '');
         if (![...MODEL_FILES, ...HEAD_FILES].includes(name)) return next();
-        const file = path.join(modelDir, name);
+        const file = fileFor(name);
         if (!existsSync(file)) {
           res.statusCode = 404;
           res.end(`${name} not found`);
@@ -33,12 +37,12 @@ function modelFiles(): Plugin {
     },
     generateBundle() {
       for (const name of MODEL_FILES) {
-        const file = path.join(modelDir, name);
+        const file = fileFor(name);
         if (!existsSync(file)) this.error(`${file}: missing; the demo cannot run without the bundled model`);
         this.emitFile({ type: 'asset', fileName: `models/${name}`, source: readFileSync(file) });
       }
       for (const name of HEAD_FILES) {
-        const file = path.join(modelDir, name);
+        const file = fileFor(name);
         if (existsSync(file)) this.emitFile({ type: 'asset', fileName: `models/${name}`, source: readFileSync(file) });
         else this.warn(`${file}: not found; its pane will say "heads not found"`);
       }

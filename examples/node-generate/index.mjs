@@ -1,5 +1,6 @@
 // Stream a story from the bundled stories260K model with Hydra++ speculative decoding.
-//   pnpm --filter @hydra-ts/example-node-generate start -- "Once upon a time"
+//   pnpm --filter @hydra-ts/example-node-generate start "Once upon a time"
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SpeculativeDecoder } from '@hydra-ts/decode';
 import { loadHead } from '@hydra-ts/heads';
@@ -9,8 +10,14 @@ import { getTree } from '@hydra-ts/tree';
 const modelDir = fileURLToPath(new URL('../../models/stories260K/', import.meta.url));
 const prompt = process.argv[2] ?? 'Once upon a time';
 
+const headsFile = modelDir + 'heads/hydra-pp.safetensors';
+if (!existsSync(headsFile)) {
+  console.error(`${headsFile} not found: train the Hydra++ heads first (see the README)`);
+  process.exit(1);
+}
+
 const model = await LlamaModel.load(modelDir + 'stories260K.bin', { tokenizer: 'tok512.bin' });
-const head = await loadHead(model, modelDir + 'heads/hydra-pp.safetensors');
+const head = await loadHead(model, headsFile);
 
 const stream = new SpeculativeDecoder(model).stream({ prompt, maxNewTokens: 200, head, tree: getTree('cpu-16') });
 process.stdout.write(prompt);

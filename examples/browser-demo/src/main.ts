@@ -57,7 +57,7 @@ function createPane(decoder: Decoder): Pane {
     <h2>${decoder.title} <small></small></h2>
     <div class="stats">
       <div class="stat"><b data-stat="tps">–</b><span>tokens/s</span></div>
-      <div class="stat"><b data-stat="tau">–</b><span>τ (tokens/step)</span></div>
+      <div class="stat"><b data-stat="tau">–</b><span>τ tokens/step</span></div>
       <div class="stat"><b data-stat="steps">–</b><span>steps</span></div>
     </div>
     <div class="output"></div>
@@ -128,7 +128,10 @@ async function runPane(model: LlamaModel, pane: Pane, prompt: string, maxNewToke
       root.dataset.tau = String(result.meanAcceptedLength);
       root.dataset.tps = String(result.tokensPerSecond);
       root.dataset.steps = String(result.steps);
-      pane.note.textContent += ` · ${result.tokenIds.length} tokens, stopped: ${result.stopReason}`;
+      const t = result.timing;
+      pane.note.textContent +=
+        ` · ${result.tokenIds.length} tokens (${result.stopReason})` +
+        ` · base ${Math.round(t.baseMs)} ms${pane.head ? `, heads ${Math.round(t.headMs)} ms` : ''}`;
       return result;
     }
     const ev = r.value;
