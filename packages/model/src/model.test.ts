@@ -10,6 +10,7 @@ import { CacheError, type KVCache } from './cache';
 import { convertLlama2cToHf } from './convert';
 import { memoryFileSource } from './source';
 import { generate } from './generate';
+import { randomCheckpoint } from './random-weights';
 
 const ckpt = parseLlama2cCheckpoint(readFileSync(`${STORIES_DIR}/stories260K.bin`), 'stories260K.bin');
 const tok = Llama2cTokenizer.fromBytes(readFileSync(`${STORIES_DIR}/tok512.bin`), 'tok512.bin', ckpt.config.vocabSize);
@@ -266,5 +267,50 @@ describe('LlamaModel on stories260K', () => {
       other.dispose();
       expect(() => other.commit()).toThrow(CacheError);
     });
+  });
+});
+
+describe('LlamaModel on odd random shapes (q/k/v bias, GQA 5:1, half RoPE, untied output)', () => {
+  it('logits of a prefill and of decode steps match the CPU reference', async () => {
+    const config = {
+      ...ckpt.config,
+      architecture: 'qwen2' as const,
+      dim: 30,
+      hiddenDim: 17,
+      nLayers: 2,
+      nHeads: 5,
+      nKvHeads: 1,
+      headDim: 6,
+      vocabSize: 257,
+      maxSeqLen: 40,
+      ropeTheta: 1e6,
+      ropeLayout: 'half' as const,
+      tiedEmbeddings: false,
+      qkvBias: true,
+    };
+    const { weights } = randomCheckpoint(config, 3, 0.3);
+    const m = LlamaModel.fromWeights(device, config, weights, undefined, { format: 'hf' });
+    const ref = new ReferenceLlama(config, weights);
+    const tokens = [1, 200, 3, 256, 17, 0, 99, 5, 140, 33, 12, 7, 250, 64, 128, 1, 2];
+    const want = tokens.map((t, p) => Float32Array.from(ref.forward(t, p)));
+    const cache = m.createCache();
+    const pre = m.forward(cache, { tokens: tokens.slice(0, 14), logits: 'all' });
+    cache.commit();
+    pre.hidden.dispose();
+    const got = await readAndDispose(pre.logits);
+    for (let p = 0; p < 14; p++) {
+      const r = compareClose(got.subarray(p * 257, (p + 1) * 257), want[p], { ...LOGIT_TOL, what: `prefill logits at ${p}` });
+      expect(r.ok, r.message).toBe(true);
+    }
+    for (let p = 14; p < tokens.length; p++) {
+      const out = m.forward(cache, { tokens: [tokens[p]], logits: 'last' });
+      cache.commit();
+      out.hidden.dispose();
+      const r = compareClose(await readAndDispose(out.logits), want[p], { ...LOGIT_TOL, what: `decode logits at ${p}` });
+      expect(r.ok, r.message).toBe(true);
+    }
+    expect(m.outputWeight).not.toBe(m.tokenEmbedding);
+    cache.dispose();
+    m.dispose();
   });
 });
