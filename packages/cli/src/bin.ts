@@ -4,6 +4,8 @@ import { cac } from 'cac';
 import { HydraError } from '@hydra-ts/tensor';
 import { runGenerate } from './commands/generate';
 import { runConvert } from './commands/convert';
+import { runBench } from './commands/bench';
+import { runTune } from './commands/tune';
 
 const cli = cac('hydra');
 
@@ -31,6 +33,45 @@ cli
   .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model')
   .option('--out <dir>', 'output directory')
   .action(runConvert);
+
+cli
+  .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')
+  .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--prompts <file>', '.txt (one prompt per line) or .jsonl ("prompt"/"text"/"turns"[0]); default: the bundled story openings')
+  .option('--decoders <list>', 'comma-separated: ar, medusa, hydra, hydra++', { default: 'ar,medusa,hydra,hydra++' })
+  .option('--max-new-tokens <n>', 'tokens per prompt', { default: 64 })
+  .option('--verifier <kind>', 'greedy | typical | sample (default greedy at temperature 0)')
+  .option('--temperature <t>', 'sampling temperature (0 = greedy)', { default: 0 })
+  .option('--seed <s>', 'random seed', { default: 0 })
+  .option('--tree <name|file>', 'candidate tree for every speculative decoder (default cpu-16)')
+  .option('--trees <list>', 'several trees, each benchmarked with every speculative decoder, e.g. medusa-63,tuned.json')
+  .option('--heads-dir <dir>', 'directory with medusa/hydra/hydra-pp.safetensors (default: heads/ beside the model)')
+  .option('--untrained-heads', 'where a heads file is missing, bench fresh createHead heads instead (said in the output)')
+  .option('--num-heads <n>', 'number of untrained heads (default: the deepest tree)')
+  .option('--limit <k>', 'use the first k prompts')
+  .option('--json <file>', 'write every per-prompt figure as JSON')
+  .option('--html <file>', 'write a self-contained HTML page with charts')
+  .option('--no-progress', 'no progress bar')
+  .action(async (flags) => {
+    await runBench(flags);
+  });
+
+cli
+  .command('tune', 'Fit a candidate tree to this device: forward cost by rows × head acceptance by (depth, rank)')
+  .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--decoder <kind>', 'medusa | hydra | hydra++', { default: 'hydra++' })
+  .option('--heads <file>', 'heads file (default: the trained heads beside the model)')
+  .option('--heads-dir <dir>', 'directory with the trained heads files')
+  .option('--untrained-heads', 'where the heads file is missing, tune for fresh createHead heads (said in the output)')
+  .option('--num-heads <n>', 'number of untrained heads (default: the calibration tree depth)')
+  .option('--prompts <file>', 'calibration prompts (default: the bundled calibration openings)')
+  .option('--limit <k>', 'calibration prompts to use', { default: 4 })
+  .option('--max-new-tokens <n>', 'tokens per calibration prompt', { default: 64 })
+  .option('--calibration-tree <name|file>', 'wide tree whose nodes are scored', { default: 'medusa-63' })
+  .option('--rows <list>', 'tree row counts to time', { default: '1,2,4,8,16,24,32,48,64' })
+  .option('--max-nodes <n>', 'largest tree considered (candidates, root excluded)', { default: 63 })
+  .option('--out <file>', 'tree JSON to write (loadable by generate --tree and bench --trees)')
+  .action(runTune);
 
 cli.help();
 cli.version('0.1.0');
