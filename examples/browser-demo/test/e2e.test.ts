@@ -58,6 +58,7 @@ interface PaneResult {
 
 describe('browser demo', () => {
   let server: Server | undefined;
+  let origin = '';
   let browser: Browser | undefined;
   let expected = '';
   let panes: PaneResult[] = [];
@@ -74,7 +75,7 @@ describe('browser demo', () => {
 
     await build({ root, configFile: path.join(root, 'vite.config.ts'), logLevel: 'warn' });
     server = await serve(dist);
-    const { port } = server.address() as AddressInfo;
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -85,7 +86,7 @@ describe('browser demo', () => {
       if (/\/models\/heads\/[^/]+\.safetensors$/.test(m.location().url) && m.text().includes('404')) return;
       pageErrors.push(`${m.text()} ${m.location().url}`);
     });
-    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.goto(`${origin}/`);
     await page.waitForFunction(() => document.body.dataset.state !== 'loading', undefined, { timeout: 60_000 });
     const state = await page.evaluate(() => document.body.dataset.state);
     if (state !== 'ready') {
@@ -143,6 +144,23 @@ describe('browser demo', () => {
     expect(ar.text).toBe(expected);
     expect(ar.tau).toBe(1);
     expect(ar.steps).toBeGreaterThan(0);
+  });
+
+  it('says so when the browser has no WebGPU', async () => {
+    // Headless Chromium without the WebGPU flags hands out no adapter.
+    const plain = chromiumArgs.filter((a) => !/webgpu|vulkan/i.test(a));
+    const bare = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: plain });
+    try {
+      const page = await bare.newPage();
+      await page.goto(`${origin}/`);
+      await page.waitForFunction(() => document.body.dataset.state !== 'loading', undefined, { timeout: 30_000 });
+      expect(await page.evaluate(() => document.body.dataset.state)).toBe('no-webgpu');
+      expect(await page.locator('#no-webgpu').isVisible()).toBe(true);
+      expect(await page.locator('#no-webgpu').textContent()).toMatch(/WebGPU is not available.*No WebGPU adapter/);
+      expect(await page.locator('#run').isDisabled()).toBe(true);
+    } finally {
+      await bare.close();
+    }
   });
 
   for (const decoder of ['medusa', 'hydra', 'hydra++']) {
