@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointError, FileSourceError } from './errors';
 import { parseLlama2cCheckpoint, parseLlama2cConfig, serializeLlama2cCheckpoint } from './llama2c';
 import { loadModelFiles } from './load';
+import { memoryFileSource } from './source';
 import { STORIES_DIR, randomCheckpoint } from './testdata';
 
 const bytes = new Uint8Array(readFileSync(`${STORIES_DIR}/stories260K.bin`));
@@ -96,9 +97,15 @@ describe('bad llama2.c checkpoints', () => {
     expect(parseLlama2cConfig(bytes).expectedBytes).toBe(bytes.length);
   });
 
-  it('loadModelFiles wants a tokenizer beside a .bin file', async () => {
-    await expect(loadModelFiles(`${STORIES_DIR}/stories260K.bin`)).rejects.toThrow(FileSourceError);
-    await expect(loadModelFiles(`${STORIES_DIR}/stories260K.bin`)).rejects.toThrow(/tokenizer\.bin: not found; pass the tokenizer/);
+  it('loadModelFiles wants a tokenizer beside a .bin file (tokenizer.bin or tok<vocab>.bin)', async () => {
+    // Only the checkpoint, no tokenizer beside it.
+    const bytes = new Uint8Array(readFileSync(`${STORIES_DIR}/stories260K.bin`));
+    const lone = memoryFileSource(new Map([['stories260K.bin', bytes]]), 'lone');
+    await expect(loadModelFiles(lone, { checkpoint: 'stories260K.bin' })).rejects.toThrow(FileSourceError);
+    await expect(loadModelFiles(lone, { checkpoint: 'stories260K.bin' })).rejects.toThrow(/tokenizer\.bin: not found \(nor tok512\.bin\); pass the tokenizer/);
+    // The bundled directory has tok512.bin, which llama2.c's naming convention finds.
+    expect((await loadModelFiles(`${STORIES_DIR}/stories260K.bin`)).tokenizer.encode('the')).toEqual([265]);
+    expect((await loadModelFiles(STORIES_DIR)).format).toBe('llama2c');
     await expect(loadModelFiles(`${STORIES_DIR}/nope.bin`, { tokenizer: 'tok512.bin' })).rejects.toThrow(/cannot read .*nope\.bin/);
     const m = await loadModelFiles(`${STORIES_DIR}/stories260K.bin`, { tokenizer: 'tok512.bin' });
     expect(m.format).toBe('llama2c');
