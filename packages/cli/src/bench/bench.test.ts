@@ -7,7 +7,7 @@ import { UsageError } from '../errors';
 import { bundledPromptFile, planBench } from '../commands/bench';
 import { runTune } from '../commands/tune';
 import { parsePrompts, PromptFileError, readPrompts } from './prompts';
-import { acceptanceFromCounts, chooseTree, forwardMsAt, type StepCost } from './tune-tree';
+import { acceptanceFromCounts, chooseTree, forwardMsAt, monotoneCost, type StepCost } from './tune-tree';
 import { renderHtml } from './html';
 import { formatTable, summarize, withSpeedups, type BenchReport, type RunFigures } from './report';
 
@@ -111,6 +111,10 @@ describe('tree tuning', () => {
     expect(forwardMsAt(f, 2)).toBeCloseTo(3, 12);
     expect(forwardMsAt(f, 6)).toBeCloseTo(9, 12);
     expect(forwardMsAt(f, 10)).toBeCloseTo(17, 12); // slope of the last segment, 2 ms/row
+  });
+
+  it('makes a noisy cost table non-decreasing from the larger trees down', () => {
+    expect(monotoneCost({ rows: [1, 2, 4, 8, 16], ms: [30, 45, 60, 50, 80] }).ms).toEqual([30, 45, 50, 50, 80]);
   });
 
   it('turns counts into a table whose rows sum to at most 1', () => {

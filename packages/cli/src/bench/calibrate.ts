@@ -58,12 +58,12 @@ export async function measureForwardCost(model: LlamaModel, rowCounts: number[],
   const promptIds = Array.from({ length: opts.contextTokens ?? 32 }, (_, i) => (i * 37 + 11) % model.config.vocabSize);
   const cache = prefill(model, promptIds);
   const L = cache.length;
-  const ms: number[] = [];
+  const times: number[][] = rowCounts.map(() => []);
   try {
-    for (const rows of rowCounts) {
-      const tokens = Int32Array.from({ length: rows }, (_, i) => (i * 13 + 5) % model.config.vocabSize);
-      const times: number[] = [];
-      for (let k = 0; k < reps + 2; k++) {
+    // Row counts take turns, so a burst of load elsewhere on the machine hits them all alike.
+    for (let k = 0; k < reps + 2; k++) {
+      for (let j = 0; j < rowCounts.length; j++) {
+        const tokens = Int32Array.from({ length: rowCounts[j] }, (_, i) => (i * 13 + 5) % model.config.vocabSize);
         const t0 = now();
         const out = model.forward(cache, { tokens, logits: 'all' });
         const am = argmax(out.logits!);
@@ -73,13 +73,13 @@ export async function measureForwardCost(model: LlamaModel, rowCounts: number[],
         out.hidden.dispose();
         out.logits!.dispose();
         cache.rollback(L);
-        if (k >= 2) times.push(dt); // the first two compile pipelines and fill buffer pools
+        if (k >= 2) times[j].push(dt); // the first two rounds compile pipelines and fill buffer pools
       }
-      ms.push(median(times));
     }
   } finally {
     cache.dispose();
   }
+  const ms = times.map(median);
   return { rows: [...rowCounts], ms };
 }
 

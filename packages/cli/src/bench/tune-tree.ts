@@ -48,6 +48,16 @@ function checkCost(cost: StepCost): void {
   if (!Number.isFinite(cost.overheadMs) || cost.overheadMs < 0) throw new UsageError(`overhead ${cost.overheadMs} ms; expected a time >= 0`);
 }
 
+/**
+ * The measured table made non-decreasing: a bigger tree never costs less than a smaller one, so
+ * a row count that measured slower than a larger one (noise) takes the larger one's time.
+ */
+export function monotoneCost(cost: ForwardCost): ForwardCost {
+  const ms = [...cost.ms];
+  for (let i = ms.length - 2; i >= 0; i--) ms[i] = Math.min(ms[i], ms[i + 1]);
+  return { rows: [...cost.rows], ms };
+}
+
 /** Forward time for `rows` rows: piecewise linear between measurements, flat below the first, linear past the last two. */
 export function forwardMsAt(cost: ForwardCost, rows: number): number {
   const { rows: xs, ms: ys } = cost;

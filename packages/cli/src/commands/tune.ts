@@ -11,7 +11,7 @@ import { UsageError } from '../errors';
 import { decoderOption, intOption, treeOption } from '../options';
 import { benchHead, measureAcceptance, measureForwardCost, measureHeadCost, type BenchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
-import { acceptanceFromCounts, chooseTree, treeThroughput } from '../bench/tune-tree';
+import { acceptanceFromCounts, chooseTree, monotoneCost, treeThroughput } from '../bench/tune-tree';
 
 export interface TuneFlags {
   model?: string;
@@ -71,13 +71,13 @@ export async function runTune(flags: TuneFlags): Promise<void> {
     bar.stop();
 
     const acceptProb = acceptanceFromCounts(counts.accepted, counts.seen);
-    const cost = { forward, headMs, overheadMs: counts.overheadMs };
+    const cost = { forward: monotoneCost(forward), headMs, overheadMs: counts.overheadMs };
     const tuned = chooseTree(acceptProb, cost, { maxNodes, name: `tuned-${decoder}` });
     const reference = treeThroughput(calibrationTree, acceptProb, cost);
 
     const out = process.stdout;
     out.write(`forward + argmax + readback per step (ms) by tree rows:\n`);
-    out.write(`  rows ${forward.rows.map((r) => String(r).padStart(6)).join('')}\n  ms   ${forward.ms.map((m) => m.toFixed(2).padStart(6)).join('')}\n`);
+    out.write(`  rows     ${forward.rows.map((r) => String(r).padStart(8)).join('')}\n  measured ${forward.ms.map((m) => m.toFixed(2).padStart(8)).join('')}\n  used     ${cost.forward.ms.map((m) => m.toFixed(2).padStart(8)).join('')}  (non-decreasing)\n`);
     out.write(`head propose (ms) by depth: ${headMs.map((m) => m.toFixed(2)).join(', ')}; other per-step time ${counts.overheadMs.toFixed(2)} ms\n`);
     out.write(`acceptance P(rank r accepted | parent accepted), ${counts.steps} steps:\n`);
     acceptProb.forEach((row, d) => out.write(`  depth ${d + 1}: ${row.map((p) => p.toFixed(3)).join(' ')}\n`));
@@ -103,6 +103,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
         prompts: prompts.length,
         maxNewTokens,
         forward,
+        forwardUsed: cost.forward,
         headMs,
         overheadMs: counts.overheadMs,
         acceptProb,
