@@ -78,7 +78,7 @@ async function loadPaneHead(model: LlamaModel, pane: Pane): Promise<void> {
   const url = MODEL_URL + file;
   const res = await fetch(url);
   if (!res.ok) {
-    pane.missing = `heads not found: ${file} (HTTP ${res.status}). Train them with \`hydra train\` and rebuild.`;
+    pane.missing = `heads not found: ${file} (HTTP ${res.status}). Train them (see the README) and rebuild the demo.`;
     return;
   }
   pane.head = await loadHead(model, new Uint8Array(await res.arrayBuffer()));
@@ -166,6 +166,7 @@ async function main(): Promise<void> {
     const banner = $('no-webgpu');
     banner.hidden = false;
     banner.textContent = `WebGPU is not available, so nothing can run here. ${e.message}`;
+    $('panes').hidden = true;
     setState('no-webgpu', 'No WebGPU');
     return;
   }
