@@ -6,6 +6,8 @@ import { runGenerate } from './commands/generate';
 import { runConvert } from './commands/convert';
 import { runBench } from './commands/bench';
 import { runTune } from './commands/tune';
+import { runDistill } from './commands/distill';
+import { runTrain } from './commands/train';
 
 const cli = cac('hydra');
 
@@ -33,6 +35,50 @@ cli
   .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model')
   .option('--out <dir>', 'output directory')
   .action(runConvert);
+
+cli
+  .command('distill', 'Sample a training corpus from the frozen base model (self-distillation) into a token file')
+  .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--out <file>', 'token file to write (see @hydra-ts/train README for the format)')
+  .option('--sequences <n>', 'sequences to sample', { default: 256 })
+  .option('--length <n>', 'tokens per sequence, prompt included', { default: 128 })
+  .option('--temperature <t>', 'sampling temperature', { default: 1 })
+  .option('--seed <s>', 'sequence i samples with seed + i', { default: 0 })
+  .option('--prompts <file>', 'text (one prompt a line) or JSONL prompts, used in turn; default BOS alone')
+  .option('--concurrency <n>', 'sequences sampled at once', { default: 8 })
+  .option('--quiet', 'no progress bar')
+  .action(runDistill);
+
+cli
+  .command('train', 'Train Medusa, Hydra or Hydra++ draft heads on a corpus with teacher distillation')
+  .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--head <kind>', 'medusa | hydra | hydra++')
+  .option('--data <file>', 'token file (hydra distill), JSONL or text corpus')
+  .option('--out <file>', 'heads file to write (.safetensors); sidecars: .train.json, .optim.safetensors, .curves.html')
+  .option('--steps <n>', 'optimiser steps', { default: 1000 })
+  .option('--batch <n>', 'sequences per step', { default: 8 })
+  .option('--length <n>', 'tokens per training sequence', { default: 128 })
+  .option('--lr <x>', 'peak learning rate', { default: 1e-3 })
+  .option('--warmup <n>', 'warm-up steps', { default: 50 })
+  .option('--final-lr-mult <x>', 'final learning rate as a fraction of the peak', { default: 0.1 })
+  .option('--weight-decay <x>', 'AdamW weight decay', { default: 0 })
+  .option('--clip <x>', 'clip the global gradient norm to this', { default: 1 })
+  .option('--dropout <p>', 'dropout on head inputs', { default: 0 })
+  .option('--heads <n>', 'number of heads (tree depth)', { default: 4 })
+  .option('--layers <n>', 'blocks per head (default 1; 4 for hydra++)')
+  .option('--shared-output', 'project through the frozen base output layer')
+  .option('--lm-weight <x>', 'weight of the cross-entropy on the data tokens', { default: 0 })
+  .option('--teacher-weight <x>', 'weight of the cross-entropy on the base model distribution', { default: 1 })
+  .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
+  .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
+  .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })
+  .option('--eval-every <n>', 'evaluate held-out accuracy every n steps (0 = only at the end)', { default: 100 })
+  .option('--eval-prompts <file>', 'held-out prompts (text, one a line) for τ at the end')
+  .option('--eval-tree <name>', 'tree for τ', { default: 'cpu-16' })
+  .option('--checkpoint-every <n>', 'save the checkpoint every n steps', { default: 100 })
+  .option('--resume', 'continue from the checkpoint at --out')
+  .option('--quiet', 'no progress bar')
+  .action(runTrain);
 
 cli
   .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')

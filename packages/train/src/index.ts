@@ -1,4 +1,15 @@
 // Public API of @hydra-ts/train.
 export { Var, Tape, AutogradError, type VarOptions, type CrossEntropyOptions, type AttentionGradOpts, type RopeGradOptions } from './autograd';
-export { AdamW, SGD, learningRateAt, type AdamWOptions, type ScheduleOptions } from './optim';
+export { AdamW, SGD, learningRateAt, type AdamWOptions, type AdamWState, type ScheduleOptions } from './optim';
 export { gpuGradients, numericGradient, checkGradients, type GradCheckInput, type GradCheckResult, type GradientTolerance } from './gradcheck';
+export { DataError, encodeTokenFile, decodeTokenFile, isTokenFile, parseCorpus, parseJsonlCorpus, parseTextCorpus, windows, TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, type TokenCorpus } from './data';
+export { distillCorpus, type DistillOptions } from './distill';
+export { writeFileAtomic } from './files';
+export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions, type SequenceRows } from './trainable-heads';
+export { TeacherCache } from './teacher';
+export { draftLoss, headTargets, type DraftLossOptions } from './loss';
+export { HeadTrainer, trainConfig, splitWindows, batchAt, DEFAULT_TRAIN_CONFIG, type TrainConfig, type StepStats, type HeadAccuracy } from './trainer';
+export { saveCheckpoint, readCheckpoint, restoreOptimizer, checkResumable, checkpointPaths, TRAIN_FORMAT, TRAIN_VERSION, type TrainRecord } from './checkpoint';
+export { curvesHtml } from './chart';
+export { measureAcceptance, type AcceptanceResult } from './acceptance';
+export { TrainOptionError, TrainCheckpointError } from './errors';

@@ -40,6 +40,13 @@ export interface AdamWOptions {
   decays?: (p: Var) => boolean;
 }
 
+/** What a checkpoint keeps of AdamW: the step count and both moments per parameter (in params order). */
+export interface AdamWState {
+  t: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
 /** Shared by the optimisers: the clipping buffers and the list of parameters with gradients. */
 abstract class Optimizer {
   readonly params: readonly Var[];
@@ -95,7 +102,7 @@ abstract class Optimizer {
 export class AdamW extends Optimizer {
   readonly options: Required<Omit<AdamWOptions, 'maxGradNorm' | 'decays'>>;
   private readonly decays: (p: Var) => boolean;
-  private readonly m: Tensor[];
+  private readonly m: Tensor[]; // [param shape] each
   private readonly v: Tensor[];
   /** Steps taken (bias correction uses t + 1 for the next). */
   t = 0;
@@ -128,6 +135,37 @@ export class AdamW extends Optimizer {
       const weightDecay = this.decays(p) ? this.options.weightDecay : 0;
       adamwUpdate(p.value, p.grad!, this.m[i], this.v[i], this.clip, { ...this.options, lr, weightDecay, t: this.t });
     }
+  }
+
+  /** Step count and moments (as stored, f32), for checkpoints. One read-back per tensor. */
+  async exportState(): Promise<AdamWState> {
+    const m: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    for (let i = 0; i < this.params.length; i++) {
+      m.push((await this.m[i].read()) as Float32Array);
+      v.push((await this.v[i].read()) as Float32Array);
+    }
+    return { t: this.t, m, v };
+  }
+
+  /** Restores a state exportState() returned for the same parameters: later steps are bit-identical. */
+  importState(state: AdamWState): void {
+    if (!Number.isInteger(state.t) || state.t < 0) throw new OptionError(`AdamW.importState: t = ${state.t}, expected an integer >= 0`);
+    if (state.m.length !== this.params.length || state.v.length !== this.params.length) {
+      throw new OptionError(`AdamW.importState: moments for ${state.m.length}/${state.v.length} parameters, the optimiser has ${this.params.length}`);
+    }
+    this.params.forEach((p, i) => {
+      for (const [what, a] of [['m', state.m[i]], ['v', state.v[i]]] as const) {
+        if (a.length !== p.value.size) throw new OptionError(`AdamW.importState: ${what} of ${p.name} has ${a.length} values, expected ${p.value.size}`);
+      }
+    });
+    this.params.forEach((p, i) => {
+      this.m[i].dispose();
+      this.v[i].dispose();
+      this.m[i] = this.device.tensor(state.m[i], p.shape);
+      this.v[i] = this.device.tensor(state.v[i], p.shape);
+    });
+    this.t = state.t;
   }
 
   override dispose(): void {

@@ -1,0 +1,46 @@
+// hydra distill: the frozen base model samples the corpus its draft heads are trained on.
+import { existsSync, readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { distillCorpus, encodeTokenFile, parseCorpus, writeFileAtomic } from '@hydra-ts/train';
+import { UsageError } from '../errors';
+import { intOption, numberOption } from '../options';
+import { loadModel } from './generate';
+
+export interface DistillFlags {
+  model?: string;
+  out?: string;
+  sequences?: number | string;
+  length?: number | string;
+  temperature?: number | string;
+  seed?: number | string;
+  prompts?: string;
+  concurrency?: number | string;
+  quiet?: boolean;
+}
+
+export async function runDistill(flags: DistillFlags): Promise<void> {
+  if (!flags.out) throw new UsageError('--out <corpus.bin> is required');
+  const sequences = intOption('sequences', flags.sequences ?? 256, 1);
+  const length = intOption('length', flags.length ?? 128, 2);
+  const temperature = numberOption('temperature', flags.temperature ?? 1, 0);
+  const seed = intOption('seed', flags.seed ?? 0, 0);
+  const concurrency = intOption('concurrency', flags.concurrency ?? 8, 1, 256);
+  if (flags.prompts && !existsSync(flags.prompts)) throw new UsageError(`--prompts ${flags.prompts}: no such file`);
+  const { model } = await loadModel(flags.model);
+  if (length > model.config.maxSeqLen) throw new UsageError(`--length ${length}: the model's context is ${model.config.maxSeqLen}`);
+  const prompts = flags.prompts
+    ? parseCorpus(readFileSync(flags.prompts), flags.prompts, model.config.vocabSize, model.tokenizer).sequences.map((s) => [...s.subarray(0, length - 1)])
+    : undefined;
+  const bar = flags.quiet ? null : new SingleBar({ format: 'distill [{bar}] {value}/{total} sequences | {tokens} tokens | {rate} tokens/s | ETA {eta_formatted}' });
+  const t0 = performance.now();
+  bar?.start(sequences, 0, { tokens: 0, rate: '0' });
+  const corpus = await distillCorpus(model, {
+    sequences, length, temperature, seed, prompts, concurrency,
+    onSequence: (done, tokens) => bar?.update(done, { tokens, rate: (tokens / ((performance.now() - t0) / 1000)).toFixed(1) }),
+  });
+  bar?.stop();
+  writeFileAtomic(flags.out, encodeTokenFile(corpus));
+  const total = corpus.sequences.reduce((a, s) => a + s.length, 0);
+  process.stderr.write(`wrote ${corpus.sequences.length} sequences, ${total} tokens to ${flags.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  model.dispose();
+}

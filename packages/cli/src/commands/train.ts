@@ -1,0 +1,184 @@
+// hydra train: train Medusa / Hydra / Hydra++ draft heads for a base model on a corpus, with the
+// base model as teacher; checkpoints (resumable), curves and τ on held-out prompts.
+import { existsSync, readFileSync } from 'node:fs';
+import { SingleBar } from 'cli-progress';
+import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
+import {
+  checkpointPaths,
+  checkResumable,
+  curvesHtml,
+  HeadTrainer,
+  measureAcceptance,
+  parseCorpus,
+  readCheckpoint,
+  restoreOptimizer,
+  saveCheckpoint,
+  TeacherCache,
+  TrainableHeads,
+  trainConfig,
+  windows,
+  writeFileAtomic,
+  type AcceptanceResult,
+  type HeadAccuracy,
+  type StepStats,
+  type TrainConfig,
+} from '@hydra-ts/train';
+import { getTree } from '@hydra-ts/tree';
+import { UsageError } from '../errors';
+import { intOption, numberOption } from '../options';
+import { loadModel } from './generate';
+
+export interface TrainFlags {
+  model?: string;
+  head?: string;
+  data?: string;
+  out?: string;
+  steps?: number | string;
+  batch?: number | string;
+  length?: number | string;
+  lr?: number | string;
+  warmup?: number | string;
+  finalLrMult?: number | string;
+  weightDecay?: number | string;
+  clip?: number | string;
+  dropout?: number | string;
+  heads?: number | string;
+  layers?: number | string;
+  sharedOutput?: boolean;
+  lmWeight?: number | string;
+  teacherWeight?: number | string;
+  decayHeads?: number | string;
+  holdout?: number | string;
+  seed?: number | string;
+  evalEvery?: number | string;
+  evalPrompts?: string;
+  evalTree?: string;
+  checkpointEvery?: number | string;
+  resume?: boolean;
+  quiet?: boolean;
+}
+
+/** Prompts for τ: one a line (text) from the file; these must not be in the training data. */
+function evalPrompts(file: string | undefined): string[] {
+  if (!file) return [];
+  if (!existsSync(file)) throw new UsageError(`--eval-prompts ${file}: no such file`);
+  return readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+export async function runTrain(flags: TrainFlags): Promise<void> {
+  if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
+  if (!flags.data) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
+  if (!existsSync(flags.data)) throw new UsageError(`--data ${flags.data}: no such file`);
+  if (!flags.out) throw new UsageError('--out <heads.safetensors> is required');
+  const kind = flags.head as HeadKind;
+  const opt = <T>(v: T | undefined, f: (v: T) => number) => (v === undefined ? undefined : f(v));
+  const config: TrainConfig = trainConfig({
+    kind,
+    numHeads: opt(flags.heads, (v) => intOption('heads', v, 1, 64)),
+    layers: opt(flags.layers, (v) => intOption('layers', v, 1, 64)),
+    sharedOutput: flags.sharedOutput ?? false,
+    steps: opt(flags.steps, (v) => intOption('steps', v, 1)),
+    batch: opt(flags.batch, (v) => intOption('batch', v, 1, 4096)),
+    length: opt(flags.length, (v) => intOption('length', v, 3)),
+    lr: opt(flags.lr, (v) => numberOption('lr', v, 0)),
+    warmup: opt(flags.warmup, (v) => intOption('warmup', v, 0)),
+    finalLrMult: opt(flags.finalLrMult, (v) => numberOption('final-lr-mult', v, 0, 1)),
+    weightDecay: opt(flags.weightDecay, (v) => numberOption('weight-decay', v, 0)),
+    clip: opt(flags.clip, (v) => numberOption('clip', v, 0)),
+    dropout: opt(flags.dropout, (v) => numberOption('dropout', v, 0, 0.99)),
+    lmWeight: opt(flags.lmWeight, (v) => numberOption('lm-weight', v, 0)),
+    teacherWeight: opt(flags.teacherWeight, (v) => numberOption('teacher-weight', v, 0)),
+    decayHeads: opt(flags.decayHeads, (v) => numberOption('decay-heads', v, 0, 1)),
+    holdout: opt(flags.holdout, (v) => numberOption('holdout', v, 0, 0.9)),
+    seed: opt(flags.seed, (v) => intOption('seed', v, 0, 2 ** 31 - 1)),
+    evalEvery: opt(flags.evalEvery, (v) => intOption('eval-every', v, 0)),
+  } as Partial<TrainConfig> & { kind: HeadKind });
+  const checkpointEvery = intOption('checkpoint-every', flags.checkpointEvery ?? 100, 0);
+  const prompts = evalPrompts(flags.evalPrompts);
+  const tree = getTree(flags.evalTree ?? 'cpu-16');
+  if (tree.depth > config.numHeads) throw new UsageError(`--eval-tree ${tree.name} has depth ${tree.depth}, deeper than --heads ${config.numHeads}`);
+  const log = (s: string) => process.stderr.write(s + '\n');
+
+  const { model, path } = await loadModel(flags.model);
+  const corpus = parseCorpus(new Uint8Array(readFileSync(flags.data)), flags.data, model.config.vocabSize, model.tokenizer);
+  if (config.length > model.config.maxSeqLen) throw new UsageError(`--length ${config.length}: the model's context is ${model.config.maxSeqLen}`);
+  const wins = windows(corpus, config.length);
+  log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
+
+  let t0 = performance.now();
+  const teacher = await TeacherCache.build(model, wins);
+  log(`teacher: base hidden states and distributions for every position in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  let history: StepStats[] = [];
+  let evals: HeadAccuracy[] = [];
+  let trainMs = 0;
+  let heads: TrainableHeads;
+  let resumed = null as ReturnType<typeof readCheckpoint> | null;
+  if (flags.resume) {
+    resumed = readCheckpoint(flags.out);
+    checkResumable(resumed.record.config, config, checkpointPaths(flags.out).record);
+    heads = await TrainableHeads.fromFile(model, resumed.heads);
+    history = resumed.record.history ?? [];
+    evals = resumed.record.evals ?? [];
+    trainMs = resumed.record.trainMs ?? 0;
+  } else {
+    heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed });
+  }
+  const trainer = new HeadTrainer(heads, teacher, config);
+  if (resumed) {
+    restoreOptimizer(flags.out, trainer, resumed.record);
+    log(`resumed at step ${trainer.step} of ${config.steps}`);
+  }
+  const paths = checkpointPaths(flags.out);
+  const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layers) on ${path}`;
+  let acceptance: Record<string, AcceptanceResult> | undefined;
+  const save = async () => {
+    const record = { data: flags.data, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
+    await saveCheckpoint(flags.out!, trainer, record);
+    const notes = [`data ${flags.data}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}`];
+    if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
+    writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
+  };
+
+  const bar = flags.quiet ? null : new SingleBar({ format: `${kind} [{bar}] {value}/{total} | loss {loss} | {tps} tokens/s | lr {lr} | ETA {eta_formatted}`, etaBuffer: 50 });
+  bar?.start(config.steps, trainer.step, { loss: '-', tps: '-', lr: '-' });
+  let recent = 0; // exponential mean of the loss, bias-corrected for the first steps
+  let seen = 0;
+  while (!trainer.done) {
+    t0 = performance.now();
+    const s = await trainer.trainStep();
+    const dt = performance.now() - t0;
+    trainMs += dt;
+    history.push({ ...s, loss: Number(s.loss.toFixed(5)) });
+    recent = 0.9 * recent + 0.1 * s.loss;
+    seen++;
+    bar?.update(trainer.step, { loss: (recent / (1 - 0.9 ** seen)).toFixed(3), tps: ((s.tokens / dt) * 1000).toFixed(0), lr: s.lr.toExponential(2) });
+    if ((config.evalEvery > 0 && trainer.step % config.evalEvery === 0) || trainer.done) {
+      const e = await trainer.evaluate();
+      evals.push(e);
+      if (!bar) log(`step ${e.step}: held-out loss ${e.loss.toFixed(3)}, top-1 ${e.top1.map((x) => x.toFixed(2)).join('/')}, greedy agreement ${e.greedy.map((x) => x.toFixed(2)).join('/')}`);
+    }
+    if ((checkpointEvery > 0 && trainer.step % checkpointEvery === 0) || trainer.done) await save();
+  }
+  bar?.stop();
+  const last = evals[evals.length - 1];
+  if (last) log(`held-out: loss ${last.loss.toFixed(3)}; per head top-1 ${last.top1.map((x) => x.toFixed(3)).join(' ')}, top-5 ${last.top5.map((x) => x.toFixed(3)).join(' ')}, = base greedy ${last.greedy.map((x) => x.toFixed(3)).join(' ')}`);
+  log(`training time ${(trainMs / 1000).toFixed(1)} s`);
+
+  if (prompts.length > 0) {
+    const head = await heads.toHead();
+    acceptance = {};
+    for (const t of [tree]) {
+      const a = await measureAcceptance(model, head, prompts, t, 128);
+      acceptance[t.name] = a;
+      log(`τ (greedy, tree ${t.name}, ${prompts.length} held-out prompts, 128 new tokens): ${a.meanAcceptedLength.toFixed(3)}`);
+    }
+    head.dispose();
+    await save();
+  }
+  log(`wrote ${paths.heads}, ${paths.record}, ${paths.optim}, ${paths.chart}`);
+  trainer.dispose();
+  heads.dispose();
+  teacher.dispose();
+  model.dispose();
+}

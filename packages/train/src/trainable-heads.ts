@@ -1,0 +1,197 @@
+// Draft heads as trainable Vars, parameter for parameter the heads file layout of @hydra-ts/heads
+// (prefix.wq, prefix.wk, ... as separate tensors), with a training forward on the autograd Tape
+// that computes what MedusaHeads / HydraHeads / PrefixMLP compute at inference, for every
+// position of whole training sequences at once (teacher forcing).
+import {
+  createHead,
+  HEADS_FORMAT,
+  HEADS_VERSION,
+  headParameterShapes,
+  loadHead,
+  type CreateHeadOptions,
+  type HeadBase,
+  type HeadConfig,
+  type Heads,
+} from '@hydra-ts/heads';
+import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { Var, type Tape } from './autograd';
+
+/** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
+export interface SequenceRows {
+  start: number;
+  length: number;
+}
+
+export interface HeadBatch {
+  /** [rows, dim] the base model's final-normed hidden states (borrowed). */
+  hidden: Tensor;
+  /** [rows] the token at each row. */
+  tokens: Int32Array;
+  sequences: readonly SequenceRows[];
+}
+
+export interface HeadForwardOptions {
+  /** Dropout on each block's SiLU branch; 0 (default) in evaluation. */
+  dropout?: number;
+  /** Seeds the dropout masks. */
+  seed?: number;
+}
+
+export class TrainableHeads {
+  readonly config: HeadConfig;
+  /** Every trained tensor under its heads-file name, in file order. */
+  readonly params: Map<string, Var>;
+  private readonly base: HeadBase;
+
+  private constructor(base: HeadBase, config: HeadConfig, values: Map<string, Float32Array>) {
+    this.base = base;
+    this.config = config;
+    this.params = new Map();
+    for (const [name, shape] of headParameterShapes(config)) {
+      const v = values.get(name);
+      if (!v) throw new ShapeError(`TrainableHeads: parameter ${name} is missing`);
+      this.params.set(name, Var.param(base.device.tensor(v, shape), name));
+    }
+  }
+
+  /** Fresh heads, initialised exactly as createHead does. */
+  static async create(base: HeadBase, opts: CreateHeadOptions): Promise<TrainableHeads> {
+    const head = await createHead(base, opts);
+    try {
+      return new TrainableHeads(base, head.config, await head.readParameters());
+    } finally {
+      head.dispose();
+    }
+  }
+
+  /** Heads from a heads file's bytes (checked by loadHead). */
+  static async fromFile(base: HeadBase, bytes: Uint8Array): Promise<TrainableHeads> {
+    const head = await loadHead(base, bytes);
+    try {
+      return new TrainableHeads(base, head.config, await head.readParameters());
+    } finally {
+      head.dispose();
+    }
+  }
+
+  static fromValues(base: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): TrainableHeads {
+    return new TrainableHeads(base, config, values);
+  }
+
+  get numHeads(): number {
+    return this.config.numHeads;
+  }
+
+  /** Current values under the file's names. */
+  async values(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, p] of this.params) out.set(name, (await p.value.read()) as Float32Array);
+    return out;
+  }
+
+  /** The heads file (what saveHead writes for the same parameters), with optional extra metadata. */
+  async toBytes(metadata: Record<string, string> = {}): Promise<Uint8Array> {
+    const values = await this.values();
+    const tensors = new Map<string, SafetensorsInput>();
+    for (const [name, shape] of headParameterShapes(this.config)) tensors.set(name, { shape, data: values.get(name)! });
+    return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(this.config) });
+  }
+
+  /** Inference heads with the current parameters. */
+  async toHead(): Promise<Heads> {
+    return loadHead(this.base, await this.toBytes());
+  }
+
+  /**
+   * Logits of every head at every row: [rows, vocab] per head. Row (s, t) of head i drafts the
+   * token at position t+i+2 of sequence s from h_t (Medusa) or from concat(h_t, e(x_{t+1}), …,
+   * e(x_{t+i+1})) with the data tokens (Hydra); rows whose inputs run past the sequence end get
+   * token 0 in their place (their targets are masked by the loss).
+   */
+  forward(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): Var[] {
+    const c = this.config;
+    const rows = batch.tokens.length;
+    if (batch.hidden.rank !== 2 || batch.hidden.shape[0] !== rows || batch.hidden.shape[1] !== c.dim) {
+      throw new ShapeError(`TrainableHeads.forward: hidden ${batch.hidden.describe()}, expected [rows = ${rows}, dim = ${c.dim}]`);
+    }
+    const covered = batch.sequences.reduce((a, s) => a + s.length, 0);
+    if (covered !== rows) throw new ShapeError(`TrainableHeads.forward: sequences cover ${covered} rows, the batch has ${rows}`);
+    const p = opts.dropout ?? 0;
+    const seed = opts.seed ?? 0;
+    let h = tape.constant(batch.hidden, 'hidden');
+    if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
+    const output = (i: number) => (c.sharedOutput ? tape.constant(this.base.outputWeight, 'base output') : this.param(`heads.${i}.lm_head.weight`));
+    const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);
+    const block = (x: Var, i: number, l: number) =>
+      tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
+    const logits: Var[] = [];
+    if (c.kind === 'medusa') {
+      for (let i = 0; i < c.numHeads; i++) {
+        let x = h;
+        for (let l = 0; l < c.layers; l++) x = block(x, i, l);
+        logits.push(tape.linear(x, output(i)));
+      }
+      return logits;
+    }
+    const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
+    const embedded: Var[] = []; // e(x_{t+j}) for j = 1.. [rows, dim]
+    for (let i = 0; i < c.numHeads; i++) {
+      embedded.push(tape.embedding(table, shiftedTokens(batch, i + 1)));
+      const x = tape.concat([h, ...embedded], 1); // [rows, (i+2)·dim]
+      const z = tape.silu(tape.linear(x, this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`)));
+      let y = tape.add(tape.linear(x, this.param(`heads.${i}.input.residual`)), drop(z, i, 0));
+      for (let l = 1; l < c.layers; l++) y = block(y, i, l);
+      logits.push(tape.linear(y, output(i)));
+    }
+    return logits;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+  }
+
+  /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */
+  private prefixForward(tape: Tape, h: Var, sequences: readonly SequenceRows[]): Var {
+    const pc = this.config.prefix!;
+    const eps = pc.normEps;
+    const rope = { headDim: pc.headDim, theta: pc.ropeTheta, layout: pc.ropeLayout };
+    const positions = new Int32Array(h.shape[0]);
+    for (const s of sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t;
+    const xb = tape.rmsnorm(h, this.param('prefix.attn_norm'), eps); // [rows, dim]
+    const q = tape.rope(tape.linear(xb, this.param('prefix.wq')), positions, rope); // [rows, qDim]
+    const k = tape.rope(tape.linear(xb, this.param('prefix.wk')), positions, rope); // [rows, kvDim]
+    const v = tape.linear(xb, this.param('prefix.wv')); // [rows, kvDim]
+    const heads = { nHeads: pc.nHeads, nKvHeads: pc.nKvHeads, headDim: pc.headDim };
+    const att =
+      sequences.length === 1
+        ? tape.attention(q, k, v, heads)
+        : tape.concat(
+            sequences.map((s) => {
+              const rows = (x: Var) => tape.slice(x, 0, s.start, s.start + s.length);
+              return tape.attention(rows(q), rows(k), rows(v), heads);
+            }),
+            0,
+          ); // [rows, qDim]
+    const x2 = tape.add(h, tape.linear(att, this.param('prefix.wo'))); // [rows, dim]
+    const xn = tape.rmsnorm(x2, this.param('prefix.ffn_norm'), eps);
+    const hb = tape.mul(tape.silu(tape.linear(xn, this.param('prefix.w1'))), tape.linear(xn, this.param('prefix.w3'))); // [rows, hiddenDim]
+    const y = tape.add(x2, tape.linear(hb, this.param('prefix.w2')));
+    return tape.rmsnorm(y, this.param('prefix.norm'), eps); // [rows, dim]
+  }
+
+  private param(name: string): Var {
+    const p = this.params.get(name);
+    if (!p) throw new ShapeError(`TrainableHeads: no parameter ${name} in ${this.config.kind} heads`);
+    return p;
+  }
+}
+
+/** [rows] the token `shift` places after each row within its sequence (0 past the end). */
+export function shiftedTokens(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, shift: number): Int32Array {
+  const out = new Int32Array(batch.tokens.length);
+  for (const s of batch.sequences) {
+    for (let t = 0; t + shift < s.length; t++) out[s.start + t] = batch.tokens[s.start + t + shift];
+  }
+  return out;
+}
