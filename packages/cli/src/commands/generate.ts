@@ -42,7 +42,15 @@ export async function headFor(model: LlamaModel, modelPath: string, decoder: Dec
   return loadHead(model, file);
 }
 
-export async function runGenerate(flags: GenerateFlags): Promise<void> {
+/** A flag given twice keeps its last value (scripts append their overrides). */
+export function lastValues<T extends object>(flags: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flags)) out[k] = Array.isArray(v) && k !== '--' ? v[v.length - 1] : v;
+  return out as T;
+}
+
+export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
+  const flags = lastValues(rawFlags);
   const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 128, 0);
   const temperature = numberOption('temperature', flags.temperature ?? 0, 0);
   const topK = flags.topK !== undefined ? intOption('top-k', flags.topK, 1) : undefined;
