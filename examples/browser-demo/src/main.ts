@@ -135,16 +135,16 @@ async function runPane(model: LlamaModel, pane: Pane, prompt: string, maxNewToke
       return result;
     }
     const ev = r.value;
-    if (ev.text) {
-      const span = document.createElement('span');
-      span.className = `step ${ev.step % 2 === 0 ? 'a' : 'b'}`;
-      span.title = `step ${ev.step + 1}: ${ev.acceptedLength} token${ev.acceptedLength === 1 ? '' : 's'} accepted`;
-      span.textContent = ev.text;
-      output.append(span);
-    }
     tokens += ev.tokens.length;
     steps += 1;
     accepted += ev.acceptedLength;
+    if (ev.text) {
+      const span = document.createElement('span');
+      span.className = `step ${steps % 2 === 1 ? 'a' : 'b'}`;
+      span.title = `step ${steps}: ${ev.acceptedLength} token${ev.acceptedLength === 1 ? '' : 's'} accepted`;
+      span.textContent = ev.text;
+      output.append(span);
+    }
     // Live figures include the prompt's prefill; the final ones (from the decoder) do not.
     pane.tps.textContent = (tokens / ((performance.now() - started) / 1000)).toFixed(1);
     pane.tau.textContent = (accepted / steps).toFixed(2);
