@@ -11,3 +11,4 @@ export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
+export { fusedLinearCpu, type FusedLinearCpu } from './linear';

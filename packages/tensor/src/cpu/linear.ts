@@ -41,3 +41,40 @@ export function matmulCpu(a: ArrayLike<number>, b: ArrayLike<number>, s: MatmulC
   }
   return c;
 }
+
+export interface FusedLinearCpu {
+  bias?: ArrayLike<number>;
+  /** [rows, n], added last. */
+  residual?: ArrayLike<number>;
+  /** RMSNorm weight [k]: each x row is normalized first. */
+  norm?: ArrayLike<number>;
+  eps?: number;
+  /** x is [rows, 2k], gate | up: the product uses silu(gate)·up. */
+  swiglu?: boolean;
+}
+
+/** y = residual + (prologue(x) · wᵀ + bias), prologue = RMSNorm, SwiGLU or nothing; f64 sums. */
+export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, k: number, n: number, o: FusedLinearCpu = {}): Float32Array {
+  const xs = new Float64Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = 0; i < k; i++) ss += x[r * k + i] * x[r * k + i];
+    const inv = 1 / Math.sqrt(ss / k + (o.eps ?? 1e-5));
+    for (let i = 0; i < k; i++) {
+      if (o.swiglu) {
+        const g = x[r * 2 * k + i];
+        xs[r * k + i] = (g / (1 + Math.exp(-g))) * x[r * 2 * k + k + i];
+      } else if (o.norm) xs[r * k + i] = x[r * k + i] * inv * o.norm[i];
+      else xs[r * k + i] = x[r * k + i];
+    }
+  }
+  const y = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < n; c++) {
+      let sum = o.bias ? o.bias[c] : 0;
+      for (let i = 0; i < k; i++) sum += xs[r * k + i] * w[c * k + i];
+      y[r * n + c] = (o.residual ? o.residual[r * n + c] : 0) + sum;
+    }
+  }
+  return y;
+}

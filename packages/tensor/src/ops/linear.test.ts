@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { getDevice } from '../device';
 import { linear, linearNaive } from './linear';
 import { matmul } from './matmul';
-import { linearCpu, matmulCpu } from '../cpu/linear';
+import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
 import { assertClose, randomArray } from '../testing';
 import { DisposedError, DTypeError, OptionError, ShapeError } from '../errors';
@@ -181,5 +181,93 @@ describe('matmul matches matmulCpu', () => {
     expect(() => matmul(a, b, { transposeA: true })).not.toThrow();
     expect(() => matmul(ids, b, { transposeA: true })).toThrow(DTypeError);
     for (const t of [a, b, ids]) t.dispose();
+  });
+});
+
+describe('linear with fused RMSNorm, SwiGLU and residual matches fusedLinearCpu', () => {
+  // k = 3, 17: scalar kernel; 12: vec4 (f16 unpacked); 64, 288: vec4 / packed f16.
+  const shapes: Array<[number, number, number]> = [[1, 288, 300], [1, 12, 5], [3, 17, 5], [17, 64, 513], [64, 288, 33], [257, 3, 17]];
+  for (const dtype of ['f32', 'f16'] as const) {
+    for (const [rows, k, n] of shapes) {
+      it.runIf(dtype === 'f32' || device.hasF16)(`${dtype} ${rows}×${k} · [${n}, ${k}]ᵀ: normalize, swiglu, residual`, async () => {
+        const seed = rows * 7 + k * 3 + n;
+        const xa = randomArray(rows * 2 * k, seed, -2, 2);
+        const x1 = xa.subarray(0, rows * k);
+        const wa = randomArray(n * k, seed + 1);
+        const wr = dtype === 'f16' ? f16ToF32(f32ToF16(wa)) : wa;
+        const ba = randomArray(n, seed + 2);
+        const ra = randomArray(rows * n, seed + 3);
+        const ga = randomArray(k, seed + 4, 0.5, 1.5);
+        const x = device.tensor(x1, [rows, k]);
+        const x2 = device.tensor(xa, [rows, 2 * k]);
+        const w = device.tensor(wa, [n, k], dtype);
+        const b = device.tensor(ba, [n]);
+        const res = device.tensor(ra, [rows, n]);
+        const g = device.tensor(ga, [k]);
+        const normalize = { weight: g, eps: 1e-5 };
+        const [yn, ynr, ys, ysr, yr] = await readAll(
+          linear(x, w, undefined, { normalize }),
+          linear(x, w, b, { normalize, residual: res }),
+          linear(x2, w, undefined, { swiglu: true }),
+          linear(x2, w, b, { swiglu: true, residual: res }),
+          linear(x, w, b, { residual: res }),
+        );
+        const what = `${dtype} ${rows}x${k}x${n}`;
+        assertClose(yn, fusedLinearCpu(x1, wr, rows, k, n, { norm: ga }), { ...TOL, what: `normalize ${what}` });
+        assertClose(ynr, fusedLinearCpu(x1, wr, rows, k, n, { norm: ga, bias: ba, residual: ra }), { ...TOL, what: `normalize + residual ${what}` });
+        assertClose(ys, fusedLinearCpu(xa, wr, rows, k, n, { swiglu: true }), { ...TOL, what: `swiglu ${what}` });
+        assertClose(ysr, fusedLinearCpu(xa, wr, rows, k, n, { swiglu: true, bias: ba, residual: ra }), { ...TOL, what: `swiglu + residual ${what}` });
+        assertClose(yr, fusedLinearCpu(x1, wr, rows, k, n, { bias: ba, residual: ra }), { ...TOL, what: `residual ${what}` });
+        for (const t of [x, x2, w, b, res, g]) t.dispose();
+      });
+    }
+  }
+
+  it('fuses on the row-lane kernel and on weights bound in slices', async () => {
+    const [rows, k, n] = [19, 64, 300];
+    const xa = randomArray(rows * 2 * k, 9, -2, 2);
+    const x1 = xa.subarray(0, rows * k);
+    const wa = randomArray(n * k, 10);
+    const ra = randomArray(rows * n, 11);
+    const ga = randomArray(k, 12, 0.5, 1.5);
+    const x = device.tensor(x1, [rows, k]);
+    const x2 = device.tensor(xa, [rows, 2 * k]);
+    const w = device.tensor(wa, [n, k]);
+    const res = device.tensor(ra, [rows, n]);
+    const g = device.tensor(ga, [k]);
+    const lanes = { columns: { wg: 16, tm: 2, tc: 3, lanes: 'rows' as const } };
+    const [a, bb, c] = await readAll(
+      linear(x, w, undefined, { ...lanes, normalize: { weight: g }, residual: res }),
+      linear(x2, w, undefined, { ...lanes, swiglu: true }),
+      linear(x, w, undefined, { maxBindingBytes: 5000, normalize: { weight: g }, residual: res }),
+    );
+    const refN = fusedLinearCpu(x1, wa, rows, k, n, { norm: ga, residual: ra });
+    assertClose(a, refN, { ...TOL, what: 'row lanes, normalize + residual' });
+    assertClose(bb, fusedLinearCpu(xa, wa, rows, k, n, { swiglu: true }), { ...TOL, what: 'row lanes, swiglu' });
+    assertClose(c, refN, { ...TOL, what: 'sliced weights, normalize + residual' });
+    for (const t of [x, x2, w, res, g]) t.dispose();
+  });
+
+  it('rejects bad fusion options with typed errors naming the option', () => {
+    const x = device.tensor(randomArray(2 * 6, 1), [2, 6]);
+    const w = device.tensor(randomArray(4 * 6, 2), [4, 6]);
+    const w3 = device.tensor(randomArray(4 * 3, 2), [4, 3]);
+    const g = device.tensor(randomArray(6, 3), [6]);
+    const g5 = device.tensor(randomArray(5, 3), [5]);
+    const res = device.tensor(randomArray(2 * 4, 4), [2, 4]);
+    const res3 = device.tensor(randomArray(3 * 4, 4), [3, 4]);
+    const ids = device.tensor([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'i32');
+    expect(() => linear(x, w, undefined, { residual: res3 })).toThrow(ShapeError);
+    expect(() => linear(x, w, undefined, { residual: res3 })).toThrow(/linear: residual must have the output's shape \[2, 4\]/);
+    expect(() => linear(x, w, undefined, { residual: ids })).toThrow(DTypeError);
+    expect(() => linear(x, w, undefined, { normalize: { weight: g5 } })).toThrow(/normalize.weight must be \[6\]/);
+    expect(() => linear(x, w, undefined, { normalize: { weight: g, eps: -1 } })).toThrow(OptionError);
+    expect(() => linear(x, w3, undefined, { normalize: { weight: g }, swiglu: true })).toThrow(/normalize and swiglu cannot be combined/);
+    expect(() => linear(x, w, undefined, { swiglu: true })).toThrow(/with swiglu, x's last dimension 6 must be twice w's input dimension 6/);
+    expect(() => linear(x, w3, undefined, { swiglu: true })).not.toThrow();
+    expect(() => linear(x, w, undefined, { residual: res, path: 'tiled' })).toThrow(/need path 'columns'/);
+    g.dispose();
+    expect(() => linear(x, w, undefined, { normalize: { weight: g } })).toThrow(DisposedError);
+    for (const t of [x, w, w3, g5, res, res3, ids]) t.dispose();
   });
 });

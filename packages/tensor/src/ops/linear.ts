@@ -14,6 +14,7 @@ import type { Binding, Device } from '../device';
 import { OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
 import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
+import { add } from './elementwise';
 
 export interface LinearOptions {
   /**
@@ -27,6 +28,12 @@ export interface LinearOptions {
   columns?: ColumnConfig;
   /** Tile shape for the tiled path (benchmarks). */
   tile?: TileConfig;
+  /** Added to the result, y = residual + (x·wᵀ + bias): [rows, out] (or [out]) f32, as y. */
+  residual?: Tensor;
+  /** RMSNorm each row of x first, y = rmsnorm(x, weight, eps)·wᵀ + bias; weight is [in] f32, eps defaults to 1e-5. */
+  normalize?: { weight: Tensor; eps?: number };
+  /** x is [rows, 2·in], gate | up: y = (silu(gate) ⊙ up)·wᵀ + bias (the SwiGLU feed-forward's down projection). */
+  swiglu?: boolean;
 }
 
 /** Shape of the column kernel: wg invocations, each tc columns × tm rows of y. */
@@ -55,36 +62,76 @@ export function columnConfig(rows: number): ColumnConfig {
 // loads it once per SIMD group instead of per lane, and each weight load feeds tm FMAs.
 // The scalar variant takes any strides, so matmul's transposed operands use it too; the vec4
 // variant needs rows of x and w contiguous in k.
-function columnKernel(wDtype: DType, vec4: boolean, c: ColumnConfig) {
+//
+// Decoding is bound by the per-lane weight loads, whose cost on llvmpipe scales with the number of
+// 32-bit words loaded, so f16 weights are read as packed pairs (vec4<u32>: 8 weights a load), not
+// as vec4<f16>. The optional prologue (RMSNorm of each x row, or SwiGLU of x's gate | up halves)
+// and epilogue (a residual added) save the dispatches and memory passes of separate ops: x is
+// already read whole by every workgroup, so its inverse RMS costs one extra uniform pass.
+
+/** What the column kernel does to x before the product. */
+type Prologue = 'none' | 'rmsnorm' | 'swiglu';
+
+// Storage bindings: x, w, bias, out, residual (any buffer when absent), norm weight (rmsnorm only).
+const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
+const NORM_BINDINGS = [...BINDINGS, 'read', 'read'] as const;
+
+function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
-  const key = `linear-cols-${wDtype}-${vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}`;
+  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}`;
   const cs = byRow ? 1 : wg; // column stride between an invocation's columns
   const rs = byRow ? wg : 1; // row stride between an invocation's rows
-  return kernel(key, BINDINGS, () => {
+  return kernel(key, prologue === 'rmsnorm' ? NORM_BINDINGS : FUSED_BINDINGS, () => {
     const wt = wgslFloat(wDtype);
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
+    // Each loop step consumes S x units (vec4 or scalar): 2 for packed f16 (8 weights), else 1.
+    const S = packed ? [0, 1] : [0];
 
     const conv = vec4 ? 'vec4<f32>' : 'f32';
     const vacc = vec4 && c.vacc === true;
-    const mac = (i: number, j: number) => (vec4 && !vacc ? `acc${i}_${j} += dot(xv, w${j});` : `acc${i}_${j} = fma(xv, w${j}, acc${i}_${j});`);
+    const mac = (i: number, j: number, s: number) =>
+      vec4 && !vacc ? `acc${i}_${j} += dot(xv${s}, w${j}_${s});` : `acc${i}_${j} = fma(xv${s}, w${j}_${s}, acc${i}_${j});`;
     const total = (i: number, j: number) => (vacc ? `dot(acc${i}_${j}, vec4<f32>(1.0))` : `acc${i}_${j}`);
     const store: string[] = [];
     for (const i of I) {
       for (const j of J) {
         const r = `r0 + ${i * rs}u`;
         const col = `c + ${j * cs}u`;
-        store.push(`if (${r} < p.rows && ${col} < p.n) { out[(${r}) * p.ldc + p.col0 + ${col}] = ${total(i, j)} + addBias(p.col0 + ${col}); }`);
+        store.push(`if (${r} < p.rows && ${col} < p.n) { let o = (${r}) * p.ldc + p.col0 + ${col}; var v = ${total(i, j)} + addBias(p.col0 + ${col}); if (p.hasRes != 0u) { v = residual[o] + v; } out[o] = v; }`);
       }
     }
-    return `${enableF16(wDtype)}
-// x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant).
-struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sar: u32, saq: u32, sbc: u32, sbq: u32 }
+    const xAt = (i: number, u: string) => `x[x${i} + (${u})${vec4 ? '' : ' * p.saq'}]`;
+    const unit = (s: number) => (packed ? `2u * q + ${s}u` : 'q');
+    const xLoad = (i: number, s: number) => {
+      const u = unit(s);
+      if (prologue === 'rmsnorm') return `let xv${s} = ${xAt(i, u)} * inv${i} * g[${u}];`;
+      if (prologue === 'swiglu') return `let gv${s} = ${xAt(i, u)}; let xv${s} = gv${s} / (1.0 + exp(-gv${s})) * ${xAt(i, `${u} + p.up`)};`;
+      return `let xv${s} = ${xAt(i, u)};`;
+    };
+    const wLoad = (j: number) =>
+      packed
+        ? `let u${j} = w[o${j} + q]; let w${j}_0 = vec4<f32>(unpack2x16float(u${j}.x), unpack2x16float(u${j}.y)); let w${j}_1 = vec4<f32>(unpack2x16float(u${j}.z), unpack2x16float(u${j}.w));`
+        : `let w${j}_0 = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`;
+    const units = vec4 ? 'p.k / 4u' : 'p.k';
+    // The inverse RMS of each row: one pass over the row before the product (as rmsnorm computes it).
+    const norm =
+      prologue === 'rmsnorm'
+        ? I.map((i) => `var ss${i} = 0.0;
+  for (var q = 0u; q < ${units}; q++) { let v = ${xAt(i, 'q')}; ss${i} += ${vec4 ? 'dot(v, v)' : 'v * v'}; }
+  let inv${i} = inverseSqrt(ss${i} / f32(p.k) + p.eps);`).join('\n  ')
+        : '';
+    return `${packed ? '' : enableF16(wDtype)}
+// x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant; in
+// vec4<u32> units of 8 halves for w when packed). up: offset of the up half of x (swiglu).
+struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sar: u32, saq: u32, sbc: u32, sbq: u32, hasRes: u32, up: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(2) var<storage, read> w: array<${vec4 ? `vec4<${wt}>` : wt}>;
+@group(0) @binding(2) var<storage, read> w: array<${packed ? 'vec4<u32>' : vec4 ? `vec4<${wt}>` : wt}>;
 ${BIAS_WGSL}
+@group(0) @binding(5) var<storage, read> residual: array<f32>;
+${prologue === 'rmsnorm' ? `@group(0) @binding(6) var<storage, read> g: array<${conv}>;` : ''}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -93,10 +140,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // Clamped indices keep every load in range; results of clamped rows and columns are not stored.
   ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * p.sbc;`).join('\n  ')}
   ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
+  ${norm}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
-  for (var q = 0u; q < ${vec4 ? 'p.k / 4u' : 'p.k'}; q++) {
-    ${J.map((j) => `let w${j} = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`).join('\n    ')}
-    ${I.map((i) => `{ let xv = x[x${i} + q${vec4 ? '' : ' * p.saq'}]; ${J.map((j) => mac(i, j)).join(' ')} }`).join('\n    ')}
+  for (var q = 0u; q < ${packed ? 'p.k / 8u' : units}; q++) {
+    ${J.map(wLoad).join('\n    ')}
+    ${I.map((i) => `{ ${S.map((s) => xLoad(i, s)).join(' ')} ${S.map((s) => J.map((j) => mac(i, j, s)).join(' ')).join(' ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
 }`;
@@ -111,16 +159,30 @@ export interface ColumnStrides {
   sbq: number;
 }
 
-/** @internal Records one dispatch of the column kernel: out[r, col0 + c] = Σ_q x[r, q]·w[c, q] (+ bias). */
-export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig, strides?: ColumnStrides): void {
+/** @internal What the column kernel fuses around the product (see LinearOptions). */
+export interface ColumnFusion {
+  residual?: Binding;
+  norm?: { weight: Binding; eps: number };
+  /** x holds gate | up halves of width k each; the product uses silu(gate)·up. */
+  swiglu?: boolean;
+}
+
+/** @internal Records one dispatch of the column kernel: out[r, col0 + c] = Σ_q x[r, q]·w[c, q] (+ bias) (+ residual). */
+export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig, strides?: ColumnStrides, fuse: ColumnFusion = {}): void {
   const vec4 = !strides && k % 4 === 0;
-  const kern = columnKernel(wDtype, vec4, c);
+  const packed = vec4 && wDtype === 'f16' && k % 8 === 0;
+  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
+  const kern = columnKernel(wDtype, vec4, packed, c, prologue);
   const ld = vec4 ? k / 4 : k;
-  const st = strides ?? { sar: ld, saq: 1, sbc: ld, sbq: 1 };
+  const xRow = fuse.swiglu ? 2 * ld : ld;
+  const st = strides ?? { sar: xRow, saq: 1, sbc: packed ? k / 8 : ld, sbq: 1 };
   const byRow = c.lanes === 'rows';
   const [gx, gy] = grid(device, Math.ceil(n / (byRow ? c.tc : c.wg * c.tc)));
   const gz = Math.ceil(rows / (byRow ? c.wg * c.tm : c.tm));
-  device.dispatch(kern, [x, w, bias ?? x, out], params(rows, n, k, ldc, col0, bias ? 1 : 0, st.sar, st.saq, st.sbc, st.sbq), [gx, gy, gz]);
+  const buffers = [x, w, bias ?? x, out, fuse.residual ?? x];
+  if (fuse.norm) buffers.push(fuse.norm.weight);
+  const u = params(rows, n, k, ldc, col0, bias ? 1 : 0, st.sar, st.saq, st.sbc, st.sbq, fuse.residual ? 1 : 0, ld, { f32: fuse.norm?.eps ?? 0 });
+  device.dispatch(kern, buffers, u, [gx, gy, gz]);
 }
 
 const NAIVE_WG = 64;
@@ -153,15 +215,19 @@ interface Checked {
   outShape: number[];
 }
 
-function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined): Checked {
+function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, swiglu = false): Checked {
   const device = bias ? checkLive(op, x, w, bias) : checkLive(op, x, w);
   checkRank(op, 'x', x, 1, 2);
   checkRank(op, 'w', w, 2);
   checkDType(op, 'x', x, 'f32');
   checkDType(op, 'w', w, 'f32', 'f16');
-  const k = x.shape[x.rank - 1];
+  const xk = x.shape[x.rank - 1];
+  const k = swiglu ? xk / 2 : xk;
   const rows = x.rank === 2 ? x.shape[0] : 1;
   const [n, kw] = w.shape;
+  if (swiglu && kw * 2 !== xk) {
+    throw shapeMismatch(op, `with swiglu, x's last dimension ${xk} must be twice w's input dimension ${kw} (gate | up halves; w is [out, in])`, ['x', x], ['w', w]);
+  }
   if (kw !== k) throw shapeMismatch(op, `x's last dimension ${k} differs from w's input dimension ${kw} (w is [out, in])`, ['x', x], ['w', w]);
   if (bias) {
     checkDType(op, 'bias', bias, 'f32');
@@ -181,15 +247,22 @@ function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined)
  */
 export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
   const op = 'linear';
-  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias);
+  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias, options.swiglu === true);
   const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
   if (!(Number.isInteger(maxBinding) && maxBinding >= 256)) {
     throw new OptionError(`linear: maxBindingBytes ${maxBinding} must be an integer ≥ 256`);
   }
-  if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
-  if (k === 0) return bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
-  const out = device.empty(outShape, 'f32'); // [rows, out]
   const path = options.path ?? 'columns';
+  const fuse = checkFusion(x, k, outShape, path, options);
+  if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
+  if (k === 0) {
+    const y = bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
+    if (!options.residual) return y;
+    const sum = add(options.residual, y);
+    y.dispose();
+    return sum;
+  }
+  const out = device.empty(outShape, 'f32'); // [rows, out]
   const wBytes = dtypeBytes(w.dtype);
   for (const [c0, cn] of columnChunks(k * wBytes, n, maxBinding, w)) {
     const offset = c0 * k * wBytes;
@@ -197,13 +270,39 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
     const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
     const bb = bias ? bias.buffer : null;
     if (path === 'columns') {
-      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows));
+      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows), undefined, fuse);
     } else {
       const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, tile: options.tile ?? DEFAULT_TILE };
       dispatchTiled(device, spec, x.buffer, wb, bb, out.buffer, { m: rows, n: cn, k, ldc: n, col0: c0, ldb: k });
     }
   }
   return out;
+}
+
+/** Validates the fused prologue/epilogue options of linear. */
+function checkFusion(x: Tensor, k: number, outShape: number[], path: string, o: LinearOptions): ColumnFusion {
+  const op = 'linear';
+  const { residual, normalize, swiglu } = o;
+  if (swiglu !== undefined && typeof swiglu !== 'boolean') throw new OptionError(`${op}: option swiglu must be a boolean, got ${String(swiglu)}`);
+  if (!residual && !normalize && !swiglu) return {};
+  if (path !== 'columns') throw new OptionError(`${op}: options residual, normalize and swiglu need path 'columns', got path '${path}'`);
+  if (normalize && swiglu) throw new OptionError(`${op}: options normalize and swiglu cannot be combined`);
+  const fuse: ColumnFusion = { swiglu: swiglu === true };
+  if (residual) {
+    checkLive(op, x, residual);
+    checkDType(op, 'residual', residual, 'f32');
+    if (residual.shape.join() !== outShape.join()) throw shapeMismatch(op, `residual must have the output's shape ${formatShape(outShape)}`, ['x', x], ['residual', residual]);
+    fuse.residual = residual.buffer;
+  }
+  if (normalize) {
+    const { weight, eps = 1e-5 } = normalize;
+    checkLive(op, x, weight);
+    checkDType(op, 'normalize.weight', weight, 'f32');
+    if (weight.rank !== 1 || weight.shape[0] !== k) throw shapeMismatch(op, `normalize.weight must be [${k}] (x's last dimension)`, ['x', x], ['normalize.weight', weight]);
+    if (!Number.isFinite(eps) || eps < 0) throw new OptionError(`${op}: normalize.eps must be a finite number >= 0, got ${eps}`);
+    fuse.norm = { weight: weight.buffer, eps };
+  }
+  return fuse;
 }
 
 /** Splits w's rows into slices whose bytes fit one binding and start on 256-byte boundaries. */
