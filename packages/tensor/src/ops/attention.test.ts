@@ -19,7 +19,7 @@ function treeMask(n: number, seed: number): Uint8Array {
 
 interface Case { rows: number; cachedLen: number; capacity: number; nHeads: number; nKvHeads: number; headDim: number; tree?: boolean }
 
-async function check(c: Case, seed: number, maskAs: 'host' | 'tensor' = 'host') {
+async function check(c: Case, seed: number, maskAs: 'host' | 'tensor' = 'host', kernel?: 'thread' | 'workgroup') {
   const { rows, cachedLen, capacity, nHeads, nKvHeads, headDim } = c;
   const qa = randomArray(rows * nHeads * headDim, seed, -2, 2);
   const ka = randomArray(capacity * nKvHeads * headDim, seed + 1, -2, 2);
@@ -32,7 +32,7 @@ async function check(c: Case, seed: number, maskAs: 'host' | 'tensor' = 'host') 
   const k = device.tensor(ka, [capacity, nKvHeads * headDim]);
   const v = device.tensor(va, [capacity, nKvHeads * headDim]);
   const maskT = mask && maskAs === 'tensor' ? device.tensor(mask, [rows, rows], 'u32') : undefined;
-  const out = attention(q, k, v, { cachedLen, nHeads, nKvHeads, headDim, mask: maskT ?? mask });
+  const out = attention(q, k, v, { cachedLen, nHeads, nKvHeads, headDim, mask: maskT ?? mask, kernel });
   expect(out.shape).toEqual([rows, nHeads * headDim]);
   const want = attentionCpu(qa, ka, va, { rows, cachedLen, nHeads, nKvHeads, headDim, mask });
   assertClose(await out.read(), want, { what: `attention ${JSON.stringify(c)}`, atol: 2e-5, rtol: 2e-4 });
@@ -52,9 +52,20 @@ describe('attention matches its CPU twin', () => {
     { rows: 6, cachedLen: 9, capacity: 15, nHeads: 4, nKvHeads: 2, headDim: 10, tree: true }, // scalar key loads
   ];
   cases.forEach((c, n) => {
-    it(`rows ${c.rows}, cachedLen ${c.cachedLen}, heads ${c.nHeads}/${c.nKvHeads}, headDim ${c.headDim}${c.tree ? ', tree mask' : ''}`, async () => {
-      await check(c, 100 + n * 10);
-    });
+    for (const kernel of ['workgroup', 'thread'] as const) {
+      if (kernel === 'thread' && c.headDim > 64) continue;
+      it(`${kernel} kernel: rows ${c.rows}, cachedLen ${c.cachedLen}, heads ${c.nHeads}/${c.nKvHeads}, headDim ${c.headDim}${c.tree ? ', tree mask' : ''}`, async () => {
+        await check(c, 100 + n * 10, 'host', kernel);
+      });
+    }
+  });
+
+  it("the 'thread' kernel refuses heads wider than 64 with OptionError", () => {
+    const q = device.tensor(randomArray(128, 1), [1, 128]);
+    const k = device.tensor(randomArray(256, 2), [2, 128]);
+    expect(() => attention(q, k, k, { cachedLen: 1, nHeads: 1, nKvHeads: 1, headDim: 128, kernel: 'thread' })).toThrow(OptionError);
+    q.dispose();
+    k.dispose();
   });
 
   it('takes the mask as a u32 tensor too', async () => {
