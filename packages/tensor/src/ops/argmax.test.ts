@@ -10,7 +10,7 @@ const device = await getDevice();
 
 // Argmax is exact: indices must equal the CPU twin's.
 describe('argmax matches its CPU twin', () => {
-  for (const [rows, n] of [[1, 1], [3, 3], [17, 17], [5, 257], [3, 512], [2, 32000], [1, 49157]] as const) {
+  for (const [rows, n] of [[1, 1], [3, 3], [17, 17], [5, 257], [3, 512], [64, 512], [70, 4096], [2, 32000], [1, 49157]] as const) {
     it(`[${rows}, ${n}]`, async () => {
       const xa = randomArray(rows * n, rows * 5 + n, -20, 20);
       // Put each row's maximum at a chosen column, including the first and last.
