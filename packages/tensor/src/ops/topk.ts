@@ -102,6 +102,45 @@ export interface TopK {
  * 1 <= k <= min(n, 64). Both tensors are new and owned by the caller. NaN entries give
  * unspecified results.
  */
+// Narrow rows (small vocabularies): one invocation per row keeps a sorted list by insertion, with
+// no workgroup memory or barriers — far cheaper on CPU-backed adapters than k merge rounds.
+const ROW_WG = 64;
+const THREAD_MAX_N = 4096;
+const rowKernel = kernel('topk-thread', ['read', 'read_write', 'read_write'], () => `
+struct Params { rows: u32, n: u32, k: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> indices: array<i32>;
+
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = (${FLAT_WORKGROUP}) * ${ROW_WG}u + lid;
+  if (row >= p.rows) { return; }
+  var lv: array<f32, ${TOPK_MAX_K}>;
+  var li: array<u32, ${TOPK_MAX_K}>;
+  var len = 0u;
+  let base = row * p.n;
+  for (var j = 0u; j < p.n; j++) {
+    let y = x[base + j];
+    // Indices rise, so an equal value never displaces an earlier one: ties keep the lower index.
+    if (len == p.k && !(y > lv[p.k - 1u])) { continue; }
+    var pos = min(len, p.k - 1u);
+    while (pos > 0u && y > lv[pos - 1u]) {
+      lv[pos] = lv[pos - 1u];
+      li[pos] = li[pos - 1u];
+      pos--;
+    }
+    lv[pos] = y;
+    li[pos] = j;
+    if (len < p.k) { len++; }
+  }
+  for (var t = 0u; t < p.k; t++) {
+    values[row * p.k + t] = lv[t];
+    indices[row * p.k + t] = i32(li[t]);
+  }
+}`);
+
 export function topk(x: Tensor, k: number): TopK {
   const op = 'topk';
   const device = checkLive(op, x);
@@ -112,6 +151,10 @@ export function topk(x: Tensor, k: number): TopK {
   if (k > n) throw new ShapeError(`${op}: k = ${k} exceeds the row length of x ${x.describe()}`);
   const values = device.empty([rows, k], 'f32'); // [rows, k]
   const indices = device.empty([rows, k], 'i32'); // [rows, k]
-  device.dispatch(topkKernel(), [x.buffer, values.buffer, indices.buffer], params(rows, n, k), grid(device, rows));
+  if (n <= THREAD_MAX_N) {
+    device.dispatch(rowKernel, [x.buffer, values.buffer, indices.buffer], params(rows, n, k), grid(device, Math.ceil(rows / ROW_WG)));
+  } else {
+    device.dispatch(topkKernel(), [x.buffer, values.buffer, indices.buffer], params(rows, n, k), grid(device, rows));
+  }
   return { values, indices };
 }
