@@ -130,7 +130,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     log(`resumed at step ${trainer.step} of ${config.steps}`);
   }
   const paths = checkpointPaths(flags.out);
-  const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layers) on ${path}`;
+  const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
   let acceptance: Record<string, AcceptanceResult> | undefined;
   const save = async () => {
     const record = { data: flags.data, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
@@ -142,6 +142,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 
   const bar = flags.quiet ? null : new SingleBar({ format: `${kind} [{bar}] {value}/{total} | loss {loss} | {tps} tokens/s | lr {lr} | ETA {eta_formatted}`, etaBuffer: 50 });
   bar?.start(config.steps, trainer.step, { loss: '-', tps: '-', lr: '-' });
+  if (config.evalEvery > 0 && trainer.step === 0) evals.push(await trainer.evaluate()); // the untrained heads, for the curves
   let recent = 0; // exponential mean of the loss, bias-corrected for the first steps
   let seen = 0;
   while (!trainer.done) {
