@@ -13,6 +13,8 @@ export interface AcceptanceResult {
   perPrompt: number[];
   tokens: number;
   steps: number;
+  /** Generated ids per prompt (for checking against autoregressive decoding). */
+  outputs: number[][];
 }
 
 export async function measureAcceptance(model: LlamaModel, head: DraftHead, prompts: readonly (string | readonly number[])[], tree: CandidateTree, maxNewTokens = 128): Promise<AcceptanceResult> {
@@ -20,6 +22,7 @@ export async function measureAcceptance(model: LlamaModel, head: DraftHead, prom
   let tokens = 0;
   let steps = 0;
   const perPrompt: number[] = [];
+  const outputs: number[][] = [];
   for (const prompt of prompts) {
     head.reset();
     const r = await decoder.generate({ prompt, maxNewTokens, head, tree });
@@ -27,6 +30,7 @@ export async function measureAcceptance(model: LlamaModel, head: DraftHead, prom
     tokens += accepted;
     steps += r.acceptedPerStep.length;
     perPrompt.push(r.meanAcceptedLength);
+    outputs.push(r.tokenIds);
   }
-  return { tree: tree.name, meanAcceptedLength: steps > 0 ? tokens / steps : 0, perPrompt, tokens, steps };
+  return { tree: tree.name, meanAcceptedLength: steps > 0 ? tokens / steps : 0, perPrompt, tokens, steps, outputs };
 }
