@@ -96,7 +96,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const checkpointEvery = intOption('checkpoint-every', flags.checkpointEvery ?? 100, 0);
   const prompts = evalPrompts(flags.evalPrompts);
   const tree = getTree(flags.evalTree ?? 'cpu-16');
-  if (tree.depth > config.numHeads) throw new UsageError(`--eval-tree ${tree.name} has depth ${tree.depth}, deeper than --heads ${config.numHeads}`);
+  if (prompts.length > 0 && tree.depth > config.numHeads) throw new UsageError(`--eval-tree ${tree.name} has depth ${tree.depth}, deeper than --heads ${config.numHeads}`);
   const log = (s: string) => process.stderr.write(s + '\n');
 
   const { model, path } = await loadModel(flags.model);
