@@ -63,13 +63,13 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const { model, path } = await loadModel(flags.model);
   const prompt = flags.prompt ?? '';
 
-  const run = async (kind: DecoderKind, stream: boolean): Promise<GenerateResult> => {
+  const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {
     const head = await headFor(model, path, kind, kind === decoder ? flags.heads : undefined);
     try {
       const dec = new SpeculativeDecoder(model);
       const it = dec.stream({
         prompt,
-        maxNewTokens,
+        maxNewTokens: tokens,
         head,
         tree: head ? tree : undefined,
         verifier,
@@ -87,10 +87,12 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   };
 
   const streamText = !flags.json && !flags.quiet;
+  const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
+  // Shader compilation happens on first use: warm every decoder up before timing any of them.
+  if (others.length > 0) for (const kind of [decoder, ...others]) await run(kind, false, 8);
   if (streamText && prompt) process.stdout.write(prompt);
   const result = await run(decoder, streamText);
   if (streamText) process.stdout.write('\n');
-  const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   const compared: Array<[DecoderKind, GenerateResult]> = [[decoder, result]];
   for (const kind of others) compared.push([kind, await run(kind, false)]);
 
