@@ -1,6 +1,6 @@
 // pnpm bench:model — decode and prefill speed of the GPU model on stories260K and on random
 // weights of real shapes (stories15M, SmolLM2-135M), with dispatches per token and per layer and a
-// time split of one decode step (layer linears + output projection / attention / norms / read-back,
+// time split of one decode step (layer linears with their fused norms + output projection / attention / final norm / read-back,
 // CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
 //   node --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
@@ -83,21 +83,25 @@ async function timeOps(device: Device, reps: number, fn: () => void): Promise<nu
   return (cu.user + cu.system) / 1000 / reps;
 }
 
-/** Where one decode step's time goes: every linear, every attention, the read-back of the logits. */
+/** Where one decode step's time goes: every linear as the layers run it (RMSNorm, SwiGLU and residual fused), every attention, the read-back of the logits. */
 async function split(model: LlamaModel, device: Device, context: number): Promise<string> {
   const c = model.config;
   const x = device.zeros([1, c.dim]);
-  const layer = model.layers[0];
   const att = device.zeros([1, c.nHeads * c.headDim]);
-  const hb = device.zeros([1, c.hiddenDim]);
+  const hb13 = device.zeros([1, 2 * c.hiddenDim]);
   const layerMs = await timeOps(device, 10, () => {
     for (const l of model.layers) {
-      for (const [w, input] of [[l.wqk, x], [l.wv, x], [l.w13, x], [l.wo, att], [l.w2, hb]] as const) linear(input, w).dispose();
+      const attnNorm = { weight: l.attnNorm, eps: c.normEps };
+      linear(x, l.wqk, undefined, { normalize: attnNorm }).dispose();
+      linear(x, l.wv, undefined, { normalize: attnNorm }).dispose();
+      linear(att, l.wo, undefined, { residual: x }).dispose();
+      linear(x, l.w13, undefined, { normalize: { weight: l.ffnNorm, eps: c.normEps } }).dispose();
+      linear(hb13, l.w2, undefined, { swiglu: true, residual: x }).dispose();
     }
   });
   const outputMs = await timeOps(device, 10, () => linear(x, model.outputWeight).dispose());
   att.dispose();
-  hb.dispose();
+  hb13.dispose();
   const cache = model.createCache(context + 1);
   const q = device.zeros([1, c.nHeads * c.headDim]);
   const attMs = await timeOps(device, 10, () => {
@@ -106,9 +110,7 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
       attention(q, lc.k, lc.v, { cachedLen: context, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }).dispose();
     }
   });
-  const normMs = await timeOps(device, 10, () => {
-    for (let l = 0; l < 2 * c.nLayers + 1; l++) rmsnorm(x, layer.attnNorm).dispose();
-  });
+  const normMs = await timeOps(device, 10, () => rmsnorm(x, model.finalNorm).dispose());
   const logits = device.zeros([1, c.vocabSize]);
   await logits.read();
   const t0 = performance.now();
@@ -116,7 +118,7 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
   const readMs = (performance.now() - t0) / 10;
   for (const t of [x, q, logits]) t.dispose();
   cache.dispose();
-  return `linear ${layerMs.toFixed(1)} + output ${outputMs.toFixed(1)} / attn ${attMs.toFixed(1)} / norms ${normMs.toFixed(1)} / read ${readMs.toFixed(2)} ms`;
+  return `linear ${layerMs.toFixed(1)} + output ${outputMs.toFixed(1)} / attn ${attMs.toFixed(1)} / final norm ${normMs.toFixed(1)} / read ${readMs.toFixed(2)} ms`;
 }
 
 async function bench(name: string, device: Device, ckpt: LlamaCheckpoint): Promise<Row> {

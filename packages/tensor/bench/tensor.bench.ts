@@ -4,7 +4,7 @@
 // Run from the repo root: pnpm bench:tensor   (HYDRA_BENCH_QUICK=1 for fewer repetitions)
 
 import { loadavg } from 'node:os';
-import { getDevice, kernel, linear, linearNaive, params, randomArray, type Device, type LinearOptions, type Tensor } from '../src/index';
+import { add, getDevice, kernel, linear, linearNaive, params, randomArray, rmsnorm, slice, swiglu, type Device, type LinearOptions, type Tensor } from '../src/index';
 
 const quick = process.env.HYDRA_BENCH_QUICK === '1';
 const REPS = quick ? 3 : 7;
@@ -82,6 +82,63 @@ for (const s of shapes) {
   for (const t of [x, w, b]) t.dispose();
 }
 printTable(rowsOut);
+
+// Decode-step fusions (one row, stories15M widths): the op sequence a layer used to run against
+// the one fused linear that replaces it. CPU ms per call, lavapipe's threads included.
+{
+  const D = 288;
+  const H = 768;
+  const fusedRows: string[][] = [['one row, stories15M widths', 'w dtype', 'separate ops CPU ms', 'fused linear CPU ms', 'dispatches']];
+  for (const dtype of ['f32', 'f16'] as const) {
+    if (dtype === 'f16' && !device.hasF16) continue;
+    const x = device.tensor(randomArray(D, 1), [1, D]);
+    const g = device.tensor(randomArray(D, 2, 0.5, 1.5), [D]);
+    const w13 = device.tensor(randomArray(2 * H * D, 3, -0.1, 0.1), [2 * H, D], dtype);
+    const w2 = device.tensor(randomArray(D * H, 4, -0.1, 0.1), [D, H], dtype);
+    const hb13 = device.tensor(randomArray(2 * H, 5), [1, 2 * H]);
+    const half = (t: Tensor, start: number) => {
+      const flat = t.reshape([t.size]);
+      const part = slice(flat, 0, start, start + H); // one row: a buffer copy
+      flat.dispose();
+      const row = part.reshape([1, H]);
+      part.dispose();
+      return row;
+    };
+    const pairs: Array<[string, () => void, () => void, string]> = [
+      [
+        'rmsnorm → linear 288→1536',
+        () => {
+          const xn = rmsnorm(x, g);
+          linear(xn, w13).dispose();
+          xn.dispose();
+        },
+        () => linear(x, w13, undefined, { normalize: { weight: g } }).dispose(),
+        '2 → 1',
+      ],
+      [
+        'swiglu → linear 768→288 → add',
+        () => {
+          const [gate, up] = [half(hb13, 0), half(hb13, H)];
+          const hb = swiglu(gate, up);
+          const y = linear(hb, w2);
+          add(x, y).dispose();
+          for (const t of [gate, up, hb, y]) t.dispose();
+        },
+        () => linear(hb13, w2, undefined, { swiglu: true, residual: x }).dispose(),
+        '3 → 1',
+      ],
+    ];
+    for (const [name, separate, fused, dispatches] of pairs) {
+      await time(device, 20, separate);
+      const sepCpu = cpuMs;
+      await time(device, 20, fused);
+      fusedRows.push([name, dtype, sepCpu.toFixed(3), cpuMs.toFixed(3), dispatches]);
+    }
+    for (const t of [x, g, w13, w2, hb13]) t.dispose();
+  }
+  console.log('');
+  printTable(fusedRows);
+}
 
 // Fixed costs: a dispatch that does almost nothing, and a submit + read-back round trip.
 const tiny = kernel('bench-tiny', ['read_write'], () => `

@@ -11,7 +11,7 @@ for (const [rows, k, n] of shapes) {
   const flop = 2 * rows * k * n;
   const inner = Math.max(1, Math.min(20, Math.round(1e8 / flop)));
   const best = variants.map(() => Infinity);
-  for (let rep = 0; rep < 6; rep++) {
+  for (let rep = 0; rep < Number(process.env.HYDRA_REPS ?? 6); rep++) {
     for (const [vi, v] of variants.entries()) {
       const outs: Tensor[] = [];
       const c0 = process.cpuUsage();

@@ -49,10 +49,11 @@ export interface ColumnConfig {
 
 /**
  * Register block by row count, measured on llvmpipe: one row streams w with two columns per
- * invocation; more rows reuse each weight load for up to 8 rows × 4 columns.
+ * invocation; more rows reuse each weight load for up to 8 rows × 4 columns. A narrow one-row
+ * product (`n` outputs, when given) gets 32-wide workgroups so both CPU threads find work.
  */
-export function columnConfig(rows: number): ColumnConfig {
-  if (rows <= 1) return { wg: 64, tm: 1, tc: 2 };
+export function columnConfig(rows: number, n = Infinity): ColumnConfig {
+  if (rows <= 1) return { wg: n < 4096 ? 32 : 64, tm: 1, tc: 2 };
   if (rows <= 4) return { wg: 64, tm: 4, tc: 4 };
   return { wg: 64, tm: 8, tc: 4 };
 }
@@ -270,7 +271,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
     const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
     const bb = bias ? bias.buffer : null;
     if (path === 'columns') {
-      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows), undefined, fuse);
+      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows, cn), undefined, fuse);
     } else {
       const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, tile: options.tile ?? DEFAULT_TILE };
       dispatchTiled(device, spec, x.buffer, wb, bb, out.buffer, { m: rows, n: cn, k, ldc: n, col0: c0, ldb: k });
