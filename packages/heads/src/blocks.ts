@@ -16,9 +16,8 @@ export function inputBlock(x: Tensor, r: Tensor, w: Tensor, b: Tensor): Tensor {
   const z = linear(x, w, b); // [rows, dim]
   const s = silu(z);
   z.dispose();
-  const rx = linear(x, r); // [rows, dim]
-  const y = add(rx, s);
-  rx.dispose();
+  // R x lands on SiLU(...) in linear's residual epilogue: one dispatch fewer than a separate add
+  const y = linear(x, r, undefined, { residual: s }); // [rows, dim]
   s.dispose();
   return y;
 }

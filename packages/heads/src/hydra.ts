@@ -1,31 +1,89 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { concat, embedding, gatherRows, linear, type Tensor } from '@hydra-ts/tensor';
+import { concat, embedding, gatherRows, linear, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { readTopK, TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
+import { TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
+import { HeadStateError } from './errors';
+import { topkRows } from './select';
 
 export class HydraHeads extends TopKHeads {
   readonly sequential = true;
 
+  /**
+   * The chosen tokens stay on the GPU from depth to depth: the tree's shape is known here, so the
+   * rows each child needs (its parent's input row, its own token among the parent's top-k) are
+   * gathered with host-side indices, and every depth's top-k comes back in one read at the end.
+   */
   async propose(req: ProposeRequest): Promise<Proposal> {
     const hT = this.checkRequest(req);
     const { tree } = req;
+    const D = tree.depth;
     const tokens = new Int32Array(tree.size);
     tokens[0] = req.root;
-    for (let d = 1; d <= tree.depth; d++) {
-      const parents = tree.nodesAtDepth(d - 1).filter((p) => tree.nodes[p].children.length > 0);
-      // Path tokens root..p of each parent, parents one after another: [parents * d]
-      const paths = new Int32Array(parents.length * d);
-      parents.forEach((p, j) => {
-        for (let n = p, t = d - 1; n >= 0; n = tree.parents[n], t--) paths[j * d + t] = tokens[n];
-      });
-      const k = tree.maxRankAtDepth(d);
-      const top = await readTopK(this.logits(hT, d - 1, paths, parents.length), k); // [parents * k]
-      parents.forEach((p, j) => {
-        for (const c of tree.nodes[p].children) tokens[c] = top[j * k + tree.ranks[c]];
-      });
+    if (D === 0) return { tokens, draftProbs: null };
+    const table = this.base.tokenEmbedding;
+    const owned: Tensor[] = [];
+    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
+    const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
+    const parentsAt: number[][] = []; // per depth d: the nodes at depth d-1 with children, in row order
+    try {
+      let parents = [0];
+      let x = keep(concat([hT, keep(embedding(table, [req.root]))], 1)); // [1, 2·dim]: h_t, e(root)
+      for (let d = 1; ; d++) {
+        parentsAt.push(parents);
+        const k = tree.maxRankAtDepth(d);
+        const ids = keep(await this.select(this.headLogits(d - 1, x), k)); // [parents, k]
+        chosen.push(ids);
+        if (d === D) break;
+        // Rows for the next depth: each parent-to-be p continues its parent's row with e(token p).
+        const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
+        const rowOf = new Map(parents.map((p, j) => [p, j]));
+        const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
+        const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
+        const flat = keep(ids.reshape([parents.length * k, 1]));
+        const tok = keep(gatherRows(flat, at)); // [next, 1] i32
+        const e = keep(embedding(table, keep(tok.reshape([next.length])))); // [next, dim]
+        const identity = from.length === parents.length && from.every((r, j) => r === j);
+        const prev = identity ? x : keep(gatherRows(x, from)); // [next, (d+1)·dim]
+        x = keep(concat([prev, e], 1)); // [next, (d+2)·dim]
+        parents = next;
+      }
+      const flat = chosen.map((t) => keep(t.reshape([t.size])));
+      const all = flat.length === 1 ? flat[0] : keep(concat(flat, 0)); // every depth's ids, depth after depth
+      const ids = (await all.read()) as Int32Array;
+      let offset = 0;
+      for (let d = 1; d <= D; d++) {
+        const k = chosen[d - 1].shape[1];
+        parentsAt[d - 1].forEach((p, j) => {
+          for (const c of tree.nodes[p].children) tokens[c] = ids[offset + j * k + tree.ranks[c]];
+        });
+        offset += chosen[d - 1].size;
+      }
+      return { tokens, draftProbs: null };
+    } finally {
+      for (const t of owned) t.dispose();
     }
-    return { tokens, draftProbs: null };
+  }
+
+  /**
+   * Each row's k best token ids, best first, ties to the lower id, as an i32 tensor [rows, k] the
+   * caller owns; disposes `logits` [rows, vocab]. Past the GPU top-k's limit the logits are read
+   * back and ranked on the CPU (wide trees only).
+   */
+  private async select(logits: Tensor, k: number): Promise<Tensor> {
+    const [rows, vocab] = logits.shape;
+    try {
+      if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+      if (k <= TOPK_MAX_K) {
+        const { values, indices } = topk(logits, k); // [rows, k] each
+        values.dispose();
+        return indices;
+      }
+      const ids = topkRows((await logits.read()) as Float32Array, rows, vocab, k);
+      return this.device.tensor(ids, [rows, k], 'i32');
+    } finally {
+      logits.dispose();
+    }
   }
 
   /**
@@ -44,15 +102,24 @@ export class HydraHeads extends TopKHeads {
       owned.push(ev);
       const x = concat([h, ev], 1); // [rows, (i+2) dim]
       owned.push(x);
-      let y = inputBlock(x, this.param(`heads.${i}.input.residual`), this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`));
-      for (let l = 1; l < this.config.layers; l++) {
-        owned.push(y);
-        y = residualBlock(y, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`));
-      }
-      owned.push(y);
-      return linear(y, this.outputOf(i)); // [rows, vocab]
+      return this.headLogits(i, x);
     } finally {
       for (const t of owned) t.dispose();
+    }
+  }
+
+  /** Head i on input rows x [rows, (i+2)·dim] = (h_t, e(root), ..., e(x_i)). Returns [rows, vocab], owned by the caller. */
+  private headLogits(i: number, x: Tensor): Tensor {
+    let y = inputBlock(x, this.param(`heads.${i}.input.residual`), this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`));
+    for (let l = 1; l < this.config.layers; l++) {
+      const next = residualBlock(y, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`));
+      y.dispose();
+      y = next;
+    }
+    try {
+      return linear(y, this.outputOf(i)); // [rows, vocab]
+    } finally {
+      y.dispose();
     }
   }
 }
