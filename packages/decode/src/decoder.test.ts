@@ -32,7 +32,8 @@ describe('SpeculativeDecoder', () => {
 
   it("reproduces llama2.c's greedy output from BOS through the decoder", async () => {
     const expected = readFileSync(fileURLToPath(new URL('../../../models/stories260K/expected-greedy-200-steps.txt', import.meta.url)), 'utf8');
-    const ar = await decoder.generate({ prompt: [1], maxNewTokens: 199 });
+    // run.c's 200 steps are 200 forward passes from BOS, each printing the token it predicts.
+    const ar = await decoder.generate({ prompt: [1], maxNewTokens: 200 });
     // llama2.c prints the pieces after BOS with the leading space of the first one stripped.
     const text = model.tokenizer!.decode([1, ...ar.tokenIds]);
     expect(text).toBe(expected);
