@@ -51,6 +51,23 @@ describe('Medusa heads match the CPU reference', () => {
       base.dispose();
     });
   }
+  it('values written through parameters() after loading are the ones proposals use', async () => {
+    const base = fakeBase(device, baseConfig(), 4);
+    const c = headConfig(base.config, 'medusa', 3, 2);
+    const head = await loadHead(base, headsFile(c, randomValues(c, 1)));
+    const { hidden, last } = hiddenRows(2, c.dim, 6);
+    head.observe(hidden, 0);
+    hidden.dispose();
+    await head.propose({ tree: small, root: 2, context: [] }); // the loaded values in use
+    const values = randomValues(c, 2);
+    for (const [name, t] of head.parameters()) t.write(values.get(name)!);
+    const live = liveTensorCount();
+    const { tokens } = await head.propose({ tree: small, root: 2, context: [] });
+    expect(liveTensorCount()).toBe(live);
+    expect([...tokens]).toEqual([...medusaProposeCpu(c, values, base.output, last, small, 2)]);
+    head.dispose();
+    base.dispose();
+  });
 });
 
 describe('Hydra heads match the CPU reference', () => {

@@ -1,11 +1,38 @@
 // Medusa-1 heads: k independent heads on h_t. Head i guesses the token i+1 places after the root
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
-import { concat, linear, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, gatherRows, linear, silu, slice, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
 import { readTopK, TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
 
+/** Stacked copies of the heads' weights above this size are not made; each head then runs on its own. */
+const STACK_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Every head's weights of one kind, rows stacked head after head. */
+interface Stacked {
+  blocks: Array<{ weight: Tensor; bias: Tensor }>; // per layer: [k·dim, dim], [k·dim]
+  lmHead: Tensor | null; // [k·vocab, dim]; null when the output layer is shared
+}
+
 export class MedusaHeads extends TopKHeads {
   readonly sequential = false;
+  private stacked: Stacked | null = null;
+  /** parameters() handed out the per-head tensors, which callers may write: re-stack before each use. */
+  private exposed = false;
+
+  constructor(...args: ConstructorParameters<typeof TopKHeads>) {
+    super(...args);
+    this.stack(); // now, so that propose allocates nothing that outlives it
+  }
+
+  override parameters(): Map<string, Tensor> {
+    this.exposed = true;
+    return super.parameters();
+  }
+
+  override dispose(): void {
+    this.dropStacked();
+    super.dispose();
+  }
 
   async propose(req: ProposeRequest): Promise<Proposal> {
     const hT = this.checkRequest(req);
@@ -16,18 +43,60 @@ export class MedusaHeads extends TopKHeads {
     if (D === 0) return { tokens, draftProbs: null };
     let k = 0;
     for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
-    const logits = this.logits(hT, D); // [D, vocab]
-    const top = await readTopK(logits, k); // [D * k]
+    const { logits, stride } = this.allLogits(hT, D);
+    const top = await readTopK(logits, k); // [rows * k]; head i's list at row i·stride
     // node (depth d, rank r) = r-th best of head d-1
     for (let n = 1; n < tree.size; n++) {
       const node = tree.nodes[n];
-      tokens[n] = top[(node.depth - 1) * k + node.rank];
+      tokens[n] = top[(node.depth - 1) * stride * k + node.rank];
     }
     return { tokens, draftProbs: null };
   }
 
   /** Logits of heads 0..count-1 from h_t [1, dim]. Returns [count, vocab], owned by the caller. */
   logits(hT: Tensor, count: number): Tensor {
+    const { logits, stride } = this.allLogits(hT, count);
+    if (stride === 1 && logits.shape[0] === count) return logits;
+    try {
+      return gatherRows(logits, Int32Array.from({ length: count }, (_, i) => i * stride)); // [count, vocab]
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /**
+   * Logits with head i's at row i·stride, i < count: [rows, vocab], owned by the caller. With
+   * stacked weights every head runs in the same dispatches: the first block reads h_t for all
+   * heads at once; later blocks and separate lm_heads apply every head's weights to every head's
+   * row (k× the multiply-adds, which for heads this small cost less than k dispatches) and keep
+   * the diagonal.
+   */
+  private allLogits(hT: Tensor, count: number): { logits: Tensor; stride: number } {
+    const s = this.stack();
+    if (!s) return { logits: this.perHeadLogits(hT, count), stride: 1 };
+    const { dim, numHeads: k, layers, sharedOutput } = this.config;
+    const owned: Tensor[] = [];
+    const keep = (t: Tensor): Tensor => (owned.push(t), t);
+    const diagonal = Int32Array.from({ length: k }, (_, i) => i * (k + 1));
+    try {
+      const h = keep(hT.reshape([dim]));
+      const z = keep(linear(hT, s.blocks[0].weight, s.blocks[0].bias)); // [1, k·dim]
+      let y = keep(add(keep(keep(silu(z)).reshape([k, dim])), h)); // [k, dim]: SiLU(W_i h + b_i) + h per head
+      for (let l = 1; l < layers; l++) {
+        const zl = keep(linear(y, s.blocks[l].weight, s.blocks[l].bias)); // [k, k·dim]
+        const zd = keep(gatherRows(keep(zl.reshape([k * k, dim])), diagonal)); // [k, dim]: head i's weights on head i's row
+        y = keep(add(y, keep(silu(zd)))); // [k, dim]
+      }
+      if (sharedOutput) return { logits: linear(y, this.base.outputWeight), stride: 1 }; // [k, vocab]
+      const wide = keep(linear(y, s.lmHead!)); // [k, k·vocab]
+      return { logits: wide.reshape([k * k, this.config.vocabSize]), stride: k + 1 };
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  /** One head after another (heads too big to stack). Returns [count, vocab]. */
+  private perHeadLogits(hT: Tensor, count: number): Tensor {
     const { layers, sharedOutput } = this.config;
     const rows: Tensor[] = []; // [1, dim] per head
     try {
@@ -53,5 +122,32 @@ export class MedusaHeads extends TopKHeads {
     } finally {
       for (const t of rows) t.dispose();
     }
+  }
+
+  /** The stacked weights (made on first use, re-made each time once parameters() was handed out), or null past the size limit. */
+  private stack(): Stacked | null {
+    const { dim, numHeads: k, layers, vocabSize, sharedOutput } = this.config;
+    const bytes = 4 * k * ((dim + 1) * dim * layers + (sharedOutput ? 0 : vocabSize * dim));
+    if (bytes > STACK_LIMIT_BYTES) return null;
+    if (this.stacked && !this.exposed) return this.stacked;
+    this.dropStacked();
+    const heads = Array.from({ length: k }, (_, i) => i);
+    const blocks = Array.from({ length: layers }, (_, l) => ({
+      weight: concat(heads.map((i) => this.param(`heads.${i}.blocks.${l}.weight`)), 0), // [k·dim, dim]
+      bias: concat(heads.map((i) => this.param(`heads.${i}.blocks.${l}.bias`)), 0), // [k·dim]
+    }));
+    const lmHead = sharedOutput ? null : concat(heads.map((i) => this.param(`heads.${i}.lm_head.weight`)), 0); // [k·vocab, dim]
+    this.stacked = { blocks, lmHead };
+    return this.stacked;
+  }
+
+  private dropStacked(): void {
+    if (!this.stacked) return;
+    for (const b of this.stacked.blocks) {
+      b.weight.dispose();
+      b.bias.dispose();
+    }
+    this.stacked.lmHead?.dispose();
+    this.stacked = null;
   }
 }
