@@ -28,7 +28,7 @@ export class HydraHeads extends TopKHeads {
     const parentsAt: number[][] = []; // per depth d: the nodes at depth d-1 with children, in row order
     try {
       let parents = [0];
-      let x = keep(concat([hT, keep(embedding(table, [req.root]))], 1)); // [1, 2·dim]: h_t, e(root)
+      let x = keep(this.rootRow(hT, req.root)); // [1, 2·dim]: h_t, e(root)
       for (let d = 1; ; d++) {
         parentsAt.push(parents);
         const k = tree.maxRankAtDepth(d);
@@ -63,6 +63,24 @@ export class HydraHeads extends TopKHeads {
     } finally {
       for (const t of owned) t.dispose();
     }
+  }
+
+  /** [1, 2·dim] = (h_t, e(root)): one row, so two buffer copies rather than two dispatches. */
+  private rootRow(hT: Tensor, root: number): Tensor {
+    const table = this.base.tokenEmbedding;
+    if (table.dtype !== 'f32') {
+      const e = embedding(table, [root]); // [1, dim]: f16 rows need converting
+      try {
+        return concat([hT, e], 1);
+      } finally {
+        e.dispose();
+      }
+    }
+    const bytes = this.config.dim * 4;
+    const x = this.device.empty([1, 2 * this.config.dim], 'f32');
+    this.device.copyBuffer(hT.buffer, 0, x.buffer, 0, bytes);
+    this.device.copyBuffer(table.buffer, root * bytes, x.buffer, bytes, bytes);
+    return x;
   }
 
   /**
