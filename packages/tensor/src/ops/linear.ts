@@ -30,7 +30,11 @@ export interface LinearOptions {
   tile?: TileConfig;
   /** Added to the result, y = residual + (x·wᵀ + bias): [rows, out] (or [out]) f32, as y. */
   residual?: Tensor;
-  /** RMSNorm each row of x first, y = rmsnorm(x, weight, eps)·wᵀ + bias; weight is [in] f32, eps defaults to 1e-5. */
+  /**
+   * RMSNorm each row of x first, y = rmsnorm(x, weight, eps)·wᵀ + bias; weight is [in] f32, eps
+   * defaults to 1e-5. Saves a dispatch and a pass over x, but on llvmpipe it measured ~10% slower
+   * than rmsnorm + linear for one row (the scaled x costs registers in the weight loop).
+   */
   normalize?: { weight: Tensor; eps?: number };
   /** x is [rows, 2·in], gate | up: y = (silu(gate) ⊙ up)·wᵀ + bias (the SwiGLU feed-forward's down projection). */
   swiglu?: boolean;
