@@ -13,7 +13,7 @@ const device = await getDevice();
 const TOL = { atol: 1e-5, rtol: 1e-5 };
 
 describe('rmsnorm matches its CPU twin', () => {
-  for (const [rows, dim] of [[1, 1], [3, 3], [17, 17], [2, 64], [5, 257], [3, 288], [2, 576], [7, 2048]] as const) {
+  for (const [rows, dim] of [[1, 1], [3, 3], [17, 17], [2, 64], [5, 257], [3, 288], [1, 288], [70, 64], [2, 576], [7, 2048]] as const) {
     it(`[${rows}, ${dim}]`, async () => {
       const xa = randomArray(rows * dim, rows * 31 + dim, -3, 3);
       const wa = randomArray(dim, dim + 7, 0.5, 1.5);
