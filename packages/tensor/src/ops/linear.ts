@@ -58,6 +58,8 @@ export interface ColumnConfig {
  */
 export function columnConfig(rows: number, n = Infinity): ColumnConfig {
   if (rows <= 1) return { wg: n < 4096 ? 32 : 64, tm: 1, tc: 2 };
+  // Narrow products (small models, draft heads): smaller blocks give both CPU threads work.
+  if (n < 1024) return { wg: 32, tm: 4, tc: 2 };
   if (rows <= 4) return { wg: 64, tm: 4, tc: 4 };
   return { wg: 64, tm: 8, tc: 4 };
 }
