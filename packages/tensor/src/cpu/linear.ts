@@ -51,9 +51,11 @@ export interface FusedLinearCpu {
   eps?: number;
   /** x is [rows, 2k], gate | up: the product uses silu(gate)·up. */
   swiglu?: boolean;
+  /** SiLU of (product + bias), taken before the residual is added. */
+  silu?: boolean;
 }
 
-/** y = residual + (prologue(x) · wᵀ + bias), prologue = RMSNorm, SwiGLU or nothing; f64 sums. */
+/** y = residual + act(prologue(x) · wᵀ + bias), prologue = RMSNorm, SwiGLU or nothing, act = SiLU or nothing; f64 sums. */
 export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, k: number, n: number, o: FusedLinearCpu = {}): Float32Array {
   const xs = new Float64Array(rows * k);
   for (let r = 0; r < rows; r++) {
@@ -73,7 +75,8 @@ export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows:
     for (let c = 0; c < n; c++) {
       let sum = o.bias ? o.bias[c] : 0;
       for (let i = 0; i < k; i++) sum += xs[r * k + i] * w[c * k + i];
-      y[r * n + c] = (o.residual ? o.residual[r * n + c] : 0) + sum;
+      const v = o.silu ? sum / (1 + Math.exp(-sum)) : sum;
+      y[r * n + c] = (o.residual ? o.residual[r * n + c] : 0) + v;
     }
   }
   return y;

@@ -271,3 +271,91 @@ describe('linear with fused RMSNorm, SwiGLU and residual matches fusedLinearCpu'
     for (const t of [x, w, w3, g5, res, res3, ids]) t.dispose();
   });
 });
+
+describe("linear with activation 'silu' matches fusedLinearCpu", () => {
+  // k = 3, 17: scalar kernel; 12: vec4; 64: vec4 / packed f16. Odd row counts 1, 3, 17.
+  const shapes: Array<[number, number, number]> = [[1, 64, 33], [1, 3, 5], [3, 17, 5], [3, 12, 300], [17, 64, 17], [17, 3, 1]];
+  for (const dtype of ['f32', 'f16'] as const) {
+    for (const [rows, k, n] of shapes) {
+      it.runIf(dtype === 'f32' || device.hasF16)(`${dtype} ${rows}×${k} · [${n}, ${k}]ᵀ, with and without bias and residual`, async () => {
+        const seed = rows * 11 + k * 5 + n;
+        const xa = randomArray(rows * k, seed, -2, 2);
+        const wa = randomArray(n * k, seed + 1);
+        const wr = dtype === 'f16' ? f16ToF32(f32ToF16(wa)) : wa;
+        const ba = randomArray(n, seed + 2);
+        const ra = randomArray(rows * n, seed + 3);
+        const x = device.tensor(xa, [rows, k]);
+        const w = device.tensor(wa, [n, k], dtype);
+        const b = device.tensor(ba, [n]);
+        const res = device.tensor(ra, [rows, n]);
+        const what = `${dtype} ${rows}x${k}x${n}`;
+        for (const withBias of [false, true]) {
+          for (const withRes of [false, true]) {
+            const before = device.stats.dispatches;
+            const y = linear(x, w, withBias ? b : undefined, { activation: 'silu', residual: withRes ? res : undefined });
+            expect(device.stats.dispatches - before).toBe(1);
+            const ref = fusedLinearCpu(xa, wr, rows, k, n, { silu: true, bias: withBias ? ba : undefined, residual: withRes ? ra : undefined });
+            assertClose((await readAll(y))[0], ref, { ...TOL, what: `silu bias=${withBias} residual=${withRes} ${what}` });
+          }
+        }
+        for (const t of [x, w, b, res]) t.dispose();
+      });
+    }
+  }
+
+  it('is residual + SiLU, not SiLU of the sum (independent of fusedLinearCpu)', async () => {
+    // x·wᵀ = 0 here, so y = residual + SiLU(bias) exactly as written out by hand.
+    const x = device.tensor(new Float32Array(4), [2, 2]);
+    const w = device.tensor([1, 2, 3, 4, 5, 6], [3, 2]);
+    const b = device.tensor([-1, 0, 2], [3]);
+    const res = device.tensor([10, 20, 30, -1, -2, -3], [2, 3]);
+    const [y] = await readAll(linear(x, w, b, { activation: 'silu', residual: res }));
+    const s = (v: number) => v / (1 + Math.exp(-v));
+    assertClose(y, [10 + s(-1), 20, 30 + s(2), -1 + s(-1), -2, -3 + s(2)], { ...TOL, what: 'hand-computed' });
+    for (const t of [x, w, b, res]) t.dispose();
+  });
+
+  it('combines with the prologues, the row-lane kernel, weights bound in slices, and a 1-D x', async () => {
+    const [rows, k, n] = [19, 64, 300];
+    const xa = randomArray(rows * 2 * k, 21, -2, 2);
+    const x1 = xa.subarray(0, rows * k);
+    const wa = randomArray(n * k, 22);
+    const ba = randomArray(n, 23);
+    const ra = randomArray(rows * n, 24);
+    const ga = randomArray(k, 25, 0.5, 1.5);
+    const x = device.tensor(x1, [rows, k]);
+    const x2 = device.tensor(xa, [rows, 2 * k]);
+    const xv = device.tensor(x1.subarray(0, k), [k]);
+    const w = device.tensor(wa, [n, k]);
+    const b = device.tensor(ba, [n]);
+    const res = device.tensor(ra, [rows, n]);
+    const res1 = device.tensor(ra.subarray(0, n), [n]);
+    const g = device.tensor(ga, [k]);
+    const act = { activation: 'silu' as const };
+    const lanes = { columns: { wg: 16, tm: 2, tc: 3, lanes: 'rows' as const } };
+    const [a, s, l, c, v] = await readAll(
+      linear(x, w, b, { ...act, normalize: { weight: g }, residual: res }),
+      linear(x2, w, undefined, { ...act, swiglu: true, residual: res }),
+      linear(x, w, b, { ...act, ...lanes, residual: res }),
+      linear(x, w, b, { ...act, maxBindingBytes: 5000, residual: res }),
+      linear(xv, w, b, { ...act, residual: res1 }),
+    );
+    assertClose(a, fusedLinearCpu(x1, wa, rows, k, n, { norm: ga, bias: ba, residual: ra, silu: true }), { ...TOL, what: 'normalize + silu + residual' });
+    assertClose(s, fusedLinearCpu(xa, wa, rows, k, n, { swiglu: true, residual: ra, silu: true }), { ...TOL, what: 'swiglu + silu + residual' });
+    const ref = fusedLinearCpu(x1, wa, rows, k, n, { bias: ba, residual: ra, silu: true });
+    assertClose(l, ref, { ...TOL, what: 'row lanes, silu + residual' });
+    assertClose(c, ref, { ...TOL, what: 'sliced weights, silu + residual' });
+    assertClose(v, ref.subarray(0, n), { ...TOL, what: '1-D x, silu + residual' });
+    for (const t of [x, x2, xv, w, b, res, res1, g]) t.dispose();
+  });
+
+  it('rejects unknown activations and the tiled path with OptionError', () => {
+    const x = device.tensor(randomArray(6, 1), [2, 3]);
+    const w = device.tensor(randomArray(12, 2), [4, 3]);
+    expect(() => linear(x, w, undefined, { activation: 'relu' as 'silu' })).toThrow(OptionError);
+    expect(() => linear(x, w, undefined, { activation: 'relu' as 'silu' })).toThrow(/linear: option activation must be 'silu'.*"relu"/);
+    expect(() => linear(x, w, undefined, { activation: 'silu', path: 'tiled' })).toThrow(OptionError);
+    expect(() => linear(x, w, undefined, { activation: 'silu', path: 'tiled' })).toThrow(/need path 'columns', got path 'tiled'/);
+    for (const t of [x, w]) t.dispose();
+  });
+});

@@ -15,6 +15,7 @@ import { OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
 import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
 import { add } from './elementwise';
+import { silu } from './unary';
 
 export interface LinearOptions {
   /**
@@ -30,6 +31,11 @@ export interface LinearOptions {
   tile?: TileConfig;
   /** Added to the result, y = residual + (x·wᵀ + bias): [rows, out] (or [out]) f32, as y. */
   residual?: Tensor;
+  /**
+   * Applied to x·wᵀ + bias before the residual is added: y = residual + SiLU(x·wᵀ + bias)
+   * (Medusa's residual block in one dispatch). Column path only.
+   */
+  activation?: 'silu';
   /**
    * RMSNorm each row of x first, y = rmsnorm(x, weight, eps)·wᵀ + bias; weight is [in] f32, eps
    * defaults to 1e-5. Saves a dispatch and a pass over x, but on llvmpipe it measured ~10% slower
@@ -73,7 +79,7 @@ export function columnConfig(rows: number, n = Infinity): ColumnConfig {
 // Decoding is bound by the per-lane weight loads, whose cost on llvmpipe scales with the number of
 // 32-bit words loaded, so f16 weights are read as packed pairs (vec4<u32>: 8 weights a load), not
 // as vec4<f16>. The optional prologue (RMSNorm of each x row, or SwiGLU of x's gate | up halves)
-// and epilogue (a residual added) save the dispatches and memory passes of separate ops: x is
+// and epilogue (SiLU, then a residual added) save the dispatches and memory passes of separate ops: x is
 // already read whole by every workgroup, so its inverse RMS costs one extra uniform pass.
 
 /** What the column kernel does to x before the product. */
@@ -83,10 +89,10 @@ type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
 const NORM_BINDINGS = [...BINDINGS, 'read', 'read'] as const;
 
-function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue) {
+function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
-  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}`;
+  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}`;
   const cs = byRow ? 1 : wg; // column stride between an invocation's columns
   const rs = byRow ? wg : 1; // row stride between an invocation's rows
   return kernel(key, prologue === 'rmsnorm' ? NORM_BINDINGS : FUSED_BINDINGS, () => {
@@ -106,7 +112,7 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
       for (const j of J) {
         const r = `r0 + ${i * rs}u`;
         const col = `c + ${j * cs}u`;
-        store.push(`if (${r} < p.rows && ${col} < p.n) { let o = (${r}) * p.ldc + p.col0 + ${col}; var v = ${total(i, j)} + addBias(p.col0 + ${col}); if (p.hasRes != 0u) { v = residual[o] + v; } out[o] = v; }`);
+        store.push(`if (${r} < p.rows && ${col} < p.n) { let o = (${r}) * p.ldc + p.col0 + ${col}; var v = ${total(i, j)} + addBias(p.col0 + ${col});${silu ? ' v = v / (1.0 + exp(-v));' : ''} if (p.hasRes != 0u) { v = residual[o] + v; } out[o] = v; }`);
       }
     }
     const xAt = (i: number, u: string) => `x[x${i} + (${u})${vec4 ? '' : ' * p.saq'}]`;
@@ -172,14 +178,16 @@ export interface ColumnFusion {
   norm?: { weight: Binding; eps: number };
   /** x holds gate | up halves of width k each; the product uses silu(gate)·up. */
   swiglu?: boolean;
+  /** SiLU of the product plus bias, before the residual. */
+  silu?: boolean;
 }
 
-/** @internal Records one dispatch of the column kernel: out[r, col0 + c] = Σ_q x[r, q]·w[c, q] (+ bias) (+ residual). */
+/** @internal Records one dispatch of the column kernel: out[r, col0 + c] = Σ_q x[r, q]·w[c, q] (+ bias), SiLU'd if asked (+ residual). */
 export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig, strides?: ColumnStrides, fuse: ColumnFusion = {}): void {
   const vec4 = !strides && k % 4 === 0;
   const packed = vec4 && wDtype === 'f16' && k % 8 === 0;
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
-  const kern = columnKernel(wDtype, vec4, packed, c, prologue);
+  const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true);
   const ld = vec4 ? k / 4 : k;
   const xRow = fuse.swiglu ? 2 * ld : ld;
   const st = strides ?? { sar: xRow, saq: 1, sbc: packed ? k / 8 : ld, sbq: 1 };
@@ -263,7 +271,12 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
   const fuse = checkFusion(x, k, outShape, path, options);
   if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
   if (k === 0) {
-    const y = bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
+    let y = bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
+    if (fuse.silu) {
+      const s = silu(y);
+      y.dispose();
+      y = s;
+    }
     if (!options.residual) return y;
     const sum = add(options.residual, y);
     y.dispose();
@@ -289,12 +302,13 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
 /** Validates the fused prologue/epilogue options of linear. */
 function checkFusion(x: Tensor, k: number, outShape: number[], path: string, o: LinearOptions): ColumnFusion {
   const op = 'linear';
-  const { residual, normalize, swiglu } = o;
+  const { residual, normalize, swiglu, activation } = o;
   if (swiglu !== undefined && typeof swiglu !== 'boolean') throw new OptionError(`${op}: option swiglu must be a boolean, got ${String(swiglu)}`);
-  if (!residual && !normalize && !swiglu) return {};
-  if (path !== 'columns') throw new OptionError(`${op}: options residual, normalize and swiglu need path 'columns', got path '${path}'`);
+  if (activation !== undefined && activation !== 'silu') throw new OptionError(`${op}: option activation must be 'silu' or absent, got ${JSON.stringify(activation)}`);
+  if (!residual && !normalize && !swiglu && !activation) return {};
+  if (path !== 'columns') throw new OptionError(`${op}: options residual, normalize, swiglu and activation need path 'columns', got path '${path}'`);
   if (normalize && swiglu) throw new OptionError(`${op}: options normalize and swiglu cannot be combined`);
-  const fuse: ColumnFusion = { swiglu: swiglu === true };
+  const fuse: ColumnFusion = { swiglu: swiglu === true, silu: activation === 'silu' };
   if (residual) {
     checkLive(op, x, residual);
     checkDType(op, 'residual', residual, 'f32');
