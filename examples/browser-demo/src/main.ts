@@ -181,6 +181,17 @@ async function main(): Promise<void> {
     }
     showIdle(pane);
   }
+  // Shaders compile on first use (seconds on software adapters): run every decoder briefly on the
+  // built-in trees first, so no pane's tokens/s includes compilation.
+  setState('loading', `Compiling kernels on ${device.name}…`);
+  const warm = new SpeculativeDecoder(model);
+  for (const pane of panes) {
+    if (pane.missing) continue;
+    for (const name of pane.head ? Object.keys(trees).filter((n) => n !== 'medusa-63') : ['root']) {
+      const tree = pane.head ? treeFor(pane.head, getTree(name)) : undefined;
+      await warm.generate({ prompt: 'Once', maxNewTokens: 3, head: pane.head, tree });
+    }
+  }
   const c = model.config;
   setState('ready', `stories260K (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) on ${device.name}`);
   runButton.disabled = false;
