@@ -91,6 +91,15 @@ export async function runTune(flags: TuneFlags): Promise<void> {
       `chosen: ${tuned.best.nodes} nodes, depth ${tuned.best.depth}, E[τ] ${tuned.best.expectedAcceptLength.toFixed(3)}, ${tuned.best.tokensPerSecond.toFixed(1)} expected tok/s ` +
         `(${calibrationTree.name}: E[τ] ${reference.expectedAcceptLength.toFixed(3)}, ${reference.tokensPerSecond.toFixed(1)} expected tok/s)\n`,
     );
+    // Plain AR is a candidate too: one row, no heads. Say so when no tree pays for itself here.
+    const arTokensPerSecond = 1000 / (cost.forward.ms[0] + counts.overheadMs);
+    if (forward.rows[0] === 1) {
+      out.write(
+        arTokensPerSecond > tuned.best.tokensPerSecond
+          ? `note: plain AR (1 row, no heads) is expected to be faster on this device: ${arTokensPerSecond.toFixed(1)} tok/s\n`
+          : `plain AR (1 row, no heads): ${arTokensPerSecond.toFixed(1)} expected tok/s\n`,
+      );
+    }
     const file = {
       ...tuned.tree.toJSON(),
       // Ignored when the tree is loaded; kept so the file says what it was fitted to.
