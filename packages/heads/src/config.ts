@@ -1,21 +1,13 @@
 // What a head file describes: the kind of heads, their sizes, and the base model they fit.
-import type { LlamaConfig, RopeLayout } from '@hydra-ts/model';
+import type { LayerConfig, LlamaConfig } from '@hydra-ts/model';
 import { HeadOptionError } from './errors';
 
 export type HeadKind = 'medusa' | 'hydra' | 'hydra++';
 
 export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++'];
 
-/** The Llama layer shape of a PrefixMLP (the base model's own layer shape). */
-export interface PrefixConfig {
-  hiddenDim: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  ropeTheta: number;
-  ropeLayout: RopeLayout;
-  normEps: number;
-}
+/** The Llama layer shape of a PrefixMLP (the base model's own layer shape, without q/k/v biases). */
+export type PrefixConfig = Omit<LayerConfig, 'dim' | 'qkvBias'>;
 
 /** Stored as JSON in the safetensors metadata under `config`. */
 export interface HeadConfig {
