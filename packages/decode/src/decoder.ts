@@ -2,7 +2,7 @@
 // Autoregressive decoding is the same loop with no head and a root-only tree.
 
 import { argmax, gatherRows, OptionError, type Tensor } from '@hydra-ts/tensor';
-import type { LlamaModel } from '@hydra-ts/model';
+import type { LlamaModel, StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import {
@@ -36,8 +36,6 @@ export interface GenerateOptions {
   /** Extra ids that end generation. */
   stopTokens?: readonly number[];
 }
-
-export type StopReason = 'eos' | 'max-tokens' | 'context' | 'aborted';
 
 /** One decoding step's output, as streamed. */
 export interface StepEvent {
