@@ -2,20 +2,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { buildTreeFromAcceptance, buildTreeWithShape, expectedAcceptLength, PRIOR_ACCEPTANCE } from './acceptance';
 import { CandidateTree } from './candidate-tree';
+import { seededRandom } from '@hydra-ts/tensor';
 import { TreeError } from './errors';
 import { chain, trees } from './builtin';
-
-// mulberry32: a tiny seeded generator, kept separate from the code under test.
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random [depth][rank] tables whose rows sum to at most 1. */
 const tables = (depths: number, ranks: number) =>
@@ -60,7 +49,7 @@ describe('expectedAcceptLength', () => {
   });
 
   it('equals a Monte-Carlo estimate (200k simulated steps)', () => {
-    const rand = mulberry32(1234);
+    const rand = seededRandom(1234);
     const randomTable = Array.from({ length: 4 }, () => {
       const w = Array.from({ length: 11 }, () => rand());
       const s = w.reduce((a, b) => a + b, 0);
