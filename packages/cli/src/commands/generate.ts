@@ -100,7 +100,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     const { text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep } = result;
     const json: Record<string, unknown> = {
       text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep,
-      decoder, tree: head(decoder) ? tree.name : null, verifier: verifier.kind, device: model.device.name,
+      decoder, tree: decoder !== 'ar' ? tree.name : null, verifier: verifier.kind, device: model.device.name,
       acceptanceByDepth: result.acceptanceByDepth, stopReason: result.stopReason, timing: result.timing,
     };
     if (compared.length > 1) {
@@ -120,8 +120,4 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     process.stderr.write(`device: ${model.device.name}\n`);
   }
   model.dispose();
-}
-
-function head(decoder: DecoderKind): boolean {
-  return decoder !== 'ar';
 }
