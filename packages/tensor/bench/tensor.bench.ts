@@ -144,7 +144,7 @@ printTable(rowsOut);
 const tiny = kernel('bench-tiny', ['read_write'], () => `
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> v: array<f32>;
+@group(1) @binding(1) var<storage, read_write> v: array<f32>;
 @compute @workgroup_size(1)
 fn main() { v[0] = v[0] + 1.0; }`);
 const buf = device.zeros([4]);

@@ -10,7 +10,7 @@ export type Access = 'read' | 'read_write';
 export interface Kernel {
   /** Unique per distinct WGSL source. */
   readonly key: string;
-  /** WGSL with `@group(0) @binding(0) var<uniform> p: Params;` and storage bindings 1..n in order. */
+  /** WGSL with `@group(0) @binding(0) var<uniform> p: Params;` and storage buffers at `@group(1)`, bindings 1..n in order. */
   readonly source: string;
   readonly bindings: readonly Access[];
 }

@@ -139,10 +139,10 @@ describe('Tensor', () => {
     const k = kernel(`test-lookup-${flag.bit}`, ['read', 'read', 'read_write', 'read_write'], () => `
 struct Params { n: u32, m: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read> table: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: atomic<u32>;
+@group(1) @binding(1) var<storage, read> ids: array<i32>;
+@group(1) @binding(2) var<storage, read> table: array<f32>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(4) var<storage, read_write> err: atomic<u32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   if (g.x >= p.n) { return; }

@@ -57,11 +57,11 @@ struct Params {
   hd: u32, causal: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<f32>;
-@group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> q: array<f32>;
+@group(1) @binding(2) var<storage, read> kc: array<f32>;
+@group(1) @binding(3) var<storage, read> vc: array<f32>;
+@group(1) @binding(4) var<storage, read> mask: array<u32>;
+@group(1) @binding(5) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -111,11 +111,11 @@ struct Params {
   hd: u32, G: u32, dpt: u32, causal: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<${v4 ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(3) var<storage, read> vc: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> q: array<f32>;
+@group(1) @binding(2) var<storage, read> kc: array<${v4 ? 'vec4<f32>' : 'f32'}>;
+@group(1) @binding(3) var<storage, read> vc: array<f32>;
+@group(1) @binding(4) var<storage, read> mask: array<u32>;
+@group(1) @binding(5) var<storage, read_write> out: array<f32>;
 
 const NEG = -3.0e38;
 

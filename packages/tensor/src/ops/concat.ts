@@ -21,8 +21,8 @@ function concatKernel(dtype: DType, n: number) {
 ${el === 'f16' ? 'enable f16;' : ''}
 struct Params { rows: u32, outW: u32, colBase: u32, batchW: u32, ${ins.map((k) => `w${k}: u32`).join(', ')} }
 @group(0) @binding(0) var<uniform> p: Params;
-${ins.map((k) => `@group(0) @binding(${k + 1}) var<storage, read> x${k}: array<${el}>;`).join('\n')}
-@group(0) @binding(${n + 1}) var<storage, read_write> out: array<${el}>;
+${ins.map((k) => `@group(1) @binding(${k + 1}) var<storage, read> x${k}: array<${el}>;`).join('\n')}
+@group(1) @binding(${n + 1}) var<storage, read_write> out: array<${el}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

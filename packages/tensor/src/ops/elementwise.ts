@@ -13,9 +13,9 @@ function binaryKernel(op: BinaryOp) {
   return kernel(`binary-${op}`, ['read', 'read', 'read_write'], () => `
 struct Params { n: u32, m: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> y: array<f32>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

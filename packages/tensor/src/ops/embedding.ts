@@ -14,10 +14,10 @@ function embeddingKernel(dtype: DType, bit: number) {
   return kernel(`embedding-${dtype}-${bit}`, ['read', 'read', 'read_write', 'read_write'], () => `${enableF16(dtype)}
 struct Params { total: u32, dim: u32, vocab: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> table: array<${wgslFloat(dtype)}>;
-@group(0) @binding(2) var<storage, read> ids: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> err: atomic<u32>;
+@group(1) @binding(1) var<storage, read> table: array<${wgslFloat(dtype)}>;
+@group(1) @binding(2) var<storage, read> ids: array<i32>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(4) var<storage, read_write> err: atomic<u32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -140,11 +140,11 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
 // vec4<u32> units of 8 halves for w when packed). up: offset of the up half of x (swiglu).
 struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sar: u32, saq: u32, sbc: u32, sbq: u32, hasRes: u32, up: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(2) var<storage, read> w: array<${packed ? 'vec4<u32>' : vec4 ? `vec4<${wt}>` : wt}>;
+@group(1) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4<f32>' : 'f32'}>;
+@group(1) @binding(2) var<storage, read> w: array<${packed ? 'vec4<u32>' : vec4 ? `vec4<${wt}>` : wt}>;
 ${BIAS_WGSL}
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
-${prologue === 'rmsnorm' ? `@group(0) @binding(6) var<storage, read> g: array<${conv}>;` : ''}
+@group(1) @binding(5) var<storage, read> residual: array<f32>;
+${prologue === 'rmsnorm' ? `@group(1) @binding(6) var<storage, read> g: array<${conv}>;` : ''}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -206,8 +206,8 @@ function naiveKernel(wDtype: DType) {
   return kernel(`linear-naive-${wDtype}`, BINDINGS, () => `${enableF16(wDtype)}
 struct Params { rows: u32, n: u32, k: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<${wgslFloat(wDtype)}>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> w: array<${wgslFloat(wDtype)}>;
 ${BIAS_WGSL}
 
 @compute @workgroup_size(${NAIVE_WG})

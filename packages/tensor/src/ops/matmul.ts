@@ -27,8 +27,8 @@ export interface TileConfig {
 // Bias is bound always (any read-only buffer stands in when absent) and switched by p.hasBias,
 // which halves the pipelines to compile: on llvmpipe a compile costs more than many dispatches.
 export const BINDINGS = ['read', 'read', 'read', 'read_write'] as const;
-export const BIAS_WGSL = `@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+export const BIAS_WGSL = `@group(1) @binding(3) var<storage, read> bias: array<f32>;
+@group(1) @binding(4) var<storage, read_write> out: array<f32>;
 fn addBias(i: u32) -> f32 {
   if (p.hasBias != 0u) { return bias[i]; }
   return 0.0;
@@ -97,8 +97,8 @@ export function tiledKernel(s: TiledKernelSpec) {
     return `${enableF16(s.bDtype)}
 struct Params { m: u32, n: u32, k: u32, ldc: u32, col0: u32, ldb: u32, hasBias: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<${bt}>;
+@group(1) @binding(1) var<storage, read> a: array<f32>;
+@group(1) @binding(2) var<storage, read> b: array<${bt}>;
 ${BIAS_WGSL}
 
 var<workgroup> As: array<f32, ${bm * bk}>; // [bk][bm]

@@ -12,9 +12,9 @@ function rmsnormKernel(wdtype: DType) {
   return kernel(`rmsnorm-${wdtype}`, ['read', 'read', 'read_write'], () => `${enableF16(wdtype)}
 struct Params { rows: u32, dim: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<${wgslFloat(wdtype)}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> w: array<${wgslFloat(wdtype)}>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partial: array<f32, ${WG}>;
 
@@ -50,9 +50,9 @@ function rowKernel(wdtype: DType) {
   return kernel(`rmsnorm-thread-${wdtype}`, ['read', 'read', 'read_write'], () => `${enableF16(wdtype)}
 struct Params { rows: u32, dim: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<${wgslFloat(wdtype)}>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> w: array<${wgslFloat(wdtype)}>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -30,10 +30,10 @@ function ropeKernel(layout: RopeLayout) {
   return kernel(`rope-${layout}`, ['read', 'read', 'read', 'read_write'], () => `
 struct Params { pairs: u32, dim: u32, head_dim: u32, half: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> pos: array<i32>;
-@group(0) @binding(3) var<storage, read> turns: array<vec4f>; // [half] freq/2π split in 4 parts
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> pos: array<i32>;
+@group(1) @binding(3) var<storage, read> turns: array<vec4f>; // [half] freq/2π split in 4 parts
+@group(1) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -93,10 +93,10 @@ function gatherKernel(dtype: DType, checked: boolean) {
 ${el === 'f16' ? 'enable f16;' : ''}
 struct Params { k: u32, n: u32, width: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<${el}>;
-@group(0) @binding(2) var<storage, read> ids: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<${el}>;
-${checked ? '@group(0) @binding(4) var<storage, read_write> err: atomic<u32>;' : ''}
+@group(1) @binding(1) var<storage, read> x: array<${el}>;
+@group(1) @binding(2) var<storage, read> ids: array<i32>;
+@group(1) @binding(3) var<storage, read_write> out: array<${el}>;
+${checked ? '@group(1) @binding(4) var<storage, read_write> err: atomic<u32>;' : ''}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

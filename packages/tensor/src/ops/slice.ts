@@ -13,8 +13,8 @@ const sliceKernel = (dtype: DType) => {
 ${el === 'f16' ? 'enable f16;' : ''}
 struct Params { rows: u32, inW: u32, outW: u32, start: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<${el}>;
-@group(0) @binding(2) var<storage, read_write> out: array<${el}>;
+@group(1) @binding(1) var<storage, read> x: array<${el}>;
+@group(1) @binding(2) var<storage, read_write> out: array<${el}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -21,8 +21,8 @@ function softmaxKernel(log: boolean) {
   return kernel(`softmax-${log ? 'log' : 'prob'}`, ['read', 'read_write'], () => `
 struct Params { rows: u32, n: u32, inv_t: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<workgroup> wm: array<f32, ${WG}>;
 var<workgroup> ws: array<f32, ${WG}>;

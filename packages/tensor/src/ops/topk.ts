@@ -19,9 +19,9 @@ function topkKernel() {
   return kernel('topk', ['read', 'read_write', 'read_write'], () => `
 struct Params { rows: u32, n: u32, k: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> values: array<f32>;
-@group(0) @binding(3) var<storage, read_write> indices: array<i32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> values: array<f32>;
+@group(1) @binding(3) var<storage, read_write> indices: array<i32>;
 
 const NONE = 0xffffffffu;
 var<workgroup> hv: array<f32, ${WG}>;
@@ -109,9 +109,9 @@ const THREAD_MAX_N = 4096;
 const rowKernel = kernel('topk-thread', ['read', 'read_write', 'read_write'], () => `
 struct Params { rows: u32, n: u32, k: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> values: array<f32>;
-@group(0) @binding(3) var<storage, read_write> indices: array<i32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> values: array<f32>;
+@group(1) @binding(3) var<storage, read_write> indices: array<i32>;
 
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

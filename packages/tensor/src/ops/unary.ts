@@ -9,8 +9,8 @@ const unaryKernel = (name: string, expr: string) =>
   kernel(`unary-${name}`, ['read', 'read_write'], () => `
 struct Params { n: u32, s: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -37,9 +37,9 @@ export const silu = (x: Tensor) => unary('silu', 'v / (1.0 + exp(-v))', x);
 const swigluKernel = kernel('swiglu', ['read', 'read', 'read_write'], () => `
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> gate: array<f32>;
-@group(0) @binding(2) var<storage, read> up: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> gate: array<f32>;
+@group(1) @binding(2) var<storage, read> up: array<f32>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

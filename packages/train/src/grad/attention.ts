@@ -23,14 +23,14 @@ fn allowed(i: u32, j: u32) -> bool {
 
 function queryKernel(headDim: number) {
   return kernel(`grad-attention-q-hd${headDim}`, ['read', 'read', 'read', 'read', 'read', 'read', 'read_write', 'read_write'], () => `${header(headDim)}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> o: array<f32>;
-@group(0) @binding(5) var<storage, read> dO: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
-@group(0) @binding(7) var<storage, read_write> dq: array<f32>;
-@group(0) @binding(8) var<storage, read_write> stats: array<vec2f>; // [rows, nHeads] (lse, D)
+@group(1) @binding(1) var<storage, read> q: array<f32>;
+@group(1) @binding(2) var<storage, read> k: array<f32>;
+@group(1) @binding(3) var<storage, read> v: array<f32>;
+@group(1) @binding(4) var<storage, read> o: array<f32>;
+@group(1) @binding(5) var<storage, read> dO: array<f32>;
+@group(1) @binding(6) var<storage, read> mask: array<u32>;
+@group(1) @binding(7) var<storage, read_write> dq: array<f32>;
+@group(1) @binding(8) var<storage, read_write> stats: array<vec2f>; // [rows, nHeads] (lse, D)
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -73,14 +73,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 function keyKernel(headDim: number) {
   return kernel(`grad-attention-kv-hd${headDim}`, ['read', 'read', 'read', 'read', 'read', 'read', 'read_write', 'read_write'], () => `${header(headDim)}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> dO: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<vec2f>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
-@group(0) @binding(7) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dv: array<f32>;
+@group(1) @binding(1) var<storage, read> q: array<f32>;
+@group(1) @binding(2) var<storage, read> k: array<f32>;
+@group(1) @binding(3) var<storage, read> v: array<f32>;
+@group(1) @binding(4) var<storage, read> dO: array<f32>;
+@group(1) @binding(5) var<storage, read> stats: array<vec2f>;
+@group(1) @binding(6) var<storage, read> mask: array<u32>;
+@group(1) @binding(7) var<storage, read_write> dk: array<f32>;
+@group(1) @binding(8) var<storage, read_write> dv: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

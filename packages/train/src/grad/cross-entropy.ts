@@ -15,11 +15,11 @@ function rowsKernel(soft: boolean) {
   return kernel(`grad-xent-rows-${soft ? 'soft' : 'hard'}`, ['read', 'read', 'read', 'read_write', 'read_write'], () => `
 struct Params { rows: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> tgt: array<${soft ? 'f32' : 'i32'}>;
-@group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read_write> stats: array<vec2f>; // [rows] (lse, Σp)
-@group(0) @binding(5) var<storage, read_write> rowLoss: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> tgt: array<${soft ? 'f32' : 'i32'}>;
+@group(1) @binding(3) var<storage, read> weight: array<f32>;
+@group(1) @binding(4) var<storage, read_write> stats: array<vec2f>; // [rows] (lse, Σp)
+@group(1) @binding(5) var<storage, read_write> rowLoss: array<f32>;
 
 var<workgroup> wm: array<f32, ${WG}>;
 var<workgroup> ws: array<f32, ${WG}>;
@@ -74,8 +74,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 const sumKernel = kernel('grad-xent-sum', ['read', 'read_write'], () => `
 struct Params { rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> rowLoss: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> rowLoss: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<workgroup> part: array<f32, ${WG}>;
 
@@ -96,12 +96,12 @@ function backwardKernel(soft: boolean) {
   return kernel(`grad-xent-backward-${soft ? 'soft' : 'hard'}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
 struct Params { rows: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> tgt: array<${soft ? 'f32' : 'i32'}>;
-@group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read> stats: array<vec2f>;
-@group(0) @binding(5) var<storage, read> g: array<f32>; // [1] upstream gradient of the loss
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> tgt: array<${soft ? 'f32' : 'i32'}>;
+@group(1) @binding(3) var<storage, read> weight: array<f32>;
+@group(1) @binding(4) var<storage, read> stats: array<vec2f>;
+@group(1) @binding(5) var<storage, read> g: array<f32>; // [1] upstream gradient of the loss
+@group(1) @binding(6) var<storage, read_write> dx: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -17,8 +17,8 @@ fn pcg(x: u32) -> u32 {
 const dropoutKernel = kernel('grad-dropout-mask', ['read', 'read_write'], () => `
 struct Params { n: u32, seed: u32, threshold: u32, inv_keep: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
 ${HASH_WGSL}
 
 @compute @workgroup_size(${WG})

@@ -10,10 +10,10 @@ const WG = 256;
 const scatterKernel = kernel('grad-embedding-segments', ['read', 'read', 'read', 'read_write'], () => `
 struct Params { total: u32, dim: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> offsets: array<u32>;   // [vocab + 1]
-@group(0) @binding(2) var<storage, read> positions: array<u32>; // [n] rows of dy, grouped by id
-@group(0) @binding(3) var<storage, read> dy: array<f32>;        // [n, dim]
-@group(0) @binding(4) var<storage, read_write> dt: array<f32>;  // [vocab, dim]
+@group(1) @binding(1) var<storage, read> offsets: array<u32>;   // [vocab + 1]
+@group(1) @binding(2) var<storage, read> positions: array<u32>; // [n] rows of dy, grouped by id
+@group(1) @binding(3) var<storage, read> dy: array<f32>;        // [n, dim]
+@group(1) @binding(4) var<storage, read_write> dt: array<f32>;  // [vocab, dim]
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

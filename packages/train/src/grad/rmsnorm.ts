@@ -11,11 +11,11 @@ const COLS = 64;
 const rowKernel = kernel('grad-rmsnorm-rows', ['read', 'read', 'read', 'read_write', 'read_write'], () => `
 struct Params { rows: u32, dim: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rinv: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> w: array<f32>;
+@group(1) @binding(3) var<storage, read> dy: array<f32>;
+@group(1) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(1) @binding(5) var<storage, read_write> rinv: array<f32>;
 
 var<workgroup> ss: array<f32, ${WG}>;
 var<workgroup> sd: array<f32, ${WG}>;
@@ -53,10 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 const weightKernel = kernel('grad-rmsnorm-weight', ['read', 'read', 'read', 'read_write'], () => `
 struct Params { rows: u32, dim: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> rinv: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dw: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> dy: array<f32>;
+@group(1) @binding(3) var<storage, read> rinv: array<f32>;
+@group(1) @binding(4) var<storage, read_write> dw: array<f32>;
 
 @compute @workgroup_size(${COLS})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -11,9 +11,9 @@ function ropeBackwardKernel(layout: RopeLayout) {
   return kernel(`grad-rope-${layout}`, ['read', 'read', 'read_write'], () => `
 struct Params { pairs: u32, dim: u32, head_dim: u32, half: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> cs: array<vec2f>; // [rows, half] (cos, sin)
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(1) @binding(1) var<storage, read> dy: array<f32>;
+@group(1) @binding(2) var<storage, read> cs: array<vec2f>; // [rows, half] (cos, sin)
+@group(1) @binding(3) var<storage, read_write> dx: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

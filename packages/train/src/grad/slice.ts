@@ -8,8 +8,8 @@ const WG = 256;
 const padKernel = kernel('grad-slice-pad', ['read', 'read_write'], () => `
 struct Params { total: u32, inW: u32, start: u32, width: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(1) @binding(1) var<storage, read> dy: array<f32>;
+@group(1) @binding(2) var<storage, read_write> dx: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -12,9 +12,9 @@ function softmaxBackwardKernel(log: boolean) {
   return kernel(`grad-softmax-${log ? 'log' : 'prob'}`, ['read', 'read', 'read_write'], () => `
 struct Params { rows: u32, n: u32, inv_t: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(1) @binding(1) var<storage, read> y: array<f32>;
+@group(1) @binding(2) var<storage, read> dy: array<f32>;
+@group(1) @binding(3) var<storage, read_write> dx: array<f32>;
 
 var<workgroup> part: array<f32, ${WG}>;
 

@@ -10,11 +10,11 @@ const WG = 256;
 const adamwKernel = kernel('optim-adamw', ['read_write', 'read', 'read_write', 'read_write', 'read'], () => `
 struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, decay: f32, bc1: f32, bc2: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<storage, read> clip: array<f32>; // [2] (global norm, factor)
+@group(1) @binding(1) var<storage, read_write> theta: array<f32>;
+@group(1) @binding(2) var<storage, read> grad: array<f32>;
+@group(1) @binding(3) var<storage, read_write> m: array<f32>;
+@group(1) @binding(4) var<storage, read_write> v: array<f32>;
+@group(1) @binding(5) var<storage, read> clip: array<f32>; // [2] (global norm, factor)
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -51,9 +51,9 @@ export function adamwUpdate(theta: Tensor, grad: Tensor, m: Tensor, v: Tensor, c
 const sgdKernel = kernel('optim-sgd', ['read_write', 'read', 'read'], () => `
 struct Params { n: u32, lr: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(2) var<storage, read> grad: array<f32>;
-@group(0) @binding(3) var<storage, read> clip: array<f32>;
+@group(1) @binding(1) var<storage, read_write> theta: array<f32>;
+@group(1) @binding(2) var<storage, read> grad: array<f32>;
+@group(1) @binding(3) var<storage, read> clip: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

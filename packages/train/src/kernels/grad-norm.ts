@@ -9,8 +9,8 @@ const WG = 256;
 const sumSquaresKernel = kernel('optim-sum-squares', ['read', 'read_write'], () => `
 struct Params { n: u32, slot: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> slots: array<f32>;
+@group(1) @binding(1) var<storage, read> g: array<f32>;
+@group(1) @binding(2) var<storage, read_write> slots: array<f32>;
 
 var<workgroup> part: array<f32, ${WG}>;
 
@@ -30,8 +30,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 const clipKernel = kernel('optim-clip-factor', ['read', 'read_write'], () => `
 struct Params { n: u32, maxNorm: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> slots: array<f32>;
-@group(0) @binding(2) var<storage, read_write> clip: array<f32>; // [2] (norm, factor)
+@group(1) @binding(1) var<storage, read> slots: array<f32>;
+@group(1) @binding(2) var<storage, read_write> clip: array<f32>; // [2] (norm, factor)
 
 @compute @workgroup_size(1)
 fn main() {
