@@ -1,6 +1,7 @@
 // Public API of @hydra-ts/tensor.
 export { HydraError, DeviceError, ShapeError, DTypeError, DisposedError, IndexError, OptionError } from './errors';
 export { Device, getDevice, type DeviceOptions, type DeviceStats, type AdapterDescription, type Binding } from './device';
+export { formatProfile, type ProfileReport, type KernelTime } from './profiler';
 export { Tensor, scope, liveTensorCount, shapeSize, formatShape, dtypeBytes, type DType, type TypedArrayFor } from './tensor';
 export { kernel, params, grid, type Kernel, type Access } from './kernel';
 export { f32ToF16, f16ToF32, f32ToF16Bits, f16BitsToF32 } from './half';

@@ -106,6 +106,8 @@ describe('Tensor', () => {
 
   it('records many dispatches into one submit', async () => {
     const x = device.tensor(randomArray(64, 1), [64]);
+    const flushEvery = device.flushEvery;
+    device.flushEvery = Infinity;
     const submits = device.stats.submits;
     const dispatches = device.stats.dispatches;
     let y = add(x, x);
@@ -120,8 +122,52 @@ describe('Tensor', () => {
     expect(device.stats.submits).toBe(submits + 1);
     const xs = await x.read();
     for (let i = 0; i < 64; i++) expect(out[i]).toBeCloseTo(22 * xs[i], 4);
+    device.flushEvery = flushEvery;
     x.dispose();
     y.dispose();
+  });
+
+  it('submits on its own every flushEvery dispatches, with the same results', async () => {
+    const x = device.tensor(randomArray(64, 2), [64]);
+    await x.read();
+    const flushEvery = device.flushEvery;
+    device.flushEvery = 4;
+    const submits = device.stats.submits;
+    let y = add(x, x);
+    for (let i = 0; i < 11; i++) {
+      const z = add(y, x);
+      y.dispose();
+      y = z;
+    }
+    expect(device.stats.submits - submits).toBe(2); // 12 dispatches: submits before the 5th and the 9th
+    const out = await y.read();
+    const xs = await x.read();
+    for (let i = 0; i < 64; i++) expect(out[i]).toBeCloseTo(13 * xs[i], 4);
+    device.flushEvery = flushEvery;
+    x.dispose();
+    y.dispose();
+    await expect(Device.create({ flushEvery: 0 })).rejects.toThrow(/flushEvery must be a number ≥ 1/);
+  });
+
+  it('times kernels with timestamp queries when the adapter can', async (ctx) => {
+    if (!device.hasTimestamps) ctx.skip();
+    const x = device.tensor(randomArray(256, 3), [256]);
+    device.startProfile();
+    expect(() => device.startProfile()).toThrow(/already running/);
+    const ys = [add(x, x), add(x, x), add(x, x)];
+    const report = await device.stopProfile();
+    expect(report.dispatches).toBe(3);
+    expect(report.kernels).toHaveLength(1);
+    expect(report.kernels[0].calls).toBe(3);
+    expect(report.kernels[0].key).toMatch(/add/);
+    expect(report.totalMs).toBeGreaterThan(0);
+    expect(report.totalMs).toBeCloseTo(report.kernels[0].ms, 9);
+    // Profiled dispatches compute what plain ones do.
+    const xs = await x.read();
+    const y0 = await ys[0].read();
+    for (let i = 0; i < 256; i++) expect(y0[i]).toBeCloseTo(2 * xs[i], 5);
+    await expect(device.stopProfile()).rejects.toThrow(/no profile is running/);
+    for (const t of [x, ...ys]) t.dispose();
   });
 
   it('a write after recorded reads keeps the recorded reads on the old data', async () => {
