@@ -27,6 +27,7 @@ cli
   .option('--compare <decoders>', 'also run these decoders on the same prompt and print their speed, e.g. ar,medusa')
   .option('--json', 'print one JSON object with the text and statistics')
   .option('--quiet', 'do not stream the text')
+  .option('--profile', 'print GPU time per kernel of the main decoder (timestamp queries)')
   .action(runGenerate);
 
 cli

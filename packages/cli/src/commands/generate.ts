@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { LlamaModel } from '@hydra-ts/model';
 import { loadHead, type DraftHead } from '@hydra-ts/heads';
 import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
-import { getDevice } from '@hydra-ts/tensor';
+import { formatProfile, getDevice } from '@hydra-ts/tensor';
 import { getTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
 import { decoderOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
@@ -24,6 +24,7 @@ export interface GenerateFlags {
   json?: boolean;
   compare?: string;
   quiet?: boolean;
+  profile?: boolean;
 }
 
 export async function loadModel(modelPath: string | undefined): Promise<{ model: LlamaModel; path: string }> {
@@ -90,8 +91,20 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   // Shader compilation happens on first use: warm every decoder up before timing any of them.
   if (others.length > 0) for (const kind of [decoder, ...others]) await run(kind, false, 8);
+  if (flags.profile) {
+    if (!model.device.hasTimestamps) throw new UsageError(`--profile: the adapter ${model.device.name} cannot time kernels (no timestamp-query)`);
+    if (others.length === 0) await run(decoder, false, 8); // compile kernels outside the profile
+    model.device.startProfile();
+  }
   if (streamText && prompt) process.stdout.write(prompt);
   const result = await run(decoder, streamText);
+  if (flags.profile) {
+    const report = await model.device.stopProfile();
+    const steps = Math.max(1, result.steps);
+    process.stderr.write(`GPU time per kernel over ${result.steps} steps (ms per step; each dispatch in its own timed pass, so slower than a plain run):\n`);
+    const perStep = { ...report, totalMs: report.totalMs / steps, kernels: report.kernels.map((k) => ({ ...k, ms: k.ms / steps, calls: k.calls / steps })) };
+    process.stderr.write(formatProfile(perStep, 30) + '\n');
+  }
   if (streamText) process.stdout.write('\n');
   const compared: Array<[DecoderKind, GenerateResult]> = [[decoder, result]];
   for (const kind of others) compared.push([kind, await run(kind, false)]);
