@@ -44,11 +44,13 @@ export interface AttentionOptions {
   kernel?: 'thread' | 'workgroup';
 }
 
-const THREAD_WG = 64;
+const THREAD_WG = 16;
 const THREAD_MAX_HEAD_DIM = 64;
 
 // One invocation per (row, head): scores, running max and sum and the weighted V sum all live in
-// registers, keys are streamed once. Used for small heads, where a workgroup per (row, head) spends
+// registers, keys are streamed once. A workgroup holds up to THREAD_WG rows of one head, so every
+// invocation of it reads the same key and value at each step: on CPU adapters those are uniform
+// (one scalar load per SIMD group, not a gather per lane), 2-3× faster for tree rows. Used for small heads, where a workgroup per (row, head) spends
 // most of its time in barriers and workgroup start-up on CPU-backed adapters (16 ms vs 0.4 ms for
 // 64 tree rows × 8 heads over 160 keys on lavapipe).
 const threadKernel = kernel('attention-thread', ['read', 'read', 'read', 'read', 'read_write'], () => `
@@ -65,11 +67,10 @@ struct Params {
 
 @compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let w = (${FLAT_WORKGROUP}) * ${THREAD_WG}u + lid;
-  if (w >= p.rows * p.nHeads) { return; }
+  let i = wid.x * ${THREAD_WG}u + lid;
+  let h = wid.y;
+  if (i >= p.rows) { return; }
   let hd = p.hd;
-  let i = w / p.nHeads;
-  let h = w % p.nHeads;
   let kvOff = (h / p.group) * hd;
   let qOff = i * p.qW + h * hd;
   var qv: array<f32, ${THREAD_MAX_HEAD_DIM}>;
@@ -291,7 +292,7 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   if (which === 'thread') {
     if (headDim > THREAD_MAX_HEAD_DIM) throw new OptionError(`${op}: kernel 'thread' supports headDim up to ${THREAD_MAX_HEAD_DIM}, got ${headDim}`);
     const u = params(rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale }, headDim, mask === undefined ? 1 : 0);
-    device.dispatch(threadKernel, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, grid(device, Math.ceil((rows * nHeads) / THREAD_WG)));
+    device.dispatch(threadKernel, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
     ownedMask?.dispose();
     return out;
   }
