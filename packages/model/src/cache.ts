@@ -110,10 +110,16 @@ export class KVCache {
       }
       if (rows.indexOf(r) !== i) throw new CacheError(`KVCache.commit: pending row ${r} is listed twice`);
     });
-    const from = rows.map((r) => this.committed + r);
-    for (const layer of this.layers) {
-      compactRows(layer.k, from, this.committed);
-      compactRows(layer.v, from, this.committed);
+    // Rows already in place (a leading run 0, 1, 2, ...: always the root, and every row of a
+    // one-row step or a chain) need no copy.
+    let inPlace = 0;
+    while (inPlace < rows.length && rows[inPlace] === inPlace) inPlace++;
+    if (inPlace < rows.length) {
+      const from = rows.slice(inPlace).map((r) => this.committed + r);
+      for (const layer of this.layers) {
+        compactRows(layer.k, from, this.committed + inPlace);
+        compactRows(layer.v, from, this.committed + inPlace);
+      }
     }
     this.committed += rows.length;
     this.appended = 0;
