@@ -1,7 +1,7 @@
 // pnpm bench:profile — GPU time per kernel of a decode step (1 row) and of a tree step (--rows N),
 // from timestamp queries, next to the wall time of the same steps run without profiling.
 //
-//   node --conditions=source --import tsx bench/profile.ts [--model stories260K|stories15M] [--rows 16] [--steps 32] [--f16]
+//   node --conditions=source --import tsx bench/profile.ts [--model stories260K|stories15M] [--rows 16] [--steps 32] [--context 16] [--f16]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { argmax, formatProfile, getDevice } from '@hydra-ts/tensor';
@@ -15,16 +15,17 @@ const value = (name: string, fallback: string) => {
 const which = value('model', 'stories260K');
 const rows = Number(value('rows', '1'));
 const steps = Number(value('steps', '32'));
+const context = Number(value('context', '16'));
 const dtype = args.includes('--f16') ? 'f16' : 'f32';
 
 const device = await getDevice();
 const stories = fileURLToPath(new URL('../../../models/stories260K/stories260K.bin', import.meta.url));
 const ckpt = which === 'stories260K' ? parseLlama2cCheckpoint(readFileSync(stories), stories) : randomCheckpoint('stories15M', 1);
 const model = LlamaModel.fromWeights(device, ckpt.config, ckpt.weights, undefined, { dtype });
-const prompt = Array.from({ length: 16 }, (_, i) => (i === 0 ? ckpt.config.bosId : 3 + ((i * 7919) % (ckpt.config.vocabSize - 3))));
+const prompt = Array.from({ length: context }, (_, i) => (i === 0 ? ckpt.config.bosId : 3 + ((i * 7919) % (ckpt.config.vocabSize - 3))));
 const mask = new Uint8Array(rows * rows).map((_, i) => (Math.floor(i / rows) >= i % rows ? 1 : 0)); // causal: a chain
 
-/** `steps` forwards of `rows` new rows over a 16-token prefix, each step rolled back, logits of every row + argmax. */
+/** `steps` forwards of `rows` new rows over a `context`-token prefix, each step rolled back, logits of every row + argmax. */
 async function run(profile = false): Promise<number> {
   const cache = model.createCache(prompt.length + rows);
   model.forward(cache, { tokens: prompt, logits: 'none' }).hidden.dispose();
@@ -33,7 +34,7 @@ async function run(profile = false): Promise<number> {
   if (profile) device.startProfile();
   const t0 = performance.now();
   for (let s = 0; s < steps; s++) {
-    const out = model.forward(cache, { tokens: prompt.slice(0, rows), positions: Int32Array.from({ length: rows }, (_, i) => 16 + i), mask, logits: 'all' });
+    const out = model.forward(cache, { tokens: Array.from({ length: rows }, (_, i) => 3 + ((i * 31) % (ckpt.config.vocabSize - 3))), positions: Int32Array.from({ length: rows }, (_, i) => context + i), mask, logits: 'all' });
     const ids = argmax(out.logits!);
     await ids.read();
     for (const t of [out.hidden, out.logits!, ids]) t.dispose();
