@@ -53,7 +53,16 @@ const THREAD_MAX_HEAD_DIM = 64;
 // (one scalar load per SIMD group, not a gather per lane), 2-3× faster for tree rows. Used for small heads, where a workgroup per (row, head) spends
 // most of its time in barriers and workgroup start-up on CPU-backed adapters (16 ms vs 0.4 ms for
 // 64 tree rows × 8 heads over 160 keys on lavapipe).
-const threadKernel = kernel('attention-thread', ['read', 'read', 'read', 'read', 'read_write'], () => `
+// Specialised per head size: with a constant headDim the loops over it unroll and q, the
+// accumulators and each key stay in registers (as vec4 when headDim % 4 == 0); with a uniform
+// headDim they were arrays in per-lane scratch memory, 2-3x slower on lavapipe.
+function threadKernel(hd: number) {
+  const v4 = hd % 4 === 0;
+  const n = v4 ? hd / 4 : hd; // units (vec4 or scalar) per head
+  const T = v4 ? 'vec4<f32>' : 'f32';
+  const load = (buf: string, at: string) => (v4 ? `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])` : `${buf}[${at}]`);
+  const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
+  return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read_write'], () => `
 struct Params {
   rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
   hd: u32, causal: u32,
@@ -66,16 +75,15 @@ struct Params {
 @group(1) @binding(5) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(${THREAD_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * ${THREAD_WG}u + lid;
   let h = wid.y;
   if (i >= p.rows) { return; }
-  let hd = p.hd;
-  let kvOff = (h / p.group) * hd;
-  let qOff = i * p.qW + h * hd;
-  var qv: array<f32, ${THREAD_MAX_HEAD_DIM}>;
-  var acc: array<f32, ${THREAD_MAX_HEAD_DIM}>;
-  for (var d = 0u; d < hd; d++) { qv[d] = q[qOff + d] * p.scale; acc[d] = 0.0; }
+  let kvOff = (h / p.group) * ${hd}u;
+  let qOff = i * p.qW + h * ${hd}u;
+  var qv: array<${T}, ${n}>;
+  var acc: array<${T}, ${n}>;
+  for (var d = 0u; d < ${n}u; d++) { qv[d] = ${load('q', `qOff + ${v4 ? '4u * ' : ''}d`)} * p.scale; acc[d] = ${T}(0.0); }
   var m = -3.0e38;
   var sum = 0.0;
   let keys = p.cachedLen + p.rows;
@@ -87,20 +95,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     let kb = j * p.kvW + kvOff;
     var s = 0.0;
-    for (var d = 0u; d < hd; d++) { s += qv[d] * kc[kb + d]; }
-    if (s > m) {
-      let c = exp(m - s);
-      sum *= c;
-      for (var d = 0u; d < hd; d++) { acc[d] *= c; }
-      m = s;
-    }
-    let e = exp(s - m);
-    sum += e;
-    for (var d = 0u; d < hd; d++) { acc[d] += e * vc[kb + d]; }
+    for (var d = 0u; d < ${n}u; d++) { s += ${dot('qv[d]', load('kc', `kb + ${v4 ? '4u * ' : ''}d`))}; }
+    let mNew = max(m, s);
+    let c = exp(m - mNew);
+    let e = exp(s - mNew);
+    sum = sum * c + e;
+    for (var d = 0u; d < ${n}u; d++) { acc[d] = acc[d] * c + e * ${load('vc', `kb + ${v4 ? '4u * ' : ''}d`)}; }
+    m = mNew;
   }
   let inv = select(0.0, 1.0 / sum, sum > 0.0);
-  for (var d = 0u; d < hd; d++) { out[qOff + d] = acc[d] * inv; }
+  for (var d = 0u; d < ${n}u; d++) {
+    let o = acc[d] * inv;
+    ${v4 ? `let b = qOff + 4u * d; out[b] = o.x; out[b + 1u] = o.y; out[b + 2u] = o.z; out[b + 3u] = o.w;` : 'out[qOff + d] = o;'}
+  }
 }`);
+}
 
 // headDim and causality are uniforms, not constants: two pipelines (vec4 / scalar key loads) serve
 // every model, which keeps shader compiles (seconds each on software rasterizers) rare.
@@ -292,7 +301,7 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   if (which === 'thread') {
     if (headDim > THREAD_MAX_HEAD_DIM) throw new OptionError(`${op}: kernel 'thread' supports headDim up to ${THREAD_MAX_HEAD_DIM}, got ${headDim}`);
     const u = params(rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale }, headDim, mask === undefined ? 1 : 0);
-    device.dispatch(threadKernel, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
+    device.dispatch(threadKernel(headDim), [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
     ownedMask?.dispose();
     return out;
   }
