@@ -17,6 +17,7 @@ export * as cpu from './cpu/index';
 export { compareClose, assertClose, seededRandom, randomArray, type CloseOptions, type CloseReport } from './testing';
 export { rmsnorm } from './ops/rmsnorm';
 export { rope, type RopeOptions, type RopeLayout } from './ops/rope';
+export { ropeCache, type RopeCacheOptions } from './ops/rope-cache';
 export { attention, type AttentionOptions } from './ops/attention';
 export { softmax, logSoftmax, type SoftmaxOptions } from './ops/softmax';
 export { writeRows, compactRows, gatherRows } from './ops/rows';

@@ -2,6 +2,7 @@
 export { binaryCpu, scaleCpu, siluCpu, swigluCpu } from './elementwise';
 export { rmsnormCpu } from './rmsnorm';
 export { ropeCpu } from './rope';
+export { ropeCacheCpu } from './rope-cache';
 export { attentionCpu, type AttentionCpuOptions } from './attention';
 export { softmaxCpu, logSoftmaxCpu } from './softmax';
 export { writeRowsCpu, compactRowsCpu, gatherRowsCpu } from './rows';

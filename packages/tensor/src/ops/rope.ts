@@ -24,6 +24,30 @@ export interface RopeOptions {
   layout: RopeLayout;
 }
 
+/**
+ * WGSL: cos and sin of the angle pos·freq for one pair, from that pair's entry of turnTable().
+ * Shared by every kernel that rotates, so they agree to the bit.
+ */
+export const ROTATION_WGSL = `
+fn rotation(t: vec4f, position: i32) -> vec2f {
+  let q = f32(position);
+  // Each of the first three products is exact; fract keeps the sum small before it rounds.
+  let r = fract(q * t.x) + fract(q * t.y) + fract(q * t.z) + fract(q * t.w);
+  // Quarter turns: angle = (n + f)·π/2 with |f| <= 1/2, so the polynomials see |x| <= π/4.
+  let u = 4.0 * r;
+  let n = round(u);
+  let v = (u - n) * 1.5707963267948966;
+  let v2 = v * v;
+  let sv = v * (1.0 + v2 * (-1.0 / 6.0 + v2 * (1.0 / 120.0 + v2 * (-1.0 / 5040.0 + v2 * (1.0 / 362880.0)))));
+  let cv = 1.0 + v2 * (-0.5 + v2 * (1.0 / 24.0 + v2 * (-1.0 / 720.0 + v2 * (1.0 / 40320.0 + v2 * (-1.0 / 3628800.0)))));
+  switch (i32(n) & 3) {
+    case 1: { return vec2f(-sv, cv); }
+    case 2: { return vec2f(-cv, -sv); }
+    case 3: { return vec2f(sv, -cv); }
+    default: { return vec2f(cv, sv); }
+  }
+}`;
+
 function ropeKernel(layout: RopeLayout) {
   // a and b are the two elements of pair i within head h.
   const pair = layout === 'interleaved' ? 'let a = h * p.head_dim + 2u * i;\n  let b = a + 1u;' : 'let a = h * p.head_dim + i;\n  let b = a + p.half;';
@@ -34,6 +58,7 @@ struct Params { pairs: u32, dim: u32, head_dim: u32, half: u32 }
 @group(1) @binding(2) var<storage, read> pos: array<i32>;
 @group(1) @binding(3) var<storage, read> turns: array<vec4f>; // [half] freq/2π split in 4 parts
 @group(1) @binding(4) var<storage, read_write> out: array<f32>;
+${ROTATION_WGSL}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -45,25 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let h = j / p.half;
   let i = j % p.half;
   ${pair}
-  let t = turns[i];
-  let q = f32(pos[row]);
-  // Each of the first three products is exact; fract keeps the sum small before it rounds.
-  let r = fract(q * t.x) + fract(q * t.y) + fract(q * t.z) + fract(q * t.w);
-  // Quarter turns: angle = (n + f)·π/2 with |f| <= 1/2, so the polynomials see |x| <= π/4.
-  let u = 4.0 * r;
-  let n = round(u);
-  let v = (u - n) * 1.5707963267948966;
-  let v2 = v * v;
-  let sv = v * (1.0 + v2 * (-1.0 / 6.0 + v2 * (1.0 / 120.0 + v2 * (-1.0 / 5040.0 + v2 * (1.0 / 362880.0)))));
-  let cv = 1.0 + v2 * (-0.5 + v2 * (1.0 / 24.0 + v2 * (-1.0 / 720.0 + v2 * (1.0 / 40320.0 + v2 * (-1.0 / 3628800.0)))));
-  var c = cv;
-  var s = sv;
-  switch (i32(n) & 3) {
-    case 1: { c = -sv; s = cv; }
-    case 2: { c = -cv; s = -sv; }
-    case 3: { c = sv; s = -cv; }
-    default: {}
-  }
+  let cs = rotation(turns[i], pos[row]);
+  let c = cs.x;
+  let s = cs.y;
   let base = row * p.dim;
   let xa = x[base + a];
   let xb = x[base + b];
@@ -73,7 +82,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 /** freq_i / 2π for each pair i, split into parts whose products with 17-bit integers are exact. */
-function turnTable(headDim: number, theta: number): Float32Array {
+export function turnTable(headDim: number, theta: number): Float32Array {
   const half = headDim / 2;
   const out = new Float32Array(half * 4);
   for (let i = 0; i < half; i++) {

@@ -1,0 +1,140 @@
+// ropeCache: the step between a block's fused q|k|v projection and its attention, in one dispatch.
+// qkv [rows, qDim + 2·kvDim] holds q | k | v per row; q and k turn by their row's position (rope),
+// k and v land in the layer's KV cache at row `start` on, and the turned q comes back. Unfused it
+// was rope, two column copies and two cache writes: on CPU adapters, where every dispatch and copy
+// costs tens of µs whatever its size, that is most of the step for a small model.
+
+import { IndexError, OptionError, ShapeError } from '../errors';
+import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
+import { formatShape, Tensor } from '../tensor';
+import { ROTATION_WGSL, turnTable, type RopeLayout } from './rope';
+
+const WG = 64;
+
+export interface RopeCacheOptions {
+  nHeads: number;
+  nKvHeads: number;
+  /** Size of one head (even). */
+  headDim: number;
+  /** Base of the frequencies (10000 in llama2.c). */
+  theta?: number;
+  layout: RopeLayout;
+}
+
+function ropeCacheKernel(layout: RopeLayout) {
+  // Pair i of a head starting at h0: elements a and b.
+  const pair = layout === 'interleaved' ? 'let a = h0 + 2u * i;\n    let b = a + 1u;' : 'let a = h0 + i;\n    let b = a + p.half;';
+  return kernel(`rope-cache-${layout}`, ['read', 'read', 'read', 'read_write', 'read_write', 'read_write'], () => `
+// Per row: qPairs rotated pairs of q, then kvPairs of k (rotated), then kvPairs of v (copied).
+struct Params { rows: u32, qDim: u32, kvDim: u32, half: u32, headDim: u32, start: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> pos: array<i32>;
+@group(1) @binding(3) var<storage, read> turns: array<vec4f>; // [half] freq/2π split in 4 parts
+@group(1) @binding(4) var<storage, read_write> qOut: array<f32>;
+@group(1) @binding(5) var<storage, read_write> kc: array<f32>;
+@group(1) @binding(6) var<storage, read_write> vc: array<f32>;
+${ROTATION_WGSL}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let qPairs = p.qDim / 2u;
+  let kvPairs = p.kvDim / 2u;
+  let perRow = qPairs + 2u * kvPairs;
+  let t = (${FLAT_WORKGROUP}) * ${WG}u + lid;
+  if (t >= p.rows * perRow) { return; }
+  let row = t / perRow;
+  let j = t % perRow;
+  let width = p.qDim + 2u * p.kvDim;
+  let src = row * width;
+  let cacheRow = (p.start + row) * p.kvDim;
+  if (j >= qPairs + kvPairs) {
+    let e = 2u * (j - qPairs - kvPairs);
+    vc[cacheRow + e] = x[src + p.qDim + p.kvDim + e];
+    vc[cacheRow + e + 1u] = x[src + p.qDim + p.kvDim + e + 1u];
+    return;
+  }
+  let isQ = j < qPairs;
+  let jj = select(j - qPairs, j, isQ); // pair index within q or within k
+  let h0 = (jj / p.half) * p.headDim;
+  let i = jj % p.half;
+  ${pair}
+  let cs = rotation(turns[i], pos[row]);
+  let off = select(src + p.qDim, src, isQ);
+  let xa = x[off + a];
+  let xb = x[off + b];
+  let ra = xa * cs.x - xb * cs.y;
+  let rb = xa * cs.y + xb * cs.x;
+  if (isQ) {
+    qOut[row * p.qDim + a] = ra;
+    qOut[row * p.qDim + b] = rb;
+  } else {
+    kc[cacheRow + a] = ra;
+    kc[cacheRow + b] = rb;
+  }
+}`);
+}
+
+/**
+ * Splits qkv [rows, nHeads·headDim + 2·nKvHeads·headDim] (q | k | v per row), rotates q and k by
+ * `positions` (rope, as rope() does it, to the bit), writes k and v into rows start..start+rows-1
+ * of kCache and vCache ([capacity, nKvHeads·headDim] f32), and returns the rotated q
+ * [rows, nHeads·headDim], owned by the caller. `positions`: i32 tensor [rows] or host integers.
+ */
+export function ropeCache(qkv: Tensor, positions: Tensor | ArrayLike<number>, kCache: Tensor, vCache: Tensor, start: number, options: RopeCacheOptions): Tensor<'f32'> {
+  const op = 'ropeCache';
+  const posTensor = positions instanceof Tensor ? positions : null;
+  const device = posTensor ? checkLive(op, qkv, kCache, vCache, posTensor) : checkLive(op, qkv, kCache, vCache);
+  for (const [name, t] of [['qkv', qkv], ['kCache', kCache], ['vCache', vCache]] as const) {
+    checkDType(op, name, t, 'f32');
+    checkRank(op, name, t, 2);
+  }
+  const { nHeads, nKvHeads, headDim, layout } = options;
+  const theta = options.theta ?? 10000;
+  for (const [name, v] of [['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new OptionError(`${op}: ${name} must be a positive integer, got ${v}`);
+  }
+  if (headDim % 2 !== 0) throw new ShapeError(`${op}: headDim ${headDim} is odd; rotary pairs need an even head size`);
+  if (layout !== 'interleaved' && layout !== 'half') throw new OptionError(`${op}: layout must be 'interleaved' or 'half', got '${String(layout)}'`);
+  if (!Number.isFinite(theta) || theta <= 1) throw new OptionError(`${op}: theta must be a finite number > 1, got ${theta}`);
+  const qDim = nHeads * headDim;
+  const kvDim = nKvHeads * headDim;
+  const [rows, width] = qkv.shape;
+  if (width !== qDim + 2 * kvDim) {
+    throw new ShapeError(`${op}: qkv ${formatShape(qkv.shape)} must be [rows, ${qDim + 2 * kvDim}] (q ${qDim} | k ${kvDim} | v ${kvDim} for ${nHeads} heads, ${nKvHeads} kv heads of ${headDim})`);
+  }
+  if (kCache.shape[1] !== kvDim || vCache.shape[1] !== kvDim) throw shapeMismatch(op, `caches must be [capacity, ${kvDim}]`, ['kCache', kCache], ['vCache', vCache]);
+  if (kCache.shape[0] !== vCache.shape[0]) throw shapeMismatch(op, 'kCache and vCache must have one capacity', ['kCache', kCache], ['vCache', vCache]);
+  if (kCache.buffer === vCache.buffer || kCache.buffer === qkv.buffer || vCache.buffer === qkv.buffer) {
+    throw new OptionError(`${op}: qkv, kCache and vCache must be three different buffers`);
+  }
+  if (!Number.isInteger(start) || start < 0 || start + rows > kCache.shape[0]) {
+    throw new IndexError(`${op}: cache rows ${start}..${start + rows - 1} do not fit the caches ${formatShape(kCache.shape)}`);
+  }
+  if (posTensor) {
+    checkDType(op, 'positions', posTensor, 'i32');
+    checkRank(op, 'positions', posTensor, 1);
+    if (posTensor.shape[0] !== rows) throw shapeMismatch(op, 'positions must have one entry per row of qkv', ['qkv', qkv], ['positions', posTensor]);
+  } else {
+    const host = positions as ArrayLike<number>;
+    if (host.length !== rows) throw new ShapeError(`${op}: ${host.length} positions for qkv ${formatShape(qkv.shape)}, expected ${rows}`);
+    for (let r = 0; r < rows; r++) {
+      const v = host[r];
+      if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new IndexError(`${op}: position ${v} at row ${r} is not an integer in [0, 2^31)`);
+    }
+  }
+  const q = device.empty([rows, qDim], 'f32'); // [rows, qDim]
+  if (rows === 0) return q;
+  const pos = posTensor ?? device.tensor(positions as ArrayLike<number>, [rows], 'i32');
+  const turns = device.tensor(turnTable(headDim, theta), [headDim / 2, 4]);
+  const threads = rows * (qDim / 2 + kvDim);
+  device.dispatch(
+    ropeCacheKernel(layout),
+    [qkv.buffer, pos.buffer, turns.buffer, q.buffer, kCache.buffer, vCache.buffer],
+    params(rows, qDim, kvDim, headDim / 2, headDim, start),
+    grid(device, Math.ceil(threads / WG)),
+  );
+  turns.dispose();
+  if (pos !== posTensor) pos.dispose();
+  return q;
+}
