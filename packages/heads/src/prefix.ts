@@ -76,14 +76,13 @@ export class PrefixMLP {
 
   /**
    * The layer's tensors, owned by it. The projections are the decoder layer's fused ones:
-   * prefix.wqk = [wq; wk] and prefix.w13 = [w1; w3] (rows stacked); the file splits them.
+   * prefix.wqkv = [wq; wk; wv] and prefix.w13 = [w1; w3] (rows stacked); the file splits them.
    */
   parameters(): Map<string, Tensor> {
     const l = this.layer;
     return new Map([
       ['prefix.attn_norm', l.attnNorm],
-      ['prefix.wqk', l.wqk],
-      ['prefix.wv', l.wv],
+      ['prefix.wqkv', l.wqkv],
       ['prefix.wo', l.wo],
       ['prefix.ffn_norm', l.ffnNorm],
       ['prefix.w13', l.w13],
@@ -95,16 +94,17 @@ export class PrefixMLP {
   /** Current values under the heads file's names (prefix.wq, prefix.wk, ... as separate tensors). */
   async read(): Promise<Map<string, Float32Array>> {
     const c = this.config;
-    const qk = c.nHeads * c.headDim * c.dim;
+    const q = c.nHeads * c.headDim * c.dim;
+    const kv = c.nKvHeads * c.headDim * c.dim;
     const h = c.hiddenDim * c.dim;
     const l = this.layer;
-    const wqk = (await l.wqk.read()) as Float32Array;
+    const wqkv = (await l.wqkv.read()) as Float32Array;
     const w13 = (await l.w13.read()) as Float32Array;
     return new Map([
       ['prefix.attn_norm', (await l.attnNorm.read()) as Float32Array],
-      ['prefix.wq', wqk.slice(0, qk)],
-      ['prefix.wk', wqk.slice(qk)],
-      ['prefix.wv', (await l.wv.read()) as Float32Array],
+      ['prefix.wq', wqkv.slice(0, q)],
+      ['prefix.wk', wqkv.slice(q, q + kv)],
+      ['prefix.wv', wqkv.slice(q + kv)],
       ['prefix.wo', (await l.wo.read()) as Float32Array],
       ['prefix.ffn_norm', (await l.ffnNorm.read()) as Float32Array],
       ['prefix.w1', w13.slice(0, h)],

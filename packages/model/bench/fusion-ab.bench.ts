@@ -45,9 +45,9 @@ function unfusedStep(cache: KVCache, token: number, position: number): Tensor {
     const start = cache.length;
     const y = scope((t) => {
       const xb = t(rmsnorm(x, L.attnNorm, c.normEps));
-      const qk = t(linear(xb, L.wqk, undefined, OLD));
-      const v = t(linear(xb, L.wv, undefined, OLD));
-      const qkr = t(rope(qk, pos, { headDim: c.headDim, theta: c.ropeTheta, layout: c.ropeLayout }));
+      const qkv = t(linear(xb, L.wqkv, undefined, OLD));
+      const v = t(columns(qkv, qDim + kvDim, qDim + 2 * kvDim));
+      const qkr = t(rope(t(columns(qkv, 0, qDim + kvDim)), pos, { headDim: c.headDim, theta: c.ropeTheta, layout: c.ropeLayout }));
       writeRows(lc.k, t(columns(qkr, qDim, qDim + kvDim)), start);
       writeRows(lc.v, v, start);
       const att = t(attention(t(columns(qkr, 0, qDim)), lc.k, lc.v, { cachedLen: start, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }));

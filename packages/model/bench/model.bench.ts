@@ -92,8 +92,7 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
   const layerMs = await timeOps(device, 10, () => {
     for (const l of model.layers) {
       const attnNorm = { weight: l.attnNorm, eps: c.normEps };
-      linear(x, l.wqk, undefined, { normalize: attnNorm }).dispose();
-      linear(x, l.wv, undefined, { normalize: attnNorm }).dispose();
+      linear(x, l.wqkv, undefined, { normalize: attnNorm }).dispose();
       linear(att, l.wo, undefined, { residual: x }).dispose();
       linear(x, l.w13, undefined, { normalize: { weight: l.ffnNorm, eps: c.normEps } }).dispose();
       linear(hb13, l.w2, undefined, { swiglu: true, residual: x }).dispose();

@@ -2,22 +2,11 @@
 // each behind an RMSNorm and added to the residual stream. LlamaModel stacks N of these; the
 // PrefixMLP draft head runs one over the base model's hidden states.
 //
-// A decode step (one row) costs 9 dispatches: q and k come from one linear over [wq; wk] and are
-// roped together, gate and up from one linear over [w1; w3]; the SwiGLU runs inside w2's linear and
-// the residual adds inside wo's and w2's; splitting one row is a buffer copy.
-import {
-  attention,
-  DTypeError,
-  linear,
-  rmsnorm,
-  rope,
-  scope,
-  ShapeError,
-  slice,
-  writeRows,
-  type Device,
-  type Tensor,
-} from '@hydra-ts/tensor';
+// A block is 6 dispatches for any number of rows: q, k and v come from one linear over
+// [wq; wk; wv] with the RMSNorm inside it, one ropeCache turns q and k and writes k and v into the
+// cache, then attention, wo (residual added inside), [w1; w3] (its RMSNorm inside) and w2 (the
+// SwiGLU of its input and the residual inside).
+import { attention, DTypeError, linear, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 
@@ -39,32 +28,30 @@ export interface WeightOptions {
   dtype?: 'f32' | 'f16';
 }
 
-function concatRows(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+function concatRows(...parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
-/** Columns start..end of x [rows, width]; a single row is one buffer copy instead of a dispatch. */
-function columns(x: Tensor, start: number, end: number): Tensor {
-  if (x.shape[0] !== 1) return slice(x, 1, start, end);
-  const flat = x.reshape([x.size]);
-  const part = slice(flat, 0, start, end);
-  flat.dispose();
-  const row = part.reshape([1, end - start]);
-  part.dispose();
-  return row;
-}
+/**
+ * @internal When a block's RMSNorms run inside the next linear. Fused, every invocation of the
+ * linear recomputes the norm of each of its rows: free next to the dispatch it saves when rows are
+ * few, dearer than a separate rmsnorm for many (lavapipe, stories260K: 1 row 1.78 vs 1.91 ms a
+ * step fused, 16 rows 5.0 vs 4.1 ms; stories15M shape, 1 row: even). Benchmarks may change it.
+ */
+export const fuseNormLimits = { maxRows: 4, maxDim: Number.POSITIVE_INFINITY };
 
 export class DecoderLayer {
   readonly config: LayerConfig;
   readonly device: Device;
   readonly attnNorm: Tensor; // [dim]
-  readonly wqk: Tensor; // [qDim + kvDim, dim]: wq stacked on wk
-  readonly bqk: Tensor | null; // [qDim + kvDim]
-  readonly wv: Tensor; // [kvDim, dim]
-  readonly bv: Tensor | null; // [kvDim]
+  readonly wqkv: Tensor; // [qDim + 2·kvDim, dim]: wq, wk and wv stacked
+  readonly bqkv: Tensor | null; // [qDim + 2·kvDim]
   readonly wo: Tensor; // [dim, qDim]
   readonly ffnNorm: Tensor; // [dim]
   readonly w13: Tensor; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
@@ -74,10 +61,8 @@ export class DecoderLayer {
     this.device = device;
     this.config = config;
     this.attnNorm = t.attnNorm;
-    this.wqk = t.wqk;
-    this.bqk = t.bqk;
-    this.wv = t.wv;
-    this.bv = t.bv;
+    this.wqkv = t.wqkv;
+    this.bqkv = t.bqkv;
     this.wo = t.wo;
     this.ffnNorm = t.ffnNorm;
     this.w13 = t.w13;
@@ -107,10 +92,8 @@ export class DecoderLayer {
     const matrix = (data: Float32Array, shape: number[]) => device.tensor(data, shape, dtype);
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),
-      wqk: matrix(concatRows(w.wq, w.wk), [qDim + kvDim, c.dim]),
-      bqk: c.qkvBias ? device.tensor(concatRows(w.bq!, w.bk!), [qDim + kvDim]) : null,
-      wv: matrix(w.wv, [kvDim, c.dim]),
-      bv: c.qkvBias ? device.tensor(w.bv!, [kvDim]) : null,
+      wqkv: matrix(concatRows(w.wq, w.wk, w.wv), [qDim + 2 * kvDim, c.dim]),
+      bqkv: c.qkvBias ? device.tensor(concatRows(w.bq!, w.bk!, w.bv!), [qDim + 2 * kvDim]) : null,
       wo: matrix(w.wo, [c.dim, qDim]),
       ffnNorm: device.tensor(w.ffnNorm, [c.dim]),
       w13: matrix(concatRows(w.w1, w.w3), [2 * c.hiddenDim, c.dim]),
@@ -138,35 +121,35 @@ export class DecoderLayer {
     if (start + rows > cache.capacity) {
       throw new CacheError(`DecoderLayer.forward: ${rows} new rows after ${start} cached exceed the cache capacity ${cache.capacity}`);
     }
-    const qDim = c.nHeads * c.headDim;
-    const kvDim = c.nKvHeads * c.headDim;
-    const H = c.hiddenDim;
+    const fuseNorm = rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim;
+    // y = w · rmsnorm(x) + b, the norm inside the linear or as a dispatch of its own.
+    const normed = (x: Tensor, norm: Tensor, w: Tensor, b: Tensor | null) => {
+      if (fuseNorm) return linear(x, w, b ?? undefined, { normalize: { weight: norm, eps: c.normEps } });
+      const xn = rmsnorm(x, norm, c.normEps);
+      try {
+        return linear(xn, w, b ?? undefined);
+      } finally {
+        xn.dispose();
+      }
+    };
 
     return scope((t) => {
       // attention: x + wo · attn(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(x)
-      // (linear's normalize option would save this dispatch, but on llvmpipe it measured slower)
-      const xb = t(rmsnorm(x, this.attnNorm, c.normEps)); // [rows, dim]
-      const qk = t(linear(xb, this.wqk, this.bqk ?? undefined)); // [rows, qDim + kvDim]
-      const v = t(linear(xb, this.wv, this.bv ?? undefined)); // [rows, kvDim]
-      // q heads and k heads turn by the same row positions, so one rope covers both.
-      const qkr = t(rope(qk, positions, { headDim: c.headDim, theta: c.ropeTheta, layout: c.ropeLayout })); // [rows, qDim + kvDim]
-      const q = t(columns(qkr, 0, qDim)); // [rows, qDim]
-      const k = t(columns(qkr, qDim, qDim + kvDim)); // [rows, kvDim]
-      writeRows(cache.k, k, start);
-      writeRows(cache.v, v, start);
+      const qkv = t(normed(x, this.attnNorm, this.wqkv, this.bqkv)); // [rows, qDim + 2·kvDim]
+      // q and k turn by the rows' positions; k and v go into the cache at rows start..
+      const q = t(ropeCache(qkv, positions, cache.k, cache.v, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, theta: c.ropeTheta, layout: c.ropeLayout })); // [rows, qDim]
       const att = t(
         attention(q, cache.k, cache.v, { cachedLen: start, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, mask }),
       ); // [rows, qDim]
       const x2 = t(linear(att, this.wo, undefined, { residual: x })); // [rows, dim]
 
-      // feed-forward: x2 + w2 · (silu(w1·xb) ⊙ w3·xb), xb = rmsnorm(x2); the SwiGLU runs inside w2's linear
-      const xn = t(rmsnorm(x2, this.ffnNorm, c.normEps)); // [rows, dim]
-      const hb13 = t(linear(xn, this.w13)); // [rows, 2·hiddenDim]: gate | up
+      // feed-forward: x2 + w2 · (silu(w1·xn) ⊙ w3·xn), xn = rmsnorm(x2); the SwiGLU runs inside w2's linear
+      const hb13 = t(normed(x2, this.ffnNorm, this.w13, null)); // [rows, 2·hiddenDim]: gate | up
       return linear(hb13, this.w2, undefined, { swiglu: true, residual: x2 }); // [rows, dim]
     });
   }
 
   dispose(): void {
-    for (const w of [this.attnNorm, this.wqk, this.bqk, this.wv, this.bv, this.wo, this.ffnNorm, this.w13, this.w2]) w?.dispose();
+    for (const w of [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2]) w?.dispose();
   }
 }

@@ -197,7 +197,7 @@ describe('LlamaModel on stories260K', () => {
     fresh.dispose();
   });
 
-  it('a decode step costs at most 12 dispatches per layer', () => {
+  it('a decode step costs 6 dispatches per layer (the target is at most 12)', () => {
     const cache = model.createCache(16);
     model.forward(cache, { tokens: [1, 2, 3], logits: 'none' }).hidden.dispose();
     cache.commit();
@@ -208,7 +208,7 @@ describe('LlamaModel on stories260K', () => {
     out.logits!.dispose();
     cache.dispose();
     // embedding + layers + final norm + output projection
-    expect((perStep - 3) / ckpt.config.nLayers).toBeLessThanOrEqual(12);
+    expect((perStep - 3) / ckpt.config.nLayers).toBe(6);
   });
 
   it('f16 weights stay close to the f32 model', async (ctx) => {
