@@ -31,6 +31,8 @@ export interface DeviceStats {
   readbacks: number;
   /** Compute pipelines compiled. */
   pipelines: number;
+  /** Bind groups created (a dispatch whose buffers were not bound together before). */
+  bindGroups: number;
 }
 
 export interface AdapterDescription {
@@ -73,7 +75,7 @@ export class Device {
    * read-backs. Infinity submits only at read-backs and flush().
    */
   flushEvery = DEFAULT_FLUSH_EVERY;
-  readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
+  readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0, bindGroups: 0 };
 
   private readonly pool: BufferPool;
   private readonly pipelines = new Map<string, CachedPipeline>();
@@ -215,20 +217,26 @@ export class Device {
   }
 
   /** @internal */
-  acquireBuffer(bytes: number): GPUBuffer {
+  acquireBuffer(bytes: number, upload = false): GPUBuffer {
     this.checkAlive();
     if (bytes > this.limits.maxBufferSize) {
       throw new OptionError(
         `buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${this.limits.maxBufferSize})`,
       );
     }
-    return this.pool.acquire(bytes);
+    // A buffer written from the CPU right away must not be one that recorded commands still read
+    // (the write would have to submit them first).
+    return this.pool.acquire(bytes, upload ? (b) => !this.recorded.has(b) : undefined);
   }
 
-  /** @internal Returned buffers are reused only after the commands that use them are submitted. */
+  /**
+   * @internal Returned buffers are reused at once, by later commands (which the queue orders after
+   * the ones recorded) or by uploads that avoid recorded buffers (see acquireBuffer). Reusing them
+   * in the same order step after step keeps the bind-group cache warm.
+   */
   releaseBuffer(buffer: GPUBuffer): void {
     if (this.destroyed) return;
-    this.pool.release(buffer, this.recorded.has(buffer));
+    this.pool.release(buffer);
   }
 
   private forgetBuffer(b: GPUBuffer): void {
@@ -248,7 +256,7 @@ export class Device {
     shape: readonly number[],
     dtype: D = 'f32' as D,
   ): Tensor<D> {
-    const t = Tensor.allocate(this, shape, dtype);
+    const t = Tensor.allocate(this, shape, dtype, true);
     t.write(data);
     return t;
   }
@@ -372,7 +380,6 @@ export class Device {
     this.encoder = null;
     this.uniformUsed = 0;
     this.recorded.clear();
-    this.pool.afterSubmit();
   }
 
   /**
@@ -503,6 +510,7 @@ export class Device {
       layout,
       entries: buffers.map((b, i) => ({ binding: i + 1, resource: isRange(b) ? b : { buffer: b } })),
     });
+    this.stats.bindGroups++;
     if (this.bindGroups.size > 4096) this.bindGroups.clear();
     this.bindGroups.set(key, group);
     return group;

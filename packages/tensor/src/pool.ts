@@ -1,7 +1,6 @@
-// Buffer pool by size class. Freed buffers wait until the commands that use them are submitted
+// Buffer pool by size class, last freed first out. The device decides which buffers a CPU upload
+// may take (none that unsubmitted commands still use), so a write never races a recorded read.
 import { BufferUsage } from './constants';
-// before they can be handed out again, so a CPU write into a reused buffer never races a
-// recorded-but-unsubmitted read of its old contents.
 
 const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
@@ -18,16 +17,28 @@ export class BufferPool {
   peakBytes = 0;
   pooledBytes = 0;
   private readonly free = new Map<number, GPUBuffer[]>();
-  private readonly pending: GPUBuffer[] = [];
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
 
   constructor(private readonly gpu: GPUDevice) {}
 
-  acquire(bytes: number): GPUBuffer {
+  /** A buffer of bytes' size class: the last one freed that `usable` accepts (any by default), else a new one. */
+  acquire(bytes: number, usable?: (b: GPUBuffer) => boolean): GPUBuffer {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
-    let buffer = list?.pop();
+    let buffer: GPUBuffer | undefined;
+    if (list && list.length > 0) {
+      if (!usable) buffer = list.pop();
+      else {
+        for (let i = list.length - 1; i >= 0; i--) {
+          if (usable(list[i])) {
+            buffer = list[i];
+            list.splice(i, 1);
+            break;
+          }
+        }
+      }
+    }
     if (buffer) {
       this.pooledBytes -= size;
     } else {
@@ -39,18 +50,12 @@ export class BufferPool {
     return buffer;
   }
 
-  release(buffer: GPUBuffer, inFlight: boolean): void {
+  release(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer);
     if (size === undefined) return;
     this.liveBytes -= size;
     this.pooledBytes += size;
-    if (inFlight) this.pending.push(buffer);
-    else this.push(buffer, size);
-  }
-
-  afterSubmit(): void {
-    for (const b of this.pending) this.push(b, this.sizes.get(b)!);
-    this.pending.length = 0;
+    this.push(buffer, size);
   }
 
   acquireStaging(bytes: number): GPUBuffer {
@@ -81,7 +86,6 @@ export class BufferPool {
     for (const b of out) b.destroy();
     this.free.clear();
     this.pooledBytes = 0;
-    for (const b of this.pending) this.pooledBytes += this.sizes.get(b)!;
     return out;
   }
 

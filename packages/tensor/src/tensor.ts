@@ -52,14 +52,15 @@ export class Tensor<D extends DType = DType> {
   }
 
   /** @internal Use device.empty / device.tensor. */
-  static allocate<D extends DType>(device: Device, shape: readonly number[], dtype: D): Tensor<D> {
+  /** `upload`: the caller writes it from the CPU next, so take a buffer no recorded command uses. */
+  static allocate<D extends DType>(device: Device, shape: readonly number[], dtype: D, upload = false): Tensor<D> {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`tensor shape ${formatShape(shape)}: dimensions must be non-negative integers`);
     }
     if (!['f32', 'f16', 'i32', 'u32'].includes(dtype)) throw new DTypeError(`unknown dtype '${dtype}' (expected f32, f16, i32 or u32)`);
     if (dtype === 'f16' && !device.hasF16) throw new DTypeError('f16 tensors need the shader-f16 feature, which this device lacks');
     const bytes = shapeSize(shape) * dtypeBytes(dtype);
-    const buffer = device.acquireBuffer(Math.max(4, Math.ceil(bytes / 4) * 4));
+    const buffer = device.acquireBuffer(Math.max(4, Math.ceil(bytes / 4) * 4), upload);
     return new Tensor(new Storage(device, buffer, bytes), shape, dtype);
   }
 

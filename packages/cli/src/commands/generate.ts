@@ -97,6 +97,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     model.device.startProfile();
   }
   if (streamText && prompt) process.stdout.write(prompt);
+  const before = { ...model.device.stats };
   const result = await run(decoder, streamText);
   if (flags.profile) {
     const report = await model.device.stopProfile();
@@ -104,6 +105,9 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     process.stderr.write(`GPU time per kernel over ${result.steps} steps (ms per step; each dispatch in its own timed pass, so slower than a plain run):\n`);
     const perStep = { ...report, totalMs: report.totalMs / steps, kernels: report.kernels.map((k) => ({ ...k, ms: k.ms / steps, calls: k.calls / steps })) };
     process.stderr.write(formatProfile(perStep, 30) + '\n');
+    const after = model.device.stats;
+    const per = (k: keyof typeof after) => ((after[k] - before[k]) / steps).toFixed(1);
+    process.stderr.write(`per step: ${per('dispatches')} dispatches, ${per('submits')} submits, ${per('readbacks')} read-backs, ${per('bindGroups')} bind groups and ${per('pipelines')} pipelines created\n`);
   }
   if (streamText) process.stdout.write('\n');
   const compared: Array<[DecoderKind, GenerateResult]> = [[decoder, result]];
