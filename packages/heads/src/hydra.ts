@@ -1,6 +1,6 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { concat, embedding, gatherRows, linear, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
 import { TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
@@ -40,12 +40,7 @@ export class HydraHeads extends TopKHeads {
         const rowOf = new Map(parents.map((p, j) => [p, j]));
         const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
         const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
-        const flat = keep(ids.reshape([parents.length * k, 1]));
-        const tok = keep(gatherRows(flat, at)); // [next, 1] i32
-        const e = keep(embedding(table, keep(tok.reshape([next.length])))); // [next, dim]
-        const identity = from.length === parents.length && from.every((r, j) => r === j);
-        const prev = identity ? x : keep(gatherRows(x, from)); // [next, (d+1)·dim]
-        x = keep(concat([prev, e], 1)); // [next, (d+2)·dim]
+        x = keep(appendEmbeddings(x, from, ids, at, table)); // [next, (d+2)·dim]: parent's row, e(own token)
         parents = next;
       }
       const flat = chosen.map((t) => keep(t.reshape([t.size])));

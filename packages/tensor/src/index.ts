@@ -22,6 +22,7 @@ export { attention, type AttentionOptions } from './ops/attention';
 export { softmax, logSoftmax, type SoftmaxOptions } from './ops/softmax';
 export { writeRows, compactRows, gatherRows } from './ops/rows';
 export { embedding } from './ops/embedding';
+export { appendEmbeddings } from './ops/append-embeddings';
 export { concat } from './ops/concat';
 export { slice } from './ops/slice';
 export { argmax } from './ops/argmax';

@@ -7,6 +7,7 @@ export { attentionCpu, type AttentionCpuOptions } from './attention';
 export { softmaxCpu, logSoftmaxCpu } from './softmax';
 export { writeRowsCpu, compactRowsCpu, gatherRowsCpu } from './rows';
 export { embeddingCpu } from './embedding';
+export { appendEmbeddingsCpu } from './append-embeddings';
 export { concatCpu } from './concat';
 export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';

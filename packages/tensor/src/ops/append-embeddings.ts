@@ -1,0 +1,80 @@
+// appendEmbeddings: out[j] = x[rows[j]] followed by table[ids[at[j]]], one dispatch. This is how a
+// sequential draft head grows its inputs depth by depth (each child's row is its parent's row plus
+// the embedding of the token the parent chose for it), which took a gather of the chosen ids, an
+// embedding, a gather of rows and a concat. The ids stay on the GPU: one bad id zeroes its
+// embedding and sets the device's index-error flag, so the next read-back throws an IndexError.
+
+import { IndexError, ShapeError } from '../errors';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, wgslFloat } from '../kernel';
+import type { Tensor } from '../tensor';
+import type { DType } from '../tensor';
+
+const WG = 256;
+const OP = 'appendEmbeddings';
+
+function appendKernel(dtype: DType, bit: number) {
+  return kernel(`append-embeddings-${dtype}-${bit}`, ['read', 'read', 'read', 'read', 'read_write', 'read_write'], () => `${enableF16(dtype)}
+// Each output row j: width xW from x's row rows[j], then dim from the table row of ids[at[j]].
+struct Params { n: u32, xW: u32, dim: u32, vocab: u32, nIds: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> idx: array<i32>; // [2n]: rows | at
+@group(1) @binding(3) var<storage, read> ids: array<i32>;
+@group(1) @binding(4) var<storage, read> table: array<${wgslFloat(dtype)}>;
+@group(1) @binding(5) var<storage, read_write> out: array<f32>;
+@group(1) @binding(6) var<storage, read_write> err: atomic<u32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let width = p.xW + p.dim;
+  let i = (${FLAT_WORKGROUP}) * ${WG}u + lid;
+  if (i >= p.n * width) { return; }
+  let j = i / width;
+  let c = i % width;
+  if (c < p.xW) {
+    out[i] = x[u32(idx[j]) * p.xW + c];
+    return;
+  }
+  let id = ids[idx[p.n + j]];
+  if (id < 0 || u32(id) >= p.vocab) {
+    if (c == p.xW) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
+    out[i] = 0.0;
+    return;
+  }
+  out[i] = f32(table[u32(id) * p.dim + c - p.xW]);
+}`);
+}
+
+/**
+ * For each j: row rows[j] of x ([m, w] f32) followed by the table row ([vocab, dim], f32 or f16)
+ * of token ids[at[j]] (ids: an i32 tensor of any shape, read flat). Returns [n, w + dim] f32, owned
+ * by the caller. rows and at are host integers, checked here; the ids are checked on the GPU.
+ */
+export function appendEmbeddings(x: Tensor, rows: ArrayLike<number>, ids: Tensor, at: ArrayLike<number>, table: Tensor): Tensor<'f32'> {
+  const device = checkLive(OP, x, ids, table);
+  checkDType(OP, 'x', x, 'f32');
+  checkRank(OP, 'x', x, 2);
+  checkDType(OP, 'ids', ids, 'i32');
+  checkDType(OP, 'table', table, 'f32', 'f16');
+  checkRank(OP, 'table', table, 2);
+  const [m, w] = x.shape;
+  const [vocab, dim] = table.shape;
+  const n = rows.length;
+  if (at.length !== n) throw new ShapeError(`${OP}: ${n} rows but ${at.length} id positions (at); expected one per row`);
+  const idx = new Int32Array(2 * n);
+  for (let j = 0; j < n; j++) {
+    const r = rows[j];
+    const a = at[j];
+    if (!Number.isInteger(r) || r < 0 || r >= m) throw new IndexError(`${OP}: rows[${j}] = ${r} is not a row of x ${x.describe()}`);
+    if (!Number.isInteger(a) || a < 0 || a >= ids.size) throw new IndexError(`${OP}: at[${j}] = ${a} is not an index into ids ${ids.describe()}`);
+    idx[j] = r;
+    idx[n + j] = a;
+  }
+  const out = device.empty([n, w + dim], 'f32'); // [n, w + dim]
+  if (n === 0 || w + dim === 0) return out;
+  const idxT = device.tensor(idx, [2 * n], 'i32');
+  const flag = device.indexErrorFlag(OP);
+  device.dispatch(appendKernel(table.dtype, flag.bit), [x.buffer, idxT.buffer, ids.buffer, table.buffer, out.buffer, flag.buffer], params(n, w, dim, vocab, ids.size), grid(device, Math.ceil((n * (w + dim)) / WG)));
+  idxT.dispose();
+  return out;
+}
