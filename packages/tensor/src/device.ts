@@ -83,7 +83,7 @@ export class Device {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private uniformData = new ArrayBuffer(UNIFORM_SLAB);
-  private uniformView = new DataView(this.uniformData);
+  private uniformWords = new Uint32Array(this.uniformData);
   private uniformUsed = 0;
   private readonly uniformBuffer: GPUBuffer;
   /** Group 0 of every kernel: the params struct, one bind group per uniform slot (no dynamic offsets). */
@@ -351,7 +351,7 @@ export class Device {
     }
     if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_SLAB || this.uniformUsed >= this.flushEvery * UNIFORM_SLOT) this.flush();
     const offset = this.uniformUsed;
-    new Uint8Array(this.uniformData, offset, uniforms.byteLength).set(new Uint8Array(uniforms));
+    this.uniformWords.set(new Uint32Array(uniforms), offset / 4);
     this.uniformUsed += UNIFORM_SLOT;
 
     const { pipeline, layout } = this.pipeline(kernel);

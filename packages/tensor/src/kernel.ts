@@ -29,16 +29,19 @@ export function kernel(key: string, bindings: readonly Access[], source: () => s
 
 /** Packs a params struct of 4-byte scalars, in declaration order. */
 export function params(...fields: Array<number | { f32: number }>): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
-  const view = new DataView(buf);
-  fields.forEach((f, i) => {
-    if (typeof f === 'number') {
-      if (f < 0) view.setInt32(i * 4, f, true);
-      else view.setUint32(i * 4, f, true);
-    } else view.setFloat32(i * 4, f.f32, true);
-  });
-  return buf;
+  const words = new Uint32Array(Math.max(4, Math.ceil(fields.length / 4) * 4));
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (typeof f === 'number') words[i] = f < 0 ? f | 0 : f; // negatives as two's complement i32
+    else {
+      F32[0] = f.f32;
+      words[i] = F32_BITS[0];
+    }
+  }
+  return words.buffer;
 }
+const F32 = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32.buffer);
 
 /** Spreads n workgroups over x and y so no dimension passes the 65535 limit. */
 export function grid(device: Device, workgroups: number): [number, number] {
