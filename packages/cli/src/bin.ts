@@ -115,7 +115,7 @@ cli
   .option('--limit <k>', 'calibration prompts to use', { default: 4 })
   .option('--max-new-tokens <n>', 'tokens per calibration prompt', { default: 64 })
   .option('--calibration-tree <name|file>', 'wide tree whose nodes are scored', { default: 'medusa-63' })
-  .option('--rows <list>', 'tree row counts to time', { default: '1,2,4,8,16,24,32,48,64' })
+  .option('--rows <list>', 'tree row counts to time', { default: '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64' })
   .option('--max-nodes <n>', 'largest tree considered (candidates, root excluded)', { default: 63 })
   .option('--out <file>', 'tree JSON to write (loadable by generate --tree and bench --trees)')
   .action(runTune);

@@ -36,7 +36,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
   const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 64, 2);
   const maxNodes = intOption('max-nodes', flags.maxNodes ?? 63, 1, 1023);
   const calibrationTree = treeOption(flags.calibrationTree ?? 'medusa-63');
-  const rows = String(flags.rows ?? '1,2,4,8,16,24,32,48,64')
+  const rows = String(flags.rows ?? '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64')
     .split(',')
     .map((s) => intOption('rows', s.trim(), 1, 1024));
   if (rows.some((r, i) => i > 0 && r <= rows[i - 1])) throw new UsageError(`--rows ${flags.rows}: expected increasing row counts`);
