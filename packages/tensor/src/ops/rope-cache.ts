@@ -7,7 +7,7 @@
 import { IndexError, OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
 import { formatShape, Tensor } from '../tensor';
-import { ROTATION_WGSL, turnTable, type RopeLayout } from './rope';
+import { checkPositions, checkRopeOptions, ROTATION_WGSL, turnTable, type RopeLayout } from './rope';
 
 const WG = 64;
 
@@ -91,12 +91,10 @@ export function ropeCache(qkv: Tensor, positions: Tensor | ArrayLike<number>, kC
   }
   const { nHeads, nKvHeads, headDim, layout } = options;
   const theta = options.theta ?? 10000;
-  for (const [name, v] of [['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+  for (const [name, v] of [['nHeads', nHeads], ['nKvHeads', nKvHeads]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new OptionError(`${op}: ${name} must be a positive integer, got ${v}`);
   }
-  if (headDim % 2 !== 0) throw new ShapeError(`${op}: headDim ${headDim} is odd; rotary pairs need an even head size`);
-  if (layout !== 'interleaved' && layout !== 'half') throw new OptionError(`${op}: layout must be 'interleaved' or 'half', got '${String(layout)}'`);
-  if (!Number.isFinite(theta) || theta <= 1) throw new OptionError(`${op}: theta must be a finite number > 1, got ${theta}`);
+  checkRopeOptions(op, headDim, layout, theta);
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const [rows, width] = qkv.shape;
@@ -111,18 +109,7 @@ export function ropeCache(qkv: Tensor, positions: Tensor | ArrayLike<number>, kC
   if (!Number.isInteger(start) || start < 0 || start + rows > kCache.shape[0]) {
     throw new IndexError(`${op}: cache rows ${start}..${start + rows - 1} do not fit the caches ${formatShape(kCache.shape)}`);
   }
-  if (posTensor) {
-    checkDType(op, 'positions', posTensor, 'i32');
-    checkRank(op, 'positions', posTensor, 1);
-    if (posTensor.shape[0] !== rows) throw shapeMismatch(op, 'positions must have one entry per row of qkv', ['qkv', qkv], ['positions', posTensor]);
-  } else {
-    const host = positions as ArrayLike<number>;
-    if (host.length !== rows) throw new ShapeError(`${op}: ${host.length} positions for qkv ${formatShape(qkv.shape)}, expected ${rows}`);
-    for (let r = 0; r < rows; r++) {
-      const v = host[r];
-      if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new IndexError(`${op}: position ${v} at row ${r} is not an integer in [0, 2^31)`);
-    }
-  }
+  checkPositions(op, positions, 'qkv', qkv);
   const q = device.empty([rows, qDim], 'f32'); // [rows, qDim]
   if (rows === 0) return q;
   const pos = posTensor ?? device.tensor(positions as ArrayLike<number>, [rows], 'i32');

@@ -10,7 +10,7 @@
 
 import { IndexError, OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
-import { Tensor } from '../tensor';
+import { formatShape, Tensor } from '../tensor';
 
 const WG = 256;
 
@@ -105,6 +105,34 @@ function keepBits(v: number, bits: number): number {
   return Math.round(v / q) * q;
 }
 
+/** @internal Checks a head size (positive, even), a layout and a theta, as rope and ropeCache take them. */
+export function checkRopeOptions(op: string, headDim: number, layout: RopeLayout, theta: number): void {
+  if (!Number.isInteger(headDim) || headDim <= 0) throw new OptionError(`${op}: headDim must be a positive integer, got ${headDim}`);
+  if (headDim % 2 !== 0) throw new ShapeError(`${op}: headDim ${headDim} is odd; rotary pairs need an even head size`);
+  if (layout !== 'interleaved' && layout !== 'half') throw new OptionError(`${op}: layout must be 'interleaved' or 'half', got '${String(layout)}'`);
+  if (!Number.isFinite(theta) || theta <= 1) throw new OptionError(`${op}: theta must be a finite number > 1, got ${theta}`);
+}
+
+/**
+ * @internal Checks positions for the rows of x (called `name`): an i32 tensor [rows] on x's device,
+ * or host integers in [0, 2³¹), one per row.
+ */
+export function checkPositions(op: string, positions: Tensor | ArrayLike<number>, name: string, x: Tensor): void {
+  const rows = x.shape[0];
+  if (positions instanceof Tensor) {
+    checkLive(op, x, positions);
+    checkDType(op, 'positions', positions, 'i32');
+    checkRank(op, 'positions', positions, 1);
+    if (positions.shape[0] !== rows) throw shapeMismatch(op, `positions must have one entry per row of ${name}`, [name, x], ['positions', positions]);
+    return;
+  }
+  if (positions.length !== rows) throw new ShapeError(`${op}: ${positions.length} positions for ${name} ${formatShape(x.shape)}, expected ${rows}`);
+  for (let r = 0; r < rows; r++) {
+    const v = positions[r];
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new IndexError(`${op}: position ${v} at row ${r} is not an integer in [0, 2^31)`);
+  }
+}
+
 /**
  * Rotates pairs of each head of x ([rows, nHeads·headDim]) by its row's position. `positions` is
  * an i32 tensor [rows] or a host array (validated: integers in [0, 2³¹)). Positions are exact up to
@@ -119,23 +147,9 @@ export function rope(x: Tensor, positions: Tensor | ArrayLike<number>, options: 
   const [rows, dim] = x.shape;
   const { headDim, layout } = options;
   const theta = options.theta ?? 10000;
-  if (!Number.isInteger(headDim) || headDim <= 0) throw new OptionError(`${op}: headDim must be a positive integer, got ${headDim}`);
-  if (headDim % 2 !== 0) throw new ShapeError(`${op}: headDim ${headDim} is odd; rotary pairs need an even head size`);
+  checkRopeOptions(op, headDim, layout, theta);
   if (dim % headDim !== 0) throw new ShapeError(`${op}: x [${rows}, ${dim}] second dimension is not a multiple of headDim ${headDim}`);
-  if (layout !== 'interleaved' && layout !== 'half') throw new OptionError(`${op}: layout must be 'interleaved' or 'half', got '${String(layout)}'`);
-  if (!Number.isFinite(theta) || theta <= 1) throw new OptionError(`${op}: theta must be a finite number > 1, got ${theta}`);
-  if (posTensor) {
-    checkDType(op, 'positions', posTensor, 'i32');
-    checkRank(op, 'positions', posTensor, 1);
-    if (posTensor.shape[0] !== rows) throw shapeMismatch(op, 'positions must have one entry per row of x', ['x', x], ['positions', posTensor]);
-  } else {
-    const host = positions as ArrayLike<number>;
-    if (host.length !== rows) throw new ShapeError(`${op}: ${host.length} positions for x [${rows}, ${dim}], expected ${rows}`);
-    for (let r = 0; r < rows; r++) {
-      const v = host[r];
-      if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new IndexError(`${op}: position ${v} at row ${r} is not an integer in [0, 2^31)`);
-    }
-  }
+  checkPositions(op, positions, 'x', x);
   const out = device.empty([rows, dim], 'f32'); // [rows, dim]
   if (rows === 0 || dim === 0) return out;
   const pos = posTensor ?? device.tensor(positions as ArrayLike<number>, [rows], 'i32');
