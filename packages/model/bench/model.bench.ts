@@ -3,7 +3,7 @@
 // time split of one decode step (layer linears with their fused norms + output projection / attention / final norm / read-back,
 // CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
-//   node --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
+//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';

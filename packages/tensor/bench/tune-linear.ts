@@ -1,4 +1,4 @@
-// Kernel-shape sweep for linear (development aid): HYDRA_TUNE='[{...LinearOptions}]' node --import tsx bench/tune-linear.ts
+// Kernel-shape sweep for linear (development aid): HYDRA_TUNE='[{...LinearOptions}]' node --conditions=source --import tsx bench/tune-linear.ts
 import { getDevice, randomArray, type Tensor } from '../src/index';
 import { linear, type LinearOptions } from '../src/ops/linear';
 
