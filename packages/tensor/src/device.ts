@@ -349,14 +349,14 @@ export class Device {
     if (gx > maxWg || gy > maxWg || gz > maxWg) {
       throw new OptionError(`kernel ${kernel.key}: grid ${gx}x${gy}x${gz} exceeds ${maxWg} workgroups per dimension`);
     }
-    if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_SLAB || this.uniformUsed >= this.flushEvery * UNIFORM_SLOT) this.flush();
+    const full = this.uniformUsed + UNIFORM_SLOT > UNIFORM_SLAB || this.profiler?.full === true;
+    if (full || this.uniformUsed >= this.flushEvery * UNIFORM_SLOT) this.flush();
     const offset = this.uniformUsed;
     this.uniformWords.set(new Uint32Array(uniforms), offset / 4);
     this.uniformUsed += UNIFORM_SLOT;
 
     const { pipeline, layout } = this.pipeline(kernel);
     const bindGroup = this.bindGroup(kernel, layout, buffers);
-    if (this.profiler?.full) this.flush();
     const pass = this.profiler ? this.profiledPass(kernel.key) : this.getPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.paramGroup(offset / UNIFORM_SLOT));
