@@ -89,22 +89,7 @@ type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
 const NORM_BINDINGS = [...BINDINGS, 'read', 'read'] as const;
 
-const PROLOGUES: readonly Prologue[] = ['none', 'rmsnorm', 'swiglu'];
-/** Column kernels by a numeric code of their options: building the string key each call cost more than the dispatch. */
-const columnKernels = new Map<number, ReturnType<typeof kernel>>();
-
 function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean) {
-  const bits = [wDtype === 'f16', vec4, packed, c.lanes === 'rows', c.vacc === true, silu].reduce((n, b) => n * 2 + (b ? 1 : 0), 0);
-  const code = ((c.wg * 64 + c.tm) * 64 + c.tc) * 256 + bits * 3 + PROLOGUES.indexOf(prologue);
-  let k = columnKernels.get(code);
-  if (!k) {
-    k = buildColumnKernel(wDtype, vec4, packed, c, prologue, silu);
-    columnKernels.set(code, k);
-  }
-  return k;
-}
-
-function buildColumnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
   const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}`;
