@@ -48,25 +48,27 @@ const THREAD_WG = 16;
 const THREAD_MAX_HEAD_DIM = 64;
 
 // One invocation per (row, head): scores, running max and sum and the weighted V sum all live in
-// registers, keys are streamed once. A workgroup holds up to THREAD_WG rows of one head, so every
-// invocation of it reads the same key and value at each step: on CPU adapters those are uniform
-// (one scalar load per SIMD group, not a gather per lane), 2-3× faster for tree rows. Used for small heads, where a workgroup per (row, head) spends
+// registers, keys are streamed once. Used for small heads, where a workgroup per (row, head) spends
 // most of its time in barriers and workgroup start-up on CPU-backed adapters (16 ms vs 0.4 ms for
 // 64 tree rows × 8 heads over 160 keys on lavapipe).
-// Specialised per head size: with a constant headDim the loops over it unroll and q, the
-// accumulators and each key stay in registers (as vec4 when headDim % 4 == 0); with a uniform
-// headDim they were arrays in per-lane scratch memory, 2-3x slower on lavapipe.
+// A workgroup holds up to THREAD_WG rows of one head, so every invocation of it reads the same key
+// and value at each step: on CPU adapters those are uniform (one scalar load per SIMD group, not a
+// gather per lane), 2-3× faster for tree rows. The kernel is specialised per head size: with a
+// constant headDim the loops over it unroll and q, the accumulators and each key stay in registers
+// (as vec4 when headDim % 4 == 0); with a uniform headDim they were arrays in per-lane scratch
+// memory, 2-3× slower on lavapipe.
 function threadKernel(hd: number) {
   const v4 = hd % 4 === 0;
   const n = v4 ? hd / 4 : hd; // units (vec4 or scalar) per head
   const T = v4 ? 'vec4<f32>' : 'f32';
-  const load = (buf: string, at: string) => (v4 ? `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])` : `${buf}[${at}]`);
+  // Unit d of the head starting at element `base` of `buf`.
+  const load = (buf: string, base: string) => {
+    const at = v4 ? `${base} + 4u * d` : `${base} + d`;
+    return v4 ? `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])` : `${buf}[${at}]`;
+  };
   const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
   return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read_write'], () => `
-struct Params {
-  rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
-  hd: u32, causal: u32,
-}
+struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> q: array<f32>;
 @group(1) @binding(2) var<storage, read> kc: array<f32>;
@@ -83,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let qOff = i * p.qW + h * ${hd}u;
   var qv: array<${T}, ${n}>;
   var acc: array<${T}, ${n}>;
-  for (var d = 0u; d < ${n}u; d++) { qv[d] = ${load('q', `qOff + ${v4 ? '4u * ' : ''}d`)} * p.scale; acc[d] = ${T}(0.0); }
+  for (var d = 0u; d < ${n}u; d++) { qv[d] = ${load('q', 'qOff')} * p.scale; acc[d] = ${T}(0.0); }
   var m = -3.0e38;
   var sum = 0.0;
   let keys = p.cachedLen + p.rows;
@@ -95,12 +97,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     let kb = j * p.kvW + kvOff;
     var s = 0.0;
-    for (var d = 0u; d < ${n}u; d++) { s += ${dot('qv[d]', load('kc', `kb + ${v4 ? '4u * ' : ''}d`))}; }
+    for (var d = 0u; d < ${n}u; d++) { s += ${dot('qv[d]', load('kc', 'kb'))}; }
     let mNew = max(m, s);
     let c = exp(m - mNew);
     let e = exp(s - mNew);
     sum = sum * c + e;
-    for (var d = 0u; d < ${n}u; d++) { acc[d] = acc[d] * c + e * ${load('vc', `kb + ${v4 ? '4u * ' : ''}d`)}; }
+    for (var d = 0u; d < ${n}u; d++) { acc[d] = acc[d] * c + e * ${load('vc', 'kb')}; }
     m = mNew;
   }
   let inv = select(0.0, 1.0 / sum, sum > 0.0);
@@ -300,7 +302,7 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   const which = opts.kernel ?? (headDim <= THREAD_MAX_HEAD_DIM ? 'thread' : 'workgroup');
   if (which === 'thread') {
     if (headDim > THREAD_MAX_HEAD_DIM) throw new OptionError(`${op}: kernel 'thread' supports headDim up to ${THREAD_MAX_HEAD_DIM}, got ${headDim}`);
-    const u = params(rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale }, headDim, mask === undefined ? 1 : 0);
+    const u = params(rows, cachedLen, nHeads / nKvHeads, qW, kvW, { f32: scale }, mask === undefined ? 1 : 0);
     device.dispatch(threadKernel(headDim), [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
     ownedMask?.dispose();
     return out;
