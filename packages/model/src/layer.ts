@@ -41,9 +41,9 @@ function concatRows(...parts: Float32Array[]): Float32Array {
 /**
  * @internal When a block's RMSNorms run inside the next linear. Fused, every invocation of the
  * linear recomputes the norm of each of its rows: free next to the dispatch it saves when rows are
- * few, dearer than a separate rmsnorm for many (lavapipe, stories260K: 1 row 1.78 vs 1.91 ms a
- * step fused, 16 rows 5.0 vs 4.1 ms; stories15M shape (dim 288), 1 row: 17.7 vs 14.7 ms). Benchmarks may
- * change it.
+ * few and narrow, dearer than a separate rmsnorm otherwise (lavapipe, a step fused vs not:
+ * stories260K 1 row 1.78 vs 1.91 ms, 16 rows 5.0 vs 4.1 ms; stories15M shape, dim 288, 1 row
+ * 17.7 vs 14.7 ms). Benchmarks may change it.
  */
 export const fuseNormLimits = { maxRows: 4, maxDim: 128 };
 

@@ -51,8 +51,10 @@ export class Tensor<D extends DType = DType> {
     liveTensors++;
   }
 
-  /** @internal Use device.empty / device.tensor. */
-  /** `upload`: the caller writes it from the CPU next, so take a buffer no recorded command uses. */
+  /**
+   * @internal Use device.empty / device.tensor. `upload`: the caller writes it from the CPU next,
+   * so take a buffer no recorded command uses.
+   */
   static allocate<D extends DType>(device: Device, shape: readonly number[], dtype: D, upload = false): Tensor<D> {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`tensor shape ${formatShape(shape)}: dimensions must be non-negative integers`);
