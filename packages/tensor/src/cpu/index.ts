@@ -12,5 +12,6 @@ export { concatCpu } from './concat';
 export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
+export { mlpTopKCpu, type MlpStackCpuMember } from './mlp-topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
 export { fusedLinearCpu, type FusedLinearCpu } from './linear';
