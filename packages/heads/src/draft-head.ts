@@ -1,12 +1,15 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
+import { MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
 import type { PrefixMLP } from './prefix';
 import { topkRows } from './select';
+
+/** Output projections up to this many weights (vocab × dim) run inside the fused head kernel. */
+export const FUSED_OUTPUT_WEIGHTS = 1 << 17;
 
 export interface ProposeRequest {
   tree: CandidateTree;
@@ -63,6 +66,15 @@ export abstract class TopKHeads implements DraftHead {
   protected hT: Tensor | null = null;
   /** Committed tokens seen through observe(). */
   protected length = 0;
+  /**
+   * Run a small head (its blocks, output projection and top-k) as one mlpTopK dispatch instead
+   * of a dispatch per op, where it fits (see fusedFits). Proposals are the same up to f32
+   * rounding; set false to run the separate ops (A/B runs, debugging).
+   */
+  fusedKernels = true;
+  /** parameters() handed out the parameter tensors, which callers may write: packed copies are re-made before each use. */
+  protected exposed = false;
+  private packed = new Map<string, MlpStack>();
   private disposed = false;
 
   constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, prefix: PrefixMLP | null) {
@@ -81,6 +93,7 @@ export abstract class TopKHeads implements DraftHead {
 
   /** Every trained tensor, by its name in the heads file (PrefixMLP's included). Owned by the head. */
   parameters(): Map<string, Tensor> {
+    this.exposed = true;
     const all = new Map(this.prefix ? this.prefix.parameters() : []);
     for (const [k, v] of this.params) all.set(k, v);
     return all;
@@ -144,6 +157,7 @@ export abstract class TopKHeads implements DraftHead {
     this.disposed = true;
     this.hT?.dispose();
     this.hT = null;
+    this.dropPacked();
     this.prefix?.dispose();
     for (const t of this.params.values()) t.dispose();
   }
@@ -167,6 +181,50 @@ export abstract class TopKHeads implements DraftHead {
   /** The head's lm_head, or the base output layer when shared. [vocab, dim] */
   protected outputOf(head: number): Tensor {
     return this.config.sharedOutput ? this.base.outputWeight : this.param(`heads.${head}.lm_head.weight`);
+  }
+
+  /**
+   * Whether a head with input rows `inDim` wide and top-k lists of k fits the fused kernel: blocks
+   * at most 256 wide, an f32 output projection of at most FUSED_OUTPUT_WEIGHTS weights (one
+   * workgroup computes a row's logits, so a large vocabulary is faster spread over a grid), and
+   * k <= 16.
+   */
+  protected fusedFits(inDim: number, k: number): boolean {
+    return this.fusedKernels && this.fusedShape(inDim) && k <= MLP_TOPK_MAX_K && k <= this.config.vocabSize;
+  }
+
+  /** The shape half of fusedFits (what packing needs to know, before any k is asked for). */
+  protected fusedShape(inDim: number): boolean {
+    const { dim, vocabSize } = this.config;
+    return dim <= MLP_TOPK_MAX_DIM && inDim <= MLP_TOPK_MAX_IN && vocabSize * dim <= FUSED_OUTPUT_WEIGHTS && this.outputOf(0).dtype === 'f32';
+  }
+
+  /**
+   * The packed copy of a set of heads' blocks (made on first use, re-made each use once
+   * parameters() was handed out), owned by the heads. `members` lists, per member, its parameter
+   * name prefix (e.g. heads.2); `inputResidual`: Hydra's input projection heads.i.input.*.
+   */
+  protected packedStack(key: string, members: readonly string[], inputResidual: boolean): MlpStack {
+    let s = this.packed.get(key);
+    if (s && !this.exposed) return s;
+    s?.dispose();
+    s = MlpStack.pack(
+      members.map((m) => ({
+        residual: inputResidual ? this.param(`${m}.input.residual`) : undefined,
+        blocks: Array.from({ length: this.config.layers }, (_, l) =>
+          inputResidual && l === 0
+            ? { weight: this.param(`${m}.input.weight`), bias: this.param(`${m}.input.bias`) }
+            : { weight: this.param(`${m}.blocks.${l}.weight`), bias: this.param(`${m}.blocks.${l}.bias`) },
+        ),
+      })),
+    );
+    this.packed.set(key, s);
+    return s;
+  }
+
+  private dropPacked(): void {
+    for (const s of this.packed.values()) s.dispose();
+    this.packed.clear();
   }
 
   protected param(name: string): Tensor {

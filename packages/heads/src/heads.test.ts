@@ -22,17 +22,20 @@ function hiddenRows(n: number, dim: number, seed: number): { hidden: Tensor; las
 }
 
 describe('Medusa heads match the CPU reference', () => {
-  for (const [numHeads, layers, shared, tree] of [
-    [3, 2, false, small],
-    [3, 1, true, small],
-    [4, 1, false, trees['medusa-63']],
-    [1, 3, false, chain(1)],
+  for (const [numHeads, layers, shared, tree, fused] of [
+    [3, 2, false, small, true],
+    [3, 2, false, small, false],
+    [3, 1, true, small, true],
+    [3, 1, true, small, false],
+    [4, 1, false, trees['medusa-63'], true],
+    [1, 3, false, chain(1), true],
   ] as const) {
-    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}`, async () => {
+    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}, ${fused ? 'fused kernel' : 'separate ops'}`, async () => {
       const base = fakeBase(device, baseConfig(), 3);
       const c = headConfig(base.config, 'medusa', numHeads, layers, shared);
       const values = randomValues(c, numHeads + layers);
       const head = await loadHead(base, headsFile(c, values));
+      head.fusedKernels = fused;
       expect(head).toBeInstanceOf(MedusaHeads);
       expect(head.sequential).toBe(false);
       expect(head.depth).toBe(numHeads);
@@ -71,17 +74,20 @@ describe('Medusa heads match the CPU reference', () => {
 });
 
 describe('Hydra heads match the CPU reference', () => {
-  for (const [numHeads, layers, shared, tree] of [
-    [3, 2, false, small],
-    [3, 1, true, small],
-    [4, 2, false, trees['medusa-63']],
-    [5, 1, false, chain(5)],
+  for (const [numHeads, layers, shared, tree, fused] of [
+    [3, 2, false, small, true],
+    [3, 2, false, small, false],
+    [3, 1, true, small, true],
+    [3, 1, true, small, false],
+    [4, 2, false, trees['medusa-63'], true],
+    [5, 1, false, chain(5), true],
   ] as const) {
-    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}`, async () => {
+    it(`numHeads ${numHeads}, layers ${layers}, sharedOutput ${shared}, tree ${tree.name}, ${fused ? 'fused kernel' : 'separate ops'}`, async () => {
       const base = fakeBase(device, baseConfig(), 5);
       const c = headConfig(base.config, 'hydra', numHeads, layers, shared);
       const values = randomValues(c, 10 + numHeads + layers);
       const head = await loadHead(base, headsFile(c, values));
+      head.fusedKernels = fused;
       expect(head).toBeInstanceOf(HydraHeads);
       expect(head.sequential).toBe(true);
       const { hidden, last } = hiddenRows(3, c.dim, 12);

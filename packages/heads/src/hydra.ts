@@ -1,6 +1,6 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { appendEmbeddings, concat, embedding, gatherRows, linear, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
 import { TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
@@ -8,6 +8,12 @@ import { topkRows } from './select';
 
 export class HydraHeads extends TopKHeads {
   readonly sequential = true;
+
+  constructor(...args: ConstructorParameters<typeof TopKHeads>) {
+    super(...args);
+    // packed now, so that propose allocates nothing that outlives it
+    for (let i = 0; i < this.depth; i++) if (this.fusedShape((i + 2) * this.config.dim)) this.stackOf(i);
+  }
 
   /**
    * The chosen tokens stay on the GPU from depth to depth: the tree's shape is known here, so the
@@ -32,7 +38,7 @@ export class HydraHeads extends TopKHeads {
       for (let d = 1; ; d++) {
         parentsAt.push(parents);
         const k = tree.maxRankAtDepth(d);
-        const ids = keep(await this.select(this.headLogits(d - 1, x), k)); // [parents, k]
+        const ids = keep(this.fusedFits(x.shape[1], k) ? this.fusedTopK(d - 1, x, k) : await this.select(this.headLogits(d - 1, x), k)); // [parents, k]
         chosen.push(ids);
         if (d === D) break;
         // Rows for the next depth: each parent-to-be p continues its parent's row with e(token p).
@@ -76,6 +82,17 @@ export class HydraHeads extends TopKHeads {
     this.device.copyBuffer(hT.buffer, 0, x.buffer, 0, bytes);
     this.device.copyBuffer(table.buffer, root * bytes, x.buffer, bytes, bytes);
     return x;
+  }
+
+  private stackOf(i: number) {
+    return this.packedStack(`head ${i}`, [`heads.${i}`], true);
+  }
+
+  /** Head i's k best token ids per row of x, in one dispatch: [rows, k] i32, owned by the caller. */
+  private fusedTopK(i: number, x: Tensor, k: number): Tensor {
+    const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
+    values.dispose();
+    return indices;
   }
 
   /**

@@ -1,6 +1,6 @@
 // Medusa-1 heads: k independent heads on h_t. Head i guesses the token i+1 places after the root
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
-import { add, concat, gatherRows, linear, silu, slice, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, gatherRows, linear, mlpTopK, silu, slice, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
 import { readTopK, TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
 
@@ -16,17 +16,12 @@ interface Stacked {
 export class MedusaHeads extends TopKHeads {
   readonly sequential = false;
   private stacked: Stacked | null = null;
-  /** parameters() handed out the per-head tensors, which callers may write: re-stack before each use. */
-  private exposed = false;
 
   constructor(...args: ConstructorParameters<typeof TopKHeads>) {
     super(...args);
-    this.stack(); // now, so that propose allocates nothing that outlives it
-  }
-
-  override parameters(): Map<string, Tensor> {
-    this.exposed = true;
-    return super.parameters();
+    // now, so that propose allocates nothing that outlives it
+    this.stack();
+    if (this.fusedShape(this.config.dim)) this.fusedStack();
   }
 
   override dispose(): void {
@@ -43,14 +38,42 @@ export class MedusaHeads extends TopKHeads {
     if (D === 0) return { tokens, draftProbs: null };
     let k = 0;
     for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
-    const { logits, stride } = this.allLogits(hT, D);
-    const top = await readTopK(logits, k); // [rows * k]; head i's list at row i·stride
+    let top: Int32Array; // [rows * k]; head i's list at row i·stride
+    let stride = 1;
+    if (this.fusedFits(this.config.dim, k)) {
+      top = await this.fusedTopK(hT, k);
+    } else {
+      const all = this.allLogits(hT, D);
+      stride = all.stride;
+      top = await readTopK(all.logits, k);
+    }
     // node (depth d, rank r) = r-th best of head d-1
     for (let n = 1; n < tree.size; n++) {
       const node = tree.nodes[n];
       tokens[n] = top[(node.depth - 1) * stride * k + node.rank];
     }
     return { tokens, draftProbs: null };
+  }
+
+  private fusedStack() {
+    return this.packedStack(
+      'all heads',
+      Array.from({ length: this.config.numHeads }, (_, i) => `heads.${i}`),
+      false,
+    );
+  }
+
+  /** Every head's k best ids on h_t in one dispatch: [numHeads * k], head i's list at row i. */
+  private async fusedTopK(hT: Tensor, k: number): Promise<Int32Array> {
+    const stack = this.fusedStack();
+    const output = this.config.sharedOutput ? this.base.outputWeight : this.stack()!.lmHead!; // fusedFits keeps the stack far under its size limit
+    const { values, indices } = mlpTopK(hT, stack, output, k, { perMemberOutput: !this.config.sharedOutput });
+    values.dispose();
+    try {
+      return (await indices.read()) as Int32Array;
+    } finally {
+      indices.dispose();
+    }
   }
 
   /** Logits of heads 0..count-1 from h_t [1, dim]. Returns [count, vocab], owned by the caller. */
