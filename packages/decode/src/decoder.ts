@@ -16,6 +16,7 @@ import {
   type Verifier,
 } from '@hydra-ts/verify';
 import { DecodeStats } from './stats';
+import { rowLayout } from './rows';
 
 export interface GenerateOptions {
   /** Text (encoded with the model's tokenizer, BOS prepended) or token ids used as they are. */
@@ -177,25 +178,34 @@ export class SpeculativeDecoder {
         }
         stats.headMs += now() - t0;
 
-        // 2. one base forward over the tree
+        // 2. one base forward over the tree, its nodes laid out depth-first (rows.ts)
         t0 = now();
-        const positions = new Int32Array(stepTree.size);
-        for (let i = 0; i < stepTree.size; i++) positions[i] = L + stepTree.positionOffsets[i];
+        const layout = rowLayout(stepTree);
+        const n = stepTree.size;
+        const positions = new Int32Array(n);
+        for (let r = 0; r < n; r++) positions[r] = L + layout.positionOffsets[r];
         const fwd = model.forward(cache, {
-          tokens,
+          tokens: layout.identity ? tokens : Int32Array.from(layout.nodeOf, (node) => tokens[node]),
           positions,
-          mask: stepTree.size > 1 ? stepTree.attentionMask : undefined,
+          mask: n > 1 ? layout.mask : undefined,
           logits: 'all',
         });
         const logits = fwd.logits!;
-        let argmaxIds: Int32Array | undefined;
-        let logitRows: Float32Array | undefined;
+        let argmaxIds: Int32Array | undefined; // per node
+        let logitRows: Float32Array | undefined; // [node, vocab]
         if (verifier.needs === 'argmax') {
           const am = argmax(logits);
-          argmaxIds = await am.read();
+          const byRow = await am.read();
           am.dispose();
+          argmaxIds = layout.identity ? byRow : Int32Array.from(layout.rowOf, (row) => byRow[row]);
         } else {
-          logitRows = (await logits.read()) as Float32Array;
+          const byRow = (await logits.read()) as Float32Array;
+          const V = config.vocabSize;
+          logitRows = byRow;
+          if (!layout.identity) {
+            logitRows = new Float32Array(byRow.length);
+            layout.rowOf.forEach((row, node) => logitRows!.set(byRow.subarray(row * V, row * V + V), node * V));
+          }
         }
         stats.baseMs += now() - t0;
 
@@ -209,9 +219,10 @@ export class SpeculativeDecoder {
 
         // 4. commit the accepted rows (base cache, then head state)
         t0 = now();
-        cache.commit(result.path);
+        const rows = result.path.map((node) => layout.rowOf[node]);
+        cache.commit(rows);
         if (head) {
-          const accepted: Tensor = gatherRows(fwd.hidden, Int32Array.from(result.path));
+          const accepted: Tensor = gatherRows(fwd.hidden, Int32Array.from(rows));
           head.observe(accepted, L);
           accepted.dispose();
         }
