@@ -197,6 +197,31 @@ describe('LlamaModel on stories260K', () => {
     fresh.dispose();
   });
 
+  it('tokens given as a GPU i32 tensor give the same pass as host ids; bad ids and tensors get typed errors', async () => {
+    const ids = [1, 403, 17, 88];
+    const host = model.createCache(16);
+    const a = model.forward(host, { tokens: ids, logits: 'all' });
+    const gpu = model.createCache(16);
+    const t = device.tensor(Int32Array.from(ids), [4], 'i32');
+    const b = model.forward(gpu, { tokens: t, logits: 'all' });
+    expect(t.disposed).toBe(false); // borrowed
+    expect(Array.from(await readAndDispose(b.logits))).toEqual(Array.from(await readAndDispose(a.logits)));
+    a.hidden.dispose();
+    b.hidden.dispose();
+    gpu.commit([]);
+    const bad = device.tensor(Int32Array.of(1, V), [2], 'i32'); // V is one past the vocabulary
+    const c = model.forward(gpu, { tokens: bad, logits: 'all' });
+    await expect(c.logits!.read()).rejects.toThrow(IndexError);
+    c.hidden.dispose();
+    c.logits!.dispose();
+    gpu.commit([]);
+    expect(() => model.forward(gpu, { tokens: device.tensor(new Float32Array(2), [2]) })).toThrow(/expected an i32 tensor \[rows\]/);
+    expect(() => model.forward(gpu, { tokens: device.tensor(new Int32Array(4), [2, 2], 'i32') })).toThrow(/expected an i32 tensor \[rows\]/);
+    t.dispose();
+    expect(() => model.forward(gpu, { tokens: t })).toThrow(/was disposed/);
+    for (const x of [host, gpu, bad]) x.dispose();
+  });
+
   it('a decode step costs 6 dispatches per layer (the target is at most 12)', () => {
     const cache = model.createCache(16);
     model.forward(cache, { tokens: [1, 2, 3], logits: 'none' }).hidden.dispose();

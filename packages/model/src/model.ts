@@ -15,8 +15,8 @@ import {
   rmsnorm,
   ShapeError,
   slice,
+  Tensor,
   type Device,
-  type Tensor,
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
@@ -43,7 +43,12 @@ export interface LoadOptions extends LlamaModelOptions {
 export type LogitsChoice = 'all' | 'last' | 'none' | readonly number[];
 
 export interface ForwardInput {
-  tokens: Int32Array | readonly number[];
+  /**
+   * Token ids: host integers (checked here), or an i32 tensor [rows] on the model's device (ids a
+   * draft head left on the GPU; checked by the embedding kernel, so an out-of-range id makes the
+   * next read-back throw an IndexError). A tensor is borrowed, not disposed.
+   */
+  tokens: Int32Array | readonly number[] | Tensor;
   /** RoPE positions [rows]; default cache.length + i. */
   positions?: Int32Array;
   /** [rows·rows]: mask[i·rows + j] != 0 lets new row i see new row j. Default causal. */
@@ -112,9 +117,17 @@ export class LlamaModel {
   forward(cache: KVCache, input: ForwardInput): ForwardOutput {
     const c = this.config;
     this.checkLive('forward');
-    this.checkTokens('forward', input.tokens);
-    const tokens = Int32Array.from(input.tokens);
-    const rows = tokens.length;
+    let tokens: Int32Array | Tensor;
+    if (input.tokens instanceof Tensor) {
+      tokens = input.tokens;
+      if (tokens.disposed) throw new DisposedError(`LlamaModel.forward: tokens ${tokens.describe()} was disposed`);
+      if (tokens.dtype !== 'i32' || tokens.rank !== 1) throw new DTypeError(`LlamaModel.forward: tokens ${tokens.describe()}, expected an i32 tensor [rows]`);
+      if (tokens.device !== this.device) throw new ShapeError(`LlamaModel.forward: tokens ${tokens.describe()} live on another device than the model`);
+    } else {
+      this.checkTokens('forward', input.tokens);
+      tokens = Int32Array.from(input.tokens);
+    }
+    const rows = tokens instanceof Tensor ? tokens.shape[0] : tokens.length;
     if (rows === 0) throw new ShapeError('LlamaModel.forward: tokens is empty, expected at least one token');
     if (cache.pending > 0) {
       throw new CacheError(`LlamaModel.forward: the cache holds ${cache.pending} pending rows of the previous forward; commit() or rollback() them first`);
