@@ -1,7 +1,7 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
+import { concat, gatherRows, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
@@ -26,6 +26,12 @@ export interface Proposal {
   draftProbs?: Float32Array | null;
 }
 
+/** A proposal request for proposeOnDevice: the tree's nodes in the verify pass's row order. */
+export interface DeviceProposeRequest extends ProposeRequest {
+  /** [tree.size] node at each row of the verify pass; order[0] = 0 (the root). */
+  order: Int32Array;
+}
+
 export interface DraftHead {
   readonly name: string;
   /** Deepest tree level it can fill (number of heads). */
@@ -35,6 +41,13 @@ export interface DraftHead {
   /** Hidden states [n, dim] (borrowed, not disposed) of tokens newly committed at positions start..start+n-1. */
   observe(hidden: Tensor, start: number): void;
   propose(req: ProposeRequest): Promise<Proposal>;
+  /**
+   * Optional: the same proposal left on the GPU, recorded but not awaited, so the verify pass can
+   * be recorded behind it with no read-back in between. Returns the drafted tokens as an i32
+   * tensor [tree.size] in `order` (owned by the caller), or null when this tree needs propose().
+   * Deterministic heads only (no draft distributions).
+   */
+  proposeOnDevice?(req: DeviceProposeRequest): Tensor | null;
   /** Forget state past `length` committed tokens. */
   rollback(length: number): void;
   reset(): void;
@@ -235,6 +248,33 @@ export abstract class TopKHeads implements DraftHead {
 
   private checkLive(op: string): void {
     if (this.disposed) throw new HeadStateError(`${this.name}.${op}: the heads were disposed`);
+  }
+}
+
+/**
+ * The drafted tokens in verify-row order, on the GPU: row r gets entry `entryOf(order[r])` of the
+ * flat i32 `lists` (concatenated), the root row the host token `root`. Returns [order.length] i32,
+ * owned by the caller; `lists` are borrowed.
+ */
+export function gatherProposal(device: Device, root: number, lists: readonly Tensor[], order: Int32Array, entryOf: (node: number) => number): Tensor {
+  const owned: Tensor[] = [];
+  try {
+    const rootT = device.tensor(Int32Array.of(root), [1], 'i32');
+    owned.push(rootT);
+    const flat = lists.map((t) => {
+      const f = t.reshape([t.size]);
+      owned.push(f);
+      return f;
+    });
+    const all = concat([rootT, ...flat], 0); // [1 + Σ sizes]: the root, then every list
+    owned.push(all);
+    const column = all.reshape([all.size, 1]);
+    owned.push(column);
+    const picked = gatherRows(column, Int32Array.from(order, (node) => (node === 0 ? 0 : 1 + entryOf(node)))); // [rows, 1]
+    owned.push(picked);
+    return picked.reshape([order.length]);
+  } finally {
+    for (const t of owned) t.dispose();
   }
 }
 

@@ -134,6 +134,54 @@ describe('Hydra heads match the CPU reference', () => {
   });
 });
 
+describe('proposeOnDevice gives the proposal of propose(), in the requested row order, without a read-back', () => {
+  /** A row order with the root first: the rest reversed (any permutation serves). */
+  const reversed = (tree: CandidateTree) => Int32Array.from({ length: tree.size }, (_, r) => (r === 0 ? 0 : tree.size - r));
+  for (const kind of ['medusa', 'hydra'] as const) {
+    for (const [tree, fused, shared] of [
+      [small, true, false],
+      [small, false, false],
+      [trees['medusa-63'], true, true],
+      [chain(3), false, true],
+    ] as const) {
+      it(`${kind}, tree ${tree.name}, ${fused ? 'fused kernel' : 'separate ops'}, sharedOutput ${shared}`, async () => {
+        const base = fakeBase(device, baseConfig(), 8);
+        const c = headConfig(base.config, kind, 4, 2, shared);
+        const head = await loadHead(base, headsFile(c, randomValues(c, 21)));
+        head.fusedKernels = fused;
+        const { hidden } = hiddenRows(3, c.dim, 13);
+        head.observe(hidden, 0);
+        hidden.dispose();
+        const want = (await head.propose({ tree, root: 9, context: [1, 2, 3] })).tokens;
+        const order = reversed(tree);
+        const reads = device.stats.readbacks;
+        const live = liveTensorCount();
+        const t = head.proposeOnDevice({ tree, root: 9, context: [1, 2, 3], order })!;
+        expect(device.stats.readbacks).toBe(reads);
+        expect(liveTensorCount()).toBe(live + 1);
+        expect(t.shape).toEqual([tree.size]);
+        const got = (await t.read()) as Int32Array;
+        t.dispose();
+        expect(Array.from(order, (node) => want[node])).toEqual([...got]);
+        head.dispose();
+        base.dispose();
+      });
+    }
+    it(`${kind}: past the GPU top-k's k it declines (null), so the caller uses propose()`, async () => {
+      const base = fakeBase(device, baseConfig({ vocabSize: 80 }), 8);
+      const c = headConfig(base.config, kind, 1, 1);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 3)));
+      const { hidden } = hiddenRows(1, c.dim, 2);
+      head.observe(hidden, 0);
+      hidden.dispose();
+      const wide = CandidateTree.fromPaths(Array.from({ length: 70 }, (_, r) => [r]));
+      expect(head.proposeOnDevice({ tree: wide, root: 1, context: [], order: Int32Array.from({ length: wide.size }, (_, i) => i) })).toBeNull();
+      head.dispose();
+      base.dispose();
+    });
+  }
+});
+
 describe('createHead', () => {
   for (const kind of ['medusa', 'hydra'] as const) {
     for (const shared of [false, true]) {

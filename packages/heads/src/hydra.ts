@@ -2,9 +2,17 @@
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
 import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
+import { gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
 import { topkRows } from './select';
+
+/** Every depth's recorded top-k lists and where each node's token sits in them. */
+interface Draft {
+  chosen: Tensor[];
+  entryOf: (node: number) => number;
+  keep: <T extends Tensor>(t: T) => T;
+  dispose: () => void;
+}
 
 export class HydraHeads extends TopKHeads {
   readonly sequential = true;
@@ -23,23 +31,91 @@ export class HydraHeads extends TopKHeads {
   async propose(req: ProposeRequest): Promise<Proposal> {
     const hT = this.checkRequest(req);
     const { tree } = req;
-    const D = tree.depth;
     const tokens = new Int32Array(tree.size);
     tokens[0] = req.root;
-    if (D === 0) return { tokens, draftProbs: null };
+    if (tree.depth === 0) return { tokens, draftProbs: null };
+    const draft = await this.draft(hT, req);
+    try {
+      const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
+      const all = flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0)); // every depth's ids, depth after depth
+      const ids = (await all.read()) as Int32Array;
+      for (let n = 1; n < tree.size; n++) tokens[n] = ids[draft.entryOf(n)];
+      return { tokens, draftProbs: null };
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
+  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
+    const steps = this.drafting(hT, req);
+    let r = steps.next();
+    while (!r.done) {
+      const [i, x, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = this.fusedFits(x.shape[1], k) ? this.fusedTopK(i, x, k) : this.gpuTopK(this.headLogits(i, x), k);
+      } catch (e) {
+        steps.throw(e); // lets the drafting free what it holds, then rethrows
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    const draft = r.value;
+    try {
+      return gatherProposal(this.device, req.root, draft.chosen, req.order, draft.entryOf);
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /** Runs the drafting with each depth's top-k from the fused kernel, the GPU top-k, or the CPU past its k. */
+  private async draft(hT: Tensor, req: ProposeRequest): Promise<Draft> {
+    const steps = this.drafting(hT, req);
+    let r = steps.next();
+    while (!r.done) {
+      const [i, x, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = this.fusedFits(x.shape[1], k) ? this.fusedTopK(i, x, k) : await this.select(this.headLogits(i, x), k);
+      } catch (e) {
+        steps.throw(e);
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    return r.value;
+  }
+
+  /**
+   * Records the drafting depth by depth. At each depth it yields (head i, input rows x, k) and
+   * takes back that head's top-k ids [rows, k] (i32, which it then owns). Returns every depth's
+   * lists, chosen[d-1] = [parents at depth d-1, k_d], and entryOf(node): the index of the node's
+   * token in those lists flattened depth after depth.
+   */
+  private *drafting(hT: Tensor, req: ProposeRequest): Generator<[number, Tensor, number], Draft, Tensor> {
+    const { tree } = req;
+    const D = tree.depth;
     const table = this.base.tokenEmbedding;
     const owned: Tensor[] = [];
     const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
     const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
-    const parentsAt: number[][] = []; // per depth d: the nodes at depth d-1 with children, in row order
+    const entry = new Int32Array(tree.size); // per node: index into the flattened lists
     try {
       let parents = [0];
+      let offset = 0;
       let x = keep(this.rootRow(hT, req.root)); // [1, 2·dim]: h_t, e(root)
       for (let d = 1; ; d++) {
-        parentsAt.push(parents);
         const k = tree.maxRankAtDepth(d);
-        const ids = keep(this.fusedFits(x.shape[1], k) ? this.fusedTopK(d - 1, x, k) : await this.select(this.headLogits(d - 1, x), k)); // [parents, k]
+        const ids = keep(yield [d - 1, x, k]); // [parents, k]
         chosen.push(ids);
+        parents.forEach((p, j) => {
+          for (const c of tree.nodes[p].children) entry[c] = offset + j * k + tree.ranks[c];
+        });
+        offset += ids.size;
         if (d === D) break;
         // Rows for the next depth: each parent-to-be p continues its parent's row with e(token p).
         const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
@@ -49,21 +125,11 @@ export class HydraHeads extends TopKHeads {
         x = keep(appendEmbeddings(x, from, ids, at, table)); // [next, (d+2)·dim]: parent's row, e(own token)
         parents = next;
       }
-      const flat = chosen.map((t) => keep(t.reshape([t.size])));
-      const all = flat.length === 1 ? flat[0] : keep(concat(flat, 0)); // every depth's ids, depth after depth
-      const ids = (await all.read()) as Int32Array;
-      let offset = 0;
-      for (let d = 1; d <= D; d++) {
-        const k = chosen[d - 1].shape[1];
-        parentsAt[d - 1].forEach((p, j) => {
-          for (const c of tree.nodes[p].children) tokens[c] = ids[offset + j * k + tree.ranks[c]];
-        });
-        offset += chosen[d - 1].size;
-      }
-      return { tokens, draftProbs: null };
-    } finally {
+    } catch (e) {
       for (const t of owned) t.dispose();
+      throw e;
     }
+    return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
   }
 
   /** [1, 2·dim] = (h_t, e(root)): one row, so two buffer copies rather than two dispatches. */
@@ -86,6 +152,19 @@ export class HydraHeads extends TopKHeads {
 
   private stackOf(i: number) {
     return this.packedStack(`head ${i}`, [`heads.${i}`], true);
+  }
+
+  /** select() for k within the GPU top-k: [rows, k] i32, owned by the caller; disposes logits. */
+  private gpuTopK(logits: Tensor, k: number): Tensor {
+    try {
+      const vocab = logits.shape[1];
+      if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+      const { values, indices } = topk(logits, k);
+      values.dispose();
+      return indices;
+    } finally {
+      logits.dispose();
+    }
   }
 
   /** Head i's k best token ids per row of x, in one dispatch: [rows, k] i32, owned by the caller. */

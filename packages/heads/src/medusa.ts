@@ -1,8 +1,9 @@
 // Medusa-1 heads: k independent heads on h_t. Head i guesses the token i+1 places after the root
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
-import { add, concat, gatherRows, linear, mlpTopK, silu, slice, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
-import { readTopK, TopKHeads, type Proposal, type ProposeRequest } from './draft-head';
+import { gatherProposal, readTopK, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { HeadStateError } from './errors';
 
 /** Stacked copies of the heads' weights above this size are not made; each head then runs on its own. */
 const STACK_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -55,6 +56,11 @@ export class MedusaHeads extends TopKHeads {
     return { tokens, draftProbs: null };
   }
 
+  /** The output projection of the fused kernel: the shared one, or every head's stacked. */
+  private fusedOutput(): Tensor {
+    return this.config.sharedOutput ? this.base.outputWeight : this.stack()!.lmHead!; // fusedFits keeps the stack far under its size limit
+  }
+
   private fusedStack() {
     return this.packedStack(
       'all heads',
@@ -63,11 +69,41 @@ export class MedusaHeads extends TopKHeads {
     );
   }
 
+  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
+  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    const D = tree.depth;
+    let k = 0;
+    for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
+    if (k > TOPK_MAX_K) return null;
+    if (k > this.config.vocabSize) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${this.config.vocabSize}`);
+    let ids: Tensor; // [rows, k]; head i's list at row i·stride
+    let stride = 1;
+    if (D === 0) {
+      ids = this.device.empty([0], 'i32');
+    } else if (this.fusedFits(this.config.dim, k)) {
+      const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
+      values.dispose();
+      ids = indices;
+    } else {
+      const all = this.allLogits(hT, D);
+      stride = all.stride;
+      const { values, indices } = topk(all.logits, k);
+      all.logits.dispose();
+      values.dispose();
+      ids = indices;
+    }
+    try {
+      return gatherProposal(this.device, req.root, [ids], req.order, (n) => (tree.nodes[n].depth - 1) * stride * k + tree.ranks[n]);
+    } finally {
+      ids.dispose();
+    }
+  }
+
   /** Every head's k best ids on h_t in one dispatch: [numHeads * k], head i's list at row i. */
   private async fusedTopK(hT: Tensor, k: number): Promise<Int32Array> {
-    const stack = this.fusedStack();
-    const output = this.config.sharedOutput ? this.base.outputWeight : this.stack()!.lmHead!; // fusedFits keeps the stack far under its size limit
-    const { values, indices } = mlpTopK(hT, stack, output, k, { perMemberOutput: !this.config.sharedOutput });
+    const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
     values.dispose();
     try {
       return (await indices.read()) as Int32Array;
