@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { getDevice, OptionError } from '@hydra-ts/tensor';
+import { getDevice, IndexError, OptionError, type Tensor } from '@hydra-ts/tensor';
 import { LlamaModel, generate as generateAR } from '@hydra-ts/model';
 import { chain, getTree } from '@hydra-ts/tree';
 import { greedyVerifier } from '@hydra-ts/verify';
@@ -87,5 +87,17 @@ describe('SpeculativeDecoder', () => {
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: -1 })).rejects.toThrow(/maxNewTokens/);
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, sampling: { temperature: -1 } })).rejects.toThrow(/temperature/);
     await expect(decoder.generate({ prompt: [9999], maxNewTokens: 4 })).rejects.toThrow(/out of range/);
+  });
+
+  it('a head whose device proposal is malformed gets a typed error, not a wrong output', async () => {
+    const tree = chain(3);
+    const withDevice = (make: (n: number, root: number) => Tensor) =>
+      Object.assign(new RandomHead(3, model.config.vocabSize), { proposeOnDevice: (req: { tree: { size: number }; root: number }) => make(req.tree.size, req.root) });
+    const wrongShape = withDevice((n) => device.tensor(new Int32Array(n + 1), [n + 1], 'i32'));
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: wrongShape, tree })).rejects.toThrow(/expected an i32 tensor \[4\]/);
+    const badId = withDevice((n, root) => device.tensor(Int32Array.from({ length: n }, (_, i) => (i === 0 ? root : 99999)), [n], 'i32'));
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: badId, tree })).rejects.toThrow(IndexError);
+    const wrongRoot = withDevice((n, root) => device.tensor(Int32Array.from({ length: n }, () => (root + 1) % 512), [n], 'i32'));
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: wrongRoot, tree })).rejects.toThrow(/at the root/);
   });
 });

@@ -1,7 +1,7 @@
 // The speculative decoder: propose → one base forward over the tree → verify → commit → emit.
 // Autoregressive decoding is the same loop with no head and a root-only tree.
 
-import { argmax, gatherRows, OptionError, type Tensor } from '@hydra-ts/tensor';
+import { argmax, concat, gatherRows, OptionError, Tensor } from '@hydra-ts/tensor';
 import type { LlamaModel, StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
@@ -36,6 +36,12 @@ export interface GenerateOptions {
   stopAtEos?: boolean;
   /** Extra ids that end generation. */
   stopTokens?: readonly number[];
+  /**
+   * Let a head that can (DraftHead.proposeOnDevice) leave its proposal on the GPU, so the verify
+   * pass is recorded right behind the drafting with one read-back per step instead of two. The
+   * output is the same either way. Default true.
+   */
+  deviceProposals?: boolean;
 }
 
 /** One decoding step's output, as streamed. */
@@ -64,6 +70,11 @@ export interface GenerateResult {
   elapsedMs: number;
   prefillMs: number;
   tokensPerSecond: number;
+  /**
+   * Time per phase, summed over steps. With device proposals the heads' GPU work runs while the
+   * verify pass is recorded and waited for, so headMs is the time to record the drafting and its
+   * GPU time falls in baseMs.
+   */
   timing: { baseMs: number; headMs: number; verifyMs: number; commitMs: number };
 }
 
@@ -92,6 +103,7 @@ export class SpeculativeDecoder {
       throw new OptionError(`maxNewTokens = ${opts.maxNewTokens}; expected an integer >= 0`);
     }
     const verifier = opts.verifier ?? greedyVerifier();
+    const deviceProposals = opts.deviceProposals ?? true;
     let tree = ROOT_ONLY;
     if (head) {
       if (!opts.tree) throw new OptionError('a draft head needs a candidate tree (options.tree)');
@@ -164,55 +176,80 @@ export class SpeculativeDecoder {
 
         // 1. propose
         let t0 = now();
-        let tokens: Int32Array;
+        const layout = rowLayout(stepTree); // the verify pass's rows, depth-first (rows.ts)
+        const n = stepTree.size;
+        let tokens: Int32Array | null = null; // per node; with a device proposal, known after the read-back
+        let onDevice: Tensor | null = null; // [n] i32 in row order
         if (head && stepTree !== ROOT_ONLY) {
-          const proposal = await head.propose({ tree: stepTree, root, context });
-          tokens = proposal.tokens;
-          if (tokens.length !== stepTree.size || tokens[0] !== root) {
-            throw new OptionError(
-              `head '${head.name}' proposed ${tokens.length} tokens with root ${tokens[0]}; expected ${stepTree.size} with root ${root}`,
-            );
+          if (deviceProposals && head.proposeOnDevice) {
+            onDevice = head.proposeOnDevice({ tree: stepTree, root, context, order: layout.nodeOf });
+            if (onDevice && (!(onDevice instanceof Tensor) || onDevice.dtype !== 'i32' || onDevice.shape.length !== 1 || onDevice.shape[0] !== n)) {
+              const got = onDevice instanceof Tensor ? onDevice.describe() : String(onDevice);
+              onDevice = null;
+              throw new OptionError(`head '${head.name}'.proposeOnDevice returned ${got}; expected an i32 tensor [${n}] (one token per tree node)`);
+            }
+          }
+          if (!onDevice) {
+            const proposal = await head.propose({ tree: stepTree, root, context });
+            tokens = proposal.tokens;
+            if (tokens.length !== n || tokens[0] !== root) {
+              throw new OptionError(`head '${head.name}' proposed ${tokens.length} tokens with root ${tokens[0]}; expected ${n} with root ${root}`);
+            }
           }
         } else {
           tokens = Int32Array.of(root);
         }
         stats.headMs += now() - t0;
 
-        // 2. one base forward over the tree, its nodes laid out depth-first (rows.ts)
+        // 2. one base forward over the tree
         t0 = now();
-        const layout = rowLayout(stepTree);
-        const n = stepTree.size;
         const positions = new Int32Array(n);
         for (let r = 0; r < n; r++) positions[r] = L + layout.positionOffsets[r];
-        const fwd = model.forward(cache, {
-          tokens: layout.identity ? tokens : Int32Array.from(layout.nodeOf, (node) => tokens[node]),
-          positions,
-          mask: n > 1 ? layout.mask : undefined,
-          logits: 'all',
-        });
+        let fwd: ReturnType<LlamaModel['forward']>;
+        try {
+          fwd = model.forward(cache, {
+            tokens: onDevice ?? (layout.identity ? tokens! : Int32Array.from(layout.nodeOf, (node) => tokens![node])),
+            positions,
+            mask: n > 1 ? layout.mask : undefined,
+            logits: 'all',
+          });
+        } catch (e) {
+          onDevice?.dispose();
+          throw e;
+        }
         const logits = fwd.logits!;
         let argmaxIds: Int32Array | undefined; // per node
         let logitRows: Float32Array | undefined; // [node, vocab]
-        if (verifier.needs === 'argmax') {
-          const am = argmax(logits);
-          const byRow = await am.read();
-          am.dispose();
-          argmaxIds = layout.identity ? byRow : Int32Array.from(layout.rowOf, (row) => byRow[row]);
-        } else {
-          const byRow = (await logits.read()) as Float32Array;
-          const V = config.vocabSize;
-          logitRows = byRow;
-          if (!layout.identity) {
-            logitRows = new Float32Array(byRow.length);
-            layout.rowOf.forEach((row, node) => logitRows!.set(byRow.subarray(row * V, row * V + V), node * V));
+        const byNode = <T extends Int32Array | Float32Array>(byRow: T, width: number): T => {
+          if (layout.identity) return byRow;
+          const out = new (byRow.constructor as { new (n: number): T })(byRow.length);
+          layout.rowOf.forEach((row, node) => out.set(byRow.subarray(row * width, row * width + width), node * width));
+          return out;
+        };
+        try {
+          if (verifier.needs === 'argmax') {
+            const am = argmax(logits); // [n]
+            // with a device proposal, its tokens come back in the same read as the argmax
+            const both = onDevice ? concat([onDevice, am], 0) : am;
+            const read = (await both.read()) as Int32Array;
+            if (both !== am) both.dispose();
+            am.dispose();
+            if (onDevice) tokens = byNode(read.slice(0, n), 1);
+            argmaxIds = byNode(read.slice(read.length - n), 1);
+          } else {
+            if (onDevice) tokens = byNode((await onDevice.read()) as Int32Array, 1);
+            logitRows = byNode((await logits.read()) as Float32Array, config.vocabSize);
           }
+        } finally {
+          onDevice?.dispose();
         }
+        if (tokens![0] !== root) throw new OptionError(`head '${head!.name}'.proposeOnDevice put token ${tokens![0]} at the root, expected ${root}`);
         stats.baseMs += now() - t0;
 
         // 3. verify
         t0 = now();
         const result = verifier.verify(
-          { tree: stepTree, tokens, vocabSize: config.vocabSize, argmax: argmaxIds, logits: logitRows },
+          { tree: stepTree, tokens: tokens!, vocabSize: config.vocabSize, argmax: argmaxIds, logits: logitRows },
           rng,
         );
         stats.verifyMs += now() - t0;
@@ -231,7 +268,7 @@ export class SpeculativeDecoder {
         stats.commitMs += now() - t0;
 
         // 5. emit
-        const accepted = result.path.map((n) => tokens[n]);
+        const accepted = result.path.map((node) => tokens![node]);
         stats.record(result.path.length);
         let emit = accepted;
         const stopAt = emit.findIndex((t) => stop.has(t));

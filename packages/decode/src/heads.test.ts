@@ -54,3 +54,27 @@ describe('greedy speculative decoding is lossless for every head type', () => {
     head.dispose();
   });
 });
+
+describe('device proposals (the heads leave their tokens on the GPU)', () => {
+  it('trained Hydra++ heads: the same tokens as AR and as host proposals, with one read-back per step instead of two', async () => {
+    const { loadHead } = await import('@hydra-ts/heads');
+    const head = await loadHead(model, `${modelDir}/heads/hydra-pp.safetensors`);
+    const tree = getTree('cpu-16');
+    for (const prompt of prompts) {
+      const ar = (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds;
+      const runs = [];
+      for (const deviceProposals of [true, false]) {
+        const before = device.stats.readbacks;
+        const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals });
+        runs.push({ r, readbacks: device.stats.readbacks - before });
+        expect(r.tokenIds, `deviceProposals ${deviceProposals}: "${prompt}"`).toEqual(ar);
+      }
+      const [dev, host] = runs;
+      expect(dev.r.acceptedPerStep).toEqual(host.r.acceptedPerStep);
+      expect(dev.r.meanAcceptedLength).toBeGreaterThan(1.5); // trained heads: real multi-token steps
+      expect(dev.readbacks).toBe(dev.r.steps + 1); // the prompt's, then one per step
+      expect(host.readbacks).toBe(2 * host.r.steps + 1);
+    }
+    head.dispose();
+  });
+});
