@@ -31,9 +31,14 @@ export async function benchHead(model: LlamaModel, kind: SpeculativeKind, headsD
   return { head: await createHead(model, { kind, numHeads }), file: null };
 }
 
-function median(xs: number[]): number {
+/**
+ * The lower quartile of repeated timings: on a shared machine the noise only ever adds time, in
+ * bursts, so the low end estimates what a step costs; the median let one burst flip the order of
+ * two row counts.
+ */
+function typical(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
+  return s[Math.floor((s.length - 1) / 4)];
 }
 
 const now = (): number => performance.now();
@@ -50,11 +55,11 @@ function prefill(model: LlamaModel, promptIds: number[], head?: DraftHead) {
 }
 
 /**
- * Median time of one verify-style base step (forward over `rows` rows with logits for all of
+ * Typical (lower-quartile) time of one verify-style base step (forward over `rows` rows with logits for all of
  * them, GPU argmax, readback of the ids) after a prompt of `contextTokens` tokens.
  */
 export async function measureForwardCost(model: LlamaModel, rowCounts: number[], opts: { reps?: number; contextTokens?: number } = {}): Promise<ForwardCost> {
-  const reps = opts.reps ?? 7;
+  const reps = opts.reps ?? 15;
   const promptIds = Array.from({ length: opts.contextTokens ?? 32 }, (_, i) => (i * 37 + 11) % model.config.vocabSize);
   const cache = prefill(model, promptIds);
   const L = cache.length;
@@ -79,13 +84,13 @@ export async function measureForwardCost(model: LlamaModel, rowCounts: number[],
   } finally {
     cache.dispose();
   }
-  const ms = times.map(median);
+  const ms = times.map(typical);
   return { rows: [...rowCounts], ms };
 }
 
-/** Median head.propose time for a chain 1..depth deep (headMs[d-1]); the head's work grows with depth, barely with width. */
+/** Typical (lower-quartile) head.propose time for a chain 1..depth deep (headMs[d-1]); the head's work grows with depth, barely with width. */
 export async function measureHeadCost(model: LlamaModel, head: DraftHead, opts: { reps?: number } = {}): Promise<number[]> {
-  const reps = opts.reps ?? 7;
+  const reps = opts.reps ?? 15;
   const promptIds = Array.from({ length: 16 }, (_, i) => (i * 37 + 11) % model.config.vocabSize);
   const cache = prefill(model, promptIds, head);
   const headMs: number[] = [];
@@ -98,7 +103,7 @@ export async function measureHeadCost(model: LlamaModel, head: DraftHead, opts: 
         await head.propose({ tree, root: 5, context: promptIds });
         if (k >= 2) times.push(now() - t0);
       }
-      headMs.push(median(times));
+      headMs.push(typical(times));
     }
   } finally {
     cache.dispose();
