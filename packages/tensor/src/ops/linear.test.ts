@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getDevice } from '../device';
-import { linear, linearNaive } from './linear';
+import { linear, linearNaive, stagePrologue } from './linear';
 import { matmul } from './matmul';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
@@ -270,6 +270,29 @@ describe('linear with fused RMSNorm, SwiGLU and residual matches fusedLinearCpu'
     expect(() => linear(x, w, undefined, { normalize: { weight: g } })).toThrow(DisposedError);
     for (const t of [x, w, w3, g5, res, res3, ids]) t.dispose();
   });
+});
+
+describe('staged prologues (workgroup memory) equal the in-loop ones bit for bit', () => {
+  for (const [rows, k, n] of [[1, 288, 300], [4, 64, 172], [17, 64, 513], [6, 1024, 40]] as const) {
+    it(`${rows}×${k} · [${n}, ${k}]ᵀ`, async () => {
+      const x = device.tensor(randomArray(rows * k, k, -2, 2), [rows, k]);
+      const x2 = device.tensor(randomArray(rows * 2 * k, k + 1, -2, 2), [rows, 2 * k]);
+      const w = device.tensor(randomArray(n * k, n), [n, k]);
+      const g = device.tensor(randomArray(k, 3, 0.5, 1.5), [k]);
+      const run = (staged: boolean) => {
+        stagePrologue.enabled = staged;
+        try {
+          return [linear(x, w, undefined, { normalize: { weight: g, eps: 1e-5 } }), linear(x2, w, undefined, { swiglu: true })];
+        } finally {
+          stagePrologue.enabled = true;
+        }
+      };
+      const [a, b] = [await readAll(...run(true)), await readAll(...run(false))];
+      expect(Array.from(a[0])).toEqual(Array.from(b[0]));
+      expect(Array.from(a[1])).toEqual(Array.from(b[1]));
+      for (const t of [x, x2, w, g]) t.dispose();
+    });
+  }
 });
 
 describe("linear with activation 'silu' matches fusedLinearCpu", () => {

@@ -82,6 +82,11 @@ export function columnConfig(rows: number, n = Infinity): ColumnConfig {
 // and epilogue (SiLU, then a residual added) save the dispatches and memory passes of separate ops: x is
 // already read whole by every workgroup, so its inverse RMS costs one extra uniform pass.
 
+/** Workgroup memory for a staged prologue, in vec4s (16 KiB, WebGPU's guaranteed minimum). */
+const STAGE_VEC4 = 1024;
+/** @internal Whether prologues are staged in workgroup memory where they fit (A/B switch). */
+export const stagePrologue = { enabled: true };
+
 /** What the column kernel does to x before the product. */
 type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 
@@ -89,10 +94,10 @@ type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
 const NORM_BINDINGS = [...BINDINGS, 'read', 'read'] as const;
 
-function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean) {
+function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean, stage: boolean) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
-  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}`;
+  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}${stage ? '-staged' : ''}`;
   const cs = byRow ? 1 : wg; // column stride between an invocation's columns
   const rs = byRow ? wg : 1; // row stride between an invocation's rows
   return kernel(key, prologue === 'rmsnorm' ? NORM_BINDINGS : FUSED_BINDINGS, () => {
@@ -115,10 +120,12 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
         store.push(`if (${r} < p.rows && ${col} < p.n) { let o = (${r}) * p.ldc + p.col0 + ${col}; var v = ${total(i, j)} + addBias(p.col0 + ${col});${silu ? ' v = v / (1.0 + exp(-v));' : ''} if (p.hasRes != 0u) { v = residual[o] + v; } out[o] = v; }`);
       }
     }
+    const units = vec4 ? 'p.k / 4u' : 'p.k';
     const xAt = (i: number, u: string) => `x[x${i} + (${u})${vec4 ? '' : ' * p.saq'}]`;
     const unit = (s: number) => (packed ? `2u * q + ${s}u` : 'q');
     const xLoad = (i: number, s: number) => {
       const u = unit(s);
+      if (stage) return `let xv${s} = xs[${i}u * ${units} + ${u}];`;
       if (prologue === 'rmsnorm') return `let xv${s} = ${xAt(i, u)} * inv${i} * g[${u}];`;
       if (prologue === 'swiglu') return `let gv${s} = ${xAt(i, u)}; let xv${s} = gv${s} / (1.0 + exp(-gv${s})) * ${xAt(i, `${u} + p.up`)};`;
       return `let xv${s} = ${xAt(i, u)};`;
@@ -127,7 +134,6 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
       packed
         ? `let u${j} = w[o${j} + q]; let w${j}_0 = vec4<f32>(unpack2x16float(u${j}.x), unpack2x16float(u${j}.y)); let w${j}_1 = vec4<f32>(unpack2x16float(u${j}.z), unpack2x16float(u${j}.w));`
         : `let w${j}_0 = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`;
-    const units = vec4 ? 'p.k / 4u' : 'p.k';
     // The inverse RMS of each row: one pass over the row before the product (as rmsnorm computes it).
     const norm =
       prologue === 'rmsnorm'
@@ -135,6 +141,12 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
   for (var q = 0u; q < ${units}; q++) { let v = ${xAt(i, 'q')}; ss${i} += ${vec4 ? 'dot(v, v)' : 'v * v'}; }
   let inv${i} = inverseSqrt(ss${i} / f32(p.k) + p.eps);`).join('\n  ')
         : '';
+    // Staged prologue: the workgroup writes its rows' prologue(x) to workgroup memory once, and
+    // the product reads it from there, instead of every lane redoing it in the inner loop.
+    const staged = !stage
+      ? ''
+      : `${I.map((i) => `for (var q = lid; q < ${units}; q += ${wg}u) { xs[${i}u * ${units} + q] = ${prologue === 'rmsnorm' ? `${xAt(i, 'q')} * inv${i} * g[q]` : `${xAt(i, 'q')} / (1.0 + exp(-${xAt(i, 'q')})) * ${xAt(i, 'q + p.up')}`}; }`).join('\n  ')}
+  workgroupBarrier();`;
     return `${packed ? '' : enableF16(wDtype)}
 // x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant; in
 // vec4<u32> units of 8 halves for w when packed). up: offset of the up half of x (swiglu).
@@ -145,6 +157,7 @@ struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sa
 ${BIAS_WGSL}
 @group(1) @binding(5) var<storage, read> residual: array<f32>;
 ${prologue === 'rmsnorm' ? `@group(1) @binding(6) var<storage, read> g: array<${conv}>;` : ''}
+${stage ? `var<workgroup> xs: array<vec4<f32>, ${STAGE_VEC4}>;` : ''}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -154,6 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * p.sbc;`).join('\n  ')}
   ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
   ${norm}
+  ${staged}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
   for (var q = 0u; q < ${packed ? 'p.k / 8u' : units}; q++) {
     ${J.map(wLoad).join('\n    ')}
@@ -187,7 +201,8 @@ export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Bi
   const vec4 = !strides && k % 4 === 0;
   const packed = vec4 && wDtype === 'f16' && k % 8 === 0;
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
-  const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true);
+  const stage = stagePrologue.enabled && prologue !== 'none' && vec4 && !packed && c.lanes !== 'rows' && (c.tm * k) / 4 <= STAGE_VEC4;
+  const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true, stage);
   const ld = vec4 ? k / 4 : k;
   const xRow = fuse.swiglu ? 2 * ld : ld;
   const st = strides ?? { sar: xRow, saq: 1, sbc: packed ? k / 8 : ld, sbq: 1 };
