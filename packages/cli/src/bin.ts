@@ -98,6 +98,7 @@ cli
   .option('--limit <k>', 'use the first k prompts')
   .option('--json <file>', 'write every per-prompt figure as JSON')
   .option('--html <file>', 'write a self-contained HTML page with charts')
+  .option('--host-proposals', 'heads read their tokens back before the verify pass (two read-backs a step): head ms/step is then their whole time')
   .option('--no-progress', 'no progress bar')
   .action(async (flags) => {
     await runBench(flags);

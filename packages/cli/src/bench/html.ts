@@ -110,7 +110,11 @@ svg { display: block; margin: 1.5em 0; }
 <h1>hydra bench</h1>
 <p>Model <code>${escapeXml(report.model)}</code> on <b>${escapeXml(report.device)}</b>; ${report.prompts.length} prompts from
 <code>${escapeXml(report.promptFile)}</code>, ${report.maxNewTokens} new tokens each, verifier ${escapeXml(report.verifier)}; ${escapeXml(report.date)}.
-Decoders ran interleaved prompt by prompt after a warm-up.</p>
+Decoders ran interleaved prompt by prompt after a warm-up.${
+  report.proposals === 'host'
+    ? ' Proposals went through the host (head ms/step is the heads\' whole time).'
+    : ' Proposals stayed on the GPU: head ms/step is the time to record the drafting, and its GPU time is in base ms/step.'
+}</p>
 <ul>
 ${heads}
 </ul>

@@ -49,6 +49,8 @@ export interface BenchReport {
   prompts: string[];
   maxNewTokens: number;
   verifier: string;
+  /** Where the heads' tokens went before the verify pass: 'device' (default) or 'host'. */
+  proposals?: 'device' | 'host';
   date: string;
   decoders: DecoderSummary[];
 }

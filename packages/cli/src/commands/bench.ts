@@ -34,6 +34,8 @@ export interface BenchFlags {
   json?: string;
   html?: string;
   progress?: boolean;
+  /** Heads hand their tokens to the host before the verify pass (two read-backs a step), so head ms/step is their whole time. */
+  hostProposals?: boolean;
 }
 
 /** The held-out story openings shipped with the package. */
@@ -151,7 +153,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
     const dec = new SpeculativeDecoder(model);
     const sampling = { temperature: plan.temperature };
     const run = (c: Config, prompt: string, maxNewTokens: number): Promise<GenerateResult> =>
-      dec.generate({ prompt, maxNewTokens, head: c.head, tree: c.tree, verifier: plan.verifier, sampling, seed: plan.seed });
+      dec.generate({ prompt, maxNewTokens, head: c.head, tree: c.tree, verifier: plan.verifier, sampling, seed: plan.seed, deviceProposals: !flags.hostProposals });
 
     const showProgress = flags.progress !== false && process.stderr.isTTY !== false;
     const bar = showProgress
@@ -195,6 +197,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
       prompts: plan.prompts,
       maxNewTokens: plan.maxNewTokens,
       verifier: plan.verifier.kind,
+      proposals: flags.hostProposals ? 'host' : 'device',
       date: new Date().toISOString(),
       decoders: withSpeedups(configs.map((c, k) => summarize(c.label, c.decoder, c.tree?.name ?? null, c.heads, runs[k]))),
     };
@@ -202,6 +205,11 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
     process.stdout.write(formatTable(report) + '\n');
     process.stdout.write(
       `device: ${report.device}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
+    );
+    process.stdout.write(
+      flags.hostProposals
+        ? 'proposals: host (the heads read their tokens back before the verify pass; head ms/step is their whole time)\n'
+        : 'proposals: device (the verify pass is recorded behind the drafting, one read-back a step; head ms/step is the time to record the drafting, its GPU time is in base ms/step; --host-proposals splits them)\n',
     );
     for (const [kind, h] of heads) process.stdout.write(`${kind} heads: ${h.file ?? `untrained (createHead, ${plan.numHeads} heads)`}\n`);
     const broken = report.decoders.filter((d) => d.identical && d.identical.same !== d.identical.of);
