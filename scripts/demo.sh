@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set-up (idempotent), build the CLI and its packages, size a candidate tree for this
-# device (`hydra tune`: a few seconds), then stream a story from the bundled stories260K model with
+# device (`hydra tune`: about ten seconds), then stream a story from the bundled stories260K model with
 # its trained Hydra++ heads and print τ and tokens/s next to AR.
 # Extra arguments go to `hydra generate` (e.g. --prompt "The dog" --max-new-tokens 64, or
 # --tree cpu-16 for a fixed tree).

@@ -33,14 +33,14 @@ export async function runTune(flags: TuneFlags): Promise<void> {
   if (!flags.out) throw new UsageError('--out <tree.json> is required');
   const decoder = decoderOption(flags.decoder ?? 'hydra++');
   if (decoder === 'ar') throw new UsageError('--decoder ar: AR decoding has no tree to tune; expected medusa, hydra or hydra++');
-  const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 64, 2);
+  const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 128, 2);
   const maxNodes = intOption('max-nodes', flags.maxNodes ?? 63, 1, 1023);
   const calibrationTree = treeOption(flags.calibrationTree ?? 'medusa-63');
   const rows = String(flags.rows ?? '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64')
     .split(',')
     .map((s) => intOption('rows', s.trim(), 1, 1024));
   if (rows.some((r, i) => i > 0 && r <= rows[i - 1])) throw new UsageError(`--rows ${flags.rows}: expected increasing row counts`);
-  const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 4, 1));
+  const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 8, 1));
   const numHeads = intOption('num-heads', flags.numHeads ?? calibrationTree.depth, 1, 64);
 
   const { model, path: modelPath } = await loadModel(flags.model);
