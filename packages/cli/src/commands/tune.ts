@@ -91,8 +91,10 @@ export async function runTune(flags: TuneFlags): Promise<void> {
       `chosen: ${tuned.best.nodes} nodes, depth ${tuned.best.depth}, E[τ] ${tuned.best.expectedAcceptLength.toFixed(3)}, ${tuned.best.tokensPerSecond.toFixed(1)} expected tok/s ` +
         `(${calibrationTree.name}: E[τ] ${reference.expectedAcceptLength.toFixed(3)}, ${reference.tokensPerSecond.toFixed(1)} expected tok/s)\n`,
     );
-    // Plain AR is a candidate too: one row, no heads. Say so when no tree pays for itself here.
-    const arTokensPerSecond = 1000 / (cost.forward.ms[0] + counts.overheadMs);
+    // Plain AR is a candidate too: one row, no heads, and no tree to verify or compact (the
+    // calibration's per-step overhead is a wide tree's), so its step is the one-row forward alone.
+    // Say so when no tree pays for itself here.
+    const arTokensPerSecond = 1000 / cost.forward.ms[0];
     if (forward.rows[0] === 1) {
       out.write(
         arTokensPerSecond > tuned.best.tokensPerSecond
