@@ -11,11 +11,21 @@ export function escapeXml(s: string): string {
 const fmt = (x: number, digits: number): string => x.toFixed(digits);
 
 /** Horizontal bars, one per decoder, labelled with their values. */
+/** The k-th series colour: the palette, then golden-angle hues, so no two series share one. */
+function colorOf(k: number): string {
+  return k < COLORS.length ? COLORS[k] : `hsl(${Math.round((k * 137.5) % 360)}, 55%, 45%)`;
+}
+
+/** Rough width in pixels of the longest label at 12 px (7 px a character). */
+function textWidth(labels: string[]): number {
+  return 7 * Math.max(0, ...labels.map((l) => l.length));
+}
+
 export function barChart(title: string, items: Array<{ label: string; value: number; note?: string }>, digits: number): string {
   const barH = 22;
   const gap = 8;
-  const left = 170;
-  const width = 640;
+  const left = Math.max(170, 16 + textWidth(items.map((i) => i.label))); // labels never clipped
+  const width = left + 470;
   const top = 34;
   const plotW = width - left - 110;
   const height = top + items.length * (barH + gap) + 10;
@@ -29,7 +39,7 @@ export function barChart(title: string, items: Array<{ label: string; value: num
     const w = Math.max(1, (item.value / max) * plotW);
     parts.push(
       `<text x="${left - 8}" y="${y + barH * 0.7}" font-size="12" text-anchor="end">${escapeXml(item.label)}</text>`,
-      `<rect x="${left}" y="${y}" width="${fmt(w, 1)}" height="${barH}" fill="${COLORS[k % COLORS.length]}"/>`,
+      `<rect x="${left}" y="${y}" width="${fmt(w, 1)}" height="${barH}" fill="${colorOf(k)}"/>`,
       `<text x="${fmt(left + w + 6, 1)}" y="${y + barH * 0.7}" font-size="12">${fmt(item.value, digits)}${item.note ? ' ' + escapeXml(item.note) : ''}</text>`,
     );
   });
@@ -41,13 +51,13 @@ export function barChart(title: string, items: Array<{ label: string; value: num
 export function acceptanceChart(decoders: DecoderSummary[]): string {
   const spec = decoders.filter((d) => d.acceptanceByDepth.length > 0);
   const depth = Math.max(0, ...spec.map((d) => d.acceptanceByDepth.length));
-  const width = 640;
-  const height = 280;
   const left = 44;
   const top = 34;
   const bottom = 40;
-  const plotH = height - top - bottom;
-  const plotW = width - left - 150;
+  const plotH = 206;
+  const height = Math.max(top + plotH + bottom, top + 18 * spec.length + 10); // the legend fits
+  const plotW = 446;
+  const width = left + plotW + 36 + textWidth(decoders.map((s) => s.label)); // room for the legend
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="acceptance by depth">`,
     `<text x="0" y="18" font-size="15" font-weight="bold">Acceptance by depth (fraction of steps)</text>`,
@@ -67,7 +77,7 @@ export function acceptanceChart(decoders: DecoderSummary[]): string {
       spec.forEach((s, k) => {
         const v = s.acceptanceByDepth[d] ?? 0;
         const h = v * plotH;
-        const color = COLORS[(decoders.indexOf(s)) % COLORS.length];
+        const color = colorOf(decoders.indexOf(s));
         parts.push(
           `<rect x="${fmt(x0 + k * barW, 1)}" y="${fmt(top + plotH - h, 1)}" width="${fmt(barW * 0.92, 1)}" height="${fmt(h, 1)}" fill="${color}"><title>${escapeXml(s.label)} depth ${d + 1}: ${fmt(v, 3)}</title></rect>`,
         );
@@ -77,7 +87,7 @@ export function acceptanceChart(decoders: DecoderSummary[]): string {
     spec.forEach((s, k) => {
       const y = top + k * 18;
       parts.push(
-        `<rect x="${left + plotW + 12}" y="${y}" width="12" height="12" fill="${COLORS[decoders.indexOf(s) % COLORS.length]}"/>`,
+        `<rect x="${left + plotW + 12}" y="${y}" width="12" height="12" fill="${colorOf(decoders.indexOf(s))}"/>`,
         `<text x="${left + plotW + 30}" y="${y + 10}" font-size="12">${escapeXml(s.label)}</text>`,
       );
     });
