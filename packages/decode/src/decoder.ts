@@ -1,7 +1,7 @@
 // The speculative decoder: propose → one base forward over the tree → verify → commit → emit.
 // Autoregressive decoding is the same loop with no head and a root-only tree.
 
-import { argmax, concat, gatherRows, OptionError, Tensor } from '@hydra-ts/tensor';
+import { argmax, concat, gatherRows, OptionError, slice, Tensor } from '@hydra-ts/tensor';
 import type { LlamaModel, StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
@@ -259,7 +259,9 @@ export class SpeculativeDecoder {
         const rows = result.path.map((node) => layout.rowOf[node]);
         cache.commit(rows);
         if (head) {
-          const accepted: Tensor = gatherRows(fwd.hidden, Int32Array.from(rows));
+          // the usual path is the leading rows (rows.ts): a copy then, not a gather dispatch
+          const leading = rows.every((r, i) => r === i);
+          const accepted: Tensor = leading ? slice(fwd.hidden, 0, 0, rows.length) : gatherRows(fwd.hidden, Int32Array.from(rows));
           head.observe(accepted, L);
           accepted.dispose();
         }

@@ -2,7 +2,7 @@
 // KV cache, so the heads see a summary of the prefix made for drafting rather than for the base
 // model's own next-token prediction. Its final-normed output at the last committed token is h_t.
 import { DecoderLayer, KVCache, type LayerConfig } from '@hydra-ts/model';
-import { rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
+import { HostUploads, rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { PrefixConfig } from './config';
 import type { HeadBase } from './draft-head';
 import { HeadStateError } from './errors';
@@ -13,6 +13,8 @@ export class PrefixMLP {
   readonly layer: DecoderLayer;
   readonly norm: Tensor; // [dim]
   readonly cache: KVCache;
+  /** observe()'s positions, in buffers that stay the same from step to step. */
+  private readonly uploads: HostUploads;
 
   /** `values`: the prefix.* parameters of the heads file layout, as CPU arrays. */
   constructor(base: HeadBase, prefix: PrefixConfig, values: Map<string, Float32Array>) {
@@ -36,6 +38,7 @@ export class PrefixMLP {
       w3: get('w3'),
     });
     this.norm = base.device.tensor(get('norm'), [dim]);
+    this.uploads = new HostUploads(base.device);
     this.cache = new KVCache(base.device, { nLayers: 1, kvDim: prefix.nKvHeads * prefix.headDim, capacity: base.config.maxSeqLen });
   }
 
@@ -58,7 +61,7 @@ export class PrefixMLP {
     const positions = new Int32Array(n);
     for (let i = 0; i < n; i++) positions[i] = start + i;
     this.cache.checkRoom(n, 'PrefixMLP.observe');
-    const x = this.layer.forward(hidden, this.cache.layers[0], positions); // [n, dim], causal
+    const x = this.layer.forward(hidden, this.cache.layers[0], this.uploads.get('positions', positions, [n], 'i32')); // [n, dim], causal
     this.cache.append(n);
     this.cache.commit();
     const out = rmsnorm(x, this.norm, this.config.normEps); // [n, dim]
@@ -118,5 +121,6 @@ export class PrefixMLP {
     this.layer.dispose();
     this.norm.dispose();
     this.cache.dispose();
+    this.uploads.dispose();
   }
 }

@@ -10,6 +10,7 @@ import {
   embedding,
   gatherRows,
   getDevice,
+  HostUploads,
   IndexError,
   linear,
   rmsnorm,
@@ -71,6 +72,8 @@ export class LlamaModel {
   readonly tokenEmbedding: Tensor; // [vocab, dim]
   readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
   readonly finalNorm: Tensor; // [dim]
+  /** Each pass's positions and mask, in buffers that stay the same from pass to pass. */
+  private readonly uploads: HostUploads;
   readonly layers: readonly DecoderLayer[];
   private disposed = false;
 
@@ -84,6 +87,7 @@ export class LlamaModel {
     this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], this.dtype);
     this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], this.dtype);
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
+    this.uploads = new HostUploads(device);
     this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
   }
 
@@ -156,8 +160,8 @@ export class LlamaModel {
     cache.checkRoom(rows, 'LlamaModel.forward');
 
     const device = this.device;
-    const pos = device.tensor(positions, [rows], 'i32'); // [rows]
-    const mask = input.mask ? device.tensor(Uint32Array.from(input.mask), [rows, rows], 'u32') : undefined; // [rows, rows]
+    const pos = this.uploads.get('positions', positions, [rows], 'i32'); // [rows], held by this.uploads
+    const mask = input.mask ? this.uploads.get('mask', input.mask, [rows, rows], 'u32') : undefined; // [rows, rows]
     let x: Tensor = embedding(this.tokenEmbedding, tokens); // [rows, dim]
     for (let l = 0; l < c.nLayers; l++) {
       const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
@@ -165,8 +169,6 @@ export class LlamaModel {
       x = next;
     }
     cache.append(rows);
-    pos.dispose();
-    mask?.dispose();
     const hidden = rmsnorm(x, this.finalNorm, c.normEps); // [rows, dim]
     x.dispose();
 
@@ -207,6 +209,7 @@ export class LlamaModel {
     this.tokenEmbedding.dispose();
     if (this.outputWeight !== this.tokenEmbedding) this.outputWeight.dispose();
     this.finalNorm.dispose();
+    this.uploads.dispose();
   }
 
   private checkTokens(who: string, tokens: ArrayLike<number>): void {

@@ -6,6 +6,7 @@ export { Tensor, scope, liveTensorCount, shapeSize, formatShape, dtypeBytes, typ
 export { kernel, params, grid, type Kernel, type Access } from './kernel';
 export { f32ToF16, f16ToF32, f32ToF16Bits, f16BitsToF32 } from './half';
 export { sizeClass } from './pool';
+export { HostUploads } from './uploads';
 
 // GPU ops
 export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
