@@ -17,7 +17,7 @@ import { OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params } from '../kernel';
 import type { Device } from '../device';
 import type { Tensor } from '../tensor';
-import type { TopK } from './topk';
+import { topkInsertWgsl, topkMergeDeclsWgsl, topkMergeWgsl, type TopK } from './topk';
 
 /** Largest k the fused top-k serves (each thread keeps a private list this long). */
 export const MLP_TOPK_MAX_K = 16;
@@ -47,20 +47,11 @@ struct Params { rows: u32, inDim: u32, dim: u32, blocks: u32, vocab: u32, k: u32
 @group(1) @binding(4) var<storage, read_write> values: array<f32>;
 @group(1) @binding(5) var<storage, read_write> indices: array<i32>;
 
-const NONE = 0xffffffffu;
 var<workgroup> xs: array<${F}, ${MLP_TOPK_MAX_IN / L}>;
 var<workgroup> ys: array<${F}, ${wg / L}>;
-var<workgroup> hv: array<f32, ${wg}>;
-var<workgroup> hi: array<u32, ${wg}>;
+${topkMergeDeclsWgsl(wg)}
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
-
-// (av, ai) ranks before (bv, bi): larger value first, then lower index; NONE ranks last.
-fn before(av: f32, ai: u32, bv: f32, bi: u32) -> bool {
-  if (ai == NONE) { return false; }
-  if (bi == NONE) { return true; }
-  return av > bv || (av == bv && ai < bi);
-}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -120,46 +111,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var v = 0.0;
     let ur = lmBase + j * d;
     for (var i = 0u; i < d; i += ${L}u) { v += ${dot(at('lm', 'ur + i'), at('ys', 'i'))}; }
-    if (c < k || v > lv[k - 1u]) {
-      var q = min(c, k - 1u);
-      loop {
-        if (q == 0u || !(v > lv[q - 1u])) { break; }
-        lv[q] = lv[q - 1u];
-        li[q] = li[q - 1u];
-        q -= 1u;
-      }
-      lv[q] = v;
-      li[q] = j;
-      c = min(c + 1u, k);
-    }
+    ${topkInsertWgsl('v', 'j')}
   }
 
   // k rounds of a workgroup arg-best over the heads of the lists.
-  var head = 0u;
-  for (var r = 0u; r < k; r++) {
-    if (head < c) {
-      hv[lid] = lv[head];
-      hi[lid] = li[head];
-    } else {
-      hv[lid] = 0.0;
-      hi[lid] = NONE;
-    }
-    workgroupBarrier();
-    for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
-      if (lid < s && before(hv[lid + s], hi[lid + s], hv[lid], hi[lid])) {
-        hv[lid] = hv[lid + s];
-        hi[lid] = hi[lid + s];
-      }
-      workgroupBarrier();
-    }
-    let win = hi[0];
-    if (lid == 0u) {
-      values[row * k + r] = hv[0];
-      indices[row * k + r] = i32(win);
-    }
-    if (head < c && li[head] == win) { head += 1u; }
-    workgroupBarrier();
-  }
+  ${topkMergeWgsl(wg)}
 }`);
 }
 
