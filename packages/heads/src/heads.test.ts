@@ -167,6 +167,19 @@ describe('proposeOnDevice gives the proposal of propose(), in the requested row 
         base.dispose();
       });
     }
+    it(`${kind}: a root-only tree gives the root alone`, async () => {
+      const base = fakeBase(device, baseConfig(), 8);
+      const c = headConfig(base.config, kind, 2, 1);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 3)));
+      const { hidden } = hiddenRows(1, c.dim, 2);
+      head.observe(hidden, 0);
+      hidden.dispose();
+      const t = head.proposeOnDevice({ tree: CandidateTree.fromPaths([], { rootOnly: true }), root: 5, context: [], order: Int32Array.of(0) })!;
+      expect(Array.from(await t.read())).toEqual([5]);
+      t.dispose();
+      head.dispose();
+      base.dispose();
+    });
     it(`${kind}: past the GPU top-k's k it declines (null), so the caller uses propose()`, async () => {
       const base = fakeBase(device, baseConfig({ vocabSize: 80 }), 8);
       const c = headConfig(base.config, kind, 1, 1);

@@ -50,6 +50,7 @@ export class HydraHeads extends TopKHeads {
   proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
     const hT = this.checkRequest(req);
     const { tree } = req;
+    if (tree.depth === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
     for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
     const steps = this.drafting(hT, req);
     let r = steps.next();

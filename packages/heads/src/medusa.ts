@@ -78,11 +78,10 @@ export class MedusaHeads extends TopKHeads {
     for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
     if (k > TOPK_MAX_K) return null;
     if (k > this.config.vocabSize) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${this.config.vocabSize}`);
+    if (D === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
     let ids: Tensor; // [rows, k]; head i's list at row i·stride
     let stride = 1;
-    if (D === 0) {
-      ids = this.device.empty([0], 'i32');
-    } else if (this.fusedFits(this.config.dim, k)) {
+    if (this.fusedFits(this.config.dim, k)) {
       const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
       values.dispose();
       ids = indices;
