@@ -1,7 +1,7 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, gatherRows, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
+import { concat, gatherRows, HostUploads, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
@@ -88,6 +88,8 @@ export abstract class TopKHeads implements DraftHead {
   /** parameters() handed out the parameter tensors, which callers may write: packed copies are re-made before each use. */
   protected exposed = false;
   private packed = new Map<string, MlpStack>();
+  /** Small per-step uploads (the device proposal's root and row entries), in stable buffers. */
+  protected readonly uploads: HostUploads;
   private disposed = false;
 
   constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, prefix: PrefixMLP | null) {
@@ -100,6 +102,7 @@ export abstract class TopKHeads implements DraftHead {
     this.config = config;
     this.base = base;
     this.device = base.device;
+    this.uploads = new HostUploads(base.device);
     this.params = params;
     this.prefix = prefix;
   }
@@ -171,6 +174,7 @@ export abstract class TopKHeads implements DraftHead {
     this.hT?.dispose();
     this.hT = null;
     this.dropPacked();
+    this.uploads.dispose();
     this.prefix?.dispose();
     for (const t of this.params.values()) t.dispose();
   }
@@ -253,14 +257,14 @@ export abstract class TopKHeads implements DraftHead {
 
 /**
  * The drafted tokens in verify-row order, on the GPU: row r gets entry `entryOf(order[r])` of the
- * flat i32 `lists` (concatenated), the root row the host token `root`. Returns [order.length] i32,
- * owned by the caller; `lists` are borrowed.
+ * flat i32 `lists` (concatenated), the root row the host token `root` (uploaded through `uploads`,
+ * so the buffers stay the same from step to step). Returns [order.length] i32, owned by the
+ * caller; `lists` are borrowed.
  */
-export function gatherProposal(device: Device, root: number, lists: readonly Tensor[], order: Int32Array, entryOf: (node: number) => number): Tensor {
+export function gatherProposal(uploads: HostUploads, root: number, lists: readonly Tensor[], order: Int32Array, entryOf: (node: number) => number): Tensor {
   const owned: Tensor[] = [];
   try {
-    const rootT = device.tensor(Int32Array.of(root), [1], 'i32');
-    owned.push(rootT);
+    const rootT = uploads.get('proposal root', [root], [1], 'i32'); // held by uploads: stable buffers, cached bind groups
     const flat = lists.map((t) => {
       const f = t.reshape([t.size]);
       owned.push(f);
@@ -270,7 +274,8 @@ export function gatherProposal(device: Device, root: number, lists: readonly Ten
     owned.push(all);
     const column = all.reshape([all.size, 1]);
     owned.push(column);
-    const picked = gatherRows(column, Int32Array.from(order, (node) => (node === 0 ? 0 : 1 + entryOf(node)))); // [rows, 1]
+    const entries = uploads.get('proposal entries', Int32Array.from(order, (node) => (node === 0 ? 0 : 1 + entryOf(node))), [order.length], 'i32');
+    const picked = gatherRows(column, entries); // [rows, 1]
     owned.push(picked);
     return picked.reshape([order.length]);
   } finally {

@@ -154,6 +154,7 @@ describe('proposeOnDevice gives the proposal of propose(), in the requested row 
         hidden.dispose();
         const want = (await head.propose({ tree, root: 9, context: [1, 2, 3] })).tokens;
         const order = reversed(tree);
+        head.proposeOnDevice({ tree, root: 9, context: [1, 2, 3], order })!.dispose(); // first call: its upload slots
         const reads = device.stats.readbacks;
         const live = liveTensorCount();
         const t = head.proposeOnDevice({ tree, root: 9, context: [1, 2, 3], order })!;

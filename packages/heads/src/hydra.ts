@@ -67,7 +67,7 @@ export class HydraHeads extends TopKHeads {
     }
     const draft = r.value;
     try {
-      return gatherProposal(this.device, req.root, draft.chosen, req.order, draft.entryOf);
+      return gatherProposal(this.uploads, req.root, draft.chosen, req.order, draft.entryOf);
     } finally {
       draft.dispose();
     }

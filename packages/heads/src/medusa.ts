@@ -94,7 +94,7 @@ export class MedusaHeads extends TopKHeads {
       ids = indices;
     }
     try {
-      return gatherProposal(this.device, req.root, [ids], req.order, (n) => (tree.nodes[n].depth - 1) * stride * k + tree.ranks[n]);
+      return gatherProposal(this.uploads, req.root, [ids], req.order, (n) => (tree.nodes[n].depth - 1) * stride * k + tree.ranks[n]);
     } finally {
       ids.dispose();
     }
