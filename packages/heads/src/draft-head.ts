@@ -1,7 +1,7 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, gatherRows, HostUploads, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, topk, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
+import { concat, gatherRows, HostUploads, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
@@ -284,22 +284,15 @@ export function gatherProposal(uploads: HostUploads, root: number, lists: readon
 }
 
 /**
- * Each row's top-k ids, best first, ties to the lower id: [rows * k]. Disposes `logits`
- * [rows, vocab]. The GPU top-k kernel serves k <= TOPK_MAX_K, so only k ids per row come back;
- * wider trees read the logits back and select on the CPU.
+ * Each row's top-k ids, best first, ties to the lower id, ranked on the CPU: [rows * k]. For
+ * ranks past the GPU top-k's limit (TOPK_MAX_K): reads `logits` [rows, vocab] back and disposes
+ * them.
  */
-export async function readTopK(logits: Tensor, k: number): Promise<Int32Array> {
+export async function cpuTopK(logits: Tensor, k: number): Promise<Int32Array> {
   const [rows, vocab] = logits.shape;
   try {
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
-    if (k > TOPK_MAX_K) return topkRows((await logits.read()) as Float32Array, rows, vocab, k);
-    const { values, indices } = topk(logits, k); // [rows, k] each
-    values.dispose();
-    try {
-      return (await indices.read()) as Int32Array;
-    } finally {
-      indices.dispose();
-    }
+    return topkRows((await logits.read()) as Float32Array, rows, vocab, k);
   } finally {
     logits.dispose();
   }

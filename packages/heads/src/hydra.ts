@@ -2,9 +2,8 @@
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
 import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
-import { topkRows } from './select';
 
 /** Every depth's recorded top-k lists and where each node's token sits in them. */
 interface Draft {
@@ -58,7 +57,7 @@ export class HydraHeads extends TopKHeads {
       const [i, x, k] = r.value;
       let ids: Tensor;
       try {
-        ids = this.fusedFits(x.shape[1], k) ? this.fusedTopK(i, x, k) : this.gpuTopK(this.headLogits(i, x), k);
+        ids = this.recordTopK(i, x, k)!; // k <= TOPK_MAX_K was checked above
       } catch (e) {
         steps.throw(e); // lets the drafting free what it holds, then rethrows
         throw e;
@@ -73,7 +72,7 @@ export class HydraHeads extends TopKHeads {
     }
   }
 
-  /** Runs the drafting with each depth's top-k from the fused kernel, the GPU top-k, or the CPU past its k. */
+  /** Runs the drafting with each depth's top-k recorded on the GPU, or ranked on the CPU past the GPU top-k's k. */
   private async draft(hT: Tensor, req: ProposeRequest): Promise<Draft> {
     const steps = this.drafting(hT, req);
     let r = steps.next();
@@ -81,7 +80,7 @@ export class HydraHeads extends TopKHeads {
       const [i, x, k] = r.value;
       let ids: Tensor;
       try {
-        ids = this.fusedFits(x.shape[1], k) ? this.fusedTopK(i, x, k) : await this.select(this.headLogits(i, x), k);
+        ids = this.recordTopK(i, x, k) ?? this.device.tensor(await cpuTopK(this.headLogits(i, x), k), [x.shape[0], k], 'i32');
       } catch (e) {
         steps.throw(e);
         throw e;
@@ -155,42 +154,25 @@ export class HydraHeads extends TopKHeads {
     return this.packedStack(`head ${i}`, [`heads.${i}`], true);
   }
 
-  /** select() for k within the GPU top-k: [rows, k] i32, owned by the caller; disposes logits. */
-  private gpuTopK(logits: Tensor, k: number): Tensor {
+  /**
+   * Head i's k best token ids per row of x, best first, ties to the lower id, recorded on the GPU:
+   * [rows, k] i32 owned by the caller — in one dispatch where the head fits the fused kernel, else
+   * its logits and the GPU top-k. Null past the GPU top-k's limit (cpuTopK ranks those).
+   */
+  private recordTopK(i: number, x: Tensor, k: number): Tensor | null {
+    const vocab = this.config.vocabSize;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    if (this.fusedFits(x.shape[1], k)) {
+      const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
+      values.dispose();
+      return indices;
+    }
+    if (k > TOPK_MAX_K) return null;
+    const logits = this.headLogits(i, x); // [rows, vocab]
     try {
-      const vocab = logits.shape[1];
-      if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
       const { values, indices } = topk(logits, k);
       values.dispose();
       return indices;
-    } finally {
-      logits.dispose();
-    }
-  }
-
-  /** Head i's k best token ids per row of x, in one dispatch: [rows, k] i32, owned by the caller. */
-  private fusedTopK(i: number, x: Tensor, k: number): Tensor {
-    const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
-    values.dispose();
-    return indices;
-  }
-
-  /**
-   * Each row's k best token ids, best first, ties to the lower id, as an i32 tensor [rows, k] the
-   * caller owns; disposes `logits` [rows, vocab]. Past the GPU top-k's limit the logits are read
-   * back and ranked on the CPU (wide trees only).
-   */
-  private async select(logits: Tensor, k: number): Promise<Tensor> {
-    const [rows, vocab] = logits.shape;
-    try {
-      if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
-      if (k <= TOPK_MAX_K) {
-        const { values, indices } = topk(logits, k); // [rows, k] each
-        values.dispose();
-        return indices;
-      }
-      const ids = topkRows((await logits.read()) as Float32Array, rows, vocab, k);
-      return this.device.tensor(ids, [rows, k], 'i32');
     } finally {
       logits.dispose();
     }

@@ -2,8 +2,9 @@
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
 import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
-import { gatherProposal, readTopK, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
+import type { CandidateTree } from '@hydra-ts/tree';
 
 /** Stacked copies of the heads' weights above this size are not made; each head then runs on its own. */
 const STACK_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -12,6 +13,13 @@ const STACK_LIMIT_BYTES = 64 * 1024 * 1024;
 interface Stacked {
   blocks: Array<{ weight: Tensor; bias: Tensor }>; // per layer: [k·dim, dim], [k·dim]
   lmHead: Tensor | null; // [k·vocab, dim]; null when the output layer is shared
+}
+
+/** The widest rank list any depth of the tree asks for. */
+function maxRank(tree: CandidateTree): number {
+  let k = 0;
+  for (let d = 1; d <= tree.depth; d++) k = Math.max(k, tree.maxRankAtDepth(d));
+  return k;
 }
 
 export class MedusaHeads extends TopKHeads {
@@ -37,16 +45,18 @@ export class MedusaHeads extends TopKHeads {
     tokens[0] = req.root;
     const D = tree.depth;
     if (D === 0) return { tokens, draftProbs: null };
-    let k = 0;
-    for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
+    const k = maxRank(tree);
     let top: Int32Array; // [rows * k]; head i's list at row i·stride
     let stride = 1;
-    if (this.fusedFits(this.config.dim, k)) {
-      top = await this.fusedTopK(hT, k);
+    const recorded = this.recordTopK(hT, D, k);
+    if (recorded) {
+      stride = recorded.stride;
+      top = (await recorded.ids.read()) as Int32Array;
+      recorded.ids.dispose();
     } else {
       const all = this.allLogits(hT, D);
       stride = all.stride;
-      top = await readTopK(all.logits, k);
+      top = await cpuTopK(all.logits, k); // past the GPU top-k's k
     }
     // node (depth d, rank r) = r-th best of head d-1
     for (let n = 1; n < tree.size; n++) {
@@ -54,6 +64,26 @@ export class MedusaHeads extends TopKHeads {
       tokens[n] = top[(node.depth - 1) * stride * k + node.rank];
     }
     return { tokens, draftProbs: null };
+  }
+
+  /**
+   * Every head's k best ids on h_t, recorded on the GPU: `ids` [rows, k] i32 (owned by the
+   * caller) with head i's list at row i·stride — one dispatch where the heads fit the fused
+   * kernel, else the stacked logits and the GPU top-k. Null past the GPU top-k's k.
+   */
+  private recordTopK(hT: Tensor, D: number, k: number): { ids: Tensor; stride: number } | null {
+    if (k > this.config.vocabSize) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${this.config.vocabSize}`);
+    if (this.fusedFits(this.config.dim, k)) {
+      const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
+      values.dispose();
+      return { ids: indices, stride: 1 };
+    }
+    if (k > TOPK_MAX_K) return null;
+    const { logits, stride } = this.allLogits(hT, D);
+    const { values, indices } = topk(logits, k);
+    logits.dispose();
+    values.dispose();
+    return { ids: indices, stride };
   }
 
   /** The output projection of the fused kernel: the shared one, or every head's stacked. */
@@ -74,40 +104,15 @@ export class MedusaHeads extends TopKHeads {
     const hT = this.checkRequest(req);
     const { tree } = req;
     const D = tree.depth;
-    let k = 0;
-    for (let d = 1; d <= D; d++) k = Math.max(k, tree.maxRankAtDepth(d));
-    if (k > TOPK_MAX_K) return null;
-    if (k > this.config.vocabSize) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${this.config.vocabSize}`);
     if (D === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
-    let ids: Tensor; // [rows, k]; head i's list at row i·stride
-    let stride = 1;
-    if (this.fusedFits(this.config.dim, k)) {
-      const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
-      values.dispose();
-      ids = indices;
-    } else {
-      const all = this.allLogits(hT, D);
-      stride = all.stride;
-      const { values, indices } = topk(all.logits, k);
-      all.logits.dispose();
-      values.dispose();
-      ids = indices;
-    }
+    const k = maxRank(tree);
+    const recorded = this.recordTopK(hT, D, k);
+    if (!recorded) return null;
+    const { ids, stride } = recorded;
     try {
       return gatherProposal(this.uploads, req.root, [ids], req.order, (n) => (tree.nodes[n].depth - 1) * stride * k + tree.ranks[n]);
     } finally {
       ids.dispose();
-    }
-  }
-
-  /** Every head's k best ids on h_t in one dispatch: [numHeads * k], head i's list at row i. */
-  private async fusedTopK(hT: Tensor, k: number): Promise<Int32Array> {
-    const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
-    values.dispose();
-    try {
-      return (await indices.read()) as Int32Array;
-    } finally {
-      indices.dispose();
     }
   }
 
