@@ -55,8 +55,8 @@ function prefill(model: LlamaModel, promptIds: number[], head?: DraftHead) {
 }
 
 /**
- * Typical (lower-quartile) time of one verify-style base step (forward over `rows` rows with logits for all of
- * them, GPU argmax, readback of the ids) after a prompt of `contextTokens` tokens.
+ * Typical (lower-quartile) time of one verify-style base step (forward over `rows` rows with
+ * logits for all of them, GPU argmax, readback of the ids) after a prompt of `contextTokens` tokens.
  */
 export async function measureForwardCost(model: LlamaModel, rowCounts: number[], opts: { reps?: number; contextTokens?: number } = {}): Promise<ForwardCost> {
   const reps = opts.reps ?? 15;

@@ -10,7 +10,6 @@ export function escapeXml(s: string): string {
 
 const fmt = (x: number, digits: number): string => x.toFixed(digits);
 
-/** Horizontal bars, one per decoder, labelled with their values. */
 /** The k-th series colour: the palette, then golden-angle hues, so no two series share one. */
 function colorOf(k: number): string {
   return k < COLORS.length ? COLORS[k] : `hsl(${Math.round((k * 137.5) % 360)}, 55%, 45%)`;
@@ -21,6 +20,7 @@ function textWidth(labels: string[]): number {
   return 7 * Math.max(0, ...labels.map((l) => l.length));
 }
 
+/** Horizontal bars, one per decoder, labelled with their values. */
 export function barChart(title: string, items: Array<{ label: string; value: number; note?: string }>, digits: number): string {
   const barH = 22;
   const gap = 8;
