@@ -126,13 +126,13 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
     const units = vec4 ? 'p.k / 4u' : 'p.k';
     const xAt = (i: number, u: string) => `x[x${i} + (${u})${vec4 ? '' : ' * p.saq'}]`;
     const unit = (s: number) => (packed ? `2u * q + ${s}u` : 'q');
-    const xLoad = (i: number, s: number) => {
-      const u = unit(s);
-      if (stage) return `let xv${s} = xs[${i}u * ${units} + ${u}];`;
-      if (prologue === 'rmsnorm') return `let xv${s} = ${xAt(i, u)} * inv${i} * g[${u}];`;
-      if (prologue === 'swiglu') return `let gv${s} = ${xAt(i, u)}; let xv${s} = gv${s} / (1.0 + exp(-gv${s})) * ${xAt(i, `${u} + p.up`)};`;
-      return `let xv${s} = ${xAt(i, u)};`;
+    // `let name = prologue(x[row i, unit u])`, the same statement in the inner loop and when staged.
+    const prologueOf = (name: string, i: number, u: string) => {
+      if (prologue === 'rmsnorm') return `let ${name} = ${xAt(i, u)} * inv${i} * g[${u}];`;
+      if (prologue === 'swiglu') return `let g${name} = ${xAt(i, u)}; let ${name} = g${name} / (1.0 + exp(-g${name})) * ${xAt(i, `${u} + p.up`)};`;
+      return `let ${name} = ${xAt(i, u)};`;
     };
+    const xLoad = (i: number, s: number) => (stage ? `let xv${s} = xs[${i}u * ${units} + ${unit(s)}];` : prologueOf(`xv${s}`, i, unit(s)));
     const wLoad = (j: number) =>
       packed
         ? `let u${j} = w[o${j} + q]; let w${j}_0 = vec4<f32>(unpack2x16float(u${j}.x), unpack2x16float(u${j}.y)); let w${j}_1 = vec4<f32>(unpack2x16float(u${j}.z), unpack2x16float(u${j}.w));`
@@ -148,7 +148,7 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
     // the product reads it from there, instead of every lane redoing it in the inner loop.
     const staged = !stage
       ? ''
-      : `${I.map((i) => `for (var q = lid; q < ${units}; q += ${wg}u) { xs[${i}u * ${units} + q] = ${prologue === 'rmsnorm' ? `${xAt(i, 'q')} * inv${i} * g[q]` : `${xAt(i, 'q')} / (1.0 + exp(-${xAt(i, 'q')})) * ${xAt(i, 'q + p.up')}`}; }`).join('\n  ')}
+      : `${I.map((i) => `for (var q = lid; q < ${units}; q += ${wg}u) { ${prologueOf('v', i, 'q')} xs[${i}u * ${units} + q] = v; }`).join('\n  ')}
   workgroupBarrier();`;
     return `${packed ? '' : enableF16(wDtype)}
 // x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant; in
