@@ -18,8 +18,8 @@ export interface TrainRecord {
   version: typeof TRAIN_VERSION;
   step: number;
   config: TrainConfig;
-  /** The data file and base model it was trained with (informational). */
-  data?: string;
+  /** The data file(s) and base model it was trained with (informational). */
+  data?: string | string[];
   model?: string;
   history: StepStats[];
   evals: HeadAccuracy[];

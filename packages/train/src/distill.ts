@@ -10,6 +10,12 @@ export interface DistillOptions {
   length: number;
   /** Sampling temperature; 0 = greedy (only useful with varied prompts). */
   temperature: number;
+  /**
+   * Sample only the first `sampledTokens` new tokens at `temperature`, then continue greedily. Greedy
+   * decoding visits the base model's greedy continuations, which sampled text rarely follows for
+   * long; a sampled start keeps the sequences varied. Default: every token sampled.
+   */
+  sampledTokens?: number;
   /** Sequence i samples with seed + i. */
   seed?: number;
   /** Prompts as token ids (BOS first), used in turn; default [BOS] alone. */
@@ -27,6 +33,8 @@ export async function distillCorpus(model: LlamaModel, o: DistillOptions): Promi
     throw new OptionError(`distill: length = ${o.length}, expected an integer in [2, ${c.maxSeqLen}] (the model's context)`);
   }
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new OptionError(`distill: temperature = ${o.temperature}, expected a number >= 0`);
+  const sampled = o.sampledTokens ?? Infinity;
+  if (!(sampled >= 0) || (sampled !== Infinity && !Number.isInteger(sampled))) throw new OptionError(`distill: sampledTokens = ${sampled}, expected an integer >= 0`);
   const seed = o.seed ?? 0;
   const prompts = o.prompts && o.prompts.length > 0 ? o.prompts : [[c.bosId]];
   prompts.forEach((p, i) => {
@@ -41,8 +49,15 @@ export async function distillCorpus(model: LlamaModel, o: DistillOptions): Promi
     while (next < o.sequences) {
       const i = next++;
       const prompt = prompts[i % prompts.length];
-      const r = await generate(model, { prompt, maxNewTokens: o.length - prompt.length, temperature: o.temperature, seed: seed + i }).result();
-      out[i] = Int32Array.from([...prompt, ...r.tokenIds]);
+      const total = o.length - prompt.length;
+      const first = Math.min(sampled, total);
+      const r = await generate(model, { prompt, maxNewTokens: first, temperature: o.temperature, seed: seed + i }).result();
+      const seq = [...prompt, ...r.tokenIds];
+      if (first < total && r.stopReason === 'max-tokens') {
+        const rest = await generate(model, { prompt: seq, maxNewTokens: total - first, temperature: 0 }).result();
+        seq.push(...rest.tokenIds);
+      }
+      out[i] = Int32Array.from(seq);
       tokens += out[i].length;
       o.onSequence?.(++done, tokens);
     }

@@ -12,6 +12,7 @@ export interface DistillFlags {
   sequences?: number | string;
   length?: number | string;
   temperature?: number | string;
+  sampledTokens?: number | string;
   seed?: number | string;
   prompts?: string;
   concurrency?: number | string;
@@ -23,6 +24,7 @@ export async function runDistill(flags: DistillFlags): Promise<void> {
   const sequences = intOption('sequences', flags.sequences ?? 256, 1);
   const length = intOption('length', flags.length ?? 128, 2);
   const temperature = numberOption('temperature', flags.temperature ?? 1, 0);
+  const sampledTokens = flags.sampledTokens === undefined ? undefined : intOption('sampled-tokens', flags.sampledTokens, 0);
   const seed = intOption('seed', flags.seed ?? 0, 0);
   const concurrency = intOption('concurrency', flags.concurrency ?? 8, 1, 256);
   if (flags.prompts && !existsSync(flags.prompts)) throw new UsageError(`--prompts ${flags.prompts}: no such file`);
@@ -35,7 +37,7 @@ export async function runDistill(flags: DistillFlags): Promise<void> {
   const t0 = performance.now();
   bar?.start(sequences, 0, { tokens: 0, rate: '0' });
   const corpus = await distillCorpus(model, {
-    sequences, length, temperature, seed, prompts, concurrency,
+    sequences, length, temperature, sampledTokens, seed, prompts, concurrency,
     onSequence: (done, tokens) => bar?.update(done, { tokens, rate: (tokens / ((performance.now() - t0) / 1000)).toFixed(1) }),
   });
   bar?.stop();

@@ -31,7 +31,8 @@ import { loadModel } from './generate';
 export interface TrainFlags {
   model?: string;
   head?: string;
-  data?: string;
+  /** One corpus file, or several (--data given more than once): their sequences are pooled. */
+  data?: string | string[];
   out?: string;
   steps?: number | string;
   batch?: number | string;
@@ -67,8 +68,9 @@ function evalPrompts(file: string | undefined): string[] {
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
   if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
-  if (!flags.data) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
-  if (!existsSync(flags.data)) throw new UsageError(`--data ${flags.data}: no such file`);
+  const dataFiles = flags.data === undefined ? [] : [flags.data].flat().map(String);
+  if (dataFiles.length === 0) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
+  for (const f of dataFiles) if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
   if (!flags.out) throw new UsageError('--out <heads.safetensors> is required');
   const kind = flags.head as HeadKind;
   const opt = <T>(v: T | undefined, f: (v: T) => number) => (v === undefined ? undefined : f(v));
@@ -100,7 +102,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const log = (s: string) => process.stderr.write(s + '\n');
 
   const { model, path } = await loadModel(flags.model);
-  const corpus = parseCorpus(new Uint8Array(readFileSync(flags.data)), flags.data, model.config.vocabSize, model.tokenizer);
+  const parts = dataFiles.map((f) => parseCorpus(new Uint8Array(readFileSync(f)), f, model.config.vocabSize, model.tokenizer));
+  const corpus = { vocabSize: model.config.vocabSize, sequences: parts.flatMap((c) => c.sequences) };
   if (config.length > model.config.maxSeqLen) throw new UsageError(`--length ${config.length}: the model's context is ${model.config.maxSeqLen}`);
   const wins = windows(corpus, config.length);
   log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
@@ -133,9 +136,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
   let acceptance: Record<string, AcceptanceResult> | undefined;
   const save = async () => {
-    const record = { data: flags.data, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
+    const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
     await saveCheckpoint(flags.out!, trainer, record);
-    const notes = [`data ${flags.data}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}`];
+    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}`];
     if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
     writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
   };

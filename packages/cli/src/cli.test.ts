@@ -1,0 +1,100 @@
+// The hydra command end to end, run as a user runs it (a child process, from source): generate's
+// JSON against llama2.c's reference output and against AR for every decoder, distill → train →
+// generate with the fresh heads, and bad flags -> exit status 2 with a message naming the flag.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
+const MODELS = fileURLToPath(new URL('../../../models/stories260K/', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'hydra-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run { code: number; stdout: string; stderr: string }
+
+async function hydra(...args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+async function generateJson(...args: string[]): Promise<Record<string, unknown> & { text: string; tokenIds: number[] }> {
+  const r = await hydra('generate', ...args, '--json');
+  expect(r.stderr.replace(/^Warning: .*\n/gm, '')).not.toMatch(/Error/);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe('hydra generate', () => {
+  it("reproduces llama2.c's greedy output and reports its figures", async () => {
+    // The reference: run.c's 200 steps from BOS, one new token each (its README says how they count).
+    const expected = readFileSync(path.join(MODELS, 'expected-greedy-200-steps.txt'), 'utf8');
+    const r = await generateJson('--max-new-tokens', '200');
+    expect(r.text.trim()).toBe(expected.trim());
+    expect(r.tokenIds).toHaveLength(200);
+    expect(r.promptTokens).toBe(1);
+    expect(r.steps).toBe(199); // base passes after the prefill, which gave the first token
+    expect(r.decoder).toBe('ar');
+    expect(r.tokensPerSecond as number).toBeGreaterThan(0);
+    expect(r.elapsedMs as number).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('gives the AR tokens with every trained draft head (greedy is lossless)', async () => {
+    const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '48'];
+    const ar = await generateJson(...prompt);
+    for (const decoder of ['medusa', 'hydra', 'hydra++']) {
+      const r = await generateJson(...prompt, '--decoder', decoder, '--tree', 'cpu-8');
+      expect(r.tokenIds, decoder).toEqual(ar.tokenIds);
+      expect(r.text).toBe(ar.text);
+      expect(r.steps as number).toBeLessThan(ar.steps as number);
+    }
+  }, 120_000);
+});
+
+describe('hydra distill → train → generate', () => {
+  it('trains heads on pooled corpora and decodes with them losslessly', async () => {
+    const a = path.join(dir, 'a.bin');
+    const b = path.join(dir, 'b.bin');
+    expect((await hydra('distill', '--out', a, '--sequences', '3', '--length', '24', '--temperature', '0.7', '--quiet')).code).toBe(0);
+    expect((await hydra('distill', '--out', b, '--sequences', '3', '--length', '24', '--temperature', '1', '--sampled-tokens', '4', '--seed', '50', '--quiet')).code).toBe(0);
+    const out = path.join(dir, 'heads.safetensors');
+    const t = await hydra('train', '--head', 'hydra', '--data', a, '--data', b, '--out', out, '--steps', '2', '--batch', '2', '--length', '16',
+      '--heads', '2', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0.2', '--quiet');
+    expect(t.stderr).toMatch(/data: 6 sequences/);
+    expect(t.code).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    const record = JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.train.json'), 'utf8'));
+    expect(record.data).toEqual([a, b]);
+    const prompt = ['--prompt', 'Tom had a red ball', '--max-new-tokens', '24'];
+    const ar = await generateJson(...prompt);
+    const r = await generateJson(...prompt, '--heads', out, '--tree', 'chain-2');
+    expect(r.decoder).toBe('hydra');
+    expect(r.tokenIds).toEqual(ar.tokenIds);
+  }, 180_000);
+});
+
+describe('bad input', () => {
+  it.each([
+    [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
+    [['generate', '--decoder', 'eagle'], /eagle/],
+    [['generate', '--tree', 'no-such-tree'], /no-such-tree/],
+    [['generate', '--model', '/no/such/model.bin'], /\/no\/such\/model\.bin/],
+    [['generate', '--heads', path.join(MODELS, 'stories260K.bin'), '--max-new-tokens', '4'], /stories260K\.bin/],
+    [['train', '--head', 'hydra', '--data', '/no/such/corpus.bin', '--out', '/tmp/x.safetensors'], /--data \/no\/such\/corpus\.bin: no such file/],
+    [['train', '--head', 'transformer', '--data', 'x', '--out', 'y'], /--head transformer/],
+    [['distill', '--out', '/tmp/x.bin', '--sampled-tokens', '1.5'], /sampled-tokens/],
+    [['frobnicate'], /Usage/],
+  ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
+    const r = await hydra(...(args as string[]));
+    expect(r.code).toBe(2);
+    expect(r.stderr + r.stdout).toMatch(message as RegExp);
+  }, 60_000);
+});
