@@ -5,7 +5,7 @@
 // to a single submit and no CPU round trip inside an op.
 
 import { platformGpu, platformName, noAdapterHelp } from '#platform';
-import { DeviceError, DisposedError, IndexError, OptionError } from './errors';
+import { DeviceError, DisposedError, IndexError, OptionError, ShapeError } from './errors';
 import { BufferPool } from './pool';
 import { BufferUsage, MapMode, ShaderStage } from './constants';
 import type { Kernel } from './kernel';
@@ -96,6 +96,8 @@ export class Device {
   private readonly errorOps: string[] = [];
   private destroyed = false;
   private lost: string | null = null;
+  /** The first WebGPU error no scope caught (validation, out of memory) since the last check. */
+  private uncaptured: string | null = null;
 
   /** True when the device can time kernels (timestamp-query): see startProfile(). */
   readonly hasTimestamps: boolean;
@@ -129,6 +131,11 @@ export class Device {
       label: 'hydra-index-errors',
       size: 4,
       usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+    });
+    // A WebGPU error invalidates the command buffer it was recorded in: the work silently does not
+    // run. Keep the first one and throw it at the next read-back or sync instead.
+    gpu.addEventListener('uncapturederror', (e) => {
+      this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message;
     });
     void gpu.lost.then((info) => {
       if (!this.destroyed) this.lost = `${info.reason}: ${info.message}`;
@@ -308,8 +315,9 @@ export class Device {
     const flags = new Uint32Array(mapped, padded, 1)[0];
     staging.unmap();
     this.pool.releaseStaging(staging);
+    if (flags !== 0) this.gpu.queue.writeBuffer(this.errorWord, 0, new Uint32Array(1));
+    this.throwUncaptured();
     if (flags !== 0) {
-      this.gpu.queue.writeBuffer(this.errorWord, 0, new Uint32Array(1));
       const ops = this.errorOps.filter((_, i) => flags & (1 << i));
       throw new IndexError(`index out of range in ${ops.join(', ')} (an id or row index exceeded its table; see the op's documentation)`);
     }
@@ -411,6 +419,15 @@ export class Device {
   async sync(): Promise<void> {
     this.flush();
     await this.gpu.queue.onSubmittedWorkDone();
+    this.throwUncaptured();
+  }
+
+  /** Throws (once) the WebGPU error reported since the last check, if any. */
+  private throwUncaptured(): void {
+    const message = this.uncaptured;
+    if (message === null) return;
+    this.uncaptured = null;
+    throw new DeviceError(`WebGPU error in recorded work, whose results are therefore invalid: ${message}`);
   }
 
   /** Releases the device. Tensors created on it must not be used afterwards. */
@@ -506,6 +523,13 @@ export class Device {
     for (const b of buffers) key += isRange(b) ? `${bufferId(b.buffer)}|${b.offset ?? 0}:${b.size ?? ''}|` : bufferId(b) + '|';
     const hit = this.bindGroups.get(key);
     if (hit) return hit;
+    const limit = this.limits.maxStorageBufferBindingSize;
+    buffers.forEach((b, i) => {
+      const bytes = isRange(b) ? (b.size ?? b.buffer.size - (b.offset ?? 0)) : b.size;
+      if (bytes > limit) {
+        throw new ShapeError(`kernel ${kernel.key}: binding ${i + 1} spans ${bytes} bytes, more than maxStorageBufferBindingSize (${limit}); the op must bind it in slices`);
+      }
+    });
     const group = this.gpu.createBindGroup({
       layout,
       entries: buffers.map((b, i) => ({ binding: i + 1, resource: isRange(b) ? b : { buffer: b } })),

@@ -92,3 +92,25 @@ export function wgslFloat(dtype: DType): string {
 export function enableF16(...dtypes: DType[]): string {
   return dtypes.includes('f16') ? 'enable f16;\n' : '';
 }
+
+/**
+ * Splits the n rows of `t` (rowBytes each) into [first, count] slices whose bytes fit one binding
+ * of maxBinding bytes and start on 256-byte boundaries (storage offsets must), so a tensor past
+ * maxStorageBufferBindingSize is bound a slice at a time. One slice when it all fits.
+ */
+export function rowChunks(op: string, t: Tensor, rowBytes: number, n: number, maxBinding: number): Array<[number, number]> {
+  if (rowBytes * n <= maxBinding) return [[0, n]];
+  const step = 256 / gcd(rowBytes, 256); // rows per 256-byte-aligned step
+  const per = Math.floor(maxBinding / (rowBytes * step)) * step;
+  if (per === 0) {
+    throw new ShapeError(`${op}: ${t.describe()}: ${step} rows of ${rowBytes} bytes exceed the binding limit of ${maxBinding} bytes`);
+  }
+  const chunks: Array<[number, number]> = [];
+  for (let first = 0; first < n; first += per) chunks.push([first, Math.min(per, n - first)]);
+  return chunks;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}

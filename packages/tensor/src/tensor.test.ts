@@ -6,7 +6,7 @@ import { scope, liveTensorCount } from './tensor';
 import { add } from './ops/elementwise';
 import { f16BitsToF32, f32ToF16Bits } from './half';
 import { sizeClass } from './pool';
-import { DisposedError, DTypeError, IndexError, ShapeError } from './errors';
+import { DeviceError, DisposedError, DTypeError, IndexError, ShapeError } from './errors';
 import { randomArray } from './testing';
 
 const device = await getDevice();
@@ -213,6 +213,34 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     await expect(run([0, 3])).rejects.toThrow(/test-lookup/);
     expect(Array.from(await run([1]))).toEqual([20]); // the flag is cleared after reporting
     table.dispose();
+  });
+
+  it('turns a WebGPU error in recorded work into a DeviceError at the next read-back or sync, then goes on', async () => {
+    const k = kernel('test-copy', ['read', 'read_write'], () => `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < p.n) { out[g.x] = x[g.x]; } }`);
+    const x = device.tensor([1, 2, 3, 4, 5, 6, 7, 8], [8]);
+    const out = device.empty([4]);
+    // Storage offsets must be multiples of 256: WebGPU rejects this bind group, and the submit.
+    device.dispatch(k, [{ buffer: x.buffer, offset: 4, size: 16 }, out.buffer], params(4), [1]);
+    const failed = (async () => {
+      await out.read();
+      await device.sync();
+      await new Promise((r) => setTimeout(r, 50)); // where the error event is delivered late
+      await device.sync();
+    })();
+    await expect(failed).rejects.toThrow(DeviceError);
+    device.dispatch(k, [x.buffer, out.buffer], params(4), [1]);
+    expect(Array.from(await out.read())).toEqual([1, 2, 3, 4]);
+    // A binding past maxStorageBufferBindingSize is refused before WebGPU sees it.
+    const limit = device.limits.maxStorageBufferBindingSize;
+    expect(() => device.dispatch(k, [{ buffer: x.buffer, size: limit + 256 }, out.buffer], params(4), [1])).toThrow(/test-copy: binding 1 spans .* more than maxStorageBufferBindingSize/);
+    x.dispose();
+    out.dispose();
   });
 
   it('a destroyed device refuses work with DisposedError', async () => {

@@ -9,7 +9,7 @@
 // (it measured 2-4× slower on llvmpipe). Weights past maxStorageBufferBindingSize are bound as
 // 256-byte-aligned slices of rows, one dispatch per slice.
 
-import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch, wgslFloat } from '../kernel';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
 import { OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
@@ -302,7 +302,7 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
   }
   const out = device.empty(outShape, 'f32'); // [rows, out]
   const wBytes = dtypeBytes(w.dtype);
-  for (const [c0, cn] of columnChunks(k * wBytes, n, maxBinding, w)) {
+  for (const [c0, cn] of rowChunks('linear', w, k * wBytes, n, maxBinding)) {
     const offset = c0 * k * wBytes;
     const size = Math.min(Math.ceil((cn * k * wBytes) / 4) * 4, w.buffer.size - offset);
     const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
@@ -342,24 +342,6 @@ function checkFusion(x: Tensor, k: number, outShape: number[], path: string, o: 
     fuse.norm = { weight: weight.buffer, eps };
   }
   return fuse;
-}
-
-/** Splits w's rows into slices whose bytes fit one binding and start on 256-byte boundaries. */
-function columnChunks(rowBytes: number, n: number, maxBinding: number, w: Tensor): Array<[number, number]> {
-  if (rowBytes * n <= maxBinding) return [[0, n]];
-  const step = 256 / gcd(rowBytes, 256); // rows per 256-byte-aligned step
-  const per = Math.floor(maxBinding / (rowBytes * step)) * step;
-  if (per === 0) {
-    throw new ShapeError(`linear: w ${formatShape(w.shape)} ${w.dtype}: ${step} rows of ${rowBytes} bytes exceed the binding limit of ${maxBinding} bytes`);
-  }
-  const chunks: Array<[number, number]> = [];
-  for (let c0 = 0; c0 < n; c0 += per) chunks.push([c0, Math.min(per, n - c0)]);
-  return chunks;
-}
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
 }
 
 /** y[r] = bias for every row (linear with an empty input dimension). */

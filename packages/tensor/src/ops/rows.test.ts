@@ -4,7 +4,7 @@ import { getDevice } from '../device';
 import { compactRows, gatherRows, writeRows } from './rows';
 import { compactRowsCpu, gatherRowsCpu, writeRowsCpu } from '../cpu/rows';
 import { randomArray, seededRandom } from '../testing';
-import { DisposedError, DTypeError, IndexError, ShapeError } from '../errors';
+import { DisposedError, DTypeError, IndexError, OptionError, ShapeError } from '../errors';
 
 const device = await getDevice();
 
@@ -134,6 +134,28 @@ describe('gatherRows', () => {
       expect(Array.from(await c.read())).toEqual(Array.from(gatherRowsCpu(ua, width, ids)));
       for (const t of [x, idT, a, b, u, c]) t.dispose();
     }
+  });
+
+  it('reads an x past the binding limit one aligned slice of rows at a time', async () => {
+    // 257 rows of 5 floats (20 bytes): slices of 64 rows start on 256-byte boundaries.
+    const [n, width] = [257, 5];
+    const xa = randomArray(n * width, 3);
+    const x = device.tensor(xa, [n, width]);
+    const ids = Int32Array.from([256, 0, 63, 64, 127, 128, 200, 5, 256, 64]);
+    const idT = device.tensor(ids, [ids.length], 'i32');
+    const before = device.stats.dispatches;
+    const a = gatherRows(x, ids, { maxBindingBytes: 1400 });
+    expect(device.stats.dispatches - before).toBe(5); // 257 rows in slices of 64
+    const b = gatherRows(x, idT, { maxBindingBytes: 1400 });
+    const want = Array.from(gatherRowsCpu(xa, width, ids));
+    expect(Array.from(await a.read())).toEqual(want);
+    expect(Array.from(await b.read())).toEqual(want);
+    const bad = device.tensor(Int32Array.from([3, 300]), [2], 'i32');
+    const c = gatherRows(x, bad, { maxBindingBytes: 1400 });
+    await expect(c.read()).rejects.toThrow(IndexError);
+    expect(() => gatherRows(x, ids, { maxBindingBytes: 0 })).toThrow(OptionError);
+    expect(() => gatherRows(x, ids, { maxBindingBytes: 200 })).toThrow(/gatherRows: .*exceed the binding limit of 200 bytes/);
+    for (const t of [x, idT, a, b, bad, c]) t.dispose();
   });
 
   it.runIf(device.hasF16)('gathers f16 rows of odd width', async () => {

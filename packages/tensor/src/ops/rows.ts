@@ -2,8 +2,8 @@
 // compactRows keeps only the accepted tree path, gatherRows picks rows by index.
 // writeRows and compactRows are buffer copies in the command stream (no dispatch).
 
-import { DTypeError, IndexError, ShapeError } from '../errors';
-import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
+import { DTypeError, IndexError, OptionError, ShapeError } from '../errors';
+import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch } from '../kernel';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
 
 const WG = 256;
@@ -91,7 +91,9 @@ function gatherKernel(dtype: DType, checked: boolean) {
   return (bit: number) =>
     kernel(`gather-rows-${el}${checked ? `-err${bit}` : ''}`, bindings, () => `
 ${el === 'f16' ? 'enable f16;' : ''}
-struct Params { k: u32, n: u32, width: u32 }
+// x is bound from row p.base on, p.count rows: a tensor past the binding limit is gathered one
+// slice at a time, each dispatch writing the output rows whose ids fall in its slice.
+struct Params { k: u32, n: u32, width: u32, base: u32, count: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> x: array<${el}>;
 @group(1) @binding(2) var<storage, read> ids: array<i32>;
@@ -110,16 +112,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     out[e] = ${el}(0);
     return;
   }
-  out[e] = x[u32(id) * p.width + c];
+  if (u32(id) < p.base || u32(id) - p.base >= p.count) { return; }
+  out[e] = x[(u32(id) - p.base) * p.width + c];
 }`);
 }
 
 /**
  * Rows of x picked by `rows`: out[r] = x[rows[r]]. x: [n, width]; rows: i32 tensor or Int32Array
  * of k ids. Returns [k, width]. Host ids are checked here; ids in a GPU tensor that are out of
- * range give zero rows and an IndexError at the next read-back.
+ * range give zero rows and an IndexError at the next read-back. An x larger than one binding
+ * (maxStorageBufferBindingSize, or `maxBindingBytes`) is read one slice of rows per dispatch.
  */
-export function gatherRows(x: Tensor, rows: Tensor | Int32Array): Tensor {
+export function gatherRows(x: Tensor, rows: Tensor | Int32Array, options: { maxBindingBytes?: number } = {}): Tensor {
   const op = 'gatherRows';
   const device = checkLive(op, x);
   checkRank(op, 'x', x, 2);
@@ -137,16 +141,19 @@ export function gatherRows(x: Tensor, rows: Tensor | Int32Array): Tensor {
     if (rows.rank !== 1) throw new ShapeError(`${op}: rows ${rows.describe()} must be a vector of row ids`);
     ids = rows;
   }
+  const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+  if (!(maxBinding > 0)) throw new OptionError(`${op}: maxBindingBytes must be > 0, got ${maxBinding}`);
   const k = ids.size;
   const out = device.empty([k, width], x.dtype); // [k, width]
   if (k * width > 0) {
     const wg = grid(device, Math.ceil((k * width) / WG));
-    const uniforms = params(k, n, width);
-    if (owned) {
-      device.dispatch(gatherKernel(x.dtype, false)(0), [x.buffer, ids.buffer, out.buffer], uniforms, wg);
-    } else {
-      const flag = device.indexErrorFlag(op);
-      device.dispatch(gatherKernel(x.dtype, true)(flag.bit), [x.buffer, ids.buffer, out.buffer, flag.buffer], uniforms, wg);
+    const rb = width * dtypeBytes(x.dtype);
+    const flag = owned ? null : device.indexErrorFlag(op);
+    for (const [base, count] of rowChunks(op, x, rb, n, maxBinding)) {
+      const xs = base === 0 && count === n ? x.buffer : { buffer: x.buffer, offset: base * rb, size: count * rb };
+      const uniforms = params(k, n, width, base, count);
+      if (flag) device.dispatch(gatherKernel(x.dtype, true)(flag.bit), [xs, ids.buffer, out.buffer, flag.buffer], uniforms, wg);
+      else device.dispatch(gatherKernel(x.dtype, false)(0), [xs, ids.buffer, out.buffer], uniforms, wg);
     }
   }
   if (owned) ids.dispose();
