@@ -90,10 +90,10 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const streamText = !flags.json && !flags.quiet;
   const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   // Shader compilation happens on first use: warm every decoder up before timing any of them.
-  if (others.length > 0) for (const kind of [decoder, ...others]) await run(kind, false, Math.min(maxNewTokens, 64));
+  if (others.length > 0) for (const kind of [decoder, ...others]) await run(kind, false, Math.min(maxNewTokens, 256));
   if (flags.profile) {
     if (!model.device.hasTimestamps) throw new UsageError(`--profile: the adapter ${model.device.name} cannot time kernels (no timestamp-query)`);
-    if (others.length === 0) await run(decoder, false, Math.min(maxNewTokens, 64)); // compile kernels outside the profile
+    if (others.length === 0) await run(decoder, false, Math.min(maxNewTokens, 256)); // compile kernels outside the profile
     model.device.startProfile();
   }
   if (streamText && prompt) process.stdout.write(prompt);
