@@ -96,8 +96,10 @@ export class Device {
   private readonly errorOps: string[] = [];
   private destroyed = false;
   private lost: string | null = null;
-  /** The first WebGPU error no scope caught (validation, out of memory) since the last check. */
+  /** The first WebGPU error no scope caught (out of memory, internal) since the last check. */
   private uncaptured: string | null = null;
+  /** Validation errors of the work submitted since the last check: one error scope per submit. */
+  private scopes: Array<Promise<GPUError | null>> = [];
 
   /** True when the device can time kernels (timestamp-query): see startProfile(). */
   readonly hasTimestamps: boolean;
@@ -133,7 +135,10 @@ export class Device {
       usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
     });
     // A WebGPU error invalidates the command buffer it was recorded in: the work silently does not
-    // run. Keep the first one and throw it at the next read-back or sync instead.
+    // run. Every call between two submits runs inside one validation error scope, so the first
+    // error of a submit (not the echoes that follow it) is thrown at the next read-back or sync;
+    // errors outside any scope's kind are kept from the device's uncaptured-error event.
+    gpu.pushErrorScope('validation');
     gpu.addEventListener('uncapturederror', (e) => {
       this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message;
     });
@@ -316,7 +321,7 @@ export class Device {
     staging.unmap();
     this.pool.releaseStaging(staging);
     if (flags !== 0) this.gpu.queue.writeBuffer(this.errorWord, 0, new Uint32Array(1));
-    this.throwUncaptured();
+    await this.throwGpuErrors();
     if (flags !== 0) {
       const ops = this.errorOps.filter((_, i) => flags & (1 << i));
       throw new IndexError(`index out of range in ${ops.join(', ')} (an id or row index exceeded its table; see the op's documentation)`);
@@ -384,6 +389,8 @@ export class Device {
     }
     this.profiler?.beforeSubmit(this.encoder);
     this.gpu.queue.submit([this.encoder.finish()]);
+    this.scopes.push(this.gpu.popErrorScope().catch(() => null));
+    this.gpu.pushErrorScope('validation');
     this.stats.submits++;
     this.encoder = null;
     this.uniformUsed = 0;
@@ -419,14 +426,17 @@ export class Device {
   async sync(): Promise<void> {
     this.flush();
     await this.gpu.queue.onSubmittedWorkDone();
-    this.throwUncaptured();
+    await this.throwGpuErrors();
   }
 
-  /** Throws (once) the WebGPU error reported since the last check, if any. */
-  private throwUncaptured(): void {
-    const message = this.uncaptured;
-    if (message === null) return;
+  /** Throws (once) the first WebGPU error of the work submitted since the last check, if any. */
+  private async throwGpuErrors(): Promise<void> {
+    const scopes = this.scopes;
+    this.scopes = [];
+    const caught = (await Promise.all(scopes)).find((e) => e !== null);
+    const message = caught?.message ?? this.uncaptured;
     this.uncaptured = null;
+    if (message === null) return;
     throw new DeviceError(`WebGPU error in recorded work, whose results are therefore invalid: ${message}`);
   }
 
