@@ -128,6 +128,8 @@ export function gatherRows(x: Tensor, rows: Tensor | Int32Array, options: { maxB
   const device = checkLive(op, x);
   checkRank(op, 'x', x, 2);
   const [n, width] = x.shape;
+  const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+  if (!(maxBinding > 0)) throw new OptionError(`${op}: maxBindingBytes must be > 0, got ${maxBinding}`);
   let ids: Tensor;
   let owned = false;
   if (rows instanceof Int32Array) {
@@ -141,8 +143,6 @@ export function gatherRows(x: Tensor, rows: Tensor | Int32Array, options: { maxB
     if (rows.rank !== 1) throw new ShapeError(`${op}: rows ${rows.describe()} must be a vector of row ids`);
     ids = rows;
   }
-  const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
-  if (!(maxBinding > 0)) throw new OptionError(`${op}: maxBindingBytes must be > 0, got ${maxBinding}`);
   const k = ids.size;
   const out = device.empty([k, width], x.dtype); // [k, width]
   if (k * width > 0) {
