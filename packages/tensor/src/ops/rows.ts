@@ -130,6 +130,8 @@ export function gatherRows(x: Tensor, rows: Tensor | Int32Array, options: { maxB
   const [n, width] = x.shape;
   const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
   if (!(maxBinding > 0)) throw new OptionError(`${op}: maxBindingBytes must be > 0, got ${maxBinding}`);
+  const rb = width * dtypeBytes(x.dtype);
+  const chunks = rowChunks(op, x, rb, n, maxBinding);
   let ids: Tensor;
   let owned = false;
   if (rows instanceof Int32Array) {
@@ -147,9 +149,8 @@ export function gatherRows(x: Tensor, rows: Tensor | Int32Array, options: { maxB
   const out = device.empty([k, width], x.dtype); // [k, width]
   if (k * width > 0) {
     const wg = grid(device, Math.ceil((k * width) / WG));
-    const rb = width * dtypeBytes(x.dtype);
     const flag = owned ? null : device.indexErrorFlag(op);
-    for (const [base, count] of rowChunks(op, x, rb, n, maxBinding)) {
+    for (const [base, count] of chunks) {
       const xs = base === 0 && count === n ? x.buffer : { buffer: x.buffer, offset: base * rb, size: count * rb };
       const uniforms = params(k, n, width, base, count);
       if (flag) device.dispatch(gatherKernel(x.dtype, true)(flag.bit), [xs, ids.buffer, out.buffer, flag.buffer], uniforms, wg);
