@@ -8,6 +8,7 @@ import { runBench } from './commands/bench';
 import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
+import { restoreTextOptions } from './argv';
 
 const cli = cac('hydra');
 
@@ -128,6 +129,7 @@ cli.version('0.1.0');
 async function main(): Promise<void> {
   try {
     cli.parse(process.argv, { run: false });
+    restoreTextOptions(cli, process.argv);
     if (!cli.matchedCommand) {
       cli.outputHelp();
       process.exitCode = process.argv.length > 2 ? 2 : 0;
@@ -139,7 +141,9 @@ async function main(): Promise<void> {
       process.stderr.write(`hydra: ${(e as Error).name}: ${(e as Error).message}\n`);
       process.exitCode = 2;
     } else {
-      throw e;
+      // Not an error of ours or of the user's: say so, with the stack, and fail.
+      process.stderr.write(`hydra: unexpected error (please report it with the command line):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
     }
   } finally {
     // Dawn keeps the event loop alive; exit once output is flushed.

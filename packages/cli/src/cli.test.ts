@@ -47,6 +47,16 @@ describe('hydra generate', () => {
     expect(r.elapsedMs as number).toBeGreaterThan(0);
   }, 120_000);
 
+  it('reads prompts that look like numbers as text', async () => {
+    // The argument parser would make `--prompt ""` the number 0 and `--prompt 007` the number 7.
+    const bos = await generateJson('--max-new-tokens', '8');
+    const empty = await generateJson('--prompt', '', '--max-new-tokens', '8');
+    expect(empty.tokenIds).toEqual(bos.tokenIds);
+    const digits = await generateJson('--prompt', '007', '--max-new-tokens', '8');
+    const seven = await generateJson('--prompt', '7', '--max-new-tokens', '8');
+    expect(digits.promptTokens as number).toBeGreaterThan(seven.promptTokens as number);
+  }, 120_000);
+
   it('gives the AR tokens with every trained draft head (greedy is lossless)', async () => {
     const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '48'];
     const ar = await generateJson(...prompt);
