@@ -87,6 +87,7 @@ describe('SpeculativeDecoder', () => {
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: -1 })).rejects.toThrow(/maxNewTokens/);
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, sampling: { temperature: -1 } })).rejects.toThrow(/temperature/);
     await expect(decoder.generate({ prompt: [9999], maxNewTokens: 4 })).rejects.toThrow(/out of range/);
+    await expect(decoder.generate({ prompt: 0 as unknown as string, maxNewTokens: 4 })).rejects.toThrow(/prompt is number; expected a string or an array of token ids/);
   });
 
   it('a head whose device proposal is malformed gets a typed error, not a wrong output', async () => {

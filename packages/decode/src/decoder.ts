@@ -114,6 +114,10 @@ export class SpeculativeDecoder {
     }
     const rng: Rng = createRng(opts.seed ?? 0);
 
+    const prompt: unknown = opts.prompt;
+    if (typeof prompt !== 'string' && !Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) {
+      throw new OptionError(`prompt is ${prompt === null ? 'null' : typeof prompt}; expected a string or an array of token ids`);
+    }
     const promptIds = typeof opts.prompt === 'string' ? encodePrompt(model, opts.prompt) : [...opts.prompt];
     if (promptIds.length === 0) throw new OptionError('prompt has no tokens; expected at least one (e.g. BOS)');
     for (const id of promptIds) {

@@ -73,6 +73,7 @@ describe('generate', () => {
     expect(() => generate(model, { prompt: [1], temperature: -1 })).toThrow(OptionError);
     expect(() => generate(model, { prompt: [1], topP: 2 })).toThrow(OptionError);
     expect(() => generate(model, { prompt: [1], maxNewTokens: 1.5 })).toThrow(OptionError);
+    expect(() => generate(model, { prompt: 0 as unknown as string })).toThrow(/prompt is number; expected a string or an array of token ids/);
     const bare = LlamaModel.fromWeights(model.device, ckpt.config, ckpt.weights);
     expect(() => generate(bare, { prompt: 'text' })).toThrow(/needs a model with a tokenizer/);
     bare.dispose();

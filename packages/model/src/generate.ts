@@ -55,7 +55,12 @@ export interface Generation extends AsyncIterable<GenerationPiece> {
 }
 
 function promptIds(model: LlamaModel, prompt: string | readonly number[]): number[] {
-  if (typeof prompt !== 'string') return [...prompt];
+  if (typeof prompt !== 'string') {
+    if (!Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) {
+      throw new GenerationError(`generate: prompt is ${prompt === null ? 'null' : typeof prompt}; expected a string or an array of token ids`);
+    }
+    return [...prompt];
+  }
   if (!model.tokenizer) throw new GenerationError('generate: a text prompt needs a model with a tokenizer; pass token ids instead');
   return model.tokenizer.encode(prompt, { bos: true });
 }
