@@ -231,6 +231,17 @@ describe('bad options', () => {
     expect(plan.numHeads).toBe(3);
   });
 
+  it('tells apart tree files whose trees share a name by their file names', () => {
+    const a = path.join(dir, 'tuned-gpu.json');
+    const b = path.join(dir, 'tuned-cpu.json');
+    writeFileSync(a, JSON.stringify({ name: 'tuned-hydra++', paths: [[0], [1], [0, 0]] }));
+    writeFileSync(b, JSON.stringify({ name: 'tuned-hydra++', paths: [[0]] }));
+    const plan = planBench({ prompts, trees: `${a},${b},cpu-8` });
+    expect(plan.trees.map((t) => t.name)).toEqual(['tuned-hydra++ (tuned-gpu.json)', 'tuned-hydra++ (tuned-cpu.json)', 'cpu-8']);
+    expect(plan.trees.map((t) => t.size)).toEqual([4, 2, 9]);
+    expect(() => planBench({ prompts, trees: `${a},cpu-8,${a}` })).toThrow(/--trees lists .*tuned-gpu.json twice/);
+  });
+
   it('throws typed errors naming the option', () => {
     expect(() => planBench({ prompts, decoders: 'ar,eagle' })).toThrow(/--decoder eagle/);
     expect(() => planBench({ prompts, decoders: 'ar,ar' })).toThrow(/twice/);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import type { Heads } from '@hydra-ts/heads';
-import type { CandidateTree } from '@hydra-ts/tree';
+import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
 import { decoderOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
@@ -80,7 +80,7 @@ export function planBench(flags: BenchFlags): BenchPlan {
   if (flags.tree !== undefined && flags.trees !== undefined) throw new UsageError('--tree and --trees: give one of them');
   const treeSpecs = String(flags.trees ?? flags.tree ?? 'cpu-16').split(',').map((s) => s.trim()).filter(Boolean);
   if (treeSpecs.length === 0) throw new UsageError('--trees: expected a comma-separated list of tree names or JSON files');
-  const trees = treeSpecs.map(treeOption);
+  const trees = distinctTreeNames(treeSpecs, treeSpecs.map(treeOption));
   const limit = flags.limit !== undefined ? intOption('limit', flags.limit, 1) : undefined;
   const promptFile = flags.prompts ?? bundledPromptFile();
   const prompts = readPrompts(promptFile, limit);
@@ -109,6 +109,23 @@ interface Config {
   head: Heads | null;
   heads: string | null;
   tree: CandidateTree | undefined;
+}
+
+/**
+ * Trees label the table's rows, so two files whose trees share a name (two `hydra tune` outputs,
+ * say) are told apart by their file names; the same tree given twice is an error.
+ */
+function distinctTreeNames(specs: readonly string[], trees: CandidateTree[]): CandidateTree[] {
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    if (seen.has(spec)) throw new UsageError(`--trees lists ${spec} twice`);
+    seen.add(spec);
+  }
+  return trees.map((tree, i) => {
+    if (trees.filter((t) => t.name === tree.name).length === 1) return tree;
+    const name = `${tree.name} (${path.basename(specs[i]!)})`;
+    return CandidateTree.fromPaths(tree.toJSON().paths, { name });
+  });
 }
 
 export async function runBench(flags: BenchFlags): Promise<BenchReport> {
