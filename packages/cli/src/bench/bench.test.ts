@@ -207,6 +207,13 @@ describe('report', () => {
     }
     checkBalanced(html.replace(/<!doctype html>/i, '').replace(/<meta[^>]*>/g, ''));
     expect(svgs[0]).toContain('106.7 (1.67× AR)');
+    for (const svg of svgs.slice(0, 2)) {
+      // Every value label ends inside the chart (7 px a character at 12 px).
+      const width = Number(/width="([\d.]+)"/.exec(svg)![1]);
+      for (const t of svg.matchAll(/<text x="([\d.]+)"[^>]*font-size="12">([^<]*)<\/text>/g)) {
+        expect(Number(t[1]) + 7 * t[2]!.length, t[2]).toBeLessThanOrEqual(width);
+      }
+    }
     expect(svgs[0]).toContain('>64.0');
     expect(svgs[1]).toContain('2.67');
     expect(svgs[2]).toContain('depth 2');

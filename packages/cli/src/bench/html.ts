@@ -24,10 +24,11 @@ function textWidth(labels: string[]): number {
 export function barChart(title: string, items: Array<{ label: string; value: number; note?: string }>, digits: number): string {
   const barH = 22;
   const gap = 8;
+  const values = items.map((i) => `${fmt(i.value, digits)}${i.note ? ' ' + i.note : ''}`);
   const left = Math.max(170, 16 + textWidth(items.map((i) => i.label))); // labels never clipped
-  const width = left + 470;
+  const plotW = 360;
+  const width = left + plotW + 14 + textWidth(values); // nor the values after the longest bar
   const top = 34;
-  const plotW = width - left - 110;
   const height = top + items.length * (barH + gap) + 10;
   const max = Math.max(1e-9, ...items.map((i) => i.value));
   const parts = [
@@ -40,7 +41,7 @@ export function barChart(title: string, items: Array<{ label: string; value: num
     parts.push(
       `<text x="${left - 8}" y="${y + barH * 0.7}" font-size="12" text-anchor="end">${escapeXml(item.label)}</text>`,
       `<rect x="${left}" y="${y}" width="${fmt(w, 1)}" height="${barH}" fill="${colorOf(k)}"/>`,
-      `<text x="${fmt(left + w + 6, 1)}" y="${y + barH * 0.7}" font-size="12">${fmt(item.value, digits)}${item.note ? ' ' + escapeXml(item.note) : ''}</text>`,
+      `<text x="${fmt(left + w + 6, 1)}" y="${y + barH * 0.7}" font-size="12">${escapeXml(values[k]!)}</text>`,
     );
   });
   parts.push('</svg>');
