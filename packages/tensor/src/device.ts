@@ -60,6 +60,11 @@ export class Device {
   readonly adapter: AdapterDescription;
   /** True when f16 storage and arithmetic are available (shader-f16). */
   readonly hasF16: boolean;
+  /**
+   * True when WGSL has the packed 4×8-bit integer dot product (language feature
+   * packed_4x8_integer_dot_product): int8 weights (Q8Matrix) need it.
+   */
+  readonly hasPacked4x8: boolean;
   readonly limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -103,8 +108,9 @@ export class Device {
   readonly hasTimestamps: boolean;
   private profiler: Profiler | null = null;
 
-  private constructor(gpu: GPUDevice, adapter: AdapterDescription, hasF16: boolean) {
+  private constructor(gpu: GPUDevice, adapter: AdapterDescription, hasF16: boolean, hasPacked4x8: boolean) {
     this.gpu = gpu;
+    this.hasPacked4x8 = hasPacked4x8;
     this.hasTimestamps = gpu.features.has('timestamp-query');
     this.adapter = adapter;
     this.hasF16 = hasF16;
@@ -151,8 +157,9 @@ export class Device {
       throw new OptionError(`Device.create: flushEvery must be a number ≥ 1 (or Infinity), got ${options.flushEvery}`);
     }
     let adapter = options.adapter ?? null;
+    const platform = await platformGpu();
     if (!adapter) {
-      const gpu = await platformGpu();
+      const gpu = platform;
       if (!gpu) throw new DeviceError(`No WebGPU implementation on ${platformName}. ${noAdapterHelp}`);
       adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
       if (!adapter) throw new DeviceError(`No WebGPU adapter on ${platformName}. ${noAdapterHelp}`);
@@ -191,7 +198,8 @@ export class Device {
       description: info?.description ?? '',
       platform: platformName,
     };
-    const device = new Device(gpu, desc, hasF16);
+    const languageFeatures = (platform as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures;
+    const device = new Device(gpu, desc, hasF16, languageFeatures?.has('packed_4x8_integer_dot_product') === true);
     if (options.flushEvery !== undefined) device.flushEvery = options.flushEvery;
     return device;
   }

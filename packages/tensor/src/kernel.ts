@@ -79,7 +79,7 @@ export function checkRank(op: string, name: string, t: Tensor, ...ranks: number[
   }
 }
 
-export function shapeMismatch(op: string, detail: string, ...tensors: Array<[string, Tensor]>): ShapeError {
+export function shapeMismatch(op: string, detail: string, ...tensors: Array<[string, { shape: readonly number[] }]>): ShapeError {
   return new ShapeError(`${op}: ${detail} (${tensors.map(([n, t]) => `${n} ${formatShape(t.shape)}`).join(', ')})`);
 }
 
@@ -96,11 +96,12 @@ export function enableF16(...dtypes: DType[]): string {
 /**
  * Splits the n rows of `t` (rowBytes each) into [first, count] slices whose bytes fit one binding
  * of maxBinding bytes and start on 256-byte boundaries (storage offsets must), so a tensor past
- * maxStorageBufferBindingSize is bound a slice at a time. One slice when it all fits.
+ * maxStorageBufferBindingSize is bound a slice at a time. One slice when it all fits. Slices start
+ * on multiples of minStep rows too (a power of two), for a second tensor bound beside `t`.
  */
-export function rowChunks(op: string, t: Tensor, rowBytes: number, n: number, maxBinding: number): Array<[number, number]> {
+export function rowChunks(op: string, t: Tensor, rowBytes: number, n: number, maxBinding: number, minStep = 1): Array<[number, number]> {
   if (rowBytes * n <= maxBinding) return [[0, n]];
-  const step = 256 / gcd(rowBytes, 256); // rows per 256-byte-aligned step
+  const step = Math.max(256 / gcd(rowBytes, 256), minStep); // rows per 256-byte-aligned step
   const per = Math.floor(maxBinding / (rowBytes * step)) * step;
   if (per === 0) {
     throw new ShapeError(`${op}: ${t.describe()}: ${step} rows of ${rowBytes} bytes exceed the binding limit of ${maxBinding} bytes`);

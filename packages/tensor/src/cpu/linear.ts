@@ -57,6 +57,21 @@ export interface FusedLinearCpu {
 
 /** y = residual + act(prologue(x) · wᵀ + bias), prologue = RMSNorm, SwiGLU or nothing, act = SiLU or nothing; f64 sums. */
 export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, k: number, n: number, o: FusedLinearCpu = {}): Float32Array {
+  const xs = linearPrologueCpu(x, rows, k, o);
+  const y = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < n; c++) {
+      let sum = o.bias ? o.bias[c] : 0;
+      for (let i = 0; i < k; i++) sum += xs[r * k + i] * w[c * k + i];
+      const v = o.silu ? sum / (1 + Math.exp(-sum)) : sum;
+      y[r * n + c] = (o.residual ? o.residual[r * n + c] : 0) + v;
+    }
+  }
+  return y;
+}
+
+/** The rows [rows, k] a fused linear multiplies: x itself, rmsnorm(x)·norm, or silu(gate)·up of x's halves. */
+export function linearPrologueCpu(x: ArrayLike<number>, rows: number, k: number, o: Pick<FusedLinearCpu, 'norm' | 'eps' | 'swiglu'> = {}): Float64Array {
   const xs = new Float64Array(rows * k);
   for (let r = 0; r < rows; r++) {
     let ss = 0;
@@ -70,14 +85,5 @@ export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows:
       else xs[r * k + i] = x[r * k + i];
     }
   }
-  const y = new Float32Array(rows * n);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < n; c++) {
-      let sum = o.bias ? o.bias[c] : 0;
-      for (let i = 0; i < k; i++) sum += xs[r * k + i] * w[c * k + i];
-      const v = o.silu ? sum / (1 + Math.exp(-sum)) : sum;
-      y[r * n + c] = (o.residual ? o.residual[r * n + c] : 0) + v;
-    }
-  }
-  return y;
+  return xs;
 }

@@ -11,11 +11,12 @@
 
 import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
-import { OptionError, ShapeError } from '../errors';
+import { DisposedError, OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
 import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
 import { add } from './elementwise';
 import { silu } from './unary';
+import { linearQ8, Q8Matrix } from './linear-q8';
 
 export interface LinearOptions {
   /**
@@ -248,23 +249,28 @@ interface Checked {
   outShape: number[];
 }
 
-function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined, swiglu = false): Checked {
+function checkLinear(op: string, x: Tensor, weight: Tensor | Q8Matrix, bias: Tensor | undefined, swiglu = false): Checked {
+  if (weight instanceof Q8Matrix && weight.disposed) throw new DisposedError(`${op}: input ${weight.describe()} was disposed`);
+  const w = weight instanceof Q8Matrix ? weight.q : weight; // for the checks below: the device and a description
   const device = bias ? checkLive(op, x, w, bias) : checkLive(op, x, w);
   checkRank(op, 'x', x, 1, 2);
-  checkRank(op, 'w', w, 2);
   checkDType(op, 'x', x, 'f32');
-  checkDType(op, 'w', w, 'f32', 'f16');
+  if (!(weight instanceof Q8Matrix)) {
+    checkRank(op, 'w', weight, 2);
+    checkDType(op, 'w', weight, 'f32', 'f16');
+  }
   const xk = x.shape[x.rank - 1];
   const k = swiglu ? xk / 2 : xk;
   const rows = x.rank === 2 ? x.shape[0] : 1;
-  const [n, kw] = w.shape;
+  const [n, kw] = weight.shape;
+  const wShape: [string, { shape: readonly number[] }] = ['w', weight];
   if (swiglu && kw * 2 !== xk) {
-    throw shapeMismatch(op, `with swiglu, x's last dimension ${xk} must be twice w's input dimension ${kw} (gate | up halves; w is [out, in])`, ['x', x], ['w', w]);
+    throw shapeMismatch(op, `with swiglu, x's last dimension ${xk} must be twice w's input dimension ${kw} (gate | up halves; w is [out, in])`, ['x', x], wShape);
   }
-  if (kw !== k) throw shapeMismatch(op, `x's last dimension ${k} differs from w's input dimension ${kw} (w is [out, in])`, ['x', x], ['w', w]);
+  if (kw !== k) throw shapeMismatch(op, `x's last dimension ${k} differs from w's input dimension ${kw} (w is [out, in])`, ['x', x], wShape);
   if (bias) {
     checkDType(op, 'bias', bias, 'f32');
-    if (bias.rank !== 1 || bias.shape[0] !== n) throw shapeMismatch(op, `bias must be [${n}] (w's output dimension)`, ['w', w], ['bias', bias]);
+    if (bias.rank !== 1 || bias.shape[0] !== n) throw shapeMismatch(op, `bias must be [${n}] (w's output dimension)`, wShape, ['bias', bias]);
   }
   const outShape = x.rank === 2 ? [rows, n] : [n];
   const limit = device.limits.maxStorageBufferBindingSize;
@@ -275,10 +281,11 @@ function checkLinear(op: string, x: Tensor, w: Tensor, bias: Tensor | undefined,
 }
 
 /**
- * y = x · wᵀ + bias. x is [rows, in] (or [in]) f32, w is [out, in] f32 or f16, bias is [out];
- * returns y [rows, out] (or [out]) f32, accumulated in f32.
+ * y = x · wᵀ + bias. x is [rows, in] (or [in]) f32, w is [out, in] f32 or f16 (or int8, a
+ * Q8Matrix: x is then quantized to int8 groups too), bias is [out]; returns y [rows, out] (or
+ * [out]) f32, accumulated in f32.
  */
-export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
+export function linear(x: Tensor, w: Tensor | Q8Matrix, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
   const op = 'linear';
   const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias, options.swiglu === true);
   const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
@@ -301,6 +308,11 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor, options: LinearOptio
     return sum;
   }
   const out = device.empty(outShape, 'f32'); // [rows, out]
+  if (w instanceof Q8Matrix) {
+    if (path !== 'columns') throw new OptionError(`linear: int8 weights (${w.describe()}) have only the column path, got path '${path}'`);
+    linearQ8(device, x, w, bias, out, rows, n, k, options.columns ?? columnConfig(rows, n), maxBinding, fuse);
+    return out;
+  }
   const wBytes = dtypeBytes(w.dtype);
   for (const [c0, cn] of rowChunks('linear', w, k * wBytes, n, maxBinding)) {
     const offset = c0 * k * wBytes;

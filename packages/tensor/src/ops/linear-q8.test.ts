@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { getDevice } from '../device';
+import { linear } from './linear';
+import { Q8Matrix, q8RowBlock } from './linear-q8';
+import { linearCpu } from '../cpu/linear';
+import { dequantizeQ8Cpu, linearQ8Cpu, quantizeQ8Cpu, Q8_GROUP } from '../cpu/linear-q8';
+import { compareClose, randomArray } from '../testing';
+import { DisposedError, OptionError, ShapeError } from '../errors';
+import type { Tensor } from '../tensor';
+
+const device = await getDevice();
+const it8 = device.hasPacked4x8 ? it : it.skip;
+
+async function readAll(...ts: Tensor[]): Promise<Float32Array[]> {
+  const out = await Promise.all(ts.map((t) => t.read()));
+  for (const t of ts) t.dispose();
+  return out as Float32Array[];
+}
+
+/**
+ * The kernel and its twin add the same integers, except where an x value rounds the other way
+ * (the kernel's f32 division and prologue against the twin's): one such value moves an output by
+ * at most |w|·scale_x ≤ 1/127 here. So: nearly every output equal, none off by more than that.
+ */
+function expectTwin(actual: Float32Array, expected: Float32Array, what: string): void {
+  const loose = compareClose(actual, expected, { atol: 2e-2, rtol: 1e-3, what });
+  expect(loose.ok, loose.message).toBe(true);
+  let exact = 0;
+  for (let i = 0; i < actual.length; i++) if (Math.abs(actual[i] - expected[i]) <= 1e-4 * (1 + Math.abs(expected[i]))) exact++;
+  expect(exact / actual.length, `${what}: share of outputs equal to the twin's`).toBeGreaterThanOrEqual(0.9);
+}
+
+describe('quantizeQ8Cpu', () => {
+  it('scales each group of 32 by its largest magnitude and rounds ties to even', () => {
+    const row = new Float32Array(64);
+    row[0] = 2; // group 0: scale 2/127, so 127·v/2
+    row[1] = 1; // 63.5 -> 64 (even)
+    row[2] = -3 / 127; // -1.5 -> -2 (even)
+    row[3] = 5 / 127; // 2.5 -> 2 (even)
+    // group 1 all zero: scale 0, values 0
+    const { q, scales } = quantizeQ8Cpu(row, 1, 64);
+    expect(Array.from(q.slice(0, 4))).toEqual([127, 64, -2, 2]);
+    expect(scales[0]).toBeCloseTo(2 / 127, 7);
+    expect(scales[1]).toBe(0);
+    expect(Array.from(q.slice(32)).every((v) => v === 0)).toBe(true);
+  });
+
+  it('round-trips within half a step of each group', () => {
+    const k = 96;
+    const a = randomArray(3 * k, 5);
+    const d = quantizeQ8Cpu(a, 3, k);
+    const back = dequantizeQ8Cpu(d, 3, k);
+    for (let i = 0; i < a.length; i++) {
+      const s = d.scales[Math.floor(i / Q8_GROUP)];
+      expect(Math.abs(back[i] - a[i])).toBeLessThanOrEqual(s / 2 + 1e-7);
+    }
+    expect(() => quantizeQ8Cpu(a, 1, 48)).toThrow(/multiple of 32/);
+  });
+});
+
+describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
+  const cases: Array<[number, number, number]> = [
+    [1, 32, 1],
+    [1, 288, 513],
+    [1, 768, 300],
+    [2, 64, 17],
+    [3, 288, 5],
+    [5, 96, 257],
+    [17, 288, 64],
+    [64, 288, 288],
+  ];
+  for (const [rows, k, n] of cases) {
+    const fused = rows === 3 || rows === 17; // the epilogues on two shapes (each variant is a kernel to compile)
+    it8(`${rows}×${k} · [${n}, ${k}]ᵀ${fused ? ', plain, with bias and residual, with SiLU' : ''}`, async () => {
+      const xa = randomArray(rows * k, rows + k + n);
+      const wa = randomArray(n * k, 7 * n + k);
+      const x = device.tensor(xa, [rows, k]);
+      const w = Q8Matrix.quantize(device, wa, [n, k]);
+      const wq = quantizeQ8Cpu(wa, n, k);
+      const [y] = await readAll(linear(x, w));
+      expectTwin(y, linearQ8Cpu(xa, wq, rows, k, n), 'plain');
+      // The quantization error against full precision stays small: 6σ of k rounding errors of
+      // at most half a step (values in [-1, 1]).
+      const err = compareClose(y, linearCpu(xa, wa, rows, k, n), { atol: 0.02 * Math.sqrt(k), rtol: 0.02, what: 'against f32 weights' });
+      expect(err.ok, err.message).toBe(true);
+      if (fused) {
+        const ba = randomArray(n, 3);
+        const ra = randomArray(rows * n, 4);
+        const b = device.tensor(ba, [n]);
+        const r = device.tensor(ra, [rows, n]);
+        const [yf, ys] = await readAll(linear(x, w, b, { residual: r }), linear(x, w, b, { activation: 'silu' }));
+        expectTwin(yf, linearQ8Cpu(xa, wq, rows, k, n, { bias: ba, residual: ra }), 'bias + residual');
+        expectTwin(ys, linearQ8Cpu(xa, wq, rows, k, n, { bias: ba, silu: true }), 'silu');
+        b.dispose();
+        r.dispose();
+      }
+      w.dispose();
+      x.dispose();
+    });
+  }
+
+  it8('fuses the RMSNorm and SwiGLU prologues', async () => {
+    const rows = 3;
+    const k = 96;
+    const n = 40;
+    const xa = randomArray(rows * k, 11);
+    const xa2 = randomArray(rows * 2 * k, 12);
+    const ga = randomArray(k, 13);
+    const wa = randomArray(n * k, 14);
+    const wq = quantizeQ8Cpu(wa, n, k);
+    const x = device.tensor(xa, [rows, k]);
+    const x2 = device.tensor(xa2, [rows, 2 * k]);
+    const g = device.tensor(ga, [k]);
+    const w = Q8Matrix.quantize(device, wa, [n, k]);
+    const [yn, yg] = await readAll(linear(x, w, undefined, { normalize: { weight: g, eps: 1e-5 } }), linear(x2, w, undefined, { swiglu: true }));
+    expectTwin(yn, linearQ8Cpu(xa, wq, rows, k, n, { norm: ga, eps: 1e-5 }), 'rmsnorm');
+    expectTwin(yg, linearQ8Cpu(xa2, wq, rows, k, n, { swiglu: true }), 'swiglu');
+    w.dispose();
+    for (const t of [x, x2, g]) t.dispose();
+  });
+
+  it8('binds weights past the binding limit a slice of rows at a time', async () => {
+    const rows = 2;
+    const k = 64;
+    const n = 300;
+    const xa = randomArray(rows * k, 21);
+    const wa = randomArray(n * k, 22);
+    const x = device.tensor(xa, [rows, k]);
+    const w = Q8Matrix.quantize(device, wa, [n, k]);
+    const before = device.stats.dispatches;
+    const [sliced] = await readAll(linear(x, w, undefined, { maxBindingBytes: 4096 }));
+    expect(device.stats.dispatches - before).toBeGreaterThan(1);
+    const [whole] = await readAll(linear(x, w));
+    expect(Array.from(sliced)).toEqual(Array.from(whole));
+    w.dispose();
+    x.dispose();
+  });
+
+  it8('holds for any shape (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 70 }), fc.integer(), async (rows, groups, n, seed) => {
+        const k = groups * Q8_GROUP;
+        const xa = randomArray(rows * k, seed);
+        const wa = randomArray(n * k, seed + 1);
+        const x = device.tensor(xa, [rows, k]);
+        const w = Q8Matrix.quantize(device, wa, [n, k]);
+        const [y] = await readAll(linear(x, w));
+        expectTwin(y, linearQ8Cpu(xa, quantizeQ8Cpu(wa, n, k), rows, k, n), `${rows}×${k}·${n}`);
+        w.dispose();
+        x.dispose();
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it8('reads back as the matrix it stands for', async () => {
+    const wa = randomArray(5 * 64, 31);
+    const w = Q8Matrix.quantize(device, wa, [5, 64], 'wq');
+    expect(Array.from(await w.read())).toEqual(Array.from(dequantizeQ8Cpu(quantizeQ8Cpu(wa, 5, 64), 5, 64)));
+    expect(w.describe()).toBe('wq q8 [5, 64]');
+    expect(w.byteLength).toBe(5 * 64 + 5 * 2 * 4);
+    w.dispose();
+    expect(w.disposed).toBe(true);
+  });
+
+  it('stages fewer rows when a wide input would overflow workgroup memory', () => {
+    expect(q8RowBlock(8, 288)).toBe(8);
+    expect(q8RowBlock(8, 2048)).toBe(4);
+    expect(q8RowBlock(4, 14336)).toBe(1);
+  });
+
+  it8('bad input: shapes, disposal and paths give typed errors', async () => {
+    expect(() => Q8Matrix.quantize(device, new Float32Array(48), [1, 48])).toThrow(ShapeError);
+    expect(() => Q8Matrix.quantize(device, new Float32Array(48), [1, 48])).toThrow(/multiple of 32/);
+    expect(() => Q8Matrix.quantize(device, new Float32Array(10), [1, 32])).toThrow(/10 values for shape \[1, 32\], expected 32/);
+    const w = Q8Matrix.quantize(device, randomArray(4 * 32, 1), [4, 32]);
+    const x = device.tensor(randomArray(64, 2), [1, 64]);
+    expect(() => linear(x, w)).toThrow(/x's last dimension 64 differs from w's input dimension 32/);
+    const x32 = device.tensor(randomArray(32, 3), [1, 32]);
+    expect(() => linear(x32, w, undefined, { path: 'tiled' })).toThrow(OptionError);
+    const wide = Q8Matrix.quantize(device, new Float32Array(16384), [1, 16384]);
+    const xw = device.tensor(new Float32Array(16384), [1, 16384]);
+    expect(() => linear(xw, wide)).toThrow(/does not fit one workgroup's 16 KiB/);
+    w.dispose();
+    expect(() => linear(x32, w)).toThrow(DisposedError);
+    for (const t of [x, x32, xw]) t.dispose();
+    wide.dispose();
+  });
+});
