@@ -6,7 +6,7 @@
 // [wq; wk; wv] with the RMSNorm inside it, one ropeCache turns q and k and writes k and v into the
 // cache, then attention, wo (residual added inside), [w1; w3] (its RMSNorm inside) and w2 (the
 // SwiGLU of its input and the residual inside).
-import { attention, DTypeError, linear, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { attention, DTypeError, formatShape, linear, Q8_GROUP, Q8Matrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 
@@ -23,9 +23,12 @@ export interface LayerConfig {
   qkvBias: boolean;
 }
 
+/** Storage of weight matrices: f32, f16 (needs shader-f16) or int8 groups (Q8Matrix; needs device.hasPacked4x8). */
+export type WeightDType = 'f32' | 'f16' | 'q8';
+
 export interface WeightOptions {
-  /** Storage of the projection matrices (norms and biases stay f32). 'f16' needs device.hasF16. */
-  dtype?: 'f32' | 'f16';
+  /** Storage of the projection matrices (norms and biases stay f32). Default 'f32'. */
+  dtype?: WeightDType;
 }
 
 function concatRows(...parts: Float32Array[]): Float32Array {
@@ -52,12 +55,12 @@ export class DecoderLayer {
   readonly config: LayerConfig;
   readonly device: Device;
   readonly attnNorm: Tensor; // [dim]
-  readonly wqkv: Tensor; // [qDim + 2·kvDim, dim]: wq, wk and wv stacked
+  readonly wqkv: Tensor | Q8Matrix; // [qDim + 2·kvDim, dim]: wq, wk and wv stacked
   readonly bqkv: Tensor | null; // [qDim + 2·kvDim]
-  readonly wo: Tensor; // [dim, qDim]
+  readonly wo: Tensor | Q8Matrix; // [dim, qDim]
   readonly ffnNorm: Tensor; // [dim]
-  readonly w13: Tensor; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
-  readonly w2: Tensor; // [dim, hiddenDim]
+  readonly w13: Tensor | Q8Matrix; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
+  readonly w2: Tensor | Q8Matrix; // [dim, hiddenDim]
 
   private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose'>) {
     this.device = device;
@@ -75,7 +78,7 @@ export class DecoderLayer {
   static fromWeights(device: Device, config: LayerConfig, w: LlamaLayerWeights, opts: WeightOptions = {}): DecoderLayer {
     const c = config;
     const dtype = opts.dtype ?? 'f32';
-    if (dtype === 'f16' && !device.hasF16) throw new DTypeError('DecoderLayer: dtype f16 needs the shader-f16 feature, which this device lacks');
+    checkWeightDType('DecoderLayer', device, dtype);
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
     const expect = (name: string, a: Float32Array | undefined, n: number) => {
@@ -91,7 +94,13 @@ export class DecoderLayer {
       expect('bk', w.bk, kvDim);
       expect('bv', w.bv, kvDim);
     }
-    const matrix = (data: Float32Array, shape: number[]) => device.tensor(data, shape, dtype);
+    const matrix = (data: Float32Array, shape: [number, number]): Tensor | Q8Matrix => {
+      if (dtype !== 'q8') return device.tensor(data, shape, dtype);
+      if (shape[1] % Q8_GROUP !== 0) {
+        throw new ShapeError(`DecoderLayer: dtype q8 quantizes rows in groups of ${Q8_GROUP}, but a ${formatShape(shape)} matrix has rows of ${shape[1]}`);
+      }
+      return Q8Matrix.quantize(device, data, shape);
+    };
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),
       wqkv: matrix(concatRows(w.wq, w.wk, w.wv), [qDim + 2 * kvDim, c.dim]),
@@ -123,9 +132,12 @@ export class DecoderLayer {
     if (start + rows > cache.capacity) {
       throw new CacheError(`DecoderLayer.forward: ${rows} new rows after ${start} cached exceed the cache capacity ${cache.capacity}`);
     }
-    const fuseNorm = rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim;
+    // int8 weights always take the norm inside the product: the kernel quantizes each normed row
+    // once per workgroup, and the same arithmetic for any row count keeps a row's logits the same in
+    // a one-row step and in a tree (one rounding step of int8 moves them far more than f32's).
+    const fuseNorm = this.wqkv instanceof Q8Matrix || (rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim);
     // y = w · rmsnorm(x) + b, the norm inside the linear or as a dispatch of its own.
-    const normed = (x: Tensor, norm: Tensor, w: Tensor, b: Tensor | null) => {
+    const normed = (x: Tensor, norm: Tensor, w: Tensor | Q8Matrix, b: Tensor | null) => {
       if (fuseNorm) return linear(x, w, b ?? undefined, { normalize: { weight: norm, eps: c.normEps } });
       const xn = rmsnorm(x, norm, c.normEps);
       try {
@@ -154,4 +166,11 @@ export class DecoderLayer {
   dispose(): void {
     for (const w of [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2]) w?.dispose();
   }
+}
+
+/** Throws a DTypeError when `device` cannot store weights as `dtype`. */
+export function checkWeightDType(who: string, device: Device, dtype: unknown): void {
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'q8') throw new DTypeError(`${who}: dtype ${String(dtype)}; expected 'f32', 'f16' or 'q8'`);
+  if (dtype === 'f16' && !device.hasF16) throw new DTypeError(`${who}: dtype f16 needs the shader-f16 feature, which ${device.name} lacks`);
+  if (dtype === 'q8' && !device.hasPacked4x8) throw new DTypeError(`${who}: dtype q8 needs WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
 }

@@ -13,6 +13,8 @@ import {
   HostUploads,
   IndexError,
   linear,
+  Q8_GROUP,
+  Q8Matrix,
   rmsnorm,
   ShapeError,
   slice,
@@ -21,15 +23,19 @@ import {
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
-import { DecoderLayer } from './layer';
+import { checkWeightDType, DecoderLayer, type WeightDType } from './layer';
 import { loadModelFiles } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
 
 export interface LlamaModelOptions {
   device?: Device;
-  /** Storage of the matrices (embedding, projections, output); 'f16' halves memory traffic. Default 'f32'. */
-  dtype?: 'f32' | 'f16';
+  /**
+   * Storage of the matrices: 'f16' halves memory traffic; 'q8' stores the projections and the
+   * output layer as int8 groups (Q8Matrix; the token embeddings stay f32) and quantizes their
+   * inputs alike, which changes the logits slightly. Default 'f32'.
+   */
+  dtype?: WeightDType;
   /** llama2.c models also stop generating at BOS. Default 'llama2c'. */
   format?: 'llama2c' | 'hf';
 }
@@ -68,9 +74,11 @@ export class LlamaModel {
   readonly device: Device;
   readonly tokenizer?: Tokenizer;
   readonly format: 'llama2c' | 'hf';
-  readonly dtype: 'f32' | 'f16';
+  readonly dtype: WeightDType;
   readonly tokenEmbedding: Tensor; // [vocab, dim]
   readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
+  /** What project() multiplies by: outputWeight, or its int8 copy with dtype 'q8'. */
+  private readonly outputProjection: Tensor | Q8Matrix;
   readonly finalNorm: Tensor; // [dim]
   /** Each pass's positions and mask, in buffers that stay the same from pass to pass. */
   private readonly uploads: HostUploads;
@@ -84,8 +92,10 @@ export class LlamaModel {
     this.tokenizer = tokenizer;
     this.format = opts.format ?? 'llama2c';
     this.dtype = opts.dtype ?? 'f32';
-    this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], this.dtype);
-    this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], this.dtype);
+    const tableDType = this.dtype === 'q8' ? 'f32' : this.dtype; // embedding lookups read f32 or f16
+    this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], tableDType);
+    this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], tableDType);
+    this.outputProjection = this.dtype === 'q8' ? Q8Matrix.quantize(device, weights.output, [c.vocabSize, c.dim], 'output') : this.outputWeight;
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
     this.uploads = new HostUploads(device);
     this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
@@ -101,8 +111,12 @@ export class LlamaModel {
   static fromWeights(device: Device, config: LlamaConfig, weights: LlamaWeights, tokenizer?: Tokenizer, opts: LlamaModelOptions = {}): LlamaModel {
     validateConfig(config);
     validateWeights(config, weights);
-    if (opts.dtype === 'f16' && !device.hasF16) {
-      throw new DTypeError(`LlamaModel: option dtype 'f16' needs the shader-f16 feature, which ${device.name} lacks`);
+    checkWeightDType('LlamaModel', device, opts.dtype ?? 'f32');
+    if (opts.dtype === 'q8') {
+      const odd = Object.entries({ dim: config.dim, 'nHeads·headDim': config.nHeads * config.headDim, hiddenDim: config.hiddenDim }).filter(([, v]) => v % Q8_GROUP !== 0);
+      if (odd.length > 0) {
+        throw new DTypeError(`LlamaModel: dtype q8 quantizes rows in groups of ${Q8_GROUP}; ${odd.map(([k, v]) => `${k} = ${v}`).join(', ')} ${odd.length > 1 ? 'are not multiples' : 'is not a multiple'} of ${Q8_GROUP}`);
+      }
     }
     return new LlamaModel(device, config, weights, tokenizer, opts);
   }
@@ -199,7 +213,7 @@ export class LlamaModel {
     if (hidden.rank !== 2 || hidden.shape[1] !== this.config.dim) {
       throw new ShapeError(`LlamaModel.project: hidden ${hidden.describe()}, expected [rows, dim = ${this.config.dim}]`);
     }
-    return linear(hidden, this.outputWeight);
+    return linear(hidden, this.outputProjection);
   }
 
   dispose(): void {
@@ -208,6 +222,7 @@ export class LlamaModel {
     for (const l of this.layers) l.dispose();
     this.tokenEmbedding.dispose();
     if (this.outputWeight !== this.tokenEmbedding) this.outputWeight.dispose();
+    if (this.outputProjection !== this.outputWeight) this.outputProjection.dispose();
     this.finalNorm.dispose();
     this.uploads.dispose();
   }

@@ -3,7 +3,7 @@
 // independent reference the WebGPU model is tested against, so it favours clarity over speed
 // (sums accumulate in float64, activations are stored in float32 like the GPU's buffers).
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
-import { IndexError } from '@hydra-ts/tensor';
+import { cpu, IndexError } from '@hydra-ts/tensor';
 
 /** Scratch buffers and KV cache, as llama2.c's RunState. */
 interface RunState {
@@ -37,6 +37,24 @@ export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: n
     const row = i * n;
     for (let j = 0; j < n; j++) val += w[row + j] * x[j];
     out[i] = val;
+  }
+}
+
+/**
+ * matmul with W and x both in int8 groups of 32 along n, one scale a group (LlamaModel's 'q8'
+ * weights, the scheme of llama2.c's runq.c): out[d] = Σ_g (Σ q_w·q_x) · scale_w · scale_x (+ bias[d]).
+ */
+export function matmulQ8(out: Float32Array, x: Float32Array, w: cpu.Q8Data, n: number, d: number, bias?: Float32Array): void {
+  const xq = cpu.quantizeQ8Cpu(x, 1, n);
+  const groups = n / cpu.Q8_GROUP;
+  for (let i = 0; i < d; i++) {
+    let val = 0;
+    for (let g = 0; g < groups; g++) {
+      let dot = 0;
+      for (let j = g * cpu.Q8_GROUP; j < (g + 1) * cpu.Q8_GROUP; j++) dot += w.q[i * n + j] * xq.q[j];
+      val += dot * w.scales[i * groups + g] * xq.scales[g];
+    }
+    out[i] = val + (bias ? bias[i] : 0);
   }
 }
 
@@ -79,12 +97,16 @@ export class ReferenceLlama {
   readonly config: LlamaConfig;
   readonly weights: LlamaWeights;
   private readonly s: RunState;
+  /** With weights 'q8': every weight matrix quantized once, by identity. */
+  private readonly q8: Map<Float32Array, cpu.Q8Data> | null;
 
-  constructor(config: LlamaConfig, weights: LlamaWeights) {
+  /** `opts.weights: 'q8'` runs every product as LlamaModel's q8 weights do (int8 weights and inputs). */
+  constructor(config: LlamaConfig, weights: LlamaWeights, opts: { weights?: 'f32' | 'q8' } = {}) {
     validateConfig(config);
     validateWeights(config, weights);
     this.config = config;
     this.weights = weights;
+    this.q8 = opts.weights === 'q8' ? new Map() : null;
     const c = config;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
@@ -103,6 +125,13 @@ export class ReferenceLlama {
       hidden: new Float32Array(c.dim),
       logits: new Float32Array(c.vocabSize),
     };
+  }
+
+  private mm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, bias?: Float32Array): void {
+    if (!this.q8) return matmul(out, x, w, n, d, bias);
+    let q = this.q8.get(w);
+    if (!q) this.q8.set(w, (q = cpu.quantizeQ8Cpu(w, d, n)));
+    matmulQ8(out, x, q, n, d, bias);
   }
 
   /** Final RMS-normed hidden state of the last forward call. [dim]; overwritten by the next call. */
@@ -139,9 +168,9 @@ export class ReferenceLlama {
       // attention
       rmsnorm(s.xb.subarray(0, dim), x, lw.attnNorm, c.normEps);
       const xb = s.xb.subarray(0, dim);
-      matmul(s.q, xb, lw.wq, dim, qDim, lw.bq);
-      matmul(s.k, xb, lw.wk, dim, kvDim, lw.bk);
-      matmul(s.v, xb, lw.wv, dim, kvDim, lw.bv);
+      this.mm(s.q, xb, lw.wq, dim, qDim, lw.bq);
+      this.mm(s.k, xb, lw.wk, dim, kvDim, lw.bk);
+      this.mm(s.v, xb, lw.wv, dim, kvDim, lw.bv);
       rope(s.q, c.nHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
       rope(s.k, c.nKvHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
 
@@ -166,23 +195,23 @@ export class ReferenceLlama {
           s.xb[qOff + i] = acc;
         }
       }
-      matmul(s.xb2, s.xb.subarray(0, qDim), lw.wo, qDim, dim);
+      this.mm(s.xb2, s.xb.subarray(0, qDim), lw.wo, qDim, dim);
       for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
 
       // SwiGLU feed-forward: w2(silu(w1 x) * w3 x)
       rmsnorm(xb, x, lw.ffnNorm, c.normEps);
-      matmul(s.hb, xb, lw.w1, dim, hiddenDim);
-      matmul(s.hb2, xb, lw.w3, dim, hiddenDim);
+      this.mm(s.hb, xb, lw.w1, dim, hiddenDim);
+      this.mm(s.hb2, xb, lw.w3, dim, hiddenDim);
       for (let i = 0; i < hiddenDim; i++) {
         const g = s.hb[i];
         s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i];
       }
-      matmul(s.xb2, s.hb, lw.w2, hiddenDim, dim);
+      this.mm(s.xb2, s.hb, lw.w2, hiddenDim, dim);
       for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
     }
 
     rmsnorm(s.hidden, x, w.finalNorm, c.normEps);
-    matmul(s.logits, s.hidden, w.output, dim, c.vocabSize);
+    this.mm(s.logits, s.hidden, w.output, dim, c.vocabSize);
     return s.logits;
   }
 }
