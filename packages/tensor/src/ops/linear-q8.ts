@@ -1,8 +1,9 @@
 // linear with int8 weights: y = x · wᵀ where w is stored as 8-bit integers in groups of 32 along
-// its input dimension, one f32 scale a group (the Q8_0 scheme of llama2.c's runq.c). Each
-// workgroup first writes its rows of x (after the optional RMSNorm or SwiGLU prologue) to workgroup
-// memory quantized the same way, so every group's dot product is an exact integer sum of
-// dot4I8Packed calls (four products each), scaled once by both groups' scales.
+// its input dimension, one f32 scale a group (the Q8_0 scheme of llama2.c's runq.c). A first
+// dispatch quantizes the rows of x (after the optional RMSNorm or SwiGLU prologue) the same way,
+// so every group's dot product is an exact integer sum of dot4I8Packed calls (four products
+// each), scaled once by both groups' scales. (Quantizing x inside the product kernel instead, in
+// workgroup memory behind a barrier, measured ~40 % slower on llvmpipe: every workgroup redid it.)
 //
 // Why: a one-row product on llvmpipe costs what its per-invocation loads and the arithmetic on
 // them cost. Sixteen int8 weights a vec4<u32> load, with the multiply-adds four to a call, ran the
@@ -90,32 +91,64 @@ export class Q8Matrix {
   }
 }
 
-/** Workgroup memory for the quantized rows of x: k bytes of values and k/8 of scales a row. */
-const STAGE_BYTES = 16384;
-
-/** Rows of x a workgroup takes: the row block asked for, halved until the quantized rows fit. */
-export function q8RowBlock(tm: number, k: number): number {
-  let rows = tm;
-  while (rows > 1 && rows * k * (9 / 8) > STAGE_BYTES) rows = Math.floor(rows / 2);
-  return rows;
-}
-
 type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 
-function q8Kernel(wg: number, tm: number, tc: number, groups: number, prologue: Prologue, silu: boolean) {
-  const key = `linear-q8-${wg}-${tm}x${tc}-g${groups}-${prologue}${silu ? '-silu' : ''}`;
-  const bindings: Access[] = ['read', 'read', 'read', 'read_write', 'read', 'read', ...(prologue === 'rmsnorm' ? (['read'] as const) : [])];
-  return kernel(key, bindings, () => {
-    const I = Array.from({ length: tm }, (_, i) => i);
-    const J = Array.from({ length: tc }, (_, j) => j);
-    const T = Array.from({ length: 8 }, (_, t) => t); // vec4s of one group
-    // prologue(x) for the vec4 at unit u of row i (row start xr).
+const QUANT_WG = 32;
+
+// Quantizes each row of prologue(x) into int8 groups of 32: one workgroup per row, one group per
+// invocation at a time (no barriers: the RMSNorm's sum is read by every invocation alike).
+function quantizeKernel(prologue: Prologue) {
+  const bindings: Access[] = ['read', 'read_write', 'read_write', ...(prologue === 'rmsnorm' ? (['read'] as const) : [])];
+  return kernel(`linear-q8-quantize-${prologue}`, bindings, () => {
+    const T = Array.from({ length: 8 }, (_, t) => t); // the vec4s of one group
     const load = (u: string) => {
       if (prologue === 'rmsnorm') return `x[xr + ${u}] * inv * g[${u}]`;
       if (prologue === 'swiglu') return `silu4(x[xr + ${u}]) * x[xr + p.up + ${u}]`;
       return `x[xr + ${u}]`;
     };
     const quant = (t: number) => `pack4xI8(vec4<i32>(clamp(round(v${t} * s), vec4<f32>(-127.0), vec4<f32>(127.0))))`;
+    return `
+// x [rows, k] f32 as vec4s (row stride p.xs; gate | up halves with swiglu, up at p.up) ->
+// xq [rows, k/16] vec4<u32> (sixteen int8 a vec4) and xsc [rows, k/32] scales.
+struct Params { rows: u32, k: u32, xs: u32, up: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(1) @binding(2) var<storage, read_write> xq: array<vec4<u32>>;
+@group(1) @binding(3) var<storage, read_write> xsc: array<f32>;
+${prologue === 'rmsnorm' ? '@group(1) @binding(4) var<storage, read> g: array<vec4<f32>>;' : ''}
+
+fn silu4(v: vec4<f32>) -> vec4<f32> { return v / (vec4<f32>(1.0) + exp(-v)); }
+
+@compute @workgroup_size(${QUANT_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = ${FLAT_WORKGROUP};
+  if (r >= p.rows) { return; }
+  let xr = r * p.xs;
+  let groups = p.k / 32u;
+  ${prologue === 'rmsnorm' ? `var ss = 0.0;
+  for (var u = 0u; u < p.k / 4u; u++) { let v = x[xr + u]; ss += dot(v, v); }
+  let inv = inverseSqrt(ss / f32(p.k) + p.eps);` : ''}
+  for (var gi = lid; gi < groups; gi += ${QUANT_WG}u) {
+    ${T.map((t) => `let v${t} = ${load(`gi * 8u + ${t}u`)};`).join(' ')}
+    let a = max(max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3))), max(max(abs(v4), abs(v5)), max(abs(v6), abs(v7))));
+    let m = max(max(a.x, a.y), max(a.z, a.w));
+    let s = select(0.0, 127.0 / m, m > 0.0);
+    let at = (r * groups + gi) * 2u;
+    xq[at] = vec4<u32>(${[0, 1, 2, 3].map(quant).join(', ')});
+    xq[at + 1u] = vec4<u32>(${[4, 5, 6, 7].map(quant).join(', ')});
+    xsc[r * groups + gi] = m / 127.0;
+  }
+}`;
+  });
+}
+
+// The product: each invocation owns tc columns (their int8 weight rows) and the tm rows of its
+// workgroup, whose quantized x it reads with the same address in every invocation (uniform loads).
+function productKernel(wg: number, tm: number, tc: number, silu: boolean) {
+  const key = `linear-q8-${wg}-${tm}x${tc}${silu ? '-silu' : ''}`;
+  return kernel(key, ['read', 'read', 'read', 'read_write', 'read', 'read', 'read'], () => {
+    const I = Array.from({ length: tm }, (_, i) => i);
+    const J = Array.from({ length: tc }, (_, j) => j);
     const store: string[] = [];
     for (const i of I) {
       for (const j of J) {
@@ -124,48 +157,28 @@ function q8Kernel(wg: number, tm: number, tc: number, groups: number, prologue: 
       }
     }
     return `
-// x [rows, k] f32 as vec4s (row stride p.xs; gate | up halves with swiglu, up at p.up), w [n, k/16]
-// vec4<u32> (sixteen int8 a load), ws [n, groups] scales. Groups of 32 along k: ${groups}.
-struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, hasRes: u32, xs: u32, up: u32, eps: f32 }
+// xq [rows, groups·2] vec4<u32> and xsc [rows, groups] (quantized x), w [n, groups·2] vec4<u32>
+// and ws [n, groups] (int8 weights): out = Σ_groups (Σ xq·w) · xsc · ws (+ bias, SiLU, + residual).
+struct Params { rows: u32, n: u32, groups: u32, ldc: u32, col0: u32, hasBias: u32, hasRes: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(1) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(1) @binding(1) var<storage, read> xq: array<vec4<u32>>;
 @group(1) @binding(2) var<storage, read> w: array<vec4<u32>>;
 ${BIAS_WGSL}
 @group(1) @binding(5) var<storage, read> ws: array<f32>;
 @group(1) @binding(6) var<storage, read> residual: array<f32>;
-${prologue === 'rmsnorm' ? '@group(1) @binding(7) var<storage, read> g: array<vec4<f32>>;' : ''}
-var<workgroup> xq: array<vec4<u32>, ${tm * groups * 2}>; // row i, group gi: two vec4<u32> at (i·groups + gi)·2
-var<workgroup> xsc: array<f32, ${tm * groups}>;
-
-fn silu4(v: vec4<f32>) -> vec4<f32> { return v / (vec4<f32>(1.0) + exp(-v)); }
+@group(1) @binding(7) var<storage, read> xsc: array<f32>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = (${FLAT_WORKGROUP}) * ${wg * tc}u + lid;
   let r0 = wid.z * ${tm}u;
-  // Quantize this workgroup's rows of prologue(x), one group of 32 per invocation at a time.
-  for (var i = 0u; i < ${tm}u; i++) {
-    let xr = min(r0 + i, p.rows - 1u) * p.xs;
-    ${prologue === 'rmsnorm' ? `var ss = 0.0;
-    for (var u = 0u; u < p.k / 4u; u++) { let v = x[xr + u]; ss += dot(v, v); }
-    let inv = inverseSqrt(ss / f32(p.k) + p.eps);` : ''}
-    for (var gi = lid; gi < ${groups}u; gi += ${wg}u) {
-      ${T.map((t) => `let v${t} = ${load(`gi * 8u + ${t}u`)};`).join(' ')}
-      let a = max(max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3))), max(max(abs(v4), abs(v5)), max(abs(v6), abs(v7))));
-      let m = max(max(a.x, a.y), max(a.z, a.w));
-      let s = select(0.0, 127.0 / m, m > 0.0);
-      let at = (i * ${groups}u + gi) * 2u;
-      xq[at] = vec4<u32>(${[0, 1, 2, 3].map(quant).join(', ')});
-      xq[at + 1u] = vec4<u32>(${[4, 5, 6, 7].map(quant).join(', ')});
-      xsc[i * ${groups}u + gi] = m / 127.0;
-    }
-  }
-  workgroupBarrier();
-  ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * ${groups * 2}u; let so${j} = c${j} * ${groups}u;`).join('\n  ')}
+  let G = p.groups;
+  ${I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
+  ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * G * 2u; let so${j} = c${j} * G;`).join('\n  ')}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = 0.0;`)).join(' ')}
-  for (var gi = 0u; gi < ${groups}u; gi++) {
+  for (var gi = 0u; gi < G; gi++) {
     ${J.map((j) => `let a${j} = w[o${j} + 2u * gi]; let b${j} = w[o${j} + 2u * gi + 1u]; let s${j} = ws[so${j} + gi];`).join('\n    ')}
-    ${I.map((i) => `{ let xa = xq[(${i}u * ${groups}u + gi) * 2u]; let xb = xq[(${i}u * ${groups}u + gi) * 2u + 1u]; let sx = xsc[${i}u * ${groups}u + gi];
+    ${I.map((i) => `{ let xa = xq[(x${i} + gi) * 2u]; let xb = xq[(x${i} + gi) * 2u + 1u]; let sx = xsc[x${i} + gi];
       ${J.map((j) => `acc${i}_${j} = fma(f32(dot4I8Packed(a${j}.x, xa.x) + dot4I8Packed(a${j}.y, xa.y) + dot4I8Packed(a${j}.z, xa.z) + dot4I8Packed(a${j}.w, xa.w) + dot4I8Packed(b${j}.x, xb.x) + dot4I8Packed(b${j}.y, xb.y) + dot4I8Packed(b${j}.z, xb.z) + dot4I8Packed(b${j}.w, xb.w)) * sx, s${j}, acc${i}_${j});`).join('\n      ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
@@ -173,27 +186,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   });
 }
 
-/** @internal linear() with a Q8Matrix: checks done by linear, fusions as the column kernel's. */
+/**
+ * @internal linear() with a Q8Matrix (linear has checked the shapes): one dispatch quantizes the
+ * rows of prologue(x), then one product dispatch per slice of w's rows.
+ */
 export function linearQ8(device: Device, x: Tensor, w: Q8Matrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
   const groups = k / Q8_GROUP;
-  const tm = q8RowBlock(c.tm, k);
-  if (tm * k * (9 / 8) > STAGE_BYTES) {
-    throw new ShapeError(`linear: ${w.describe()}: an input dimension of ${k} does not fit one workgroup's 16 KiB once quantized (at most ${Math.floor(STAGE_BYTES / (9 / 8) / Q8_GROUP) * Q8_GROUP})`);
-  }
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
-  const kern = q8Kernel(c.wg, tm, c.tc, groups, prologue, fuse.silu === true);
-  // Scales are k/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
-  let scaleStep = 1;
-  while (((k / 8) * scaleStep) % 256 !== 0) scaleStep *= 2;
   const ld = k / 4;
-  for (const [c0, cn] of rowChunks('linear', w.q, k, n, maxBinding, scaleStep)) {
-    const whole = c0 === 0 && cn === n;
-    const qb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * k, size: cn * k };
-    const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * k) / 8, size: (cn * k) / 8 };
-    const buffers: Binding[] = [x.buffer, qb, (bias ?? x).buffer, out.buffer, sb, fuse.residual ?? x.buffer];
-    if (fuse.norm) buffers.push(fuse.norm.weight);
-    const u = params(rows, cn, k, n, c0, bias ? 1 : 0, fuse.residual ? 1 : 0, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 });
-    const [gx, gy] = grid(device, Math.ceil(cn / (c.wg * c.tc)));
-    device.dispatch(kern, buffers, u, [gx, gy, Math.ceil(rows / tm)]);
+  const xq = device.empty([rows, k / 4], 'u32');
+  const xsc = device.empty([rows, groups], 'f32');
+  try {
+    const qb: Binding[] = [x.buffer, xq.buffer, xsc.buffer];
+    if (fuse.norm) qb.push(fuse.norm.weight);
+    device.dispatch(quantizeKernel(prologue), qb, params(rows, k, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
+    const kern = productKernel(c.wg, c.tm, c.tc, fuse.silu === true);
+    // Scales are k/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
+    let scaleStep = 1;
+    while (((k / 8) * scaleStep) % 256 !== 0) scaleStep *= 2;
+    for (const [c0, cn] of rowChunks('linear', w.q, k, n, maxBinding, scaleStep)) {
+      const whole = c0 === 0 && cn === n;
+      const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * k, size: cn * k };
+      const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * k) / 8, size: (cn * k) / 8 };
+      const buffers: Binding[] = [xq.buffer, wb, (bias ?? xsc).buffer, out.buffer, sb, fuse.residual ?? xsc.buffer, xsc.buffer];
+      const u = params(rows, cn, groups, n, c0, bias ? 1 : 0, fuse.residual ? 1 : 0);
+      const [gx, gy] = grid(device, Math.ceil(cn / (c.wg * c.tc)));
+      device.dispatch(kern, buffers, u, [gx, gy, Math.ceil(rows / c.tm)]);
+    }
+  } finally {
+    xq.dispose();
+    xsc.dispose();
   }
 }
