@@ -3,7 +3,7 @@
 // time split of one decode step (layer linears with their fused norms + output projection / attention / final norm / read-back,
 // CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
-//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16]
+//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16 | --q8]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';
@@ -18,7 +18,7 @@ const value = (name: string, fallback: string) => {
 const DECODE_TOKENS = Number(value('tokens', '64'));
 const PREFILL_TOKENS = Number(value('prefill', '64'));
 const only = value('only', '');
-const dtype = flag('f16') ? 'f16' : 'f32';
+const dtype = flag('q8') ? 'q8' : flag('f16') ? 'f16' : 'f32';
 
 interface Row {
   model: string;
@@ -98,7 +98,7 @@ async function split(model: LlamaModel, device: Device, context: number): Promis
       linear(hb13, l.w2, undefined, { swiglu: true, residual: x }).dispose();
     }
   });
-  const outputMs = await timeOps(device, 10, () => linear(x, model.outputWeight).dispose());
+  const outputMs = await timeOps(device, 10, () => model.project(x).dispose());
   att.dispose();
   hb13.dispose();
   const cache = model.createCache(context + 1);
@@ -157,7 +157,12 @@ async function main() {
   const rows: Row[] = [];
   for (const [name, make] of models) {
     if (only && !name.toLowerCase().includes(only.toLowerCase())) continue;
-    rows.push(await bench(name, device, make()));
+    const ckpt = make();
+    if (dtype === 'q8' && [ckpt.config.dim, ckpt.config.hiddenDim].some((d) => d % 32 !== 0)) {
+      console.log(`  ${name}: skipped (q8 needs dimensions that are multiples of 32)`);
+      continue;
+    }
+    rows.push(await bench(name, device, ckpt));
     const r = rows.at(-1)!;
     console.log(`  ${r.model}: decode ${r.decode.toFixed(1)} tok/s (${r.decodeCpu.toFixed(1)} tok/cpu-s), prefill ${r.prefill.toFixed(1)} tok/s, ${r.perToken.toFixed(0)} dispatches/token (${r.perLayer.toFixed(1)}/layer); step split: ${r.split}`);
   }
