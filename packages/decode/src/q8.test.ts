@@ -1,0 +1,75 @@
+// Greedy speculative decoding stays lossless on a base model with int8 weights: its tree passes
+// give each row the logits a one-row step would (the model's q8 norms run inside the products).
+import { describe, expect, it } from 'vitest';
+import { getDevice, type Tensor } from '@hydra-ts/tensor';
+import { LlamaModel, randomCheckpoint, type LlamaConfig } from '@hydra-ts/model';
+import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
+import { chain, getTree } from '@hydra-ts/tree';
+import { createRng } from '@hydra-ts/verify';
+import { SpeculativeDecoder } from './decoder';
+
+const device = await getDevice();
+const it8 = device.hasPacked4x8 ? it : it.skip;
+
+const config: LlamaConfig = {
+  architecture: 'llama',
+  dim: 64,
+  hiddenDim: 128,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 4,
+  headDim: 16,
+  vocabSize: 64,
+  maxSeqLen: 160,
+  ropeTheta: 10000,
+  ropeLayout: 'interleaved',
+  normEps: 1e-5,
+  tiedEmbeddings: true,
+  qkvBias: false,
+  bosId: 1,
+  eosId: 2,
+};
+
+/** Right at each node with probability `p` (the known continuation), otherwise a random token. */
+class FlakyOracle implements DraftHead {
+  readonly name = 'flaky-oracle';
+  readonly sequential = false;
+  private rng = createRng(7);
+  constructor(
+    private readonly sequence: readonly number[],
+    readonly depth: number,
+    private readonly p: number,
+  ) {}
+  observe(_hidden: Tensor, _start: number): void {}
+  async propose({ tree, root, context }: ProposeRequest): Promise<Proposal> {
+    const tokens = new Int32Array(tree.size);
+    tokens[0] = root;
+    for (let i = 1; i < tree.size; i++) {
+      const truth = this.sequence[context.length + tree.positionOffsets[i]] ?? 0;
+      tokens[i] = tree.ranks[i] === 0 && this.rng.next() < this.p ? truth : Math.floor(this.rng.next() * config.vocabSize);
+    }
+    return { tokens, draftProbs: null };
+  }
+  rollback(): void {}
+  reset(): void {}
+  dispose(): void {}
+}
+
+describe('speculative decoding on int8 weights', () => {
+  it8('gives the AR tokens of the q8 model for every tree, with partly right proposals', async () => {
+    const { weights } = randomCheckpoint(config, 11, 0.08);
+    const model = LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q8' });
+    const decoder = new SpeculativeDecoder(model);
+    const prompt = [1, 17, 33, 5, 60];
+    const N = 96;
+    const ar = await decoder.generate({ prompt, maxNewTokens: N });
+    expect(ar.tokenIds.length).toBeGreaterThan(20);
+    for (const tree of [chain(3), getTree('cpu-16'), getTree('medusa-63')]) {
+      const head = new FlakyOracle([...prompt, ...ar.tokenIds], tree.depth, 0.7);
+      const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree });
+      expect(r.tokenIds, tree.name).toEqual(ar.tokenIds);
+      expect(r.meanAcceptedLength).toBeGreaterThan(1.3);
+    }
+    model.dispose();
+  });
+});
