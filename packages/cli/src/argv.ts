@@ -6,7 +6,7 @@ import type { CAC } from 'cac';
 /** Options (cac's camelCase names) whose values are text, never numbers. */
 export const TEXT_OPTIONS: ReadonlySet<string> = new Set([
   'prompt', 'model', 'tokenizer', 'out', 'heads', 'headsDir', 'head', 'tree', 'trees', 'calibrationTree', 'evalTree',
-  'data', 'prompts', 'evalPrompts', 'json', 'html', 'decoder', 'decoders', 'compare', 'verifier', 'rows',
+  'data', 'prompts', 'evalPrompts', 'json', 'html', 'decoder', 'decoders', 'compare', 'verifier', 'rows', 'dtype',
 ]);
 
 /**

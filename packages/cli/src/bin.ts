@@ -15,6 +15,7 @@ const cli = cac('hydra');
 cli
   .command('generate', 'Generate text with autoregressive or speculative (draft-head) decoding')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--dtype <f32|f16|q8>', 'weight matrices of the base model: f32, f16 (shader-f16) or q8 (int8 groups, dims multiples of 32)', { default: 'f32' })
   .option('--prompt <text>', 'prompt text', { default: '' })
   .option('--max-new-tokens <n>', 'tokens to generate', { default: 128 })
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', { default: 0 })
@@ -86,6 +87,7 @@ cli
 cli
   .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--dtype <f32|f16|q8>', 'weight matrices of the base model: f32, f16 (shader-f16) or q8 (int8 groups, dims multiples of 32)', { default: 'f32' })
   .option('--prompts <file>', '.txt (one prompt per line) or .jsonl ("prompt"/"text"/"turns"[0]); default: the bundled story openings')
   .option('--decoders <list>', 'comma-separated: ar, medusa, hydra, hydra++', { default: 'ar,medusa,hydra,hydra++' })
   .option('--max-new-tokens <n>', 'tokens per prompt', { default: 64 })
@@ -109,6 +111,7 @@ cli
 cli
   .command('tune', 'Fit a candidate tree to this device: forward cost by rows × head acceptance by (depth, rank)')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
+  .option('--dtype <f32|f16|q8>', 'weight matrices of the base model: f32, f16 (shader-f16) or q8 (int8 groups, dims multiples of 32)', { default: 'f32' })
   .option('--decoder <kind>', 'medusa | hydra | hydra++', { default: 'hydra++' })
   .option('--heads <file>', 'heads file (default: the trained heads beside the model)')
   .option('--heads-dir <dir>', 'directory with the trained heads files')

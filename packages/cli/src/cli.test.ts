@@ -101,6 +101,8 @@ describe('bad input', () => {
     [['train', '--head', 'hydra', '--data', '/no/such/corpus.bin', '--out', '/tmp/x.safetensors'], /--data \/no\/such\/corpus\.bin: no such file/],
     [['train', '--head', 'transformer', '--data', 'x', '--out', 'y'], /--head transformer/],
     [['distill', '--out', '/tmp/x.bin', '--sampled-tokens', '1.5'], /sampled-tokens/],
+    [['generate', '--dtype', 'q4'], /--dtype q4: expected one of f32, f16, q8/],
+    [['generate', '--dtype', 'q8', '--max-new-tokens', '4'], /dtype q8 (quantizes rows in groups of 32; hiddenDim = 172|needs WGSL's packed_4x8)/],
     [['frobnicate'], /Usage/],
   ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
     const r = await hydra(...(args as string[]));

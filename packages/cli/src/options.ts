@@ -23,6 +23,15 @@ export function numberOption(name: string, value: unknown, min: number, max = In
   return n;
 }
 
+export const WEIGHT_DTYPES = ['f32', 'f16', 'q8'] as const;
+
+/** --dtype: how the base model stores its weight matrices. */
+export function dtypeOption(value: unknown): (typeof WEIGHT_DTYPES)[number] {
+  const v = String(value);
+  if (!(WEIGHT_DTYPES as readonly string[]).includes(v)) throw new UsageError(`--dtype ${v}: expected one of ${WEIGHT_DTYPES.join(', ')}`);
+  return v as (typeof WEIGHT_DTYPES)[number];
+}
+
 export function decoderOption(value: unknown): DecoderKind {
   const v = String(value);
   if (!(DECODERS as readonly string[]).includes(v)) {

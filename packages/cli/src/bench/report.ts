@@ -45,6 +45,8 @@ export interface DecoderSummary {
 export interface BenchReport {
   device: string;
   model: string;
+  /** The base model's weight storage (--dtype); absent in reports from before it existed: f32. */
+  weights?: string;
   promptFile: string;
   prompts: string[];
   maxNewTokens: number;

@@ -9,7 +9,7 @@ import type { Heads } from '@hydra-ts/heads';
 import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
-import { decoderOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { decoderOption, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir } from '../paths';
 import { benchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
@@ -19,6 +19,7 @@ import { loadModel } from './generate';
 
 export interface BenchFlags {
   model?: string;
+  dtype?: string;
   prompts?: string;
   decoders?: string;
   maxNewTokens?: number | string;
@@ -51,6 +52,7 @@ export function bundledPromptFile(name = 'stories.txt'): string {
 
 export interface BenchPlan {
   model: string | undefined;
+  dtype: 'f32' | 'f16' | 'q8';
   promptFile: string;
   prompts: string[];
   decoders: DecoderKind[];
@@ -89,6 +91,7 @@ export function planBench(flags: BenchFlags): BenchPlan {
   const numHeads = intOption('num-heads', flags.numHeads ?? Math.max(deepest, 1), 1, 64);
   return {
     model: flags.model,
+    dtype: dtypeOption(flags.dtype ?? 'f32'),
     promptFile,
     prompts,
     decoders,
@@ -130,7 +133,7 @@ function distinctTreeNames(specs: readonly string[], trees: CandidateTree[]): Ca
 
 export async function runBench(flags: BenchFlags): Promise<BenchReport> {
   const plan = planBench(flags);
-  const { model, path: modelPath } = await loadModel(plan.model);
+  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype);
   const heads = new Map<DecoderKind, { head: Heads; file: string | null }>();
   try {
     for (const kind of plan.decoders) {
@@ -210,6 +213,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
     const report: BenchReport = {
       device: model.device.name,
       model: modelPath,
+      weights: plan.dtype,
       promptFile: plan.promptFile,
       prompts: plan.prompts,
       maxNewTokens: plan.maxNewTokens,
@@ -221,7 +225,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
 
     process.stdout.write(formatTable(report) + '\n');
     process.stdout.write(
-      `device: ${report.device}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
+      `device: ${report.device}; weights ${plan.dtype}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
     );
     process.stdout.write(
       flags.hostProposals

@@ -6,12 +6,13 @@ import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
 import { getTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { decoderOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { decoderOption, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
 
 export interface GenerateFlags {
   model?: string;
   prompt?: string;
+  dtype?: string;
   maxNewTokens?: number | string;
   temperature?: number | string;
   topK?: number | string;
@@ -27,11 +28,12 @@ export interface GenerateFlags {
   profile?: boolean;
 }
 
-export async function loadModel(modelPath: string | undefined): Promise<{ model: LlamaModel; path: string }> {
+export async function loadModel(modelPath: string | undefined, dtype?: unknown): Promise<{ model: LlamaModel; path: string }> {
   const path = modelPath ?? bundledModelDir();
+  const weights = dtypeOption(dtype ?? 'f32');
   if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file or directory`);
   const device = await getDevice();
-  return { model: await LlamaModel.load(path, { device }), path };
+  return { model: await LlamaModel.load(path, { device, dtype: weights }), path };
 }
 
 export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string): Promise<DraftHead | null> {
@@ -61,7 +63,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
   const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
-  const { model, path } = await loadModel(flags.model);
+  const { model, path } = await loadModel(flags.model, flags.dtype);
   const prompt = flags.prompt ?? '';
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {

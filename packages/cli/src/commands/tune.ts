@@ -15,6 +15,7 @@ import { acceptanceFromCounts, chooseTree, monotoneCost, treeThroughput } from '
 
 export interface TuneFlags {
   model?: string;
+  dtype?: string;
   decoder?: string;
   heads?: string;
   headsDir?: string;
@@ -43,7 +44,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
   const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 8, 1));
   const numHeads = intOption('num-heads', flags.numHeads ?? calibrationTree.depth, 1, 64);
 
-  const { model, path: modelPath } = await loadModel(flags.model);
+  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype);
   let h: BenchHead | null = null;
   try {
     if (flags.heads) h = { head: await loadHead(model, flags.heads), file: flags.heads };
