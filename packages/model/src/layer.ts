@@ -6,7 +6,7 @@
 // [wq; wk; wv] with the RMSNorm inside it, one ropeCache turns q and k and writes k and v into the
 // cache, then attention, wo (residual added inside), [w1; w3] (its RMSNorm inside) and w2 (the
 // SwiGLU of its input and the residual inside).
-import { attention, DTypeError, formatShape, linear, Q8_GROUP, Q8Matrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { attention, DTypeError, linear, Q8Matrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 
@@ -95,11 +95,7 @@ export class DecoderLayer {
       expect('bv', w.bv, kvDim);
     }
     const matrix = (data: Float32Array, shape: [number, number]): Tensor | Q8Matrix => {
-      if (dtype !== 'q8') return device.tensor(data, shape, dtype);
-      if (shape[1] % Q8_GROUP !== 0) {
-        throw new ShapeError(`DecoderLayer: dtype q8 quantizes rows in groups of ${Q8_GROUP}, but a ${formatShape(shape)} matrix has rows of ${shape[1]}`);
-      }
-      return Q8Matrix.quantize(device, data, shape);
+      return dtype === 'q8' ? Q8Matrix.quantize(device, data, shape) : device.tensor(data, shape, dtype);
     };
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),

@@ -13,7 +13,6 @@ import {
   HostUploads,
   IndexError,
   linear,
-  Q8_GROUP,
   Q8Matrix,
   rmsnorm,
   ShapeError,
@@ -113,9 +112,9 @@ export class LlamaModel {
     validateWeights(config, weights);
     checkWeightDType('LlamaModel', device, opts.dtype ?? 'f32');
     if (opts.dtype === 'q8') {
-      const odd = Object.entries({ dim: config.dim, 'nHeads·headDim': config.nHeads * config.headDim, hiddenDim: config.hiddenDim }).filter(([, v]) => v % Q8_GROUP !== 0);
+      const odd = Object.entries({ dim: config.dim, 'nHeads·headDim': config.nHeads * config.headDim, hiddenDim: config.hiddenDim }).filter(([, v]) => v % 4 !== 0);
       if (odd.length > 0) {
-        throw new DTypeError(`LlamaModel: dtype q8 quantizes rows in groups of ${Q8_GROUP}; ${odd.map(([k, v]) => `${k} = ${v}`).join(', ')} ${odd.length > 1 ? 'are not multiples' : 'is not a multiple'} of ${Q8_GROUP}`);
+        throw new DTypeError(`LlamaModel: dtype q8 reads rows four values at a time; ${odd.map(([k, v]) => `${k} = ${v}`).join(', ')} ${odd.length > 1 ? 'are not multiples' : 'is not a multiple'} of 4`);
       }
     }
     return new LlamaModel(device, config, weights, tokenizer, opts);

@@ -8,9 +8,9 @@ import { linearPrologueCpu, type FusedLinearCpu } from './linear';
 export const Q8_GROUP = 32;
 
 export interface Q8Data {
-  /** [rows, k] int8 values. */
+  /** [rows, q8Width(k)] int8 values. */
   q: Int8Array;
-  /** [rows, k / Q8_GROUP] f32 scales. */
+  /** [rows, q8Width(k) / Q8_GROUP] f32 scales. */
   scales: Float32Array;
 }
 
@@ -22,31 +22,40 @@ function roundEven(v: number): number {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Quantizes rows [rows, k] (k a multiple of Q8_GROUP) into int8 values and one scale per group. */
+/** A row of k values takes this many int8 slots: k rounded up to a whole group (zero-padded). */
+export function q8Width(k: number): number {
+  return Math.ceil(k / Q8_GROUP) * Q8_GROUP;
+}
+
+/**
+ * Quantizes rows [rows, k] into int8 values and one scale per group of 32. Rows whose length is
+ * not a multiple of 32 are padded with zeros (q is [rows, q8Width(k)]).
+ */
 export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number): Q8Data {
-  if (k % Q8_GROUP !== 0) throw new RangeError(`quantizeQ8Cpu: k = ${k} is not a multiple of ${Q8_GROUP}`);
-  const groups = k / Q8_GROUP;
-  const q = new Int8Array(rows * k);
+  const width = q8Width(k);
+  const groups = width / Q8_GROUP;
+  const q = new Int8Array(rows * width);
   const scales = new Float32Array(rows * groups);
+  const at = (r: number, i: number) => (i < k ? f32(data[r * k + i]) : 0);
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < groups; g++) {
-      const base = r * k + g * Q8_GROUP;
       let m = 0;
-      for (let i = 0; i < Q8_GROUP; i++) m = Math.max(m, Math.abs(f32(data[base + i])));
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) m = Math.max(m, Math.abs(at(r, i)));
       scales[r * groups + g] = f32(m / 127);
       const inv = m > 0 ? f32(127 / m) : 0;
-      for (let i = 0; i < Q8_GROUP; i++) q[base + i] = Math.max(-127, Math.min(127, roundEven(f32(f32(data[base + i]) * inv))));
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) q[r * width + i] = Math.max(-127, Math.min(127, roundEven(f32(at(r, i) * inv))));
     }
   }
   return { q, scales };
 }
 
-/** The matrix a Q8Data stands for, [rows, k] f32. */
+/** The matrix a Q8Data stands for, [rows, k] f32 (padding dropped). */
 export function dequantizeQ8Cpu(d: Q8Data, rows: number, k: number): Float32Array {
-  const groups = k / Q8_GROUP;
+  const width = q8Width(k);
+  const groups = width / Q8_GROUP;
   const out = new Float32Array(rows * k);
   for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < k; i++) out[r * k + i] = d.q[r * k + i] * d.scales[r * groups + Math.floor(i / Q8_GROUP)];
+    for (let i = 0; i < k; i++) out[r * k + i] = d.q[r * width + i] * d.scales[r * groups + Math.floor(i / Q8_GROUP)];
   }
   return out;
 }
@@ -57,14 +66,15 @@ export function dequantizeQ8Cpu(d: Q8Data, rows: number, k: number): Float32Arra
  */
 export function linearQ8Cpu(x: ArrayLike<number>, w: Q8Data, rows: number, k: number, n: number, o: FusedLinearCpu = {}): Float32Array {
   const xq = quantizeQ8Cpu(linearPrologueCpu(x, rows, k, o), rows, k);
-  const groups = k / Q8_GROUP;
+  const width = q8Width(k);
+  const groups = width / Q8_GROUP;
   const y = new Float32Array(rows * n);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < n; c++) {
       let sum = 0;
       for (let g = 0; g < groups; g++) {
         let d = 0;
-        for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) d += xq.q[r * k + i] * w.q[c * k + i];
+        for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) d += xq.q[r * width + i] * w.q[c * width + i];
         sum += d * xq.scales[r * groups + g] * w.scales[c * groups + g];
       }
       if (o.bias) sum += o.bias[c];

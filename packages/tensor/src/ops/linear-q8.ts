@@ -15,15 +15,16 @@ import type { Binding, Device } from '../device';
 import { DisposedError, DTypeError, ShapeError } from '../errors';
 import { formatShape, type Tensor } from '../tensor';
 import { BIAS_WGSL } from './matmul';
-import { dequantizeQ8Cpu, quantizeQ8Cpu, Q8_GROUP } from '../cpu/linear-q8';
+import { dequantizeQ8Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP } from '../cpu/linear-q8';
 import type { ColumnConfig, ColumnFusion } from './linear';
 
 export { Q8_GROUP };
 
 /**
- * A matrix [n, k] of int8 values in groups of Q8_GROUP along k, with one f32 scale a group. Owns
- * two tensors: `q` [n, k/4] u32 (four int8 a word, lowest byte first) and `scales` [n, k/32] f32.
- * linear() takes it in place of a weight tensor.
+ * A matrix [n, k] of int8 values in groups of Q8_GROUP along k, with one f32 scale a group; rows
+ * are zero-padded to a whole number of groups (w = q8Width(k)). Owns two tensors: `q` [n, w/4]
+ * u32 (four int8 a word, lowest byte first) and `scales` [n, w/32] f32. linear() takes it in place
+ * of a weight tensor.
  */
 export class Q8Matrix {
   readonly shape: readonly [number, number];
@@ -39,22 +40,23 @@ export class Q8Matrix {
     this.shape = Object.freeze([n, k]) as readonly [number, number];
   }
 
-  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 32) and uploads it. */
+  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) and uploads it. */
   static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
     const [n, k] = shape;
     const name = `Q8Matrix${label ? ` ${label}` : ''}`;
     if (!device.hasPacked4x8) {
       throw new DTypeError(`${name}: int8 weights need WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
     }
-    if (!Number.isInteger(n) || !Number.isInteger(k) || n < 0 || k <= 0 || k % Q8_GROUP !== 0) {
-      throw new ShapeError(`${name}: shape ${formatShape(shape)} must be [n, k] with k a positive multiple of ${Q8_GROUP}`);
+    if (!Number.isInteger(n) || !Number.isInteger(k) || n < 0 || k <= 0 || k % 4 !== 0) {
+      throw new ShapeError(`${name}: shape ${formatShape(shape)} must be [n, k] with k a positive multiple of 4`);
     }
     if (!(data instanceof Float32Array) || data.length !== n * k) {
       throw new ShapeError(`${name}: ${data?.length ?? 'no'} values for shape ${formatShape(shape)}, expected ${n * k}`);
     }
     const { q, scales } = quantizeQ8Cpu(data, n, k);
-    const qt = device.tensor(new Uint32Array(q.buffer, q.byteOffset, q.length / 4), [n, k / 4], 'u32');
-    const st = device.tensor(scales, [n, k / Q8_GROUP], 'f32');
+    const width = q8Width(k);
+    const qt = device.tensor(new Uint32Array(q.buffer, q.byteOffset, q.length / 4), [n, width / 4], 'u32');
+    const st = device.tensor(scales, [n, width / Q8_GROUP], 'f32');
     const m = new Q8Matrix(qt, st, n, k);
     m.label = label;
     return m;
@@ -82,7 +84,7 @@ export class Q8Matrix {
     if (this.disposed) throw new DisposedError(`read: ${this.describe()} was disposed`);
     const [n, k] = this.shape;
     const [q, scales] = await Promise.all([this.q.read(), this.scales.read()]);
-    return dequantizeQ8Cpu({ q: new Int8Array(q.buffer, q.byteOffset, n * k), scales }, n, k);
+    return dequantizeQ8Cpu({ q: new Int8Array(q.buffer, q.byteOffset, n * q8Width(k)), scales }, n, k);
   }
 
   dispose(): void {
@@ -101,16 +103,18 @@ function quantizeKernel(prologue: Prologue) {
   const bindings: Access[] = ['read', 'read_write', 'read_write', ...(prologue === 'rmsnorm' ? (['read'] as const) : [])];
   return kernel(`linear-q8-quantize-${prologue}`, bindings, () => {
     const T = Array.from({ length: 8 }, (_, t) => t); // the vec4s of one group
-    const load = (u: string) => {
+    // prologue(x) at vec4 unit u of the row; zero past the row's end (the padding of its last group).
+    const value = (u: string) => {
       if (prologue === 'rmsnorm') return `x[xr + ${u}] * inv * g[${u}]`;
       if (prologue === 'swiglu') return `silu4(x[xr + ${u}]) * x[xr + p.up + ${u}]`;
       return `x[xr + ${u}]`;
     };
+    const load = (u: string) => `select(vec4<f32>(0.0), ${value(`min(${u}, ku - 1u)`)}, ${u} < ku)`;
     const quant = (t: number) => `pack4xI8(vec4<i32>(clamp(round(v${t} * s), vec4<f32>(-127.0), vec4<f32>(127.0))))`;
     return `
 // x [rows, k] f32 as vec4s (row stride p.xs; gate | up halves with swiglu, up at p.up) ->
-// xq [rows, k/16] vec4<u32> (sixteen int8 a vec4) and xsc [rows, k/32] scales.
-struct Params { rows: u32, k: u32, xs: u32, up: u32, eps: f32 }
+// xq [rows, groups·2] vec4<u32> (sixteen int8 a vec4) and xsc [rows, groups] scales.
+struct Params { rows: u32, k: u32, groups: u32, xs: u32, up: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(1) @binding(2) var<storage, read_write> xq: array<vec4<u32>>;
@@ -124,7 +128,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r = ${FLAT_WORKGROUP};
   if (r >= p.rows) { return; }
   let xr = r * p.xs;
-  let groups = p.k / 32u;
+  let groups = p.groups;
+  let ku = p.k / 4u;
   ${prologue === 'rmsnorm' ? `var ss = 0.0;
   for (var u = 0u; u < p.k / 4u; u++) { let v = x[xr + u]; ss += dot(v, v); }
   let inv = inverseSqrt(ss / f32(p.k) + p.eps);` : ''}
@@ -191,23 +196,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * rows of prologue(x), then one product dispatch per slice of w's rows.
  */
 export function linearQ8(device: Device, x: Tensor, w: Q8Matrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
-  const groups = k / Q8_GROUP;
+  const width = q8Width(k); // bytes of a quantized row
+  const groups = width / Q8_GROUP;
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
   const ld = k / 4;
-  const xq = device.empty([rows, k / 4], 'u32');
+  const xq = device.empty([rows, width / 4], 'u32');
   const xsc = device.empty([rows, groups], 'f32');
   try {
     const qb: Binding[] = [x.buffer, xq.buffer, xsc.buffer];
     if (fuse.norm) qb.push(fuse.norm.weight);
-    device.dispatch(quantizeKernel(prologue), qb, params(rows, k, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
+    device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
     const kern = productKernel(c.wg, c.tm, c.tc, fuse.silu === true);
-    // Scales are k/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
+    // Scales are width/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
     let scaleStep = 1;
-    while (((k / 8) * scaleStep) % 256 !== 0) scaleStep *= 2;
-    for (const [c0, cn] of rowChunks('linear', w.q, k, n, maxBinding, scaleStep)) {
+    while (((width / 8) * scaleStep) % 256 !== 0) scaleStep *= 2;
+    for (const [c0, cn] of rowChunks('linear', w.q, width, n, maxBinding, scaleStep)) {
       const whole = c0 === 0 && cn === n;
-      const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * k, size: cn * k };
-      const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * k) / 8, size: (cn * k) / 8 };
+      const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * width, size: cn * width };
+      const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * width) / 8, size: (cn * width) / 8 };
       const buffers: Binding[] = [xq.buffer, wb, (bias ?? xsc).buffer, out.buffer, sb, fuse.residual ?? xsc.buffer, xsc.buffer];
       const u = params(rows, cn, groups, n, c0, bias ? 1 : 0, fuse.residual ? 1 : 0);
       const [gx, gy] = grid(device, Math.ceil(cn / (c.wg * c.tc)));
