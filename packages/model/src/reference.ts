@@ -40,24 +40,6 @@ export function matmul(out: Float32Array, x: Float32Array, w: Float32Array, n: n
   }
 }
 
-/**
- * matmul with W and x both in int8 groups of 32 along n, one scale a group (LlamaModel's 'q8'
- * weights, the scheme of llama2.c's runq.c): out[d] = Σ_g (Σ q_w·q_x) · scale_w · scale_x (+ bias[d]).
- */
-export function matmulQ8(out: Float32Array, x: Float32Array, w: cpu.Q8Data, n: number, d: number, bias?: Float32Array): void {
-  const xq = cpu.quantizeQ8Cpu(x, 1, n);
-  const groups = n / cpu.Q8_GROUP;
-  for (let i = 0; i < d; i++) {
-    let val = 0;
-    for (let g = 0; g < groups; g++) {
-      let dot = 0;
-      for (let j = g * cpu.Q8_GROUP; j < (g + 1) * cpu.Q8_GROUP; j++) dot += w.q[i * n + j] * xq.q[j];
-      val += dot * w.scales[i * groups + g] * xq.scales[g];
-    }
-    out[i] = val + (bias ? bias[i] : 0);
-  }
-}
-
 /** In-place softmax over the first `size` entries. */
 export function softmax(x: Float32Array, size: number): void {
   let max = -Infinity;
@@ -131,7 +113,7 @@ export class ReferenceLlama {
     if (!this.q8) return matmul(out, x, w, n, d, bias);
     let q = this.q8.get(w);
     if (!q) this.q8.set(w, (q = cpu.quantizeQ8Cpu(w, d, n)));
-    matmulQ8(out, x, q, n, d, bias);
+    out.set(cpu.linearQ8Cpu(x, q, 1, n, d, { bias })); // x and W in int8 groups of 32, as llama2.c's runq.c
   }
 
   /** Final RMS-normed hidden state of the last forward call. [dim]; overwritten by the next call. */
