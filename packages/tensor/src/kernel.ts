@@ -96,12 +96,14 @@ export function enableF16(...dtypes: DType[]): string {
 /**
  * Splits the n rows of `t` (rowBytes each) into [first, count] slices whose bytes fit one binding
  * of maxBinding bytes and start on 256-byte boundaries (storage offsets must), so a tensor past
- * maxStorageBufferBindingSize is bound a slice at a time. One slice when it all fits. Slices start
- * on multiples of minStep rows too (a power of two), for a second tensor bound beside `t`.
+ * maxStorageBufferBindingSize is bound a slice at a time. One slice when it all fits. With
+ * `besideRowBytes`, the slices also start 256-byte-aligned in a second tensor of that many bytes a
+ * row, bound in the same slices beside `t` (its rows must be no wider than t's).
  */
-export function rowChunks(op: string, t: Tensor, rowBytes: number, n: number, maxBinding: number, minStep = 1): Array<[number, number]> {
+export function rowChunks(op: string, t: Tensor, rowBytes: number, n: number, maxBinding: number, besideRowBytes?: number): Array<[number, number]> {
   if (rowBytes * n <= maxBinding) return [[0, n]];
-  const step = Math.max(256 / gcd(rowBytes, 256), minStep); // rows per 256-byte-aligned step
+  const aligned = (bytes: number) => 256 / gcd(bytes, 256); // rows per 256-byte-aligned step
+  const step = Math.max(aligned(rowBytes), besideRowBytes ? aligned(besideRowBytes) : 1); // powers of two: the larger is a multiple of the other
   const per = Math.floor(maxBinding / (rowBytes * step)) * step;
   if (per === 0) {
     throw new ShapeError(`${op}: ${t.describe()}: ${step} rows of ${rowBytes} bytes exceed the binding limit of ${maxBinding} bytes`);

@@ -208,9 +208,7 @@ export function linearQ8(device: Device, x: Tensor, w: Q8Matrix, bias: Tensor | 
     device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
     const kern = productKernel(c.wg, c.tm, c.tc, fuse.silu === true);
     // Scales are width/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
-    let scaleStep = 1;
-    while (((width / 8) * scaleStep) % 256 !== 0) scaleStep *= 2;
-    for (const [c0, cn] of rowChunks('linear', w.q, width, n, maxBinding, scaleStep)) {
+    for (const [c0, cn] of rowChunks('linear', w.q, width, n, maxBinding, width / 8)) {
       const whole = c0 === 0 && cn === n;
       const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * width, size: cn * width };
       const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * width) / 8, size: (cn * width) / 8 };
