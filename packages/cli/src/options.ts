@@ -1,5 +1,6 @@
 // Parsing and checking of options shared by several commands.
 import { readFileSync, existsSync } from 'node:fs';
+import { WEIGHT_DTYPES, type WeightDType } from '@hydra-ts/model';
 import { CandidateTree, getTree } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
@@ -23,13 +24,11 @@ export function numberOption(name: string, value: unknown, min: number, max = In
   return n;
 }
 
-export const WEIGHT_DTYPES = ['f32', 'f16', 'q8'] as const;
-
 /** --dtype: how the base model stores its weight matrices. */
-export function dtypeOption(value: unknown): (typeof WEIGHT_DTYPES)[number] {
+export function dtypeOption(value: unknown): WeightDType {
   const v = String(value);
   if (!(WEIGHT_DTYPES as readonly string[]).includes(v)) throw new UsageError(`--dtype ${v}: expected one of ${WEIGHT_DTYPES.join(', ')}`);
-  return v as (typeof WEIGHT_DTYPES)[number];
+  return v as WeightDType;
 }
 
 export function decoderOption(value: unknown): DecoderKind {

@@ -24,7 +24,8 @@ export interface LayerConfig {
 }
 
 /** Storage of weight matrices: f32, f16 (needs shader-f16) or int8 groups (Q8Matrix; needs device.hasPacked4x8). */
-export type WeightDType = 'f32' | 'f16' | 'q8';
+export const WEIGHT_DTYPES = ['f32', 'f16', 'q8'] as const;
+export type WeightDType = (typeof WEIGHT_DTYPES)[number];
 
 export interface WeightOptions {
   /** Storage of the projection matrices (norms and biases stay f32). Default 'f32'. */
@@ -166,7 +167,7 @@ export class DecoderLayer {
 
 /** Throws a DTypeError when `device` cannot store weights as `dtype`. */
 export function checkWeightDType(who: string, device: Device, dtype: unknown): void {
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'q8') throw new DTypeError(`${who}: dtype ${String(dtype)}; expected 'f32', 'f16' or 'q8'`);
+  if (!(WEIGHT_DTYPES as readonly unknown[]).includes(dtype)) throw new DTypeError(`${who}: dtype ${String(dtype)}; expected 'f32', 'f16' or 'q8'`);
   if (dtype === 'f16' && !device.hasF16) throw new DTypeError(`${who}: dtype f16 needs the shader-f16 feature, which ${device.name} lacks`);
   if (dtype === 'q8' && !device.hasPacked4x8) throw new DTypeError(`${who}: dtype q8 needs WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import type { Heads } from '@hydra-ts/heads';
+import type { WeightDType } from '@hydra-ts/model';
 import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
@@ -52,7 +53,7 @@ export function bundledPromptFile(name = 'stories.txt'): string {
 
 export interface BenchPlan {
   model: string | undefined;
-  dtype: 'f32' | 'f16' | 'q8';
+  dtype: WeightDType;
   promptFile: string;
   prompts: string[];
   decoders: DecoderKind[];
