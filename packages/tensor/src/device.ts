@@ -157,11 +157,10 @@ export class Device {
       throw new OptionError(`Device.create: flushEvery must be a number ≥ 1 (or Infinity), got ${options.flushEvery}`);
     }
     let adapter = options.adapter ?? null;
-    const platform = await platformGpu();
+    const platform = await platformGpu(); // also asked for its WGSL language features below
     if (!adapter) {
-      const gpu = platform;
-      if (!gpu) throw new DeviceError(`No WebGPU implementation on ${platformName}. ${noAdapterHelp}`);
-      adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+      if (!platform) throw new DeviceError(`No WebGPU implementation on ${platformName}. ${noAdapterHelp}`);
+      adapter = await platform.requestAdapter({ powerPreference: options.powerPreference });
       if (!adapter) throw new DeviceError(`No WebGPU adapter on ${platformName}. ${noAdapterHelp}`);
     }
     const wantF16 = options.f16 ?? true;
