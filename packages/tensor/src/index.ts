@@ -30,5 +30,5 @@ export { argmax } from './ops/argmax';
 export { topk, TOPK_MAX_K, type TopK } from './ops/topk';
 export { mlpTopK, MlpStack, MLP_TOPK_MAX_K, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, type MlpStackMember, type MlpTopKOptions } from './ops/mlp-topk';
 export { linear, linearNaive, columnConfig, type LinearOptions, type ColumnConfig } from './ops/linear';
-export { Q8Matrix, Q8_GROUP } from './ops/linear-q8';
+export { Q4Matrix, Q8Matrix, QuantizedMatrix, Q8_GROUP } from './ops/linear-q8';
 export { matmul, DEFAULT_TILE, type MatmulOptions, type TileConfig } from './ops/matmul';

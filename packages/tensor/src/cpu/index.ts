@@ -15,4 +15,4 @@ export { topkCpu } from './topk';
 export { mlpTopKCpu, type MlpStackCpuMember } from './mlp-topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
 export { fusedLinearCpu, linearPrologueCpu, type FusedLinearCpu } from './linear';
-export { quantizeQ8Cpu, dequantizeQ8Cpu, linearQ8Cpu, q8Width, Q8_GROUP, type Q8Data } from './linear-q8';
+export { quantizeQ8Cpu, quantizeQ4Cpu, dequantizeQ8Cpu, linearQ8Cpu, q8Width, Q8_GROUP, type Q8Data } from './linear-q8';

@@ -1,7 +1,9 @@
-// CPU twin of linearQ8 and the int8 quantizer both sides share. A matrix is quantized row by row in
+// CPU twin of linearQ8 and the quantizers both sides share. A matrix is quantized row by row in
 // groups of Q8_GROUP values along k: scale = max|v| / 127 and q = round(v · 127 / max|v|) (ties to
 // even, as WGSL's round), in f32 as the kernel computes them. The kernel quantizes each row of x the
 // same way, so a product is Σ_groups (Σ q_x·q_w, exact in integers) · scale_x · scale_w.
+// 4-bit weights (quantizeQ4Cpu) are the same product with q_w in [-8, 7]: each group's scale is its
+// largest-magnitude value m over -8, so m itself lands on -8 and the other side reaches 7.
 import { linearPrologueCpu, type FusedLinearCpu } from './linear';
 
 /** Values per scale along a row (llama2.c runq's Q8_0 uses the same scheme). */
@@ -49,6 +51,29 @@ export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number):
   return { q, scales };
 }
 
+/**
+ * Quantizes rows [rows, k] into 4-bit values in [-8, 7] (held one per Int8Array slot) and one
+ * scale per group of 32: scale = m / -8 for the group's value m of largest magnitude, q =
+ * clamp(round(v / scale), -8, 7). Padded as quantizeQ8Cpu.
+ */
+export function quantizeQ4Cpu(data: ArrayLike<number>, rows: number, k: number): Q8Data {
+  const width = q8Width(k);
+  const groups = width / Q8_GROUP;
+  const q = new Int8Array(rows * width);
+  const scales = new Float32Array(rows * groups);
+  const at = (r: number, i: number) => (i < k ? f32(data[r * k + i]) : 0);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      let m = 0;
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) if (Math.abs(at(r, i)) > Math.abs(m)) m = at(r, i);
+      scales[r * groups + g] = m !== 0 ? f32(m / -8) : 0;
+      const inv = m !== 0 ? f32(-8 / m) : 0;
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) q[r * width + i] = Math.max(-8, Math.min(7, roundEven(f32(at(r, i) * inv))));
+    }
+  }
+  return { q, scales };
+}
+
 /** The matrix a Q8Data stands for, [rows, k] f32 (padding dropped). */
 export function dequantizeQ8Cpu(d: Q8Data, rows: number, k: number): Float32Array {
   const width = q8Width(k);
@@ -61,8 +86,9 @@ export function dequantizeQ8Cpu(d: Q8Data, rows: number, k: number): Float32Arra
 }
 
 /**
- * y = prologue(x) · wᵀ (+ bias, SiLU, + residual) with w as int8 groups and each prologue(x) row
- * quantized the same way, as linearQ8 computes it. x is [rows, k] ([rows, 2k] with swiglu).
+ * y = prologue(x) · wᵀ (+ bias, SiLU, + residual) with w as int8 groups (from quantizeQ8Cpu, or
+ * 4-bit values from quantizeQ4Cpu) and each prologue(x) row quantized to int8 groups, as linearQ8
+ * computes it. x is [rows, k] ([rows, 2k] with swiglu).
  */
 export function linearQ8Cpu(x: ArrayLike<number>, w: Q8Data, rows: number, k: number, n: number, o: FusedLinearCpu = {}): Float32Array {
   const xq = quantizeQ8Cpu(linearPrologueCpu(x, rows, k, o), rows, k);

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getDevice } from '../device';
 import { linear } from './linear';
-import { Q8Matrix } from './linear-q8';
+import { Q4Matrix, Q8Matrix } from './linear-q8';
 import { linearCpu } from '../cpu/linear';
-import { dequantizeQ8Cpu, linearQ8Cpu, quantizeQ8Cpu, Q8_GROUP } from '../cpu/linear-q8';
+import { dequantizeQ8Cpu, linearQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, Q8_GROUP } from '../cpu/linear-q8';
 import { compareClose, randomArray } from '../testing';
 import { DisposedError, OptionError, ShapeError } from '../errors';
 import type { Tensor } from '../tensor';
@@ -66,7 +66,52 @@ describe('quantizeQ8Cpu', () => {
   });
 });
 
-describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
+describe('quantizeQ4Cpu', () => {
+  it("maps each group's largest-magnitude value to -8 and rounds the rest by its scale", () => {
+    const row = new Float32Array(64);
+    row[0] = -2; // the extreme: scale -2/-8 = 0.25, so q = v / 0.25
+    row[1] = 2; // 8 -> clamped to 7
+    row[2] = 0.375; // 1.5 -> 2 (even)
+    row[3] = 0.625; // 2.5 -> 2 (even)
+    row[32] = 1; // group 1: scale 1/-8, q = -8·v
+    row[33] = -0.3; // 2.4 -> 2
+    const { q, scales } = quantizeQ4Cpu(row, 1, 64);
+    expect(Array.from(q.slice(0, 4))).toEqual([-8, 7, 2, 2]);
+    expect(scales[0]).toBe(0.25);
+    expect(Array.from(q.slice(32, 34))).toEqual([-8, 2]);
+    expect(scales[1]).toBe(-0.125);
+  });
+
+  it('round-trips within half a step of each group, zero groups and padding included', () => {
+    const k = 80; // three groups, the last half padding
+    const a = randomArray(3 * k, 6);
+    a.fill(0, 32, 64); // row 0's second group all zero: scale 0
+    const d = quantizeQ4Cpu(a, 3, k);
+    expect(d.q.length).toBe(3 * 96);
+    expect(d.scales[1]).toBe(0);
+    const back = dequantizeQ8Cpu(d, 3, k);
+    for (let r = 0; r < 3; r++) {
+      for (let i = 0; i < k; i++) {
+        const s = Math.abs(d.scales[r * 3 + Math.floor(i / Q8_GROUP)]);
+        // 7 is where values opposite the extreme clamp (8 steps away at most): a whole step there
+        const bound = d.q[r * 96 + i] === 7 ? s : s / 2;
+        expect(Math.abs(back[r * k + i] - a[r * k + i])).toBeLessThanOrEqual(bound + 1e-7);
+        expect(d.q[r * 96 + i]).toBeGreaterThanOrEqual(-8);
+        expect(d.q[r * 96 + i]).toBeLessThanOrEqual(7);
+      }
+      for (let i = k; i < 96; i++) expect(d.q[r * 96 + i]).toBe(0);
+    }
+  });
+});
+
+const KINDS = [
+  { name: 'int8 weights (Q8Matrix)', Matrix: Q8Matrix, quantize: quantizeQ8Cpu, bits: 8, fullAtol: 0.02 },
+  // a 4-bit step is 16× an int8 one: the error against f32 weights grows with it
+  { name: '4-bit weights (Q4Matrix)', Matrix: Q4Matrix, quantize: quantizeQ4Cpu, bits: 4, fullAtol: 0.15 },
+] as const;
+
+for (const { name, Matrix, quantize: quantizeCpu, bits, fullAtol } of KINDS) {
+describe(`linear with ${name} matches linearQ8Cpu`, () => {
   const cases: Array<[number, number, number]> = [
     [1, 32, 1],
     [1, 172, 64], // rows padded to whole groups (stories260K's hidden width)
@@ -85,13 +130,13 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
       const xa = randomArray(rows * k, rows + k + n);
       const wa = randomArray(n * k, 7 * n + k);
       const x = device.tensor(xa, [rows, k]);
-      const w = Q8Matrix.quantize(device, wa, [n, k]);
-      const wq = quantizeQ8Cpu(wa, n, k);
+      const w = Matrix.quantize(device, wa, [n, k]);
+      const wq = quantizeCpu(wa, n, k);
       const [y] = await readAll(linear(x, w));
       expectTwin(y, linearQ8Cpu(xa, wq, rows, k, n), 'plain');
       // The quantization error against full precision stays small: 6σ of k rounding errors of
       // at most half a step (values in [-1, 1]).
-      const err = compareClose(y, linearCpu(xa, wa, rows, k, n), { atol: 0.02 * Math.sqrt(k), rtol: 0.02, what: 'against f32 weights' });
+      const err = compareClose(y, linearCpu(xa, wa, rows, k, n), { atol: fullAtol * Math.sqrt(k), rtol: 0.02, what: 'against f32 weights' });
       expect(err.ok, err.message).toBe(true);
       if (fused) {
         const ba = randomArray(n, 3);
@@ -117,11 +162,11 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
       const xa2 = randomArray(rows * 2 * k, 12);
       const ga = randomArray(k, 13);
       const wa = randomArray(n * k, 14);
-      const wq = quantizeQ8Cpu(wa, n, k);
+      const wq = quantizeCpu(wa, n, k);
       const x = device.tensor(xa, [rows, k]);
       const x2 = device.tensor(xa2, [rows, 2 * k]);
       const g = device.tensor(ga, [k]);
-      const w = Q8Matrix.quantize(device, wa, [n, k]);
+      const w = Matrix.quantize(device, wa, [n, k]);
       const [yn, yg] = await readAll(linear(x, w, undefined, { normalize: { weight: g, eps: 1e-5 } }), linear(x2, w, undefined, { swiglu: true }));
       expectTwin(yn, linearQ8Cpu(xa, wq, rows, k, n, { norm: ga, eps: 1e-5 }), 'rmsnorm');
       expectTwin(yg, linearQ8Cpu(xa2, wq, rows, k, n, { swiglu: true }), 'swiglu');
@@ -137,7 +182,7 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
     const xa = randomArray(rows * k, 21);
     const wa = randomArray(n * k, 22);
     const x = device.tensor(xa, [rows, k]);
-    const w = Q8Matrix.quantize(device, wa, [n, k]);
+    const w = Matrix.quantize(device, wa, [n, k]);
     const before = device.stats.dispatches;
     const [sliced] = await readAll(linear(x, w, undefined, { maxBindingBytes: 4096 }));
     expect(device.stats.dispatches - before).toBeGreaterThan(1);
@@ -154,9 +199,9 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
         const xa = randomArray(rows * k, seed);
         const wa = randomArray(n * k, seed + 1);
         const x = device.tensor(xa, [rows, k]);
-        const w = Q8Matrix.quantize(device, wa, [n, k]);
+        const w = Matrix.quantize(device, wa, [n, k]);
         const [y] = await readAll(linear(x, w));
-        expectTwin(y, linearQ8Cpu(xa, quantizeQ8Cpu(wa, n, k), rows, k, n), `${rows}×${k}·${n}`);
+        expectTwin(y, linearQ8Cpu(xa, quantizeCpu(wa, n, k), rows, k, n), `${rows}×${k}·${n}`);
         w.dispose();
         x.dispose();
       }),
@@ -166,10 +211,10 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
 
   it8('reads back as the matrix it stands for', async () => {
     const wa = randomArray(5 * 64, 31);
-    const w = Q8Matrix.quantize(device, wa, [5, 64], 'wq');
-    expect(Array.from(await w.read())).toEqual(Array.from(dequantizeQ8Cpu(quantizeQ8Cpu(wa, 5, 64), 5, 64)));
-    expect(w.describe()).toBe('wq q8 [5, 64]');
-    expect(w.byteLength).toBe(5 * 64 + 5 * 2 * 4);
+    const w = Matrix.quantize(device, wa, [5, 64], 'wq');
+    expect(Array.from(await w.read())).toEqual(Array.from(dequantizeQ8Cpu(quantizeCpu(wa, 5, 64), 5, 64)));
+    expect(w.describe()).toBe(`wq q${bits} [5, 64]`);
+    expect(w.byteLength).toBe((5 * 64 * bits) / 8 + 5 * 2 * 4);
     w.dispose();
     expect(w.disposed).toBe(true);
   });
@@ -179,18 +224,18 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
     const xa = randomArray(k, 41);
     const wa = randomArray(3 * k, 42);
     const x = device.tensor(xa, [1, k]);
-    const w = Q8Matrix.quantize(device, wa, [3, k]);
+    const w = Matrix.quantize(device, wa, [3, k]);
     const [y] = await readAll(linear(x, w));
-    expectTwin(y, linearQ8Cpu(xa, quantizeQ8Cpu(wa, 3, k), 1, k, 3), 'k = 16384');
+    expectTwin(y, linearQ8Cpu(xa, quantizeCpu(wa, 3, k), 1, k, 3), 'k = 16384');
     w.dispose();
     x.dispose();
   });
 
   it8('bad input: shapes, disposal and paths give typed errors', async () => {
-    expect(() => Q8Matrix.quantize(device, new Float32Array(6), [1, 6])).toThrow(ShapeError);
-    expect(() => Q8Matrix.quantize(device, new Float32Array(6), [1, 6])).toThrow(/multiple of 4/);
-    expect(() => Q8Matrix.quantize(device, new Float32Array(10), [1, 32])).toThrow(/10 values for shape \[1, 32\], expected 32/);
-    const w = Q8Matrix.quantize(device, randomArray(4 * 32, 1), [4, 32]);
+    expect(() => Matrix.quantize(device, new Float32Array(6), [1, 6])).toThrow(ShapeError);
+    expect(() => Matrix.quantize(device, new Float32Array(6), [1, 6])).toThrow(/multiple of 4/);
+    expect(() => Matrix.quantize(device, new Float32Array(10), [1, 32])).toThrow(/10 values for shape \[1, 32\], expected 32/);
+    const w = Matrix.quantize(device, randomArray(4 * 32, 1), [4, 32]);
     const x = device.tensor(randomArray(64, 2), [1, 64]);
     expect(() => linear(x, w)).toThrow(/x's last dimension 64 differs from w's input dimension 32/);
     const x32 = device.tensor(randomArray(32, 3), [1, 32]);
@@ -200,3 +245,4 @@ describe('linear with int8 weights (Q8Matrix) matches linearQ8Cpu', () => {
     for (const t of [x, x32]) t.dispose();
   });
 });
+}

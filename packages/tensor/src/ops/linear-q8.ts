@@ -1,5 +1,6 @@
-// linear with int8 weights: y = x · wᵀ where w is stored as 8-bit integers in groups of 32 along
-// its input dimension, one f32 scale a group (the Q8_0 scheme of llama2.c's runq.c). A first
+// linear with quantized weights: y = x · wᵀ where w is stored as 8-bit integers in groups of 32
+// along its input dimension, one f32 scale a group (the Q8_0 scheme of llama2.c's runq.c), or as
+// 4-bit integers in the same groups (Q4Matrix). A first
 // dispatch quantizes the rows of x (after the optional RMSNorm or SwiGLU prologue) the same way,
 // so every group's dot product is an exact integer sum of dot4I8Packed calls (four products
 // each), scaled once by both groups' scales. (Quantizing x inside the product kernel instead, in
@@ -8,44 +9,49 @@
 // Why: a one-row product on llvmpipe costs what its per-invocation loads and the arithmetic on
 // them cost. Sixteen int8 weights a vec4<u32> load, with the multiply-adds four to a call, ran the
 // 1×288·288→32000 projection in about half the CPU time of packed f16 weights (bench:tensor).
-// The price is precision: x and w are each rounded to 8 bits per group (see the README).
+// Four-bit weights halve the words again: 32 weights a load, about 1.8× the int8 kernel on that
+// projection. The price is precision: x and w are each rounded to 8 (or 4) bits per group (see the README).
 
 import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, type Access } from '../kernel';
 import type { Binding, Device } from '../device';
 import { DisposedError, DTypeError, ShapeError } from '../errors';
 import { formatShape, type Tensor } from '../tensor';
 import { BIAS_WGSL } from './matmul';
-import { dequantizeQ8Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP } from '../cpu/linear-q8';
+import { dequantizeQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP } from '../cpu/linear-q8';
 import type { ColumnConfig, ColumnFusion } from './linear';
 
 export { Q8_GROUP };
 
 /**
- * A matrix [n, k] of int8 values in groups of Q8_GROUP along k, with one f32 scale a group; rows
- * are zero-padded to a whole number of groups (w = q8Width(k)). Owns two tensors: `q` [n, w/4]
- * u32 (four int8 a word, lowest byte first) and `scales` [n, w/32] f32. linear() takes it in place
- * of a weight tensor.
+ * A weight matrix [n, k] stored as small integers in groups of Q8_GROUP along k, with one f32
+ * scale a group; rows are zero-padded to a whole number of groups (w = q8Width(k)). linear() takes
+ * one in place of a weight tensor: Q8Matrix (int8) or Q4Matrix (4-bit). Owns two tensors: `q`,
+ * the packed values as u32 words, and `scales` [n, w/32] f32.
  */
-export class Q8Matrix {
+export abstract class QuantizedMatrix {
   readonly shape: readonly [number, number];
+  /** Bits a value: 8 (Q8Matrix) or 4 (Q4Matrix). */
+  abstract readonly bits: 8 | 4;
   /** Optional label used in error messages. */
   label?: string;
 
-  private constructor(
+  protected constructor(
     readonly q: Tensor<'u32'>,
     readonly scales: Tensor<'f32'>,
     n: number,
     k: number,
+    label?: string,
   ) {
     this.shape = Object.freeze([n, k]) as readonly [number, number];
+    this.label = label;
   }
 
-  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) and uploads it. */
-  static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
+  /** The checks every quantizer makes; returns the name for its errors. */
+  protected static checkQuantize(kind: string, device: Device, data: Float32Array, shape: readonly [number, number], label?: string): string {
     const [n, k] = shape;
-    const name = `Q8Matrix${label ? ` ${label}` : ''}`;
+    const name = `${kind}${label ? ` ${label}` : ''}`;
     if (!device.hasPacked4x8) {
-      throw new DTypeError(`${name}: int8 weights need WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
+      throw new DTypeError(`${name}: quantized weights need WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
     }
     if (!Number.isInteger(n) || !Number.isInteger(k) || n < 0 || k <= 0 || k % 4 !== 0) {
       throw new ShapeError(`${name}: shape ${formatShape(shape)} must be [n, k] with k a positive multiple of 4`);
@@ -53,13 +59,7 @@ export class Q8Matrix {
     if (!(data instanceof Float32Array) || data.length !== n * k) {
       throw new ShapeError(`${name}: ${data?.length ?? 'no'} values for shape ${formatShape(shape)}, expected ${n * k}`);
     }
-    const { q, scales } = quantizeQ8Cpu(data, n, k);
-    const width = q8Width(k);
-    const qt = device.tensor(new Uint32Array(q.buffer, q.byteOffset, q.length / 4), [n, width / 4], 'u32');
-    const st = device.tensor(scales, [n, width / Q8_GROUP], 'f32');
-    const m = new Q8Matrix(qt, st, n, k);
-    m.label = label;
-    return m;
+    return name;
   }
 
   get device(): Device {
@@ -70,26 +70,85 @@ export class Q8Matrix {
     return this.q.disposed;
   }
 
-  /** GPU bytes held: the int8 values and the scales. */
+  /** GPU bytes held: the packed values and the scales. */
   get byteLength(): number {
     return this.q.byteLength + this.scales.byteLength;
   }
 
   describe(): string {
-    return `${this.label ? `${this.label} ` : ''}q8 ${formatShape(this.shape)}`;
+    return `${this.label ? `${this.label} ` : ''}q${this.bits} ${formatShape(this.shape)}`;
   }
 
-  /** The matrix it stands for, [n, k] f32 (each value its int8 times its group's scale). */
+  /** The values one per slot, [n, q8Width(k)], from the packed words. */
+  protected abstract unpack(words: Uint32Array): Int8Array;
+
+  /** The matrix it stands for, [n, k] f32 (each value times its group's scale). */
   async read(): Promise<Float32Array> {
     if (this.disposed) throw new DisposedError(`read: ${this.describe()} was disposed`);
     const [n, k] = this.shape;
     const [q, scales] = await Promise.all([this.q.read(), this.scales.read()]);
-    return dequantizeQ8Cpu({ q: new Int8Array(q.buffer, q.byteOffset, n * q8Width(k)), scales }, n, k);
+    return dequantizeQ8Cpu({ q: this.unpack(q), scales }, n, k);
   }
 
   dispose(): void {
     this.q.dispose();
     this.scales.dispose();
+  }
+}
+
+/** int8 weights: `q` is [n, w/4] u32, four values a word, lowest byte first. */
+export class Q8Matrix extends QuantizedMatrix {
+  readonly bits = 8;
+
+  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4; quantizeQ8Cpu) and uploads it. */
+  static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
+    QuantizedMatrix.checkQuantize('Q8Matrix', device, data, shape, label);
+    const [n, k] = shape;
+    const { q, scales } = quantizeQ8Cpu(data, n, k);
+    const width = q8Width(k);
+    const qt = device.tensor(new Uint32Array(q.buffer, q.byteOffset, q.length / 4), [n, width / 4], 'u32');
+    return new Q8Matrix(qt, device.tensor(scales, [n, width / Q8_GROUP], 'f32'), n, k, label);
+  }
+
+  protected unpack(words: Uint32Array): Int8Array {
+    return new Int8Array(words.buffer, words.byteOffset, words.byteLength);
+  }
+}
+
+/**
+ * 4-bit weights (quantizeQ4Cpu: values in [-8, 7]), half the bytes of Q8Matrix: `q` is [n, w/8]
+ * u32. In each group, word j holds values 8j..8j+7 offset by 8: byte b's low nibble is value 8j+b
+ * and its high nibble value 8j+4+b, so each nibble plane lines up with one int8 word of x.
+ */
+export class Q4Matrix extends QuantizedMatrix {
+  readonly bits = 4;
+
+  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) to 4-bit groups and uploads it. */
+  static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q4Matrix {
+    QuantizedMatrix.checkQuantize('Q4Matrix', device, data, shape, label);
+    const [n, k] = shape;
+    const { q, scales } = quantizeQ4Cpu(data, n, k);
+    const width = q8Width(k);
+    const words = new Uint32Array((n * width) / 8);
+    for (let w = 0; w < words.length; w++) {
+      const at = w * 8; // the word's 8 values: 4 low nibbles, then 4 high
+      let word = 0;
+      for (let b = 0; b < 4; b++) word |= (((q[at + b] + 8) | ((q[at + 4 + b] + 8) << 4)) & 0xff) << (8 * b);
+      words[w] = word >>> 0;
+    }
+    return new Q4Matrix(device.tensor(words, [n, width / 8], 'u32'), device.tensor(scales, [n, width / Q8_GROUP], 'f32'), n, k, label);
+  }
+
+  protected unpack(words: Uint32Array): Int8Array {
+    const q = new Int8Array(words.length * 8);
+    for (let w = 0; w < words.length; w++) {
+      for (let b = 0; b < 4; b++) {
+        const byte = (words[w] >>> (8 * b)) & 0xff;
+        q[w * 8 + b] = (byte & 0xf) - 8;
+        q[w * 8 + 4 + b] = (byte >> 4) - 8;
+      }
+    }
+    return q;
   }
 }
 
@@ -147,10 +206,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   });
 }
 
-// The product: each invocation owns tc columns (their int8 weight rows) and the tm rows of its
+// The product: each invocation owns tc columns (their weight rows) and the tm rows of its
 // workgroup, whose quantized x it reads with the same address in every invocation (uniform loads).
-function productKernel(wg: number, tm: number, tc: number, silu: boolean) {
-  const key = `linear-q8-${wg}-${tm}x${tc}${silu ? '-silu' : ''}`;
+// A group of int8 weights is two vec4<u32> loads; of 4-bit weights one, whose nibble planes are
+// int8 words of w + 8: their sums with x are corrected by 8·Σx of the group (once per row).
+function productKernel(bits: 8 | 4, wg: number, tm: number, tc: number, silu: boolean) {
+  const key = `linear-q${bits}-${wg}-${tm}x${tc}${silu ? '-silu' : ''}`;
   return kernel(key, ['read', 'read', 'read', 'read_write', 'read', 'read', 'read'], () => {
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
@@ -161,9 +222,19 @@ function productKernel(wg: number, tm: number, tc: number, silu: boolean) {
         store.push(`if (r0 + ${i}u < p.rows && ${col} < p.n) { let o = (r0 + ${i}u) * p.ldc + p.col0 + ${col}; var v = acc${i}_${j} + addBias(p.col0 + ${col});${silu ? ' v = v / (1.0 + exp(-v));' : ''} if (p.hasRes != 0u) { v = residual[o] + v; } out[o] = v; }`);
       }
     }
+    const per = bits === 8 ? 2 : 1; // vec4<u32> of w a group
+    const load = (j: number) =>
+      bits === 8
+        ? `let a${j} = w[o${j} + 2u * gi]; let b${j} = w[o${j} + 2u * gi + 1u]; let s${j} = ws[so${j} + gi];`
+        : `let n${j} = w[o${j} + gi]; let a${j} = n${j} & vec4<u32>(0x0F0F0F0Fu); let b${j} = (n${j} >> vec4<u32>(4u)) & vec4<u32>(0x0F0F0F0Fu); let s${j} = ws[so${j} + gi];`;
+    // int8: a holds values 0..15 of the group, b 16..31; 4-bit: a.e and b.e the low and high planes of word e.
+    const x8 = ['xa.x', 'xa.y', 'xa.z', 'xa.w', 'xb.x', 'xb.y', 'xb.z', 'xb.w'];
+    const w8 = bits === 8 ? ['a.x', 'a.y', 'a.z', 'a.w', 'b.x', 'b.y', 'b.z', 'b.w'] : ['a.x', 'b.x', 'a.y', 'b.y', 'a.z', 'b.z', 'a.w', 'b.w'];
+    const dot = (j: number) => w8.map((wv, e) => `dot4I8Packed(${wv.replace(/^([ab])/, `$1${j}`)}, ${x8[e]})`).join(' + ');
+    const offset = bits === 4 ? ` - 8 * (${x8.map((v) => `dot4I8Packed(${v}, 0x01010101u)`).join(' + ')})` : '';
     return `
-// xq [rows, groups·2] vec4<u32> and xsc [rows, groups] (quantized x), w [n, groups·2] vec4<u32>
-// and ws [n, groups] (int8 weights): out = Σ_groups (Σ xq·w) · xsc · ws (+ bias, SiLU, + residual).
+// xq [rows, groups·2] vec4<u32> and xsc [rows, groups] (quantized x), w [n, groups·${per}] vec4<u32>
+// and ws [n, groups] (${bits}-bit weights): out = Σ_groups (Σ xq·w) · xsc · ws (+ bias, SiLU, + residual).
 struct Params { rows: u32, n: u32, groups: u32, ldc: u32, col0: u32, hasBias: u32, hasRes: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> xq: array<vec4<u32>>;
@@ -179,12 +250,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r0 = wid.z * ${tm}u;
   let G = p.groups;
   ${I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
-  ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * G * 2u; let so${j} = c${j} * G;`).join('\n  ')}
+  ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * G * ${per}u; let so${j} = c${j} * G;`).join('\n  ')}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = 0.0;`)).join(' ')}
   for (var gi = 0u; gi < G; gi++) {
-    ${J.map((j) => `let a${j} = w[o${j} + 2u * gi]; let b${j} = w[o${j} + 2u * gi + 1u]; let s${j} = ws[so${j} + gi];`).join('\n    ')}
+    ${J.map(load).join('\n    ')}
     ${I.map((i) => `{ let xa = xq[(x${i} + gi) * 2u]; let xb = xq[(x${i} + gi) * 2u + 1u]; let sx = xsc[x${i} + gi];
-      ${J.map((j) => `acc${i}_${j} = fma(f32(dot4I8Packed(a${j}.x, xa.x) + dot4I8Packed(a${j}.y, xa.y) + dot4I8Packed(a${j}.z, xa.z) + dot4I8Packed(a${j}.w, xa.w) + dot4I8Packed(b${j}.x, xb.x) + dot4I8Packed(b${j}.y, xb.y) + dot4I8Packed(b${j}.z, xb.z) + dot4I8Packed(b${j}.w, xb.w)) * sx, s${j}, acc${i}_${j});`).join('\n      ')} }`).join('\n    ')}
+      ${J.map((j) => `acc${i}_${j} = fma(f32(${dot(j)}${offset}) * sx, s${j}, acc${i}_${j});`).join('\n      ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
 }`;
@@ -192,11 +263,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 /**
- * @internal linear() with a Q8Matrix (linear has checked the shapes): one dispatch quantizes the
- * rows of prologue(x), then one product dispatch per slice of w's rows.
+ * @internal linear() with a QuantizedMatrix (linear has checked the shapes): one dispatch quantizes
+ * the rows of prologue(x) to int8 groups, then one product dispatch per slice of w's rows.
  */
-export function linearQ8(device: Device, x: Tensor, w: Q8Matrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
-  const width = q8Width(k); // bytes of a quantized row
+export function linearQ8(device: Device, x: Tensor, w: QuantizedMatrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
+  const width = q8Width(k); // values of a quantized row
+  const rowBytes = (width * w.bits) / 8;
   const groups = width / Q8_GROUP;
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
   const ld = k / 4;
@@ -206,11 +278,11 @@ export function linearQ8(device: Device, x: Tensor, w: Q8Matrix, bias: Tensor | 
     const qb: Binding[] = [x.buffer, xq.buffer, xsc.buffer];
     if (fuse.norm) qb.push(fuse.norm.weight);
     device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
-    const kern = productKernel(c.wg, c.tm, c.tc, fuse.silu === true);
+    const kern = productKernel(w.bits, c.wg, c.tm, c.tc, fuse.silu === true);
     // Scales are width/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
-    for (const [c0, cn] of rowChunks('linear', w.q, width, n, maxBinding, width / 8)) {
+    for (const [c0, cn] of rowChunks('linear', w.q, rowBytes, n, maxBinding, width / 8)) {
       const whole = c0 === 0 && cn === n;
-      const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * width, size: cn * width };
+      const wb: Binding = whole ? w.q.buffer : { buffer: w.q.buffer, offset: c0 * rowBytes, size: cn * rowBytes };
       const sb: Binding = whole ? w.scales.buffer : { buffer: w.scales.buffer, offset: (c0 * width) / 8, size: (cn * width) / 8 };
       const buffers: Binding[] = [xq.buffer, wb, (bias ?? xsc).buffer, out.buffer, sb, fuse.residual ?? xsc.buffer, xsc.buffer];
       const u = params(rows, cn, groups, n, c0, bias ? 1 : 0, fuse.residual ? 1 : 0);

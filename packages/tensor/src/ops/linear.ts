@@ -16,7 +16,7 @@ import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
 import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } from './matmul';
 import { add } from './elementwise';
 import { silu } from './unary';
-import { linearQ8, Q8Matrix } from './linear-q8';
+import { linearQ8, QuantizedMatrix } from './linear-q8';
 
 export interface LinearOptions {
   /**
@@ -72,6 +72,16 @@ export function columnConfig(rows: number, n = Infinity): ColumnConfig {
   if (n < 1024) return rows >= 16 && n >= 256 ? { wg: 32, tm: 8, tc: 4 } : { wg: 32, tm: 4, tc: 2 };
   if (rows <= 4) return { wg: 64, tm: 4, tc: 4 };
   return { wg: 64, tm: 8, tc: 4 };
+}
+
+/**
+ * Register block of the quantized kernels: columnConfig's, except that a wide one-row product of
+ * 4-bit weights takes 4 columns an invocation (1×288·288→32000 on lavapipe: 1.9 ms against 2.5 ms
+ * with 2).
+ */
+export function quantConfig(bits: 8 | 4, rows: number, n: number): ColumnConfig {
+  if (bits === 4 && rows <= 1 && n >= 4096) return { wg: 64, tm: 1, tc: 4 };
+  return columnConfig(rows, n);
 }
 
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
@@ -249,13 +259,13 @@ interface Checked {
   outShape: number[];
 }
 
-function checkLinear(op: string, x: Tensor, weight: Tensor | Q8Matrix, bias: Tensor | undefined, swiglu = false): Checked {
-  if (weight instanceof Q8Matrix && weight.disposed) throw new DisposedError(`${op}: input ${weight.describe()} was disposed`);
-  const w = weight instanceof Q8Matrix ? weight.q : weight; // for the checks below: the device and a description
+function checkLinear(op: string, x: Tensor, weight: Tensor | QuantizedMatrix, bias: Tensor | undefined, swiglu = false): Checked {
+  if (weight instanceof QuantizedMatrix && weight.disposed) throw new DisposedError(`${op}: input ${weight.describe()} was disposed`);
+  const w = weight instanceof QuantizedMatrix ? weight.q : weight; // for the checks below: the device and a description
   const device = bias ? checkLive(op, x, w, bias) : checkLive(op, x, w);
   checkRank(op, 'x', x, 1, 2);
   checkDType(op, 'x', x, 'f32');
-  if (!(weight instanceof Q8Matrix)) {
+  if (!(weight instanceof QuantizedMatrix)) {
     checkRank(op, 'w', weight, 2);
     checkDType(op, 'w', weight, 'f32', 'f16');
   }
@@ -281,11 +291,11 @@ function checkLinear(op: string, x: Tensor, weight: Tensor | Q8Matrix, bias: Ten
 }
 
 /**
- * y = x · wᵀ + bias. x is [rows, in] (or [in]) f32, w is [out, in] f32 or f16 (or int8, a
- * Q8Matrix: x is then quantized to int8 groups too), bias is [out]; returns y [rows, out] (or
+ * y = x · wᵀ + bias. x is [rows, in] (or [in]) f32, w is [out, in] f32 or f16 (or a
+ * QuantizedMatrix, int8 or 4-bit: x is then quantized to int8 groups too), bias is [out]; returns y [rows, out] (or
  * [out]) f32, accumulated in f32.
  */
-export function linear(x: Tensor, w: Tensor | Q8Matrix, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
+export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
   const op = 'linear';
   const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias, options.swiglu === true);
   const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
@@ -308,9 +318,9 @@ export function linear(x: Tensor, w: Tensor | Q8Matrix, bias?: Tensor, options: 
     return sum;
   }
   const out = device.empty(outShape, 'f32'); // [rows, out]
-  if (w instanceof Q8Matrix) {
-    if (path !== 'columns') throw new OptionError(`linear: int8 weights (${w.describe()}) have only the column path, got path '${path}'`);
-    linearQ8(device, x, w, bias, out, rows, n, k, options.columns ?? columnConfig(rows, n), maxBinding, fuse);
+  if (w instanceof QuantizedMatrix) {
+    if (path !== 'columns') throw new OptionError(`linear: quantized weights (${w.describe()}) have only the column path, got path '${path}'`);
+    linearQ8(device, x, w, bias, out, rows, n, k, options.columns ?? quantConfig(w.bits, rows, n), maxBinding, fuse);
     return out;
   }
   const wBytes = dtypeBytes(w.dtype);
