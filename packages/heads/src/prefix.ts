@@ -2,7 +2,7 @@
 // KV cache, so the heads see a summary of the prefix made for drafting rather than for the base
 // model's own next-token prediction. Its final-normed output at the last committed token is h_t.
 import { DecoderLayer, KVCache, type LayerConfig } from '@hydra-ts/model';
-import { DTypeError, HostUploads, Q8Matrix, rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
+import { DTypeError, HostUploads, QuantizedMatrix, rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { PrefixConfig } from './config';
 import type { HeadBase } from './draft-head';
 import { HeadStateError } from './errors';
@@ -83,9 +83,9 @@ export class PrefixMLP {
    */
   parameters(): Map<string, Tensor> {
     const l = this.layer;
-    // The layer is built with f32 weights (never int8), so every matrix is a plain tensor.
-    const t = (w: Tensor | Q8Matrix): Tensor => {
-      if (w instanceof Q8Matrix) throw new DTypeError(`PrefixMLP: ${w.describe()} is int8; its parameters are f32 tensors`);
+    // The layer is built with f32 weights (never quantized), so every matrix is a plain tensor.
+    const t = (w: Tensor | QuantizedMatrix): Tensor => {
+      if (w instanceof QuantizedMatrix) throw new DTypeError(`PrefixMLP: ${w.describe()} is quantized; its parameters are f32 tensors`);
       return w;
     };
     return new Map([

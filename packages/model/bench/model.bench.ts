@@ -3,7 +3,7 @@
 // time split of one decode step (layer linears with their fused norms + output projection / attention / final norm / read-back,
 // CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
-//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16 | --q8]
+//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16 | --q8 | --q4]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';
@@ -18,7 +18,7 @@ const value = (name: string, fallback: string) => {
 const DECODE_TOKENS = Number(value('tokens', '64'));
 const PREFILL_TOKENS = Number(value('prefill', '64'));
 const only = value('only', '');
-const dtype = flag('q8') ? 'q8' : flag('f16') ? 'f16' : 'f32';
+const dtype = flag('q4') ? 'q4' : flag('q8') ? 'q8' : flag('f16') ? 'f16' : 'f32';
 
 interface Row {
   model: string;

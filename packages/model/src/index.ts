@@ -17,7 +17,7 @@ export type { LoadedModel, LoadModelOptions } from './load';
 export { loadModelFiles } from './load';
 export { ReferenceLlama, referenceGreedy, argmax, rmsnorm, matmul, softmax, rope } from './reference';
 export { KVCache, CacheError, type LayerCache, type KVCacheShape } from './cache';
-export { DecoderLayer, checkWeightDType, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
+export { DecoderLayer, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
 export { LlamaModel, type LlamaModelOptions, type LoadOptions, type ForwardInput, type ForwardOutput, type LogitsChoice } from './model';
 export { generate, GenerationError, type GenerateOptions, type Generation, type GenerationPiece, type GenerationResult, type StopReason } from './generate';
 export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';

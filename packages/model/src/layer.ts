@@ -6,7 +6,7 @@
 // [wq; wk; wv] with the RMSNorm inside it, one ropeCache turns q and k and writes k and v into the
 // cache, then attention, wo (residual added inside), [w1; w3] (its RMSNorm inside) and w2 (the
 // SwiGLU of its input and the residual inside).
-import { attention, DTypeError, linear, Q8Matrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { attention, DTypeError, linear, Q4Matrix, Q8Matrix, QuantizedMatrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { LlamaLayerWeights, RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 
@@ -23,8 +23,11 @@ export interface LayerConfig {
   qkvBias: boolean;
 }
 
-/** Storage of weight matrices: f32, f16 (needs shader-f16) or int8 groups (Q8Matrix; needs device.hasPacked4x8). */
-export const WEIGHT_DTYPES = ['f32', 'f16', 'q8'] as const;
+/**
+ * Storage of weight matrices: f32, f16 (needs shader-f16), or int8 or 4-bit groups (Q8Matrix,
+ * Q4Matrix; need device.hasPacked4x8).
+ */
+export const WEIGHT_DTYPES = ['f32', 'f16', 'q8', 'q4'] as const;
 export type WeightDType = (typeof WEIGHT_DTYPES)[number];
 
 export interface WeightOptions {
@@ -56,12 +59,12 @@ export class DecoderLayer {
   readonly config: LayerConfig;
   readonly device: Device;
   readonly attnNorm: Tensor; // [dim]
-  readonly wqkv: Tensor | Q8Matrix; // [qDim + 2·kvDim, dim]: wq, wk and wv stacked
+  readonly wqkv: Tensor | QuantizedMatrix; // [qDim + 2·kvDim, dim]: wq, wk and wv stacked
   readonly bqkv: Tensor | null; // [qDim + 2·kvDim]
-  readonly wo: Tensor | Q8Matrix; // [dim, qDim]
+  readonly wo: Tensor | QuantizedMatrix; // [dim, qDim]
   readonly ffnNorm: Tensor; // [dim]
-  readonly w13: Tensor | Q8Matrix; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
-  readonly w2: Tensor | Q8Matrix; // [dim, hiddenDim]
+  readonly w13: Tensor | QuantizedMatrix; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
+  readonly w2: Tensor | QuantizedMatrix; // [dim, hiddenDim]
 
   private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose'>) {
     this.device = device;
@@ -95,8 +98,10 @@ export class DecoderLayer {
       expect('bk', w.bk, kvDim);
       expect('bv', w.bv, kvDim);
     }
-    const matrix = (data: Float32Array, shape: [number, number]): Tensor | Q8Matrix => {
-      return dtype === 'q8' ? Q8Matrix.quantize(device, data, shape) : device.tensor(data, shape, dtype);
+    const matrix = (data: Float32Array, shape: [number, number]): Tensor | QuantizedMatrix => {
+      if (dtype === 'q8') return Q8Matrix.quantize(device, data, shape);
+      if (dtype === 'q4') return Q4Matrix.quantize(device, data, shape);
+      return device.tensor(data, shape, dtype);
     };
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),
@@ -129,12 +134,12 @@ export class DecoderLayer {
     if (start + rows > cache.capacity) {
       throw new CacheError(`DecoderLayer.forward: ${rows} new rows after ${start} cached exceed the cache capacity ${cache.capacity}`);
     }
-    // int8 weights always take the norm inside the product: the kernel quantizes each normed row
+    // quantized weights always take the norm inside the product: the kernel quantizes each normed row
     // once per workgroup, and the same arithmetic for any row count keeps a row's logits the same in
     // a one-row step and in a tree (one rounding step of int8 moves them far more than f32's).
-    const fuseNorm = this.wqkv instanceof Q8Matrix || (rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim);
+    const fuseNorm = this.wqkv instanceof QuantizedMatrix || (rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim);
     // y = w · rmsnorm(x) + b, the norm inside the linear or as a dispatch of its own.
-    const normed = (x: Tensor, norm: Tensor, w: Tensor | Q8Matrix, b: Tensor | null) => {
+    const normed = (x: Tensor, norm: Tensor, w: Tensor | QuantizedMatrix, b: Tensor | null) => {
       if (fuseNorm) return linear(x, w, b ?? undefined, { normalize: { weight: norm, eps: c.normEps } });
       const xn = rmsnorm(x, norm, c.normEps);
       try {
@@ -167,7 +172,12 @@ export class DecoderLayer {
 
 /** Throws a DTypeError when `device` cannot store weights as `dtype`. */
 export function checkWeightDType(who: string, device: Device, dtype: unknown): void {
-  if (!(WEIGHT_DTYPES as readonly unknown[]).includes(dtype)) throw new DTypeError(`${who}: dtype ${String(dtype)}; expected 'f32', 'f16' or 'q8'`);
+  if (!(WEIGHT_DTYPES as readonly unknown[]).includes(dtype)) throw new DTypeError(`${who}: dtype ${String(dtype)}; expected one of ${WEIGHT_DTYPES.map((d) => `'${d}'`).join(', ')}`);
   if (dtype === 'f16' && !device.hasF16) throw new DTypeError(`${who}: dtype f16 needs the shader-f16 feature, which ${device.name} lacks`);
-  if (dtype === 'q8' && !device.hasPacked4x8) throw new DTypeError(`${who}: dtype q8 needs WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
+  if (isQuantized(dtype) && !device.hasPacked4x8) throw new DTypeError(`${who}: dtype ${dtype} needs WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
+}
+
+/** Whether a weight dtype stores the matrices as integer groups (Q8Matrix, Q4Matrix). */
+export function isQuantized(dtype: unknown): dtype is 'q8' | 'q4' {
+  return dtype === 'q8' || dtype === 'q4';
 }

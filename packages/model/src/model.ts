@@ -13,7 +13,9 @@ import {
   HostUploads,
   IndexError,
   linear,
+  Q4Matrix,
   Q8Matrix,
+  QuantizedMatrix,
   rmsnorm,
   ShapeError,
   slice,
@@ -22,7 +24,7 @@ import {
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
-import { checkWeightDType, DecoderLayer, type WeightDType } from './layer';
+import { checkWeightDType, DecoderLayer, isQuantized, type WeightDType } from './layer';
 import { loadModelFiles } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
@@ -32,7 +34,8 @@ export interface LlamaModelOptions {
   /**
    * Storage of the matrices: 'f16' halves memory traffic; 'q8' stores the projections and the
    * output layer as int8 groups (Q8Matrix; the token embeddings stay f32) and quantizes their
-   * inputs alike, which changes the logits slightly. Default 'f32'.
+   * inputs alike, which changes the logits slightly; 'q4' stores them as 4-bit groups
+   * (Q4Matrix), half of q8's weight bytes, which changes them more. Default 'f32'.
    */
   dtype?: WeightDType;
   /** llama2.c models also stop generating at BOS. Default 'llama2c'. */
@@ -76,8 +79,8 @@ export class LlamaModel {
   readonly dtype: WeightDType;
   readonly tokenEmbedding: Tensor; // [vocab, dim]
   readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
-  /** What project() multiplies by: outputWeight, or its int8 copy with dtype 'q8'. */
-  private readonly outputProjection: Tensor | Q8Matrix;
+  /** What project() multiplies by: outputWeight, or its quantized copy with dtype 'q8' or 'q4'. */
+  private readonly outputProjection: Tensor | QuantizedMatrix;
   readonly finalNorm: Tensor; // [dim]
   /** Each pass's positions and mask, in buffers that stay the same from pass to pass. */
   private readonly uploads: HostUploads;
@@ -91,10 +94,12 @@ export class LlamaModel {
     this.tokenizer = tokenizer;
     this.format = opts.format ?? 'llama2c';
     this.dtype = opts.dtype ?? 'f32';
-    const tableDType = this.dtype === 'q8' ? 'f32' : this.dtype; // embedding lookups read f32 or f16
+    const quantized = isQuantized(this.dtype);
+    const tableDType = quantized ? 'f32' : this.dtype; // embedding lookups read f32 or f16
     this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], tableDType);
     this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], tableDType);
-    this.outputProjection = this.dtype === 'q8' ? Q8Matrix.quantize(device, weights.output, [c.vocabSize, c.dim], 'output') : this.outputWeight;
+    const Matrix = this.dtype === 'q4' ? Q4Matrix : Q8Matrix;
+    this.outputProjection = quantized ? Matrix.quantize(device, weights.output, [c.vocabSize, c.dim], 'output') : this.outputWeight;
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
     this.uploads = new HostUploads(device);
     this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
@@ -111,10 +116,10 @@ export class LlamaModel {
     validateConfig(config);
     validateWeights(config, weights);
     checkWeightDType('LlamaModel', device, opts.dtype ?? 'f32');
-    if (opts.dtype === 'q8') {
+    if (isQuantized(opts.dtype)) {
       const odd = Object.entries({ dim: config.dim, 'nHeads·headDim': config.nHeads * config.headDim, hiddenDim: config.hiddenDim }).filter(([, v]) => v % 4 !== 0);
       if (odd.length > 0) {
-        throw new DTypeError(`LlamaModel: dtype q8 reads rows four values at a time; ${odd.map(([k, v]) => `${k} = ${v}`).join(', ')} ${odd.length > 1 ? 'are not multiples' : 'is not a multiple'} of 4`);
+        throw new DTypeError(`LlamaModel: dtype ${opts.dtype} reads rows four values at a time; ${odd.map(([k, v]) => `${k} = ${v}`).join(', ')} ${odd.length > 1 ? 'are not multiples' : 'is not a multiple'} of 4`);
       }
     }
     return new LlamaModel(device, config, weights, tokenizer, opts);

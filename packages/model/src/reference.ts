@@ -79,16 +79,21 @@ export class ReferenceLlama {
   readonly config: LlamaConfig;
   readonly weights: LlamaWeights;
   private readonly s: RunState;
-  /** With weights 'q8': every weight matrix quantized once, by identity. */
-  private readonly q8: Map<Float32Array, cpu.Q8Data> | null;
+  /** With weights 'q8' or 'q4': every weight matrix quantized once, by identity. */
+  private readonly quantized: Map<Float32Array, cpu.Q8Data> | null;
+  private readonly quantize: typeof cpu.quantizeQ8Cpu;
 
-  /** `opts.weights: 'q8'` runs every product as LlamaModel's q8 weights do (int8 weights and inputs). */
-  constructor(config: LlamaConfig, weights: LlamaWeights, opts: { weights?: 'f32' | 'q8' } = {}) {
+  /**
+   * `opts.weights: 'q8'` runs every product as LlamaModel's q8 weights do (int8 weights and
+   * inputs); 'q4' as its q4 weights do (4-bit weights, int8 inputs).
+   */
+  constructor(config: LlamaConfig, weights: LlamaWeights, opts: { weights?: 'f32' | 'q8' | 'q4' } = {}) {
     validateConfig(config);
     validateWeights(config, weights);
     this.config = config;
     this.weights = weights;
-    this.q8 = opts.weights === 'q8' ? new Map() : null;
+    this.quantized = opts.weights === 'q8' || opts.weights === 'q4' ? new Map() : null;
+    this.quantize = opts.weights === 'q4' ? cpu.quantizeQ4Cpu : cpu.quantizeQ8Cpu;
     const c = config;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
@@ -110,10 +115,10 @@ export class ReferenceLlama {
   }
 
   private mm(out: Float32Array, x: Float32Array, w: Float32Array, n: number, d: number, bias?: Float32Array): void {
-    if (!this.q8) return matmul(out, x, w, n, d, bias);
-    let q = this.q8.get(w);
-    if (!q) this.q8.set(w, (q = cpu.quantizeQ8Cpu(w, d, n)));
-    out.set(cpu.linearQ8Cpu(x, q, 1, n, d, { bias })); // x and W in int8 groups of 32, as llama2.c's runq.c
+    if (!this.quantized) return matmul(out, x, w, n, d, bias);
+    let q = this.quantized.get(w);
+    if (!q) this.quantized.set(w, (q = this.quantize(w, d, n)));
+    out.set(cpu.linearQ8Cpu(x, q, 1, n, d, { bias })); // x in int8 groups of 32 (as llama2.c's runq.c), W in int8 or 4-bit ones
   }
 
   /** Final RMS-normed hidden state of the last forward call. [dim]; overwritten by the next call. */

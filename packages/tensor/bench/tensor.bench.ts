@@ -4,7 +4,7 @@
 // Run from the repo root: pnpm bench:tensor   (HYDRA_BENCH_QUICK=1 for fewer repetitions)
 
 import { loadavg } from 'node:os';
-import { add, getDevice, kernel, linear, linearNaive, params, Q8Matrix, randomArray, rmsnorm, slice, swiglu, type Device, type LinearOptions, type Tensor } from '../src/index';
+import { add, getDevice, kernel, linear, linearNaive, params, Q4Matrix, Q8Matrix, QuantizedMatrix, randomArray, rmsnorm, slice, swiglu, type Device, type LinearOptions, type Tensor } from '../src/index';
 
 const quick = process.env.HYDRA_BENCH_QUICK === '1';
 const REPS = quick ? 3 : 7;
@@ -54,15 +54,17 @@ interface Shape {
   rows: number;
   k: number;
   n: number;
-  dtype?: 'f32' | 'f16' | 'q8';
+  dtype?: 'f32' | 'f16' | 'q8' | 'q4';
 }
 const shapes: Shape[] = [
   { rows: 1, k: 288, n: 32000 },
   { rows: 1, k: 288, n: 32000, dtype: 'f16' },
   { rows: 1, k: 288, n: 32000, dtype: 'q8' },
+  { rows: 1, k: 288, n: 32000, dtype: 'q4' },
   { rows: 64, k: 288, n: 288 },
   { rows: 64, k: 288, n: 768 },
   { rows: 64, k: 288, n: 768, dtype: 'q8' },
+  { rows: 64, k: 288, n: 768, dtype: 'q4' },
   { rows: 64, k: 576, n: 49152 },
 ];
 
@@ -70,19 +72,20 @@ const extra: LinearOptions = {};
 const rowsOut: string[][] = [['shape', 'w dtype', 'linear ms', 'linear GFLOP/s', 'linear GFLOP/CPU-s', 'tiled GFLOP/s', 'naive ms', 'naive GFLOP/s', 'speed-up']];
 for (const s of shapes) {
   if (s.dtype === 'f16' && !device.hasF16) continue;
-  if (s.dtype === 'q8' && !device.hasPacked4x8) continue;
+  if ((s.dtype === 'q8' || s.dtype === 'q4') && !device.hasPacked4x8) continue;
   const x = device.tensor(randomArray(s.rows * s.k, 1), [s.rows, s.k]);
   const wData = randomArray(s.n * s.k, 2, -0.1, 0.1);
-  const w = s.dtype === 'q8' ? Q8Matrix.quantize(device, wData, [s.n, s.k]) : device.tensor(wData, [s.n, s.k], s.dtype ?? 'f32');
+  const w =
+    s.dtype === 'q8' ? Q8Matrix.quantize(device, wData, [s.n, s.k]) : s.dtype === 'q4' ? Q4Matrix.quantize(device, wData, [s.n, s.k]) : device.tensor(wData, [s.n, s.k], s.dtype ?? 'f32');
   const b = device.tensor(randomArray(s.n, 3), [s.n]);
   const flop = 2 * s.rows * s.k * s.n;
   const inner = Math.max(1, Math.min(20, Math.round(2e8 / flop)));
   const fast = await time(device, inner, () => linear(x, w, b, extra));
   const fastCpu = cpuMs;
   const gf = (ms: number) => (flop / ms / 1e6).toFixed(2);
-  if (w instanceof Q8Matrix) {
-    // int8 weights have only the column path: no tiled or naive kernel to compare with.
-    rowsOut.push([`${s.rows}×${s.k}·${s.k}→${s.n}`, 'q8', fast.toFixed(3), gf(fast), gf(fastCpu), '-', '-', '-', '-']);
+  if (w instanceof QuantizedMatrix) {
+    // quantized weights have only the column path: no tiled or naive kernel to compare with.
+    rowsOut.push([`${s.rows}×${s.k}·${s.k}→${s.n}`, s.dtype!, fast.toFixed(3), gf(fast), gf(fastCpu), '-', '-', '-', '-']);
   } else {
     const tiled = await time(device, inner, () => linear(x, w, b, { ...extra, path: 'tiled' }), Math.min(REPS, 3));
     const naive = await time(device, Math.max(1, Math.round(inner / 4)), () => linearNaive(x, w, b), flop > 1e9 ? 2 : REPS);

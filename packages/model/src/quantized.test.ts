@@ -1,9 +1,9 @@
-// LlamaModel with int8 weights (dtype 'q8') against the CPU reference run the same way, and the
-// property speculative decoding needs from it: a row's logits do not depend on how many rows a
-// forward pass carries.
+// LlamaModel with int8 and 4-bit weights (dtypes 'q8', 'q4') against the CPU reference run the
+// same way, and the property speculative decoding needs from it: a row's logits do not depend on
+// how many rows a forward pass carries.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compareClose, DTypeError, getDevice, Q8Matrix, type Tensor } from '@hydra-ts/tensor';
+import { compareClose, DTypeError, getDevice, Q4Matrix, Q8Matrix, type Tensor } from '@hydra-ts/tensor';
 import { LlamaModel } from './model';
 import { ReferenceLlama } from './reference';
 import { randomCheckpoint } from './random-weights';
@@ -43,14 +43,23 @@ async function readAndDispose(t: Tensor | null): Promise<Float32Array> {
   return data;
 }
 
-describe("LlamaModel with dtype 'q8'", () => {
-  it8('matches the reference run with int8 weights and inputs, in prefill and in decode', async () => {
-    const m = LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q8', format: 'hf' });
-    expect(m.layers[0].wqkv).toBeInstanceOf(Q8Matrix);
+const DTYPES = [
+  // worst logit error against f32 as a share of the logits' range (measured 2.1 % for q8 and 27 % for q4 on
+  // these random weights, whose groups are as spread as groups get),
+  // and how much of llama2.c's greedy stories260K story survives (measured 121 and 27 tokens)
+  { dtype: 'q8', Matrix: Q8Matrix, vsF32: 0.05, story: 100 },
+  { dtype: 'q4', Matrix: Q4Matrix, vsF32: 0.4, story: 20 },
+] as const;
+
+for (const { dtype, Matrix, vsF32, story } of DTYPES) {
+describe(`LlamaModel with dtype '${dtype}'`, () => {
+  it8('matches the reference run with the same weights and int8 inputs, in prefill and in decode', async () => {
+    const m = LlamaModel.fromWeights(device, config, weights, undefined, { dtype, format: 'hf' });
+    expect(m.layers[0].wqkv).toBeInstanceOf(Matrix);
     expect(m.tokenEmbedding.dtype).toBe('f32');
-    const q8 = new ReferenceLlama(config, weights, { weights: 'q8' });
+    const quantized = new ReferenceLlama(config, weights, { weights: dtype });
     const f32 = new ReferenceLlama(config, weights);
-    const want = tokens.map((t, p) => Float32Array.from(q8.forward(t, p)));
+    const want = tokens.map((t, p) => Float32Array.from(quantized.forward(t, p)));
     const exact = tokens.map((t, p) => Float32Array.from(f32.forward(t, p)));
     const V = config.vocabSize;
     const cache = m.createCache();
@@ -68,23 +77,23 @@ describe("LlamaModel with dtype 'q8'", () => {
     }
     for (let p = 0; p < tokens.length; p++) {
       // Same integers on both sides but for an input that rounds the other way now and then.
-      const r = compareClose(rows[p], want[p], { atol: 2e-3, rtol: 1e-3, what: `q8 logits at ${p}` });
+      const r = compareClose(rows[p], want[p], { atol: 2e-3, rtol: 1e-3, what: `${dtype} logits at ${p}` });
       expect(r.ok, r.message).toBe(true);
-      // And int8 stays near full precision: within 5 % of the logits' range (2.1 % measured).
+      // And stays near full precision, within vsF32 of the logits' range.
       let range = 0;
       let worst = 0;
       for (let i = 0; i < V; i++) {
         range = Math.max(range, Math.abs(exact[p][i]));
         worst = Math.max(worst, Math.abs(rows[p][i] - exact[p][i]));
       }
-      expect(worst, `q8 against f32 logits at ${p}`).toBeLessThan(0.05 * range);
+      expect(worst, `${dtype} against f32 logits at ${p}`).toBeLessThan(vsF32 * range);
     }
     cache.dispose();
     m.dispose();
   });
 
   it8("gives a row the same logits whatever the number of rows beside it (tree verification relies on it)", async () => {
-    const m = LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q8', format: 'hf' });
+    const m = LlamaModel.fromWeights(device, config, weights, undefined, { dtype, format: 'hf' });
     const V = config.vocabSize;
     const prompt = tokens.slice(0, 5);
     const next = tokens.slice(5, 13); // 8 rows in one pass, as a chain-shaped tree
@@ -111,15 +120,15 @@ describe("LlamaModel with dtype 'q8'", () => {
     m.dispose();
   });
 
-  it8("keeps llama2.c's greedy stories260K story for its first 100 tokens (rows padded to whole groups)", async () => {
+  it8(`keeps llama2.c's greedy stories260K story for its first ${story} tokens (rows padded to whole groups)`, async () => {
     // stories260K's hidden width, 172, is not a whole number of groups of 32: its rows are padded.
     const dir = STORIES_DIR;
     const stories = parseLlama2cCheckpoint(readFileSync(`${dir}/stories260K.bin`), 'stories260K.bin');
     const tok = Llama2cTokenizer.fromBytes(readFileSync(`${dir}/tok512.bin`), 'tok512.bin', stories.config.vocabSize);
-    const m = LlamaModel.fromWeights(device, stories.config, stories.weights, tok, { dtype: 'q8' });
+    const m = LlamaModel.fromWeights(device, stories.config, stories.weights, tok, { dtype });
     const expected = tok.encode(readFileSync(`${dir}/expected-greedy-200-steps.txt`, 'utf8'), { bos: false });
     // The padded rows against the reference run the same way, over the story's first positions.
-    const ref = new ReferenceLlama(stories.config, stories.weights, { weights: 'q8' });
+    const ref = new ReferenceLlama(stories.config, stories.weights, { weights: dtype });
     const V = stories.config.vocabSize;
     const first = [1, ...expected.slice(0, 7)];
     const cache = m.createCache(first.length);
@@ -128,22 +137,23 @@ describe("LlamaModel with dtype 'q8'", () => {
     const all = await readAndDispose(out.logits);
     cache.dispose();
     first.forEach((t, p) => {
-      const r = compareClose(all.subarray(p * V, (p + 1) * V), ref.forward(t, p), { atol: 2e-3, rtol: 1e-3, what: `stories260K q8 logits at ${p}` });
+      const r = compareClose(all.subarray(p * V, (p + 1) * V), ref.forward(t, p), { atol: 2e-3, rtol: 1e-3, what: `stories260K ${dtype} logits at ${p}` });
       expect(r.ok, r.message).toBe(true);
     });
     const got = (await generate(m, { prompt: [1], maxNewTokens: 200 }).result()).tokenIds;
     let same = 0;
     while (same < got.length && got[same] === expected[same]) same++;
-    expect(same).toBeGreaterThanOrEqual(100); // 121 measured on lavapipe; int8 rounding then picks another word
+    expect(same).toBeGreaterThanOrEqual(story); // the rounding then picks another word
     m.dispose();
   });
 
   it('bad input: widths that are not multiples of 4, or an unknown dtype, are typed errors', () => {
     const odd = { ...config, hiddenDim: 162 };
     const { weights: w } = randomCheckpoint(odd, 1, 0.05);
-    const make = () => LlamaModel.fromWeights(device, odd, w, undefined, { dtype: 'q8' });
+    const make = () => LlamaModel.fromWeights(device, odd, w, undefined, { dtype });
     expect(make).toThrow(DTypeError);
     expect(make).toThrow(device.hasPacked4x8 ? /hiddenDim = 162 is not a multiple of 4/ : /packed_4x8_integer_dot_product/);
-    expect(() => LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q4' as 'q8' })).toThrow(/dtype q4; expected 'f32', 'f16' or 'q8'/);
+    expect(() => LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q2' as 'q8' })).toThrow(/dtype q2; expected one of 'f32', 'f16', 'q8', 'q4'/);
   });
 });
+}

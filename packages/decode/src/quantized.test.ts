@@ -1,5 +1,6 @@
-// Greedy speculative decoding stays lossless on a base model with int8 weights: its tree passes
-// give each row the logits a one-row step would (the model's q8 norms run inside the products).
+// Greedy speculative decoding stays lossless on a base model with int8 or 4-bit weights: its tree
+// passes give each row the logits a one-row step would (the norms of quantized models run inside
+// the products).
 import { describe, expect, it } from 'vitest';
 import { getDevice, type Tensor } from '@hydra-ts/tensor';
 import { LlamaModel, randomCheckpoint, type LlamaConfig } from '@hydra-ts/model';
@@ -55,10 +56,10 @@ class FlakyOracle implements DraftHead {
   dispose(): void {}
 }
 
-describe('speculative decoding on int8 weights', () => {
-  it8('gives the AR tokens of the q8 model for every tree, with partly right proposals', async () => {
+describe('speculative decoding on quantized weights', () => {
+  it8.each(['q8', 'q4'] as const)('gives the AR tokens of the %s model for every tree, with partly right proposals', async (dtype) => {
     const { weights } = randomCheckpoint(config, 11, 0.08);
-    const model = LlamaModel.fromWeights(device, config, weights, undefined, { dtype: 'q8' });
+    const model = LlamaModel.fromWeights(device, config, weights, undefined, { dtype });
     const decoder = new SpeculativeDecoder(model);
     const prompt = [1, 17, 33, 5, 60];
     const N = 96;
