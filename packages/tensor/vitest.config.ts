@@ -1,3 +1,3 @@
 import { hydraVitestConfig } from '../../vitest.shared.ts';
 
-export default hydraVitestConfig({ browser: true });
+export default hydraVitestConfig({ browser: true, nodeOnly: ['src/platform-node.test.ts'] });

@@ -14,11 +14,14 @@ const cli = cac('hydra');
 
 const DTYPE_FLAG = '--dtype <f32|f16|q8|q4>';
 const DTYPE_HELP = 'weight matrices of the base model: f32, f16 (shader-f16), q8 (int8 groups) or q4 (4-bit groups; dims multiples of 4)';
+const THREADS_FLAG = '--software-threads <n>';
+const THREADS_HELP = 'worker threads of the llvmpipe software driver (LP_NUM_THREADS, unless set): 0 runs dispatches on its queue thread, fastest for decoding on few cores (default 0; other adapters ignore it)';
 
 cli
   .command('generate', 'Generate text with autoregressive or speculative (draft-head) decoding')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
   .option('--prompt <text>', 'prompt text', { default: '' })
   .option('--max-new-tokens <n>', 'tokens to generate', { default: 128 })
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', { default: 0 })
@@ -91,6 +94,7 @@ cli
   .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
   .option('--prompts <file>', '.txt (one prompt per line) or .jsonl ("prompt"/"text"/"turns"[0]); default: the bundled story openings')
   .option('--decoders <list>', 'comma-separated: ar, medusa, hydra, hydra++', { default: 'ar,medusa,hydra,hydra++' })
   .option('--max-new-tokens <n>', 'tokens per prompt', { default: 64 })
@@ -115,6 +119,7 @@ cli
   .command('tune', 'Fit a candidate tree to this device: forward cost by rows × head acceptance by (depth, rank)')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
   .option('--decoder <kind>', 'medusa | hydra | hydra++', { default: 'hydra++' })
   .option('--heads <file>', 'heads file (default: the trained heads beside the model)')
   .option('--heads-dir <dir>', 'directory with the trained heads files')

@@ -3,7 +3,10 @@
 // time split of one decode step (layer linears with their fused norms + output projection / attention / final norm / read-back,
 // CPU ms of the process, lavapipe's threads included) measured by running the step's pieces alone. Prints a table; never fails on time.
 //
-//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16 | --q8 | --q4]
+//   node --conditions=source --import tsx bench/model.bench.ts [--only stories15M] [--tokens 64] [--f16 | --q8 | --q4] [--software-threads N]
+//
+// As the CLI's decoding commands, it asks for 0 llvmpipe worker threads (getDevice's
+// softwareThreads) unless --software-threads or LP_NUM_THREADS says otherwise.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';
@@ -145,7 +148,7 @@ async function bench(name: string, device: Device, ckpt: LlamaCheckpoint): Promi
 }
 
 async function main() {
-  const device = await getDevice();
+  const device = await getDevice({ softwareThreads: Number(value('software-threads', '0')) });
   const stories = fileURLToPath(new URL('../../../models/stories260K/stories260K.bin', import.meta.url));
   const models: Array<[string, () => LlamaCheckpoint]> = [
     ['stories260K', () => parseLlama2cCheckpoint(readFileSync(stories), stories)],
@@ -153,7 +156,7 @@ async function main() {
     ['SmolLM2-135M-shape (random)', () => randomCheckpoint('smollm2-135m', 1)],
   ];
   const load = (await import('node:os')).loadavg()[0];
-  console.log(`adapter: ${device.name}; load average ${load.toFixed(1)}; weights ${dtype}; decode ${DECODE_TOKENS} tokens greedy after an 8-token prompt; prefill ${PREFILL_TOKENS} tokens`);
+  console.log(`adapter: ${device.name} (LP_NUM_THREADS ${process.env.LP_NUM_THREADS ?? 'default'}); load average ${load.toFixed(1)}; weights ${dtype}; decode ${DECODE_TOKENS} tokens greedy after an 8-token prompt; prefill ${PREFILL_TOKENS} tokens`);
   const rows: Row[] = [];
   for (const [name, make] of models) {
     if (only && !name.toLowerCase().includes(only.toLowerCase())) continue;

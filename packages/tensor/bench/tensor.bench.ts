@@ -44,7 +44,7 @@ async function time(device: Device, inner: number, fn: () => Tensor | void, reps
 }
 
 const device = await getDevice();
-console.log(`adapter: ${device.name}${device.hasF16 ? ', shader-f16' : ''}`);
+console.log(`adapter: ${device.name}${device.hasF16 ? ', shader-f16' : ''}; LP_NUM_THREADS ${process.env.LP_NUM_THREADS ?? 'default'}`);
 console.log(`maxStorageBufferBindingSize: ${device.limits.maxStorageBufferBindingSize} bytes`);
 // Timings are wall clock: other processes on the machine slow them down, so say how busy it was.
 // GFLOP/CPU-s divides by the process's CPU time instead, which contention inflates less.

@@ -1,5 +1,6 @@
-// Browsers: WebGPU is navigator.gpu (secure contexts only).
-export async function platformGpu(): Promise<GPU | undefined> {
+// Browsers: WebGPU is navigator.gpu (secure contexts only). The browser runs its own driver, so
+// softwareThreads does nothing here.
+export async function platformGpu(_opts: { softwareThreads?: number } = {}): Promise<GPU | undefined> {
   return typeof navigator !== 'undefined' ? (navigator as { gpu?: GPU }).gpu : undefined;
 }
 

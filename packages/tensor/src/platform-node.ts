@@ -1,9 +1,15 @@
 // Node: WebGPU comes from Dawn through the `webgpu` package.
 let gpu: GPU | undefined;
 
-export async function platformGpu(): Promise<GPU | undefined> {
+/**
+ * The GPU object, Dawn loaded on first use. `softwareThreads` becomes Mesa's LP_NUM_THREADS (the
+ * worker threads of the llvmpipe software driver) when the environment leaves it unset and Dawn
+ * is not loaded yet: the driver reads it once a process.
+ */
+export async function platformGpu(opts: { softwareThreads?: number } = {}): Promise<GPU | undefined> {
   if (typeof navigator !== 'undefined' && (navigator as { gpu?: GPU }).gpu) return (navigator as { gpu: GPU }).gpu;
   if (gpu) return gpu;
+  if (opts.softwareThreads !== undefined && process.env.LP_NUM_THREADS === undefined) process.env.LP_NUM_THREADS = String(opts.softwareThreads);
   const dawn = await import('webgpu');
   Object.assign(globalThis, dawn.globals);
   gpu = dawn.create([]) as GPU;

@@ -53,6 +53,8 @@ export interface BenchReport {
   verifier: string;
   /** Where the heads' tokens went before the verify pass: 'device' (default) or 'host'. */
   proposals?: 'device' | 'host';
+  /** LP_NUM_THREADS of the llvmpipe software driver during the run ('default': unset). */
+  softwareThreads?: string;
   date: string;
   decoders: DecoderSummary[];
 }

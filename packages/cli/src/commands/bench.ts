@@ -21,6 +21,7 @@ import { loadModel } from './generate';
 export interface BenchFlags {
   model?: string;
   dtype?: string;
+  softwareThreads?: string | number;
   prompts?: string;
   decoders?: string;
   maxNewTokens?: number | string;
@@ -54,6 +55,8 @@ export function bundledPromptFile(name = 'stories.txt'): string {
 export interface BenchPlan {
   model: string | undefined;
   dtype: WeightDType;
+  /** getDevice's softwareThreads (--software-threads, default 0). */
+  softwareThreads: number;
   promptFile: string;
   prompts: string[];
   decoders: DecoderKind[];
@@ -93,6 +96,7 @@ export function planBench(flags: BenchFlags): BenchPlan {
   return {
     model: flags.model,
     dtype: dtypeOption(flags.dtype ?? 'f32'),
+    softwareThreads: intOption('software-threads', flags.softwareThreads ?? 0, 0, 256),
     promptFile,
     prompts,
     decoders,
@@ -134,7 +138,7 @@ function distinctTreeNames(specs: readonly string[], trees: CandidateTree[]): Ca
 
 export async function runBench(flags: BenchFlags): Promise<BenchReport> {
   const plan = planBench(flags);
-  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype);
+  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads);
   const heads = new Map<DecoderKind, { head: Heads; file: string | null }>();
   try {
     for (const kind of plan.decoders) {
@@ -220,13 +224,14 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
       maxNewTokens: plan.maxNewTokens,
       verifier: plan.verifier.kind,
       proposals: flags.hostProposals ? 'host' : 'device',
+      softwareThreads: process.env.LP_NUM_THREADS ?? 'default',
       date: new Date().toISOString(),
       decoders: withSpeedups(configs.map((c, k) => summarize(c.label, c.decoder, c.tree?.name ?? null, c.heads, runs[k]))),
     };
 
     process.stdout.write(formatTable(report) + '\n');
     process.stdout.write(
-      `device: ${report.device}; weights ${plan.dtype}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
+      `device: ${report.device}${/llvmpipe/.test(report.device) ? ` (LP_NUM_THREADS ${report.softwareThreads})` : ''}; weights ${plan.dtype}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
     );
     process.stdout.write(
       flags.hostProposals

@@ -23,16 +23,22 @@ export interface GenerateFlags {
   tree?: string;
   verifier?: string;
   json?: boolean;
+  softwareThreads?: string | number;
   compare?: string;
   quiet?: boolean;
   profile?: boolean;
 }
 
-export async function loadModel(modelPath: string | undefined, dtype?: unknown): Promise<{ model: LlamaModel; path: string }> {
+/**
+ * Loads the base model on the process's device. `softwareThreads` (--software-threads) goes to
+ * getDevice: the decoding commands default it to 0, the training ones leave the driver's own.
+ */
+export async function loadModel(modelPath: string | undefined, dtype?: unknown, softwareThreads?: unknown): Promise<{ model: LlamaModel; path: string }> {
   const path = modelPath ?? bundledModelDir();
   const weights = dtypeOption(dtype ?? 'f32');
+  const threads = softwareThreads === undefined ? undefined : intOption('software-threads', softwareThreads, 0, 256);
   if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file or directory`);
-  const device = await getDevice();
+  const device = await getDevice({ softwareThreads: threads });
   return { model: await LlamaModel.load(path, { device, dtype: weights }), path };
 }
 
@@ -63,7 +69,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
   const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
-  const { model, path } = await loadModel(flags.model, flags.dtype);
+  const { model, path } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0);
   const prompt = flags.prompt ?? '';
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {

@@ -16,6 +16,7 @@ import { acceptanceFromCounts, chooseTree, monotoneCost, treeThroughput } from '
 export interface TuneFlags {
   model?: string;
   dtype?: string;
+  softwareThreads?: string | number;
   decoder?: string;
   heads?: string;
   headsDir?: string;
@@ -44,7 +45,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
   const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 8, 1));
   const numHeads = intOption('num-heads', flags.numHeads ?? calibrationTree.depth, 1, 64);
 
-  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype);
+  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0);
   let h: BenchHead | null = null;
   try {
     if (flags.heads) h = { head: await loadHead(model, flags.heads), file: flags.heads };
