@@ -61,3 +61,8 @@ export function verifierOption(value: unknown, temperature: number, topK?: numbe
       throw new UsageError(`--verifier ${String(value)}: expected greedy, typical or sample`);
   }
 }
+
+/** The adapter's name, with the software driver's LP_NUM_THREADS when the adapter is llvmpipe. */
+export function deviceLine(name: string, threads = process.env.LP_NUM_THREADS ?? 'default'): string {
+  return /llvmpipe/.test(name) ? `${name} (LP_NUM_THREADS ${threads})` : name;
+}

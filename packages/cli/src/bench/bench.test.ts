@@ -207,6 +207,8 @@ describe('report', () => {
     }
     checkBalanced(html.replace(/<!doctype html>/i, '').replace(/<meta[^>]*>/g, ''));
     expect(svgs[0]).toContain('106.7 (1.67× AR)');
+    expect(html).not.toContain('LP_NUM_THREADS'); // only said of the llvmpipe driver
+    expect(renderHtml({ ...sampleReport(), device: 'mesa software llvmpipe', softwareThreads: '0' })).toContain('llvmpipe</b> (LP_NUM_THREADS 0)');
     for (const svg of svgs.slice(0, 2)) {
       // Every value label ends inside the chart (7 px a character at 12 px).
       const width = Number(/width="([\d.]+)"/.exec(svg)![1]);

@@ -119,7 +119,7 @@ svg { display: block; margin: 1.5em 0; }
 </head>
 <body>
 <h1>hydra bench</h1>
-<p>Model <code>${escapeXml(report.model)}</code> (${escapeXml(report.weights ?? 'f32')} weights) on <b>${escapeXml(report.device)}</b>; ${report.prompts.length} prompts from
+<p>Model <code>${escapeXml(report.model)}</code> (${escapeXml(report.weights ?? 'f32')} weights) on <b>${escapeXml(report.device)}</b>${report.softwareThreads && /llvmpipe/.test(report.device) ? ` (LP_NUM_THREADS ${escapeXml(report.softwareThreads)})` : ''}; ${report.prompts.length} prompts from
 <code>${escapeXml(report.promptFile)}</code>, ${report.maxNewTokens} new tokens each, verifier ${escapeXml(report.verifier)}; ${escapeXml(report.date)}.
 Decoders ran interleaved prompt by prompt after a warm-up.${
   report.proposals === 'host'

@@ -10,7 +10,7 @@ import type { WeightDType } from '@hydra-ts/model';
 import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
-import { decoderOption, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { decoderOption, deviceLine, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir } from '../paths';
 import { benchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
@@ -231,7 +231,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
 
     process.stdout.write(formatTable(report) + '\n');
     process.stdout.write(
-      `device: ${report.device}${/llvmpipe/.test(report.device) ? ` (LP_NUM_THREADS ${report.softwareThreads})` : ''}; weights ${plan.dtype}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
+      `device: ${deviceLine(report.device, report.softwareThreads)}; weights ${plan.dtype}; ${plan.prompts.length} prompts × ${plan.maxNewTokens} new tokens; verifier ${report.verifier}; decoders interleaved per prompt after a warm-up\n`,
     );
     process.stdout.write(
       flags.hostProposals

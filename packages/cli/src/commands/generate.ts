@@ -6,7 +6,7 @@ import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
 import { getTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { decoderOption, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { decoderOption, deviceLine, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
 
 export interface GenerateFlags {
@@ -142,7 +142,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
           `${kind !== 'ar' ? `  (tree ${tree.name}, ${verifier.kind})` : ''}\n`,
       );
     }
-    process.stderr.write(`device: ${model.device.name}\n`);
+    process.stderr.write(`device: ${deviceLine(model.device.name)}\n`);
   }
   model.dispose();
 }

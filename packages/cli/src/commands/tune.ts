@@ -8,7 +8,7 @@ import { loadHead } from '@hydra-ts/heads';
 import { bundledPromptFile } from './bench';
 import { loadModel } from './generate';
 import { UsageError } from '../errors';
-import { decoderOption, intOption, treeOption } from '../options';
+import { decoderOption, deviceLine, intOption, treeOption } from '../options';
 import { benchHead, measureAcceptance, measureForwardCost, measureHeadCost, type BenchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
 import { acceptanceFromCounts, chooseTree, monotoneCost, treeThroughput } from '../bench/tune-tree';
@@ -58,7 +58,7 @@ export async function runTune(flags: TuneFlags): Promise<void> {
     if (calibrationTree.depth > head.depth) {
       throw new UsageError(`--calibration-tree ${calibrationTree.name}: ${calibrationTree.depth} levels deep, but the heads fill only ${head.depth}`);
     }
-    process.stderr.write(`device: ${model.device.name}\nheads: ${h.file ?? `untrained (createHead, ${numHeads} heads)`}\n`);
+    process.stderr.write(`device: ${deviceLine(model.device.name)}\nheads: ${h.file ?? `untrained (createHead, ${numHeads} heads)`}\n`);
 
     const bar = new cliProgress.SingleBar(
       { stream: process.stderr, format: 'tune [{bar}] {value}/{total} | ETA {eta_formatted} | {task}', hideCursor: true },
