@@ -30,10 +30,11 @@ export function q8Width(k: number): number {
 }
 
 /**
- * Quantizes rows [rows, k] into int8 values and one scale per group of 32. Rows whose length is
- * not a multiple of 32 are padded with zeros (q is [rows, q8Width(k)]).
+ * Quantizes each group of Q8_GROUP values: m is the group's largest magnitude (with its sign when
+ * `signed`), scale = m / target, q = clamp(round(v · target / m), lo, hi); an all-zero group gets
+ * scale 0 and zeros.
  */
-export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number): Q8Data {
+function quantizeGroups(data: ArrayLike<number>, rows: number, k: number, target: number, signed: boolean, lo: number, hi: number): Q8Data {
   const width = q8Width(k);
   const groups = width / Q8_GROUP;
   const q = new Int8Array(rows * width);
@@ -42,13 +43,21 @@ export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number):
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < groups; g++) {
       let m = 0;
-      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) m = Math.max(m, Math.abs(at(r, i)));
-      scales[r * groups + g] = f32(m / 127);
-      const inv = m > 0 ? f32(127 / m) : 0;
-      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) q[r * width + i] = Math.max(-127, Math.min(127, roundEven(f32(at(r, i) * inv))));
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) if (Math.abs(at(r, i)) > Math.abs(m)) m = signed ? at(r, i) : Math.abs(at(r, i));
+      scales[r * groups + g] = m !== 0 ? f32(m / target) : 0;
+      const inv = m !== 0 ? f32(target / m) : 0;
+      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) q[r * width + i] = Math.max(lo, Math.min(hi, roundEven(f32(at(r, i) * inv))));
     }
   }
   return { q, scales };
+}
+
+/**
+ * Quantizes rows [rows, k] into int8 values and one scale per group of 32: scale = max|v| / 127.
+ * Rows whose length is not a multiple of 32 are padded with zeros (q is [rows, q8Width(k)]).
+ */
+export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number): Q8Data {
+  return quantizeGroups(data, rows, k, 127, false, -127, 127);
 }
 
 /**
@@ -57,21 +66,7 @@ export function quantizeQ8Cpu(data: ArrayLike<number>, rows: number, k: number):
  * clamp(round(v / scale), -8, 7). Padded as quantizeQ8Cpu.
  */
 export function quantizeQ4Cpu(data: ArrayLike<number>, rows: number, k: number): Q8Data {
-  const width = q8Width(k);
-  const groups = width / Q8_GROUP;
-  const q = new Int8Array(rows * width);
-  const scales = new Float32Array(rows * groups);
-  const at = (r: number, i: number) => (i < k ? f32(data[r * k + i]) : 0);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < groups; g++) {
-      let m = 0;
-      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) if (Math.abs(at(r, i)) > Math.abs(m)) m = at(r, i);
-      scales[r * groups + g] = m !== 0 ? f32(m / -8) : 0;
-      const inv = m !== 0 ? f32(-8 / m) : 0;
-      for (let i = g * Q8_GROUP; i < (g + 1) * Q8_GROUP; i++) q[r * width + i] = Math.max(-8, Math.min(7, roundEven(f32(at(r, i) * inv))));
-    }
-  }
-  return { q, scales };
+  return quantizeGroups(data, rows, k, -8, true, -8, 7);
 }
 
 /** The matrix a Q8Data stands for, [rows, k] f32 (padding dropped). */

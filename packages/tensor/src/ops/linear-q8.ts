@@ -17,7 +17,7 @@ import type { Binding, Device } from '../device';
 import { DisposedError, DTypeError, ShapeError } from '../errors';
 import { formatShape, type Tensor } from '../tensor';
 import { BIAS_WGSL } from './matmul';
-import { dequantizeQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP } from '../cpu/linear-q8';
+import { dequantizeQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP, type Q8Data } from '../cpu/linear-q8';
 import type { ColumnConfig, ColumnFusion } from './linear';
 
 export { Q8_GROUP };
@@ -46,8 +46,20 @@ export abstract class QuantizedMatrix {
     this.label = label;
   }
 
-  /** The checks every quantizer makes; returns the name for its errors. */
-  protected static checkQuantize(kind: string, device: Device, data: Float32Array, shape: readonly [number, number], label?: string): string {
+  /**
+   * Checks the arguments of a quantizer, quantizes on the CPU and uploads: `pack` turns the values
+   * (one per slot, rows of q8Width(k)) into the u32 words of `q`.
+   */
+  protected static upload(
+    kind: string,
+    bits: 8 | 4,
+    device: Device,
+    data: Float32Array,
+    shape: readonly [number, number],
+    label: string | undefined,
+    quantizeCpu: (data: Float32Array, rows: number, k: number) => Q8Data,
+    pack: (values: Int8Array) => Uint32Array,
+  ): { q: Tensor<'u32'>; scales: Tensor<'f32'> } {
     const [n, k] = shape;
     const name = `${kind}${label ? ` ${label}` : ''}`;
     if (!device.hasPacked4x8) {
@@ -59,7 +71,9 @@ export abstract class QuantizedMatrix {
     if (!(data instanceof Float32Array) || data.length !== n * k) {
       throw new ShapeError(`${name}: ${data?.length ?? 'no'} values for shape ${formatShape(shape)}, expected ${n * k}`);
     }
-    return name;
+    const { q, scales } = quantizeCpu(data, n, k);
+    const width = q8Width(k);
+    return { q: device.tensor(pack(q), [n, (width * bits) / 32], 'u32'), scales: device.tensor(scales, [n, width / Q8_GROUP], 'f32') };
   }
 
   get device(): Device {
@@ -102,12 +116,8 @@ export class Q8Matrix extends QuantizedMatrix {
 
   /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4; quantizeQ8Cpu) and uploads it. */
   static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
-    QuantizedMatrix.checkQuantize('Q8Matrix', device, data, shape, label);
-    const [n, k] = shape;
-    const { q, scales } = quantizeQ8Cpu(data, n, k);
-    const width = q8Width(k);
-    const qt = device.tensor(new Uint32Array(q.buffer, q.byteOffset, q.length / 4), [n, width / 4], 'u32');
-    return new Q8Matrix(qt, device.tensor(scales, [n, width / Q8_GROUP], 'f32'), n, k, label);
+    const { q, scales } = QuantizedMatrix.upload('Q8Matrix', 8, device, data, shape, label, quantizeQ8Cpu, (v) => new Uint32Array(v.buffer, v.byteOffset, v.length / 4));
+    return new Q8Matrix(q, scales, shape[0], shape[1], label);
   }
 
   protected unpack(words: Uint32Array): Int8Array {
@@ -125,18 +135,17 @@ export class Q4Matrix extends QuantizedMatrix {
 
   /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) to 4-bit groups and uploads it. */
   static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q4Matrix {
-    QuantizedMatrix.checkQuantize('Q4Matrix', device, data, shape, label);
-    const [n, k] = shape;
-    const { q, scales } = quantizeQ4Cpu(data, n, k);
-    const width = q8Width(k);
-    const words = new Uint32Array((n * width) / 8);
-    for (let w = 0; w < words.length; w++) {
-      const at = w * 8; // the word's 8 values: 4 low nibbles, then 4 high
-      let word = 0;
-      for (let b = 0; b < 4; b++) word |= (((q[at + b] + 8) | ((q[at + 4 + b] + 8) << 4)) & 0xff) << (8 * b);
-      words[w] = word >>> 0;
-    }
-    return new Q4Matrix(device.tensor(words, [n, width / 8], 'u32'), device.tensor(scales, [n, width / Q8_GROUP], 'f32'), n, k, label);
+    const { q, scales } = QuantizedMatrix.upload('Q4Matrix', 4, device, data, shape, label, quantizeQ4Cpu, (v) => {
+      const words = new Uint32Array(v.length / 8);
+      for (let w = 0; w < words.length; w++) {
+        const at = w * 8; // the word's 8 values: 4 low nibbles, then 4 high
+        let word = 0;
+        for (let b = 0; b < 4; b++) word |= (((v[at + b] + 8) | ((v[at + 4 + b] + 8) << 4)) & 0xff) << (8 * b);
+        words[w] = word >>> 0;
+      }
+      return words;
+    });
+    return new Q4Matrix(q, scales, shape[0], shape[1], label);
   }
 
   protected unpack(words: Uint32Array): Int8Array {
