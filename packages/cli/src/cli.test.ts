@@ -115,6 +115,8 @@ describe('bad input', () => {
     [['train', '--head', 'transformer', '--data', 'x', '--out', 'y'], /--head transformer/],
     [['distill', '--out', '/tmp/x.bin', '--sampled-tokens', '1.5'], /sampled-tokens/],
     [['generate', '--dtype', 'q2'], /--dtype q2: expected one of f32, f16, q8, q4/],
+    [['generate', '--software-threads', '1.5'], /--software-threads 1.5: expected an integer in \[0, 256\]/],
+    [['bench', '--software-threads', 'two'], /--software-threads two: expected an integer in \[0, 256\]/],
     [['frobnicate'], /Usage/],
   ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
     const r = await hydra(...(args as string[]));
