@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SpeculativeDecoder } from '@hydra-ts/decode';
 import { loadHead } from '@hydra-ts/heads';
 import { LlamaModel } from '@hydra-ts/model';
+import { getDevice } from '@hydra-ts/tensor';
 import { getTree } from '@hydra-ts/tree';
 
 const modelDir = fileURLToPath(new URL('../../models/stories260K/', import.meta.url));
@@ -16,7 +17,10 @@ if (!existsSync(headsFile)) {
   process.exit(1);
 }
 
-const model = await LlamaModel.load(modelDir + 'stories260K.bin', { tokenizer: 'tok512.bin' });
+// On Mesa's software driver (no GPU) decoding runs faster with no driver worker threads: each of a
+// step's small dispatches then runs on the driver's queue thread. Other adapters ignore it.
+const device = await getDevice({ softwareThreads: 0 });
+const model = await LlamaModel.load(modelDir + 'stories260K.bin', { device, tokenizer: 'tok512.bin' });
 const head = await loadHead(model, headsFile);
 
 const stream = new SpeculativeDecoder(model).stream({ prompt, maxNewTokens: 200, head, tree: getTree('cpu-16') });
