@@ -71,7 +71,7 @@ export class Device {
   readonly hasF16: boolean;
   /**
    * True when WGSL has the packed 4×8-bit integer dot product (language feature
-   * packed_4x8_integer_dot_product): int8 weights (Q8Matrix) need it.
+   * packed_4x8_integer_dot_product): quantized weights (Q8Matrix, Q4Matrix) need it.
    */
   readonly hasPacked4x8: boolean;
   readonly limits: {

@@ -51,7 +51,6 @@ export abstract class QuantizedMatrix {
    * (one per slot, rows of q8Width(k)) into the u32 words of `q`.
    */
   protected static upload(
-    kind: string,
     bits: 8 | 4,
     device: Device,
     data: Float32Array,
@@ -61,7 +60,7 @@ export abstract class QuantizedMatrix {
     pack: (values: Int8Array) => Uint32Array,
   ): { q: Tensor<'u32'>; scales: Tensor<'f32'> } {
     const [n, k] = shape;
-    const name = `${kind}${label ? ` ${label}` : ''}`;
+    const name = `Q${bits}Matrix${label ? ` ${label}` : ''}`;
     if (!device.hasPacked4x8) {
       throw new DTypeError(`${name}: quantized weights need WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
     }
@@ -116,7 +115,7 @@ export class Q8Matrix extends QuantizedMatrix {
 
   /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4; quantizeQ8Cpu) and uploads it. */
   static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
-    const { q, scales } = QuantizedMatrix.upload('Q8Matrix', 8, device, data, shape, label, quantizeQ8Cpu, (v) => new Uint32Array(v.buffer, v.byteOffset, v.length / 4));
+    const { q, scales } = QuantizedMatrix.upload(8, device, data, shape, label, quantizeQ8Cpu, (v) => new Uint32Array(v.buffer, v.byteOffset, v.length / 4));
     return new Q8Matrix(q, scales, shape[0], shape[1], label);
   }
 
@@ -135,7 +134,7 @@ export class Q4Matrix extends QuantizedMatrix {
 
   /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) to 4-bit groups and uploads it. */
   static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q4Matrix {
-    const { q, scales } = QuantizedMatrix.upload('Q4Matrix', 4, device, data, shape, label, quantizeQ4Cpu, (v) => {
+    const { q, scales } = QuantizedMatrix.upload(4, device, data, shape, label, quantizeQ4Cpu, (v) => {
       const words = new Uint32Array(v.length / 8);
       for (let w = 0; w < words.length; w++) {
         const at = w * 8; // the word's 8 values: 4 low nibbles, then 4 high
