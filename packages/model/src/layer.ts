@@ -98,11 +98,7 @@ export class DecoderLayer {
       expect('bk', w.bk, kvDim);
       expect('bv', w.bv, kvDim);
     }
-    const matrix = (data: Float32Array, shape: [number, number]): Tensor | QuantizedMatrix => {
-      if (dtype === 'q8') return Q8Matrix.quantize(device, data, shape);
-      if (dtype === 'q4') return Q4Matrix.quantize(device, data, shape);
-      return device.tensor(data, shape, dtype);
-    };
+    const matrix = (data: Float32Array, shape: [number, number]) => uploadMatrix(device, data, shape, dtype);
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),
       wqkv: matrix(concatRows(w.wq, w.wk, w.wv), [qDim + 2 * kvDim, c.dim]),
@@ -175,6 +171,13 @@ export function checkWeightDType(who: string, device: Device, dtype: unknown): v
   if (!(WEIGHT_DTYPES as readonly unknown[]).includes(dtype)) throw new DTypeError(`${who}: dtype ${String(dtype)}; expected one of ${WEIGHT_DTYPES.map((d) => `'${d}'`).join(', ')}`);
   if (dtype === 'f16' && !device.hasF16) throw new DTypeError(`${who}: dtype f16 needs the shader-f16 feature, which ${device.name} lacks`);
   if (isQuantized(dtype) && !device.hasPacked4x8) throw new DTypeError(`${who}: dtype ${dtype} needs WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
+}
+
+/** A row-major [out, in] weight matrix on the device, stored as `dtype` (quantized on the CPU for q8 and q4). */
+export function uploadMatrix(device: Device, data: Float32Array, shape: readonly [number, number], dtype: WeightDType, label?: string): Tensor | QuantizedMatrix {
+  if (dtype === 'q8') return Q8Matrix.quantize(device, data, shape, label);
+  if (dtype === 'q4') return Q4Matrix.quantize(device, data, shape, label);
+  return device.tensor(data, shape, dtype);
 }
 
 /** Whether a weight dtype stores the matrices as integer groups (Q8Matrix, Q4Matrix). */

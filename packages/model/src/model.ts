@@ -13,8 +13,6 @@ import {
   HostUploads,
   IndexError,
   linear,
-  Q4Matrix,
-  Q8Matrix,
   QuantizedMatrix,
   rmsnorm,
   ShapeError,
@@ -24,7 +22,7 @@ import {
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
-import { checkWeightDType, DecoderLayer, isQuantized, type WeightDType } from './layer';
+import { checkWeightDType, DecoderLayer, isQuantized, uploadMatrix, type WeightDType } from './layer';
 import { loadModelFiles } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
@@ -98,8 +96,7 @@ export class LlamaModel {
     const tableDType = quantized ? 'f32' : this.dtype; // embedding lookups read f32 or f16
     this.tokenEmbedding = device.tensor(weights.tokenEmbedding, [c.vocabSize, c.dim], tableDType);
     this.outputWeight = c.tiedEmbeddings ? this.tokenEmbedding : device.tensor(weights.output, [c.vocabSize, c.dim], tableDType);
-    const Matrix = this.dtype === 'q4' ? Q4Matrix : Q8Matrix;
-    this.outputProjection = quantized ? Matrix.quantize(device, weights.output, [c.vocabSize, c.dim], 'output') : this.outputWeight;
+    this.outputProjection = quantized ? uploadMatrix(device, weights.output, [c.vocabSize, c.dim], this.dtype, 'output') : this.outputWeight;
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
     this.uploads = new HostUploads(device);
     this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));

@@ -4,6 +4,7 @@
 // (sums accumulate in float64, activations are stored in float32 like the GPU's buffers).
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { cpu, IndexError } from '@hydra-ts/tensor';
+import { isQuantized } from './layer';
 
 /** Scratch buffers and KV cache, as llama2.c's RunState. */
 interface RunState {
@@ -92,7 +93,7 @@ export class ReferenceLlama {
     validateWeights(config, weights);
     this.config = config;
     this.weights = weights;
-    this.quantized = opts.weights === 'q8' || opts.weights === 'q4' ? new Map() : null;
+    this.quantized = isQuantized(opts.weights) ? new Map() : null;
     this.quantize = opts.weights === 'q4' ? cpu.quantizeQ4Cpu : cpu.quantizeQ8Cpu;
     const c = config;
     const qDim = c.nHeads * c.headDim;
