@@ -64,5 +64,10 @@ export function verifierOption(value: unknown, temperature: number, topK?: numbe
 
 /** The adapter's name, with the software driver's LP_NUM_THREADS when the adapter is llvmpipe. */
 export function deviceLine(name: string, threads = process.env.LP_NUM_THREADS ?? 'default'): string {
-  return /llvmpipe/.test(name) ? `${name} (LP_NUM_THREADS ${threads})` : name;
+  return name + threadsNote(name, threads);
+}
+
+/** ' (LP_NUM_THREADS n)' for the llvmpipe adapter when `threads` is known, else ''. */
+export function threadsNote(name: string, threads: string | undefined): string {
+  return threads && /llvmpipe/.test(name) ? ` (LP_NUM_THREADS ${threads})` : '';
 }

@@ -1,6 +1,7 @@
 // A self-contained benchmark page: the table and three SVG charts drawn here (no scripts, no
 // network): throughput and τ per decoder, and acceptance by tree depth.
 import { formatTable, type BenchReport, type DecoderSummary } from './report';
+import { threadsNote } from '../options';
 
 const COLORS = ['#7f7f7f', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 
@@ -119,7 +120,7 @@ svg { display: block; margin: 1.5em 0; }
 </head>
 <body>
 <h1>hydra bench</h1>
-<p>Model <code>${escapeXml(report.model)}</code> (${escapeXml(report.weights ?? 'f32')} weights) on <b>${escapeXml(report.device)}</b>${report.softwareThreads && /llvmpipe/.test(report.device) ? ` (LP_NUM_THREADS ${escapeXml(report.softwareThreads)})` : ''}; ${report.prompts.length} prompts from
+<p>Model <code>${escapeXml(report.model)}</code> (${escapeXml(report.weights ?? 'f32')} weights) on <b>${escapeXml(report.device)}</b>${escapeXml(threadsNote(report.device, report.softwareThreads))}; ${report.prompts.length} prompts from
 <code>${escapeXml(report.promptFile)}</code>, ${report.maxNewTokens} new tokens each, verifier ${escapeXml(report.verifier)}; ${escapeXml(report.date)}.
 Decoders ran interleaved prompt by prompt after a warm-up.${
   report.proposals === 'host'
