@@ -2,7 +2,7 @@
 // Autoregressive decoding is the same loop with no head and a root-only tree.
 
 import { argmax, concat, gatherRows, OptionError, slice, Tensor } from '@hydra-ts/tensor';
-import type { LlamaModel, StopReason } from '@hydra-ts/model';
+import { promptTypeProblem, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import {
@@ -114,10 +114,8 @@ export class SpeculativeDecoder {
     }
     const rng: Rng = createRng(opts.seed ?? 0);
 
-    const prompt: unknown = opts.prompt;
-    if (typeof prompt !== 'string' && !Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) {
-      throw new OptionError(`prompt is ${prompt === null ? 'null' : typeof prompt}; expected a string or an array of token ids`);
-    }
+    const problem = promptTypeProblem(opts.prompt);
+    if (problem) throw new OptionError(problem);
     const promptIds = typeof opts.prompt === 'string' ? encodePrompt(model, opts.prompt) : [...opts.prompt];
     if (promptIds.length === 0) throw new OptionError('prompt has no tokens; expected at least one (e.g. BOS)');
     for (const id of promptIds) {

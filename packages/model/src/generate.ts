@@ -54,13 +54,19 @@ export interface Generation extends AsyncIterable<GenerationPiece> {
   result(): Promise<GenerationResult>;
 }
 
+/**
+ * What is wrong with a prompt that is neither text nor token ids (untyped callers, parsed
+ * arguments), or null when it is one of them. Each caller throws it as its own error class.
+ */
+export function promptTypeProblem(prompt: unknown): string | null {
+  if (typeof prompt === 'string' || Array.isArray(prompt) || ArrayBuffer.isView(prompt)) return null;
+  return `prompt is ${prompt === null ? 'null' : typeof prompt}; expected a string or an array of token ids`;
+}
+
 function promptIds(model: LlamaModel, prompt: string | readonly number[]): number[] {
-  if (typeof prompt !== 'string') {
-    if (!Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) {
-      throw new GenerationError(`generate: prompt is ${prompt === null ? 'null' : typeof prompt}; expected a string or an array of token ids`);
-    }
-    return [...prompt];
-  }
+  const problem = promptTypeProblem(prompt);
+  if (problem) throw new GenerationError(`generate: ${problem}`);
+  if (typeof prompt !== 'string') return [...prompt];
   if (!model.tokenizer) throw new GenerationError('generate: a text prompt needs a model with a tokenizer; pass token ids instead');
   return model.tokenizer.encode(prompt, { bos: true });
 }
