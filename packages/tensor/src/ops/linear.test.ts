@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getDevice } from '../device';
-import { linear, linearNaive, stagePrologue } from './linear';
+import { columnConfig, fitWidth, linear, linearNaive, stagePrologue, type ColumnConfig } from './linear';
 import { matmul } from './matmul';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
@@ -124,6 +124,35 @@ describe('linear matches linearCpu', () => {
     b.dispose();
     expect(() => linear(x, w3, b)).toThrow(DisposedError);
     for (const t of [x, w, w3, ids]) t.dispose();
+  });
+});
+
+describe('columnConfig fits the workgroup width to the output columns', () => {
+  const padded = (c: ColumnConfig, n: number) => Math.ceil(n / (c.wg * c.tc)) * c.wg * c.tc;
+
+  it('pads no more than any other width, in whole 8-lane groups of at most 64', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3000 }), fc.constantFrom(1, 2, 4, 8, 16, 64), (n, rows) => {
+        const c = columnConfig(rows, n);
+        expect(c.wg % 8).toBe(0);
+        expect(c.wg).toBeGreaterThanOrEqual(8);
+        expect(c.wg).toBeLessThanOrEqual(64);
+        expect(padded(c, n)).toBeGreaterThanOrEqual(n);
+        // No candidate width pads less, the block's own width (32 or 64) included.
+        for (let wg = 8; wg <= 64; wg += 8) expect(padded(c, n)).toBeLessThanOrEqual(padded({ ...c, wg }, n));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('tiles 288 columns exactly and keeps widths that already fit', () => {
+    expect(columnConfig(64, 288)).toEqual({ wg: 24, tm: 8, tc: 4 }); // 3 × 96 instead of 3 × 128
+    expect(columnConfig(1, 288)).toEqual({ wg: 24, tm: 1, tc: 2 });
+    expect(columnConfig(64, 768)).toEqual({ wg: 32, tm: 8, tc: 4 });
+    expect(columnConfig(1, 32000)).toEqual({ wg: 64, tm: 1, tc: 2 });
+    expect(columnConfig(64)).toEqual({ wg: 64, tm: 8, tc: 4 }); // n unknown: nothing to fit
+    const byRows: ColumnConfig = { wg: 32, tm: 1, tc: 4, lanes: 'rows' };
+    expect(fitWidth(byRows, 300)).toBe(byRows); // lanes over rows: the width spans rows, not columns
   });
 });
 
