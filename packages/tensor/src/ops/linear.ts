@@ -102,11 +102,10 @@ export function fitWidth(c: ColumnConfig, n: number): ColumnConfig {
 /**
  * Register block of the quantized kernels: columnConfig's, except that a wide one-row product of
  * 4-bit weights takes 4 columns an invocation (1×288·288→32000 on lavapipe: 1.9 ms against 2.5 ms
- * with 2).
+ * with 2); either way fitted to `n`.
  */
 export function quantConfig(bits: 8 | 4, rows: number, n: number): ColumnConfig {
-  if (bits === 4 && rows <= 1 && n >= 4096) return fitWidth({ wg: 64, tm: 1, tc: 4 }, n);
-  return columnConfig(rows, n);
+  return fitWidth(bits === 4 && rows <= 1 && n >= 4096 ? { wg: 64, tm: 1, tc: 4 } : blockFor(rows, n), n);
 }
 
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
