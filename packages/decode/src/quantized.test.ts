@@ -2,12 +2,11 @@
 // passes give each row the logits a one-row step would (the norms of quantized models run inside
 // the products).
 import { describe, expect, it } from 'vitest';
-import { getDevice, type Tensor } from '@hydra-ts/tensor';
+import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel, randomCheckpoint, type LlamaConfig } from '@hydra-ts/model';
-import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
 import { chain, getTree } from '@hydra-ts/tree';
-import { createRng } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
+import { OracleHead } from './testing';
 
 const device = await getDevice();
 const it8 = device.hasPacked4x8 ? it : it.skip;
@@ -31,31 +30,6 @@ const config: LlamaConfig = {
   eosId: 2,
 };
 
-/** Right at each node with probability `p` (the known continuation), otherwise a random token. */
-class FlakyOracle implements DraftHead {
-  readonly name = 'flaky-oracle';
-  readonly sequential = false;
-  private rng = createRng(7);
-  constructor(
-    private readonly sequence: readonly number[],
-    readonly depth: number,
-    private readonly p: number,
-  ) {}
-  observe(_hidden: Tensor, _start: number): void {}
-  async propose({ tree, root, context }: ProposeRequest): Promise<Proposal> {
-    const tokens = new Int32Array(tree.size);
-    tokens[0] = root;
-    for (let i = 1; i < tree.size; i++) {
-      const truth = this.sequence[context.length + tree.positionOffsets[i]] ?? 0;
-      tokens[i] = tree.ranks[i] === 0 && this.rng.next() < this.p ? truth : Math.floor(this.rng.next() * config.vocabSize);
-    }
-    return { tokens, draftProbs: null };
-  }
-  rollback(): void {}
-  reset(): void {}
-  dispose(): void {}
-}
-
 describe('speculative decoding on quantized weights', () => {
   it8.each(['q8', 'q4'] as const)('gives the AR tokens of the %s model for every tree, with partly right proposals', async (dtype) => {
     const { weights } = randomCheckpoint(config, 11, 0.08);
@@ -66,7 +40,7 @@ describe('speculative decoding on quantized weights', () => {
     const ar = await decoder.generate({ prompt, maxNewTokens: N });
     expect(ar.tokenIds.length).toBeGreaterThan(20);
     for (const tree of [chain(3), getTree('cpu-16'), getTree('medusa-63')]) {
-      const head = new FlakyOracle([...prompt, ...ar.tokenIds], tree.depth, 0.7);
+      const head = new OracleHead([...prompt, ...ar.tokenIds], tree.depth, config.vocabSize, { hitRate: 0.7, seed: 7 });
       const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree });
       expect(r.tokenIds, tree.name).toEqual(ar.tokenIds);
       expect(r.meanAcceptedLength).toBeGreaterThan(1.3);

@@ -1,19 +1,30 @@
 // Draft heads for tests and examples that need no trained weights: an oracle that knows the
 // continuation, and a proposer of random tokens. Both implement the public DraftHead contract.
-import type { Tensor } from '@hydra-ts/tensor';
+import { OptionError, type Tensor } from '@hydra-ts/tensor';
 import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
 import { createRng, type Rng } from '@hydra-ts/verify';
 
-/** Proposes, at rank 0, the tokens of a known sequence; other ranks get different tokens. */
+/**
+ * Proposes, at rank 0, the tokens of a known sequence; other ranks get different tokens. With
+ * `hitRate` below 1 a rank-0 node is right only that often (drawn from `seed`), and otherwise
+ * proposes a uniformly random token: a head that is partly right.
+ */
 export class OracleHead implements DraftHead {
   readonly name = 'oracle';
   readonly sequential = false;
+  private readonly hitRate: number;
+  private readonly rng: Rng;
   constructor(
     /** The full expected sequence: prompt followed by the continuation. */
     private readonly sequence: readonly number[],
     readonly depth: number,
     private readonly vocabSize: number,
-  ) {}
+    opts: { hitRate?: number; seed?: number } = {},
+  ) {
+    this.hitRate = opts.hitRate ?? 1;
+    if (!(this.hitRate >= 0 && this.hitRate <= 1)) throw new OptionError(`OracleHead: hitRate must be in [0, 1], got ${opts.hitRate}`);
+    this.rng = createRng(opts.seed ?? 1);
+  }
   observe(_hidden: Tensor, _start: number): void {}
   async propose(req: ProposeRequest): Promise<Proposal> {
     const { tree, root, context } = req;
@@ -24,7 +35,8 @@ export class OracleHead implements DraftHead {
       const d = tree.positionOffsets[i];
       const truth = this.sequence[base + d] ?? 0;
       const rank = tree.ranks[i];
-      tokens[i] = rank === 0 ? truth : (truth + rank) % this.vocabSize;
+      if (rank !== 0) tokens[i] = (truth + rank) % this.vocabSize;
+      else tokens[i] = this.hitRate >= 1 || this.rng.next() < this.hitRate ? truth : Math.floor(this.rng.next() * this.vocabSize);
     }
     return { tokens, draftProbs: null };
   }
