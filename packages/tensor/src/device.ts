@@ -29,6 +29,11 @@ export interface DeviceOptions {
    * slower. Default: the driver's own (a thread a core). Other adapters ignore it.
    */
   softwareThreads?: number;
+  /**
+   * Use the subgroups feature when the adapter has it (default true): multi-row linear products
+   * then load each row of x once per subgroup and broadcast it (see Device.subgroups).
+   */
+  subgroups?: boolean;
 }
 
 export interface DeviceStats {
@@ -74,6 +79,11 @@ export class Device {
    * packed_4x8_integer_dot_product): quantized weights (Q8Matrix, Q4Matrix) need it.
    */
   readonly hasPacked4x8: boolean;
+  /**
+   * Subgroup sizes when the subgroups feature is enabled, else null. Kernels that broadcast
+   * within a subgroup need every subgroup to hold at least SUBGROUP_MIN_SIZE invocations.
+   */
+  readonly subgroups: { minSize: number; maxSize: number } | null;
   readonly limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -117,8 +127,9 @@ export class Device {
   readonly hasTimestamps: boolean;
   private profiler: Profiler | null = null;
 
-  private constructor(gpu: GPUDevice, adapter: AdapterDescription, hasF16: boolean, hasPacked4x8: boolean) {
+  private constructor(gpu: GPUDevice, adapter: AdapterDescription, hasF16: boolean, hasPacked4x8: boolean, subgroups: { minSize: number; maxSize: number } | null) {
     this.gpu = gpu;
+    this.subgroups = subgroups;
     this.hasPacked4x8 = hasPacked4x8;
     this.hasTimestamps = gpu.features.has('timestamp-query');
     this.adapter = adapter;
@@ -178,6 +189,13 @@ export class Device {
     }
     const wantF16 = options.f16 ?? true;
     const hasF16 = wantF16 && adapter.features.has('shader-f16');
+    const info = (adapter as { info?: GPUAdapterInfo }).info;
+    // Subgroup sizes are adapter info (absent on implementations that predate the feature).
+    const minSize = Number(info?.subgroupMinSize ?? 0);
+    const subgroups =
+      (options.subgroups ?? true) && adapter.features.has('subgroups') && minSize > 0
+        ? { minSize, maxSize: Number(info?.subgroupMaxSize ?? minSize) }
+        : null;
     const a = adapter.limits;
     // Workgroups stay at 256 invocations and kernels at 8 storage buffers so the same kernels run on
     // SwiftShader (Chromium) and lavapipe alike; buffer sizes we take as large as the adapter allows.
@@ -195,6 +213,7 @@ export class Device {
       gpu = await adapter.requestDevice({
         requiredFeatures: [
           ...(hasF16 ? (['shader-f16'] as const) : []),
+          ...(subgroups ? (['subgroups'] as const) : []),
           ...(adapter.features.has('timestamp-query') ? (['timestamp-query'] as const) : []),
         ],
         requiredLimits,
@@ -202,7 +221,6 @@ export class Device {
     } catch (e) {
       throw new DeviceError(`requestDevice failed on ${platformName}: ${(e as Error).message}`, { cause: e });
     }
-    const info = (adapter as { info?: GPUAdapterInfo }).info;
     const desc: AdapterDescription = {
       vendor: info?.vendor ?? '',
       architecture: info?.architecture ?? '',
@@ -211,7 +229,7 @@ export class Device {
       platform: platformName,
     };
     const languageFeatures = (platform as { wgslLanguageFeatures?: ReadonlySet<string> } | undefined)?.wgslLanguageFeatures;
-    const device = new Device(gpu, desc, hasF16, languageFeatures?.has('packed_4x8_integer_dot_product') === true);
+    const device = new Device(gpu, desc, hasF16, languageFeatures?.has('packed_4x8_integer_dot_product') === true, subgroups);
     if (options.flushEvery !== undefined) device.flushEvery = options.flushEvery;
     return device;
   }
