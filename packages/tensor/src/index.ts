@@ -29,6 +29,6 @@ export { slice } from './ops/slice';
 export { argmax } from './ops/argmax';
 export { topk, TOPK_MAX_K, type TopK } from './ops/topk';
 export { mlpTopK, MlpStack, MLP_TOPK_MAX_K, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, type MlpStackMember, type MlpTopKOptions } from './ops/mlp-topk';
-export { linear, linearNaive, columnConfig, type LinearOptions, type ColumnConfig } from './ops/linear';
+export { linear, linearNaive, columnConfig, sharesRows, SHARE_LANES, type LinearOptions, type ColumnConfig } from './ops/linear';
 export { Q4Matrix, Q8Matrix, QuantizedMatrix, Q8_GROUP } from './ops/linear-q8';
 export { matmul, DEFAULT_TILE, type MatmulOptions, type TileConfig } from './ops/matmul';

@@ -54,6 +54,13 @@ export function grid(device: Device, workgroups: number): [number, number] {
 /** WGSL snippet: flat workgroup index for grids made by `grid()`. */
 export const FLAT_WORKGROUP = `wid.x + wid.y * nwg.x`;
 
+/**
+ * Lanes that load the rows of x between them in kernels that share rows through a subgroup
+ * (ColumnConfig.share): lane l of each group of SHARE_LANES loads one row, the others get it by
+ * subgroupBroadcast. Such kernels need subgroups of at least this many invocations.
+ */
+export const SHARE_LANES = 8;
+
 export function checkLive(op: string, ...tensors: Tensor[]): Device {
   const device = (() => {
     for (const t of tensors) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getDevice } from '../device';
-import { columnConfig, fitWidth, linear, linearNaive, stagePrologue, type ColumnConfig } from './linear';
+import { Device, getDevice } from '../device';
+import { columnConfig, fitWidth, linear, linearNaive, SHARE_LANES, sharesRows, stagePrologue, type ColumnConfig } from './linear';
 import { matmul } from './matmul';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
@@ -153,6 +153,109 @@ describe('columnConfig fits the workgroup width to the output columns', () => {
     expect(columnConfig(64)).toEqual({ wg: 64, tm: 8, tc: 4 }); // n unknown: nothing to fit
     const byRows: ColumnConfig = { wg: 32, tm: 1, tc: 4, lanes: 'rows' };
     expect(fitWidth(byRows, 300)).toBe(byRows); // lanes over rows: the width spans rows, not columns
+  });
+
+  it('shares rows through subgroups only for several rows, and only when asked', () => {
+    expect(columnConfig(1, 32000, true)).toEqual(columnConfig(1, 32000)); // one row: nothing to share
+    expect(columnConfig(64, 288, true)).toEqual({ wg: 24, tm: 16, tc: 2, share: true }); // 6 × 48 columns
+    expect(columnConfig(8, 768, true)).toEqual({ wg: 32, tm: 8, tc: 2, share: true });
+    expect(columnConfig(3, 64, true)).toEqual({ wg: 32, tm: 4, tc: 2, share: true });
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 300 }), fc.integer({ min: 1, max: 3000 }), (rows, n) => {
+        const c = columnConfig(rows, n, true);
+        expect(c.share).toBe(true);
+        expect(c.wg % SHARE_LANES).toBe(0); // every subgroup holds whole groups of loading lanes
+        expect(c.tm <= SHARE_LANES || c.tm % SHARE_LANES === 0).toBe(true);
+        expect(columnConfig(rows, n).share).toBeUndefined();
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('rows of x shared through subgroups (ColumnConfig.share)', () => {
+  // The shared kernel takes each row from a broadcast instead of its own load; the products and
+  // their order are the same, so it must equal the per-lane kernel bit for bit.
+  const blocks: ColumnConfig[] = [
+    { wg: 8, tm: 2, tc: 1 },
+    { wg: 24, tm: 4, tc: 3 },
+    { wg: 32, tm: 8, tc: 2 },
+    { wg: 16, tm: 24, tc: 1 },
+  ];
+  // k = 3, 17: scalar kernel; 64, 288: vec4 (packed pairs for f16). rows 257 spans 17 row blocks of 16.
+  const shapes: Array<[number, number, number]> = [[2, 64, 5], [3, 17, 300], [17, 288, 33], [64, 3, 17], [257, 64, 40]];
+
+  it.runIf(sharesRows(device))('equals the per-lane kernel bit for bit and linearCpu within tolerance, every block and dtype', async () => {
+    for (const dtype of ['f32', 'f16'] as const) {
+      if (dtype === 'f16' && !device.hasF16) continue;
+      for (const [si, [rows, k, n]] of shapes.entries()) {
+        const { xa, wa, ba } = data(rows, k, n, 500 + si);
+        const x = device.tensor(xa, [rows, k]);
+        const w = device.tensor(wa, [n, k], dtype);
+        const b = device.tensor(ba, [n]);
+        const ref = linearCpu(xa, dtype === 'f16' ? f16ToF32(f32ToF16(wa)) : wa, rows, k, n, ba);
+        for (const c of blocks) {
+          const [shared, own] = await readAll(linear(x, w, b, { columns: { ...c, share: true } }), linear(x, w, b, { columns: c }));
+          const what = `${dtype} ${rows}x${k}x${n} ${JSON.stringify(c)}`;
+          assertClose(shared, ref, { ...TOL, what });
+          expect(Array.from(shared), what).toEqual(Array.from(own));
+        }
+        for (const t of [x, w, b]) t.dispose();
+      }
+    }
+  });
+
+  it.runIf(sharesRows(device))('shares staged prologues, and falls back to per-lane loads for unstaged ones', async () => {
+    for (const [rows, k, n] of [[17, 64, 300], [6, 1024, 40]] as const) {
+      // 17 × 64: normalize and swiglu staged in workgroup memory; 6 × 1024: too wide to stage.
+      const xa = randomArray(rows * 2 * k, k, -2, 2);
+      const x1 = xa.subarray(0, rows * k);
+      const wa = randomArray(n * k, n);
+      const ga = randomArray(k, 3, 0.5, 1.5);
+      const ra = randomArray(rows * n, 4);
+      const x = device.tensor(x1, [rows, k]);
+      const x2 = device.tensor(xa, [rows, 2 * k]);
+      const w = device.tensor(wa, [n, k]);
+      const g = device.tensor(ga, [k]);
+      const res = device.tensor(ra, [rows, n]);
+      const columns = { wg: 16, tm: 8, tc: 2, share: true };
+      const [yn, ys] = await readAll(linear(x, w, undefined, { columns, normalize: { weight: g }, residual: res }), linear(x2, w, undefined, { columns, swiglu: true, activation: 'silu' }));
+      assertClose(yn, fusedLinearCpu(x1, wa, rows, k, n, { norm: ga, residual: ra }), { ...TOL, what: `shared normalize ${rows}x${k}x${n}` });
+      assertClose(ys, fusedLinearCpu(xa, wa, rows, k, n, { swiglu: true, silu: true }), { ...TOL, what: `shared swiglu ${rows}x${k}x${n}` });
+      for (const t of [x, x2, w, g, res]) t.dispose();
+    }
+  });
+
+  it('a device without subgroups runs the per-lane kernel and rejects share with OptionError', async () => {
+    const plain = await Device.create({ subgroups: false });
+    try {
+      expect(plain.subgroups).toBeNull();
+      expect(sharesRows(plain)).toBe(false);
+      const [rows, k, n] = [19, 64, 300];
+      const { xa, wa, ba } = data(rows, k, n, 71);
+      const x = plain.tensor(xa, [rows, k]);
+      const w = plain.tensor(wa, [n, k]);
+      const b = plain.tensor(ba, [n]);
+      assertClose((await readAll(linear(x, w, b)))[0], linearCpu(xa, wa, rows, k, n, ba), { ...TOL, what: 'no subgroups' });
+      expect(() => linear(x, w, b, { columns: { wg: 32, tm: 8, tc: 4, share: true } })).toThrow(OptionError);
+      expect(() => linear(x, w, b, { columns: { wg: 32, tm: 8, tc: 4, share: true } })).toThrow(/columns.share needs subgroups of at least 8 invocations; .* has no subgroups feature/);
+      for (const t of [x, w, b]) t.dispose();
+    } finally {
+      plain.destroy();
+    }
+  });
+
+  it('rejects register blocks it cannot run with OptionError', () => {
+    const x = device.tensor(randomArray(2 * 8, 1), [2, 8]);
+    const w = device.tensor(randomArray(4 * 8, 2), [4, 8]);
+    expect(() => linear(x, w, undefined, { columns: { wg: 0, tm: 1, tc: 1 } })).toThrow(/linear: columns \{"wg":0,"tm":1,"tc":1\} needs whole wg/);
+    expect(() => linear(x, w, undefined, { columns: { wg: 8, tm: 1.5, tc: 1 } })).toThrow(OptionError);
+    if (sharesRows(device)) {
+      expect(() => linear(x, w, undefined, { columns: { wg: 12, tm: 8, tc: 1, share: true } })).toThrow(/wg a multiple of 8.*got wg 12/);
+      expect(() => linear(x, w, undefined, { columns: { wg: 8, tm: 12, tc: 1, share: true } })).toThrow(/tm ≤ 8 or a multiple of 8, got tm 12/);
+      expect(() => linear(x, w, undefined, { columns: { wg: 8, tm: 2, tc: 1, share: true, lanes: 'rows' } })).toThrow(/lanes 'cols'/);
+    }
+    for (const t of [x, w]) t.dispose();
   });
 });
 

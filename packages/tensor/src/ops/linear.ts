@@ -9,7 +9,7 @@
 // (it measured 2-4× slower on llvmpipe). Weights past maxStorageBufferBindingSize are bound as
 // 256-byte-aligned slices of rows, one dispatch per slice.
 
-import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, wgslFloat } from '../kernel';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, SHARE_LANES, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
 import { DisposedError, OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
@@ -56,6 +56,20 @@ export interface ColumnConfig {
   lanes?: 'cols' | 'rows';
   /** Keep vec4 partial sums (independent FMA chains) instead of summing each dot at once. */
   vacc?: boolean;
+  /**
+   * Rows of x shared through the subgroup: each of SHARE_LANES neighbouring lanes loads one row
+   * and subgroupBroadcast hands it to the rest, instead of every lane loading every row. Needs
+   * a device whose subgroups hold at least SHARE_LANES invocations (sharesRows), column lanes, and
+   * tm ≤ SHARE_LANES or a multiple of it.
+   */
+  share?: boolean;
+}
+
+export { SHARE_LANES };
+
+/** Whether the column kernels can share rows of x through subgroups on this device. */
+export function sharesRows(device: Device): boolean {
+  return device.subgroups !== null && device.subgroups.minSize >= SHARE_LANES;
 }
 
 /**
@@ -64,12 +78,16 @@ export interface ColumnConfig {
  * product (`n` outputs, when given) gets 32-wide workgroups so both CPU threads find work. When
  * `n` is given the workgroup width is then fitted to it (fitWidth).
  */
-export function columnConfig(rows: number, n = Infinity): ColumnConfig {
-  return fitWidth(blockFor(rows, n), n);
+export function columnConfig(rows: number, n = Infinity, share = false): ColumnConfig {
+  return fitWidth(blockFor(rows, n, share), n);
 }
 
-function blockFor(rows: number, n: number): ColumnConfig {
+function blockFor(rows: number, n: number, share: boolean): ColumnConfig {
   if (rows <= 1) return { wg: n < 4096 ? 32 : 64, tm: 1, tc: 2 };
+  // Shared rows cost a broadcast, not a load, so blocks of 8 and 16 rows pay off: on lavapipe
+  // 64×288·288→768 2.1× and 8×288·288→288 2.2× faster than per-lane loads (bench/tune-linear.ts).
+  // Two columns a lane compile 2-3× faster than four and ran as fast or faster.
+  if (share) return { wg: 32, tm: rows <= 4 ? 4 : rows < 16 ? 8 : 16, tc: 2, share };
   // Narrow products (small models, draft heads): smaller blocks give both CPU threads work. From
   // 16 rows and 256 columns on there are blocks enough for 8 rows × 4 columns an invocation, which
   // loads each weight once for twice the rows (64×288·288→288: 2.77 → 2.48 ms, 64×288·288→768:
@@ -104,8 +122,8 @@ export function fitWidth(c: ColumnConfig, n: number): ColumnConfig {
  * 4-bit weights takes 4 columns an invocation (1×288·288→32000 on lavapipe: 1.9 ms against 2.5 ms
  * with 2); either way fitted to `n`.
  */
-export function quantConfig(bits: 8 | 4, rows: number, n: number): ColumnConfig {
-  return fitWidth(bits === 4 && rows <= 1 && n >= 4096 ? { wg: 64, tm: 1, tc: 4 } : blockFor(rows, n), n);
+export function quantConfig(bits: 8 | 4, rows: number, n: number, share = false): ColumnConfig {
+  return fitWidth(bits === 4 && rows <= 1 && n >= 4096 ? { wg: 64, tm: 1, tc: 4 } : blockFor(rows, n, share), n);
 }
 
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
@@ -132,10 +150,10 @@ type Prologue = 'none' | 'rmsnorm' | 'swiglu';
 const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
 const NORM_BINDINGS = [...BINDINGS, 'read', 'read'] as const;
 
-function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean, stage: boolean) {
+function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnConfig, prologue: Prologue, silu: boolean, stage: boolean, share: boolean) {
   const { wg, tm, tc } = c;
   const byRow = c.lanes === 'rows';
-  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}${stage ? '-staged' : ''}`;
+  const key = `linear-cols-${wDtype}-${packed ? 'p16' : vec4 ? 'v4' : 's'}-${wg}-${tm}x${tc}-${byRow ? 'rows' : 'cols'}${c.vacc ? '-vacc' : ''}-${prologue}${silu ? '-silu' : ''}${stage ? '-staged' : ''}${share ? '-shared' : ''}`;
   const cs = byRow ? 1 : wg; // column stride between an invocation's columns
   const rs = byRow ? wg : 1; // row stride between an invocation's rows
   return kernel(key, prologue === 'rmsnorm' ? NORM_BINDINGS : FUSED_BINDINGS, () => {
@@ -159,33 +177,51 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
       }
     }
     const units = vec4 ? 'p.k / 4u' : 'p.k';
-    const xAt = (i: number, u: string) => `x[x${i} + (${u})${vec4 ? '' : ' * p.saq'}]`;
+    // x at row offset `row` (an expression), unit u.
+    const xAt = (row: string, u: string) => `x[${row} + (${u})${vec4 ? '' : ' * p.saq'}]`;
     const unit = (s: number) => (packed ? `2u * q + ${s}u` : 'q');
-    // `let name = prologue(x[row i, unit u])`, the same statement in the inner loop and when staged.
-    const prologueOf = (name: string, i: number, u: string) => {
-      if (prologue === 'rmsnorm') return `let ${name} = ${xAt(i, u)} * inv${i} * g[${u}];`;
-      if (prologue === 'swiglu') return `let g${name} = ${xAt(i, u)}; let ${name} = g${name} / (1.0 + exp(-g${name})) * ${xAt(i, `${u} + p.up`)};`;
-      return `let ${name} = ${xAt(i, u)};`;
+    // `let name = prologue(x[row, unit u])` with the row's inverse RMS `inv`: the same statement in
+    // the inner loop and when staged.
+    const prologueOf = (name: string, row: string, inv: string, u: string) => {
+      if (prologue === 'rmsnorm') return `let ${name} = ${xAt(row, u)} * ${inv} * g[${u}];`;
+      if (prologue === 'swiglu') return `let g${name} = ${xAt(row, u)}; let ${name} = g${name} / (1.0 + exp(-g${name})) * ${xAt(row, `${u} + p.up`)};`;
+      return `let ${name} = ${xAt(row, u)};`;
     };
-    const xLoad = (i: number, s: number) => (stage ? `let xv${s} = xs[${i}u * ${units} + ${unit(s)}];` : prologueOf(`xv${s}`, i, unit(s)));
+    // Shared rows: lane l of each SHARE_LANES loads row g·SHARE_LANES + l of the block (group g),
+    // and row i reaches every lane by a broadcast from lane i mod SHARE_LANES.
+    const lanes = Math.min(tm, SHARE_LANES);
+    const G = Array.from({ length: Math.ceil(tm / SHARE_LANES) }, (_, g) => g);
+    const sharedLoads = share
+      ? G.map((g) =>
+          S.map((s) => (stage ? `let xo${g}_${s} = xs[min(${g * SHARE_LANES}u + lane % ${lanes}u, ${tm - 1}u) * ${units} + ${unit(s)}];` : `let xo${g}_${s} = x[xl${g} + (${unit(s)})${vec4 ? '' : ' * p.saq'}];`)).join(' '),
+        ).join(' ')
+      : '';
+    const xLoad = (i: number, s: number) =>
+      share
+        ? `let xv${s} = subgroupBroadcast(xo${Math.floor(i / SHARE_LANES)}_${s}, ${i % SHARE_LANES}u);`
+        : stage
+          ? `let xv${s} = xs[${i}u * ${units} + ${unit(s)}];`
+          : prologueOf(`xv${s}`, `x${i}`, `inv${i}`, unit(s));
     const wLoad = (j: number) =>
       packed
         ? `let u${j} = w[o${j} + q]; let w${j}_0 = vec4<f32>(unpack2x16float(u${j}.x), unpack2x16float(u${j}.y)); let w${j}_1 = vec4<f32>(unpack2x16float(u${j}.z), unpack2x16float(u${j}.w));`
         : `let w${j}_0 = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`;
     // The inverse RMS of each row: one pass over the row before the product (as rmsnorm computes it).
-    const norm =
-      prologue === 'rmsnorm'
-        ? I.map((i) => `var ss${i} = 0.0;
-  for (var q = 0u; q < ${units}; q++) { let v = ${xAt(i, 'q')}; ss${i} += ${vec4 ? 'dot(v, v)' : 'v * v'}; }
-  let inv${i} = inverseSqrt(ss${i} / f32(p.k) + p.eps);`).join('\n  ')
-        : '';
+    // The inverse RMS of a row: one pass over the row before the product (as rmsnorm computes it).
+    const invRms = (row: string, inv: string) => `var ss = 0.0;
+    for (var q = 0u; q < ${units}; q++) { let v = ${xAt(row, 'q')}; ss += ${vec4 ? 'dot(v, v)' : 'v * v'}; }
+    ${inv} = inverseSqrt(ss / f32(p.k) + p.eps);`;
+    const norm = prologue === 'rmsnorm' && !stage ? I.map((i) => `var inv${i} = 0.0; { ${invRms(`x${i}`, `inv${i}`)} }`).join('\n  ') : '';
     // Staged prologue: the workgroup writes its rows' prologue(x) to workgroup memory once, and
-    // the product reads it from there, instead of every lane redoing it in the inner loop.
+    // the product reads it from there, instead of every lane redoing it in the inner loop. Lanes
+    // take rows (inverse RMS) and then elements (prologue) in turn: two loops whatever tm is.
     const staged = !stage
       ? ''
-      : `${I.map((i) => `for (var q = lid; q < ${units}; q += ${wg}u) { ${prologueOf('v', i, 'q')} xs[${i}u * ${units} + q] = v; }`).join('\n  ')}
+      : `${prologue === 'rmsnorm' ? `for (var r = lid; r < ${tm}u; r += ${wg}u) { let xr = min(r0 + r, p.rows - 1u) * p.sar; ${invRms('xr', 'invs[r]')} }
+  workgroupBarrier();` : ''}
+  for (var e = lid; e < ${tm}u * ${units}; e += ${wg}u) { let i = e / (${units}); let q = e - i * (${units}); let xr = min(r0 + i, p.rows - 1u) * p.sar; ${prologueOf('v', 'xr', 'invs[i]', 'q')} xs[e] = v; }
   workgroupBarrier();`;
-    return `${packed ? '' : enableF16(wDtype)}
+    return `${packed ? '' : enableF16(wDtype)}${share ? 'enable subgroups;\n' : ''}
 // x[r, q] at r·sar + q·saq, w[c, q] at c·sbc + q·sbq (in vec4 units for the vec4 variant; in
 // vec4<u32> units of 8 halves for w when packed). up: offset of the up half of x (swiglu).
 struct Params { rows: u32, n: u32, k: u32, ldc: u32, col0: u32, hasBias: u32, sar: u32, saq: u32, sbc: u32, sbq: u32, hasRes: u32, up: u32, eps: f32 }
@@ -196,19 +232,21 @@ ${BIAS_WGSL}
 @group(1) @binding(5) var<storage, read> residual: array<f32>;
 ${prologue === 'rmsnorm' ? `@group(1) @binding(6) var<storage, read> g: array<${conv}>;` : ''}
 ${stage ? `var<workgroup> xs: array<vec4<f32>, ${STAGE_VEC4}>;` : ''}
+${stage && prologue === 'rmsnorm' ? `var<workgroup> invs: array<f32, ${tm}>;` : ''}
 
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32${share ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let c = ${byRow ? `(${FLAT_WORKGROUP}) * ${tc}u` : `(${FLAT_WORKGROUP}) * ${wg * tc}u + lid`};
   let r0 = ${byRow ? `wid.z * ${wg * tm}u + lid` : `wid.z * ${tm}u`};
   // Clamped indices keep every load in range; results of clamped rows and columns are not stored.
   ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * p.sbc;`).join('\n  ')}
-  ${I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
+  ${stage ? '' : share ? G.map((g) => `let xl${g} = min(r0 + ${g * SHARE_LANES}u + lane % ${lanes}u, p.rows - 1u) * p.sar;`).join('\n  ') : I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
   ${norm}
   ${staged}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
   for (var q = 0u; q < ${packed ? 'p.k / 8u' : units}; q++) {
     ${J.map(wLoad).join('\n    ')}
+    ${sharedLoads}
     ${I.map((i) => `{ ${S.map((s) => xLoad(i, s)).join(' ')} ${S.map((s) => J.map((j) => mac(i, j, s)).join(' ')).join(' ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
@@ -240,7 +278,9 @@ export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Bi
   const packed = vec4 && wDtype === 'f16' && k % 8 === 0;
   const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
   const stage = stagePrologue.enabled && prologue !== 'none' && vec4 && !packed && c.lanes !== 'rows' && (c.tm * k) / 4 <= STAGE_VEC4;
-  const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true, stage);
+  // An unstaged prologue works on x as loaded, row by row: those blocks keep their per-lane loads.
+  const share = c.share === true && (prologue === 'none' || stage);
+  const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true, stage, share);
   const ld = vec4 ? k / 4 : k;
   const xRow = fuse.swiglu ? 2 * ld : ld;
   const st = strides ?? { sar: xRow, saq: 1, sbc: packed ? k / 8 : ld, sbq: 1 };
@@ -341,10 +381,11 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
     y.dispose();
     return sum;
   }
+  const columns = options.columns && checkColumns(device, options.columns);
   const out = device.empty(outShape, 'f32'); // [rows, out]
   if (w instanceof QuantizedMatrix) {
     if (path !== 'columns') throw new OptionError(`linear: quantized weights (${w.describe()}) have only the column path, got path '${path}'`);
-    linearQ8(device, x, w, bias, out, rows, n, k, options.columns ?? quantConfig(w.bits, rows, n), maxBinding, fuse);
+    linearQ8(device, x, w, bias, out, rows, n, k, columns ?? quantConfig(w.bits, rows, n, sharesRows(device)), maxBinding, fuse);
     return out;
   }
   const wBytes = dtypeBytes(w.dtype);
@@ -354,13 +395,29 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
     const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
     const bb = bias ? bias.buffer : null;
     if (path === 'columns') {
-      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, options.columns ?? columnConfig(rows, cn), undefined, fuse);
+      dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, columns ?? columnConfig(rows, cn, sharesRows(device)), undefined, fuse);
     } else {
       const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, tile: options.tile ?? DEFAULT_TILE };
       dispatchTiled(device, spec, x.buffer, wb, bb, out.buffer, { m: rows, n: cn, k, ldc: n, col0: c0, ldb: k });
     }
   }
   return out;
+}
+
+/** Validates a register block given to linear (LinearOptions.columns). */
+function checkColumns(device: Device, c: ColumnConfig): ColumnConfig {
+  const op = 'linear';
+  const whole = (v: unknown, max: number) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
+  if (!whole(c.wg, device.limits.maxComputeInvocationsPerWorkgroup) || !whole(c.tm, 64) || !whole(c.tc, 16)) {
+    throw new OptionError(`${op}: columns ${JSON.stringify(c)} needs whole wg in [1, ${device.limits.maxComputeInvocationsPerWorkgroup}], tm in [1, 64] and tc in [1, 16]`);
+  }
+  if (c.share) {
+    if (!sharesRows(device)) throw new OptionError(`${op}: columns.share needs subgroups of at least ${SHARE_LANES} invocations; ${device.name} has ${device.subgroups ? `subgroups of ${device.subgroups.minSize}-${device.subgroups.maxSize}` : 'no subgroups feature'}`);
+    if (c.lanes === 'rows') throw new OptionError(`${op}: columns.share needs lanes 'cols', got lanes 'rows'`);
+    if (c.tm > SHARE_LANES && c.tm % SHARE_LANES !== 0) throw new OptionError(`${op}: columns.share needs tm ≤ ${SHARE_LANES} or a multiple of ${SHARE_LANES}, got tm ${c.tm}`);
+    if (c.wg % SHARE_LANES !== 0) throw new OptionError(`${op}: columns.share needs wg a multiple of ${SHARE_LANES} (whole groups of loading lanes), got wg ${c.wg}`);
+  }
+  return c;
 }
 
 /** Validates the fused prologue/epilogue options of linear. */
