@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getDevice } from '../device';
-import { linear } from './linear';
+import { linear, sharesRows, type ColumnConfig } from './linear';
 import { Q4Matrix, Q8Matrix } from './linear-q8';
 import { linearCpu } from '../cpu/linear';
 import { dequantizeQ8Cpu, linearQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, Q8_GROUP } from '../cpu/linear-q8';
@@ -190,6 +190,37 @@ describe(`linear with ${name} matches linearQ8Cpu`, () => {
     expect(Array.from(sliced)).toEqual(Array.from(whole));
     w.dispose();
     x.dispose();
+  });
+
+  // Shared rows come from broadcasts instead of each lane's own loads: the same sums in the same
+  // order, so the same bits.
+  (device.hasPacked4x8 && sharesRows(device) ? it : it.skip)('shares rows through subgroups bit for bit with the per-lane kernel', async () => {
+    const blocks: ColumnConfig[] = [
+      { wg: 8, tm: 2, tc: 1 },
+      { wg: 24, tm: 4, tc: 3 },
+      { wg: 32, tm: 8, tc: 2 },
+      { wg: 16, tm: 16, tc: 1 },
+    ];
+    for (const [rows, k, n] of [[3, 64, 17], [17, 172, 40], [64, 288, 33], [257, 32, 5]] as const) {
+      const xa = randomArray(rows * k, rows + k);
+      const wa = randomArray(n * k, n + k);
+      const ba = randomArray(n, 5);
+      const ra = randomArray(rows * n, 6);
+      const x = device.tensor(xa, [rows, k]);
+      const w = Matrix.quantize(device, wa, [n, k]);
+      const b = device.tensor(ba, [n]);
+      const r = device.tensor(ra, [rows, n]);
+      const ref = linearQ8Cpu(xa, quantizeCpu(wa, n, k), rows, k, n, { bias: ba, residual: ra, silu: true });
+      for (const c of blocks) {
+        const opts = { activation: 'silu' as const, residual: r };
+        const [shared, own] = await readAll(linear(x, w, b, { ...opts, columns: { ...c, share: true } }), linear(x, w, b, { ...opts, columns: c }));
+        const what = `${rows}×${k}·${n} ${JSON.stringify(c)}`;
+        expectTwin(shared, ref, what);
+        expect(Array.from(shared), what).toEqual(Array.from(own));
+      }
+      w.dispose();
+      for (const t of [x, b, r]) t.dispose();
+    }
   });
 
   it8('holds for any shape (property)', async () => {

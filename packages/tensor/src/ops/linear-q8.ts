@@ -12,7 +12,7 @@
 // Four-bit weights halve the words again: 32 weights a load, about 1.8× the int8 kernel on that
 // projection. The price is precision: x and w are each rounded to 8 (or 4) bits per group (see the README).
 
-import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, type Access } from '../kernel';
+import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, SHARE_LANES, type Access } from '../kernel';
 import type { Binding, Device } from '../device';
 import { DisposedError, DTypeError, ShapeError } from '../errors';
 import { formatShape, type Tensor } from '../tensor';
@@ -215,14 +215,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 // The product: each invocation owns tc columns (their weight rows) and the tm rows of its
-// workgroup, whose quantized x it reads with the same address in every invocation (uniform loads).
+// workgroup. Every invocation reads the quantized rows of x itself, or (share) each of SHARE_LANES
+// lanes reads one row and subgroupBroadcast hands it to the others (see ColumnConfig.share).
 // A group of int8 weights is two vec4<u32> loads; of 4-bit weights one, whose nibble planes are
 // int8 words of w + 8: their sums with x are corrected by 8·Σx of the group (once per row).
-function productKernel(bits: 8 | 4, wg: number, tm: number, tc: number, silu: boolean) {
-  const key = `linear-q${bits}-${wg}-${tm}x${tc}${silu ? '-silu' : ''}`;
+function productKernel(bits: 8 | 4, c: ColumnConfig, silu: boolean) {
+  const { wg, tm, tc } = c;
+  const share = c.share === true;
+  const key = `linear-q${bits}-${wg}-${tm}x${tc}${silu ? '-silu' : ''}${share ? '-shared' : ''}`;
   return kernel(key, ['read', 'read', 'read', 'read_write', 'read', 'read', 'read'], () => {
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
+    const G = Array.from({ length: Math.ceil(tm / SHARE_LANES) }, (_, g) => g);
+    const lanes = Math.min(tm, SHARE_LANES);
     const store: string[] = [];
     for (const i of I) {
       for (const j of J) {
@@ -240,7 +245,13 @@ function productKernel(bits: 8 | 4, wg: number, tm: number, tc: number, silu: bo
     const w8 = bits === 8 ? ['a.x', 'a.y', 'a.z', 'a.w', 'b.x', 'b.y', 'b.z', 'b.w'] : ['a.x', 'b.x', 'a.y', 'b.y', 'a.z', 'b.z', 'a.w', 'b.w'];
     const dot = (j: number) => w8.map((wv, e) => `dot4I8Packed(${wv.replace(/^([ab])/, `$1${j}`)}, ${x8[e]})`).join(' + ');
     const offset = bits === 4 ? ` - 8 * (${x8.map((v) => `dot4I8Packed(${v}, 0x01010101u)`).join(' + ')})` : '';
-    return `
+    // Row i's quantized group gi: its own loads, or broadcasts of what lane i mod SHARE_LANES loaded.
+    const rowOf = (i: number) => {
+      if (!share) return `let xa = xq[(x${i} + gi) * 2u]; let xb = xq[(x${i} + gi) * 2u + 1u]; let sx = xsc[x${i} + gi];`;
+      const [g, l] = [Math.floor(i / SHARE_LANES), i % SHARE_LANES];
+      return `let xa = subgroupBroadcast(xa${g}, ${l}u); let xb = subgroupBroadcast(xb${g}, ${l}u); let sx = subgroupBroadcast(sx${g}, ${l}u);`;
+    };
+    return `${share ? 'enable subgroups;' : ''}
 // xq [rows, groups·2] vec4<u32> and xsc [rows, groups] (quantized x), w [n, groups·${per}] vec4<u32>
 // and ws [n, groups] (${bits}-bit weights): out = Σ_groups (Σ xq·w) · xsc · ws (+ bias, SiLU, + residual).
 struct Params { rows: u32, n: u32, groups: u32, ldc: u32, col0: u32, hasBias: u32, hasRes: u32 }
@@ -253,16 +264,17 @@ ${BIAS_WGSL}
 @group(1) @binding(7) var<storage, read> xsc: array<f32>;
 
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32${share ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {
   let c = (${FLAT_WORKGROUP}) * ${wg * tc}u + lid;
   let r0 = wid.z * ${tm}u;
   let G = p.groups;
-  ${I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
+  ${share ? G.map((g) => `let xl${g} = min(r0 + ${g * SHARE_LANES}u + lane % ${lanes}u, p.rows - 1u) * G;`).join(' ') : I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
   ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * G * ${per}u; let so${j} = c${j} * G;`).join('\n  ')}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = 0.0;`)).join(' ')}
   for (var gi = 0u; gi < G; gi++) {
     ${J.map(load).join('\n    ')}
-    ${I.map((i) => `{ let xa = xq[(x${i} + gi) * 2u]; let xb = xq[(x${i} + gi) * 2u + 1u]; let sx = xsc[x${i} + gi];
+    ${share ? G.map((g) => `let xa${g} = xq[(xl${g} + gi) * 2u]; let xb${g} = xq[(xl${g} + gi) * 2u + 1u]; let sx${g} = xsc[xl${g} + gi];`).join('\n    ') : ''}
+    ${I.map((i) => `{ ${rowOf(i)}
       ${J.map((j) => `acc${i}_${j} = fma(f32(${dot(j)}${offset}) * sx, s${j}, acc${i}_${j});`).join('\n      ')} }`).join('\n    ')}
   }
   ${store.join('\n  ')}
@@ -286,7 +298,7 @@ export function linearQ8(device: Device, x: Tensor, w: QuantizedMatrix, bias: Te
     const qb: Binding[] = [x.buffer, xq.buffer, xsc.buffer];
     if (fuse.norm) qb.push(fuse.norm.weight);
     device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
-    const kern = productKernel(w.bits, c.wg, c.tm, c.tc, fuse.silu === true);
+    const kern = productKernel(w.bits, c, fuse.silu === true);
     // Scales are width/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
     for (const [c0, cn] of rowChunks('linear', w.q, rowBytes, n, maxBinding, width / 8)) {
       const whole = c0 === 0 && cn === n;
