@@ -160,7 +160,9 @@ describe('Tensor', () => {
     expect(report.kernels).toHaveLength(1);
     expect(report.kernels[0].calls).toBe(3);
     expect(report.kernels[0].key).toMatch(/add/);
-    expect(report.totalMs).toBeGreaterThan(0);
+    // Implementations may coarsen timestamps (Dawn rounds them to tens of µs), so three small adds
+    // can measure 0 on a GPU (they did on an H100): a time, not necessarily a positive one.
+    expect(Number.isFinite(report.totalMs) && report.totalMs >= 0).toBe(true);
     expect(report.totalMs).toBeCloseTo(report.kernels[0].ms, 9);
     // Profiled dispatches compute what plain ones do.
     const xs = await x.read();

@@ -1,13 +1,15 @@
 // linear: y = x · wᵀ + bias with w stored [out, in] (llama2.c's layout), f32 or f16 weights.
 //
 // One kernel family, its register block chosen by row count. On the CPU adapters we run on
-// (llvmpipe, SwiftShader) a load whose address is the same for every invocation of a SIMD group is
-// one scalar load, while a per-invocation load is a gather. So each invocation owns a few output
-// columns and every row of x in its workgroup: x loads are uniform, and each gathered weight feeds
-// rows × columns FMAs. Decoding one token is then a vec4 stream over w; 64 rows reuse each weight
-// load 8 times. The workgroup-memory tiled kernel of matmul.ts stays available as path 'tiled'
-// (it measured 2-4× slower on llvmpipe). Weights past maxStorageBufferBindingSize are bound as
-// 256-byte-aligned slices of rows, one dispatch per slice.
+// (llvmpipe, SwiftShader) the invocations of a SIMD group run in lock step, and inside a loop
+// llvmpipe compiles every storage load as a gather: one scalar load per lane and 32-bit word, each
+// behind an execution-mask test and a bounds test, even where all lanes read the same address.
+// So each invocation owns a few output columns and every row of x in its workgroup, and each
+// gathered weight feeds rows × columns FMAs; with subgroups (ColumnConfig.share) each row of x is
+// loaded by one lane in 8 and broadcast, instead of by every lane. Decoding one token is then a
+// vec4 stream over w; 64 rows reuse each weight load 16 times. The workgroup-memory tiled kernel of
+// matmul.ts stays available as path 'tiled' (it measured 2-4× slower on llvmpipe). Weights past
+// maxStorageBufferBindingSize are bound as 256-byte-aligned slices of rows, one dispatch per slice.
 
 import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, SHARE_LANES, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
@@ -127,8 +129,9 @@ export function quantConfig(bits: 8 | 4, rows: number, n: number, share = false)
 }
 
 // Column kernel: every invocation owns tc output columns (its weight rows) and all tm rows of x
-// of its workgroup. x's index then depends only on the workgroup and the loop counter, so llvmpipe
-// loads it once per SIMD group instead of per lane, and each weight load feeds tm FMAs.
+// of its workgroup, so each weight load feeds tm FMAs. Each lane loads every row of x itself, or
+// (share) lane l of each 8 loads row l and subgroupBroadcast hands it on: on llvmpipe a broadcast
+// from a constant lane is one register shuffle, a load in a loop a gather of 8 lanes × 4 words.
 // The scalar variant takes any strides, so matmul's transposed operands use it too; the vec4
 // variant needs rows of x and w contiguous in k.
 //
@@ -136,7 +139,7 @@ export function quantConfig(bits: 8 | 4, rows: number, n: number, share = false)
 // 32-bit words loaded, so f16 weights are read as packed pairs (vec4<u32>: 8 weights a load), not
 // as vec4<f16>. The optional prologue (RMSNorm of each x row, or SwiGLU of x's gate | up halves)
 // and epilogue (SiLU, then a residual added) save the dispatches and memory passes of separate ops: x is
-// already read whole by every workgroup, so its inverse RMS costs one extra uniform pass.
+// already read whole by every workgroup, so its inverse RMS costs one extra pass over the row.
 
 /** Workgroup memory for a staged prologue, in vec4s (16 KiB, WebGPU's guaranteed minimum). */
 const STAGE_VEC4 = 1024;

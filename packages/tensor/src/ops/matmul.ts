@@ -8,7 +8,7 @@
 import { checkDType, checkLive, checkRank, enableF16, kernel, params, shapeMismatch, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
 import type { DType, Tensor } from '../tensor';
-import { columnConfig, dispatchColumns } from './linear';
+import { columnConfig, dispatchColumns, sharesRows } from './linear';
 
 /** Tile shape of the tiled kernel; every invocation keeps a tm×tn block of c in registers. */
 export interface TileConfig {
@@ -190,7 +190,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     // b's column c, element q: stored [n, k] (transposed) or [k, n].
     const contiguous = !transposeA && transposeB;
     const strides = contiguous ? undefined : { sar: transposeA ? 1 : ka, saq: transposeA ? m : 1, sbc: transposeB ? ka : 1, sbq: transposeB ? 1 : n };
-    dispatchColumns(device, b.dtype, a.buffer, b.buffer, null, out.buffer, m, n, ka, n, 0, columnConfig(m), strides);
+    dispatchColumns(device, b.dtype, a.buffer, b.buffer, null, out.buffer, m, n, ka, n, 0, columnConfig(m, Infinity, sharesRows(device)), strides);
     return out;
   }
   const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, tile: DEFAULT_TILE };
