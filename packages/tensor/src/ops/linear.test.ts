@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Device, getDevice } from '../device';
 import { columnConfig, fitWidth, linear, linearNaive, SHARE_LANES, sharesRows, stagePrologue, type ColumnConfig } from './linear';
 import { matmul } from './matmul';
+import { KSPLIT_DEFAULT_LANES, KSPLIT_MAX_UNITS, ksplitLanes } from './linear-ksplit';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
 import { assertClose, randomArray } from '../testing';
@@ -127,6 +128,63 @@ describe('linear matches linearCpu', () => {
   });
 });
 
+describe('one-row k-split kernel (path ksplit)', () => {
+  const lanes = ksplitLanes(device);
+  const maxK = lanes === null ? 0 : lanes * 4 * KSPLIT_MAX_UNITS;
+
+  it.runIf(lanes !== null)('matches fusedLinearCpu with bias, SiLU and residual, on whole and sliced weights', async () => {
+    // k: one vec4; fewer vec4s than lanes; a ragged last slot; the largest row that fits.
+    const shapes: Array<[number, number]> = [[4, 5], [12, 300], [172, 64], [288, 513], [maxK, 33]];
+    for (const [k, n] of shapes.filter(([k]) => k <= maxK)) {
+      const xa = randomArray(k, k, -2, 2);
+      const wa = randomArray(n * k, n + k);
+      const ba = randomArray(n, 3);
+      const ra = randomArray(n, 4);
+      const x = device.tensor(xa, [1, k]);
+      const xv = device.tensor(xa, [k]);
+      const w = device.tensor(wa, [n, k]);
+      const b = device.tensor(ba, [n]);
+      const r = device.tensor(ra, [1, n]);
+      const [plain, fused, vec, sliced, byDefault] = await readAll(
+        linear(x, w, undefined, { path: 'ksplit' }),
+        linear(x, w, b, { path: 'ksplit', activation: 'silu', residual: r }),
+        linear(xv, w, b, { path: 'ksplit' }),
+        linear(x, w, b, { path: 'ksplit', maxBindingBytes: 16384 }),
+        linear(x, w),
+      );
+      const what = `1×${k}·${n}`;
+      assertClose(plain, linearCpu(xa, wa, 1, k, n), { ...TOL, what });
+      assertClose(fused, fusedLinearCpu(xa, wa, 1, k, n, { bias: ba, silu: true, residual: ra }), { ...TOL, what: `${what} bias, silu, residual` });
+      assertClose(vec, linearCpu(xa, wa, 1, k, n, ba), { ...TOL, what: `${what} 1-D x` });
+      assertClose(sliced, linearCpu(xa, wa, 1, k, n, ba), { ...TOL, what: `${what} sliced` });
+      // linear takes the k-split kernel by itself only where subgroups are wide (hardware GPUs).
+      if ((lanes ?? 0) >= KSPLIT_DEFAULT_LANES) expect(Array.from(byDefault), `${what}: the default path is the k-split kernel`).toEqual(Array.from(plain));
+      else assertClose(byDefault, linearCpu(xa, wa, 1, k, n), { ...TOL, what: `${what} default path` });
+      for (const t of [x, xv, w, b, r]) t.dispose();
+    }
+  });
+
+  it.runIf(lanes !== null)('rejects products it cannot take with OptionError naming them', () => {
+    const x2 = device.tensor(randomArray(2 * 8, 1), [2, 8]);
+    const w = device.tensor(randomArray(4 * 8, 2), [4, 8]);
+    const x1 = device.tensor(randomArray(8, 1), [1, 8]);
+    const xw = device.tensor(randomArray(maxK + 4, 1), [1, maxK + 4]);
+    const ww = device.tensor(randomArray(3 * (maxK + 4), 2), [3, maxK + 4]);
+    const g = device.tensor(randomArray(8, 3), [8]);
+    expect(() => linear(x2, w, undefined, { path: 'ksplit' })).toThrow(/path 'ksplit' needs one row.*got 2 row\(s\), k 8, f32 weights/);
+    expect(() => linear(xw, ww, undefined, { path: 'ksplit' })).toThrow(new RegExp(`got 1 row\\(s\\), k ${maxK + 4}`));
+    expect(() => linear(x1, w, undefined, { path: 'ksplit', normalize: { weight: g } })).toThrow(OptionError);
+    expect(() => linear(x1, w, undefined, { path: 'ksplit', columns: { wg: 32, tm: 1, tc: 2 } })).toThrow(OptionError);
+    if (device.hasF16) {
+      const w16 = device.tensor(randomArray(4 * 8, 2), [4, 8], 'f16');
+      expect(() => linear(x1, w16, undefined, { path: 'ksplit' })).toThrow(/f16 weights/);
+      w16.dispose();
+    }
+    expect(() => linear(x1, w, undefined, { path: 'fast' as 'ksplit' })).toThrow(/path must be 'columns', 'ksplit' or 'tiled', got "fast"/);
+    for (const t of [x2, w, x1, xw, ww, g]) t.dispose();
+  });
+});
+
 describe('columnConfig fits the workgroup width to the output columns', () => {
   const padded = (c: ColumnConfig, n: number) => Math.ceil(n / (c.wg * c.tc)) * c.wg * c.tc;
 
@@ -239,6 +297,10 @@ describe('rows of x shared through subgroups (ColumnConfig.share)', () => {
       assertClose((await readAll(linear(x, w, b)))[0], linearCpu(xa, wa, rows, k, n, ba), { ...TOL, what: 'no subgroups' });
       expect(() => linear(x, w, b, { columns: { wg: 32, tm: 8, tc: 4, share: true } })).toThrow(OptionError);
       expect(() => linear(x, w, b, { columns: { wg: 32, tm: 8, tc: 4, share: true } })).toThrow(/columns.share needs subgroups of at least 8 invocations; .* has no subgroups feature/);
+      const x1 = plain.tensor(xa.subarray(0, k), [1, k]);
+      expect(() => linear(x1, w, b, { path: 'ksplit' })).toThrow(/path 'ksplit' needs .*subgroups of one size/);
+      assertClose((await readAll(linear(x1, w, b)))[0], linearCpu(xa, wa, 1, k, n, ba), { ...TOL, what: 'one row, no subgroups' });
+      x1.dispose();
       for (const t of [x, w, b]) t.dispose();
     } finally {
       plain.destroy();
@@ -397,7 +459,7 @@ describe('linear with fused RMSNorm, SwiGLU and residual matches fusedLinearCpu'
     expect(() => linear(x, w3, undefined, { normalize: { weight: g }, swiglu: true })).toThrow(/normalize and swiglu cannot be combined/);
     expect(() => linear(x, w, undefined, { swiglu: true })).toThrow(/with swiglu, x's last dimension 6 must be twice w's input dimension 6/);
     expect(() => linear(x, w3, undefined, { swiglu: true })).not.toThrow();
-    expect(() => linear(x, w, undefined, { residual: res, path: 'tiled' })).toThrow(/need path 'columns'/);
+    expect(() => linear(x, w, undefined, { residual: res, path: 'tiled' })).toThrow(/need path 'columns' or 'ksplit'/);
     g.dispose();
     expect(() => linear(x, w, undefined, { normalize: { weight: g } })).toThrow(DisposedError);
     for (const t of [x, w, w3, g5, res, res3, ids]) t.dispose();
@@ -510,7 +572,7 @@ describe("linear with activation 'silu' matches fusedLinearCpu", () => {
     expect(() => linear(x, w, undefined, { activation: 'relu' as 'silu' })).toThrow(OptionError);
     expect(() => linear(x, w, undefined, { activation: 'relu' as 'silu' })).toThrow(/linear: option activation must be 'silu'.*"relu"/);
     expect(() => linear(x, w, undefined, { activation: 'silu', path: 'tiled' })).toThrow(OptionError);
-    expect(() => linear(x, w, undefined, { activation: 'silu', path: 'tiled' })).toThrow(/need path 'columns', got path 'tiled'/);
+    expect(() => linear(x, w, undefined, { activation: 'silu', path: 'tiled' })).toThrow(/need path 'columns' or 'ksplit', got path 'tiled'/);
     for (const t of [x, w]) t.dispose();
   });
 });

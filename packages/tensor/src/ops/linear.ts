@@ -19,6 +19,7 @@ import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } fro
 import { add } from './elementwise';
 import { silu } from './unary';
 import { linearQ8, QuantizedMatrix } from './linear-q8';
+import { dispatchKSplit, KSPLIT_DEFAULT_LANES, KSPLIT_MAX_UNITS, ksplitFits, ksplitLanes } from './linear-ksplit';
 
 export interface LinearOptions {
   /**
@@ -26,8 +27,13 @@ export interface LinearOptions {
    * Lower it to exercise the chunked path on small weights.
    */
   maxBindingBytes?: number;
-  /** Kernel: 'columns' (default) or the workgroup-memory 'tiled' kernel of matmul (tests, benchmarks). */
-  path?: 'columns' | 'tiled';
+  /**
+   * Kernel: by default the k-split kernel where it fits (one row, f32 weights, no prologue) on
+   * devices with subgroups of 16 or more lanes (see linear-ksplit.ts), else the column kernel.
+   * 'columns', 'ksplit' (an OptionError where it does not fit) or the workgroup-memory 'tiled'
+   * kernel of matmul choose one (tests, benchmarks).
+   */
+  path?: 'columns' | 'ksplit' | 'tiled';
   /** Register block of the column kernel; by default chosen from the row count (benchmarks). */
   columns?: ColumnConfig;
   /** Tile shape for the tiled path (benchmarks). */
@@ -369,8 +375,16 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
   if (!(Number.isInteger(maxBinding) && maxBinding >= 256)) {
     throw new OptionError(`linear: maxBindingBytes ${maxBinding} must be an integer ≥ 256`);
   }
-  const path = options.path ?? 'columns';
-  const fuse = checkFusion(x, k, outShape, path, options);
+  if (options.path !== undefined && !['columns', 'ksplit', 'tiled'].includes(options.path)) {
+    throw new OptionError(`linear: path must be 'columns', 'ksplit' or 'tiled', got ${JSON.stringify(options.path)}`);
+  }
+  const fuse = checkFusion(x, k, outShape, options.path ?? 'columns', options);
+  const quantized = w instanceof QuantizedMatrix;
+  const fits = !quantized && !options.columns && !fuse.norm && !fuse.swiglu && ksplitFits(device, rows, k, w.dtype);
+  if (options.path === 'ksplit' && !fits) {
+    throw new OptionError(`linear: path 'ksplit' needs one row, f32 weights, k a multiple of 4 and at most ${KSPLIT_MAX_UNITS * 4} per subgroup lane, subgroups of one size, and no columns, normalize or swiglu option; got ${rows} row(s), k ${k}, ${quantized ? 'quantized' : w.dtype} weights on ${device.name}`);
+  }
+  const path = options.path ?? (fits && (ksplitLanes(device) ?? 0) >= KSPLIT_DEFAULT_LANES ? 'ksplit' : 'columns');
   if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
   if (k === 0) {
     let y = bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
@@ -397,7 +411,9 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
     const size = Math.min(Math.ceil((cn * k * wBytes) / 4) * 4, w.buffer.size - offset);
     const wb: Binding = c0 === 0 && cn === n ? w.buffer : { buffer: w.buffer, offset, size };
     const bb = bias ? bias.buffer : null;
-    if (path === 'columns') {
+    if (path === 'ksplit') {
+      dispatchKSplit(device, x.buffer, wb, bb, out.buffer, cn, k, c0, fuse);
+    } else if (path === 'columns') {
       dispatchColumns(device, w.dtype, x.buffer, wb, bb, out.buffer, rows, cn, k, n, c0, columns ?? columnConfig(rows, cn, sharesRows(device)), undefined, fuse);
     } else {
       const spec = { transposeA: false, transposeB: true, bDtype: w.dtype, tile: options.tile ?? DEFAULT_TILE };
@@ -430,7 +446,7 @@ function checkFusion(x: Tensor, k: number, outShape: number[], path: string, o: 
   if (swiglu !== undefined && typeof swiglu !== 'boolean') throw new OptionError(`${op}: option swiglu must be a boolean, got ${String(swiglu)}`);
   if (activation !== undefined && activation !== 'silu') throw new OptionError(`${op}: option activation must be 'silu' or absent, got ${JSON.stringify(activation)}`);
   if (!residual && !normalize && !swiglu && !activation) return {};
-  if (path !== 'columns') throw new OptionError(`${op}: options residual, normalize, swiglu and activation need path 'columns', got path '${path}'`);
+  if (path === 'tiled') throw new OptionError(`${op}: options residual, normalize, swiglu and activation need path 'columns' or 'ksplit', got path '${path}'`);
   if (normalize && swiglu) throw new OptionError(`${op}: options normalize and swiglu cannot be combined`);
   const fuse: ColumnFusion = { swiglu: swiglu === true, silu: activation === 'silu' };
   if (residual) {
