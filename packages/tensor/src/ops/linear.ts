@@ -215,7 +215,6 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
       packed
         ? `let u${j} = w[o${j} + q]; let w${j}_0 = vec4<f32>(unpack2x16float(u${j}.x), unpack2x16float(u${j}.y)); let w${j}_1 = vec4<f32>(unpack2x16float(u${j}.z), unpack2x16float(u${j}.w));`
         : `let w${j}_0 = ${conv}(w[o${j} + q${vec4 ? '' : ' * p.sbq'}]);`;
-    // The inverse RMS of each row: one pass over the row before the product (as rmsnorm computes it).
     // The inverse RMS of a row: one pass over the row before the product (as rmsnorm computes it).
     const invRms = (row: string, inv: string) => `var ss = 0.0;
     for (var q = 0u; q < ${units}; q++) { let v = ${xAt(row, 'q')}; ss += ${vec4 ? 'dot(v, v)' : 'v * v'}; }
