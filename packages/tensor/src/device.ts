@@ -80,8 +80,8 @@ export class Device {
    */
   readonly hasPacked4x8: boolean;
   /**
-   * Subgroup sizes when the subgroups feature is enabled, else null. Kernels that broadcast
-   * within a subgroup need every subgroup to hold at least SUBGROUP_MIN_SIZE invocations.
+   * Subgroup sizes when the subgroups feature is enabled, else null. Kernels that share rows
+   * through a subgroup need every subgroup to hold at least SHARE_LANES invocations.
    */
   readonly subgroups: { minSize: number; maxSize: number } | null;
   readonly limits: {

@@ -61,6 +61,27 @@ export const FLAT_WORKGROUP = `wid.x + wid.y * nwg.x`;
  */
 export const SHARE_LANES = 8;
 
+/**
+ * WGSL pieces of a block of tm rows shared through a subgroup (ColumnConfig.share), one mapping for
+ * every kernel that shares rows: lane l of each SHARE_LANES loads row g·SHARE_LANES + l of the
+ * block (group g), and row i reaches every lane by a broadcast from lane i mod SHARE_LANES. Needs
+ * `@builtin(subgroup_invocation_id) lane` and `r0`, the block's first row.
+ */
+export function sharedRows(tm: number) {
+  const lanes = Math.min(tm, SHARE_LANES);
+  const groups = Array.from({ length: Math.ceil(tm / SHARE_LANES) }, (_, g) => g);
+  /** The block row this lane loads for group g. */
+  const row = (g: number) => `${g * SHARE_LANES}u + lane % ${lanes}u`;
+  return {
+    groups,
+    row,
+    /** `let xl{g} = …`: the offset of this lane's row of group g (clamped to `rows`), in units of `rowStride`. */
+    offsets: (rows: string, rowStride: string) => groups.map((g) => `let xl${g} = min(r0 + ${row(g)}, ${rows} - 1u) * ${rowStride};`).join(' '),
+    /** Row i of the block, from the value `loaded(g)` its lane loaded. */
+    broadcast: (loaded: (g: number) => string, i: number) => `subgroupBroadcast(${loaded(Math.floor(i / SHARE_LANES))}, ${i % SHARE_LANES}u)`,
+  };
+}
+
 export function checkLive(op: string, ...tensors: Tensor[]): Device {
   const device = (() => {
     for (const t of tensors) {

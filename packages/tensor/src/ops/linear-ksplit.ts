@@ -34,6 +34,11 @@ export function ksplitLanes(device: Device): number | null {
   return s !== null && s.minSize === s.maxSize && s.minSize >= 4 ? s.minSize : null;
 }
 
+/** Whether linear takes the k-split kernel by itself where it fits: subgroups of KSPLIT_DEFAULT_LANES or more. */
+export function ksplitByDefault(device: Device): boolean {
+  return (ksplitLanes(device) ?? 0) >= KSPLIT_DEFAULT_LANES;
+}
+
 /** Whether linear can take the k-split kernel for this product (one row, f32 weights, k fits). */
 export function ksplitFits(device: Device, rows: number, k: number, wDtype: string): boolean {
   const lanes = ksplitLanes(device);

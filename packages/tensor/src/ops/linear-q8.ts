@@ -12,7 +12,7 @@
 // Four-bit weights halve the words again: 32 weights a load, about 1.8× the int8 kernel on that
 // projection. The price is precision: x and w are each rounded to 8 (or 4) bits per group (see the README).
 
-import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, SHARE_LANES, type Access } from '../kernel';
+import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, sharedRows, type Access } from '../kernel';
 import type { Binding, Device } from '../device';
 import { DisposedError, DTypeError, ShapeError } from '../errors';
 import { formatShape, type Tensor } from '../tensor';
@@ -215,8 +215,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 // The product: each invocation owns tc columns (their weight rows) and the tm rows of its
-// workgroup. Every invocation reads the quantized rows of x itself, or (share) each of SHARE_LANES
-// lanes reads one row and subgroupBroadcast hands it to the others (see ColumnConfig.share).
+// workgroup. Every invocation reads the quantized rows of x itself, or (share) one lane in
+// SHARE_LANES reads each row and subgroupBroadcast hands it to the others (sharedRows).
 // A group of int8 weights is two vec4<u32> loads; of 4-bit weights one, whose nibble planes are
 // int8 words of w + 8: their sums with x are corrected by 8·Σx of the group (once per row).
 function productKernel(bits: 8 | 4, c: ColumnConfig, silu: boolean) {
@@ -226,8 +226,7 @@ function productKernel(bits: 8 | 4, c: ColumnConfig, silu: boolean) {
   return kernel(key, ['read', 'read', 'read', 'read_write', 'read', 'read', 'read'], () => {
     const I = Array.from({ length: tm }, (_, i) => i);
     const J = Array.from({ length: tc }, (_, j) => j);
-    const G = Array.from({ length: Math.ceil(tm / SHARE_LANES) }, (_, g) => g);
-    const lanes = Math.min(tm, SHARE_LANES);
+    const shared = sharedRows(tm);
     const store: string[] = [];
     for (const i of I) {
       for (const j of J) {
@@ -245,11 +244,10 @@ function productKernel(bits: 8 | 4, c: ColumnConfig, silu: boolean) {
     const w8 = bits === 8 ? ['a.x', 'a.y', 'a.z', 'a.w', 'b.x', 'b.y', 'b.z', 'b.w'] : ['a.x', 'b.x', 'a.y', 'b.y', 'a.z', 'b.z', 'a.w', 'b.w'];
     const dot = (j: number) => w8.map((wv, e) => `dot4I8Packed(${wv.replace(/^([ab])/, `$1${j}`)}, ${x8[e]})`).join(' + ');
     const offset = bits === 4 ? ` - 8 * (${x8.map((v) => `dot4I8Packed(${v}, 0x01010101u)`).join(' + ')})` : '';
-    // Row i's quantized group gi: its own loads, or broadcasts of what lane i mod SHARE_LANES loaded.
+    // Row i's quantized group gi: its own loads, or broadcasts of what its lane loaded (sharedRows).
     const rowOf = (i: number) => {
       if (!share) return `let xa = xq[(x${i} + gi) * 2u]; let xb = xq[(x${i} + gi) * 2u + 1u]; let sx = xsc[x${i} + gi];`;
-      const [g, l] = [Math.floor(i / SHARE_LANES), i % SHARE_LANES];
-      return `let xa = subgroupBroadcast(xa${g}, ${l}u); let xb = subgroupBroadcast(xb${g}, ${l}u); let sx = subgroupBroadcast(sx${g}, ${l}u);`;
+      return ['xa', 'xb', 'sx'].map((v) => `let ${v} = ${shared.broadcast((g) => `${v}${g}`, i)};`).join(' ');
     };
     return `${share ? 'enable subgroups;' : ''}
 // xq [rows, groups·2] vec4<u32> and xsc [rows, groups] (quantized x), w [n, groups·${per}] vec4<u32>
@@ -268,12 +266,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let c = (${FLAT_WORKGROUP}) * ${wg * tc}u + lid;
   let r0 = wid.z * ${tm}u;
   let G = p.groups;
-  ${share ? G.map((g) => `let xl${g} = min(r0 + ${g * SHARE_LANES}u + lane % ${lanes}u, p.rows - 1u) * G;`).join(' ') : I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
+  ${share ? shared.offsets('p.rows', 'G') : I.map((i) => `let x${i} = min(r0 + ${i}u, p.rows - 1u) * G;`).join(' ')}
   ${J.map((j) => `let c${j} = min(c + ${j * wg}u, p.n - 1u); let o${j} = c${j} * G * ${per}u; let so${j} = c${j} * G;`).join('\n  ')}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = 0.0;`)).join(' ')}
   for (var gi = 0u; gi < G; gi++) {
     ${J.map(load).join('\n    ')}
-    ${share ? G.map((g) => `let xa${g} = xq[(xl${g} + gi) * 2u]; let xb${g} = xq[(xl${g} + gi) * 2u + 1u]; let sx${g} = xsc[xl${g} + gi];`).join('\n    ') : ''}
+    ${share ? shared.groups.map((g) => `let xa${g} = xq[(xl${g} + gi) * 2u]; let xb${g} = xq[(xl${g} + gi) * 2u + 1u]; let sx${g} = xsc[xl${g} + gi];`).join('\n    ') : ''}
     ${I.map((i) => `{ ${rowOf(i)}
       ${J.map((j) => `acc${i}_${j} = fma(f32(${dot(j)}${offset}) * sx, s${j}, acc${i}_${j});`).join('\n      ')} }`).join('\n    ')}
   }

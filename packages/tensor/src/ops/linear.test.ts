@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Device, getDevice } from '../device';
 import { columnConfig, fitWidth, linear, linearNaive, SHARE_LANES, sharesRows, stagePrologue, type ColumnConfig } from './linear';
 import { matmul } from './matmul';
-import { KSPLIT_DEFAULT_LANES, KSPLIT_MAX_UNITS, ksplitLanes } from './linear-ksplit';
+import { KSPLIT_MAX_UNITS, ksplitByDefault, ksplitLanes } from './linear-ksplit';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
 import { assertClose, randomArray } from '../testing';
@@ -158,7 +158,7 @@ describe('one-row k-split kernel (path ksplit)', () => {
       assertClose(vec, linearCpu(xa, wa, 1, k, n, ba), { ...TOL, what: `${what} 1-D x` });
       assertClose(sliced, linearCpu(xa, wa, 1, k, n, ba), { ...TOL, what: `${what} sliced` });
       // linear takes the k-split kernel by itself only where subgroups are wide (hardware GPUs).
-      if ((lanes ?? 0) >= KSPLIT_DEFAULT_LANES) expect(Array.from(byDefault), `${what}: the default path is the k-split kernel`).toEqual(Array.from(plain));
+      if (ksplitByDefault(device)) expect(Array.from(byDefault), `${what}: the default path is the k-split kernel`).toEqual(Array.from(plain));
       else assertClose(byDefault, linearCpu(xa, wa, 1, k, n), { ...TOL, what: `${what} default path` });
       for (const t of [x, xv, w, b, r]) t.dispose();
     }

@@ -11,7 +11,7 @@
 // matmul.ts stays available as path 'tiled' (it measured 2-4× slower on llvmpipe). Weights past
 // maxStorageBufferBindingSize are bound as 256-byte-aligned slices of rows, one dispatch per slice.
 
-import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, SHARE_LANES, wgslFloat } from '../kernel';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, shapeMismatch, SHARE_LANES, sharedRows, wgslFloat } from '../kernel';
 import type { Binding, Device } from '../device';
 import { DisposedError, OptionError, ShapeError } from '../errors';
 import { dtypeBytes, formatShape, type DType, type Tensor } from '../tensor';
@@ -19,7 +19,7 @@ import { BIAS_WGSL, BINDINGS, DEFAULT_TILE, dispatchTiled, type TileConfig } fro
 import { add } from './elementwise';
 import { silu } from './unary';
 import { linearQ8, QuantizedMatrix } from './linear-q8';
-import { dispatchKSplit, KSPLIT_DEFAULT_LANES, KSPLIT_MAX_UNITS, ksplitFits, ksplitLanes } from './linear-ksplit';
+import { dispatchKSplit, KSPLIT_MAX_UNITS, ksplitByDefault, ksplitFits } from './linear-ksplit';
 
 export interface LinearOptions {
   /**
@@ -196,18 +196,16 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
       if (prologue === 'swiglu') return `let g${name} = ${xAt(row, u)}; let ${name} = g${name} / (1.0 + exp(-g${name})) * ${xAt(row, `${u} + p.up`)};`;
       return `let ${name} = ${xAt(row, u)};`;
     };
-    // Shared rows: lane l of each SHARE_LANES loads row g·SHARE_LANES + l of the block (group g),
-    // and row i reaches every lane by a broadcast from lane i mod SHARE_LANES.
-    const lanes = Math.min(tm, SHARE_LANES);
-    const G = Array.from({ length: Math.ceil(tm / SHARE_LANES) }, (_, g) => g);
+    // Shared rows (sharedRows): each lane loads one row of its group, from x or the staged rows.
+    const shared = sharedRows(tm);
     const sharedLoads = share
-      ? G.map((g) =>
-          S.map((s) => (stage ? `let xo${g}_${s} = xs[min(${g * SHARE_LANES}u + lane % ${lanes}u, ${tm - 1}u) * ${units} + ${unit(s)}];` : `let xo${g}_${s} = x[xl${g} + (${unit(s)})${vec4 ? '' : ' * p.saq'}];`)).join(' '),
-        ).join(' ')
+      ? shared.groups
+          .map((g) => S.map((s) => (stage ? `let xo${g}_${s} = xs[min(${shared.row(g)}, ${tm - 1}u) * ${units} + ${unit(s)}];` : `let xo${g}_${s} = ${xAt(`xl${g}`, unit(s))};`)).join(' '))
+          .join(' ')
       : '';
     const xLoad = (i: number, s: number) =>
       share
-        ? `let xv${s} = subgroupBroadcast(xo${Math.floor(i / SHARE_LANES)}_${s}, ${i % SHARE_LANES}u);`
+        ? `let xv${s} = ${shared.broadcast((g) => `xo${g}_${s}`, i)};`
         : stage
           ? `let xv${s} = xs[${i}u * ${units} + ${unit(s)}];`
           : prologueOf(`xv${s}`, `x${i}`, `inv${i}`, unit(s));
@@ -248,7 +246,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r0 = ${byRow ? `wid.z * ${wg * tm}u + lid` : `wid.z * ${tm}u`};
   // Clamped indices keep every load in range; results of clamped rows and columns are not stored.
   ${J.map((j) => `let o${j} = min(c + ${j * cs}u, p.n - 1u) * p.sbc;`).join('\n  ')}
-  ${stage ? '' : share ? G.map((g) => `let xl${g} = min(r0 + ${g * SHARE_LANES}u + lane % ${lanes}u, p.rows - 1u) * p.sar;`).join('\n  ') : I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
+  ${stage ? '' : share ? shared.offsets('p.rows', 'p.sar') : I.map((i) => `let x${i} = min(r0 + ${i * rs}u, p.rows - 1u) * p.sar;`).join('\n  ')}
   ${norm}
   ${staged}
   ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = ${vacc ? 'vec4<f32>(0.0)' : '0.0'};`)).join('\n  ')}
@@ -383,7 +381,7 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
   if (options.path === 'ksplit' && !fits) {
     throw new OptionError(`linear: path 'ksplit' needs one row, f32 weights, k a multiple of 4 and at most ${KSPLIT_MAX_UNITS * 4} per subgroup lane, subgroups of one size, and no columns, normalize or swiglu option; got ${rows} row(s), k ${k}, ${quantized ? 'quantized' : w.dtype} weights on ${device.name}`);
   }
-  const path = options.path ?? (fits && (ksplitLanes(device) ?? 0) >= KSPLIT_DEFAULT_LANES ? 'ksplit' : 'columns');
+  const path = options.path ?? (fits && ksplitByDefault(device) ? 'ksplit' : 'columns');
   if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
   if (k === 0) {
     let y = bias ? copyRows(device, bias, rows, outShape) : device.zeros(outShape, 'f32');
