@@ -129,12 +129,12 @@ export class SpeculativeDecoder {
     }
     const stop = new Set<number>(opts.stopTokens ?? []);
     if (opts.stopAtEos ?? true) {
-      stop.add(config.eosId);
+      for (const id of model.eosIds) stop.add(id);
       if (model.format === 'llama2c') stop.add(config.bosId);
     }
 
     const stats = new DecodeStats(tree.depth);
-    const decoder = tokenizer?.createStreamDecoder();
+    const decoder = tokenizer?.createStreamDecoder(promptIds);
     const out: number[] = [];
     const cache = model.createCache(capacity);
     const started = now();
@@ -319,7 +319,7 @@ export class SpeculativeDecoder {
 
 function encodePrompt(model: LlamaModel, prompt: string): number[] {
   if (!model.tokenizer) throw new OptionError('model has no tokenizer; pass the prompt as token ids');
-  return model.tokenizer.encode(prompt, { bos: true });
+  return model.tokenizer.encode(prompt, { addSpecialTokens: true });
 }
 
 function pickToken(logits: Float32Array, sampling: SamplingOptions, rng: Rng): number {
