@@ -26,6 +26,10 @@ export class Llama2cTokenizer implements Tokenizer {
   /** What each id prints as: the byte itself for <0xNN> pieces, else the piece. */
   private readonly output: Uint8Array[];
   private readonly lookup = new Map<string, number>();
+  /** Each piece as a binary string (the lookup's key), so a pair's key is one concatenation. */
+  private readonly keys: string[];
+  /** The most text bytes one token can stand for (byte pieces stand for one). */
+  private readonly maxPieceBytes: number;
   /** Id of the <0xNN> piece of each byte (ids 3..258 in llama2.c files), or unk (0) when absent. */
   private readonly byteIds: Int32Array; // [256]
 
@@ -39,11 +43,12 @@ export class Llama2cTokenizer implements Tokenizer {
       const m = p.length === 6 ? BYTE_PIECE.exec(binaryKey(p)) : null;
       return m ? Uint8Array.of(parseInt(m[1], 16)) : p;
     });
+    this.keys = pieces.map(binaryKey);
     // First id wins on duplicate pieces, as a sorted binary search would usually find it.
-    pieces.forEach((p, id) => {
-      const k = binaryKey(p);
+    this.keys.forEach((k, id) => {
       if (!this.lookup.has(k)) this.lookup.set(k, id);
     });
+    this.maxPieceBytes = pieces.reduce((m, p) => Math.max(m, p.length), 1);
     this.byteIds = Int32Array.from({ length: 256 }, (_, b) => this.lookup.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? 0);
   }
 
@@ -103,15 +108,20 @@ export class Llama2cTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
-    const tokens: number[] = [];
     const bos = opts.bos || opts.addSpecialTokens;
-    if (bos) tokens.push(this.bosId);
-    if (text.length > 0) {
-      // SentencePiece's dummy prefix: the text is encoded as if it began with a space.
-      const prefix = this.lookup.get(' ');
-      if (prefix !== undefined) tokens.push(prefix);
-    }
     const utf8 = new TextEncoder();
+    // SentencePiece's dummy prefix: the text is encoded as if it began with a space.
+    const prefix = text.length > 0 ? this.lookup.get(' ') : undefined;
+    if (opts.maxTokens !== undefined) {
+      // No token covers more than maxPieceBytes bytes of the text, so this many tokens at least
+      // are needed: an over-long text is rejected before any merging.
+      const bytes = utf8.encode(text).length + (prefix !== undefined ? 1 : 0);
+      const atLeast = (bos ? 1 : 0) + Math.ceil(bytes / this.maxPieceBytes) + (opts.eos ? 1 : 0);
+      if (atLeast > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, atLeast);
+    }
+    const tokens: number[] = [];
+    if (bos) tokens.push(this.bosId);
+    if (prefix !== undefined) tokens.push(prefix);
     for (const ch of text) {
       const bytes = utf8.encode(ch);
       const id = this.lookup.get(binaryKey(bytes));
@@ -121,43 +131,56 @@ export class Llama2cTokenizer implements Tokenizer {
         for (const b of bytes) tokens.push(this.byteIds[b]);
       }
     }
-    this.merge(tokens, bos ? 1 : 0);
-    if (opts.eos) tokens.push(this.eosId);
-    if (opts.maxTokens !== undefined && tokens.length > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, tokens.length);
-    return tokens;
+    const merged = this.merge(tokens, bos ? 1 : 0);
+    if (opts.eos) merged.push(this.eosId);
+    if (opts.maxTokens !== undefined && merged.length > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, merged.length);
+    return merged;
   }
 
-  /** Best-score pair merging over tokens[from..], in place. */
-  private merge(tokens: number[], from: number): void {
-    const pairId = (i: number): number => {
-      const a = this.pieces[tokens[i]];
-      const b = this.pieces[tokens[i + 1]];
-      const joined = new Uint8Array(a.length + b.length);
-      joined.set(a);
-      joined.set(b, a.length);
-      return this.lookup.get(binaryKey(joined)) ?? -1;
-    };
-    // pairs[i] is the id of tokens[i] + tokens[i + 1], or -1; only neighbours change after a merge.
-    const pairs: number[] = [];
-    for (let i = from; i < tokens.length - 1; i++) pairs[i] = pairId(i);
-    for (;;) {
-      let bestScore = -Infinity;
-      let bestIdx = -1;
-      for (let i = from; i < tokens.length - 1; i++) {
-        const id = pairs[i];
-        if (id !== -1 && this.scores[id] > bestScore) {
-          bestScore = this.scores[id];
-          bestIdx = i;
-        }
-      }
-      if (bestIdx === -1) return;
-      tokens[bestIdx] = pairs[bestIdx];
-      tokens.splice(bestIdx + 1, 1);
-      pairs.splice(bestIdx + 1, 1);
-      if (bestIdx + 1 < tokens.length) pairs[bestIdx] = pairId(bestIdx);
-      else pairs.length = bestIdx;
-      if (bestIdx - 1 >= from) pairs[bestIdx - 1] = pairId(bestIdx - 1);
+  /**
+   * Best-score pair merging over tokens[from..], as run.c's loop: merge the adjacent pair whose
+   * concatenation scores highest (the leftmost on ties) until no pair is in the vocabulary. The
+   * pairs wait in a max-heap ordered by (score, position) over a linked list of tokens, so each
+   * merge costs O(log n) instead of a scan: O(n log n) in all.
+   */
+  private merge(tokens: number[], from: number): number[] {
+    const n = tokens.length;
+    if (n - from < 2) return tokens;
+    // Token i is followed by next[i] (-1 at the end); version[i] changes whenever token i does,
+    // which marks its heap entries stale.
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    const version = new Uint32Array(n);
+    for (let i = from; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
     }
+    prev[from] = -1;
+    const heap = new PairHeap();
+    const offer = (i: number) => {
+      const j = next[i];
+      if (j < 0) return;
+      const id = this.lookup.get(this.keys[tokens[i]] + this.keys[tokens[j]]);
+      if (id !== undefined) heap.push(this.scores[id], i, j, version[i], version[j], id);
+    };
+    for (let i = from; i < n - 1; i++) offer(i);
+    while (heap.size > 0) {
+      const e = heap.pop();
+      const i = heap.left[e];
+      const j = heap.right[e];
+      if (next[i] !== j || version[i] !== heap.leftVersion[e] || version[j] !== heap.rightVersion[e]) continue;
+      tokens[i] = heap.id[e];
+      version[i]++;
+      version[j]++;
+      const k = next[j];
+      next[i] = k;
+      if (k >= 0) prev[k] = i;
+      if (prev[i] >= 0) offer(prev[i]);
+      offer(i);
+    }
+    const out = tokens.slice(0, from);
+    for (let i = from; i >= 0; i = next[i]) out.push(tokens[i]);
+    return out;
   }
 
   /** Bytes that `id` prints after `prev`; the space after BOS is dropped as llama2.c does. */
@@ -199,5 +222,69 @@ export class Llama2cTokenizer implements Tokenizer {
       },
       flush: () => utf8.decode(),
     };
+  }
+}
+
+/**
+ * Max-heap of candidate merges: entry e is the pair (left[e], right[e]) merging into id[e] with
+ * score[e]; higher scores first, then the leftmost pair, as run.c's scan picks.
+ */
+class PairHeap {
+  readonly score: number[] = [];
+  readonly left: number[] = [];
+  readonly right: number[] = [];
+  readonly leftVersion: number[] = [];
+  readonly rightVersion: number[] = [];
+  readonly id: number[] = [];
+  private readonly order: number[] = []; // heap of entry indices
+  private readonly free: number[] = [];
+
+  get size(): number {
+    return this.order.length;
+  }
+
+  private before(a: number, b: number): boolean {
+    return this.score[a] > this.score[b] || (this.score[a] === this.score[b] && this.left[a] < this.left[b]);
+  }
+
+  push(score: number, left: number, right: number, leftVersion: number, rightVersion: number, id: number): void {
+    const e = this.free.length > 0 ? this.free.pop()! : this.score.length;
+    this.score[e] = score;
+    this.left[e] = left;
+    this.right[e] = right;
+    this.leftVersion[e] = leftVersion;
+    this.rightVersion[e] = rightVersion;
+    this.id[e] = id;
+    const h = this.order;
+    let c = h.length;
+    h.push(e);
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (!this.before(e, h[p])) break;
+      h[c] = h[p];
+      c = p;
+    }
+    h[c] = e;
+  }
+
+  /** Removes the first entry and returns its index, valid until the next push. */
+  pop(): number {
+    const h = this.order;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= h.length) break;
+        const m = l + 1 < h.length && this.before(h[l + 1], h[l]) ? l + 1 : l;
+        if (!this.before(h[m], last)) break;
+        h[c] = h[m];
+        c = m;
+      }
+      h[c] = last;
+    }
+    this.free.push(top);
+    return top;
   }
 }
