@@ -116,7 +116,9 @@ export class HfTokenizer implements Tokenizer {
   decode(ids: readonly number[]): string {
     this.checkIds(ids);
     const kept = ids.filter((id) => id !== this.bosId && !this.eosIds.includes(id));
-    return kept.length === 0 ? '' : this.core.decode(kept);
+    // No clean-up of spaces before punctuation (tokenizer_config.json may ask for it): the text
+    // stays what the ids spell, and a longer sequence's text starts with a shorter one's.
+    return kept.length === 0 ? '' : this.core.decode(kept, { clean_up_tokenization_spaces: false });
   }
 
   /**

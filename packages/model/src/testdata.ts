@@ -10,6 +10,23 @@ export const STORIES_DIR = `${MODELS_DIR}stories260K`;
 export const LLAMA2_TOKENIZER_DIR = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/', import.meta.url));
 export const HAVE_LLAMA2_TOKENIZER = existsSync(`${LLAMA2_TOKENIZER_DIR}tokenizer.bin`);
 
+/**
+ * Real Hugging Face tokenizers (tokenizer.json + tokenizer_config.json) shipped by npm dev
+ * dependencies and pinned by the lockfile; see fixtures/README.md for their origin and licences.
+ */
+export const HF_TOKENIZER_FIXTURES = {
+  'llama-3': 'tokenizer-llama3',
+  'llama-3.1': 'tokenizer-llama3_1',
+  'qwen-3': 'tokenizer-qwen3',
+  'gemma-3': 'tokenizer-gemma3',
+  'llama-2': 'tokenizer-llama2',
+} as const;
+export type HfTokenizerFixture = keyof typeof HF_TOKENIZER_FIXTURES;
+/** The folder holding tokenizer.json and tokenizer_config.json of a fixture. */
+export function hfTokenizerDir(name: HfTokenizerFixture): string {
+  return fileURLToPath(new URL(`../node_modules/@lenml/${HF_TOKENIZER_FIXTURES[name]}/models/`, import.meta.url));
+}
+
 /** Seeded random model of odd shapes, for the paths stories260K does not take (bias, untied, theta). */
 export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaCheckpoint {
   let s = seed >>> 0;
