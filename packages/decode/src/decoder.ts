@@ -319,7 +319,7 @@ export class SpeculativeDecoder {
 
 function encodePrompt(model: LlamaModel, prompt: string): number[] {
   if (!model.tokenizer) throw new OptionError('model has no tokenizer; pass the prompt as token ids');
-  return model.tokenizer.encode(prompt, { addSpecialTokens: true });
+  return model.tokenizer.encode(prompt, { addSpecialTokens: true, maxTokens: model.config.maxSeqLen - 1 });
 }
 
 function pickToken(logits: Float32Array, sampling: SamplingOptions, rng: Rng): number {

@@ -70,6 +70,10 @@ describe('generate', () => {
     expect(() => generate(model, { prompt: new Array(C + 1).fill(1) })).toThrow(GenerationError);
     expect(() => generate(model, { prompt: new Array(C + 1).fill(1) })).toThrow(/more than the model's context of 512/);
     expect(() => generate(model, { prompt: [] })).toThrow(GenerationError);
+    // A text prompt past the context is rejected from a bound on its token count, before merging.
+    const long = 'Lily and Ben went to the park. '.repeat(1000);
+    expect(() => generate(model, { prompt: long })).toThrow(GenerationError);
+    expect(() => generate(model, { prompt: long })).toThrow(/generate: the prompt has at least \d+ tokens, more than the model's context of 512/);
     expect(() => generate(model, { prompt: [1], temperature: -1 })).toThrow(OptionError);
     expect(() => generate(model, { prompt: [1], topP: 2 })).toThrow(OptionError);
     expect(() => generate(model, { prompt: [1], maxNewTokens: 1.5 })).toThrow(OptionError);

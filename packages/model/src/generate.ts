@@ -3,6 +3,7 @@
 // speculative verifiers draw with, so AR and speculative sampling share one distribution.
 import { argmax, HydraError, OptionError } from '@hydra-ts/tensor';
 import { checkSamplingOptions, createRng, sampleFromLogits } from '@hydra-ts/verify';
+import { TokenLimitError } from './errors';
 import { samplingDefaults } from './generation-config';
 import type { LlamaModel } from './model';
 
@@ -69,7 +70,13 @@ function promptIds(model: LlamaModel, prompt: string | readonly number[]): numbe
   if (problem) throw new GenerationError(`generate: ${problem}`);
   if (typeof prompt !== 'string') return [...prompt];
   if (!model.tokenizer) throw new GenerationError('generate: a text prompt needs a model with a tokenizer; pass token ids instead');
-  return model.tokenizer.encode(prompt, { addSpecialTokens: true });
+  try {
+    // The context bounds the prompt: an over-long text is rejected before it is fully encoded.
+    return model.tokenizer.encode(prompt, { addSpecialTokens: true, maxTokens: model.config.maxSeqLen });
+  } catch (e) {
+    if (!(e instanceof TokenLimitError)) throw e;
+    throw new GenerationError(`generate: the prompt has at least ${e.atLeast} tokens, more than the model's context of ${model.config.maxSeqLen}`, { cause: e });
+  }
 }
 
 export function generate(model: LlamaModel, opts: GenerateOptions): Generation {

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TokenLimitError } from './errors';
 import { HfTokenizer } from './hf-tokenizer';
-import { HF_TOKENIZER_FIXTURES, hfTokenizerDir, type HfTokenizerFixture } from './testdata';
+import { HF_TOKENIZER_FIXTURES, hfTokenizerDir, STORIES_DIR, type HfTokenizerFixture } from './testdata';
 import type { ChatMessage } from './tokenizer';
 
 env.allowRemoteModels = false;
@@ -78,6 +79,21 @@ describe.each(Object.keys(HF_TOKENIZER_FIXTURES) as HfTokenizerFixture[])('%s to
     for (const text of [...CORPUS, SPECIAL_TEXT]) {
       expect(tok.encode(text, { addSpecialTokens: true }), JSON.stringify(text)).toEqual(ref.encode(text));
       expect(tok.encode(text), JSON.stringify(text)).toEqual(ref.encode(text, { add_special_tokens: false }));
+    }
+  });
+
+  it('long texts without split points (a CJK run, a 3000-letter word, a story) encode as the reference', () => {
+    const story = readFileSync(join(STORIES_DIR, 'expected-greedy-200-steps.txt'), 'utf8');
+    for (const text of ['中文测试日本語のテキスト'.repeat(300), `${'x'.repeat(3000)} end`, story.repeat(2)]) {
+      expect(tok.encode(text, { addSpecialTokens: true })).toEqual(ref.encode(text));
+    }
+  });
+
+  it('maxTokens: the early bound never exceeds the true count', () => {
+    for (const text of [...CORPUS, SPECIAL_TEXT, ' '.repeat(500), '='.repeat(300), '🦙'.repeat(100)]) {
+      const n = tok.encode(text, { addSpecialTokens: true }).length;
+      expect(tok.encode(text, { addSpecialTokens: true, maxTokens: n })).toHaveLength(n);
+      if (n > 0) expect(() => tok.encode(text, { addSpecialTokens: true, maxTokens: n - 1 })).toThrow(TokenLimitError);
     }
   });
 

@@ -3,6 +3,7 @@
 import { Tokenizer as HfTokenizerCore } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { TokenizerError, TokenLimitError } from './errors';
+import { speedUpLongWords } from './hf-bpe';
 import type { FileSource } from './source';
 import type { ChatEncodeOptions, ChatMessage, ChatTemplateOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
 
@@ -24,6 +25,21 @@ export interface HfTokenizerOptions {
 
 /** Ids of the context a stream decoder re-decodes with each new piece. */
 const STREAM_CONTEXT = 4;
+
+/** Bytes of `s` in UTF-8 (lone surrogates count as U+FFFD's three). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 function tokenContent(t: unknown): string | undefined {
   if (typeof t === 'string') return t;
@@ -53,6 +69,8 @@ export class HfTokenizer implements Tokenizer {
   private readonly core: HfTokenizerCore;
   private readonly config: Record<string, unknown>;
   private template: Template | undefined;
+  /** UTF-8 length of the longest vocabulary entry: no token stands for more bytes of text. */
+  private readonly maxTokenBytes: number;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown> = {}, opts: HfTokenizerOptions = {}) {
     const name = opts.name ?? 'tokenizer.json';
@@ -64,10 +82,16 @@ export class HfTokenizer implements Tokenizer {
     } catch (e) {
       throw new TokenizerError(`${name}: cannot build the tokenizer: ${(e as Error).message}`, { cause: e });
     }
+    speedUpLongWords((this.core as unknown as { model: unknown }).model);
     this.config = tokenizerConfig;
     const vocab = this.core.get_vocab(true);
     let maxId = -1;
-    for (const id of vocab.values()) if (id > maxId) maxId = id;
+    let maxBytes = 1;
+    for (const [piece, id] of vocab) {
+      if (id > maxId) maxId = id;
+      if (typeof piece === 'string') maxBytes = Math.max(maxBytes, utf8Length(piece));
+    }
+    this.maxTokenBytes = maxBytes;
     this.vocabSize = maxId + 1;
     const idOf = (t: unknown) => {
       const s = tokenContent(t);
@@ -92,6 +116,14 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
+    if (opts.maxTokens !== undefined) {
+      // A token stands for at most maxTokenBytes bytes of the normalized text (byte-level
+      // symbols and SentencePiece's '▁' take at least as many bytes as what they stand for),
+      // so this bound rejects an over-long text before any merging.
+      const normalizer = this.core.normalizer;
+      const atLeast = Math.ceil(utf8Length(normalizer ? normalizer.normalize(text) : text) / this.maxTokenBytes);
+      if (atLeast > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, atLeast);
+    }
     const ids = this.core.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
     if (opts.bos && ids[0] !== this.bosId) {
       if (this.bosId < 0) throw new TokenizerError('encode: bos requested but the tokenizer defines no BOS token');

@@ -1,6 +1,7 @@
 // The llama2.c tokenizer file and its BPE: start from UTF-8 characters (or raw bytes when a
 // character is not in the vocabulary) and repeatedly merge the adjacent pair whose concatenation
 // is the highest-scoring vocabulary entry, as llama2.c run.c does.
+import { mergeBestPairs } from './bpe-merge';
 import { TokenizerError, TokenLimitError } from './errors';
 import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
 
@@ -137,50 +138,13 @@ export class Llama2cTokenizer implements Tokenizer {
     return merged;
   }
 
-  /**
-   * Best-score pair merging over tokens[from..], as run.c's loop: merge the adjacent pair whose
-   * concatenation scores highest (the leftmost on ties) until no pair is in the vocabulary. The
-   * pairs wait in a max-heap ordered by (score, position) over a linked list of tokens, so each
-   * merge costs O(log n) instead of a scan: O(n log n) in all.
-   */
+  /** run.c's merge loop over tokens[from..]: the highest-scoring pair first, the leftmost on ties. */
   private merge(tokens: number[], from: number): number[] {
-    const n = tokens.length;
-    if (n - from < 2) return tokens;
-    // Token i is followed by next[i] (-1 at the end); version[i] changes whenever token i does,
-    // which marks its heap entries stale.
-    const next = new Int32Array(n);
-    const prev = new Int32Array(n);
-    const version = new Uint32Array(n);
-    for (let i = from; i < n; i++) {
-      next[i] = i + 1 < n ? i + 1 : -1;
-      prev[i] = i - 1;
-    }
-    prev[from] = -1;
-    const heap = new PairHeap();
-    const offer = (i: number) => {
-      const j = next[i];
-      if (j < 0) return;
-      const id = this.lookup.get(this.keys[tokens[i]] + this.keys[tokens[j]]);
-      if (id !== undefined) heap.push(this.scores[id], i, j, version[i], version[j], id);
-    };
-    for (let i = from; i < n - 1; i++) offer(i);
-    while (heap.size > 0) {
-      const e = heap.pop();
-      const i = heap.left[e];
-      const j = heap.right[e];
-      if (next[i] !== j || version[i] !== heap.leftVersion[e] || version[j] !== heap.rightVersion[e]) continue;
-      tokens[i] = heap.id[e];
-      version[i]++;
-      version[j]++;
-      const k = next[j];
-      next[i] = k;
-      if (k >= 0) prev[k] = i;
-      if (prev[i] >= 0) offer(prev[i]);
-      offer(i);
-    }
-    const out = tokens.slice(0, from);
-    for (let i = from; i >= 0; i = next[i]) out.push(tokens[i]);
-    return out;
+    const merged = mergeBestPairs(tokens.slice(from), (a, b) => {
+      const id = this.lookup.get(this.keys[a] + this.keys[b]);
+      return id === undefined ? undefined : { score: this.scores[id], merged: id };
+    });
+    return [...tokens.slice(0, from), ...merged];
   }
 
   /** Bytes that `id` prints after `prev`; the space after BOS is dropped as llama2.c does. */
@@ -222,69 +186,5 @@ export class Llama2cTokenizer implements Tokenizer {
       },
       flush: () => utf8.decode(),
     };
-  }
-}
-
-/**
- * Max-heap of candidate merges: entry e is the pair (left[e], right[e]) merging into id[e] with
- * score[e]; higher scores first, then the leftmost pair, as run.c's scan picks.
- */
-class PairHeap {
-  readonly score: number[] = [];
-  readonly left: number[] = [];
-  readonly right: number[] = [];
-  readonly leftVersion: number[] = [];
-  readonly rightVersion: number[] = [];
-  readonly id: number[] = [];
-  private readonly order: number[] = []; // heap of entry indices
-  private readonly free: number[] = [];
-
-  get size(): number {
-    return this.order.length;
-  }
-
-  private before(a: number, b: number): boolean {
-    return this.score[a] > this.score[b] || (this.score[a] === this.score[b] && this.left[a] < this.left[b]);
-  }
-
-  push(score: number, left: number, right: number, leftVersion: number, rightVersion: number, id: number): void {
-    const e = this.free.length > 0 ? this.free.pop()! : this.score.length;
-    this.score[e] = score;
-    this.left[e] = left;
-    this.right[e] = right;
-    this.leftVersion[e] = leftVersion;
-    this.rightVersion[e] = rightVersion;
-    this.id[e] = id;
-    const h = this.order;
-    let c = h.length;
-    h.push(e);
-    while (c > 0) {
-      const p = (c - 1) >> 1;
-      if (!this.before(e, h[p])) break;
-      h[c] = h[p];
-      c = p;
-    }
-    h[c] = e;
-  }
-
-  /** Removes the first entry and returns its index, valid until the next push. */
-  pop(): number {
-    const h = this.order;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      let c = 0;
-      for (;;) {
-        const l = 2 * c + 1;
-        if (l >= h.length) break;
-        const m = l + 1 < h.length && this.before(h[l + 1], h[l]) ? l + 1 : l;
-        if (!this.before(h[m], last)) break;
-        h[c] = h[m];
-        c = m;
-      }
-      h[c] = last;
-    }
-    this.free.push(top);
-    return top;
   }
 }
