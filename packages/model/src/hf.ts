@@ -136,6 +136,8 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   const ropeScaling = parseRopeScaling(json.rope_scaling, num('max_position_embeddings'), where);
   // Fields whose non-default values change the arithmetic in ways not implemented here.
   if (json.mlp_bias === true) throw new ConfigError(`${where}: mlp_bias = true is not supported (feed-forward biases)`);
+  if (json.rope_interleaved === true) throw new ConfigError(`${where}: rope_interleaved = true is not supported (HF checkpoints rotate halves)`);
+  if (json.use_mrope === true) throw new ConfigError(`${where}: use_mrope = true is not supported (multimodal RoPE)`);
   if (json.partial_rotary_factor !== undefined && json.partial_rotary_factor !== 1) {
     throw new ConfigError(`${where}: partial_rotary_factor = ${JSON.stringify(json.partial_rotary_factor)} is not supported, expected 1`);
   }

@@ -1,0 +1,154 @@
+// Today's open model families, each from its published config.json (test/fixtures/configs) with
+// the widths, layer count, vocabulary and window shrunk and every other field as published: random
+// weights under HF names are written to a directory, loaded back through loadHfCheckpoint, and the
+// GPU model's logits over a prefill and a few decode steps must match the CPU reference.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { compareClose, getDevice } from '@hydra-ts/tensor';
+import type { LlamaConfig } from './config';
+import { loadHfCheckpoint, parseHfConfig } from './hf';
+import { randomHfModelFiles } from './hf-random';
+import { LlamaModel } from './model';
+import { argmax, ReferenceLlama } from './reference';
+import { parseSafetensors } from './safetensors';
+import { nodeFileSource } from './source';
+
+const FIXTURES = fileURLToPath(new URL('../test/fixtures/configs/', import.meta.url));
+const device = await getDevice();
+const LOGIT_TOL = { atol: 1e-4, rtol: 1e-4 };
+
+/** A published config.json with the sizes that make a model big replaced by small ones. */
+function published(file: string, over: Record<string, unknown>): Record<string, unknown> {
+  const json = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as Record<string, unknown>;
+  return { ...json, intermediate_size: 96, num_hidden_layers: 3, vocab_size: 97, max_position_embeddings: 64, bos_token_id: 1, eos_token_id: 2, ...over };
+}
+
+interface Family {
+  name: string;
+  json: Record<string, unknown>;
+  /** What the loader must have read from the fields kept as published. */
+  expect: (c: LlamaConfig) => void;
+}
+
+const FAMILIES: Family[] = [
+  {
+    name: 'Llama-3.2-1B (llama3 RoPE scaling, head_dim 32 ≠ 64/4, tied)',
+    json: published('Llama-3.2-1B.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32 }),
+    expect: (c) => {
+      expect(c.ropeScaling).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+      expect([c.headDim, c.tiedEmbeddings, c.ropeTheta]).toEqual([32, true, 500000]);
+    },
+  },
+  {
+    name: 'Llama-3.2-1B untied, linear scaling',
+    json: published('Llama-3.2-1B.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: false, rope_scaling: { rope_type: 'linear', factor: 4 } }),
+    expect: (c) => expect([c.tiedEmbeddings, c.ropeScaling]).toEqual([false, { type: 'linear', factor: 4 }]),
+  },
+  {
+    name: 'Llama dynamic (NTK) scaling past original_max_position_embeddings',
+    json: published('Llama-3.2-1B.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rope_scaling: { rope_type: 'dynamic', factor: 4, original_max_position_embeddings: 16 } }),
+    expect: (c) => expect(c.ropeScaling).toEqual({ type: 'dynamic', factor: 4, originalMaxPositions: 16 }),
+  },
+  {
+    name: 'SmolLM2-135M',
+    json: published('SmolLM2-135M.json', { hidden_size: 48, num_attention_heads: 3, num_key_value_heads: 1 }),
+    expect: (c) => expect([c.headDim, c.ropeTheta, c.normEps, c.ropeScaling]).toEqual([16, 100000, 1e-5, undefined]),
+  },
+  {
+    name: 'Qwen2.5-0.5B (q/k/v biases; sliding_window written, use_sliding_window false)',
+    json: published('Qwen2.5-0.5B.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2 }),
+    expect: (c) => expect([c.qkvBias, c.slidingWindow, c.tiedEmbeddings]).toEqual([true, undefined, true]),
+  },
+  {
+    name: 'Qwen3-0.6B (q/k RMSNorm, head_dim 32 ≠ 64/4)',
+    json: published('Qwen3-0.6B.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32 }),
+    expect: (c) => expect([c.architecture, c.qkNorm, c.qkvBias, c.headDim]).toEqual(['qwen3', true, false, 32]),
+  },
+  {
+    name: 'Mistral-7B-v0.1 (sliding window, untied)',
+    json: published('Mistral-7B-v0.1.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 5 }),
+    expect: (c) => expect([c.slidingWindow, c.layerTypes, c.tiedEmbeddings]).toEqual([5, undefined, false]),
+  },
+  {
+    name: 'gemma-2-2b (GeGLU, sandwich norms, soft-capping, alternating windows)',
+    json: published('gemma-2-2b.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, sliding_window: 5 }),
+    expect: (c) => {
+      expect([c.activation, c.sandwichNorms, c.attnSoftcap, c.finalSoftcap, c.tiedEmbeddings]).toEqual(['gelu_tanh', true, 50, 30, true]);
+      expect(c.layerTypes).toEqual(['sliding', 'full', 'sliding']);
+      expect(c.attnScale).toBe(1 / 16); // query_pre_attn_scalar 256, not head_dim 32
+      expect(c.embedScale).toBe(8);
+    },
+  },
+  {
+    name: 'gemma-3-1b-it (q/k norms, local RoPE base, pattern of local and global layers)',
+    json: published('gemma-3-1b-it.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 32, sliding_window: 5, sliding_window_pattern: 3 }),
+    expect: (c) => {
+      expect([c.qkNorm, c.ropeTheta, c.ropeLocalTheta, c.attnSoftcap, c.finalSoftcap]).toEqual([true, 1e6, 10000, undefined, undefined]);
+      expect(c.layerTypes).toEqual(['sliding', 'sliding', 'full']);
+    },
+  },
+  {
+    name: 'gemma-3 with layer_types and linear scaling on its global layers',
+    json: published('gemma-3-1b-it.json', { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 32, sliding_window: 4, rope_scaling: { rope_type: 'linear', factor: 8 }, layer_types: ['full_attention', 'sliding_attention', 'full_attention'] }),
+    expect: (c) => expect([c.layerTypes, c.ropeScaling]).toEqual([['full', 'sliding', 'full'], { type: 'linear', factor: 8 }]),
+  },
+];
+
+/** Writes the family's HF directory and returns its path. */
+function writeDir(f: Family, seed: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hydra-family-'));
+  for (const [name, bytes] of randomHfModelFiles(f.json, parseHfConfig(f.json), seed, 0.15)) writeFileSync(join(dir, name), bytes);
+  return dir;
+}
+
+describe('open model families load from config.json + safetensors and match the CPU reference', () => {
+  FAMILIES.forEach((f, n) => {
+    it(f.name, async () => {
+      const dir = writeDir(f, 10 + n);
+      const { config, weights } = await loadHfCheckpoint(nodeFileSource(dir));
+      f.expect(config);
+      if (config.architecture.startsWith('gemma')) {
+        // The file's w becomes 1 + w: Gemma's norm scales by (1 + w).
+        const file = parseSafetensors(readFileSync(join(dir, 'model.safetensors'))).tensors;
+        const w = file.get('model.layers.1.pre_feedforward_layernorm.weight')!.data as Float32Array;
+        expect(Array.from(weights.layers[1].ffnNorm)).toEqual(Array.from(w, (v) => Math.fround(1 + v)));
+      }
+      const model = LlamaModel.fromWeights(device, config, weights, undefined, { format: 'hf' });
+      const ref = new ReferenceLlama(config, weights);
+      const cache = model.createCache();
+      // 9 prompt tokens and 7 steps: past every window of these configs.
+      const prompt = [1, 5, 17, 42, 3, 88, 60, 23, 9];
+      const pre = model.forward(cache, { tokens: prompt, logits: 'all' });
+      cache.commit();
+      const all = await pre.logits!.read();
+      pre.hidden.dispose();
+      pre.logits!.dispose();
+      let next = 0;
+      prompt.forEach((t, p) => {
+        const want = ref.forward(t, p);
+        const r = compareClose(all.subarray(p * config.vocabSize, (p + 1) * config.vocabSize), want, { ...LOGIT_TOL, what: `${f.name}: prefill logits at ${p}` });
+        expect(r.ok, r.message).toBe(true);
+        next = argmax(want);
+      });
+      const spread = Math.max(...all) - Math.min(...all);
+      expect(spread).toBeGreaterThan(0.5); // the logits say something: a comparison of constants would prove nothing
+      for (let p = prompt.length; p < prompt.length + 7; p++) {
+        const out = model.forward(cache, { tokens: [next], logits: 'all' });
+        cache.commit();
+        const got = await out.logits!.read();
+        out.hidden.dispose();
+        out.logits!.dispose();
+        const want = ref.forward(next, p);
+        const r = compareClose(got, want, { ...LOGIT_TOL, what: `${f.name}: decode logits at ${p}` });
+        expect(r.ok, r.message).toBe(true);
+        expect(argmax(got as Float32Array)).toBe(argmax(want));
+        next = argmax(want);
+      }
+      cache.dispose();
+      model.dispose();
+    });
+  });
+});
