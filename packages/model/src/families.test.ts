@@ -13,8 +13,9 @@ import { loadHfCheckpoint, parseHfConfig } from './hf';
 import { randomHfModelFiles } from './hf-random';
 import { LlamaModel } from './model';
 import { argmax, ReferenceLlama } from './reference';
-import { parseSafetensors } from './safetensors';
-import { nodeFileSource } from './source';
+import { WeightError } from './errors';
+import { parseSafetensors, serializeSafetensors } from './safetensors';
+import { memoryFileSource, nodeFileSource } from './source';
 
 const FIXTURES = fileURLToPath(new URL('../test/fixtures/configs/', import.meta.url));
 const device = await getDevice();
@@ -150,5 +151,27 @@ describe('open model families load from config.json + safetensors and match the 
       cache.dispose();
       model.dispose();
     });
+  });
+});
+
+describe('weights that disagree with config.json are a WeightError naming the tensor', () => {
+  const json = published('Qwen3-0.6B.json', { hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, num_hidden_layers: 2 });
+  const config = parseHfConfig(json);
+  const files = randomHfModelFiles(json, config, 3);
+  const tensors = parseSafetensors(files.get('model.safetensors')!).tensors;
+  /** The directory with config.json replaced or tensors edited. */
+  const dir = (over: Record<string, unknown>, edit: (t: Map<string, { shape: number[]; data: Float32Array }>) => void = () => {}) => {
+    const t = new Map([...tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }]));
+    edit(t);
+    return memoryFileSource({ 'config.json': new TextEncoder().encode(JSON.stringify({ ...json, ...over })), 'model.safetensors': serializeSafetensors(t) }, 'd');
+  };
+  it('a layer past num_hidden_layers, or one missing', async () => {
+    await expect(loadHfCheckpoint(dir({ num_hidden_layers: 1 }))).rejects.toThrow(WeightError);
+    await expect(loadHfCheckpoint(dir({ num_hidden_layers: 1 }))).rejects.toThrow(/tensor model\.layers\.1\.[\w.]+ belongs to layer 1, but config\.json has num_hidden_layers = 1/);
+    await expect(loadHfCheckpoint(dir({ num_hidden_layers: 3 }))).rejects.toThrow(/no tensors of layer 2 \(model\.layers\.2\.\*\), but config\.json has num_hidden_layers = 3/);
+  });
+  it('head_dim that disagrees with q_proj, and a missing q_norm', async () => {
+    await expect(loadHfCheckpoint(dir({ head_dim: 8 }))).rejects.toThrow(/q_proj\.weight has shape \[64, 32\], expected \[32, 32\] \(num_attention_heads 4 · head_dim 8 = 32 rows\)/);
+    await expect(loadHfCheckpoint(dir({}, (t) => t.delete('model.layers.1.self_attn.k_norm.weight')))).rejects.toThrow(/tensor model\.layers\.1\.self_attn\.k_norm\.weight is missing, expected shape \[16\]/);
   });
 });

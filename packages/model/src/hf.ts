@@ -145,11 +145,12 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   if (json.attention_bias === true && architecture === 'mistral') {
     throw new ConfigError(`${where}: attention_bias = true is not supported for ${archName} (its attention has no biases)`);
   }
-  const window = json.sliding_window ?? null;
+  const window = json.sliding_window === undefined && gemma ? 4096 : (json.sliding_window ?? null); // Gemma2/3Config default 4096
   if (window !== null && (typeof window !== 'number' || !Number.isInteger(window) || window < 1)) {
     throw new ConfigError(`${where}: sliding_window = ${JSON.stringify(window)}, expected a positive integer or null`);
   }
   const layerTypes = parseLayerTypes(json, architecture, nLayers, where);
+  if (layerTypes?.includes('sliding') && window === null) throw new ConfigError(`${where}: layer_types has sliding_attention layers but sliding_window = null`);
   // Qwen writes sliding_window even when use_sliding_window is false: then no layer slides.
   const slides = architecture === 'mistral' ? window !== null : (layerTypes?.includes('sliding') ?? false);
   const config: LlamaConfig = {
