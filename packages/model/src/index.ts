@@ -22,4 +22,4 @@ export { KVCache, CacheError, type LayerCache, type KVCacheShape } from './cache
 export { DecoderLayer, decoderLayerConfig, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
 export { LlamaModel, type LlamaModelOptions, type LoadOptions, type ForwardInput, type ForwardOutput, type LogitsChoice } from './model';
 export { generate, GenerationError, promptTypeProblem, type GenerateOptions, type Generation, type GenerationPiece, type GenerationResult, type StopReason } from './generate';
-export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';
+export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, QWEN3_0_6B_CONFIG, LLAMA32_1B_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';

@@ -99,7 +99,7 @@ export class DecoderLayer {
   readonly postAttnNorm: Tensor | null; // [dim]
   readonly postFfnNorm: Tensor | null; // [dim]
 
-  private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose'>) {
+  private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose' | 'weightBytes'>) {
     this.device = device;
     this.config = config;
     this.attnNorm = t.attnNorm;
@@ -228,6 +228,11 @@ export class DecoderLayer {
       const f = t(linear(hb13, this.w2, undefined, gate)); // [rows, dim]
       return add(x2, t(rmsnorm(f, this.postFfnNorm, c.normEps))); // [rows, dim]
     });
+  }
+
+  /** Bytes of this block's weights on the device. */
+  get weightBytes(): number {
+    return [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2, this.bo, this.qNorm, this.kNorm, this.postAttnNorm, this.postFfnNorm].reduce((n, w) => n + (w?.byteLength ?? 0), 0);
   }
 
   dispose(): void {

@@ -229,6 +229,13 @@ export class LlamaModel {
     return capped;
   }
 
+  /** Bytes of the weights on the device: layers, embeddings, the output projection (once when tied) and the final norm. */
+  get weightBytes(): number {
+    const output = this.outputProjection === this.tokenEmbedding ? 0 : this.outputProjection.byteLength;
+    const untied = this.outputWeight !== this.tokenEmbedding && this.outputWeight !== this.outputProjection ? this.outputWeight.byteLength : 0;
+    return this.layers.reduce((n, l) => n + l.weightBytes, 0) + this.tokenEmbedding.byteLength + output + untied + this.finalNorm.byteLength;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
