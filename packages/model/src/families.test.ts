@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compareClose, getDevice } from '@hydra-ts/tensor';
 import type { LlamaConfig } from './config';
-import { loadHfCheckpoint, parseHfConfig } from './hf';
-import { randomHfModelFiles } from './hf-random';
+import { hfTensorsToCheckpoint, loadHfCheckpoint, parseHfConfig } from './hf';
+import { randomHfModelFiles, randomHfTensors } from './hf-random';
 import { LlamaModel } from './model';
 import { argmax, ReferenceLlama } from './reference';
 import { WeightError } from './errors';
@@ -173,5 +173,27 @@ describe('weights that disagree with config.json are a WeightError naming the te
   it('head_dim that disagrees with q_proj, and a missing q_norm', async () => {
     await expect(loadHfCheckpoint(dir({ head_dim: 8 }))).rejects.toThrow(/q_proj\.weight has shape \[64, 32\], expected \[32, 32\] \(num_attention_heads 4 · head_dim 8 = 32 rows\)/);
     await expect(loadHfCheckpoint(dir({}, (t) => t.delete('model.layers.1.self_attn.k_norm.weight')))).rejects.toThrow(/tensor model\.layers\.1\.self_attn\.k_norm\.weight is missing, expected shape \[16\]/);
+  });
+});
+
+describe('Gemma3ForConditionalGeneration', () => {
+  it('(gemma-3-4b-it) loads as the Gemma3ForCausalLM inside it, under either tensor prefix', async () => {
+    const outer = JSON.parse(readFileSync(join(FIXTURES, 'gemma-3-4b-it.json'), 'utf8')) as Record<string, unknown>;
+    const text = { ...(outer.text_config as object), hidden_size: 64, intermediate_size: 96, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, vocab_size: 128, sliding_window: 5, max_position_embeddings: 64 };
+    const json = { ...outer, text_config: text };
+    const config = parseHfConfig(json);
+    // Gemma3TextConfig's defaults fill what text_config leaves out.
+    expect([config.architecture, config.nHeads, config.ropeTheta, config.ropeLocalTheta, config.attnScale, config.tiedEmbeddings, config.eosId]).toEqual(['gemma3', 4, 1e6, 10000, 1 / 16, true, 1]);
+    expect(config.ropeScaling).toEqual({ type: 'linear', factor: 8 });
+    expect(config.layerTypes).toEqual(['sliding', 'sliding', 'sliding']); // pattern 6: the 6th layer is the first global one
+    const t = randomHfTensors(config, 5);
+    const want = hfTensorsToCheckpoint(config, parseSafetensors(serializeSafetensors(t)).tensors);
+    for (const [from, to] of [['model.', 'language_model.model.'], ['model.', 'model.language_model.']]) {
+      const renamed = new Map([...t].map(([k, v]) => [k.startsWith(from) ? to + k.slice(from.length) : k, v]));
+      renamed.set('vision_tower.vision_model.post_layernorm.weight', { shape: [4], data: new Float32Array(4) });
+      const files = { 'config.json': new TextEncoder().encode(JSON.stringify(json)), 'model.safetensors': serializeSafetensors(renamed) };
+      expect(await loadHfCheckpoint(memoryFileSource(files))).toEqual(want);
+    }
+    expect(() => parseHfConfig({ ...outer, text_config: undefined })).toThrow(/text_config = undefined, expected an object/);
   });
 });

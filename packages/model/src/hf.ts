@@ -20,6 +20,27 @@ const ARCHITECTURES: Record<string, Architecture> = {
   Gemma3ForCausalLM: 'gemma3',
 };
 
+/**
+ * Gemma3TextConfig's defaults (transformers), which the multimodal checkpoints' `text_config`
+ * mostly leaves out (gemma-3-4b-it lists only widths, layers, rope_scaling and sliding_window).
+ */
+const GEMMA3_TEXT_DEFAULTS: Record<string, unknown> = {
+  vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
+  num_key_value_heads: 4, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh', max_position_embeddings: 131072,
+  rms_norm_eps: 1e-6, rope_theta: 1_000_000, query_pre_attn_scalar: 256, sliding_window: 4096, sliding_window_pattern: 6,
+  rope_local_base_freq: 10000, rope_scaling: null, attn_logit_softcapping: null, final_logit_softcapping: null,
+  bos_token_id: 2, eos_token_id: 1, tie_word_embeddings: true,
+};
+
+/** The text model of a Gemma3ForConditionalGeneration config.json, as a Gemma3ForCausalLM one. */
+function gemma3TextConfig(json: Record<string, unknown>, where: string): Record<string, unknown> {
+  const text = json.text_config;
+  if (typeof text !== 'object' || text === null || Array.isArray(text)) throw new ConfigError(`${where}: text_config = ${JSON.stringify(text)}, expected an object (Gemma3ForConditionalGeneration)`);
+  // Token ids may sit on the outer config.
+  const ids = Object.fromEntries(['bos_token_id', 'eos_token_id'].filter((k) => json[k] !== undefined).map((k) => [k, json[k]]));
+  return { ...GEMMA3_TEXT_DEFAULTS, ...ids, ...text, architectures: ['Gemma3ForCausalLM'] };
+}
+
 /** config.json `rope_scaling` → RopeScaling; `maxPositions` is max_position_embeddings. */
 function parseRopeScaling(v: unknown, maxPositions: number, where: string): RopeScaling | null {
   if (v === null || v === undefined) return null;
@@ -114,9 +135,10 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${where}: expected a JSON object`);
   const archs = json.architectures;
   const archName = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
+  if (archName === 'Gemma3ForConditionalGeneration') return parseHfConfig(gemma3TextConfig(json, where), where);
   const architecture = archName !== undefined ? ARCHITECTURES[archName] : undefined;
   if (architecture === undefined) {
-    throw new ConfigError(`${where}: architectures = ${JSON.stringify(archs)}, expected one of ${Object.keys(ARCHITECTURES).join(', ')}`);
+    throw new ConfigError(`${where}: architectures = ${JSON.stringify(archs)}, expected one of ${[...Object.keys(ARCHITECTURES), 'Gemma3ForConditionalGeneration'].join(', ')}`);
   }
   const num = (key: string, fallback?: number): number => {
     const v = json[key] ?? fallback;
@@ -180,7 +202,7 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   if (gemma) {
     config.sandwichNorms = true;
     config.embedScale = Math.sqrt(dim);
-    config.attnScale = 1 / Math.sqrt(num('query_pre_attn_scalar', config.headDim));
+    config.attnScale = 1 / Math.sqrt(num('query_pre_attn_scalar', 256)); // Gemma2Config's and Gemma3TextConfig's default
     const cap = (key: string, fallback: number | null) => {
       const v = json[key] === undefined ? fallback : json[key];
       if (v !== null && typeof v !== 'number') throw new ConfigError(`${where}: ${key} = ${JSON.stringify(v)}, expected a number or null`);
@@ -229,6 +251,7 @@ async function readTensors(source: FileSource): Promise<Map<string, SafetensorsT
 /** Turns HF-named tensors into LlamaWeights for `config`, checking every name and shape. */
 export function hfTensorsToCheckpoint(config: LlamaConfig, tensors: Map<string, SafetensorsTensor>, where = 'model'): LlamaCheckpoint {
   const c = { ...config };
+  tensors = textModelTensors(tensors);
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
   // What a wrong size of each projection says about config.json.
@@ -294,6 +317,25 @@ export function hfTensorsToCheckpoint(config: LlamaConfig, tensors: Map<string, 
   const weights = { tokenEmbedding, layers, finalNorm, output };
   validateWeights(c, weights);
   return { config: c, weights };
+}
+
+/**
+ * The text model's tensors under Gemma3ForCausalLM's names: multimodal Gemma 3 files keep them
+ * under `language_model.model.` (as published) or `model.language_model.` (as transformers ≥ 4.52
+ * saves them), beside the vision tower's, which are left out.
+ */
+function textModelTensors(tensors: Map<string, SafetensorsTensor>): Map<string, SafetensorsTensor> {
+  if (tensors.has('model.embed_tokens.weight')) return tensors;
+  for (const [prefix, to] of [['language_model.model.', 'model.'], ['model.language_model.', 'model.'], ['language_model.lm_head.', 'lm_head.']] as const) {
+    if (![...tensors.keys()].some((k) => k.startsWith(prefix))) continue;
+    const out = new Map<string, SafetensorsTensor>();
+    for (const [k, t] of tensors) {
+      if (k.startsWith(prefix)) out.set(to + k.slice(prefix.length), t);
+      else if (k === 'lm_head.weight' || k.startsWith('language_model.lm_head.')) out.set('lm_head.weight', t);
+    }
+    return out;
+  }
+  return tensors;
 }
 
 /** Throws WeightError when the file holds a layer at or past num_hidden_layers (or skips one). */
