@@ -1,7 +1,9 @@
 // Public API of @hydra-ts/model.
 export { CheckpointError, TokenizerError, TokenLimitError, SafetensorsError, ConfigError, WeightError, FileSourceError } from './errors';
-export type { Architecture, RopeLayout, LlamaConfig, LlamaLayerWeights, LlamaWeights, LlamaCheckpoint } from './config';
-export { validateConfig, validateWeights, weightShapes } from './config';
+export type { Architecture, RopeLayout, RopeScaling, AttentionKind, Activation, LayerAttention, LlamaConfig, LlamaLayerWeights, LlamaWeights, LlamaCheckpoint } from './config';
+export { ARCHITECTURES, validateConfig, validateWeights, weightShapes, layerAttention } from './config';
+export { ropeFrequencies, layerRopeFrequencies } from './rope-frequencies';
+export { randomHfTensors, randomHfModelFiles } from './hf-random';
 export type { FileSource } from './source';
 export { nodeFileSource, httpFileSource, memoryFileSource } from './source';
 export { parseLlama2cConfig, parseLlama2cCheckpoint, serializeLlama2cCheckpoint } from './llama2c';
@@ -19,7 +21,7 @@ export { parseGenerationConfig, samplingDefaults } from './generation-config';
 export { loadModelFiles } from './load';
 export { ReferenceLlama, referenceGreedy, argmax, rmsnorm, matmul, softmax, rope } from './reference';
 export { KVCache, CacheError, type LayerCache, type KVCacheShape } from './cache';
-export { DecoderLayer, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
+export { DecoderLayer, decoderLayerConfig, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
 export { LlamaModel, type LlamaModelOptions, type LoadOptions, type ForwardInput, type ForwardOutput, type LogitsChoice } from './model';
 export { generate, GenerationError, promptTypeProblem, type GenerateOptions, type Generation, type GenerationPiece, type GenerationResult, type StopReason } from './generate';
-export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';
+export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, QWEN3_0_6B_CONFIG, LLAMA32_1B_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';

@@ -15,14 +15,16 @@ import {
   linear,
   QuantizedMatrix,
   rmsnorm,
+  scale,
   ShapeError,
   slice,
+  softcap,
   Tensor,
   type Device,
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
-import { checkWeightDType, DecoderLayer, isQuantized, uploadMatrix, type WeightDType } from './layer';
+import { checkWeightDType, DecoderLayer, decoderLayerConfig, isQuantized, uploadMatrix, type WeightDType } from './layer';
 import { loadModelFiles } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
@@ -108,7 +110,7 @@ export class LlamaModel {
     this.outputProjection = quantized ? uploadMatrix(device, weights.output, [c.vocabSize, c.dim], this.dtype, 'output') : this.outputWeight;
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
     this.uploads = new HostUploads(device);
-    this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
+    this.layers = weights.layers.map((w, l) => DecoderLayer.fromWeights(device, decoderLayerConfig(c, l), w, { dtype: this.dtype }));
   }
 
   /** Loads a llama2.c checkpoint (path to a .bin, or a source + opts.checkpoint) or a Hugging Face directory. */
@@ -187,6 +189,11 @@ export class LlamaModel {
     const pos = this.uploads.get('positions', positions, [rows], 'i32'); // [rows], held by this.uploads
     const mask = input.mask ? this.uploads.get('mask', input.mask, [rows, rows], 'u32') : undefined; // [rows, rows]
     let x: Tensor = embedding(this.tokenEmbedding, tokens); // [rows, dim]
+    if (c.embedScale !== undefined && c.embedScale !== 1) {
+      const scaled = scale(x, c.embedScale); // Gemma: x·√dim
+      x.dispose();
+      x = scaled;
+    }
     for (let l = 0; l < c.nLayers; l++) {
       const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
       x.dispose();
@@ -223,7 +230,19 @@ export class LlamaModel {
     if (hidden.rank !== 2 || hidden.shape[1] !== this.config.dim) {
       throw new ShapeError(`LlamaModel.project: hidden ${hidden.describe()}, expected [rows, dim = ${this.config.dim}]`);
     }
-    return linear(hidden, this.outputProjection);
+    const logits = linear(hidden, this.outputProjection); // [rows, vocab]
+    const cap = this.config.finalSoftcap;
+    if (!cap) return logits;
+    const capped = softcap(logits, cap); // Gemma 2: cap·tanh(logits / cap)
+    logits.dispose();
+    return capped;
+  }
+
+  /** Bytes of the weights on the device: layers, embeddings, the output projection (once when tied) and the final norm. */
+  get weightBytes(): number {
+    const output = this.outputProjection === this.tokenEmbedding ? 0 : this.outputProjection.byteLength;
+    const untied = this.outputWeight !== this.tokenEmbedding && this.outputWeight !== this.outputProjection ? this.outputWeight.byteLength : 0;
+    return this.layers.reduce((n, l) => n + l.weightBytes, 0) + this.tokenEmbedding.byteLength + output + untied + this.finalNorm.byteLength;
   }
 
   dispose(): void {

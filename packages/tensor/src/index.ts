@@ -10,7 +10,7 @@ export { HostUploads } from './uploads';
 
 // GPU ops
 export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
-export { scale, silu, swiglu } from './ops/unary';
+export { scale, silu, softcap, swiglu } from './ops/unary';
 
 // CPU twins (references for tests and for code that must not touch the GPU)
 export * as cpu from './cpu/index';
