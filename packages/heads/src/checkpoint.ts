@@ -17,20 +17,23 @@ import type { HeadBase, TopKHeads } from './draft-head';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
+import { MLPSpeculatorHeads } from './mlp-speculator';
 import { PrefixMLP } from './prefix';
 
-export type Heads = MedusaHeads | HydraHeads;
+export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads;
 
 /**
  * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
  * picks h_t, so before training every head predicts what the base model predicts from h_t
  * (exactly so for Medusa and Hydra); lm_heads start as copies of the base output layer; the
  * PrefixMLP's projections are random (seeded), with wo and w2 zero so it starts as the identity
- * on the residual stream.
+ * on the residual stream. MLPSpeculator weights start as fms-extras' reset_parameters makes them
+ * (embeddings, projections and heads with standard deviation 1/√inner, here uniform and seeded;
+ * norm gains one, shifts zero).
  */
 export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
   const config = headConfigFor(model.config, opts);
-  const output = config.sharedOutput ? null : await model.outputWeight.read(); // [vocab, dim]
+  const output = config.sharedOutput || config.kind === 'mlp-speculator' ? null : await model.outputWeight.read(); // [vocab, dim]
   const seed = opts.seed ?? 0;
   const values = new Map<string, Float32Array>();
   let s = 0;
@@ -38,7 +41,11 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
     const size = shape.reduce((a, b) => a * b, 1);
     const leaf = name.slice(name.lastIndexOf('.') + 1);
     let v: Float32Array;
-    if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
+    if (name.startsWith('speculator.')) {
+      const bound = Math.sqrt(3 / config.speculator!.innerDim); // uniform ±√3σ has standard deviation σ = 1/√inner
+      if (name.startsWith('speculator.ln.')) v = new Float32Array(size).fill(leaf === 'weight' ? 1 : 0);
+      else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
+    } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
     else if (name.startsWith('prefix.') && (leaf.endsWith('norm'))) v = new Float32Array(size).fill(1);
     else if (name.startsWith('prefix.') && leaf !== 'wo' && leaf !== 'w2') {
@@ -58,7 +65,7 @@ function pickFirstBlock(out: number, inDim: number): Float32Array {
 }
 
 /** Uploads checked parameter values and assembles the heads. */
-function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): Heads {
+export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): Heads {
   const params = new Map<string, Tensor>();
   let prefix: PrefixMLP | null = null;
   try {
@@ -69,6 +76,7 @@ function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Flo
       params.set(name, t);
     }
     if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
+    if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
     return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
   } catch (e) {
     prefix?.dispose();
@@ -153,6 +161,19 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
   const vocabSize = int('vocabSize');
   if (typeof c.sharedOutput !== 'boolean') throw bad('sharedOutput', 'true or false');
   let prefix: PrefixConfig | null = null;
+  if (kind === 'mlp-speculator') {
+    const sp = c.speculator as Record<string, unknown> | null | undefined;
+    if (sp === null || typeof sp !== 'object') throw bad('speculator', 'an object { innerDim, scaleInput } (mlp-speculator heads)');
+    const innerDim = sp.innerDim;
+    if (typeof innerDim !== 'number' || !Number.isInteger(innerDim) || innerDim < 1 || innerDim > 1 << 16) {
+      throw new HeadCheckpointError(`${file}: config.speculator.innerDim = ${JSON.stringify(innerDim)}, expected an integer in [1, 65536]`);
+    }
+    if (typeof sp.scaleInput !== 'boolean') throw new HeadCheckpointError(`${file}: config.speculator.scaleInput = ${JSON.stringify(sp.scaleInput)}, expected true or false`);
+    if (layers !== 1) throw bad('layers', '1 (mlp-speculator stages have one layer each)');
+    if (c.sharedOutput) throw bad('sharedOutput', 'false (mlp-speculator stages have their own heads)');
+    if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (mlp-speculator heads have no PrefixMLP)');
+    return { kind, numHeads, layers, dim, vocabSize, sharedOutput: false, prefix: null, speculator: { innerDim, scaleInput: sp.scaleInput } };
+  }
   if (kind === 'hydra++') {
     const p = c.prefix as Record<string, unknown> | null;
     if (p === null || typeof p !== 'object') throw bad('prefix', 'an object (hydra++ heads have a PrefixMLP)');
