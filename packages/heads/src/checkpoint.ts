@@ -14,6 +14,7 @@ import {
   type PrefixConfig,
 } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
+import { detectLayout, readEngineHead } from './engine-formats';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
@@ -93,15 +94,24 @@ export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
 }
 
+export interface LoadHeadOptions {
+  /**
+   * The config.json of a serving engine's heads given as bytes (JSON text or parsed). For a path,
+   * the config.json beside the file (or in the directory) is read instead.
+   */
+  engineConfig?: Record<string, unknown> | string;
+}
+
 /**
- * Heads from a file written by saveHead: bytes, or a path (read with node:fs). Throws
+ * Heads from a file written by saveHead, or from a serving engine's heads (vLLM Medusa, TGI /
+ * FasterDecoding Medusa, MLPSpeculator; see engine-formats.ts), told apart by the tensor names:
+ * bytes, a path (read with node:fs), or a directory holding config.json and the weights. Throws
  * HeadCheckpointError for anything but a well-formed heads file, HeadMismatchError when it was
  * made for a base model of another dim or vocabulary.
  */
-export async function loadHead(model: HeadBase, source: Uint8Array | string): Promise<Heads> {
-  const file = typeof source === 'string' ? source : 'heads file';
-  const bytes = typeof source === 'string' ? await nodeFileSource('').read(source) : source;
-  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
+export async function loadHead(model: HeadBase, source: Uint8Array | string, options: LoadHeadOptions = {}): Promise<Heads> {
+  if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
+  const { bytes, file, engineConfig } = await readHeadSource(source, options);
   let parsed;
   try {
     parsed = parseSafetensors(bytes, file);
@@ -109,8 +119,14 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string): Pr
     throw new HeadCheckpointError(`${file}: not a safetensors file: ${(e as Error).message}`, { cause: e });
   }
   const meta = parsed.metadata;
+  if (meta.format !== HEADS_FORMAT && detectLayout(parsed.tensors.keys())) {
+    // Medusa lm_heads equal to the base output layer load as a shared output, as they were exported
+    const baseOutput = detectLayout(parsed.tensors.keys()) === 'mlp-speculator' ? null : ((await model.outputWeight.read()) as Float32Array);
+    const { config, values } = readEngineHead(model, parsed.tensors, await engineConfig(), file, baseOutput);
+    return buildHeads(model, config, values);
+  }
   if (meta.format !== HEADS_FORMAT) {
-    throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}"`);
+    throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}" (or the tensors of a serving engine's heads)`);
   }
   if (meta.version !== HEADS_VERSION) {
     throw new HeadCheckpointError(`${file}: metadata version = ${JSON.stringify(meta.version)}, expected "${HEADS_VERSION}"`);
@@ -136,6 +152,53 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string): Pr
     throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
   }
   return buildHeads(model, config, values);
+}
+
+/** The weights file names engines use, in the order a directory is searched. */
+const ENGINE_WEIGHT_FILES = ['medusa_lm_head.safetensors', 'model.safetensors'];
+
+/** The bytes of a heads source, its name for messages, and how to get an engine config.json for it. */
+async function readHeadSource(source: Uint8Array | string, options: LoadHeadOptions) {
+  const given = options.engineConfig;
+  if (typeof source !== 'string') {
+    return { bytes: source, file: 'heads file', engineConfig: async () => (given === undefined ? null : parseEngineConfig(given, 'engineConfig')) };
+  }
+  const fs = await import('node:fs/promises');
+  let file = source;
+  const isDir = await fs.stat(source).then((st) => st.isDirectory(), () => false);
+  if (isDir) {
+    const names = await fs.readdir(source);
+    const weights = ENGINE_WEIGHT_FILES.find((n) => names.includes(n)) ?? (names.filter((n) => n.endsWith('.safetensors')).length === 1 ? names.find((n) => n.endsWith('.safetensors')) : undefined);
+    if (!weights) throw new HeadCheckpointError(`${source}: a heads directory needs ${ENGINE_WEIGHT_FILES.join(' or ')} (or exactly one .safetensors file); it holds ${names.join(', ') || 'nothing'}`);
+    file = `${source.replace(/\/+$/, '')}/${weights}`;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await nodeFileSource('').read(file);
+  } catch (e) {
+    throw new HeadCheckpointError(`${file}: cannot read the heads file: ${(e as Error).message}`, { cause: e });
+  }
+  const slash = file.lastIndexOf('/');
+  const configPath = (slash >= 0 ? file.slice(0, slash + 1) : '') + 'config.json';
+  const engineConfig = async () => {
+    if (given !== undefined) return parseEngineConfig(given, 'engineConfig');
+    const text = await fs.readFile(configPath, 'utf8').catch(() => null);
+    return text === null ? null : parseEngineConfig(text, configPath);
+  };
+  return { bytes, file, engineConfig };
+}
+
+function parseEngineConfig(c: Record<string, unknown> | string, where: string): Record<string, unknown> {
+  let v: unknown = c;
+  if (typeof c === 'string') {
+    try {
+      v = JSON.parse(c);
+    } catch (e) {
+      throw new HeadCheckpointError(`${where}: not JSON: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HeadCheckpointError(`${where}: expected a JSON object (an engine's config.json)`);
+  return v as Record<string, unknown>;
 }
 
 function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
