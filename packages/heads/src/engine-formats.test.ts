@@ -125,17 +125,39 @@ describe('exported files are what the engines load', () => {
       head.dispose();
     }));
 
-  it('tgi-medusa with the base output layer: V2 (no {i}.1.weight) for one block, V1 with the base layer copied for more', () =>
+  it('tgi-medusa with the base output layer: V1 with the base layer copied as {i}.{L}.weight (TensorRT-LLM reads only V1)', () =>
     withBase(async (base) => {
       for (const layers of [1, 2]) {
         const c = headConfig(base.config, 'medusa', 2, layers, true);
         const head = await loadHead(base, headsFile(c, randomValues(c, 3)));
-        const { shapes, tensors } = contents((await exportHead(head, 'tgi-medusa')).files, 'medusa_lm_head.safetensors');
-        // layers/medusa.py MedusaHeadV2.__init__: load_multi of {i}.0.linear, the model's own lm_head; asserts medusa_num_layers == 1
-        if (layers === 1) expect([...shapes.keys()].sort()).toEqual(['0.0.linear.bias', '0.0.linear.weight', '1.0.linear.bias', '1.0.linear.weight']);
-        else expect(tensors.get('1.2.weight')!.data).toEqual(base.output);
+        const { tensors } = contents((await exportHead(head, 'tgi-medusa')).files, 'medusa_lm_head.safetensors');
+        // tensorrt_llm/models/medusa/weight.py load_medusa_hf: state_dict[f"{h}.{num_medusa_layers}.weight"] for every head
+        for (let i = 0; i < 2; i++) expect(tensors.get(`${i}.${layers}.weight`)!.data).toEqual(base.output);
         head.dispose();
       }
+    }));
+
+  it('a TGI MedusaHeadV2 file (no {i}.1.weight) loads as heads on the base output layer', () =>
+    withBase(async (base) => {
+      const { dim } = base.config;
+      const values = new Map<string, Float32Array>();
+      const tensors = new Map<string, SafetensorsInput>();
+      for (let i = 0; i < 3; i++) {
+        const w = randomArray(dim * dim, 40 + i, -0.3, 0.3);
+        const b = randomArray(dim, 50 + i, -0.3, 0.3);
+        // layers/medusa.py MedusaHeadV2.__init__: load_multi of {i}.0.linear (weight, bias); the model's own lm_head
+        tensors.set(`${i}.0.linear.weight`, { shape: [dim, dim], data: w });
+        tensors.set(`${i}.0.linear.bias`, { shape: [dim], data: b });
+        values.set(`heads.${i}.blocks.0.weight`, w);
+        values.set(`heads.${i}.blocks.0.bias`, b);
+      }
+      const head = await loadHead(base, serializeSafetensors(tensors), { engineConfig: { medusa_num_heads: 3, medusa_num_layers: 1 } });
+      const c = headConfig(base.config, 'medusa', 3, 1, true);
+      expect(head.config).toEqual(c);
+      const hT = observed(head, 8);
+      const { tokens } = await head.propose({ tree: small, root: 2, context: [] });
+      expect([...tokens]).toEqual([...medusaProposeCpu(c, values, base.output, hT, small, 2)]);
+      head.dispose();
     }));
 
   it('mlp-speculator: MLPSpeculatorConfig fields; speculator.{emb,proj,head,ln}.{i}', () =>
@@ -194,8 +216,8 @@ describe('export -> loadHead gives the same proposals', () => {
     ['medusa, own lm_heads', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
     ['medusa, shared output', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 1, true)],
     ['medusa, own lm_heads', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
-    ['medusa, shared output, 1 block (V2)', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 4, 1, true)],
-    ['medusa, shared output, 2 blocks (V1)', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 2, 2, true)],
+    ['medusa, shared output, 1 block', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 4, 1, true)],
+    ['medusa, shared output, 2 blocks', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 2, 2, true)],
     ['mlp-speculator', 'mlp-speculator', (b) => speculatorConfig(b.config, 3, 20, false)],
     ['mlp-speculator, scale_input', 'mlp-speculator', (b) => speculatorConfig(b.config, 4, 24, true)],
   ];

@@ -4,7 +4,7 @@
 //
 // What each engine reads (from its loader, cited at each layout):
 //   vllm-medusa     Medusa heads for vLLM: config model_type "medusa", blocks.{i}.layers.{j}.{weight,bias}, lm_heads.{i}.weight
-//   tgi-medusa      Medusa heads for TGI, as FasterDecoding trains them: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight
+//   tgi-medusa      Medusa heads for TGI and TensorRT-LLM, as FasterDecoding trains them: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight
 //   mlp-speculator  IBM's MLPSpeculator for vLLM and TGI: model_type "mlp_speculator", speculator.{emb,proj,head,ln}.{i}.*
 //   eagle, eagle3   EAGLE draft models (vLLM, SGLang): no head kind of this package is one
 import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
@@ -138,18 +138,20 @@ function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutpu
 // FasterDecoding medusa/model/medusa_model.py: MedusaConfig(medusa_num_heads, medusa_num_layers,
 // base_model_name_or_path); medusa_head[i] = Sequential(*([ResBlock] * L), Linear(hidden, vocab,
 // bias=False)), so the L blocks of a head are one module: its file repeats the same tensors.
+// TensorRT-LLM tensorrt_llm/models/medusa/weight.py (load_medusa_hf): medusa_lm_head.pt or
+// .safetensors in --medusa_model_dir, {h}.{l}.linear.weight / .bias and {h}.{L}.weight.
 
 function tgiMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutput: Float32Array | null): Layout {
   const { dim, vocabSize, numHeads, layers } = c;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  // One block on the shared output layer is V2's layout; otherwise V1 with the output written out.
-  const v2 = baseOutput !== null && layers === 1;
+  // Always V1, the base output layer written out for shared-output heads: TGI also reads V1 first,
+  // and TensorRT-LLM's load_medusa_hf reads only V1 ({h}.{L}.weight for every head).
   for (let i = 0; i < numHeads; i++) {
     for (let l = 0; l < layers; l++) {
       tensors.set(`${i}.${l}.linear.weight`, { shape: [dim, dim], data: v.get(`heads.${i}.blocks.${l}.weight`)! });
       tensors.set(`${i}.${l}.linear.bias`, { shape: [dim], data: v.get(`heads.${i}.blocks.${l}.bias`)! });
     }
-    if (!v2) tensors.set(`${i}.${layers}.weight`, { shape: [vocabSize, dim], data: baseOutput ?? v.get(`heads.${i}.lm_head.weight`)! });
+    tensors.set(`${i}.${layers}.weight`, { shape: [vocabSize, dim], data: baseOutput ?? v.get(`heads.${i}.lm_head.weight`)! });
   }
   return {
     file: 'medusa_lm_head.safetensors',
