@@ -10,7 +10,7 @@
 import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
 import { serializeSafetensors } from '@hydra-ts/model';
 import { formatShape } from '@hydra-ts/tensor';
-import type { HeadConfig } from './config';
+import { HEAD_KINDS, type HeadConfig } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
 
@@ -71,7 +71,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
   if (format === 'eagle' || format === 'eagle3') {
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
-        `no head kind of this package (${['medusa', 'hydra', 'hydra++', 'mlp-speculator'].join(', ')}) is one, so none can be exported as ${format}. ` +
+        `no head kind of this package (${HEAD_KINDS.join(', ')}) is one, so none can be exported as ${format}. ` +
         `Medusa heads go to vllm-medusa or tgi-medusa, MLPSpeculator heads to mlp-speculator`,
     );
   }
@@ -248,7 +248,7 @@ export function readEngineHead(base: HeadBase, tensors: Map<string, SafetensorsT
   const cfg = config ?? {};
   if (layout === 'mlp-speculator') return { layout, ...readSpeculator(reader, cfg, base, file) };
   const medusa = layout === 'vllm-medusa' ? readVllmMedusa(reader, cfg, base, file) : readTgiMedusa(reader, cfg, base, file);
-  return { layout, ...medusaOutputs(medusa, base, baseOutput) };
+  return { layout, ...medusaOutputs(medusa, base, baseOutput, file) };
 }
 
 /** Tensor look-ups that name the file and say what was expected. */
@@ -353,12 +353,12 @@ interface MedusaRead {
 }
 
 /** Heads whose output layers are all the base model's share it (sharedOutput) instead of holding copies. */
-function medusaOutputs(m: MedusaRead, base: HeadBase, baseOutput: Float32Array | null) {
+function medusaOutputs(m: MedusaRead, base: HeadBase, baseOutput: Float32Array | null, file: string) {
   const values = new Map(m.blocks);
   const shared = m.outputs.every((o) => o === null || (baseOutput !== null && sameValues(o, baseOutput)));
   if (!shared) {
     m.outputs.forEach((o, i) => {
-      if (!o) throw new HeadCheckpointError(`head ${i} has no output layer while others have their own`);
+      if (!o) throw new HeadCheckpointError(`${file}: head ${i} has no output layer while others have their own`);
       values.set(`heads.${i}.lm_head.weight`, o);
     });
   }
