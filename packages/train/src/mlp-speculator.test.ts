@@ -11,6 +11,7 @@ import { chain, getTree } from '@hydra-ts/tree';
 import { decodeTokenFile, windows } from './data';
 import { TeacherCache } from './teacher';
 import { TrainableHeads } from './trainable-heads';
+import { Tape } from './autograd';
 import { HeadTrainer, trainConfig } from './trainer';
 import { TrainOptionError } from './errors';
 
@@ -46,6 +47,25 @@ describe('MLPSpeculator training', () => {
     }
     head.dispose();
     tr.dispose();
+    heads.dispose();
+  });
+
+  it('dropout falls on the stage states in training and nowhere in evaluation', async () => {
+    const heads = await TrainableHeads.create(model, { kind: 'mlp-speculator', numHeads: 2, seed: 2 });
+    const { batch } = teacher.batch([0, 1]);
+    const run = async (dropout: number) => {
+      const tape = new Tape(model.device);
+      const out = await Promise.all(heads.forward(tape, batch, { dropout, seed: 3 }).map(async (v) => (await v.value.read()) as Float32Array));
+      tape.dispose();
+      return out;
+    };
+    const [plain, again, dropped] = [await run(0), await run(0), await run(0.5)];
+    expect(again).toEqual(plain);
+    for (let i = 0; i < 2; i++) {
+      expect(dropped[i].every(Number.isFinite)).toBe(true);
+      expect(dropped[i]).not.toEqual(plain[i]);
+    }
+    batch.hidden.dispose();
     heads.dispose();
   });
 

@@ -130,7 +130,7 @@ export class TrainableHeads {
     const block = (x: Var, i: number, l: number) =>
       tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
     const logits: Var[] = [];
-    if (c.kind === 'mlp-speculator') return this.speculatorForward(tape, h, batch);
+    if (c.kind === 'mlp-speculator') return this.speculatorForward(tape, h, batch, p, seed);
     if (c.kind === 'medusa') {
       for (let i = 0; i < c.numHeads; i++) {
         let x = h;
@@ -161,9 +161,10 @@ export class TrainableHeads {
   /**
    * MLPSpeculator stages (see @hydra-ts/heads mlp-speculator.ts), teacher-forced as fms-extras
    * trains them: stage i at row t is fed the data token x_{t+i+1} and the state stage i-1 left at
-   * that row, s_{i+1} = GELU(N_i(P_i s_i + c·E_i[x_{t+i+1}])), and drafts x_{t+i+2}. No dropout.
+   * that row, s_{i+1} = GELU(N_i(P_i s_i + c·E_i[x_{t+i+1}])), and drafts x_{t+i+2}. Dropout `p`
+   * (training only) falls on each stage's state, before its head and the next stage read it.
    */
-  private speculatorForward(tape: Tape, h: Var, batch: HeadBatch): Var[] {
+  private speculatorForward(tape: Tape, h: Var, batch: HeadBatch, p: number, seed: number): Var[] {
     const c = this.config;
     const sc = c.speculator!;
     const scaleC = speculatorEmbeddingScale(c.numHeads, sc.innerDim);
@@ -178,6 +179,7 @@ export class TrainableHeads {
       const y = tape.add(tape.linear(s, this.param(`speculator.proj.${i}.weight`)), e);
       const n = tape.add(tape.rmsnorm(y, this.param(`speculator.ln.${i}.weight`), SPECULATOR_NORM_EPS), this.param(`speculator.ln.${i}.bias`));
       s = tape.gelu(n); // [rows, inner]
+      if (p > 0) s = tape.dropout(s, p, seed * 4099 + i * 64);
       logits.push(tape.linear(s, this.param(`speculator.head.${i}.weight`))); // [rows, vocab]
     }
     return logits;
