@@ -345,6 +345,8 @@ describe('foreign files load directly, checked against the base model', () => {
       await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 2, medusa_num_layers: 1 } })).rejects.toThrow(/1\.0\.linear\.weight \[24, 24\] is missing/);
       await expect(loadHead(base, lmOnly, { engineConfig: '{nope' })).rejects.toThrow(/engineConfig: not JSON/);
       await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 1, medusa_num_layers: 1, hidden_size: 32 } })).rejects.toThrow(/config.json hidden_size = 32: heads of dim 32, the base model has dim 24/);
+      const lmHeadsOnly = serializeSafetensors(new Map([['lm_heads.0.weight', { shape: [37, dim], data: new Float32Array(37 * dim) }]]));
+      await expect(loadHead(base, lmHeadsOnly)).rejects.toThrow(/0 heads, expected 1 to 64 \(from config.json, or counted from the tensor names/);
       const emptyDir = mkdtempSync(join(tmpdir(), 'hydra-empty-'));
       await expect(loadHead(base, emptyDir)).rejects.toThrow(/a heads directory needs medusa_lm_head.safetensors or model.safetensors/);
       medusa.dispose();

@@ -42,8 +42,9 @@ export interface ExportedHead {
 const TORCH_DTYPE = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
 
 /**
- * The files an engine loads for `head` in `format`. Throws HeadExportError when the head's kind
- * has no such format (saying why), HeadCheckpointError for an unknown format.
+ * The files an engine loads for `head` in `format` (tensors stored as `dtype`, metadata
+ * {format: "pt"} as transformers writes it). Throws HeadExportError for an unknown format or dtype
+ * and when the head's kind has no such format (saying why).
  */
 export async function exportHead(head: TopKHeads, format: EngineFormat, options: ExportOptions = {}): Promise<ExportedHead> {
   const c = head.config;
@@ -276,8 +277,8 @@ class TensorReader {
   }
 
   /**
-   * The tensor's values, after its shape is checked: `dims` names each dimension ('dim' and
-   * 'vocab' are the base model's; a mismatch there is a HeadMismatchError).
+   * The tensor's values, after its shape is checked: `shape` gives each dimension ('dim' and
+   * 'vocab' stand for the base model's; a mismatch there is a HeadMismatchError).
    */
   get(name: string, shape: Array<number | 'dim' | 'vocab'>): Float32Array {
     const t = this.tensors.get(name);
@@ -311,6 +312,12 @@ function checkBaseField(cfg: Record<string, unknown>, field: string, want: numbe
   if (typeof v === 'number' && v !== want) throw new HeadMismatchError(`${file}: config.json ${field} = ${v}: heads of ${what} ${v}, the base model has ${what} ${want}`);
 }
 
+/** A head or layer count read off a file: at least one, at most the 64 a heads file holds. */
+function checkCount(what: string, n: number, file: string): number {
+  if (n < 1 || n > 64) throw new HeadCheckpointError(`${file}: ${n} ${what}, expected 1 to 64 (from config.json, or counted from the tensor names without one)`);
+  return n;
+}
+
 function medusaConfig(base: HeadBase, numHeads: number, layers: number, sharedOutput: boolean): HeadConfig {
   return { kind: 'medusa', numHeads, layers, dim: base.config.dim, vocabSize: base.config.vocabSize, sharedOutput, prefix: null };
 }
@@ -324,8 +331,8 @@ function sameValues(a: Float32Array, b: Float32Array): boolean {
 function readVllmMedusa(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase, file: string): MedusaRead {
   checkBaseField(cfg, 'hidden_size', base.config.dim, 'dim', file);
   checkBaseField(cfg, 'vocab_size', base.config.vocabSize, 'vocabSize', file);
-  const numHeads = configInt(cfg, 'num_heads', file, r.count((i) => `blocks.${i}.layers.0.weight`));
-  const layers = configInt(cfg, 'num_hidden_layers', file, r.count((j) => `blocks.0.layers.${j}.weight`));
+  const numHeads = checkCount('heads', configInt(cfg, 'num_heads', file, r.count((i) => `blocks.${i}.layers.0.weight`)), file);
+  const layers = checkCount('layers', configInt(cfg, 'num_hidden_layers', file, r.count((j) => `blocks.0.layers.${j}.weight`)), file);
   const truncated = cfg.truncated_vocab_size;
   if ((typeof truncated === 'number' && truncated !== base.config.vocabSize) || r.has('token_map')) {
     throw new HeadCheckpointError(`${file}: a truncated draft vocabulary (truncated_vocab_size ${String(truncated)}, token_map) is not supported: these heads draft over the base model's whole vocabulary`);
@@ -368,12 +375,13 @@ function medusaOutputs(m: MedusaRead, base: HeadBase, baseOutput: Float32Array |
 function readTgiMedusa(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase, file: string): MedusaRead {
   checkBaseField(cfg, 'hidden_size', base.config.dim, 'dim', file);
   checkBaseField(cfg, 'vocab_size', base.config.vocabSize, 'vocabSize', file);
-  const numHeads = configInt(cfg, 'medusa_num_heads', file, r.count((i) => `${i}.0.linear.weight`));
+  const numHeads = checkCount('heads', configInt(cfg, 'medusa_num_heads', file, r.count((i) => `${i}.0.linear.weight`)), file);
   let layers = configInt(cfg, 'medusa_num_layers', file, 0);
   if (layers === 0) {
     // no config: the output layer {i}.{L}.weight is the first index without .linear
     layers = r.count((j) => `0.${j}.linear.weight`);
   }
+  checkCount('layers', layers, file);
   const blocks = new Map<string, Float32Array>();
   for (let i = 0; i < numHeads; i++) {
     for (let l = 0; l < layers; l++) {
@@ -394,7 +402,7 @@ function readSpeculator(r: TensorReader, cfg: Record<string, unknown>, base: Hea
   checkBaseField(cfg, 'emb_dim', base.config.dim, 'dim', file);
   checkBaseField(cfg, 'vocab_size', base.config.vocabSize, 'vocabSize', file);
   const tied = cfg.tie_weights === true;
-  const numHeads = configInt(cfg, 'n_predict', file, r.count((i) => `proj.${i}.weight`));
+  const numHeads = checkCount('stages', configInt(cfg, 'n_predict', file, r.count((i) => `proj.${i}.weight`)), file);
   if (tied && numHeads < 2) throw new HeadCheckpointError(`${file}: config.json tie_weights with n_predict ${numHeads}: tied stages need at least 2`);
   const inner = configInt(cfg, 'inner_dim', file, 0) || base.config.dim; // inner_dim 0 means emb_dim
   if (cfg.scale_input !== undefined && typeof cfg.scale_input !== 'boolean') throw new HeadCheckpointError(`${file}: config.json scale_input = ${JSON.stringify(cfg.scale_input)}, expected true or false`);
