@@ -8,6 +8,7 @@ import { runBench } from './commands/bench';
 import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
+import { runExport } from './commands/export';
 import { restoreTextOptions } from './argv';
 
 const cli = cac('hydra');
@@ -89,6 +90,16 @@ cli
   .option('--resume', 'continue from the checkpoint at --out')
   .option('--quiet', 'no progress bar')
   .action(runTrain);
+
+cli
+  .command('export', 'Write draft heads as the files a serving engine loads (vLLM, TGI, SGLang): config.json + safetensors')
+  .option('--heads <file>', 'heads file (.safetensors from hydra train) or an engine heads directory')
+  .option('--format <name>', 'vllm-medusa | tgi-medusa | mlp-speculator | eagle | eagle3 (see docs/serving.md)')
+  .option('--out <dir>', 'output directory')
+  .option('--model <path>', 'the base model the heads were trained for, to check them against (default: bundled stories260K)')
+  .option('--base-model <id|path>', 'base_model_name_or_path written to config.json (TGI loads the base model from it; default: --model when it is a Hugging Face directory)')
+  .option('--dtype <f32|f16|bf16>', 'stored dtype of the tensors', { default: 'f32' })
+  .action(runExport);
 
 cli
   .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')

@@ -10,7 +10,8 @@ export { HostUploads } from './uploads';
 
 // GPU ops
 export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
-export { scale, silu, softcap, swiglu } from './ops/unary';
+export { scale, silu, gelu, softcap, swiglu } from './ops/unary';
+export { ERF_WGSL } from './ops/erf';
 
 // CPU twins (references for tests and for code that must not touch the GPU)
 export * as cpu from './cpu/index';

@@ -1,13 +1,14 @@
-// Element-wise unary ops: scale by a constant and SiLU, plus SiLU-gated product (SwiGLU).
+// Element-wise unary ops: scale by a constant, SiLU and GELU, plus SiLU-gated product (SwiGLU).
 
 import { OptionError } from '../errors';
 import { checkDType, checkLive, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
 import type { Tensor } from '../tensor';
+import { ERF_WGSL } from './erf';
 
 const WG = 256;
 
-const unaryKernel = (name: string, expr: string) =>
-  kernel(`unary-${name}`, ['read', 'read_write'], () => `
+const unaryKernel = (name: string, expr: string, helpers: string) =>
+  kernel(`unary-${name}`, ['read', 'read_write'], () => `${helpers}
 struct Params { n: u32, s: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
@@ -21,11 +22,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   out[i] = ${expr};
 }`);
 
-function unary(name: string, expr: string, x: Tensor, s = 0): Tensor<'f32'> {
+function unary(name: string, expr: string, x: Tensor, s = 0, helpers = ''): Tensor<'f32'> {
   const device = checkLive(name, x);
   checkDType(name, 'x', x, 'f32');
   const out = device.empty(x.shape, 'f32');
-  device.dispatch(unaryKernel(name, expr), [x.buffer, out.buffer], params(x.size, { f32: s }), grid(device, Math.ceil(x.size / WG)));
+  device.dispatch(unaryKernel(name, expr, helpers), [x.buffer, out.buffer], params(x.size, { f32: s }), grid(device, Math.ceil(x.size / WG)));
   return out;
 }
 
@@ -73,6 +74,9 @@ export function softcap(x: Tensor, cap: number): Tensor<'f32'> {
 
 /** x · sigmoid(x) */
 export const silu = (x: Tensor) => unary('silu', 'v / (1.0 + exp(-v))', x);
+
+/** x · Φ(x) = ½x(1 + erf(x/√2)): the exact GELU (PyTorch's nn.GELU(), MLPSpeculator's activation). */
+export const gelu = (x: Tensor) => unary('gelu', '0.5 * v * (1.0 + erf_as(v * 0.70710678118654752))', x, 0, ERF_WGSL);
 
 const swigluKernel = kernel('swiglu', ['read', 'read', 'read_write'], () => `
 struct Params { n: u32 }
