@@ -16,7 +16,7 @@ import { rowLayout, type RowLayout } from './rows';
 export class SessionBusyError extends HydraError {}
 
 export interface DecodeRequest {
-  /** Text (encoded with the model's tokenizer, BOS prepended) or token ids used as they are. */
+  /** Text (encoded with the model's tokenizer, its special tokens added) or token ids used as they are. */
   prompt: string | readonly number[];
   maxNewTokens: number;
   /** Default: greedy. */
@@ -25,7 +25,7 @@ export interface DecodeRequest {
   sampling?: SamplingOptions;
   seed?: number;
   signal?: AbortSignal;
-  /** Stop at the tokenizer's EOS (and, for llama2.c models, at BOS). Default true. */
+  /** Stop at every EOS id of the model (and, for llama2.c models, at BOS). Default true. */
   stopAtEos?: boolean;
   /** Extra ids that end generation. */
   stopTokens?: readonly number[];
@@ -194,7 +194,7 @@ export class DecodeSession {
     const { model, cache, head } = this;
     const tokenizer = model.tokenizer;
     const stats = new DecodeStats(this.tree.depth);
-    const decoder = tokenizer?.createStreamDecoder();
+    const decoder = tokenizer?.createStreamDecoder(plan.promptIds); // the first piece decodes in context
     const out: number[] = [];
     const started = now();
     let stopReason: StopReason = 'max-tokens';
@@ -321,7 +321,7 @@ export class DecodeSession {
     }
     const stop = new Set<number>(req.stopTokens ?? []);
     if (req.stopAtEos ?? true) {
-      stop.add(config.eosId);
+      for (const id of this.model.eosIds) stop.add(id);
       if (this.model.format === 'llama2c') stop.add(config.bosId);
     }
     return {
@@ -337,7 +337,7 @@ export class DecodeSession {
 
   private encode(prompt: string): number[] {
     if (!this.model.tokenizer) throw new OptionError('model has no tokenizer; pass the prompt as token ids');
-    return this.model.tokenizer.encode(prompt, { bos: true });
+    return this.model.tokenizer.encode(prompt, { addSpecialTokens: true });
   }
 
   // ---- state across generations ----

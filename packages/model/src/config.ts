@@ -32,7 +32,10 @@ export interface LlamaConfig {
   /** q/k/v projections carry biases (Qwen2). */
   qkvBias: boolean;
   bosId: number;
+  /** The first of eosIds (kept for callers that know one stop id). */
   eosId: number;
+  /** Every id that ends generation (config.json's eos_token_id list, generation_config.json's, the tokenizer's). */
+  eosIds?: number[];
 }
 
 /** One transformer block. Linear weights are row-major [out, in]. */
@@ -106,6 +109,10 @@ export function validateConfig(c: LlamaConfig, where = 'config'): void {
   }
   checkInt('bosId', c.bosId, 0, c.vocabSize - 1, where);
   checkInt('eosId', c.eosId, 0, c.vocabSize - 1, where);
+  if (c.eosIds !== undefined) {
+    if (!Array.isArray(c.eosIds)) throw new ConfigError(`${where}: eosIds = ${String(c.eosIds)}, expected an array of token ids`);
+    c.eosIds.forEach((id, i) => checkInt(`eosIds[${i}]`, id, 0, c.vocabSize - 1, where));
+  }
 }
 
 /** Expected element counts of every weight, keyed by LlamaWeights field name. */

@@ -45,7 +45,7 @@ export function hfConfigJson(c: LlamaConfig): Record<string, unknown> {
     tie_word_embeddings: c.tiedEmbeddings,
     attention_bias: c.qkvBias,
     bos_token_id: c.bosId,
-    eos_token_id: c.eosId,
+    eos_token_id: c.eosIds !== undefined && c.eosIds.length > 1 ? c.eosIds : c.eosId,
     torch_dtype: 'float32',
   };
 }

@@ -82,4 +82,24 @@ describe('generate', () => {
   it('a token outside the vocabulary in the prompt surfaces as the model error when iterated', async () => {
     await expect(generate(model, { prompt: [1, 100000], maxNewTokens: 1 }).result()).rejects.toThrow(/outside the vocabulary/);
   });
+
+  it('stops at every id of config.eosIds, and samples with the generation defaults when the caller sets none', async () => {
+    const free = await generate(model, { prompt: 'Lily had a red ball', maxNewTokens: 12, stopAtEos: false }).result();
+    const third = free.tokenIds[2];
+    const firstAt = free.tokenIds.indexOf(third);
+    const stopping = LlamaModel.fromWeights(model.device, { ...ckpt.config, eosIds: [ckpt.config.eosId, third] }, ckpt.weights, tok);
+    const cut = await generate(stopping, { prompt: 'Lily had a red ball', maxNewTokens: 12 }).result();
+    expect(cut.stopReason).toBe('eos');
+    expect(cut.tokenIds).toEqual(free.tokenIds.slice(0, firstAt));
+    stopping.dispose();
+
+    const opts = { temperature: 0.8, topK: 40, topP: 0.95 };
+    const sampled = LlamaModel.fromWeights(model.device, ckpt.config, ckpt.weights, tok, { generationDefaults: { doSample: true, ...opts } });
+    const a = await generate(sampled, { prompt: 'Lily had a red ball', maxNewTokens: 8, seed: 5 }).result();
+    const b = await generate(model, { prompt: 'Lily had a red ball', maxNewTokens: 8, seed: 5, ...opts }).result();
+    expect(a.tokenIds).toEqual(b.tokenIds);
+    const greedy = await generate(sampled, { prompt: 'Lily had a red ball', maxNewTokens: 8, temperature: 0 }).result();
+    expect(greedy.tokenIds).toEqual(free.tokenIds.slice(0, 8));
+    sampled.dispose();
+  });
 });

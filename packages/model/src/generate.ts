@@ -3,17 +3,18 @@
 // speculative verifiers draw with, so AR and speculative sampling share one distribution.
 import { argmax, HydraError, OptionError } from '@hydra-ts/tensor';
 import { checkSamplingOptions, createRng, sampleFromLogits } from '@hydra-ts/verify';
+import { samplingDefaults } from './generation-config';
 import type { LlamaModel } from './model';
 
 /** A prompt that does not fit the model's context, or a string prompt without a tokenizer. */
 export class GenerationError extends HydraError {}
 
 export interface GenerateOptions {
-  /** Text (encoded with the model's tokenizer, BOS prepended) or token ids used as they are. */
+  /** Text (encoded with the model's tokenizer, its special tokens added) or token ids used as they are. */
   prompt: string | readonly number[];
   /** Default: until the context is full. */
   maxNewTokens?: number;
-  /** 0 (default) = greedy. */
+  /** 0 = greedy. Unset: the model's generation_config.json (greedy unless it sets do_sample). */
   temperature?: number;
   topK?: number;
   topP?: number;
@@ -21,7 +22,7 @@ export interface GenerateOptions {
   seed?: number;
   /** Ends generation after the current step; the result's stopReason is then 'aborted'. */
   signal?: AbortSignal;
-  /** Stop at EOS (and, for llama2.c models, at BOS as llama2.c does). Default true. */
+  /** Stop at every EOS id (and, for llama2.c models, at BOS as llama2.c does). Default true. */
   stopAtEos?: boolean;
 }
 
@@ -68,7 +69,7 @@ function promptIds(model: LlamaModel, prompt: string | readonly number[]): numbe
   if (problem) throw new GenerationError(`generate: ${problem}`);
   if (typeof prompt !== 'string') return [...prompt];
   if (!model.tokenizer) throw new GenerationError('generate: a text prompt needs a model with a tokenizer; pass token ids instead');
-  return model.tokenizer.encode(prompt, { bos: true });
+  return model.tokenizer.encode(prompt, { addSpecialTokens: true });
 }
 
 export function generate(model: LlamaModel, opts: GenerateOptions): Generation {
@@ -80,19 +81,19 @@ export function generate(model: LlamaModel, opts: GenerateOptions): Generation {
   }
   const maxNew = opts.maxNewTokens ?? c.maxSeqLen;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new OptionError(`generate: maxNewTokens = ${maxNew}, expected an integer >= 0`);
-  const sampling = { temperature: opts.temperature ?? 0, topK: opts.topK, topP: opts.topP };
+  const defaults = opts.temperature === undefined ? samplingDefaults(model.generationDefaults) : { temperature: opts.temperature };
+  const sampling = { temperature: defaults.temperature, topK: opts.topK ?? defaults.topK, topP: opts.topP ?? defaults.topP };
   checkSamplingOptions(sampling);
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw new OptionError(`generate: seed = ${seed}, expected an integer`);
   const stopAtEos = opts.stopAtEos ?? true;
-  const stops = new Set(stopAtEos ? [c.eosId, ...(model.format === 'llama2c' ? [c.bosId] : [])] : []);
+  const stops = new Set(stopAtEos ? [...model.eosIds, ...(model.format === 'llama2c' ? [c.bosId] : [])] : []);
 
   let summary: GenerationResult | null = null;
   async function* run(): AsyncGenerator<GenerationPiece> {
     const t0 = performance.now();
     const rng = createRng(seed);
-    const decoder = model.tokenizer?.createStreamDecoder();
-    for (const id of ids) decoder?.push(id); // so the first generated piece decodes in context
+    const decoder = model.tokenizer?.createStreamDecoder(ids); // the first piece decodes in context
     // Positions 0..maxSeqLen-1 can be fed; the token sampled at the last one is still emitted.
     const cache = model.createCache(Math.min(c.maxSeqLen, ids.length + Math.max(0, maxNew - 1)));
     const tokenIds: number[] = [];

@@ -2,22 +2,28 @@
 // chat template rendered by @huggingface/jinja.
 import { Tokenizer as HfTokenizerCore } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { TokenizerError } from './errors';
+import { TokenizerError, TokenLimitError } from './errors';
 import type { FileSource } from './source';
-import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
+import type { ChatEncodeOptions, ChatMessage, ChatTemplateOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+export type { ChatMessage } from './tokenizer';
 
 export interface HfTokenizerOptions {
-  /** Override the BOS/EOS ids found in tokenizer_config.json (e.g. from the model's config.json). */
+  /** Override the BOS id found in tokenizer_config.json. */
   bosId?: number;
+  /** Override the first EOS id (default: the first of eosIds, else tokenizer_config.json's eos_token). */
   eosId?: number;
+  /**
+   * Stop ids from the model's config.json and generation_config.json; tokenizer_config.json's
+   * eos_token is added to them.
+   */
+  eosIds?: readonly number[];
   /** Name used in error messages. */
   name?: string;
 }
+
+/** Ids of the context a stream decoder re-decodes with each new piece. */
+const STREAM_CONTEXT = 4;
 
 function tokenContent(t: unknown): string | undefined {
   if (typeof t === 'string') return t;
@@ -42,6 +48,7 @@ export class HfTokenizer implements Tokenizer {
   readonly bosId: number;
   /** -1 when the tokenizer defines none. */
   readonly eosId: number;
+  readonly eosIds: readonly number[];
   readonly chatTemplate: string | undefined;
   private readonly core: HfTokenizerCore;
   private readonly config: Record<string, unknown>;
@@ -67,7 +74,10 @@ export class HfTokenizer implements Tokenizer {
       return s === undefined ? undefined : this.core.token_to_id(s);
     };
     this.bosId = opts.bosId ?? idOf(tokenizerConfig.bos_token) ?? -1;
-    this.eosId = opts.eosId ?? idOf(tokenizerConfig.eos_token) ?? -1;
+    const eos = idOf(tokenizerConfig.eos_token);
+    const eosIds = [...(opts.eosId !== undefined ? [opts.eosId] : []), ...(opts.eosIds ?? []), ...(eos !== undefined ? [eos] : [])];
+    this.eosIds = [...new Set(eosIds)];
+    this.eosId = this.eosIds[0] ?? -1;
     const tpl = tokenizerConfig.chat_template;
     this.chatTemplate = typeof tpl === 'string' ? tpl : undefined;
   }
@@ -82,15 +92,16 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
-    const ids = this.core.encode(text, { add_special_tokens: false }).ids;
-    if (opts.bos) {
+    const ids = this.core.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+    if (opts.bos && ids[0] !== this.bosId) {
       if (this.bosId < 0) throw new TokenizerError('encode: bos requested but the tokenizer defines no BOS token');
       ids.unshift(this.bosId);
     }
-    if (opts.eos) {
+    if (opts.eos && ids[ids.length - 1] !== this.eosId) {
       if (this.eosId < 0) throw new TokenizerError('encode: eos requested but the tokenizer defines no EOS token');
       ids.push(this.eosId);
     }
+    if (opts.maxTokens !== undefined && ids.length > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, ids.length);
     return ids;
   }
 
@@ -104,18 +115,20 @@ export class HfTokenizer implements Tokenizer {
 
   decode(ids: readonly number[]): string {
     this.checkIds(ids);
-    const kept = ids.filter((id) => id !== this.bosId && id !== this.eosId);
+    const kept = ids.filter((id) => id !== this.bosId && !this.eosIds.includes(id));
     return kept.length === 0 ? '' : this.core.decode(kept);
   }
 
   /**
    * Decodes a growing window and emits only text that cannot change any more: the decoder may
    * merge pieces (byte fallback, leading-space rules), so text is held while it ends in U+FFFD.
+   * The window starts a few ids back in `context` so the first piece decodes as a continuation.
    */
-  createStreamDecoder(): StreamDecoder {
-    const ids: number[] = [];
-    let prefixOffset = 0;
-    let readOffset = 0;
+  createStreamDecoder(context: readonly number[] = []): StreamDecoder {
+    this.checkIds(context);
+    const ids = [...context];
+    let prefixOffset = Math.max(0, ids.length - STREAM_CONTEXT);
+    let readOffset = ids.length;
     const emit = (final: boolean): string => {
       const prefix = this.decode(ids.slice(prefixOffset, readOffset));
       const text = this.decode(ids.slice(prefixOffset));
@@ -137,18 +150,32 @@ export class HfTokenizer implements Tokenizer {
   }
 
   /** Renders the chat template from tokenizer_config.json. */
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(messages: readonly ChatMessage[], opts: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === undefined) throw new TokenizerError('applyChatTemplate: tokenizer_config.json has no chat_template');
     try {
       this.template ??= new Template(this.chatTemplate);
+      // What transformers hands a template: the special tokens by name, the options, and the
+      // caller's extra variables; raise_exception and strftime_now come with @huggingface/jinja.
+      const special: Record<string, string> = {};
+      for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+        const s = tokenContent(this.config[key]);
+        if (s !== undefined) special[key] = s;
+      }
       return this.template.render({
-        messages,
+        ...special,
+        ...opts.variables,
+        messages: messages as ChatMessage[],
         add_generation_prompt: opts.addGenerationPrompt ?? true,
-        bos_token: tokenContent(this.config.bos_token) ?? '',
-        eos_token: tokenContent(this.config.eos_token) ?? '',
+        ...(opts.tools !== undefined ? { tools: opts.tools } : {}),
+        ...(opts.documents !== undefined ? { documents: opts.documents } : {}),
       });
     } catch (e) {
       throw new TokenizerError(`applyChatTemplate: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** The chat template's text encoded as it stands: the template wrote the special tokens. */
+  encodeChat(messages: readonly ChatMessage[], opts: ChatEncodeOptions = {}): number[] {
+    return this.encode(this.applyChatTemplate(messages, opts), { maxTokens: opts.maxTokens });
   }
 }

@@ -23,7 +23,7 @@ describe('parseHfConfig', () => {
   const base = hfConfigJson(model.config);
   it('maps config.json fields, with HF defaults for omitted ones', () => {
     const c = parseHfConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5, num_attention_heads: 8, vocab_size: 512, max_position_embeddings: 512, eos_token_id: [7, 9] });
-    expect(c).toEqual({ architecture: 'llama', dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 8, headDim: 8, vocabSize: 512, maxSeqLen: 512, ropeTheta: 10000, ropeLayout: 'half', normEps: 1e-6, tiedEmbeddings: false, qkvBias: false, bosId: 1, eosId: 7 });
+    expect(c).toEqual({ architecture: 'llama', dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 8, headDim: 8, vocabSize: 512, maxSeqLen: 512, ropeTheta: 10000, ropeLayout: 'half', normEps: 1e-6, tiedEmbeddings: false, qkvBias: false, bosId: 1, eosId: 7, eosIds: [7, 9] });
     expect(parseHfConfig({ ...base, architectures: ['Qwen2ForCausalLM'] }).qkvBias).toBe(true);
     expect(() => parseHfConfig(null as never, 'x/config.json')).toThrow(/x\/config\.json: expected a JSON object/);
     expect(parseHfConfig({ ...base, architectures: ['MistralForCausalLM'], attention_bias: false }).architecture).toBe('mistral');

@@ -2,6 +2,7 @@
 // model.safetensors.index.json), for the Llama-shaped architectures we run.
 import { validateConfig, validateWeights, type Architecture, type LlamaCheckpoint, type LlamaConfig, type LlamaLayerWeights } from './config';
 import { ConfigError, SafetensorsError, WeightError } from './errors';
+import { idList } from './generation-config';
 import { parseSafetensors, type SafetensorsTensor } from './safetensors';
 import type { FileSource } from './source';
 
@@ -68,6 +69,9 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
     bosId: firstId('bos_token_id', 1),
     eosId: firstId('eos_token_id', 2),
   };
+  // Llama 3 lists several stop ids ([<|end_of_text|>, <|eom_id|>, <|eot_id|>]); keep them all.
+  const eosIds = idList(json.eos_token_id, 'eos_token_id', where);
+  if (eosIds !== undefined && eosIds.length > 0) config.eosIds = eosIds;
   validateConfig(config, where);
   return config;
 }

@@ -1,7 +1,7 @@
 // The llama2.c tokenizer file and its BPE: start from UTF-8 characters (or raw bytes when a
 // character is not in the vocabulary) and repeatedly merge the adjacent pair whose concatenation
 // is the highest-scoring vocabulary entry, as llama2.c run.c does.
-import { TokenizerError } from './errors';
+import { TokenizerError, TokenLimitError } from './errors';
 import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
 
 const BYTE_PIECE = /^<0x([0-9A-F]{2})>$/;
@@ -18,6 +18,7 @@ export class Llama2cTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly bosId = 1;
   readonly eosId = 2;
+  readonly eosIds: readonly number[] = [2];
   readonly maxTokenLength: number;
   /** Raw bytes of each piece (llama2.c stores SentencePiece's '▁' as a plain space). */
   readonly pieces: Uint8Array[];
@@ -103,7 +104,8 @@ export class Llama2cTokenizer implements Tokenizer {
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const tokens: number[] = [];
-    if (opts.bos) tokens.push(this.bosId);
+    const bos = opts.bos || opts.addSpecialTokens;
+    if (bos) tokens.push(this.bosId);
     if (text.length > 0) {
       // SentencePiece's dummy prefix: the text is encoded as if it began with a space.
       const prefix = this.lookup.get(' ');
@@ -119,8 +121,9 @@ export class Llama2cTokenizer implements Tokenizer {
         for (const b of bytes) tokens.push(this.byteIds[b]);
       }
     }
-    this.merge(tokens, opts.bos ? 1 : 0);
+    this.merge(tokens, bos ? 1 : 0);
     if (opts.eos) tokens.push(this.eosId);
+    if (opts.maxTokens !== undefined && tokens.length > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, tokens.length);
     return tokens;
   }
 
@@ -184,9 +187,10 @@ export class Llama2cTokenizer implements Tokenizer {
     return new TextDecoder().decode(all);
   }
 
-  createStreamDecoder(): StreamDecoder {
+  createStreamDecoder(context: readonly number[] = []): StreamDecoder {
+    for (const id of context) this.pieceBytes(-1, id); // range check
     const utf8 = new TextDecoder();
-    let prev = -1;
+    let prev = context.length > 0 ? context[context.length - 1] : -1;
     return {
       push: (id) => {
         const bytes = this.pieceBytes(prev, id);

@@ -26,6 +26,7 @@ import { checkWeightDType, DecoderLayer, isQuantized, uploadMatrix, type WeightD
 import { loadModelFiles } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
+import type { GenerationConfig } from './generation-config';
 
 export interface LlamaModelOptions {
   device?: Device;
@@ -38,6 +39,8 @@ export interface LlamaModelOptions {
   dtype?: WeightDType;
   /** llama2.c models also stop generating at BOS. Default 'llama2c'. */
   format?: 'llama2c' | 'hf';
+  /** Decoding defaults (a Hugging Face generation_config.json) used where a caller sets none. */
+  generationDefaults?: GenerationConfig;
 }
 
 export interface LoadOptions extends LlamaModelOptions {
@@ -74,6 +77,10 @@ export class LlamaModel {
   readonly device: Device;
   readonly tokenizer?: Tokenizer;
   readonly format: 'llama2c' | 'hf';
+  /** generation_config.json's defaults ({} when the model has none). */
+  readonly generationDefaults: GenerationConfig;
+  /** Every id that ends generation: config.eosIds (or eosId) and the tokenizer's eosIds. */
+  readonly eosIds: readonly number[];
   readonly dtype: WeightDType;
   readonly tokenEmbedding: Tensor; // [vocab, dim]
   readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
@@ -91,6 +98,8 @@ export class LlamaModel {
     this.config = config;
     this.tokenizer = tokenizer;
     this.format = opts.format ?? 'llama2c';
+    this.generationDefaults = opts.generationDefaults ?? {};
+    this.eosIds = [...new Set([...(c.eosIds ?? [c.eosId]), ...(tokenizer?.eosIds ?? [])])];
     this.dtype = opts.dtype ?? 'f32';
     const quantized = isQuantized(this.dtype);
     const tableDType = quantized ? 'f32' : this.dtype; // embedding lookups read f32 or f16
@@ -106,7 +115,7 @@ export class LlamaModel {
   static async load(source: FileSource | string, opts: LoadOptions = {}): Promise<LlamaModel> {
     const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint });
     const device = opts.device ?? (await getDevice());
-    return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { ...opts, format: files.format });
+    return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { generationDefaults: files.generationConfig, ...opts, format: files.format });
   }
 
   static fromWeights(device: Device, config: LlamaConfig, weights: LlamaWeights, tokenizer?: Tokenizer, opts: LlamaModelOptions = {}): LlamaModel {
