@@ -199,6 +199,7 @@ export class DecodeSession {
     const started = now();
     let stopReason: StopReason = 'max-tokens';
     let cachedPromptTokens = 0;
+    let text = ''; // what was streamed
     let failed = true;
 
     try {
@@ -212,18 +213,18 @@ export class DecodeSession {
           break;
         }
         const remaining = plan.maxNewTokens - out.length;
-        if (cache.length + 1 > cache.capacity) {
-          stopReason = 'context';
-          break;
-        }
         if (plan.stop.has(root)) {
           stopReason = 'eos';
           break;
         }
-        if (remaining === 1) {
-          // The root is already decided: emitting it needs no forward pass.
+        const full = cache.length >= cache.capacity;
+        if (remaining === 1 || full) {
+          // The root is already decided: emitting it needs no forward pass (and at the end of the context none fits).
+          if (full && remaining > 1) stopReason = 'context';
           out.push(root);
-          yield { tokens: [root], text: decoder?.push(root) ?? '', acceptedLength: 1, step: stats.steps };
+          const piece = decoder?.push(root) ?? '';
+          text += piece;
+          yield { tokens: [root], text: piece, acceptedLength: 1, step: stats.steps };
           break;
         }
         // Near the end of the context the tree shrinks to what fits.
@@ -244,12 +245,14 @@ export class DecodeSession {
           stopReason = 'max-tokens';
         }
         out.push(...emit);
-        let text = '';
-        if (decoder) for (const t of emit) text += decoder.push(t);
-        yield { tokens: emit, text, acceptedLength: accepted.length, step: stats.steps };
+        let piece = '';
+        if (decoder) for (const t of emit) piece += decoder.push(t);
+        text += piece;
+        yield { tokens: emit, text: piece, acceptedLength: accepted.length, step: stats.steps };
         if (stopAt >= 0) break;
         root = next;
       }
+      text += decoder?.flush() ?? '';
       failed = false;
     } finally {
       // After an error the cache and the head may hold rows of a half-done step: start over next time.
@@ -260,7 +263,7 @@ export class DecodeSession {
     const elapsedMs = now() - started;
     const decodeMs = elapsedMs - stats.prefillMs;
     return {
-      text: tokenizer ? tokenizer.decode(out) : '',
+      text,
       tokenIds: out,
       promptTokens: plan.promptIds.length,
       cachedPromptTokens,
@@ -316,8 +319,8 @@ export class DecodeSession {
         throw new OptionError(`prompt token ${id} out of range; expected ids in [0, ${config.vocabSize})`);
       }
     }
-    if (promptIds.length >= this.cache.capacity) {
-      throw new OptionError(`prompt has ${promptIds.length} tokens; the context holds ${this.cache.capacity}, leaving no room to generate`);
+    if (promptIds.length > this.cache.capacity) {
+      throw new OptionError(`prompt has ${promptIds.length} tokens, more than the context of ${this.cache.capacity}`);
     }
     const stop = new Set<number>(req.stopTokens ?? []);
     if (req.stopAtEos ?? true) {
