@@ -139,6 +139,9 @@ describe('DecodeSession across turns', () => {
     expect(() => session.reset()).toThrow(SessionBusyError);
     await a.return(undefined as never); // the consumer stops early: the session is free again
     expect(session.busy).toBe(false);
+    expect(session.tokens.length).toBeGreaterThan(1); // and keeps what it fed
+    const held = [...session.tokens];
+    expect((await session.run({ prompt: [...held, 5], maxNewTokens: 2 })).cachedPromptTokens).toBe(held.length);
     const both = await Promise.allSettled([session.run({ prompt: [1], maxNewTokens: 4 }), session.run({ prompt: [1], maxNewTokens: 4 })]);
     expect(both[0].status).toBe('fulfilled');
     expect(both[1].status === 'rejected' && both[1].reason).toBeInstanceOf(SessionBusyError);

@@ -200,7 +200,6 @@ export class DecodeSession {
     let stopReason: StopReason = 'max-tokens';
     let cachedPromptTokens = 0;
     let text = ''; // what was streamed
-    let failed = true;
 
     try {
       cachedPromptTokens = this.reuse(plan.promptIds);
@@ -253,10 +252,12 @@ export class DecodeSession {
         root = next;
       }
       text += decoder?.flush() ?? '';
-      failed = false;
+    } catch (e) {
+      // The cache and the head may hold rows of a half-done step: start over next time.
+      this.forget();
+      throw e;
     } finally {
-      // After an error the cache and the head may hold rows of a half-done step: start over next time.
-      if (failed) this.forget();
+      // Also reached when the consumer stops at a yield: between steps, the state is whole.
       this.release();
     }
 
