@@ -7,6 +7,7 @@ import type { CAC } from 'cac';
 export const TEXT_OPTIONS: ReadonlySet<string> = new Set([
   'prompt', 'model', 'tokenizer', 'out', 'heads', 'headsDir', 'head', 'tree', 'trees', 'calibrationTree', 'evalTree',
   'data', 'prompts', 'evalPrompts', 'json', 'html', 'decoder', 'decoders', 'compare', 'verifier', 'rows', 'dtype',
+  'messages', 'stop', 'system',
 ]);
 
 /**

@@ -3,6 +3,7 @@
 import { cac } from 'cac';
 import { HydraError } from '@hydra-ts/tensor';
 import { runGenerate } from './commands/generate';
+import { runChat } from './commands/chat';
 import { runConvert } from './commands/convert';
 import { runBench } from './commands/bench';
 import { runTune } from './commands/tune';
@@ -38,6 +39,26 @@ cli
   .option('--quiet', 'do not stream the text')
   .option('--profile', 'print GPU time per kernel of the main decoder (timestamp queries)')
   .action(runGenerate);
+
+cli
+  .command('chat', "Chat through the model's chat template: a REPL on a terminal (each turn reuses the KV cache), or one reply to --messages")
+  .option('--model <path>', 'Hugging Face directory whose tokenizer_config.json has a chat_template')
+  .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
+  .option('--messages <file>', 'JSON: an array of { role, content } or { "messages": [...] }; "-" reads stdin (the default when stdin is not a terminal)')
+  .option('--system <text>', 'system message that starts the interactive conversation')
+  .option('--max-tokens <n>', "most tokens per reply (default: the model's generation_config, else the rest of the context)")
+  .option('--stop <text>', 'end the reply before this text (repeatable)')
+  .option('--temperature <t>', "sampling temperature (0 = greedy; default: the model's generation_config)")
+  .option('--top-k <k>', 'sample among the k most likely tokens')
+  .option('--top-p <p>', 'nucleus sampling mass')
+  .option('--seed <s>', 'random seed')
+  .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or hydra with --heads)')
+  .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file', { default: 'cpu-16' })
+  .option('--json', 'with --messages: print one JSON object with the reply, its token ids and statistics')
+  .option('--interactive', 'the REPL even when stdin is not a terminal')
+  .action(runChat);
 
 cli
   .command('convert', 'Write a llama2.c checkpoint as a Hugging Face directory (config.json + model.safetensors)')

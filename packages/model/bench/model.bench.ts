@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { argmax, attention, getDevice, linear, rmsnorm, type Device } from '@hydra-ts/tensor';
-import { generate, parseLlama2cCheckpoint, randomCheckpoint, LlamaModel, RANDOM_SHAPES, type LlamaCheckpoint, type LlamaConfig, type WeightDType } from '../src/index';
+import { parseLlama2cCheckpoint, randomCheckpoint, LlamaModel, RANDOM_SHAPES, type LlamaCheckpoint, type LlamaConfig, type WeightDType } from '../src/index';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -47,14 +47,29 @@ interface Row {
   split: string;
 }
 
-/** Greedy decoding through generate(), the path users run; prefill excluded from the rate. */
+/** Greedy decoding, one forward pass and a GPU argmax per token (as @hydra-ts/decode's AR step runs); prefill excluded from the rate. */
 async function timeDecode(model: LlamaModel, device: Device, prompt: number[], tokens: number) {
   const c0 = process.cpuUsage();
-  const r = await generate(model, { prompt, maxNewTokens: tokens, stopAtEos: false }).result();
+  const t0 = performance.now();
+  const run = model.createCache(prompt.length + tokens);
+  let prefillMs = 0;
+  let input = prompt;
+  for (let i = 0; i < tokens; i++) {
+    const f = model.forward(run, { tokens: input, logits: 'last' });
+    f.hidden.dispose();
+    run.commit();
+    const best = argmax(f.logits!); // [1]
+    f.logits!.dispose();
+    input = [(await best.read())[0]];
+    best.dispose();
+    if (i === 0) prefillMs = performance.now() - t0;
+  }
+  run.dispose();
+  const elapsedMs = performance.now() - t0;
   const cu = process.cpuUsage(c0);
-  const steps = r.tokenIds.length - 1; // forward passes after the prefill
-  const decodeMs = r.elapsedMs - r.prefillMs;
-  // Dispatches of one decode step as generate() runs it: forward of one row + greedy argmax.
+  const steps = tokens - 1; // forward passes after the prefill
+  const decodeMs = elapsedMs - prefillMs;
+  // Dispatches of one decode step: forward of one row + greedy argmax.
   const cache = model.createCache(prompt.length + 1);
   model.forward(cache, { tokens: prompt, logits: 'none' }).hidden.dispose();
   cache.commit();

@@ -23,5 +23,5 @@ export { ReferenceLlama, referenceGreedy, argmax, rmsnorm, matmul, softmax, rope
 export { KVCache, CacheError, type LayerCache, type KVCacheShape } from './cache';
 export { DecoderLayer, decoderLayerConfig, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
 export { LlamaModel, type LlamaModelOptions, type LoadOptions, type ForwardInput, type ForwardOutput, type LogitsChoice } from './model';
-export { generate, GenerationError, promptTypeProblem, type GenerateOptions, type Generation, type GenerationPiece, type GenerationResult, type StopReason } from './generate';
+export { promptTypeProblem, type StopReason } from './prompt';
 export { randomCheckpoint, STORIES15M_CONFIG, SMOLLM2_135M_CONFIG, QWEN3_0_6B_CONFIG, LLAMA32_1B_CONFIG, RANDOM_SHAPES, type RandomShapeName } from './random-weights';

@@ -2,6 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import type { LlamaCheckpoint, LlamaConfig, LlamaLayerWeights } from './config';
+import { argmax } from '@hydra-ts/tensor';
+import type { LlamaModel } from './model';
 
 /** The repository's models/ folder. */
 export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -50,3 +52,30 @@ export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaChe
   return { config, weights: { tokenEmbedding, layers, finalNorm: arr(c.dim).map((x) => 1 + x), output: c.tiedEmbeddings ? tokenEmbedding : arr(c.vocabSize * c.dim) } };
 }
 
+
+/**
+ * Greedy ids after `prompt`, one forward pass per token, stopping before any of `stopIds`: the
+ * model tests' own loop over forward() (generation for users is @hydra-ts/decode's).
+ */
+export async function greedyTokens(model: LlamaModel, prompt: readonly number[], n: number, stopIds: readonly number[] = []): Promise<number[]> {
+  const cache = model.createCache();
+  const out: number[] = [];
+  try {
+    let input = [...prompt];
+    while (out.length < n) {
+      const { hidden, logits } = model.forward(cache, { tokens: input, logits: 'last' });
+      hidden.dispose();
+      cache.commit();
+      const best = argmax(logits!); // [1]
+      logits!.dispose();
+      const next = (await best.read())[0];
+      best.dispose();
+      if (stopIds.includes(next)) break;
+      out.push(next);
+      input = [next];
+    }
+  } finally {
+    cache.dispose();
+  }
+  return out;
+}
