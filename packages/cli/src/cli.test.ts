@@ -104,6 +104,22 @@ describe('hydra distill → train → generate', () => {
   }, 180_000);
 });
 
+describe('help and version', () => {
+  it.each([[['--help']], [['generate', '--help']], [['--version']]])('hydra %j prints once and exits 0', async (args) => {
+    const r = await hydra(...args);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    if (args[0] === '--version') expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    else expect(r.stdout.match(/^Usage: /gm)).toHaveLength(1);
+  }, 60_000);
+
+  it('reads a prompt that starts with a dash as the prompt', async () => {
+    const r = await generateJson('--prompt', '-hello', '--max-new-tokens', '4');
+    const plain = await generateJson('--prompt', 'hello', '--max-new-tokens', '4');
+    expect(r.promptTokens as number).toBeGreaterThan(plain.promptTokens as number);
+  }, 60_000);
+});
+
 describe('bad input', () => {
   it.each([
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
@@ -117,7 +133,10 @@ describe('bad input', () => {
     [['generate', '--dtype', 'q2'], /--dtype q2: expected one of f32, f16, q8, q4/],
     [['generate', '--software-threads', '1.5'], /--software-threads 1.5: expected an integer in \[0, 256\]/],
     [['bench', '--software-threads', 'two'], /--software-threads two: expected an integer in \[0, 256\]/],
-    [['frobnicate'], /Usage/],
+    [['frobnicate'], /^hydra: unknown command 'frobnicate' \(see `hydra --help`\)$/m],
+    [['generate', '--frobnicate'], /^hydra: unknown option '--frobnicate' \(see `hydra generate --help`\)$/m],
+    [['generate', '--temperature', '-1'], /--temperature -1: expected a number >= 0/],
+    [['generate', '--max-new-tokens', '-5'], /--max-new-tokens -5: expected an integer >= 0/],
   ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
     const r = await hydra(...(args as string[]));
     expect(r.code).toBe(2);
