@@ -9,6 +9,7 @@ import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
 import { CommandTable, ParseError } from './argv';
+import { adoptParentStderr, isFilteredChild, runFiltered, wantsDawnFilter } from './dawn-log';
 
 const cli = new CommandTable('hydra');
 
@@ -137,7 +138,18 @@ cli
 cli.help();
 cli.version((createRequire(import.meta.url)('../package.json') as { version: string }).version);
 
+/** A command that will run (not its help): it may open a device, so Dawn's log needs filtering. */
+function runsCommand(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  return cli.program.commands.some((c) => c.name() === args[0]) && !args.includes('--help') && !args.includes('-h');
+}
+
 async function main(): Promise<void> {
+  if (isFilteredChild()) adoptParentStderr();
+  else if (wantsDawnFilter() && runsCommand(process.argv)) {
+    process.exitCode = await runFiltered();
+    return;
+  }
   try {
     await cli.run(process.argv);
   } catch (e) {

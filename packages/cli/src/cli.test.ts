@@ -17,8 +17,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Run { code: number; stdout: string; stderr: string }
 
 async function hydra(...args: string[]): Promise<Run> {
+  return hydraWith({}, ...args);
+}
+
+async function hydraWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -111,6 +115,18 @@ describe('help and version', () => {
     expect(r.stderr).toBe('');
     if (args[0] === '--version') expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     else expect(r.stdout.match(/^Usage: /gm)).toHaveLength(1);
+  }, 60_000);
+
+  it("prints Dawn's limit warnings only when asked to (HYDRA_DAWN_WARNINGS=1)", async () => {
+    const args = ['generate', '--max-new-tokens', '2', '--quiet'];
+    const quiet = await hydra(...args);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toMatch(/^\[ar {5}\] 2 tokens/m);
+    expect(quiet.stderr).not.toMatch(/artificially reduced/);
+    const shown = await hydraWith({ HYDRA_DAWN_WARNINGS: '1' }, ...args);
+    expect(shown.code).toBe(0);
+    // Dawn prints them on adapters that report huge dynamic-buffer limits (lavapipe), not on every GPU.
+    if (/llvmpipe/.test(shown.stderr)) expect(shown.stderr).toMatch(/artificially reduced/);
   }, 60_000);
 
   it('reads a prompt that starts with a dash as the prompt', async () => {
