@@ -47,7 +47,7 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
       return reply.code(429).header('retry-after', String(error.retryAfterSeconds)).send(errorBody(error.message, 'rate_limit_error', null, 'queue_full'));
     }
     const fe = error as FastifyError;
-    if (fe.code === 'FST_ERR_CTP_INVALID_JSON' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
+    if (fe.code?.startsWith('FST_ERR_CTP_INVALID_JSON') || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
       return reply.code(400).send(errorBody(`the request body is not valid JSON: ${error.message}`, 'invalid_request_error', null, 'invalid_json'));
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -56,6 +56,12 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
     // The engine's own checks (a prompt it cannot encode, options out of range) are the client's to fix.
     if (error instanceof HydraError) return reply.code(400).send(errorBody(error.message, 'invalid_request_error', null, error.name));
     return reply.code(500).send(errorBody(`internal error: ${error.message}`, 'server_error', null, null));
+  });
+  // Once closing, every answer ends its connection, so close() need not wait out keep-alive.
+  let closing = false;
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody(`no route ${request.method} ${request.url}`, 'invalid_request_error', null, 'not_found'));
@@ -126,7 +132,7 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
   async function stream(kind: Kind, api: ApiRequest, head: Record<string, unknown>, run: AsyncGenerator<EngineChunk, EngineResult, void>, reply: FastifyReply): Promise<void> {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: closing ? 'close' : 'keep-alive', 'x-accel-buffering': 'no' });
     const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
     const send = (data: unknown) => {
       if (!res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
@@ -154,7 +160,9 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
       const message = e instanceof Error ? e.message : String(e);
       send(errorBody(message, e instanceof HydraError ? 'invalid_request_error' : 'server_error', null, null));
     } finally {
-      res.end();
+      res.end(() => {
+        if (closing) res.socket?.end();
+      });
     }
   }
 
@@ -168,8 +176,11 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
       return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
     },
     async close() {
-      await app.close();
+      closing = true;
+      const closed = app.close();
       await queue.idle();
+      app.server.closeIdleConnections();
+      await closed;
     },
   };
 }
