@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The hydra command.
-import { cac } from 'cac';
+import { createRequire } from 'node:module';
 import { HydraError } from '@hydra-ts/tensor';
 import { runGenerate } from './commands/generate';
 import { runChat } from './commands/chat';
@@ -10,9 +10,10 @@ import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
 import { runExport } from './commands/export';
-import { restoreTextOptions } from './argv';
+import { CommandTable, ParseError } from './argv';
+import { adoptParentStderr, isFilteredChild, runFiltered, wantsDawnFilter } from './dawn-log';
 
-const cli = cac('hydra');
+const cli = new CommandTable('hydra');
 
 const DTYPE_FLAG = '--dtype <f32|f16|q8|q4>';
 const DTYPE_HELP = 'weight matrices of the base model: f32, f16 (shader-f16), q8 (int8 groups) or q4 (4-bit groups; dims multiples of 4)';
@@ -167,21 +168,28 @@ cli
   .action(runTune);
 
 cli.help();
-cli.version('0.1.0');
+cli.version((createRequire(import.meta.url)('../package.json') as { version: string }).version);
+
+/** A command that will run (not its help): it may open a device, so Dawn's log needs filtering. */
+function runsCommand(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  return cli.program.commands.some((c) => c.name() === args[0]) && !args.includes('--help') && !args.includes('-h');
+}
 
 async function main(): Promise<void> {
+  if (isFilteredChild()) adoptParentStderr();
+  else if (wantsDawnFilter() && runsCommand(process.argv)) {
+    process.exitCode = await runFiltered();
+    return;
+  }
   try {
-    cli.parse(process.argv, { run: false });
-    restoreTextOptions(cli, process.argv);
-    if (!cli.matchedCommand) {
-      cli.outputHelp();
-      process.exitCode = process.argv.length > 2 ? 2 : 0;
-      return;
-    }
-    await cli.runMatchedCommand();
+    await cli.run(process.argv);
   } catch (e) {
-    if (e instanceof HydraError || (e as Error).name === 'CACError') {
-      process.stderr.write(`hydra: ${(e as Error).name}: ${(e as Error).message}\n`);
+    if (e instanceof ParseError) {
+      process.stderr.write(`hydra: ${e.message} (see \`${e.hint}\`)\n`);
+      process.exitCode = 2;
+    } else if (e instanceof HydraError) {
+      process.stderr.write(`hydra: ${e.name}: ${e.message}\n`);
       process.exitCode = 2;
     } else {
       // Not an error of ours or of the user's: say so, with the stack, and fail.

@@ -19,13 +19,21 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Run { code: number; stdout: string; stderr: string }
 
 async function hydra(...args: string[]): Promise<Run> {
-  return hydraWithInput(undefined, ...args);
+  return hydraRun({}, undefined, ...args);
 }
 
 /** Runs hydra with `input` piped to its stdin (undefined: an empty pipe). */
 async function hydraWithInput(input: string | undefined, ...args: string[]): Promise<Run> {
+  return hydraRun({}, input, ...args);
+}
+
+async function hydraWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return hydraRun(env, undefined, ...args);
+}
+
+async function hydraRun(env: Record<string, string>, input: string | undefined, ...args: string[]): Promise<Run> {
   try {
-    const child = promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26 });
+    const child = promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26, env: { ...process.env, ...env } });
     child.child.stdin?.end(input ?? '');
     const { stdout, stderr } = await child;
     return { code: 0, stdout, stderr };
@@ -198,6 +206,34 @@ describe('hydra chat', () => {
   }, 120_000);
 });
 
+describe('help and version', () => {
+  it.each([[['--help']], [['generate', '--help']], [['--version']]])('hydra %j prints once and exits 0', async (args) => {
+    const r = await hydra(...args);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    if (args[0] === '--version') expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    else expect(r.stdout.match(/^Usage: /gm)).toHaveLength(1);
+  }, 60_000);
+
+  it("prints Dawn's limit warnings only when asked to (HYDRA_DAWN_WARNINGS=1)", async () => {
+    const args = ['generate', '--max-new-tokens', '2', '--quiet'];
+    const quiet = await hydra(...args);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toMatch(/^\[ar {5}\] 2 tokens/m);
+    expect(quiet.stderr).not.toMatch(/artificially reduced/);
+    const shown = await hydraWith({ HYDRA_DAWN_WARNINGS: '1' }, ...args);
+    expect(shown.code).toBe(0);
+    // Dawn prints them on adapters that report huge dynamic-buffer limits (lavapipe), not on every GPU.
+    if (/llvmpipe/.test(shown.stderr)) expect(shown.stderr).toMatch(/artificially reduced/);
+  }, 60_000);
+
+  it('reads a prompt that starts with a dash as the prompt', async () => {
+    const r = await generateJson('--prompt', '-hello', '--max-new-tokens', '4');
+    const plain = await generateJson('--prompt', 'hello', '--max-new-tokens', '4');
+    expect(r.promptTokens as number).toBeGreaterThan(plain.promptTokens as number);
+  }, 60_000);
+});
+
 describe('bad input', () => {
   it.each([
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
@@ -211,7 +247,10 @@ describe('bad input', () => {
     [['generate', '--dtype', 'q2'], /--dtype q2: expected one of f32, f16, q8, q4/],
     [['generate', '--software-threads', '1.5'], /--software-threads 1.5: expected an integer in \[0, 256\]/],
     [['bench', '--software-threads', 'two'], /--software-threads two: expected an integer in \[0, 256\]/],
-    [['frobnicate'], /Usage/],
+    [['frobnicate'], /^hydra: unknown command 'frobnicate' \(see `hydra --help`\)$/m],
+    [['generate', '--frobnicate'], /^hydra: unknown option '--frobnicate' \(see `hydra generate --help`\)$/m],
+    [['generate', '--temperature', '-1'], /--temperature -1: expected a number >= 0/],
+    [['generate', '--max-new-tokens', '-5'], /--max-new-tokens -5: expected an integer >= 0/],
   ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
     const r = await hydra(...(args as string[]));
     expect(r.code).toBe(2);

@@ -8,18 +8,27 @@ import { UsageError } from './errors';
 export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++'] as const;
 export type DecoderKind = (typeof DECODERS)[number];
 
+/** A flag's value as a number; '' and blanks are not 0. */
+function asNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const s = String(value).trim();
+  return s === '' ? NaN : Number(s);
+}
+
 export function intOption(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = typeof value === 'number' ? value : Number(value);
+  const n = asNumber(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} ${String(value)}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}]`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new UsageError(`--${name} ${String(value)}: expected an integer ${range}`);
   }
   return n;
 }
 
 export function numberOption(name: string, value: unknown, min: number, max = Infinity): number {
-  const n = typeof value === 'number' ? value : Number(value);
+  const n = asNumber(value);
   if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${name} ${String(value)}: expected a number in [${min}, ${max}]`);
+    const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new UsageError(`--${name} ${String(value)}: expected a number ${range}`);
   }
   return n;
 }

@@ -1,17 +1,10 @@
-// Where the bundled model and its trained heads live, relative to this package.
-import { existsSync } from 'node:fs';
+// Where the bundled model and its trained heads live: the @hydra-ts/stories260k package.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { modelDir } from '@hydra-ts/stories260k';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** The repository's models/stories260K, found from src/ or dist/. */
+/** The bundled stories260K folder (checkpoint, tokenizer, heads/), without a trailing separator. */
 export function bundledModelDir(): string {
-  for (const up of ['../../../models/stories260K', '../../models/stories260K']) {
-    const dir = path.resolve(here, up);
-    if (existsSync(dir)) return dir;
-  }
-  return path.resolve(here, '../../../models/stories260K');
+  return modelDir.replace(/[\\/]+$/, '');
 }
 
 export const HEAD_FILES: Record<string, string> = {

@@ -1,5 +1,6 @@
 // Where model files come from. Loaders read through this interface so the same code runs in Node
 // (files on disk), browsers (fetch) and tests (bytes in memory).
+import { isFile, readWholeFile } from '#files';
 import { FileSourceError } from './errors';
 
 export interface FileSource {
@@ -15,26 +16,20 @@ function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-/** Files under a directory on disk. node:fs is imported on first use so browser bundles avoid it. */
+/** Files under a directory on disk (Node; browser bundles get a stand-in that says it cannot read them). */
 export function nodeFileSource(dir: string): FileSource {
-  const fs = () => import('node:fs/promises');
   return {
     describe: (name) => joinPath(dir, name),
     async read(name) {
       const path = joinPath(dir, name);
       try {
-        const buf = await (await fs()).readFile(path);
-        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+        return await readWholeFile(path);
       } catch (e) {
         throw new FileSourceError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
       }
     },
     async exists(name) {
-      try {
-        return (await (await fs()).stat(joinPath(dir, name))).isFile();
-      } catch {
-        return false;
-      }
+      return isFile(joinPath(dir, name));
     },
   };
 }
