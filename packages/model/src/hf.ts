@@ -72,16 +72,20 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   return config;
 }
 
+/** config.json and the shard index are small; refuse anything far larger before reading it. */
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+const MAX_INDEX_BYTES = 64 * 2 ** 20;
+
 /** Reads every tensor of model.safetensors, or of the shards named in model.safetensors.index.json. */
 async function readTensors(source: FileSource): Promise<Map<string, SafetensorsTensor>> {
   if (await source.exists('model.safetensors')) {
-    return parseSafetensors(await source.read('model.safetensors'), source.describe('model.safetensors')).tensors;
+    return parseSafetensors(await source.read('model.safetensors', { expected: 'a safetensors file' }), source.describe('model.safetensors')).tensors;
   }
   const indexName = 'model.safetensors.index.json';
   if (!(await source.exists(indexName))) {
     throw new WeightError(`${source.describe('model.safetensors')}: not found, and no ${indexName} beside it`);
   }
-  const index = parseJsonFile(await source.read(indexName), source.describe(indexName), SafetensorsError);
+  const index = parseJsonFile(await source.read(indexName, { maxBytes: MAX_INDEX_BYTES, expected: 'a safetensors index (JSON)' }), source.describe(indexName), SafetensorsError);
   const map = index.weight_map;
   if (typeof map !== 'object' || map === null) throw new SafetensorsError(`${source.describe(indexName)}: no weight_map object`);
   const shards = new Set<string>();
@@ -94,7 +98,7 @@ async function readTensors(source: FileSource): Promise<Map<string, SafetensorsT
   }
   const tensors = new Map<string, SafetensorsTensor>();
   for (const shard of shards) {
-    for (const [name, t] of parseSafetensors(await source.read(shard), source.describe(shard)).tensors) {
+    for (const [name, t] of parseSafetensors(await source.read(shard, { expected: 'a safetensors shard' }), source.describe(shard)).tensors) {
       if (tensors.has(name)) throw new SafetensorsError(`${source.describe(shard)}: tensor ${name} also appears in another shard`);
       tensors.set(name, t);
     }
@@ -137,6 +141,14 @@ export function hfTensorsToCheckpoint(config: LlamaConfig, tensors: Map<string, 
     }
     layers.push(layer);
   }
+  // Weights of layers the config does not count would be silently dropped: a config that
+  // understates the depth runs a different (wrong) model.
+  for (const name of tensors.keys()) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m && Number(m[1]) >= c.nLayers) {
+      throw new WeightError(`${where}: tensor ${name} belongs to layer ${m[1]}, but num_hidden_layers = ${c.nLayers} (config.json); expected layers 0..${c.nLayers - 1} only`);
+    }
+  }
   const finalNorm = take('model.norm.weight', [c.dim]);
   const output = c.tiedEmbeddings ? tokenEmbedding : take('lm_head.weight', [c.vocabSize, c.dim]);
   const weights = { tokenEmbedding, layers, finalNorm, output };
@@ -146,7 +158,7 @@ export function hfTensorsToCheckpoint(config: LlamaConfig, tensors: Map<string, 
 
 /** Loads config.json and the safetensors weights of a Hugging Face model directory. */
 export async function loadHfCheckpoint(source: FileSource): Promise<LlamaCheckpoint> {
-  const configJson = parseJsonFile(await source.read('config.json'), source.describe('config.json'), ConfigError);
+  const configJson = parseJsonFile(await source.read('config.json', { maxBytes: MAX_CONFIG_BYTES, expected: 'a JSON model config' }), source.describe('config.json'), ConfigError);
   const config = parseHfConfig(configJson, source.describe('config.json'));
   return hfTensorsToCheckpoint(config, await readTensors(source), source.describe(''));
 }

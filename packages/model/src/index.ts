@@ -2,8 +2,8 @@
 export { CheckpointError, TokenizerError, SafetensorsError, ConfigError, WeightError, FileSourceError } from './errors';
 export type { Architecture, RopeLayout, LlamaConfig, LlamaLayerWeights, LlamaWeights, LlamaCheckpoint } from './config';
 export { validateConfig, validateWeights, weightShapes } from './config';
-export type { FileSource } from './source';
-export { nodeFileSource, httpFileSource, memoryFileSource } from './source';
+export type { FileSource, ReadOptions } from './source';
+export { nodeFileSource, httpFileSource, memoryFileSource, readFileChecked } from './source';
 export { parseLlama2cConfig, parseLlama2cCheckpoint, serializeLlama2cCheckpoint } from './llama2c';
 export type { Tokenizer, EncodeOptions, StreamDecoder } from './tokenizer';
 export { Llama2cTokenizer } from './llama2c-tokenizer';
