@@ -1,9 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/platform-node.ts', 'src/platform-browser.ts'],
+  entry: ['src/index.ts', 'src/fuzz.ts', 'src/platform-node.ts', 'src/platform-browser.ts'],
   format: ['esm'],
-  dts: { entry: 'src/index.ts' },
+  dts: { entry: ['src/index.ts', 'src/fuzz.ts'] },
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -85,15 +85,34 @@ export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
 }
 
+export interface LoadHeadOptions {
+  /** Load parameters holding NaN or infinities (by default a HeadCheckpointError naming the tensor). */
+  allowNonfinite?: boolean;
+}
+
 /**
  * Heads from a file written by saveHead: bytes, or a path (read with node:fs). Throws
  * HeadCheckpointError for anything but a well-formed heads file, HeadMismatchError when it was
  * made for a base model of another dim or vocabulary.
  */
-export async function loadHead(model: HeadBase, source: Uint8Array | string): Promise<Heads> {
+export async function loadHead(model: HeadBase, source: Uint8Array | string, opts: LoadHeadOptions = {}): Promise<Heads> {
   const file = typeof source === 'string' ? source : 'heads file';
-  const bytes = typeof source === 'string' ? await nodeFileSource('').read(source) : source;
-  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
+  const bytes = typeof source === 'string' ? await nodeFileSource('').read(source, { expected: 'a heads file (.safetensors)' }) : source;
+  const { config, values } = parseHeadFile(bytes, file, model.config, opts);
+  return buildHeads(model, config, values);
+}
+
+/**
+ * The config and parameter values of a heads file, every tensor checked against the config and
+ * the base model, without touching a device. `file` names the file in errors.
+ */
+export function parseHeadFile(
+  bytes: Uint8Array,
+  file: string,
+  base: { dim: number; vocabSize: number },
+  opts: LoadHeadOptions = {},
+): { config: HeadConfig; values: Map<string, Float32Array> } {
+  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof bytes}`);
   let parsed;
   try {
     parsed = parseSafetensors(bytes, file);
@@ -108,7 +127,6 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string): Pr
     throw new HeadCheckpointError(`${file}: metadata version = ${JSON.stringify(meta.version)}, expected "${HEADS_VERSION}"`);
   }
   const config = parseHeadConfig(meta.config, file);
-  const base = model.config;
   if (config.dim !== base.dim) throw new HeadMismatchError(`${file}: heads have dim ${config.dim}, the base model has dim ${base.dim}`);
   if (config.vocabSize !== base.vocabSize) {
     throw new HeadMismatchError(`${file}: heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.vocabSize}`);
@@ -121,13 +139,30 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string): Pr
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new HeadCheckpointError(`${file}: tensor ${name} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
     }
+    if (!opts.allowNonfinite) {
+      for (let i = 0; i < t.data.length; i++) {
+        const x = t.data[i];
+        // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
+        if (x - x !== 0) throw new HeadCheckpointError(`${file}: tensor ${name}[${i}] = ${x}, expected finite values (pass allowNonfinite / --allow-nonfinite to load it anyway)`);
+      }
+    }
     values.set(name, t.data);
   }
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
-    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
+    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
   }
-  return buildHeads(model, config, values);
+  return { config, values };
+}
+
+/** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
+function shown(v: unknown): string {
+  try {
+    const t = JSON.stringify(v) ?? String(v);
+    return t.length > 60 ? `${t.slice(0, 60)}…` : t;
+  } catch {
+    return '(nested too deeply)';
+  }
 }
 
 function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
@@ -139,7 +174,7 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     throw new HeadCheckpointError(`${file}: metadata config is not JSON: ${(e as Error).message}`, { cause: e });
   }
   if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new HeadCheckpointError(`${file}: metadata config must be a JSON object`);
-  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${JSON.stringify(c[field])}, expected ${expected}`);
+  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${shown(c[field])}, expected ${expected}`);
   const int = (field: string, obj: Record<string, unknown> = c, max = 1 << 24) => {
     const v = obj[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw bad(field, `an integer in [1, ${max}]`);
@@ -159,17 +194,17 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     const pint = (f: string) => {
       const v = p[f];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
-        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive integer`);
+        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive integer`);
       }
       return v;
     };
     const pnum = (f: string) => {
       const v = p[f];
-      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive number`);
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive number`);
       return v;
     };
     if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
-      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${JSON.stringify(p.ropeLayout)}, expected "interleaved" or "half"`);
+      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${shown(p.ropeLayout)}, expected "interleaved" or "half"`);
     }
     prefix = {
       hiddenDim: pint('hiddenDim'),

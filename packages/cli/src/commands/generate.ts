@@ -53,13 +53,13 @@ export async function loadModel(modelPath: string | undefined, dtype?: unknown, 
   return { model: await LlamaModel.load(path, { device, dtype: weights, maxContext, allowNonfinite: load.allowNonfinite === true }), path };
 }
 
-export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string): Promise<DraftHead | null> {
+export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string, allowNonfinite = false): Promise<DraftHead | null> {
   if (decoder === 'ar') return null;
   const file = headsFile ?? defaultHeadFile(modelPath, decoder);
   if (!existsSync(file)) {
     throw new UsageError(`--heads ${file}: no such file; train one with \`hydra train --head ${decoder}\` or pass --heads`);
   }
-  const head = await loadHead(model, file);
+  const head = await loadHead(model, file, { allowNonfinite });
   try {
     checkHeadKind(file, head.config.kind, decoder);
   } catch (e) {
@@ -93,7 +93,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const prompt = flags.prompt ?? '';
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {
-    const head = await headFor(model, path, kind, kind === decoder ? flags.heads : undefined);
+    const head = await headFor(model, path, kind, kind === decoder ? flags.heads : undefined, flags.allowNonfinite === true);
     try {
       const dec = new SpeculativeDecoder(model);
       const it = dec.stream({
