@@ -100,7 +100,7 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
     throw new FileSourceError(`${source.describe('tokenizer.json')}: not found, nor tokenizer.bin; expected a tokenizer beside config.json`);
   }
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${config.vocabSize}`);
+    throw new ConfigError(`${source.describe('config.json')}: vocab_size = ${config.vocabSize}, fewer than the tokenizer's ${tokenizer.vocabSize} tokens`);
   }
   return { format: 'hf', config, weights, tokenizer };
 }
