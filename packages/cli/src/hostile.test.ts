@@ -140,6 +140,12 @@ describe.concurrent('hostile files and options (processes)', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ decoder: 'hydra', tree: 'bom' });
   }, 130_000);
 
+  it('heads given without --decoder decode as the kind their file records, and that is reported', async () => {
+    const r = await hydra('generate', '--max-new-tokens', '8', '--heads', path.join(HEADS, 'medusa.safetensors'), '--tree', 'cpu-8', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ decoder: 'medusa', tree: 'cpu-8' });
+  }, 130_000);
+
   it('--max-context caps a context out of proportion to the weights, and the model runs', async () => {
     const r = await hydra('generate', '--model', at('hf-long'), '--max-context', '512', '--max-new-tokens', '8', '--json');
     expect(r.code, r.stderr).toBe(0);

@@ -3,7 +3,7 @@
 // any work starts, so a typo costs no training time.
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { FileSourceError, readFileChecked, WEIGHT_DTYPES, type ReadOptions, type WeightDType } from '@hydra-ts/model';
+import { FileSourceError, parseSafetensors, readFileChecked, WEIGHT_DTYPES, type ReadOptions, type WeightDType } from '@hydra-ts/model';
 import { CandidateTree, getTree, TreeError } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
@@ -131,6 +131,19 @@ function writableDirectory(option: string, target: string, dir: string, create =
 /** --max-context: a cap on the model's context (KV cache rows). */
 export function maxContextOption(value: unknown): number | undefined {
   return value === undefined ? undefined : intOption('max-context', value, 2);
+}
+
+/**
+ * The kind a heads file records (metadata config.kind), or undefined when the file cannot say;
+ * loadHead reports what is wrong with such a file.
+ */
+export function headsFileKind(file: string): string | undefined {
+  try {
+    const config = JSON.parse(parseSafetensors(readFileChecked(file, { expected: 'a heads file (.safetensors)' }), file).metadata.config ?? 'null');
+    return typeof config?.kind === 'string' ? config.kind : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A heads file records its kind; running it as another decoder would report what did not run. */

@@ -24,6 +24,7 @@ describe('fuzz harness', () => {
     await expect(t.run('c', { inputBytes: 10, file: 'f.bin' }, () => { throw new HydraError('bad, somewhere'); })).rejects.toThrow(/does not name the file f\.bin/);
     await expect(t.run('d', { inputBytes: 10, file: 'f.bin' }, () => { throw new TypeError('x is undefined'); })).rejects.toThrow(/untyped error: TypeError/);
     await expect(t.run('e', { inputBytes: 10, file: 'f.bin' }, () => new Float64Array(1 << 20))).rejects.toThrow(/allocation past the bound/);
+    await expect(t.run('f', { inputBytes: 10, file: 'f.bin', maxMs: 5 }, () => new Promise((r) => setTimeout(r, 30)))).rejects.toThrow(/past the 5 ms allowed a case/);
     expect(t.counts).toEqual({ ok: 1, typed: 1 });
     expect(t.summary()).toMatch(/^fuzz demo: 2 cases: ok 1, typed error 1 \(HydraError 1\)/);
   });

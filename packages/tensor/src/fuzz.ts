@@ -137,6 +137,8 @@ export interface FuzzCaseOptions {
   /** Size of the mutated input: the allocation bound is `allocationFactor` times it, plus 1 MiB. */
   inputBytes: number;
   allocationFactor?: number;
+  /** A case running longer is reported as a hang (default 10 s; cases take milliseconds). */
+  maxMs?: number;
   /** A typed error must name this file (or one of these files: the case's input and what it is checked against). */
   file: string | readonly string[];
 }
@@ -170,7 +172,10 @@ export class FuzzTally {
       this.byError.set(e.name, (this.byError.get(e.name) ?? 0) + 1);
       outcome = 'typed';
     }
-    this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
+    const ms = performance.now() - t0;
+    this.slowestMs = Math.max(this.slowestMs, ms);
+    // A hang guard, not a speed check: the bound is orders of magnitude above a case's time.
+    if (ms > (opts.maxMs ?? 10_000)) throw new Error(`${this.kind} ${label}: took ${ms.toFixed(0)} ms, past the ${opts.maxMs ?? 10_000} ms allowed a case (a loop sized by a corrupt field?)`);
     this.counts[outcome]++;
     return outcome;
   }

@@ -208,7 +208,7 @@ function readSet(dir: string): LoadedCheckpoint {
   return checkedSet(files, dir);
 }
 
-function checkedSet(files: { heads: string; record: string; optim: string }, from: string): LoadedCheckpoint {
+function checkedSet(files: { heads: string; record: string; optim: string }, from: string, legacy = false): LoadedCheckpoint {
   const record = parseTrainRecord(readJson(files.record, MAX_RECORD_BYTES), files.record);
   const heads = readChecked(files.heads);
   let step: string | undefined;
@@ -218,7 +218,7 @@ function checkedSet(files: { heads: string; record: string; optim: string }, fro
     throw new TrainCheckpointError(`resume: ${files.heads} is not a safetensors file: ${(e as Error).message}`, { cause: e });
   }
   if (step !== String(record.step)) {
-    throw new TrainCheckpointError(`resume: ${files.heads} was written at step ${step ?? '(none: not a training checkpoint)'}, ${files.record} at step ${record.step}; the run stopped between writes, resume from an earlier copy`);
+    throw new TrainCheckpointError(`resume: ${files.heads} was written at step ${step ?? '(none: not a training checkpoint)'}, ${files.record} at step ${record.step}; ${legacy ? 'the run stopped between writes, resume from an earlier copy' : 'the set is damaged'}`);
   }
   return { record, heads, optim: readChecked(files.optim), from, optimFile: files.optim };
 }
@@ -242,7 +242,7 @@ export function readCheckpoint(out: string): LoadedCheckpoint {
   for (const p of [paths.heads, paths.record, paths.optim]) {
     if (!existsSync(p)) throw new TrainCheckpointError(`resume: ${paths.manifest} is missing, and so is ${p} (a checkpoint is a set under ${paths.sets} named by ${paths.manifest})`);
   }
-  return checkedSet({ heads: paths.heads, record: paths.record, optim: paths.optim }, paths.heads);
+  return checkedSet({ heads: paths.heads, record: paths.record, optim: paths.optim }, paths.heads, true);
 }
 
 /** Restores the AdamW state of a checkpoint into `trainer` (whose heads came from the same checkpoint) and its step. */

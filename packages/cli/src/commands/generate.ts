@@ -6,7 +6,7 @@ import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
 import { getTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { checkHeadKind, checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkHeadKind, checkTreeFits, decoderOption, headsFileKind, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
 
 export interface GenerateFlags {
@@ -83,7 +83,8 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const topK = flags.topK !== undefined ? intOption('top-k', flags.topK, 1) : undefined;
   const topP = flags.topP !== undefined ? numberOption('top-p', flags.topP, Number.MIN_VALUE, 1) : undefined;
   const seed = intOption('seed', flags.seed ?? 0, 0);
-  const decoder = decoderOption(flags.decoder ?? (flags.heads ? 'hydra' : 'ar'));
+  // Without --decoder, heads decode as the kind their file records.
+  const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
   const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
