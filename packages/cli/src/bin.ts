@@ -18,6 +18,10 @@ const cli = new CommandTable('hydra');
 const DTYPE_FLAG = '--dtype <f32|f16|q8|q4>';
 const DTYPE_HELP = 'weight matrices of the base model: f32, f16 (shader-f16), q8 (int8 groups) or q4 (4-bit groups; dims multiples of 4)';
 const THREADS_FLAG = '--software-threads <n>';
+const LOAD_FLAGS: Array<[string, string]> = [
+  ['--max-context <n>', "cap the model's context (KV cache rows); needed when config.json's max_position_embeddings is out of proportion to the weights"],
+  ['--allow-nonfinite', 'load weights holding NaN or infinities (refused by default)'],
+];
 const THREADS_HELP = 'worker threads of the llvmpipe software driver (LP_NUM_THREADS, unless set): 0 runs dispatches on its queue thread, fastest for decoding on few cores (default 0; other adapters ignore it)';
 
 cli
@@ -39,6 +43,8 @@ cli
   .option('--json', 'print one JSON object with the text and statistics')
   .option('--quiet', 'do not stream the text')
   .option('--profile', 'print GPU time per kernel of the main decoder (timestamp queries)')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runGenerate);
 
 cli
@@ -66,6 +72,8 @@ cli
   .option('--model <path>', 'llama2.c checkpoint (.bin)')
   .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model')
   .option('--out <dir>', 'output directory')
+  .option('--force', 'overwrite a directory that already holds a model')
+  .option(...LOAD_FLAGS[1])
   .action(runConvert);
 
 cli
@@ -80,6 +88,8 @@ cli
   .option('--prompts <file>', 'text (one prompt a line) or JSONL prompts, used in turn; default BOS alone')
   .option('--concurrency <n>', 'sequences sampled at once', { default: 8 })
   .option('--quiet', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runDistill);
 
 cli
@@ -87,7 +97,7 @@ cli
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option('--head <kind>', 'medusa | hydra | hydra++')
   .option('--data <file>', 'token file (hydra distill), JSONL or text corpus; repeat to pool several')
-  .option('--out <file>', 'heads file to write (.safetensors); sidecars: .train.json, .optim.safetensors, .curves.html')
+  .option('--out <file>', 'heads file to write (.safetensors); beside it: .train.json, .curves.html and the resumable checkpoint sets in .checkpoints/')
   .option('--steps <n>', 'optimiser steps', { default: 1000 })
   .option('--batch <n>', 'sequences per step', { default: 8 })
   .option('--length <n>', 'tokens per training sequence', { default: 128 })
@@ -111,6 +121,8 @@ cli
   .option('--checkpoint-every <n>', 'save the checkpoint every n steps', { default: 100 })
   .option('--resume', 'continue from the checkpoint at --out')
   .option('--quiet', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runTrain);
 
 cli
@@ -144,6 +156,8 @@ cli
   .option('--html <file>', 'write a self-contained HTML page with charts')
   .option('--host-proposals', 'heads read their tokens back before the verify pass (two read-backs a step): head ms/step is then their whole time')
   .option('--no-progress', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(async (flags) => {
     await runBench(flags);
   });
@@ -165,6 +179,8 @@ cli
   .option('--rows <list>', 'tree row counts to time', { default: '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64' })
   .option('--max-nodes <n>', 'largest tree considered (candidates, root excluded)', { default: 63 })
   .option('--out <file>', 'tree JSON to write (loadable by generate --tree and bench --trees)')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runTune);
 
 cli.help();

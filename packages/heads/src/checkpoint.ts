@@ -100,6 +100,8 @@ export interface LoadHeadOptions {
    * the config.json beside the file (or in the directory) is read instead.
    */
   engineConfig?: Record<string, unknown> | string;
+  /** Load parameters holding NaN or infinities (by default a HeadCheckpointError naming the tensor). */
+  allowNonfinite?: boolean;
 }
 
 /**
@@ -112,19 +114,55 @@ export interface LoadHeadOptions {
 export async function loadHead(model: HeadBase, source: Uint8Array | string, options: LoadHeadOptions = {}): Promise<Heads> {
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
   const { bytes, file, engineConfig } = await readHeadSource(source, options);
-  let parsed;
-  try {
-    parsed = parseSafetensors(bytes, file);
-  } catch (e) {
-    throw new HeadCheckpointError(`${file}: not a safetensors file: ${(e as Error).message}`, { cause: e });
-  }
-  const meta = parsed.metadata;
-  if (meta.format !== HEADS_FORMAT && detectLayout(parsed.tensors.keys())) {
+  const parsed = parseSafetensorsOf(bytes, file);
+  if (parsed.metadata.format !== HEADS_FORMAT && detectLayout(parsed.tensors.keys())) {
     // Medusa lm_heads equal to the base output layer load as a shared output, as they were exported
     const baseOutput = detectLayout(parsed.tensors.keys()) === 'mlp-speculator' ? null : ((await model.outputWeight.read()) as Float32Array);
     const { config, values } = readEngineHead(model, parsed.tensors, await engineConfig(), file, baseOutput);
+    if (!options.allowNonfinite) for (const [name, data] of values) checkFinite(data, name, file);
     return buildHeads(model, config, values);
   }
+  const { config, values } = headOfFile(parsed, file, model.config, options);
+  return buildHeads(model, config, values);
+}
+
+/**
+ * The config and parameter values of a heads file written by saveHead, every tensor checked
+ * against the config and the base model, without touching a device. `file` names the file in errors.
+ */
+export function parseHeadFile(
+  bytes: Uint8Array,
+  file: string,
+  base: { dim: number; vocabSize: number },
+  opts: LoadHeadOptions = {},
+): { config: HeadConfig; values: Map<string, Float32Array> } {
+  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof bytes}`);
+  return headOfFile(parseSafetensorsOf(bytes, file), file, base, opts);
+}
+
+function parseSafetensorsOf(bytes: Uint8Array, file: string): ReturnType<typeof parseSafetensors> {
+  try {
+    return parseSafetensors(bytes, file);
+  } catch (e) {
+    throw new HeadCheckpointError(`${file}: not a safetensors file: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function checkFinite(data: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
+    if (x - x !== 0) throw new HeadCheckpointError(`${file}: tensor ${name}[${i}] = ${x}, expected finite values (pass allowNonfinite / --allow-nonfinite to load it anyway)`);
+  }
+}
+
+function headOfFile(
+  parsed: ReturnType<typeof parseSafetensors>,
+  file: string,
+  base: { dim: number; vocabSize: number },
+  opts: LoadHeadOptions,
+): { config: HeadConfig; values: Map<string, Float32Array> } {
+  const meta = parsed.metadata;
   if (meta.format !== HEADS_FORMAT) {
     throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}" (or the tensors of a serving engine's heads)`);
   }
@@ -132,7 +170,6 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string, opt
     throw new HeadCheckpointError(`${file}: metadata version = ${JSON.stringify(meta.version)}, expected "${HEADS_VERSION}"`);
   }
   const config = parseHeadConfig(meta.config, file);
-  const base = model.config;
   if (config.dim !== base.dim) throw new HeadMismatchError(`${file}: heads have dim ${config.dim}, the base model has dim ${base.dim}`);
   if (config.vocabSize !== base.vocabSize) {
     throw new HeadMismatchError(`${file}: heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.vocabSize}`);
@@ -145,13 +182,24 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string, opt
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new HeadCheckpointError(`${file}: tensor ${name} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
     }
+    if (!opts.allowNonfinite) checkFinite(t.data, name, file);
     values.set(name, t.data);
   }
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
-    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
+    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
   }
-  return buildHeads(model, config, values);
+  return { config, values };
+}
+
+/** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
+function shown(v: unknown): string {
+  try {
+    const t = JSON.stringify(v) ?? String(v);
+    return t.length > 60 ? `${t.slice(0, 60)}…` : t;
+  } catch {
+    return '(nested too deeply)';
+  }
 }
 
 /** The weights file names engines use, in the order a directory is searched. */
@@ -174,7 +222,7 @@ async function readHeadSource(source: Uint8Array | string, options: LoadHeadOpti
   }
   let bytes: Uint8Array;
   try {
-    bytes = await nodeFileSource('').read(file);
+    bytes = await nodeFileSource('').read(file, { expected: 'a heads file (.safetensors)' });
   } catch (e) {
     throw new HeadCheckpointError(`${file}: cannot read the heads file: ${(e as Error).message}`, { cause: e });
   }
@@ -210,7 +258,7 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     throw new HeadCheckpointError(`${file}: metadata config is not JSON: ${(e as Error).message}`, { cause: e });
   }
   if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new HeadCheckpointError(`${file}: metadata config must be a JSON object`);
-  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${JSON.stringify(c[field])}, expected ${expected}`);
+  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${shown(c[field])}, expected ${expected}`);
   const int = (field: string, obj: Record<string, unknown> = c, max = 1 << 24) => {
     const v = obj[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw bad(field, `an integer in [1, ${max}]`);
@@ -243,17 +291,17 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     const pint = (f: string) => {
       const v = p[f];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
-        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive integer`);
+        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive integer`);
       }
       return v;
     };
     const pnum = (f: string) => {
       const v = p[f];
-      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive number`);
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive number`);
       return v;
     };
     if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
-      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${JSON.stringify(p.ropeLayout)}, expected "interleaved" or "half"`);
+      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${shown(p.ropeLayout)}, expected "interleaved" or "half"`);
     }
     prefix = {
       hiddenDim: pint('hiddenDim'),

@@ -222,16 +222,20 @@ export function parseHfConfig(json: Record<string, unknown>, where = 'config.jso
   return config;
 }
 
+/** config.json and the shard index are small; refuse anything far larger before reading it. */
+export const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+const MAX_INDEX_BYTES = 64 * 2 ** 20;
+
 /** Reads every tensor of model.safetensors, or of the shards named in model.safetensors.index.json. */
 async function readTensors(source: FileSource): Promise<Map<string, SafetensorsTensor>> {
   if (await source.exists('model.safetensors')) {
-    return parseSafetensors(await source.read('model.safetensors'), source.describe('model.safetensors')).tensors;
+    return parseSafetensors(await source.read('model.safetensors', { expected: 'a safetensors file' }), source.describe('model.safetensors')).tensors;
   }
   const indexName = 'model.safetensors.index.json';
   if (!(await source.exists(indexName))) {
     throw new WeightError(`${source.describe('model.safetensors')}: not found, and no ${indexName} beside it`);
   }
-  const index = parseJsonFile(await source.read(indexName), source.describe(indexName), SafetensorsError);
+  const index = parseJsonFile(await source.read(indexName, { maxBytes: MAX_INDEX_BYTES, expected: 'a safetensors index (JSON)' }), source.describe(indexName), SafetensorsError);
   const map = index.weight_map;
   if (typeof map !== 'object' || map === null) throw new SafetensorsError(`${source.describe(indexName)}: no weight_map object`);
   const shards = new Set<string>();
@@ -244,7 +248,7 @@ async function readTensors(source: FileSource): Promise<Map<string, SafetensorsT
   }
   const tensors = new Map<string, SafetensorsTensor>();
   for (const shard of shards) {
-    for (const [name, t] of parseSafetensors(await source.read(shard), source.describe(shard)).tensors) {
+    for (const [name, t] of parseSafetensors(await source.read(shard, { expected: 'a safetensors shard' }), source.describe(shard)).tensors) {
       if (tensors.has(name)) throw new SafetensorsError(`${source.describe(shard)}: tensor ${name} also appears in another shard`);
       tensors.set(name, t);
     }
@@ -359,7 +363,7 @@ function checkLayerCount(nLayers: number, tensors: Map<string, SafetensorsTensor
 
 /** Loads config.json and the safetensors weights of a Hugging Face model directory. */
 export async function loadHfCheckpoint(source: FileSource): Promise<LlamaCheckpoint> {
-  const configJson = parseJsonFile(await source.read('config.json'), source.describe('config.json'), ConfigError);
+  const configJson = parseJsonFile(await source.read('config.json', { maxBytes: MAX_CONFIG_BYTES, expected: 'a JSON model config' }), source.describe('config.json'), ConfigError);
   const config = parseHfConfig(configJson, source.describe('config.json'));
   return hfTensorsToCheckpoint(config, await readTensors(source), source.describe(''));
 }

@@ -4,8 +4,8 @@ export type { Architecture, RopeLayout, RopeScaling, AttentionKind, Activation, 
 export { ARCHITECTURES, validateConfig, validateWeights, weightShapes, layerAttention } from './config';
 export { ropeFrequencies, layerRopeFrequencies } from './rope-frequencies';
 export { randomHfTensors, randomHfModelFiles } from './hf-random';
-export type { FileSource } from './source';
-export { nodeFileSource, httpFileSource, memoryFileSource } from './source';
+export type { FileSource, ReadOptions } from './source';
+export { nodeFileSource, httpFileSource, memoryFileSource, readFileChecked } from './source';
 export { parseLlama2cConfig, parseLlama2cCheckpoint, serializeLlama2cCheckpoint } from './llama2c';
 export type { Tokenizer, EncodeOptions, StreamDecoder, ChatMessage, ChatTemplateOptions, ChatEncodeOptions } from './tokenizer';
 export { Llama2cTokenizer } from './llama2c-tokenizer';

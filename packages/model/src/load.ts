@@ -3,10 +3,11 @@
 import type { LlamaConfig, LlamaWeights } from './config';
 import { ConfigError, FileSourceError } from './errors';
 import { parseGenerationConfig, type GenerationConfig } from './generation-config';
-import { loadHfCheckpoint } from './hf';
+import { loadHfCheckpoint, MAX_CONFIG_BYTES } from './hf';
 import { HfTokenizer } from './hf-tokenizer';
 import { parseLlama2cCheckpoint } from './llama2c';
 import { Llama2cTokenizer } from './llama2c-tokenizer';
+import { checkContextLength, checkFiniteWeights } from './plausible';
 import { nodeFileSource, type FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
 
@@ -24,6 +25,28 @@ export interface LoadModelOptions {
   checkpoint?: string;
   /** Tokenizer file name within the source (default: tokenizer.json, else tokenizer.bin), or a ready tokenizer. */
   tokenizer?: string | Tokenizer;
+  /**
+   * Cap on the context (KV cache rows). Without it, a context whose KV cache would be out of
+   * proportion to the weights (config.json's max_position_embeddings, llama2.c's seq_len) is a ConfigError.
+   */
+  maxContext?: number;
+  /** Load weights holding NaN or infinities (by default a WeightError naming the tensor). */
+  allowNonfinite?: boolean;
+}
+
+/** A llama2.c tokenizer file is a few MiB at most (32k pieces); refuse anything far larger unread. */
+const MAX_TOKENIZER_BIN_BYTES = 64 * 2 ** 20;
+
+/** The loaded checkpoint, once its weights are finite and its context plausible. */
+function checked(
+  ck: { config: LlamaConfig; weights: LlamaWeights },
+  weightsAt: string,
+  configAt: string,
+  field: string,
+  opts: LoadModelOptions,
+): { config: LlamaConfig; weights: LlamaWeights } {
+  if (!opts.allowNonfinite) checkFiniteWeights(ck.weights, weightsAt);
+  return { config: checkContextLength(ck.config, ck.weights, configAt, field, opts.maxContext), weights: ck.weights };
 }
 
 function parseJson(bytes: Uint8Array, where: string): Record<string, unknown> {
@@ -38,7 +61,8 @@ function parseJson(bytes: Uint8Array, where: string): Record<string, unknown> {
 }
 
 async function llama2cTokenizer(source: FileSource, file: string, vocabSize: number): Promise<Llama2cTokenizer> {
-  return Llama2cTokenizer.fromBytes(await source.read(file), source.describe(file), vocabSize);
+  const bytes = await source.read(file, { maxBytes: MAX_TOKENIZER_BIN_BYTES, expected: 'a llama2.c tokenizer file' });
+  return Llama2cTokenizer.fromBytes(bytes, source.describe(file), vocabSize);
 }
 
 /**
@@ -63,7 +87,9 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
     return loadModelFiles(dir, opts);
   }
   if (opts.checkpoint !== undefined) {
-    const { config, weights } = parseLlama2cCheckpoint(await source.read(opts.checkpoint), source.describe(opts.checkpoint));
+    const file = source.describe(opts.checkpoint);
+    const bytes = await source.read(opts.checkpoint, { expected: 'a llama2.c checkpoint' });
+    const { config, weights } = checked(parseLlama2cCheckpoint(bytes, file), file, file, 'seq_len', opts);
     let tokenizer: Tokenizer;
     if (typeof opts.tokenizer === 'object') tokenizer = opts.tokenizer;
     else if (typeof opts.tokenizer === 'string') tokenizer = await llama2cTokenizer(source, opts.tokenizer, config.vocabSize);
@@ -76,9 +102,9 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
   if (!(await source.exists('config.json'))) {
     throw new FileSourceError(`${source.describe('config.json')}: not found; expected a Hugging Face model directory, or opts.checkpoint naming a llama2.c .bin file`);
   }
-  const { config, weights } = await loadHfCheckpoint(source);
+  const { config, weights } = checked(await loadHfCheckpoint(source), source.describe(''), source.describe('config.json'), 'max_position_embeddings', opts);
   const generationConfig = (await source.exists('generation_config.json'))
-    ? parseGenerationConfig(parseJson(await source.read('generation_config.json'), source.describe('generation_config.json')), source.describe('generation_config.json'))
+    ? parseGenerationConfig(parseJson(await source.read('generation_config.json', { maxBytes: MAX_CONFIG_BYTES, expected: 'a JSON generation config' }), source.describe('generation_config.json')), source.describe('generation_config.json'))
     : {};
   for (const id of generationConfig.eosIds ?? []) {
     if (id >= config.vocabSize) throw new ConfigError(`${source.describe('generation_config.json')}: eos_token_id ${id} is outside the vocabulary [0, ${config.vocabSize})`);
@@ -98,7 +124,7 @@ export async function loadModelFiles(source: FileSource | string, opts: LoadMode
     throw new FileSourceError(`${source.describe('tokenizer.json')}: not found, nor tokenizer.bin; expected a tokenizer beside config.json`);
   }
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${config.vocabSize}`);
+    throw new ConfigError(`${source.describe('config.json')}: vocab_size = ${config.vocabSize}, fewer than the tokenizer's ${tokenizer.vocabSize} tokens`);
   }
   for (const id of tokenizer.eosIds) if (id < config.vocabSize && !eosIds.includes(id)) eosIds.push(id);
   config.eosIds = eosIds;

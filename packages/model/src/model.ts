@@ -25,7 +25,7 @@ import {
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
 import { checkWeightDType, DecoderLayer, decoderLayerConfig, isQuantized, uploadMatrix, type WeightDType } from './layer';
-import { loadModelFiles } from './load';
+import { loadModelFiles, type LoadModelOptions } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
 import type { GenerationConfig } from './generation-config';
@@ -45,7 +45,7 @@ export interface LlamaModelOptions {
   generationDefaults?: GenerationConfig;
 }
 
-export interface LoadOptions extends LlamaModelOptions {
+export interface LoadOptions extends LlamaModelOptions, Pick<LoadModelOptions, 'maxContext' | 'allowNonfinite'> {
   /** Tokenizer file name within the source, or a ready tokenizer. */
   tokenizer?: string | Tokenizer;
   /** File name of a llama2.c checkpoint within the source (not needed for a path to a .bin file). */
@@ -115,7 +115,7 @@ export class LlamaModel {
 
   /** Loads a llama2.c checkpoint (path to a .bin, or a source + opts.checkpoint) or a Hugging Face directory. */
   static async load(source: FileSource | string, opts: LoadOptions = {}): Promise<LlamaModel> {
-    const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint });
+    const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint, maxContext: opts.maxContext, allowNonfinite: opts.allowNonfinite });
     const device = opts.device ?? (await getDevice());
     return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { generationDefaults: files.generationConfig, ...opts, format: files.format });
   }

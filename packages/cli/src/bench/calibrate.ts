@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { argmax } from '@hydra-ts/tensor';
 import type { LlamaModel } from '@hydra-ts/model';
-import { createHead, loadHead, type DraftHead, type Heads, type Proposal, type ProposeRequest } from '@hydra-ts/heads';
+import { createHead, HeadCheckpointError, loadHead, type DraftHead, type Heads, type Proposal, type ProposeRequest } from '@hydra-ts/heads';
 import { SpeculativeDecoder } from '@hydra-ts/decode';
 import { chain, type CandidateTree } from '@hydra-ts/tree';
 import type { Tensor } from '@hydra-ts/tensor';
@@ -26,7 +26,14 @@ export interface BenchHead {
  */
 export async function benchHead(model: LlamaModel, kind: SpeculativeKind, headsDir: string, numHeads: number, allowUntrained: boolean): Promise<BenchHead | null> {
   const file = path.join(headsDir, HEAD_FILES[kind]);
-  if (existsSync(file)) return { head: await loadHead(model, file), file };
+  if (existsSync(file)) {
+    const head = await loadHead(model, file);
+    if (head.config.kind !== kind) {
+      head.dispose();
+      throw new HeadCheckpointError(`${file} holds ${head.config.kind} heads, but is the ${kind} heads file of ${headsDir} (${HEAD_FILES[kind]}); expected ${kind} heads`);
+    }
+    return { head, file };
+  }
   if (!allowUntrained) return null;
   return { head: await createHead(model, { kind, numHeads }), file: null };
 }

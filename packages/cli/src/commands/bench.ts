@@ -10,7 +10,7 @@ import type { WeightDType } from '@hydra-ts/model';
 import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, numberOption, outputFileOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir } from '../paths';
 import { benchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
@@ -37,6 +37,8 @@ export interface BenchFlags {
   json?: string;
   html?: string;
   progress?: boolean;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
   /** Heads hand their tokens to the host before the verify pass (two read-backs a step), so head ms/step is their whole time. */
   hostProposals?: boolean;
 }
@@ -68,6 +70,9 @@ export interface BenchPlan {
   headsDir: string;
   untrainedHeads: boolean;
   numHeads: number;
+  /** The --tree / --trees entry each of `trees` came from, for errors. */
+  treeSpecs: string[];
+  treeFlag: string;
 }
 
 /** Checks every option before anything is loaded; throws UsageError / PromptFileError / TreeError. */
@@ -86,7 +91,10 @@ export function planBench(flags: BenchFlags): BenchPlan {
   if (flags.tree !== undefined && flags.trees !== undefined) throw new UsageError('--tree and --trees: give one of them');
   const treeSpecs = String(flags.trees ?? flags.tree ?? 'cpu-16').split(',').map((s) => s.trim()).filter(Boolean);
   if (treeSpecs.length === 0) throw new UsageError('--trees: expected a comma-separated list of tree names or JSON files');
-  const trees = distinctTreeNames(treeSpecs, treeSpecs.map(treeOption));
+  const treeFlag = flags.trees !== undefined ? 'trees' : 'tree';
+  const trees = distinctTreeNames(treeSpecs, treeSpecs.map((spec) => treeOption(spec, treeFlag)));
+  if (flags.json !== undefined) outputFileOption('json', String(flags.json));
+  if (flags.html !== undefined) outputFileOption('html', String(flags.html));
   const limit = flags.limit !== undefined ? intOption('limit', flags.limit, 1) : undefined;
   const promptFile = flags.prompts ?? bundledPromptFile();
   const prompts = readPrompts(promptFile, limit);
@@ -108,6 +116,8 @@ export function planBench(flags: BenchFlags): BenchPlan {
     headsDir: flags.headsDir ?? path.join(modelDir, 'heads'),
     untrainedHeads: flags.untrainedHeads ?? false,
     numHeads,
+    treeSpecs,
+    treeFlag,
   };
 }
 
@@ -138,9 +148,10 @@ function distinctTreeNames(specs: readonly string[], trees: CandidateTree[]): Ca
 
 export async function runBench(flags: BenchFlags): Promise<BenchReport> {
   const plan = planBench(flags);
-  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads);
+  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads, flags);
   const heads = new Map<DecoderKind, { head: Heads; file: string | null }>();
   try {
+    if (plan.decoders.some((d) => d !== 'ar')) plan.trees.forEach((t, i) => checkTreeFits(t, plan.treeFlag, plan.treeSpecs[i], model.config));
     for (const kind of plan.decoders) {
       if (kind === 'ar') continue;
       const h = await benchHead(model, kind as SpeculativeKind, plan.headsDir, plan.numHeads, plan.untrainedHeads);

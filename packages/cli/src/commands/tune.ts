@@ -8,7 +8,7 @@ import { loadHead } from '@hydra-ts/heads';
 import { bundledPromptFile } from './bench';
 import { loadModel } from './generate';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, intOption, treeOption } from '../options';
+import { checkHeadKind, checkTreeFits, decoderOption, deviceLine, intOption, outputFileOption, treeOption } from '../options';
 import { benchHead, measureAcceptance, measureForwardCost, measureHeadCost, type BenchHead, type SpeculativeKind } from '../bench/calibrate';
 import { readPrompts } from '../bench/prompts';
 import { acceptanceFromCounts, chooseTree, monotoneCost, treeThroughput } from '../bench/tune-tree';
@@ -29,15 +29,18 @@ export interface TuneFlags {
   rows?: string;
   maxNodes?: number | string;
   out?: string;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
 }
 
 export async function runTune(flags: TuneFlags): Promise<void> {
   if (!flags.out) throw new UsageError('--out <tree.json> is required');
+  outputFileOption('out', flags.out);
   const decoder = decoderOption(flags.decoder ?? 'hydra++');
   if (decoder === 'ar') throw new UsageError('--decoder ar: AR decoding has no tree to tune; expected medusa, hydra or hydra++');
   const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 128, 2);
   const maxNodes = intOption('max-nodes', flags.maxNodes ?? 63, 1, 1023);
-  const calibrationTree = treeOption(flags.calibrationTree ?? 'medusa-63');
+  const calibrationTree = treeOption(flags.calibrationTree ?? 'medusa-63', 'calibration-tree');
   const rows = String(flags.rows ?? '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64')
     .split(',')
     .map((s) => intOption('rows', s.trim(), 1, 1024));
@@ -45,11 +48,14 @@ export async function runTune(flags: TuneFlags): Promise<void> {
   const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 8, 1));
   const numHeads = intOption('num-heads', flags.numHeads ?? calibrationTree.depth, 1, 64);
 
-  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0);
+  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
   let h: BenchHead | null = null;
   try {
-    if (flags.heads) h = { head: await loadHead(model, flags.heads), file: flags.heads };
-    else {
+    checkTreeFits(calibrationTree, 'calibration-tree', flags.calibrationTree, model.config);
+    if (flags.heads) {
+      h = { head: await loadHead(model, flags.heads), file: flags.heads };
+      checkHeadKind(flags.heads, h.head.config.kind, decoder);
+    } else {
       const dir = flags.headsDir ?? path.join(modelPath.endsWith('.bin') ? path.dirname(modelPath) : modelPath, 'heads');
       h = await benchHead(model, decoder as SpeculativeKind, dir, numHeads, flags.untrainedHeads ?? false);
       if (!h) throw new UsageError(`--heads-dir ${dir}: no ${decoder} heads file there; pass --heads <file>, or --untrained-heads to tune for fresh createHead heads`);
