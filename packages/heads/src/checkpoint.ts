@@ -1,7 +1,7 @@
 // Creating heads for a base model, and saving / loading them as safetensors with their config in
 // the metadata. Loading trusts nothing: format, config, sizes against the base model and every
 // tensor's name and shape are checked before any GPU memory is used.
-import { nodeFileSource, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { listLocalDirectory, localPathKind, nodeFileSource, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { formatShape, randomArray, type Tensor } from '@hydra-ts/tensor';
 import {
   HEAD_KINDS,
@@ -202,6 +202,9 @@ function shown(v: unknown): string {
   }
 }
 
+/** An engine's config.json is a few KiB; refuse anything far larger unread. */
+const MAX_ENGINE_CONFIG_BYTES = 16 * 2 ** 20;
+
 /** The weights file names engines use, in the order a directory is searched. */
 const ENGINE_WEIGHT_FILES = ['medusa_lm_head.safetensors', 'model.safetensors'];
 
@@ -211,27 +214,23 @@ async function readHeadSource(source: Uint8Array | string, options: LoadHeadOpti
   if (typeof source !== 'string') {
     return { bytes: source, file: 'heads file', engineConfig: async () => (given === undefined ? null : parseEngineConfig(given, 'engineConfig')) };
   }
-  const fs = await import('node:fs/promises');
   let file = source;
-  const isDir = await fs.stat(source).then((st) => st.isDirectory(), () => false);
-  if (isDir) {
-    const names = await fs.readdir(source);
+  if ((await localPathKind(source)) === 'directory') {
+    const names = await listLocalDirectory(source);
     const weights = ENGINE_WEIGHT_FILES.find((n) => names.includes(n)) ?? (names.filter((n) => n.endsWith('.safetensors')).length === 1 ? names.find((n) => n.endsWith('.safetensors')) : undefined);
     if (!weights) throw new HeadCheckpointError(`${source}: a heads directory needs ${ENGINE_WEIGHT_FILES.join(' or ')} (or exactly one .safetensors file); it holds ${names.join(', ') || 'nothing'}`);
     file = `${source.replace(/\/+$/, '')}/${weights}`;
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = await nodeFileSource('').read(file, { expected: 'a heads file (.safetensors)' });
-  } catch (e) {
-    throw new HeadCheckpointError(`${file}: cannot read the heads file: ${(e as Error).message}`, { cause: e });
-  }
+  // A FileSourceError names the file and what is wrong with it (missing, a device, too large).
+  const bytes = await nodeFileSource('').read(file, { expected: 'a heads file (.safetensors)' });
   const slash = file.lastIndexOf('/');
   const configPath = (slash >= 0 ? file.slice(0, slash + 1) : '') + 'config.json';
   const engineConfig = async () => {
     if (given !== undefined) return parseEngineConfig(given, 'engineConfig');
-    const text = await fs.readFile(configPath, 'utf8').catch(() => null);
-    return text === null ? null : parseEngineConfig(text, configPath);
+    const files = nodeFileSource('');
+    if (!(await files.exists(configPath))) return null;
+    const bytes = await files.read(configPath, { maxBytes: MAX_ENGINE_CONFIG_BYTES, expected: "an engine's config.json" });
+    return parseEngineConfig(new TextDecoder().decode(bytes), configPath);
   };
   return { bytes, file, engineConfig };
 }

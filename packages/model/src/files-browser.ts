@@ -24,3 +24,7 @@ export function readWholeFileSync(path: string): Uint8Array {
 export async function isFile(_path: string): Promise<boolean> {
   return false;
 }
+
+export async function listDirectory(path: string): Promise<string[]> {
+  throw new Error(`${path}: ${NO_FILES}`);
+}

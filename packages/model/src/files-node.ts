@@ -1,6 +1,6 @@
 // Node: files on disk through node:fs (chosen by the "#files" import map in package.json).
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 
 /** What stat says of a path: its kind and size. */
 export interface FileStat {
@@ -52,4 +52,8 @@ export async function isFile(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+export async function listDirectory(path: string): Promise<string[]> {
+  return readdir(path);
 }

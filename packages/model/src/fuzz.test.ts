@@ -23,7 +23,7 @@ const log = (t: FuzzTally) => console.log(t.summary());
 /** A small HF model (qwen2: biases, untied output) as a directory, and the same split into two shards. */
 const hf = randomCheckpoint({ architecture: 'qwen2', nLayers: 2 }, 3);
 const hfFiles = convertLlama2cToHf(hf.config, hf.weights);
-const hfTokenizer = { tokenizer: { vocabSize: hf.config.vocabSize } as Tokenizer };
+const hfTokenizer = { tokenizer: { vocabSize: hf.config.vocabSize, eosIds: [] } as unknown as Tokenizer };
 const sharded = (() => {
   const tensors = [...parseSafetensors(hfFiles.get('model.safetensors')!).tensors];
   const half = Math.ceil(tensors.length / 2);

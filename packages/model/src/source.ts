@@ -2,7 +2,7 @@
 // (files on disk), browsers (fetch) and tests (bytes in memory). Nothing is read before it is
 // known to be a file of bounded size: a path to /dev/zero, a FIFO or a directory is refused
 // from its stat, and a file larger than the reader's limit is refused before any byte is read.
-import { isFile, readWholeFile, readWholeFileSync, statFile, statFileSync, type FileStat } from '#files';
+import { isFile, listDirectory, readWholeFile, readWholeFileSync, statFile, statFileSync, type FileStat } from '#files';
 import { FileSourceError } from './errors';
 
 export interface ReadOptions {
@@ -136,4 +136,26 @@ export function memoryFileSource(files: Map<string, Uint8Array> | Record<string,
       return map.has(name);
     },
   };
+}
+
+/**
+ * What a local path is (Node): 'file', 'directory', another kind ('a FIFO', ...), or 'missing'.
+ * In a browser there are no local paths: every path is 'missing'.
+ */
+export async function localPathKind(path: string): Promise<string> {
+  try {
+    const st = await statFile(path);
+    return st.kind === 'a directory' ? 'directory' : st.kind;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** The names in a local directory (Node); FileSourceError when it cannot be listed. */
+export async function listLocalDirectory(path: string): Promise<string[]> {
+  try {
+    return await listDirectory(path);
+  } catch (e) {
+    throw new FileSourceError(`cannot list ${path}: ${(e as Error).message}`, { cause: e });
+  }
 }
