@@ -1,7 +1,8 @@
 // tuneTree: the candidate tree that decodes fastest with this model, these heads and this device,
 // or plain AR when none pays. Measures the cost model (cost-model.ts) in a bounded time, ranks
 // every acceptance-built tree and AR by it, then times the few best against AR in real decoding
-// runs: the model picks the shortlist, the runs pick the winner, and a tree must beat AR there.
+// runs: the model picks the shortlist, the runs pick the winner, and a tree must beat AR there
+// and, by the model corrected with those runs, at every context length measured.
 import { OptionError } from '@hydra-ts/tensor';
 import type { LlamaModel } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
@@ -52,6 +53,11 @@ export interface TunedCandidate {
   expected: TreeChoice;
   /** Tokens/s in the check runs (pooled over prompts and rounds). */
   measuredTokensPerSecond: number;
+  /**
+   * Speed-up over AR at each context of the cost table: the measured one at the first (the check
+   * runs' short prompts), the cost model's scaled by the same measured/expected factor at the others.
+   */
+  predictedSpeedup: number[];
 }
 
 export interface TunedTree {
@@ -143,15 +149,23 @@ export async function tuneTree(model: LlamaModel, head: DraftHead, opts: TuneOpt
   const measured = shortlist.length > 0 ? await timeCandidates(model, head, [null, ...shortlist.map((e) => e.tree)], prompts.slice(0, 2), maxNewTokens, budget * share.check) : [0];
   done++;
 
+  const arExpected = treeThroughput(rootOnly(), acceptProb, cost);
   const checked: TunedCandidate[] = [
-    { nodes: 0, depth: 0, expected: treeThroughput(rootOnly(), acceptProb, cost), measuredTokensPerSecond: measured[0] },
-    ...shortlist.map((e, i) => ({ nodes: e.choice.nodes, depth: e.choice.depth, expected: e.choice, measuredTokensPerSecond: measured[i + 1] })),
+    { nodes: 0, depth: 0, expected: arExpected, measuredTokensPerSecond: measured[0], predictedSpeedup: arExpected.speedup },
+    ...shortlist.map((e, i) => {
+      // The check runs decode short prompts, i.e. at the first context; the cost model's error is
+      // taken as one factor for all contexts, so the measured speed-up carries to the longer ones.
+      const correction = measured[0] > 0 ? measured[i + 1] / measured[0] / e.choice.speedup[0] : 0;
+      return { nodes: e.choice.nodes, depth: e.choice.depth, expected: e.choice, measuredTokensPerSecond: measured[i + 1], predictedSpeedup: e.choice.speedup.map((x) => x * correction) };
+    }),
   ];
   const minGain = opts.minGain ?? 0.02;
   let best = -1;
   for (let i = 0; i < shortlist.length; i++) {
-    const tps = measured[i + 1];
-    if (tps > measured[0] * (1 + minGain) && (best < 0 || tps > measured[best + 1])) best = i;
+    const c = checked[i + 1];
+    const tps = c.measuredTokensPerSecond;
+    const pays = tps > measured[0] * (1 + minGain) && Math.min(...c.predictedSpeedup) >= 1;
+    if (pays && (best < 0 || tps > measured[best + 1])) best = i;
   }
   const choice = best >= 0 ? shortlist[best] : { tree: rootOnly(), choice: checked[0].expected };
   return {
