@@ -3,6 +3,7 @@ export { SpeculativeDecoder, type GenerateOptions, type GenerateResult, type Ste
 export type { StopReason } from '@hydra-ts/model';
 export { DecodeStats } from './stats';
 export { OracleHead, RandomHead } from './testing';
+export { ReplayHead, type ReplayHeadOptions } from './replay-head';
 
 // Tree tuning: the cost model, its measurements, the tuner and the cached default tree.
 export {
