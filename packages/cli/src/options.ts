@@ -1,7 +1,7 @@
 // Parsing and checking of options shared by several commands.
 import { readFileSync, existsSync } from 'node:fs';
 import { WEIGHT_DTYPES, type WeightDType } from '@hydra-ts/model';
-import { CandidateTree, getTree } from '@hydra-ts/tree';
+import { CandidateTree, getTree, rootOnly } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
 
@@ -39,13 +39,19 @@ export function decoderOption(value: unknown): DecoderKind {
   return v as DecoderKind;
 }
 
-/** A built-in tree name, chain-<n>, or a JSON tree file. */
+/**
+ * A built-in tree name, chain-<n>, 'root' (the root alone: the decoder runs as AR), or a JSON tree
+ * file (one with no paths, as `hydra tune --out` writes where AR is fastest, is the root alone too).
+ */
 export function treeOption(value: unknown): CandidateTree {
   const v = String(value);
   if (v.endsWith('.json') || existsSync(v)) {
     if (!existsSync(v)) throw new UsageError(`--tree ${v}: file not found`);
-    return CandidateTree.fromJSON(JSON.parse(readFileSync(v, 'utf8')));
+    const json = JSON.parse(readFileSync(v, 'utf8'));
+    if (json && Array.isArray(json.paths) && json.paths.length === 0) return rootOnly();
+    return CandidateTree.fromJSON(json);
   }
+  if (v === 'root') return rootOnly();
   return getTree(v);
 }
 

@@ -25,3 +25,13 @@ export function defaultHeadFile(modelPath: string, decoder: string): string {
   const dir = modelPath.endsWith('.bin') ? path.dirname(modelPath) : modelPath;
   return path.join(dir, 'heads', HEAD_FILES[decoder] ?? `${decoder}.safetensors`);
 }
+
+/** The held-out story openings (or another prompt file) shipped with the package. */
+export function bundledPromptFile(name = 'stories.txt'): string {
+  // src/ in development, dist/ when built.
+  for (const up of ['../prompts', '../../prompts']) {
+    const file = path.resolve(here, up, name);
+    if (existsSync(file)) return file;
+  }
+  return path.resolve(here, '../prompts', name);
+}
