@@ -100,11 +100,11 @@ export function formatTuning(t: Omit<TunedTree, 'tree'>): string {
   else lines.push('acceptance P(rank r accepted | parent accepted), as given:');
   t.acceptProb.forEach((row, d) => lines.push(`  depth ${d + 1}: ${row.map((p) => p.toFixed(3)).join(' ')}`));
   const ctx = t.cost.forward.map((f) => f.context).join(' / ');
-  lines.push(`timed against AR (expected speed-up at contexts ${ctx}; measured tokens/s on short prompts; predicted speed-up at each context):`);
+  lines.push(`timed against AR (expected speed-up at contexts ${ctx}; measured median tokens/s and paired speed-up on short prompts; predicted speed-up at each context):`);
   for (const c of t.checked) {
     lines.push(
       `  ${c.nodes === 0 ? 'AR         ' : `${String(c.nodes).padStart(2)} nodes d${c.depth}`}  expected ${c.expected.speedup.map((s) => `${s.toFixed(2)}×`).join(' / ')}` +
-        `  measured ${c.measuredTokensPerSecond.toFixed(1)} tok/s  predicted ${c.predictedSpeedup.map((s) => `${s.toFixed(2)}×`).join(' / ')}`,
+        `  measured ${c.measuredTokensPerSecond.toFixed(1)} tok/s (${c.measuredSpeedup.toFixed(2)}× AR)  predicted ${c.predictedSpeedup.map((s) => `${s.toFixed(2)}×`).join(' / ')}`,
     );
   }
   lines.push(`tuned in ${(t.elapsedMs / 1000).toFixed(1)} s`);

@@ -51,8 +51,10 @@ export interface TunedCandidate {
   nodes: number;
   depth: number;
   expected: TreeChoice;
-  /** Tokens/s in the check runs (pooled over prompts and rounds). */
+  /** Median tokens/s in the check runs. */
   measuredTokensPerSecond: number;
+  /** Median over the check runs of its speed-up over the AR run of the same prompt and round (AR: 1). */
+  measuredSpeedup: number;
   /**
    * Speed-up over AR at each context of the cost table: the measured one at the first (the check
    * runs' short prompts), the cost model's scaled by the same measured/expected factor at the others.
@@ -146,26 +148,33 @@ export async function tuneTree(model: LlamaModel, head: DraftHead, opts: TuneOpt
   // decoder shares with the verify pass), so the best few are timed even when it puts them under AR.
   const shortlist = ranked.filter((e) => e.choice.nodes > 0).slice(0, opts.shortlist ?? 2);
   report('check', `timing AR against ${shortlist.map((e) => `${e.choice.nodes} nodes`).join(', ') || 'no tree'}`);
-  const measured = shortlist.length > 0 ? await timeCandidates(model, head, [null, ...shortlist.map((e) => e.tree)], prompts.slice(0, 2), maxNewTokens, budget * share.check) : [0];
+  const timed = shortlist.length > 0 ? await timeCandidates(model, head, [null, ...shortlist.map((e) => e.tree)], prompts.slice(0, 2), maxNewTokens, budget * share.check) : { tokensPerSecond: [0], speedup: [1] };
+  const measured = timed.tokensPerSecond;
   done++;
 
   const arExpected = treeThroughput(rootOnly(), acceptProb, cost);
   const checked: TunedCandidate[] = [
-    { nodes: 0, depth: 0, expected: arExpected, measuredTokensPerSecond: measured[0], predictedSpeedup: arExpected.speedup },
+    { nodes: 0, depth: 0, expected: arExpected, measuredTokensPerSecond: measured[0], measuredSpeedup: 1, predictedSpeedup: arExpected.speedup },
     ...shortlist.map((e, i) => {
       // The check runs decode short prompts, i.e. at the first context; the cost model's error is
       // taken as one factor for all contexts, so the measured speed-up carries to the longer ones.
-      const correction = measured[0] > 0 ? measured[i + 1] / measured[0] / e.choice.speedup[0] : 0;
-      return { nodes: e.choice.nodes, depth: e.choice.depth, expected: e.choice, measuredTokensPerSecond: measured[i + 1], predictedSpeedup: e.choice.speedup.map((x) => x * correction) };
+      const correction = timed.speedup[i + 1] / e.choice.speedup[0];
+      return {
+        nodes: e.choice.nodes,
+        depth: e.choice.depth,
+        expected: e.choice,
+        measuredTokensPerSecond: measured[i + 1],
+        measuredSpeedup: timed.speedup[i + 1],
+        predictedSpeedup: e.choice.speedup.map((x) => x * correction),
+      };
     }),
   ];
   const minGain = opts.minGain ?? 0.02;
   let best = -1;
   for (let i = 0; i < shortlist.length; i++) {
     const c = checked[i + 1];
-    const tps = c.measuredTokensPerSecond;
-    const pays = tps > measured[0] * (1 + minGain) && Math.min(...c.predictedSpeedup) >= 1;
-    if (pays && (best < 0 || tps > measured[best + 1])) best = i;
+    const pays = c.measuredSpeedup > 1 + minGain && Math.min(...c.predictedSpeedup) >= 1;
+    if (pays && (best < 0 || c.measuredSpeedup > checked[best + 1].measuredSpeedup)) best = i;
   }
   const choice = best >= 0 ? shortlist[best] : { tree: rootOnly(), choice: checked[0].expected };
   return {
@@ -181,10 +190,19 @@ export async function tuneTree(model: LlamaModel, head: DraftHead, opts: TuneOpt
   };
 }
 
+/** The median of a non-empty list. */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 /**
- * Tokens/s of each tree (null: AR without the head) decoding `prompts`, pooled; configurations
- * take turns prompt by prompt after one untimed run each, for at least two rounds and then while
- * the budget lasts.
+ * Each tree (null: AR without the head) decoding `prompts`: configurations take turns prompt by
+ * prompt (in reversed order every other round) after one untimed run each, for at least two
+ * rounds and then while the budget lasts. Returns the median tokens/s of each, and the median of
+ * its speed-up over the AR run of the same prompt and round: runs that close in time see the same
+ * load on a shared machine, so their ratio is steadier than either speed.
  */
 async function timeCandidates(
   model: LlamaModel,
@@ -193,23 +211,27 @@ async function timeCandidates(
   prompts: ReadonlyArray<string | readonly number[]>,
   maxNewTokens: number,
   budgetMs: number,
-): Promise<number[]> {
+): Promise<{ tokensPerSecond: number[]; speedup: number[] }> {
   const decoder = new SpeculativeDecoder(model);
-  const run = (tree: CandidateTree | null, prompt: string | readonly number[]) =>
-    decoder.generate({ prompt, maxNewTokens, head: tree ? head : null, tree: tree ?? undefined });
+  const run = async (tree: CandidateTree | null, prompt: string | readonly number[]) => {
+    const r = await decoder.generate({ prompt, maxNewTokens, head: tree ? head : null, tree: tree ?? undefined });
+    const ms = r.elapsedMs - r.prefillMs;
+    return ms > 0 ? (1000 * r.tokenIds.length) / ms : 0;
+  };
   for (const t of trees) await run(t, prompts[0]);
-  const tokens = trees.map(() => 0);
-  const ms = trees.map(() => 0);
+  const speeds: number[][] = trees.map(() => []);
+  const ratios: number[][] = trees.map(() => []);
+  const order = trees.map((_, k) => k);
   const started = now();
-  for (let round = 0; round < 2 || now() - started < budgetMs; round++) {
+  for (let round = 0; round < 2 || (now() - started < budgetMs && round < 50); round++) {
     for (const prompt of prompts) {
-      for (let k = 0; k < trees.length; k++) {
-        const r = await run(trees[k], prompt);
-        tokens[k] += r.tokenIds.length;
-        ms[k] += r.elapsedMs - r.prefillMs;
-      }
+      const tps = new Array<number>(trees.length);
+      for (const k of round % 2 ? [...order].reverse() : order) tps[k] = await run(trees[k], prompt);
+      tps.forEach((x, k) => {
+        speeds[k].push(x);
+        ratios[k].push(tps[0] > 0 ? x / tps[0] : 0);
+      });
     }
-    if (round >= 50) break;
   }
-  return tokens.map((n, k) => (ms[k] > 0 ? (1000 * n) / ms[k] : 0));
+  return { tokensPerSecond: speeds.map(median), speedup: ratios.map(median) };
 }
