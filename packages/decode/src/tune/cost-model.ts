@@ -68,11 +68,12 @@ export function checkCost(cost: StepCost): void {
 /**
  * The measured table made non-decreasing in rows: a bigger tree never costs less than a smaller
  * one, so a row count that measured slower than a larger one (noise) takes the larger one's time.
- * The one-row (AR) entry is left as measured: it is the baseline, not a tree.
+ * The one-row (AR) entry too: an AR step slower than a tree step is noise, and taking the lower
+ * time only makes AR harder to beat.
  */
 export function monotoneCost(cost: ForwardCost): ForwardCost {
   const ms = [...cost.ms];
-  for (let i = ms.length - 2; i >= 1; i--) ms[i] = Math.min(ms[i], ms[i + 1]);
+  for (let i = ms.length - 2; i >= 0; i--) ms[i] = Math.min(ms[i], ms[i + 1]);
   return { context: cost.context, rows: [...cost.rows], ms };
 }
 
