@@ -44,6 +44,8 @@ export interface TunedTreeOptions {
   onProgress?: (line: string) => void;
   /** Tune even when a tree is cached for this configuration. */
   retune?: boolean;
+  /** Tuning options over the defaults (fewer rows and tokens for a slow model, say). */
+  tune?: TuneOptions;
 }
 
 /** The tree `head` decodes fastest with on this device (tuned on first use, then cached); `ar` says decode without the head. */
@@ -54,7 +56,7 @@ export async function tunedTreeFor(model: LlamaModel, modelPath: string, head: D
     modelId: modelFingerprint(modelPath),
     headId,
     retune: opts.retune,
-    tune: { prompts: readPrompts(bundledPromptFile('calibration.txt'), 8), acceptance: opts.acceptance, name: `tuned-${head.name}` },
+    tune: { prompts: readPrompts(bundledPromptFile('calibration.txt'), 8), acceptance: opts.acceptance, name: `tuned-${head.name}`, ...opts.tune },
     onProgress: opts.onProgress ?? ((line) => process.stderr.write(`${line}\n`)),
   });
 }

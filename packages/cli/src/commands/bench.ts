@@ -195,8 +195,11 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
       const ids = promptIds(model, prompt);
       for (const r of replays) r.setContinuation(ids, tokens);
     };
+    // Their tuning is cut down to what a model of real size can afford on a slow device: one
+    // calibration prompt of 16 tokens, rows up to 16, two repetitions at least.
+    const replayTuning = { prompts: readPrompts(bundledPromptFile('calibration.txt'), 1), maxNewTokens: 16, rows: [1, 2, 3, 4, 6, 8, 12, 16], contexts: [16, 256], minReps: 2 };
     if (replays.length > 0 && !plan.trees) {
-      for (const prompt of readPrompts(bundledPromptFile('calibration.txt'), 2)) learn(prompt, (await dec.generate({ prompt, maxNewTokens: 48 })).tokenIds);
+      for (const prompt of replayTuning.prompts) learn(prompt, (await dec.generate({ prompt, maxNewTokens: replayTuning.maxNewTokens + 8 })).tokenIds);
     }
 
     const configs: Config[] = [];
@@ -214,6 +217,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
           headFile: h.file,
           headId,
           acceptance: h.replay ? REPLAY_ACCEPTANCE[decoder as SpeculativeKind] : undefined,
+          tune: h.replay ? replayTuning : undefined,
         });
         configs.push({
           label: decoder,

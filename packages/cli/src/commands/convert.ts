@@ -30,7 +30,7 @@ export async function runConvert(flags: ConvertFlags): Promise<void> {
     if (tok && tok.vocabSize > config.vocabSize) {
       throw new UsageError(`--tokenizer ${flags.tokenizer}: ${tok.vocabSize} tokens, more than the ${shape} shape's vocabulary of ${config.vocabSize}`);
     }
-    files = convertLlama2cToHf(config, weights, tok);
+    files = convertLlama2cToHf(config, weights, tok && padTokenizer(tok, config.vocabSize));
   } else {
     if (!flags.model) throw new UsageError('--model <checkpoint.bin> (or --random <shape>) is required');
     if (!existsSync(flags.model)) throw new UsageError(`--model ${flags.model}: no such file`);
@@ -46,4 +46,16 @@ export async function runConvert(flags: ConvertFlags): Promise<void> {
     renameSync(dest + '.tmp', dest);
   }
   process.stderr.write(`wrote ${[...files.keys()].join(', ')} to ${flags.out}${flags.random ? ` (random weights of the ${flags.random} shape, seed ${flags.seed ?? 1})` : ''}\n`);
+}
+
+/**
+ * The tokenizer with `<unused_i>` pieces appended up to `vocabSize`, so every id a random-weight
+ * model of the real shape can emit decodes (the pieces never merge: their score is the lowest).
+ */
+function padTokenizer(tok: Llama2cTokenizer, vocabSize: number): Llama2cTokenizer {
+  if (tok.vocabSize === vocabSize) return tok;
+  const extra = Array.from({ length: vocabSize - tok.vocabSize }, (_, i) => new TextEncoder().encode(`<unused_${tok.vocabSize + i}>`));
+  const scores = new Float32Array(vocabSize).fill(-1e9);
+  scores.set(tok.scores);
+  return new Llama2cTokenizer([...tok.pieces, ...extra], scores, Math.max(tok.maxTokenLength, ...extra.map((p) => p.length)));
 }

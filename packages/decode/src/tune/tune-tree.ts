@@ -38,6 +38,8 @@ export interface TuneOptions {
   calibrationTree?: CandidateTree;
   /** New tokens per calibration prompt. Default 48. */
   maxNewTokens?: number;
+  /** Fewest timed repetitions of each forward and head measurement, whatever the budget. Default 3. */
+  minReps?: number;
   /** Trees (besides AR) timed in real decoding runs. Default 2. */
   shortlist?: number;
   /** A tree must beat AR by this fraction in those runs. Default 0.02. */
@@ -118,10 +120,10 @@ export async function tuneTree(model: LlamaModel, head: DraftHead, opts: TuneOpt
   const maxNewTokens = opts.maxNewTokens ?? 48;
 
   report('forward', `forward cost by rows (${rows.length} row counts × contexts ${contexts.join(', ')})`);
-  const forward = await measureForwardCost(model, rows, { contexts, budgetMs: budget * share.forward });
+  const forward = await measureForwardCost(model, rows, { contexts, budgetMs: budget * share.forward, minReps: opts.minReps });
   done++;
   report('heads', `head cost by depth (1..${head.depth})`);
-  const headMs = await measureHeadCost(model, head, { budgetMs: budget * share.heads });
+  const headMs = await measureHeadCost(model, head, { budgetMs: budget * share.heads, minReps: opts.minReps });
   done++;
 
   let acceptProb: AcceptanceTable;
