@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: set-up (idempotent), build every package, run every test suite in Node and in
-# headless Chromium, then print one summary line.
+# headless Chromium, check the packed packages as a user installs them, then print one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,5 +11,7 @@ mkdir -p artifacts/test-results
 pnpm -s build
 status=0
 pnpm -s test || status=$?
+# The packages as installed from npm: packed, installed into a fresh project, type-checked, run, bundled.
+node scripts/packaging-test.mjs || status=1
 node scripts/test-summary.mjs artifacts/test-results || status=1
 exit $status

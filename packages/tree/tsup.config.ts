@@ -7,4 +7,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'es2022',
+  removeNodeProtocol: false, // keep `node:` specifiers, so Node-only imports are plain to see
 });

@@ -1,20 +1,27 @@
 #!/usr/bin/env node
 // The hydra command.
-import { cac } from 'cac';
+import { createRequire } from 'node:module';
 import { HydraError } from '@hydra-ts/tensor';
 import { runGenerate } from './commands/generate';
+import { runChat } from './commands/chat';
 import { runConvert } from './commands/convert';
 import { runBench } from './commands/bench';
 import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
-import { restoreTextOptions } from './argv';
+import { runExport } from './commands/export';
+import { CommandTable, ParseError } from './argv';
+import { adoptParentStderr, isFilteredChild, runFiltered, wantsDawnFilter } from './dawn-log';
 
-const cli = cac('hydra');
+const cli = new CommandTable('hydra');
 
 const DTYPE_FLAG = '--dtype <f32|f16|q8|q4>';
 const DTYPE_HELP = 'weight matrices of the base model: f32, f16 (shader-f16), q8 (int8 groups) or q4 (4-bit groups; dims multiples of 4)';
 const THREADS_FLAG = '--software-threads <n>';
+const LOAD_FLAGS: Array<[string, string]> = [
+  ['--max-context <n>', "cap the model's context (KV cache rows); needed when config.json's max_position_embeddings is out of proportion to the weights"],
+  ['--allow-nonfinite', 'load weights holding NaN or infinities (refused by default)'],
+];
 const THREADS_HELP = 'worker threads of the llvmpipe software driver (LP_NUM_THREADS, unless set): 0 runs dispatches on its queue thread, fastest for decoding on few cores (default 0; other adapters ignore it)';
 
 cli
@@ -36,7 +43,29 @@ cli
   .option('--json', 'print one JSON object with the text and statistics')
   .option('--quiet', 'do not stream the text')
   .option('--profile', 'print GPU time per kernel of the main decoder (timestamp queries)')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runGenerate);
+
+cli
+  .command('chat', "Chat through the model's chat template: a REPL on a terminal (each turn reuses the KV cache), or one reply to --messages")
+  .option('--model <path>', 'Hugging Face directory whose tokenizer_config.json has a chat_template')
+  .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
+  .option('--messages <file>', 'JSON: an array of { role, content } or { "messages": [...] }; "-" reads stdin (the default when stdin is not a terminal)')
+  .option('--system <text>', 'system message that starts the interactive conversation')
+  .option('--max-tokens <n>', "most tokens per reply (default: the model's generation_config, else the rest of the context)")
+  .option('--stop <text>', 'end the reply before this text (repeatable)')
+  .option('--temperature <t>', "sampling temperature (0 = greedy; default: the model's generation_config)")
+  .option('--top-k <k>', 'sample among the k most likely tokens')
+  .option('--top-p <p>', 'nucleus sampling mass')
+  .option('--seed <s>', 'random seed')
+  .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or hydra with --heads)')
+  .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file', { default: 'cpu-16' })
+  .option('--json', 'with --messages: print one JSON object with the reply, its token ids and statistics')
+  .option('--interactive', 'the REPL even when stdin is not a terminal')
+  .action(runChat);
 
 cli
   .command('convert', 'Write a llama2.c checkpoint (or random weights of a real shape) as a Hugging Face directory (config.json + model.safetensors)')
@@ -45,6 +74,8 @@ cli
   .option('--seed <s>', 'seed of the --random weights', { default: 1 })
   .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model (with --random: none unless given)')
   .option('--out <dir>', 'output directory')
+  .option('--force', 'overwrite a directory that already holds a model')
+  .option(...LOAD_FLAGS[1])
   .action(runConvert);
 
 cli
@@ -59,6 +90,8 @@ cli
   .option('--prompts <file>', 'text (one prompt a line) or JSONL prompts, used in turn; default BOS alone')
   .option('--concurrency <n>', 'sequences sampled at once', { default: 8 })
   .option('--quiet', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runDistill);
 
 cli
@@ -66,7 +99,7 @@ cli
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option('--head <kind>', 'medusa | hydra | hydra++')
   .option('--data <file>', 'token file (hydra distill), JSONL or text corpus; repeat to pool several')
-  .option('--out <file>', 'heads file to write (.safetensors); sidecars: .train.json, .optim.safetensors, .curves.html')
+  .option('--out <file>', 'heads file to write (.safetensors); beside it: .train.json, .curves.html and the resumable checkpoint sets in .checkpoints/')
   .option('--steps <n>', 'optimiser steps', { default: 1000 })
   .option('--batch <n>', 'sequences per step', { default: 8 })
   .option('--length <n>', 'tokens per training sequence', { default: 128 })
@@ -90,7 +123,19 @@ cli
   .option('--checkpoint-every <n>', 'save the checkpoint every n steps', { default: 100 })
   .option('--resume', 'continue from the checkpoint at --out')
   .option('--quiet', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runTrain);
+
+cli
+  .command('export', 'Write draft heads as the files a serving engine loads (vLLM, TGI, SGLang): config.json + safetensors')
+  .option('--heads <file>', 'heads file (.safetensors from hydra train) or an engine heads directory')
+  .option('--format <name>', 'vllm-medusa | tgi-medusa | mlp-speculator | eagle | eagle3 (see docs/serving.md)')
+  .option('--out <dir>', 'output directory')
+  .option('--model <path>', 'the base model the heads were trained for, to check them against (default: bundled stories260K)')
+  .option('--base-model <id|path>', 'base_model_name_or_path written to config.json (TGI loads the base model from it; default: --model when it is a Hugging Face directory)')
+  .option('--dtype <f32|f16|bf16>', 'stored dtype of the tensors', { default: 'f32' })
+  .action(runExport);
 
 cli
   .command('bench', 'Benchmark decoders interleaved over the same prompts: τ, tokens/s, speedup, time per phase, lossless check')
@@ -114,6 +159,8 @@ cli
   .option('--replay', 'estimate for untrained heads of the model\'s real shapes: their kernels run, their proposals are replaced by the AR continuation at the trained stories260K heads\' acceptance rates')
   .option('--host-proposals', 'heads read their tokens back before the verify pass (two read-backs a step): head ms/step is then their whole time')
   .option('--no-progress', 'no progress bar')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(async (flags) => {
     await runBench(flags);
   });
@@ -136,24 +183,33 @@ cli
   .option('--max-nodes <n>', 'largest tree considered (candidates, root excluded)', { default: 63 })
   .option('--budget-ms <ms>', 'time the measurements aim for', { default: 5000 })
   .option('--out <file>', 'also write the tree as JSON (loadable by generate --tree and bench --trees)')
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
   .action(runTune);
 
 cli.help();
-cli.version('0.1.0');
+cli.version((createRequire(import.meta.url)('../package.json') as { version: string }).version);
+
+/** A command that will run (not its help): it may open a device, so Dawn's log needs filtering. */
+function runsCommand(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  return cli.program.commands.some((c) => c.name() === args[0]) && !args.includes('--help') && !args.includes('-h');
+}
 
 async function main(): Promise<void> {
+  if (isFilteredChild()) adoptParentStderr();
+  else if (wantsDawnFilter() && runsCommand(process.argv)) {
+    process.exitCode = await runFiltered();
+    return;
+  }
   try {
-    cli.parse(process.argv, { run: false });
-    restoreTextOptions(cli, process.argv);
-    if (!cli.matchedCommand) {
-      cli.outputHelp();
-      process.exitCode = process.argv.length > 2 ? 2 : 0;
-      return;
-    }
-    await cli.runMatchedCommand();
+    await cli.run(process.argv);
   } catch (e) {
-    if (e instanceof HydraError || (e as Error).name === 'CACError') {
-      process.stderr.write(`hydra: ${(e as Error).name}: ${(e as Error).message}\n`);
+    if (e instanceof ParseError) {
+      process.stderr.write(`hydra: ${e.message} (see \`${e.hint}\`)\n`);
+      process.exitCode = 2;
+    } else if (e instanceof HydraError) {
+      process.stderr.write(`hydra: ${e.name}: ${e.message}\n`);
       process.exitCode = 2;
     } else {
       // Not an error of ours or of the user's: say so, with the stack, and fail.

@@ -1,13 +1,15 @@
 // The hydra command end to end, run as a user runs it (a child process, from source): generate's
 // JSON against llama2.c's reference output and against AR for every decoder, distill → train →
 // generate with the fresh heads, and bad flags -> exit status 2 with a message naming the flag.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Llama2cTokenizer } from '@hydra-ts/model';
+import { writeStoriesChatModel } from '@hydra-ts/chat/testing';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const MODELS = fileURLToPath(new URL('../../../models/stories260K/', import.meta.url));
@@ -17,8 +19,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Run { code: number; stdout: string; stderr: string }
 
 async function hydra(...args: string[]): Promise<Run> {
+  return hydraRun({}, undefined, ...args);
+}
+
+/** Runs hydra with `input` piped to its stdin (undefined: an empty pipe). */
+async function hydraWithInput(input: string | undefined, ...args: string[]): Promise<Run> {
+  return hydraRun({}, input, ...args);
+}
+
+async function hydraWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return hydraRun(env, undefined, ...args);
+}
+
+async function hydraRun(env: Record<string, string>, input: string | undefined, ...args: string[]): Promise<Run> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26 });
+    const child = promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26, env: { ...process.env, ...env } });
+    child.child.stdin?.end(input ?? '');
+    const { stdout, stderr } = await child;
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -104,6 +121,119 @@ describe('hydra distill → train → generate', () => {
   }, 180_000);
 });
 
+describe('hydra chat', () => {
+  const chatModel = writeStoriesChatModel(MODELS, path.join(dir, 'stories-chat'));
+  const tok512 = Llama2cTokenizer.fromBytes(readFileSync(path.join(MODELS, 'tok512.bin')), 'tok512.bin', 512);
+  const messages = [{ role: 'user', content: 'Tell me a story about a dog.' }];
+  const messagesFile = path.join(dir, 'messages.json');
+  writeFileSync(messagesFile, JSON.stringify(messages));
+  const HYDRA_PP = path.join(MODELS, 'heads', 'hydra-pp.safetensors');
+
+  async function chatJson(input: string | undefined, ...args: string[]): Promise<Record<string, unknown> & { text: string; tokenIds: number[]; promptTokenIds: number[] }> {
+    const r = await hydraWithInput(input, 'chat', '--model', chatModel, ...args, '--json');
+    expect(r.stderr.replace(/^Warning: .*\n/gm, '')).toBe('');
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout);
+  }
+
+  it('--messages --json: the template ids, the reply, and the same tokens with Hydra++ in fewer steps', async () => {
+    const ar = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32');
+    // The llama2.c tokenizer on the rendered template text: an independent encoding.
+    expect(ar.promptTokenIds).toEqual(tok512.encode('user:\nTell me a story about a dog.\nassistant:\n', { bos: true }));
+    expect(ar.tokenIds).toHaveLength(32);
+    expect(ar.text).toBe(tok512.decode([...ar.promptTokenIds, ...ar.tokenIds]).slice(tok512.decode(ar.promptTokenIds).length));
+    expect(ar.finishReason).toBe('length');
+    expect(ar.usage).toEqual({ promptTokens: ar.promptTokenIds.length, completionTokens: 32, totalTokens: ar.promptTokenIds.length + 32, cachedPromptTokens: 0 });
+    expect(ar.meanAcceptedLength).toBe(1);
+    expect(ar.tokensPerSecond as number).toBeGreaterThan(0);
+    const spec = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32', '--decoder', 'hydra++', '--heads', HYDRA_PP);
+    expect(spec.tokenIds).toEqual(ar.tokenIds);
+    expect(spec.text).toBe(ar.text);
+    expect(spec.meanAcceptedLength as number).toBeGreaterThan(1);
+    // Messages piped to stdin give the same reply; a stop string cuts it before the text.
+    const piped = await chatJson(JSON.stringify({ messages }), '--max-tokens', '32');
+    expect(piped.tokenIds).toEqual(ar.tokenIds);
+    const stop = ar.text.slice(10, 14);
+    const cut = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32', '--stop', stop);
+    expect(cut.text).toBe(ar.text.slice(0, ar.text.indexOf(stop)));
+    expect(cut.finishReason).toBe('stop');
+  }, 120_000);
+
+  it('--interactive with piped turns keeps one session: the second turn reuses the first from the cache', async () => {
+    const r = await hydraWithInput('Tell me a story.\nWhat did the dog do?\n/exit\n', 'chat', '--model', chatModel, '--interactive', '--max-tokens', '16');
+    expect(r.code).toBe(0);
+    const stats = [...r.stderr.matchAll(/\[ar\] 16 tokens \(length\).*prompt (\d+) tokens, (\d+) from the cache/g)];
+    expect(stats).toHaveLength(2);
+    expect(Number(stats[0][2])).toBe(0);
+    // Turn 1's prompt and reply (all but its last token, never fed) come from the cache.
+    expect(Number(stats[1][2])).toBeGreaterThanOrEqual(Number(stats[0][1]) + 15);
+  }, 120_000);
+
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal (a pseudo-terminal through script) it is a REPL', async () => {
+    const cmd = [process.execPath, '--conditions=source', '--import', 'tsx', BIN, 'chat', '--model', chatModel, '--max-tokens', '8'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const turns = ['Tell me a story.\n', 'And then?\n', '/exit\n'];
+    let sent = 0;
+    const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+    // Each line goes in once the previous reply's statistics are out: no timing involved.
+    const feed = () => {
+      const replies = (out.match(/from the cache/g) ?? []).length;
+      if (sent < turns.length && replies >= sent && /> \S*$|> $/.test(out.split('\n').at(-1) ?? '')) child.stdin.write(turns[sent++]);
+    };
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      feed();
+    });
+    expect(await done).toBe(0);
+    const stats = [...out.matchAll(/prompt (\d+) tokens, (\d+) from the cache/g)];
+    expect(stats).toHaveLength(2);
+    expect(Number(stats[1][2])).toBeGreaterThan(Number(stats[0][1]));
+  }, 120_000);
+
+  it('bad input says what is wrong', async () => {
+    const bundled = await hydra('chat', '--messages', messagesFile);
+    expect(bundled.code).toBe(2);
+    expect(bundled.stderr).toMatch(/no chat template/);
+    const empty = await hydraWithInput('', 'chat', '--model', chatModel);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/stdin is not a terminal and holds no messages/);
+    const broken = await hydraWithInput('[{"role": "user"', 'chat', '--model', chatModel);
+    expect(broken.stderr).toMatch(/stdin: not valid JSON/);
+    const wrong = await hydraWithInput('[{"role": "user", "content": 5}]', 'chat', '--model', chatModel);
+    expect(wrong.stderr).toMatch(/messages\[0\]\.content = 5; expected a string/);
+    expect((await hydra('chat', '--model', chatModel, '--messages', '/no/such.json')).stderr).toMatch(/--messages \/no\/such\.json: no such file/);
+  }, 120_000);
+});
+
+describe('help and version', () => {
+  it.each([[['--help']], [['generate', '--help']], [['--version']]])('hydra %j prints once and exits 0', async (args) => {
+    const r = await hydra(...args);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    if (args[0] === '--version') expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    else expect(r.stdout.match(/^Usage: /gm)).toHaveLength(1);
+  }, 60_000);
+
+  it("prints Dawn's limit warnings only when asked to (HYDRA_DAWN_WARNINGS=1)", async () => {
+    const args = ['generate', '--max-new-tokens', '2', '--quiet'];
+    const quiet = await hydra(...args);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toMatch(/^\[ar {5}\] 2 tokens/m);
+    expect(quiet.stderr).not.toMatch(/artificially reduced/);
+    const shown = await hydraWith({ HYDRA_DAWN_WARNINGS: '1' }, ...args);
+    expect(shown.code).toBe(0);
+    // Dawn prints them on adapters that report huge dynamic-buffer limits (lavapipe), not on every GPU.
+    if (/llvmpipe/.test(shown.stderr)) expect(shown.stderr).toMatch(/artificially reduced/);
+  }, 60_000);
+
+  it('reads a prompt that starts with a dash as the prompt', async () => {
+    const r = await generateJson('--prompt', '-hello', '--max-new-tokens', '4');
+    const plain = await generateJson('--prompt', 'hello', '--max-new-tokens', '4');
+    expect(r.promptTokens as number).toBeGreaterThan(plain.promptTokens as number);
+  }, 60_000);
+});
+
 describe('bad input', () => {
   it.each([
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
@@ -117,7 +247,10 @@ describe('bad input', () => {
     [['generate', '--dtype', 'q2'], /--dtype q2: expected one of f32, f16, q8, q4/],
     [['generate', '--software-threads', '1.5'], /--software-threads 1.5: expected an integer in \[0, 256\]/],
     [['bench', '--software-threads', 'two'], /--software-threads two: expected an integer in \[0, 256\]/],
-    [['frobnicate'], /Usage/],
+    [['frobnicate'], /^hydra: unknown command 'frobnicate' \(see `hydra --help`\)$/m],
+    [['generate', '--frobnicate'], /^hydra: unknown option '--frobnicate' \(see `hydra generate --help`\)$/m],
+    [['generate', '--temperature', '-1'], /--temperature -1: expected a number >= 0/],
+    [['generate', '--max-new-tokens', '-5'], /--max-new-tokens -5: expected an integer >= 0/],
   ])('hydra %j exits with status 2 and says what is wrong', async (args, message) => {
     const r = await hydra(...(args as string[]));
     expect(r.code).toBe(2);

@@ -1,5 +1,6 @@
 // Public API of @hydra-ts/cli: the command implementations, for scripting.
 export { runGenerate, type GenerateFlags } from './commands/generate';
+export { runChat, type ChatFlags } from './commands/chat';
 export { runConvert, type ConvertFlags } from './commands/convert';
 export { UsageError } from './errors';
 export { runDistill, type DistillFlags } from './commands/distill';

@@ -1,17 +1,12 @@
-// Where the bundled model and its trained heads live, relative to this package.
+// Where the bundled model and its trained heads live: the @hydra-ts/stories260k package.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modelDir } from '@hydra-ts/stories260k';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** The repository's models/stories260K, found from src/ or dist/. */
+/** The bundled stories260K folder (checkpoint, tokenizer, heads/), without a trailing separator. */
 export function bundledModelDir(): string {
-  for (const up of ['../../../models/stories260K', '../../models/stories260K']) {
-    const dir = path.resolve(here, up);
-    if (existsSync(dir)) return dir;
-  }
-  return path.resolve(here, '../../../models/stories260K');
+  return modelDir.replace(/[\\/]+$/, '');
 }
 
 export const HEAD_FILES: Record<string, string> = {
@@ -28,6 +23,7 @@ export function defaultHeadFile(modelPath: string, decoder: string): string {
 
 /** The held-out story openings (or another prompt file) shipped with the package. */
 export function bundledPromptFile(name = 'stories.txt'): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
   // src/ in development, dist/ when built.
   for (const up of ['../prompts', '../../prompts']) {
     const file = path.resolve(here, up, name);

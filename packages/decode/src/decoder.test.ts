@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getDevice, IndexError, OptionError, type Tensor } from '@hydra-ts/tensor';
-import { LlamaModel, generate as generateAR } from '@hydra-ts/model';
+import { LlamaModel } from '@hydra-ts/model';
+import { generate as generateAR } from './generate';
 import { chain, getTree } from '@hydra-ts/tree';
 import { greedyVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
@@ -21,7 +22,7 @@ async function arTokens(prompt: string): Promise<number[]> {
 }
 
 describe('SpeculativeDecoder', () => {
-  it('without a head is plain greedy decoding: same tokens as the model package generate()', async () => {
+  it('without a head is plain greedy decoding: same tokens as generate()', async () => {
     for (const prompt of prompts) {
       const ours = await decoder.generate({ prompt, maxNewTokens: N });
       const reference = await generateAR(model, { prompt, maxNewTokens: N, temperature: 0 }).result();

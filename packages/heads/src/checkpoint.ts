@@ -14,23 +14,27 @@ import {
   type PrefixConfig,
 } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
+import { detectLayout, readEngineHead } from './engine-formats';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
+import { MLPSpeculatorHeads } from './mlp-speculator';
 import { PrefixMLP } from './prefix';
 
-export type Heads = MedusaHeads | HydraHeads;
+export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads;
 
 /**
  * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
  * picks h_t, so before training every head predicts what the base model predicts from h_t
  * (exactly so for Medusa and Hydra); lm_heads start as copies of the base output layer; the
  * PrefixMLP's projections are random (seeded), with wo and w2 zero so it starts as the identity
- * on the residual stream.
+ * on the residual stream. MLPSpeculator weights start as fms-extras' reset_parameters makes them
+ * (embeddings, projections and heads with standard deviation 1/√inner, here uniform and seeded;
+ * norm gains one, shifts zero).
  */
 export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
   const config = headConfigFor(model.config, opts);
-  const output = config.sharedOutput ? null : await model.outputWeight.read(); // [vocab, dim]
+  const output = config.sharedOutput || config.kind === 'mlp-speculator' ? null : await model.outputWeight.read(); // [vocab, dim]
   const seed = opts.seed ?? 0;
   const values = new Map<string, Float32Array>();
   let s = 0;
@@ -38,7 +42,11 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
     const size = shape.reduce((a, b) => a * b, 1);
     const leaf = name.slice(name.lastIndexOf('.') + 1);
     let v: Float32Array;
-    if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
+    if (name.startsWith('speculator.')) {
+      const bound = Math.sqrt(3 / config.speculator!.innerDim); // uniform ±√3σ has standard deviation σ = 1/√inner
+      if (name.startsWith('speculator.ln.')) v = new Float32Array(size).fill(leaf === 'weight' ? 1 : 0);
+      else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
+    } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
     else if (name.startsWith('prefix.') && (leaf.endsWith('norm'))) v = new Float32Array(size).fill(1);
     else if (name.startsWith('prefix.') && leaf !== 'wo' && leaf !== 'w2') {
@@ -58,7 +66,7 @@ function pickFirstBlock(out: number, inDim: number): Float32Array {
 }
 
 /** Uploads checked parameter values and assembles the heads. */
-function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): Heads {
+export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Float32Array>): Heads {
   const params = new Map<string, Tensor>();
   let prefix: PrefixMLP | null = null;
   try {
@@ -69,6 +77,7 @@ function buildHeads(model: HeadBase, config: HeadConfig, values: Map<string, Flo
       params.set(name, t);
     }
     if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
+    if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
     return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
   } catch (e) {
     prefix?.dispose();
@@ -85,30 +94,82 @@ export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
 }
 
+export interface LoadHeadOptions {
+  /**
+   * The config.json of a serving engine's heads given as bytes (JSON text or parsed). For a path,
+   * the config.json beside the file (or in the directory) is read instead.
+   */
+  engineConfig?: Record<string, unknown> | string;
+  /** Load parameters holding NaN or infinities (by default a HeadCheckpointError naming the tensor). */
+  allowNonfinite?: boolean;
+}
+
 /**
- * Heads from a file written by saveHead: bytes, or a path (read with node:fs). Throws
+ * Heads from a file written by saveHead, or from a serving engine's heads (vLLM Medusa, TGI /
+ * FasterDecoding Medusa, MLPSpeculator; see engine-formats.ts), told apart by the tensor names:
+ * bytes, a path (read with node:fs), or a directory holding config.json and the weights. Throws
  * HeadCheckpointError for anything but a well-formed heads file, HeadMismatchError when it was
  * made for a base model of another dim or vocabulary.
  */
-export async function loadHead(model: HeadBase, source: Uint8Array | string): Promise<Heads> {
-  const file = typeof source === 'string' ? source : 'heads file';
-  const bytes = typeof source === 'string' ? await nodeFileSource('').read(source) : source;
-  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
-  let parsed;
+export async function loadHead(model: HeadBase, source: Uint8Array | string, options: LoadHeadOptions = {}): Promise<Heads> {
+  if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof source}`);
+  const { bytes, file, engineConfig } = await readHeadSource(source, options);
+  const parsed = parseSafetensorsOf(bytes, file);
+  if (parsed.metadata.format !== HEADS_FORMAT && detectLayout(parsed.tensors.keys())) {
+    // Medusa lm_heads equal to the base output layer load as a shared output, as they were exported
+    const baseOutput = detectLayout(parsed.tensors.keys()) === 'mlp-speculator' ? null : ((await model.outputWeight.read()) as Float32Array);
+    const { config, values } = readEngineHead(model, parsed.tensors, await engineConfig(), file, baseOutput);
+    if (!options.allowNonfinite) for (const [name, data] of values) checkFinite(data, name, file);
+    return buildHeads(model, config, values);
+  }
+  const { config, values } = headOfFile(parsed, file, model.config, options);
+  return buildHeads(model, config, values);
+}
+
+/**
+ * The config and parameter values of a heads file written by saveHead, every tensor checked
+ * against the config and the base model, without touching a device. `file` names the file in errors.
+ */
+export function parseHeadFile(
+  bytes: Uint8Array,
+  file: string,
+  base: { dim: number; vocabSize: number },
+  opts: LoadHeadOptions = {},
+): { config: HeadConfig; values: Map<string, Float32Array> } {
+  if (!(bytes instanceof Uint8Array)) throw new HeadCheckpointError(`loadHead: expected the file's bytes (Uint8Array) or a path, got ${typeof bytes}`);
+  return headOfFile(parseSafetensorsOf(bytes, file), file, base, opts);
+}
+
+function parseSafetensorsOf(bytes: Uint8Array, file: string): ReturnType<typeof parseSafetensors> {
   try {
-    parsed = parseSafetensors(bytes, file);
+    return parseSafetensors(bytes, file);
   } catch (e) {
     throw new HeadCheckpointError(`${file}: not a safetensors file: ${(e as Error).message}`, { cause: e });
   }
+}
+
+function checkFinite(data: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
+    if (x - x !== 0) throw new HeadCheckpointError(`${file}: tensor ${name}[${i}] = ${x}, expected finite values (pass allowNonfinite / --allow-nonfinite to load it anyway)`);
+  }
+}
+
+function headOfFile(
+  parsed: ReturnType<typeof parseSafetensors>,
+  file: string,
+  base: { dim: number; vocabSize: number },
+  opts: LoadHeadOptions,
+): { config: HeadConfig; values: Map<string, Float32Array> } {
   const meta = parsed.metadata;
   if (meta.format !== HEADS_FORMAT) {
-    throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}"`);
+    throw new HeadCheckpointError(`${file}: metadata format = ${JSON.stringify(meta.format)}, expected "${HEADS_FORMAT}" (or the tensors of a serving engine's heads)`);
   }
   if (meta.version !== HEADS_VERSION) {
     throw new HeadCheckpointError(`${file}: metadata version = ${JSON.stringify(meta.version)}, expected "${HEADS_VERSION}"`);
   }
   const config = parseHeadConfig(meta.config, file);
-  const base = model.config;
   if (config.dim !== base.dim) throw new HeadMismatchError(`${file}: heads have dim ${config.dim}, the base model has dim ${base.dim}`);
   if (config.vocabSize !== base.vocabSize) {
     throw new HeadMismatchError(`${file}: heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.vocabSize}`);
@@ -121,13 +182,71 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string): Pr
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new HeadCheckpointError(`${file}: tensor ${name} has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`);
     }
+    if (!opts.allowNonfinite) checkFinite(t.data, name, file);
     values.set(name, t.data);
   }
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
-    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
+    throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
   }
-  return buildHeads(model, config, values);
+  return { config, values };
+}
+
+/** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
+function shown(v: unknown): string {
+  try {
+    const t = JSON.stringify(v) ?? String(v);
+    return t.length > 60 ? `${t.slice(0, 60)}…` : t;
+  } catch {
+    return '(nested too deeply)';
+  }
+}
+
+/** The weights file names engines use, in the order a directory is searched. */
+const ENGINE_WEIGHT_FILES = ['medusa_lm_head.safetensors', 'model.safetensors'];
+
+/** The bytes of a heads source, its name for messages, and how to get an engine config.json for it. */
+async function readHeadSource(source: Uint8Array | string, options: LoadHeadOptions) {
+  const given = options.engineConfig;
+  if (typeof source !== 'string') {
+    return { bytes: source, file: 'heads file', engineConfig: async () => (given === undefined ? null : parseEngineConfig(given, 'engineConfig')) };
+  }
+  const fs = await import('node:fs/promises');
+  let file = source;
+  const isDir = await fs.stat(source).then((st) => st.isDirectory(), () => false);
+  if (isDir) {
+    const names = await fs.readdir(source);
+    const weights = ENGINE_WEIGHT_FILES.find((n) => names.includes(n)) ?? (names.filter((n) => n.endsWith('.safetensors')).length === 1 ? names.find((n) => n.endsWith('.safetensors')) : undefined);
+    if (!weights) throw new HeadCheckpointError(`${source}: a heads directory needs ${ENGINE_WEIGHT_FILES.join(' or ')} (or exactly one .safetensors file); it holds ${names.join(', ') || 'nothing'}`);
+    file = `${source.replace(/\/+$/, '')}/${weights}`;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await nodeFileSource('').read(file, { expected: 'a heads file (.safetensors)' });
+  } catch (e) {
+    throw new HeadCheckpointError(`${file}: cannot read the heads file: ${(e as Error).message}`, { cause: e });
+  }
+  const slash = file.lastIndexOf('/');
+  const configPath = (slash >= 0 ? file.slice(0, slash + 1) : '') + 'config.json';
+  const engineConfig = async () => {
+    if (given !== undefined) return parseEngineConfig(given, 'engineConfig');
+    const text = await fs.readFile(configPath, 'utf8').catch(() => null);
+    return text === null ? null : parseEngineConfig(text, configPath);
+  };
+  return { bytes, file, engineConfig };
+}
+
+function parseEngineConfig(c: Record<string, unknown> | string, where: string): Record<string, unknown> {
+  let v: unknown = c;
+  if (typeof c === 'string') {
+    try {
+      v = JSON.parse(c);
+    } catch (e) {
+      throw new HeadCheckpointError(`${where}: not JSON: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HeadCheckpointError(`${where}: expected a JSON object (an engine's config.json)`);
+  return v as Record<string, unknown>;
 }
 
 function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
@@ -139,7 +258,7 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     throw new HeadCheckpointError(`${file}: metadata config is not JSON: ${(e as Error).message}`, { cause: e });
   }
   if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new HeadCheckpointError(`${file}: metadata config must be a JSON object`);
-  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${JSON.stringify(c[field])}, expected ${expected}`);
+  const bad = (field: string, expected: string) => new HeadCheckpointError(`${file}: config.${field} = ${shown(c[field])}, expected ${expected}`);
   const int = (field: string, obj: Record<string, unknown> = c, max = 1 << 24) => {
     const v = obj[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw bad(field, `an integer in [1, ${max}]`);
@@ -153,23 +272,36 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
   const vocabSize = int('vocabSize');
   if (typeof c.sharedOutput !== 'boolean') throw bad('sharedOutput', 'true or false');
   let prefix: PrefixConfig | null = null;
+  if (kind === 'mlp-speculator') {
+    const sp = c.speculator as Record<string, unknown> | null | undefined;
+    if (sp === null || typeof sp !== 'object') throw bad('speculator', 'an object { innerDim, scaleInput } (mlp-speculator heads)');
+    const innerDim = sp.innerDim;
+    if (typeof innerDim !== 'number' || !Number.isInteger(innerDim) || innerDim < 1 || innerDim > 1 << 16) {
+      throw new HeadCheckpointError(`${file}: config.speculator.innerDim = ${JSON.stringify(innerDim)}, expected an integer in [1, 65536]`);
+    }
+    if (typeof sp.scaleInput !== 'boolean') throw new HeadCheckpointError(`${file}: config.speculator.scaleInput = ${JSON.stringify(sp.scaleInput)}, expected true or false`);
+    if (layers !== 1) throw bad('layers', '1 (mlp-speculator stages have one layer each)');
+    if (c.sharedOutput) throw bad('sharedOutput', 'false (mlp-speculator stages have their own heads)');
+    if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (mlp-speculator heads have no PrefixMLP)');
+    return { kind, numHeads, layers, dim, vocabSize, sharedOutput: false, prefix: null, speculator: { innerDim, scaleInput: sp.scaleInput } };
+  }
   if (kind === 'hydra++') {
     const p = c.prefix as Record<string, unknown> | null;
     if (p === null || typeof p !== 'object') throw bad('prefix', 'an object (hydra++ heads have a PrefixMLP)');
     const pint = (f: string) => {
       const v = p[f];
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
-        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive integer`);
+        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive integer`);
       }
       return v;
     };
     const pnum = (f: string) => {
       const v = p[f];
-      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${JSON.stringify(v)}, expected a positive number`);
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive number`);
       return v;
     };
     if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
-      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${JSON.stringify(p.ropeLayout)}, expected "interleaved" or "half"`);
+      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${shown(p.ropeLayout)}, expected "interleaved" or "half"`);
     }
     prefix = {
       hiddenDim: pint('hiddenDim'),

@@ -2,9 +2,17 @@
 import type { LayerConfig, LlamaConfig } from '@hydra-ts/model';
 import { HeadOptionError } from './errors';
 
-export type HeadKind = 'medusa' | 'hydra' | 'hydra++';
+export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator';
 
-export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++'];
+export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++', 'mlp-speculator'];
+
+/** The sizes of an MLPSpeculator beyond the base model's (fms-extras' inner_dim and scale_input). */
+export interface SpeculatorConfig {
+  /** Width of the speculator's state (inner_dim); the base model's dim unless given. */
+  innerDim: number;
+  /** Normalise h_t (RMS, no gain) and scale it by 1/√2 before the first stage. */
+  scaleInput: boolean;
+}
 
 /** The Llama layer shape of a PrefixMLP (the base model's own layer shape, without q/k/v biases). */
 export type PrefixConfig = Omit<LayerConfig, 'dim' | 'qkvBias'>;
@@ -21,6 +29,8 @@ export interface HeadConfig {
   /** Heads project through the frozen base output layer instead of their own lm_head. */
   sharedOutput: boolean;
   prefix: PrefixConfig | null;
+  /** MLPSpeculator heads only. */
+  speculator?: SpeculatorConfig;
 }
 
 export interface CreateHeadOptions {
@@ -29,8 +39,12 @@ export interface CreateHeadOptions {
   /** Default 1 for 'medusa' and 'hydra', 4 for 'hydra++'. */
   layers?: number;
   sharedOutput?: boolean;
-  /** Seeds the random parts of the initialisation (PrefixMLP projections). Default 0. */
+  /** Seeds the random parts of the initialisation (PrefixMLP projections, MLPSpeculator weights). Default 0. */
   seed?: number;
+  /** MLPSpeculator: width of its state (default: the base model's dim). */
+  innerDim?: number;
+  /** MLPSpeculator: normalise h_t before the first stage (default false). */
+  scaleInput?: boolean;
 }
 
 export const HEADS_FORMAT = 'hydra-ts-heads';
@@ -60,6 +74,10 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   checkCount('numHeads', opts.numHeads, MAX_HEADS, where);
   const layers = opts.layers ?? (opts.kind === 'hydra++' ? 4 : 1);
   checkCount('layers', layers, MAX_LAYERS, where);
+  if (opts.kind === 'mlp-speculator') return speculatorConfigFor(base, opts, layers);
+  if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
+    throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
+  }
   if (opts.sharedOutput !== undefined && typeof opts.sharedOutput !== 'boolean') {
     throw new HeadOptionError(`${where}: sharedOutput = ${String(opts.sharedOutput)}, expected a boolean`);
   }
@@ -77,6 +95,27 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   };
 }
 
+function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
+  const where = 'createHead';
+  // Each stage is one projection, norm and activation; there is no block count to choose.
+  if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, mlp-speculator stages have exactly one layer each`);
+  if (opts.sharedOutput) throw new HeadOptionError(`${where}: sharedOutput = true, mlp-speculator stages project their own inner_dim state through their own heads`);
+  const innerDim = opts.innerDim ?? base.dim;
+  checkCount('innerDim', innerDim, 1 << 16, where);
+  if (opts.scaleInput !== undefined && typeof opts.scaleInput !== 'boolean') throw new HeadOptionError(`${where}: scaleInput = ${String(opts.scaleInput)}, expected a boolean`);
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
+  return {
+    kind: 'mlp-speculator',
+    numHeads: opts.numHeads,
+    layers: 1,
+    dim: base.dim,
+    vocabSize: base.vocabSize,
+    sharedOutput: false,
+    prefix: null,
+    speculator: { innerDim, scaleInput: opts.scaleInput ?? false },
+  };
+}
+
 /**
  * Every parameter of a head with its shape, in file order (linear weights are [out, in]).
  * This is the parameter layout of the heads file.
@@ -84,6 +123,18 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
 export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
   const { dim, vocabSize } = c;
   const shapes = new Map<string, number[]>();
+  if (c.kind === 'mlp-speculator') {
+    // fms-extras' own names (MLPSpeculatorPreTrainedModel.speculator), so the file is what engines load
+    const inner = c.speculator!.innerDim;
+    for (let i = 0; i < c.numHeads; i++) {
+      shapes.set(`speculator.emb.${i}.weight`, [vocabSize, inner]);
+      shapes.set(`speculator.proj.${i}.weight`, [inner, i === 0 ? dim : inner]);
+      shapes.set(`speculator.head.${i}.weight`, [vocabSize, inner]);
+      shapes.set(`speculator.ln.${i}.weight`, [inner]);
+      shapes.set(`speculator.ln.${i}.bias`, [inner]);
+    }
+    return shapes;
+  }
   if (c.prefix) {
     const p = c.prefix;
     const qDim = p.nHeads * p.headDim;

@@ -1,5 +1,6 @@
 // Plain-TS forward passes of the heads, written from the equations (not from the GPU code), for
 // tests: parameter values by their heads-file names, float64 accumulation.
+import { cpu } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 
@@ -76,6 +77,51 @@ export function hydraProposeCpu(c: HeadConfig, v: Values, embeddings: Float32Arr
     for (let p = tree.nodes[n].parent; p >= 0; p = tree.nodes[p].parent) path.unshift(tokens[p]);
     const ranked = topkCpu(hydraLogitsCpu(c, v, embeddings, output, hT, path), tree.nodes[n].rank + 1);
     tokens[n] = ranked[tree.nodes[n].rank];
+  }
+  return tokens;
+}
+
+/**
+ * Logits [vocab] of MLPSpeculator stage i = path.length-1 for the path (root, x_1, ..., x_i):
+ * s_0 = h_t (or h_t/rms/√2), s_{j+1} = GELU(N_j(P_j s_j + c·E_j[x_j])), logits = H_i s_{i+1}.
+ * c, eps and the norm are restated here from fms-extras' MLPSpeculator, not imported.
+ */
+export function mlpSpeculatorLogitsCpu(c: HeadConfig, v: Values, hT: ArrayLike<number>, path: readonly number[]): Float64Array {
+  const { dim, vocabSize: vocab } = c;
+  const inner = c.speculator!.innerDim;
+  const eps = 1e-6;
+  const rms = (x: Float64Array) => 1 / Math.sqrt(x.reduce((a, b) => a + b * b, 0) / x.length + eps);
+  const stateWeight = 0.5 ** (0.5 / c.numHeads);
+  const embWeight = Math.sqrt((1 - stateWeight ** 2) * (inner / 2));
+  let s: Float64Array = Float64Array.from(hT);
+  if (c.speculator!.scaleInput) {
+    const r = rms(s);
+    s = s.map((x) => (x * r) / Math.SQRT2);
+  }
+  let z: Float64Array = new Float64Array(0);
+  path.forEach((token, j) => {
+    const e = v.get(`speculator.emb.${j}.weight`)!.subarray(token * inner, (token + 1) * inner);
+    const y = matvec(v.get(`speculator.proj.${j}.weight`)!, s, inner, j === 0 ? dim : inner).map((p, o) => p + (embWeight / stateWeight) * e[o]);
+    const r = rms(y);
+    const w = v.get(`speculator.ln.${j}.weight`)!;
+    const b = v.get(`speculator.ln.${j}.bias`)!;
+    s = y.map((x, o) => {
+      const n = x * r * w[o] + b[o];
+      return 0.5 * n * (1 + cpu.erfCpu(n / Math.SQRT2));
+    });
+    if (j === path.length - 1) z = matvec(v.get(`speculator.head.${j}.weight`)!, s, vocab, inner);
+  });
+  return z;
+}
+
+/** The tree's tokens as an MLPSpeculator fills it: each child is its parent's path's r-th best of stage d-1. */
+export function mlpSpeculatorProposeCpu(c: HeadConfig, v: Values, hT: ArrayLike<number>, tree: CandidateTree, root: number): Int32Array {
+  const tokens = new Int32Array(tree.size);
+  tokens[0] = root;
+  for (let n = 1; n < tree.size; n++) {
+    const path: number[] = [];
+    for (let p = tree.nodes[n].parent; p >= 0; p = tree.nodes[p].parent) path.unshift(tokens[p]);
+    tokens[n] = topkCpu(mlpSpeculatorLogitsCpu(c, v, hT, path), tree.nodes[n].rank + 1)[tree.nodes[n].rank];
   }
   return tokens;
 }

@@ -72,7 +72,8 @@ export abstract class TopKHeads implements DraftHead {
   readonly depth: number;
   readonly config: HeadConfig;
   readonly device: Device;
-  protected readonly base: HeadBase;
+  /** The base model the heads draft for (its embeddings and output layer are read, never owned). */
+  readonly base: HeadBase;
   protected readonly params: Map<string, Tensor>;
   protected readonly prefix: PrefixMLP | null;
   /** [1, dim] state of the last committed token; null until observe(). */

@@ -13,3 +13,6 @@ export class HeadCheckpointError extends HydraError {}
 
 /** A call the head's state cannot serve: propose before observe, a tree deeper than the heads. */
 export class HeadStateError extends HydraError {}
+
+/** A head asked for in a serving engine's format that cannot hold its kind (the message says why). */
+export class HeadExportError extends HydraError {}

@@ -3,8 +3,10 @@ export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBas
 export { TopKHeads } from './draft-head';
 export { MedusaHeads } from './medusa';
 export { HydraHeads } from './hydra';
+export { MLPSpeculatorHeads, SPECULATOR_NORM_EPS, speculatorEmbeddingScale } from './mlp-speculator';
 export { PrefixMLP } from './prefix';
-export { createHead, loadHead, saveHead, type Heads } from './checkpoint';
-export type { HeadKind, HeadConfig, PrefixConfig, CreateHeadOptions } from './config';
+export { createHead, loadHead, parseHeadFile, saveHead, type Heads, type LoadHeadOptions } from './checkpoint';
+export { exportHead, checkExportable, readEngineHead, detectLayout, ENGINE_FORMATS, type EngineFormat, type EngineLayout, type EngineHead, type ExportOptions, type ExportedHead } from './engine-formats';
+export type { HeadKind, HeadConfig, PrefixConfig, SpeculatorConfig, CreateHeadOptions } from './config';
 export { HEAD_KINDS, HEADS_FORMAT, HEADS_VERSION, headParameterShapes } from './config';
-export { HeadOptionError, HeadMismatchError, HeadCheckpointError, HeadStateError } from './errors';
+export { HeadOptionError, HeadMismatchError, HeadCheckpointError, HeadStateError, HeadExportError } from './errors';

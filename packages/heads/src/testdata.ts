@@ -38,15 +38,21 @@ export function headConfig(base: LlamaConfig, kind: HeadKind, numHeads: number, 
   return { kind, numHeads, layers, dim: base.dim, vocabSize: base.vocabSize, sharedOutput, prefix: kind === 'hydra++' ? prefixConfigOf(base) : null };
 }
 
+/** An MLPSpeculator config for `base`. */
+export function speculatorConfig(base: LlamaConfig, numHeads: number, innerDim = base.dim, scaleInput = false): HeadConfig {
+  return { kind: 'mlp-speculator', numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: false, prefix: null, speculator: { innerDim, scaleInput } };
+}
+
 /** Random values for every parameter (norm weights near 1), large enough that top-k has clear gaps. */
 export function randomValues(c: HeadConfig, seed: number): Map<string, Float32Array> {
   const values = new Map<string, Float32Array>();
   let s = seed * 7919;
   for (const [name, shape] of headParameterShapes(c)) {
     const size = shape.reduce((a, b) => a * b, 1);
-    const bound = name.endsWith('norm') ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
+    const gain = name.endsWith('norm') || /^speculator\.ln\.\d+\.weight$/.test(name); // norm gains
+    const bound = gain ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
     const v = randomArray(size, ++s, -bound, bound);
-    if (name.endsWith('norm')) for (let i = 0; i < size; i++) v[i] += 1;
+    if (gain) for (let i = 0; i < size; i++) v[i] += 1;
     values.set(name, v);
   }
   return values;

@@ -3,7 +3,28 @@
 // GPU model consume them.
 import { ConfigError, WeightError } from './errors';
 
-export type Architecture = 'llama' | 'mistral' | 'qwen2';
+export type Architecture = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
+
+/** The architectures validateConfig accepts. */
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3'];
+
+/**
+ * How RoPE's frequencies are stretched for long contexts (config.json `rope_scaling`). The table
+ * itself is ropeFrequencies() in rope-frequencies.ts, the one place it is computed.
+ * - 'linear': every frequency divided by factor (position interpolation).
+ * - 'dynamic': NTK-aware, the base raised as for a sequence of maxSeqLen positions (see ropeFrequencies).
+ * - 'llama3': Llama 3.1's: long wavelengths divided by factor, short ones kept, a smooth blend between.
+ */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'dynamic'; factor: number; originalMaxPositions: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+/** A layer's attention: over every earlier position, or over the last slidingWindow ones. */
+export type AttentionKind = 'full' | 'sliding';
+
+/** The feed-forward gate: SwiGLU (SiLU) or Gemma's GeGLU (tanh GELU, `gelu_pytorch_tanh`). */
+export type Activation = 'silu' | 'gelu_tanh';
 
 /**
  * Which pairs of a head's query/key dimensions RoPE rotates together.
@@ -32,7 +53,37 @@ export interface LlamaConfig {
   /** q/k/v projections carry biases (Qwen2). */
   qkvBias: boolean;
   bosId: number;
+  /** The first of eosIds (kept for callers that know one stop id). */
   eosId: number;
+  /** Every id that ends generation (config.json's eos_token_id list, generation_config.json's, the tokenizer's). */
+  eosIds?: number[];
+  /** The o projection carries a bias too (HF `attention_bias` on Llama, Qwen3, Gemma). Default false. */
+  oBias?: boolean;
+  /** RoPE frequency scaling; default none. */
+  ropeScaling?: RopeScaling | null;
+  /** Per-head RMSNorm of q and k before RoPE, weights qNorm / kNorm [headDim] (Qwen3, Gemma 3). Default false. */
+  qkNorm?: boolean;
+  /** Window of the 'sliding' layers: a query at position p sees keys at positions > p − slidingWindow. */
+  slidingWindow?: number | null;
+  /** Each layer's attention [nLayers]; default: every layer 'sliding' when slidingWindow is set, else 'full'. */
+  layerTypes?: readonly AttentionKind[];
+  /** RoPE base of the sliding layers, unscaled (Gemma 3 `rope_local_base_freq`); default: as the full layers. */
+  ropeLocalTheta?: number;
+  /** Feed-forward gate; default 'silu'. */
+  activation?: Activation;
+  /** Token embeddings are multiplied by it (Gemma: √dim); default 1. */
+  embedScale?: number;
+  /**
+   * Gemma 2/3: RMSNorms on the attention output and the feed-forward output before each residual
+   * add (postAttnNorm, postFfnNorm), ffnNorm being the pre-feed-forward norm. Default false.
+   */
+  sandwichNorms?: boolean;
+  /** Attention score scale; default 1/√headDim (Gemma: query_pre_attn_scalar^-1/2). */
+  attnScale?: number;
+  /** Attention scores become cap·tanh(score / cap) (Gemma 2). Default none. */
+  attnSoftcap?: number | null;
+  /** Logits become cap·tanh(logit / cap) (Gemma 2). Default none. */
+  finalSoftcap?: number | null;
 }
 
 /** One transformer block. Linear weights are row-major [out, in]. */
@@ -45,7 +96,13 @@ export interface LlamaLayerWeights {
   bq?: Float32Array; // [nHeads * headDim]
   bk?: Float32Array; // [nKvHeads * headDim]
   bv?: Float32Array; // [nKvHeads * headDim]
+  bo?: Float32Array; // [dim], with config.oBias
+  qNorm?: Float32Array; // [headDim], with config.qkNorm
+  kNorm?: Float32Array; // [headDim], with config.qkNorm
+  postAttnNorm?: Float32Array; // [dim], with config.sandwichNorms
+  /** The norm before the feed-forward (HF post_attention_layernorm; Gemma's pre_feedforward_layernorm). */
   ffnNorm: Float32Array; // [dim]
+  postFfnNorm?: Float32Array; // [dim], with config.sandwichNorms
   w1: Float32Array; // gate, [hiddenDim, dim]
   w2: Float32Array; // down, [dim, hiddenDim]
   w3: Float32Array; // up, [hiddenDim, dim]
@@ -79,9 +136,8 @@ function checkInt(field: string, value: unknown, min: number, max: number, where
  * message.
  */
 export function validateConfig(c: LlamaConfig, where = 'config'): void {
-  const archs: Architecture[] = ['llama', 'mistral', 'qwen2'];
-  if (!archs.includes(c.architecture)) {
-    throw new ConfigError(`${where}: architecture = ${String(c.architecture)}, expected one of ${archs.join(', ')}`);
+  if (!ARCHITECTURES.includes(c.architecture)) {
+    throw new ConfigError(`${where}: architecture = ${String(c.architecture)}, expected one of ${ARCHITECTURES.join(', ')}`);
   }
   checkInt('dim', c.dim, 1, LIMITS.dim, where);
   checkInt('hiddenDim', c.hiddenDim, 1, LIMITS.hiddenDim, where);
@@ -106,6 +162,63 @@ export function validateConfig(c: LlamaConfig, where = 'config'): void {
   }
   checkInt('bosId', c.bosId, 0, c.vocabSize - 1, where);
   checkInt('eosId', c.eosId, 0, c.vocabSize - 1, where);
+  if (c.eosIds !== undefined) {
+    if (!Array.isArray(c.eosIds)) throw new ConfigError(`${where}: eosIds = ${String(c.eosIds)}, expected an array of token ids`);
+    c.eosIds.forEach((id, i) => checkInt(`eosIds[${i}]`, id, 0, c.vocabSize - 1, where));
+  }
+  validateVariant(c, where);
+}
+
+const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+/** The optional fields of the newer families: each within bounds, or absent. */
+function validateVariant(c: LlamaConfig, where: string): void {
+  const s = c.ropeScaling;
+  if (s !== undefined && s !== null) {
+    if (!['linear', 'dynamic', 'llama3'].includes(s.type)) throw new ConfigError(`${where}: ropeScaling.type = ${JSON.stringify(s.type)}, expected 'linear', 'dynamic' or 'llama3'`);
+    if (!positive(s.factor)) throw new ConfigError(`${where}: ropeScaling.factor = ${s.factor}, expected a positive number`);
+    if (s.type !== 'linear') checkInt('ropeScaling.originalMaxPositions', s.originalMaxPositions, 1, LIMITS.maxSeqLen, where);
+    if (s.type === 'llama3') {
+      if (!positive(s.lowFreqFactor) || !positive(s.highFreqFactor) || !(s.highFreqFactor > s.lowFreqFactor)) {
+        throw new ConfigError(`${where}: ropeScaling lowFreqFactor = ${s.lowFreqFactor}, highFreqFactor = ${s.highFreqFactor}, expected positive numbers with high > low`);
+      }
+    }
+  }
+  if (c.slidingWindow !== undefined && c.slidingWindow !== null) checkInt('slidingWindow', c.slidingWindow, 1, 0x7fffffff, where);
+  if (c.layerTypes !== undefined) {
+    if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayers) {
+      throw new ConfigError(`${where}: layerTypes has ${(c.layerTypes as unknown[] | undefined)?.length} entries, expected nLayers = ${c.nLayers}`);
+    }
+    c.layerTypes.forEach((t, i) => {
+      if (t !== 'full' && t !== 'sliding') throw new ConfigError(`${where}: layerTypes[${i}] = ${JSON.stringify(t)}, expected 'full' or 'sliding'`);
+    });
+    if (c.layerTypes.includes('sliding') && !c.slidingWindow) throw new ConfigError(`${where}: layerTypes has sliding layers but slidingWindow = ${c.slidingWindow}`);
+  }
+  if (c.ropeLocalTheta !== undefined && !(positive(c.ropeLocalTheta) && c.ropeLocalTheta > 1)) throw new ConfigError(`${where}: ropeLocalTheta = ${c.ropeLocalTheta}, expected a number > 1`);
+  if (c.activation !== undefined && c.activation !== 'silu' && c.activation !== 'gelu_tanh') {
+    throw new ConfigError(`${where}: activation = ${JSON.stringify(c.activation)}, expected 'silu' or 'gelu_tanh'`);
+  }
+  for (const key of ['embedScale', 'attnScale', 'attnSoftcap', 'finalSoftcap'] as const) {
+    const v = c[key];
+    if (v !== undefined && v !== null && !positive(v)) throw new ConfigError(`${where}: ${key} = ${v}, expected a positive number`);
+  }
+  if (c.headDim > 256) throw new ConfigError(`${where}: headDim = ${c.headDim}, expected at most 256 (the attention kernel's limit)`);
+}
+
+/** What differs between layers: the attention window and the RoPE table's base and scaling. */
+export interface LayerAttention {
+  kind: AttentionKind;
+  /** Keys at positions > p − window are seen; null: every earlier key. */
+  window: number | null;
+  ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+}
+
+/** Layer l's attention settings (Gemma's alternating local/global layers, Mistral's window). */
+export function layerAttention(c: LlamaConfig, l: number): LayerAttention {
+  const kind: AttentionKind = c.layerTypes ? c.layerTypes[l] : c.slidingWindow ? 'sliding' : 'full';
+  if (kind === 'sliding' && c.ropeLocalTheta !== undefined) return { kind, window: c.slidingWindow ?? null, ropeTheta: c.ropeLocalTheta, ropeScaling: null };
+  return { kind, window: kind === 'sliding' ? (c.slidingWindow ?? null) : null, ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling ?? null };
 }
 
 /** Expected element counts of every weight, keyed by LlamaWeights field name. */
@@ -122,7 +235,12 @@ export function weightShapes(c: LlamaConfig): Record<string, number[]> {
     bq: [qDim],
     bk: [kvDim],
     bv: [kvDim],
+    bo: [c.dim],
+    qNorm: [c.headDim],
+    kNorm: [c.headDim],
+    postAttnNorm: [c.dim],
     ffnNorm: [c.dim],
+    postFfnNorm: [c.dim],
     w1: [c.hiddenDim, c.dim],
     w2: [c.dim, c.hiddenDim],
     w3: [c.hiddenDim, c.dim],
@@ -151,6 +269,9 @@ export function validateWeights(c: LlamaConfig, w: LlamaWeights): void {
     for (const key of ['bq', 'bk', 'bv'] as const) {
       if (c.qkvBias) check(`layers[${i}].${key}`, key, l[key]);
     }
+    if (c.oBias) check(`layers[${i}].bo`, 'bo', l.bo);
+    if (c.qkNorm) for (const key of ['qNorm', 'kNorm'] as const) check(`layers[${i}].${key}`, key, l[key]);
+    if (c.sandwichNorms) for (const key of ['postAttnNorm', 'postFfnNorm'] as const) check(`layers[${i}].${key}`, key, l[key]);
   });
   check('finalNorm', 'finalNorm', w.finalNorm);
   check('output', 'output', w.output);

@@ -49,7 +49,7 @@ describe('convertLlama2cToHf', () => {
     expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.bin', 'tokenizer.json', 'tokenizer_config.json']);
     const hf = await loadModelFiles(memoryFileSource(files, 'converted'));
     expect(hf.format).toBe('hf');
-    expect(hf.config).toEqual({ ...orig.config, ropeLayout: 'half' });
+    expect(hf.config).toEqual({ ...orig.config, ropeLayout: 'half', eosIds: [2] });
     expect(hf.weights.output).toBe(hf.weights.tokenEmbedding);
     expect(hf.tokenizer).toBeInstanceOf(HfTokenizer);
 

@@ -26,8 +26,11 @@ export function permuteInterleavedToHalf(w: Float32Array, nHeads: number, headDi
 
 /** The HF config.json object for a config. */
 export function hfConfigJson(c: LlamaConfig): Record<string, unknown> {
-  const names = { llama: ['LlamaForCausalLM', 'llama'], mistral: ['MistralForCausalLM', 'mistral'], qwen2: ['Qwen2ForCausalLM', 'qwen2'] };
-  const [arch, modelType] = names[c.architecture];
+  const names: Partial<Record<LlamaConfig['architecture'], [string, string]>> = { llama: ['LlamaForCausalLM', 'llama'], mistral: ['MistralForCausalLM', 'mistral'], qwen2: ['Qwen2ForCausalLM', 'qwen2'] };
+  const entry = names[c.architecture];
+  // The converter writes the families a llama2.c checkpoint can become; the others need fields it does not know.
+  if (!entry) throw new ConfigError(`hfConfigJson: architecture ${c.architecture} is not written by the converter, expected llama, mistral or qwen2`);
+  const [arch, modelType] = entry;
   return {
     architectures: [arch],
     model_type: modelType,
@@ -45,7 +48,7 @@ export function hfConfigJson(c: LlamaConfig): Record<string, unknown> {
     tie_word_embeddings: c.tiedEmbeddings,
     attention_bias: c.qkvBias,
     bos_token_id: c.bosId,
-    eos_token_id: c.eosId,
+    eos_token_id: c.eosIds !== undefined && c.eosIds.length > 1 ? c.eosIds : c.eosId,
     torch_dtype: 'float32',
   };
 }

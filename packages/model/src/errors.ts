@@ -19,3 +19,17 @@ export class WeightError extends HydraError {}
 
 /** A file that a loader needs but the file source cannot provide. */
 export class FileSourceError extends HydraError {}
+
+/**
+ * A text that needs more tokens than allowed (EncodeOptions.maxTokens), e.g. a prompt longer than
+ * the context. `atLeast` is a lower bound on its token count when encoding stopped early.
+ */
+export class TokenLimitError extends TokenizerError {
+  readonly limit: number;
+  readonly atLeast: number;
+  constructor(limit: number, atLeast: number, what = 'the text') {
+    super(`${what} needs at least ${atLeast} tokens, more than the limit of ${limit}`);
+    this.limit = limit;
+    this.atLeast = atLeast;
+  }
+}

@@ -6,9 +6,16 @@
 // [wq; wk; wv] with the RMSNorm inside it, one ropeCache turns q and k and writes k and v into the
 // cache, then attention, wo (residual added inside), [w1; w3] (its RMSNorm inside) and w2 (the
 // SwiGLU of its input and the residual inside).
-import { attention, DTypeError, linear, Q4Matrix, Q8Matrix, QuantizedMatrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
-import type { LlamaLayerWeights, RopeLayout } from './config';
+//
+// The newer families change a step, not the order: per-head q/k RMSNorm happens inside ropeCache
+// (Qwen3, Gemma 3), a sliding window and soft-capped scores inside attention (Mistral, Gemma), the
+// RoPE table arrives precomputed (Llama 3.1 scaling, Gemma 3's local base), GeGLU replaces SwiGLU in
+// w2's prologue (Gemma). Gemma 2/3 add a norm after attention and after the feed-forward, before
+// each residual add ("sandwich" norms): 10 dispatches.
+import { add, attention, DTypeError, linear, Q4Matrix, Q8Matrix, QuantizedMatrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { layerAttention, type Activation, type LlamaConfig, type LlamaLayerWeights, type RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
+import { layerRopeFrequencies } from './rope-frequencies';
 
 /** The part of LlamaConfig one block needs. */
 export interface LayerConfig {
@@ -21,6 +28,27 @@ export interface LayerConfig {
   ropeLayout: RopeLayout;
   normEps: number;
   qkvBias: boolean;
+  /** RoPE angle per position of each pair [headDim/2]; default ropeTheta^(−2i/headDim). */
+  ropeFreqs?: Float64Array;
+  /** Bias on the o projection (weight bo). */
+  oBias?: boolean;
+  /** Per-head RMSNorm of q and k (weights qNorm, kNorm [headDim]). */
+  qkNorm?: boolean;
+  /** Sliding attention window; null/absent: full attention. */
+  window?: number | null;
+  /** Feed-forward gate; default 'silu'. */
+  activation?: Activation;
+  /** Norms on the attention and feed-forward outputs (weights postAttnNorm, postFfnNorm). */
+  sandwichNorms?: boolean;
+  /** Attention score scale; default 1/√headDim. */
+  attnScale?: number;
+  /** Attention score soft-cap. */
+  attnSoftcap?: number | null;
+}
+
+/** Layer l's LayerConfig within a model: its RoPE table and window resolved from the model's config. */
+export function decoderLayerConfig(c: LlamaConfig, l: number): LayerConfig {
+  return { ...c, ropeFreqs: layerRopeFrequencies(c, l), window: layerAttention(c, l).window };
 }
 
 /**
@@ -65,8 +93,13 @@ export class DecoderLayer {
   readonly ffnNorm: Tensor; // [dim]
   readonly w13: Tensor | QuantizedMatrix; // [2·hiddenDim, dim]: gate (w1) stacked on up (w3)
   readonly w2: Tensor | QuantizedMatrix; // [dim, hiddenDim]
+  readonly bo: Tensor | null; // [dim]
+  readonly qNorm: Tensor | null; // [headDim]
+  readonly kNorm: Tensor | null; // [headDim]
+  readonly postAttnNorm: Tensor | null; // [dim]
+  readonly postFfnNorm: Tensor | null; // [dim]
 
-  private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose'>) {
+  private constructor(device: Device, config: LayerConfig, t: Omit<DecoderLayer, 'config' | 'device' | 'forward' | 'dispose' | 'weightBytes'>) {
     this.device = device;
     this.config = config;
     this.attnNorm = t.attnNorm;
@@ -76,6 +109,11 @@ export class DecoderLayer {
     this.ffnNorm = t.ffnNorm;
     this.w13 = t.w13;
     this.w2 = t.w2;
+    this.bo = t.bo;
+    this.qNorm = t.qNorm;
+    this.kNorm = t.kNorm;
+    this.postAttnNorm = t.postAttnNorm;
+    this.postFfnNorm = t.postFfnNorm;
   }
 
   /** Uploads one block's CPU weights (row-major [out, in], as LlamaLayerWeights). */
@@ -98,6 +136,16 @@ export class DecoderLayer {
       expect('bk', w.bk, kvDim);
       expect('bv', w.bv, kvDim);
     }
+    if (c.oBias) expect('bo', w.bo, c.dim);
+    if (c.qkNorm) {
+      expect('qNorm', w.qNorm, c.headDim);
+      expect('kNorm', w.kNorm, c.headDim);
+    }
+    if (c.sandwichNorms) {
+      expect('postAttnNorm', w.postAttnNorm, c.dim);
+      expect('postFfnNorm', w.postFfnNorm, c.dim);
+    }
+    const optional = (a: Float32Array | undefined, on: boolean | undefined, shape: number[]) => (on && a ? device.tensor(a, shape) : null);
     const matrix = (data: Float32Array, shape: [number, number]) => uploadMatrix(device, data, shape, dtype);
     return new DecoderLayer(device, config, {
       attnNorm: device.tensor(w.attnNorm, [c.dim]),
@@ -107,6 +155,11 @@ export class DecoderLayer {
       ffnNorm: device.tensor(w.ffnNorm, [c.dim]),
       w13: matrix(concatRows(w.w1, w.w3), [2 * c.hiddenDim, c.dim]),
       w2: matrix(w.w2, [c.dim, c.hiddenDim]),
+      bo: optional(w.bo, c.oBias, [c.dim]),
+      qNorm: optional(w.qNorm, c.qkNorm, [c.headDim]),
+      kNorm: optional(w.kNorm, c.qkNorm, [c.headDim]),
+      postAttnNorm: optional(w.postAttnNorm, c.sandwichNorms, [c.dim]),
+      postFfnNorm: optional(w.postFfnNorm, c.sandwichNorms, [c.dim]),
     });
   }
 
@@ -148,21 +201,42 @@ export class DecoderLayer {
     return scope((t) => {
       // attention: x + wo · attn(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(x)
       const qkv = t(normed(x, this.attnNorm, this.wqkv, this.bqkv)); // [rows, qDim + 2·kvDim]
-      // q and k turn by the rows' positions; k and v go into the cache at rows start..
-      const q = t(ropeCache(qkv, positions, cache.k, cache.v, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, theta: c.ropeTheta, layout: c.ropeLayout })); // [rows, qDim]
+      // q and k (each head RMS-normed first, with qkNorm) turn by the rows' positions; k and v go into the cache at rows start..
+      const qkNorm = this.qNorm && this.kNorm ? { q: this.qNorm, k: this.kNorm, eps: c.normEps } : undefined;
+      const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, theta: c.ropeTheta, freqs: c.ropeFreqs, layout: c.ropeLayout, qkNorm };
+      const q = t(ropeCache(qkv, positions, cache.k, cache.v, start, rope)); // [rows, qDim]
+      const window = c.window ?? undefined;
       const att = t(
-        attention(q, cache.k, cache.v, { cachedLen: start, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, mask }),
+        attention(q, cache.k, cache.v, {
+          cachedLen: start, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, mask,
+          scale: c.attnScale, softcap: c.attnSoftcap ?? undefined, window, positions: window !== undefined ? positions : undefined,
+        }),
       ); // [rows, qDim]
-      const x2 = t(linear(att, this.wo, undefined, { residual: x })); // [rows, dim]
+      const bo = this.bo ?? undefined;
+      const gate = c.activation === 'gelu_tanh' ? { geglu: true } : { swiglu: true };
+      if (!this.postAttnNorm || !this.postFfnNorm) {
+        const x2 = t(linear(att, this.wo, bo, { residual: x })); // [rows, dim]
 
-      // feed-forward: x2 + w2 · (silu(w1·xn) ⊙ w3·xn), xn = rmsnorm(x2); the SwiGLU runs inside w2's linear
+        // feed-forward: x2 + w2 · (silu(w1·xn) ⊙ w3·xn), xn = rmsnorm(x2); the SwiGLU runs inside w2's linear
+        const hb13 = t(normed(x2, this.ffnNorm, this.w13, null)); // [rows, 2·hiddenDim]: gate | up
+        return linear(hb13, this.w2, undefined, { ...gate, residual: x2 }); // [rows, dim]
+      }
+      // Sandwich norms: x2 = x + rmsnorm(wo·att), out = x2 + rmsnorm(w2 · gate(w13 · rmsnorm(x2)))
+      const o = t(linear(att, this.wo, bo)); // [rows, dim]
+      const x2 = t(add(x, t(rmsnorm(o, this.postAttnNorm, c.normEps)))); // [rows, dim]
       const hb13 = t(normed(x2, this.ffnNorm, this.w13, null)); // [rows, 2·hiddenDim]: gate | up
-      return linear(hb13, this.w2, undefined, { swiglu: true, residual: x2 }); // [rows, dim]
+      const f = t(linear(hb13, this.w2, undefined, gate)); // [rows, dim]
+      return add(x2, t(rmsnorm(f, this.postFfnNorm, c.normEps))); // [rows, dim]
     });
   }
 
+  /** Bytes of this block's weights on the device. */
+  get weightBytes(): number {
+    return [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2, this.bo, this.qNorm, this.kNorm, this.postAttnNorm, this.postFfnNorm].reduce((n, w) => n + (w?.byteLength ?? 0), 0);
+  }
+
   dispose(): void {
-    for (const w of [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2]) w?.dispose();
+    for (const w of [this.attnNorm, this.wqkv, this.bqkv, this.wo, this.ffnNorm, this.w13, this.w2, this.bo, this.qNorm, this.kNorm, this.postAttnNorm, this.postFfnNorm]) w?.dispose();
   }
 }
 

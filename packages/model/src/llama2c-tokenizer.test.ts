@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TokenizerError } from './errors';
+import { TokenizerError, TokenLimitError } from './errors';
 import { Llama2cTokenizer } from './llama2c-tokenizer';
 import { HAVE_LLAMA2_TOKENIZER, LLAMA2_TOKENIZER_DIR, STORIES_DIR } from './testdata';
 
@@ -12,6 +12,34 @@ const unicodeText = fc
   .array(fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0x80, max: 0xd7ff }), fc.integer({ min: 0xe000, max: 0x10ffff })), { maxLength: 40 })
   .map((cps) => String.fromCodePoint(...cps));
 const id = (piece: string) => tok.pieces.findIndex((p) => Buffer.from(p).toString('latin1') === Buffer.from(piece, 'utf8').toString('latin1'));
+
+/**
+ * run.c's encode written out plainly (strings in, a full scan for the best pair per merge): the
+ * reference the heap-based merge must agree with, id for id.
+ */
+function runcEncode(t: Llama2cTokenizer, text: string): number[] {
+  const key = (p: Uint8Array) => Buffer.from(p).toString('latin1');
+  const lookup = new Map<string, number>();
+  t.pieces.forEach((p, i) => lookup.has(key(p)) || lookup.set(key(p), i));
+  const tokens: number[] = [];
+  if (text.length > 0 && lookup.has(' ')) tokens.push(lookup.get(' ')!);
+  for (const ch of text) {
+    const k = Buffer.from(ch, 'utf8').toString('latin1');
+    if (lookup.has(k)) tokens.push(lookup.get(k)!);
+    else for (const b of Buffer.from(ch, 'utf8')) tokens.push(lookup.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? 0);
+  }
+  for (;;) {
+    let best = -Infinity;
+    let at = -1;
+    let merged = -1;
+    for (let i = 0; i + 1 < tokens.length; i++) {
+      const id = lookup.get(key(t.pieces[tokens[i]]) + key(t.pieces[tokens[i + 1]]));
+      if (id !== undefined && t.scores[id] > best) [best, at, merged] = [t.scores[id], i, id];
+    }
+    if (at < 0) return tokens;
+    tokens.splice(at, 2, merged);
+  }
+}
 
 describe('Llama2cTokenizer (tok512)', () => {
   it('reads the file: 512 pieces, control tokens and byte pieces where llama2.c puts them', () => {
@@ -78,6 +106,50 @@ describe('Llama2cTokenizer (tok512)', () => {
     );
   });
 
+  it('merges exactly as run.c\'s scan, including ties, on random text and the story (property)', () => {
+    const story = readFileSync(`${STORIES_DIR}/expected-greedy-200-steps.txt`, 'utf8');
+    expect(tok.encode(story)).toEqual(runcEncode(tok, story));
+    // Every pair of a 9-piece vocabulary ties at score 0: only the leftmost rule decides.
+    const enc = new TextEncoder();
+    const ties = new Llama2cTokenizer(['<unk>', '<s>', '</s>', ' ', 'a', 'aa', 'aaa', ' a', 'aaaa'].map((x) => enc.encode(x)), new Float32Array(9), 4);
+    const aText = fc.array(fc.constantFrom('a', ' ', 'b'), { maxLength: 30 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(unicodeText, (x) => {
+        expect(tok.encode(x)).toEqual(runcEncode(tok, x));
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(aText, (x) => {
+        expect(ties.encode(x)).toEqual(runcEncode(ties, x));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('maxTokens: the early bound never exceeds the true count, and a long text is rejected by it', () => {
+    fc.assert(
+      fc.property(unicodeText, fc.boolean(), (x, bos) => {
+        const n = tok.encode(x, { bos }).length;
+        expect(tok.encode(x, { bos, maxTokens: n })).toHaveLength(n);
+        if (n > 0) expect(() => tok.encode(x, { bos, maxTokens: n - 1 })).toThrow(TokenLimitError);
+      }),
+      { numRuns: 300 },
+    );
+    const long = 'Lily and Ben went to the park. '.repeat(40000); // 1.2 MB
+    let err: TokenLimitError | undefined;
+    try {
+      tok.encode(long, { addSpecialTokens: true, maxTokens: 512 });
+    } catch (e) {
+      err = e as TokenLimitError;
+    }
+    expect(err).toBeInstanceOf(TokenLimitError);
+    expect(err!.limit).toBe(512);
+    // The bound: (bytes + the dummy-prefix space) / the longest piece (7 bytes), plus BOS.
+    expect(err!.atLeast).toBe(1 + Math.ceil((long.length + 1) / 7));
+    expect(err!.message).toMatch(/needs at least 177144 tokens, more than the limit of 512/);
+  });
+
   it('round-trips the file format', () => {
     expect(Buffer.from(tok.toBytes()).equals(tok512Bytes)).toBe(true);
   });
@@ -118,6 +190,11 @@ describe.skipIf(!HAVE_LLAMA2_TOKENIZER)('Llama2cTokenizer (Llama 2, 32000 tokens
   it.each(Object.entries(SENTENCEPIECE_IDS))('encodes %j like SentencePiece', (text, ids) => {
     expect(big.encode(text)).toEqual(ids);
     expect(big.decode([1, ...ids])).toBe(text);
+  });
+
+  it('merges exactly as run.c\'s scan on mixed-script text', () => {
+    const mixed = 'Once upon a time 中文 مرحبا שלום 👨‍👩‍👧 e\u0301 naïve\u0000end. '.repeat(3);
+    expect(big.encode(mixed)).toEqual(runcEncode(big, mixed));
   });
 
   it('encodes a long text quickly enough to be usable (no quadratic string work)', () => {

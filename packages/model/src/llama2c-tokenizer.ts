@@ -1,7 +1,8 @@
 // The llama2.c tokenizer file and its BPE: start from UTF-8 characters (or raw bytes when a
 // character is not in the vocabulary) and repeatedly merge the adjacent pair whose concatenation
 // is the highest-scoring vocabulary entry, as llama2.c run.c does.
-import { TokenizerError } from './errors';
+import { mergeBestPairs } from './bpe-merge';
+import { TokenizerError, TokenLimitError } from './errors';
 import type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer';
 
 const BYTE_PIECE = /^<0x([0-9A-F]{2})>$/;
@@ -18,6 +19,7 @@ export class Llama2cTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly bosId = 1;
   readonly eosId = 2;
+  readonly eosIds: readonly number[] = [2];
   readonly maxTokenLength: number;
   /** Raw bytes of each piece (llama2.c stores SentencePiece's '▁' as a plain space). */
   readonly pieces: Uint8Array[];
@@ -25,6 +27,10 @@ export class Llama2cTokenizer implements Tokenizer {
   /** What each id prints as: the byte itself for <0xNN> pieces, else the piece. */
   private readonly output: Uint8Array[];
   private readonly lookup = new Map<string, number>();
+  /** Each piece as a binary string (the lookup's key), so a pair's key is one concatenation. */
+  private readonly keys: string[];
+  /** The most text bytes one token can stand for (byte pieces stand for one). */
+  private readonly maxPieceBytes: number;
   /** Id of the <0xNN> piece of each byte (ids 3..258 in llama2.c files), or unk (0) when absent. */
   private readonly byteIds: Int32Array; // [256]
 
@@ -38,11 +44,12 @@ export class Llama2cTokenizer implements Tokenizer {
       const m = p.length === 6 ? BYTE_PIECE.exec(binaryKey(p)) : null;
       return m ? Uint8Array.of(parseInt(m[1], 16)) : p;
     });
+    this.keys = pieces.map(binaryKey);
     // First id wins on duplicate pieces, as a sorted binary search would usually find it.
-    pieces.forEach((p, id) => {
-      const k = binaryKey(p);
+    this.keys.forEach((k, id) => {
       if (!this.lookup.has(k)) this.lookup.set(k, id);
     });
+    this.maxPieceBytes = pieces.reduce((m, p) => Math.max(m, p.length), 1);
     this.byteIds = Int32Array.from({ length: 256 }, (_, b) => this.lookup.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`) ?? 0);
   }
 
@@ -102,14 +109,20 @@ export class Llama2cTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
-    const tokens: number[] = [];
-    if (opts.bos) tokens.push(this.bosId);
-    if (text.length > 0) {
-      // SentencePiece's dummy prefix: the text is encoded as if it began with a space.
-      const prefix = this.lookup.get(' ');
-      if (prefix !== undefined) tokens.push(prefix);
-    }
+    const bos = opts.bos || opts.addSpecialTokens;
     const utf8 = new TextEncoder();
+    // SentencePiece's dummy prefix: the text is encoded as if it began with a space.
+    const prefix = text.length > 0 ? this.lookup.get(' ') : undefined;
+    if (opts.maxTokens !== undefined) {
+      // No token covers more than maxPieceBytes bytes of the text, so this many tokens at least
+      // are needed: an over-long text is rejected before any merging.
+      const bytes = utf8.encode(text).length + (prefix !== undefined ? 1 : 0);
+      const atLeast = (bos ? 1 : 0) + Math.ceil(bytes / this.maxPieceBytes) + (opts.eos ? 1 : 0);
+      if (atLeast > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, atLeast);
+    }
+    const tokens: number[] = [];
+    if (bos) tokens.push(this.bosId);
+    if (prefix !== undefined) tokens.push(prefix);
     for (const ch of text) {
       const bytes = utf8.encode(ch);
       const id = this.lookup.get(binaryKey(bytes));
@@ -119,42 +132,19 @@ export class Llama2cTokenizer implements Tokenizer {
         for (const b of bytes) tokens.push(this.byteIds[b]);
       }
     }
-    this.merge(tokens, opts.bos ? 1 : 0);
-    if (opts.eos) tokens.push(this.eosId);
-    return tokens;
+    const merged = this.merge(tokens, bos ? 1 : 0);
+    if (opts.eos) merged.push(this.eosId);
+    if (opts.maxTokens !== undefined && merged.length > opts.maxTokens) throw new TokenLimitError(opts.maxTokens, merged.length);
+    return merged;
   }
 
-  /** Best-score pair merging over tokens[from..], in place. */
-  private merge(tokens: number[], from: number): void {
-    const pairId = (i: number): number => {
-      const a = this.pieces[tokens[i]];
-      const b = this.pieces[tokens[i + 1]];
-      const joined = new Uint8Array(a.length + b.length);
-      joined.set(a);
-      joined.set(b, a.length);
-      return this.lookup.get(binaryKey(joined)) ?? -1;
-    };
-    // pairs[i] is the id of tokens[i] + tokens[i + 1], or -1; only neighbours change after a merge.
-    const pairs: number[] = [];
-    for (let i = from; i < tokens.length - 1; i++) pairs[i] = pairId(i);
-    for (;;) {
-      let bestScore = -Infinity;
-      let bestIdx = -1;
-      for (let i = from; i < tokens.length - 1; i++) {
-        const id = pairs[i];
-        if (id !== -1 && this.scores[id] > bestScore) {
-          bestScore = this.scores[id];
-          bestIdx = i;
-        }
-      }
-      if (bestIdx === -1) return;
-      tokens[bestIdx] = pairs[bestIdx];
-      tokens.splice(bestIdx + 1, 1);
-      pairs.splice(bestIdx + 1, 1);
-      if (bestIdx + 1 < tokens.length) pairs[bestIdx] = pairId(bestIdx);
-      else pairs.length = bestIdx;
-      if (bestIdx - 1 >= from) pairs[bestIdx - 1] = pairId(bestIdx - 1);
-    }
+  /** run.c's merge loop over tokens[from..]: the highest-scoring pair first, the leftmost on ties. */
+  private merge(tokens: number[], from: number): number[] {
+    const merged = mergeBestPairs(tokens.slice(from), (a, b) => {
+      const id = this.lookup.get(this.keys[a] + this.keys[b]);
+      return id === undefined ? undefined : { score: this.scores[id], merged: id };
+    });
+    return [...tokens.slice(0, from), ...merged];
   }
 
   /** Bytes that `id` prints after `prev`; the space after BOS is dropped as llama2.c does. */
@@ -184,9 +174,10 @@ export class Llama2cTokenizer implements Tokenizer {
     return new TextDecoder().decode(all);
   }
 
-  createStreamDecoder(): StreamDecoder {
+  createStreamDecoder(context: readonly number[] = []): StreamDecoder {
+    for (const id of context) this.pieceBytes(-1, id); // range check
     const utf8 = new TextDecoder();
-    let prev = -1;
+    let prev = context.length > 0 ? context[context.length - 1] : -1;
     return {
       push: (id) => {
         const bytes = this.pieceBytes(prev, id);

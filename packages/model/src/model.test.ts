@@ -4,12 +4,11 @@ import { compareClose, getDevice, IndexError, ShapeError, type Device, type Tens
 import { parseLlama2cCheckpoint } from './llama2c';
 import { Llama2cTokenizer } from './llama2c-tokenizer';
 import { ReferenceLlama, referenceGreedy } from './reference';
-import { STORIES_DIR } from './testdata';
+import { greedyTokens, STORIES_DIR } from './testdata';
 import { LlamaModel } from './model';
 import { CacheError, type KVCache } from './cache';
 import { convertLlama2cToHf } from './convert';
 import { memoryFileSource } from './source';
-import { generate } from './generate';
 import { randomCheckpoint } from './random-weights';
 
 const ckpt = parseLlama2cCheckpoint(readFileSync(`${STORIES_DIR}/stories260K.bin`), 'stories260K.bin');
@@ -51,14 +50,8 @@ describe('LlamaModel on stories260K', () => {
   it("greedy 200 steps from BOS reproduces llama2.c's output byte for byte", async () => {
     const expected = readFileSync(`${STORIES_DIR}/expected-greedy-200-steps.txt`);
     // llama2.c's 200 steps = positions 0..199, each emitting one token; BOS stops it.
-    const gen = generate(model, { prompt: [tok.bosId], maxNewTokens: 200 });
-    let streamed = '';
-    for await (const piece of gen) streamed += piece.text;
-    const result = await gen.result();
-    expect(Buffer.from(result.text, 'utf8').equals(expected)).toBe(true);
-    expect(streamed).toBe(result.text);
-    expect(result.promptTokens).toBe(1);
-    expect(result.steps).toBe(result.tokenIds.length + (result.stopReason === 'eos' ? 1 : 0));
+    const ids = await greedyTokens(model, [tok.bosId], 200, [tok.bosId, tok.eosId]);
+    expect(Buffer.from(tok.decode([tok.bosId, ...ids]), 'utf8').equals(expected)).toBe(true);
   });
 
   it('logits at every position match the CPU reference, prefilled at once and one token at a time', async () => {
@@ -118,12 +111,12 @@ describe('LlamaModel on stories260K', () => {
     const hf = await LlamaModel.load(memoryFileSource(files, 'stories260K-hf'), { device });
     expect(hf.format).toBe('hf');
     expect(hf.config.ropeLayout).toBe('half');
-    const opts = { prompt: 'Once upon a time', maxNewTokens: 30, stopAtEos: false };
-    const a = await generate(model, opts).result();
-    const b = await generate(hf, opts).result();
-    expect(b.tokenIds).toEqual(a.tokenIds);
-    expect(b.text).toBe(a.text);
-    expect(a.tokenIds.length).toBe(30);
+    const prompt = tok.encode('Once upon a time', { bos: true });
+    const a = await greedyTokens(model, prompt, 30);
+    const b = await greedyTokens(hf, prompt, 30);
+    expect(b).toEqual(a);
+    expect(hf.tokenizer!.decode(b)).toBe(tok.decode(a));
+    expect(a.length).toBe(30);
     hf.dispose();
   });
 

@@ -15,17 +15,20 @@ import {
   linear,
   QuantizedMatrix,
   rmsnorm,
+  scale,
   ShapeError,
   slice,
+  softcap,
   Tensor,
   type Device,
 } from '@hydra-ts/tensor';
 import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { CacheError, KVCache } from './cache';
-import { checkWeightDType, DecoderLayer, isQuantized, uploadMatrix, type WeightDType } from './layer';
-import { loadModelFiles } from './load';
+import { checkWeightDType, DecoderLayer, decoderLayerConfig, isQuantized, uploadMatrix, type WeightDType } from './layer';
+import { loadModelFiles, type LoadModelOptions } from './load';
 import type { FileSource } from './source';
 import type { Tokenizer } from './tokenizer';
+import type { GenerationConfig } from './generation-config';
 
 export interface LlamaModelOptions {
   device?: Device;
@@ -38,9 +41,11 @@ export interface LlamaModelOptions {
   dtype?: WeightDType;
   /** llama2.c models also stop generating at BOS. Default 'llama2c'. */
   format?: 'llama2c' | 'hf';
+  /** Decoding defaults (a Hugging Face generation_config.json) used where a caller sets none. */
+  generationDefaults?: GenerationConfig;
 }
 
-export interface LoadOptions extends LlamaModelOptions {
+export interface LoadOptions extends LlamaModelOptions, Pick<LoadModelOptions, 'maxContext' | 'allowNonfinite'> {
   /** Tokenizer file name within the source, or a ready tokenizer. */
   tokenizer?: string | Tokenizer;
   /** File name of a llama2.c checkpoint within the source (not needed for a path to a .bin file). */
@@ -74,6 +79,10 @@ export class LlamaModel {
   readonly device: Device;
   readonly tokenizer?: Tokenizer;
   readonly format: 'llama2c' | 'hf';
+  /** generation_config.json's defaults ({} when the model has none). */
+  readonly generationDefaults: GenerationConfig;
+  /** Every id that ends generation: config.eosIds (or eosId) and the tokenizer's eosIds. */
+  readonly eosIds: readonly number[];
   readonly dtype: WeightDType;
   readonly tokenEmbedding: Tensor; // [vocab, dim]
   readonly outputWeight: Tensor; // [vocab, dim]; tokenEmbedding itself when tied
@@ -91,6 +100,8 @@ export class LlamaModel {
     this.config = config;
     this.tokenizer = tokenizer;
     this.format = opts.format ?? 'llama2c';
+    this.generationDefaults = opts.generationDefaults ?? {};
+    this.eosIds = [...new Set([...(c.eosIds ?? [c.eosId]), ...(tokenizer?.eosIds ?? [])])];
     this.dtype = opts.dtype ?? 'f32';
     const quantized = isQuantized(this.dtype);
     const tableDType = quantized ? 'f32' : this.dtype; // embedding lookups read f32 or f16
@@ -99,14 +110,14 @@ export class LlamaModel {
     this.outputProjection = quantized ? uploadMatrix(device, weights.output, [c.vocabSize, c.dim], this.dtype, 'output') : this.outputWeight;
     this.finalNorm = device.tensor(weights.finalNorm, [c.dim]);
     this.uploads = new HostUploads(device);
-    this.layers = weights.layers.map((w) => DecoderLayer.fromWeights(device, c, w, { dtype: this.dtype }));
+    this.layers = weights.layers.map((w, l) => DecoderLayer.fromWeights(device, decoderLayerConfig(c, l), w, { dtype: this.dtype }));
   }
 
   /** Loads a llama2.c checkpoint (path to a .bin, or a source + opts.checkpoint) or a Hugging Face directory. */
   static async load(source: FileSource | string, opts: LoadOptions = {}): Promise<LlamaModel> {
-    const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint });
+    const files = await loadModelFiles(source, { tokenizer: opts.tokenizer, checkpoint: opts.checkpoint, maxContext: opts.maxContext, allowNonfinite: opts.allowNonfinite });
     const device = opts.device ?? (await getDevice());
-    return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { ...opts, format: files.format });
+    return LlamaModel.fromWeights(device, files.config, files.weights, files.tokenizer, { generationDefaults: files.generationConfig, ...opts, format: files.format });
   }
 
   static fromWeights(device: Device, config: LlamaConfig, weights: LlamaWeights, tokenizer?: Tokenizer, opts: LlamaModelOptions = {}): LlamaModel {
@@ -178,6 +189,11 @@ export class LlamaModel {
     const pos = this.uploads.get('positions', positions, [rows], 'i32'); // [rows], held by this.uploads
     const mask = input.mask ? this.uploads.get('mask', input.mask, [rows, rows], 'u32') : undefined; // [rows, rows]
     let x: Tensor = embedding(this.tokenEmbedding, tokens); // [rows, dim]
+    if (c.embedScale !== undefined && c.embedScale !== 1) {
+      const scaled = scale(x, c.embedScale); // Gemma: x·√dim
+      x.dispose();
+      x = scaled;
+    }
     for (let l = 0; l < c.nLayers; l++) {
       const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
       x.dispose();
@@ -214,7 +230,19 @@ export class LlamaModel {
     if (hidden.rank !== 2 || hidden.shape[1] !== this.config.dim) {
       throw new ShapeError(`LlamaModel.project: hidden ${hidden.describe()}, expected [rows, dim = ${this.config.dim}]`);
     }
-    return linear(hidden, this.outputProjection);
+    const logits = linear(hidden, this.outputProjection); // [rows, vocab]
+    const cap = this.config.finalSoftcap;
+    if (!cap) return logits;
+    const capped = softcap(logits, cap); // Gemma 2: cap·tanh(logits / cap)
+    logits.dispose();
+    return capped;
+  }
+
+  /** Bytes of the weights on the device: layers, embeddings, the output projection (once when tied) and the final norm. */
+  get weightBytes(): number {
+    const output = this.outputProjection === this.tokenEmbedding ? 0 : this.outputProjection.byteLength;
+    const untied = this.outputWeight !== this.tokenEmbedding && this.outputWeight !== this.outputProjection ? this.outputWeight.byteLength : 0;
+    return this.layers.reduce((n, l) => n + l.weightBytes, 0) + this.tokenEmbedding.byteLength + output + untied + this.finalNorm.byteLength;
   }
 
   dispose(): void {

@@ -45,7 +45,49 @@ export const SMOLLM2_135M_CONFIG: LlamaConfig = {
   eosId: 0,
 };
 
-export const RANDOM_SHAPES = { stories15M: STORIES15M_CONFIG, 'smollm2-135m': SMOLLM2_135M_CONFIG } as const;
+/** Qwen/Qwen3-0.6B: dim 1024, 28 layers, 16 heads / 8 KV heads of 128 (≠ 1024/16), q/k norms, vocab 151936 (context cut to 2048). */
+export const QWEN3_0_6B_CONFIG: LlamaConfig = {
+  architecture: 'qwen3',
+  dim: 1024,
+  hiddenDim: 3072,
+  nLayers: 28,
+  nHeads: 16,
+  nKvHeads: 8,
+  headDim: 128,
+  vocabSize: 151936,
+  maxSeqLen: 2048,
+  ropeTheta: 1000000,
+  ropeLayout: 'half',
+  normEps: 1e-6,
+  tiedEmbeddings: true,
+  qkvBias: false,
+  qkNorm: true,
+  bosId: 151643,
+  eosId: 151645,
+};
+
+/** meta-llama/Llama-3.2-1B: dim 2048, 16 layers, 32 heads / 8 KV heads, Llama 3.1 RoPE scaling, vocab 128256 (context cut to 2048). */
+export const LLAMA32_1B_CONFIG: LlamaConfig = {
+  architecture: 'llama',
+  dim: 2048,
+  hiddenDim: 8192,
+  nLayers: 16,
+  nHeads: 32,
+  nKvHeads: 8,
+  headDim: 64,
+  vocabSize: 128256,
+  maxSeqLen: 2048,
+  ropeTheta: 500000,
+  ropeLayout: 'half',
+  ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+  normEps: 1e-5,
+  tiedEmbeddings: true,
+  qkvBias: false,
+  bosId: 128000,
+  eosId: 128001,
+};
+
+export const RANDOM_SHAPES = { stories15M: STORIES15M_CONFIG, 'smollm2-135m': SMOLLM2_135M_CONFIG, 'qwen3-0.6b': QWEN3_0_6B_CONFIG, 'llama3.2-1b': LLAMA32_1B_CONFIG } as const;
 export type RandomShapeName = keyof typeof RANDOM_SHAPES;
 
 /** N(0, std²) samples from a seeded generator (Box–Muller). */
@@ -94,6 +136,15 @@ export function randomCheckpoint(shape: LlamaConfig | RandomShapeName, seed = 1,
       layer.bq = normals(qDim, std, rng);
       layer.bk = normals(kvDim, std, rng);
       layer.bv = normals(kvDim, std, rng);
+    }
+    if (c.oBias) layer.bo = normals(c.dim, std, rng);
+    if (c.qkNorm) {
+      layer.qNorm = ones(c.headDim);
+      layer.kNorm = ones(c.headDim);
+    }
+    if (c.sandwichNorms) {
+      layer.postAttnNorm = ones(c.dim);
+      layer.postFfnNorm = ones(c.dim);
     }
     layers.push(layer);
   }

@@ -2,9 +2,14 @@
 // llama2.c run.c: config, weights and scratch state, with names that follow the math. It is the
 // independent reference the WebGPU model is tested against, so it favours clarity over speed
 // (sums accumulate in float64, activations are stored in float32 like the GPU's buffers).
-import { validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
+//
+// The newer families are options of the same loop: a per-layer RoPE table (ropeFrequencies),
+// per-head q/k RMSNorm (Qwen3, Gemma 3), a sliding window (Mistral, Gemma's local layers), scaled
+// and soft-capped scores, the o bias, GeGLU, sandwich norms, scaled embeddings and capped logits (Gemma).
+import { layerAttention, validateConfig, validateWeights, type LlamaConfig, type LlamaWeights } from './config';
 import { cpu, IndexError } from '@hydra-ts/tensor';
 import { isQuantized } from './layer';
+import { layerRopeFrequencies } from './rope-frequencies';
 
 /** Scratch buffers and KV cache, as llama2.c's RunState. */
 interface RunState {
@@ -55,14 +60,15 @@ export function softmax(x: Float32Array, size: number): void {
 
 /**
  * Rotates each head of `vec` ([nHeads * headDim]) by position `pos`. Pair (a, b) of frequency
- * index i turns by angle pos * theta^(-2i / headDim); the layout decides which dims form a pair.
+ * index i turns by angle pos * freqs[i], freqs defaulting to theta^(-2i / headDim); the layout
+ * decides which dims form a pair.
  */
-export function rope(vec: Float32Array, nHeads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+export function rope(vec: Float32Array, nHeads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half', freqs?: ArrayLike<number>): void {
   const half = headDim / 2;
   for (let h = 0; h < nHeads; h++) {
     const base = h * headDim;
     for (let i = 0; i < half; i++) {
-      const freq = 1 / Math.pow(theta, (2 * i) / headDim);
+      const freq = freqs ? freqs[i] : 1 / Math.pow(theta, (2 * i) / headDim);
       const angle = pos * freq;
       const fcr = Math.cos(angle);
       const fci = Math.sin(angle);
@@ -83,6 +89,8 @@ export class ReferenceLlama {
   /** With weights 'q8' or 'q4': every weight matrix quantized once, by identity. */
   private readonly quantized: Map<Float32Array, cpu.Q8Data> | null;
   private readonly quantize: typeof cpu.quantizeQ8Cpu;
+  /** Each layer's RoPE table [headDim/2], from the one function the GPU model also uses. */
+  private readonly freqs: Float64Array[];
 
   /**
    * `opts.weights: 'q8'` runs every product as LlamaModel's q8 weights do (int8 weights and
@@ -98,6 +106,7 @@ export class ReferenceLlama {
     const c = config;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
+    this.freqs = Array.from({ length: c.nLayers }, (_, l) => layerRopeFrequencies(c, l));
     this.s = {
       x: new Float32Array(c.dim),
       xb: new Float32Array(Math.max(c.dim, qDim)),
@@ -149,9 +158,11 @@ export class ReferenceLlama {
     const x = s.x;
 
     x.set(w.tokenEmbedding.subarray(token * dim, (token + 1) * dim));
+    if (c.embedScale !== undefined) for (let i = 0; i < dim; i++) x[i] *= c.embedScale;
 
     for (let l = 0; l < c.nLayers; l++) {
       const lw = w.layers[l];
+      const window = layerAttention(c, l).window;
 
       // attention
       rmsnorm(s.xb.subarray(0, dim), x, lw.attnNorm, c.normEps);
@@ -159,47 +170,66 @@ export class ReferenceLlama {
       this.mm(s.q, xb, lw.wq, dim, qDim, lw.bq);
       this.mm(s.k, xb, lw.wk, dim, kvDim, lw.bk);
       this.mm(s.v, xb, lw.wv, dim, kvDim, lw.bv);
-      rope(s.q, c.nHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
-      rope(s.k, c.nKvHeads, headDim, pos, c.ropeTheta, c.ropeLayout);
+      if (c.qkNorm) {
+        for (let h = 0; h < c.nHeads; h++) {
+          const qh = s.q.subarray(h * headDim, (h + 1) * headDim);
+          rmsnorm(qh, qh, lw.qNorm!, c.normEps);
+        }
+        for (let h = 0; h < c.nKvHeads; h++) {
+          const kh = s.k.subarray(h * headDim, (h + 1) * headDim);
+          rmsnorm(kh, kh, lw.kNorm!, c.normEps);
+        }
+      }
+      rope(s.q, c.nHeads, headDim, pos, c.ropeTheta, c.ropeLayout, this.freqs[l]);
+      rope(s.k, c.nKvHeads, headDim, pos, c.ropeTheta, c.ropeLayout, this.freqs[l]);
 
       const loff = l * c.maxSeqLen * kvDim;
       s.keyCache.set(s.k, loff + pos * kvDim);
       s.valueCache.set(s.v, loff + pos * kvDim);
 
-      const scale = 1 / Math.sqrt(headDim);
+      const scale = c.attnScale ?? 1 / Math.sqrt(headDim);
+      const cap = c.attnSoftcap;
+      // keys at positions first..pos: all of them, or the last `window`
+      const first = window === null ? 0 : Math.max(0, pos - window + 1);
       for (let h = 0; h < c.nHeads; h++) {
         const qOff = h * headDim;
         const kvHead = Math.floor(h / kvMul) * headDim;
-        for (let t = 0; t <= pos; t++) {
+        for (let t = first; t <= pos; t++) {
           const kOff = loff + t * kvDim + kvHead;
           let score = 0;
           for (let i = 0; i < headDim; i++) score += s.q[qOff + i] * s.keyCache[kOff + i];
-          s.att[t] = score * scale;
+          score *= scale;
+          s.att[t - first] = cap ? cap * Math.tanh(score / cap) : score;
         }
-        softmax(s.att, pos + 1);
+        softmax(s.att, pos + 1 - first);
         for (let i = 0; i < headDim; i++) {
           let acc = 0;
-          for (let t = 0; t <= pos; t++) acc += s.att[t] * s.valueCache[loff + t * kvDim + kvHead + i];
+          for (let t = first; t <= pos; t++) acc += s.att[t - first] * s.valueCache[loff + t * kvDim + kvHead + i];
           s.xb[qOff + i] = acc;
         }
       }
-      this.mm(s.xb2, s.xb.subarray(0, qDim), lw.wo, qDim, dim);
+      this.mm(s.xb2, s.xb.subarray(0, qDim), lw.wo, qDim, dim, c.oBias ? lw.bo : undefined);
+      if (c.sandwichNorms) rmsnorm(s.xb2, s.xb2, lw.postAttnNorm!, c.normEps);
       for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
 
-      // SwiGLU feed-forward: w2(silu(w1 x) * w3 x)
+      // gated feed-forward: w2(act(w1 x) * w3 x), act = SiLU (SwiGLU) or tanh GELU (GeGLU)
       rmsnorm(xb, x, lw.ffnNorm, c.normEps);
       this.mm(s.hb, xb, lw.w1, dim, hiddenDim);
       this.mm(s.hb2, xb, lw.w3, dim, hiddenDim);
       for (let i = 0; i < hiddenDim; i++) {
         const g = s.hb[i];
-        s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i];
+        const act = c.activation === 'gelu_tanh' ? 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g))) : g / (1 + Math.exp(-g));
+        s.hb[i] = act * s.hb2[i];
       }
       this.mm(s.xb2, s.hb, lw.w2, hiddenDim, dim);
+      if (c.sandwichNorms) rmsnorm(s.xb2, s.xb2, lw.postFfnNorm!, c.normEps);
       for (let i = 0; i < dim; i++) x[i] += s.xb2[i];
     }
 
     rmsnorm(s.hidden, x, w.finalNorm, c.normEps);
     this.mm(s.logits, s.hidden, w.output, dim, c.vocabSize);
+    const cap = c.finalSoftcap;
+    if (cap) for (let i = 0; i < c.vocabSize; i++) s.logits[i] = cap * Math.tanh(s.logits[i] / cap);
     return s.logits;
   }
 }

@@ -1,10 +1,20 @@
 // Where model files come from. Loaders read through this interface so the same code runs in Node
-// (files on disk), browsers (fetch) and tests (bytes in memory).
+// (files on disk), browsers (fetch) and tests (bytes in memory). Nothing is read before it is
+// known to be a file of bounded size: a path to /dev/zero, a FIFO or a directory is refused
+// from its stat, and a file larger than the reader's limit is refused before any byte is read.
+import { isFile, readWholeFile, readWholeFileSync, statFile, statFileSync, type FileStat } from '#files';
 import { FileSourceError } from './errors';
 
+export interface ReadOptions {
+  /** Largest size accepted, in bytes; a larger file is refused before it is read. */
+  maxBytes?: number;
+  /** What the file should be, for messages (e.g. "a tree JSON file"); default "a regular file". */
+  expected?: string;
+}
+
 export interface FileSource {
-  /** The whole file; throws FileSourceError when it cannot be read. */
-  read(name: string): Promise<Uint8Array>;
+  /** The whole file; throws FileSourceError when it cannot be read, is not a regular file or exceeds opts.maxBytes. */
+  read(name: string, opts?: ReadOptions): Promise<Uint8Array>;
   exists(name: string): Promise<boolean>;
   /** A human-readable location for error messages (a path or URL). */
   describe(name: string): string;
@@ -15,26 +25,62 @@ function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-/** Files under a directory on disk. node:fs is imported on first use so browser bundles avoid it. */
+function formatBytes(n: number): string {
+  if (n < 1 << 10) return `${n} bytes`;
+  if (n < 1 << 20) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${(n / (1 << 30)).toFixed(2)} GiB`;
+}
+
+/** Refuses what stat says cannot be read as a bounded file. */
+function checkStat(path: string, st: FileStat, opts: ReadOptions): void {
+  const expected = opts.expected ?? 'a regular file';
+  if (st.kind !== 'file') throw new FileSourceError(`${path}: is ${st.kind}, expected ${expected}`);
+  if (opts.maxBytes !== undefined && st.size > opts.maxBytes) {
+    throw new FileSourceError(`${path}: ${formatBytes(st.size)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${expected}`);
+  }
+}
+
+/**
+ * Reads a local file synchronously after checking it is a regular file within opts.maxBytes.
+ * For Node callers that parse options before any async work (the CLI, training checkpoints).
+ */
+export function readFileChecked(path: string, opts: ReadOptions = {}): Uint8Array {
+  let st: FileStat;
+  try {
+    st = statFileSync(path);
+  } catch (e) {
+    throw new FileSourceError(`cannot read ${path}: ${(e as Error).message}; expected ${opts.expected ?? 'a regular file'}`, { cause: e });
+  }
+  checkStat(path, st, opts);
+  try {
+    return readWholeFileSync(path);
+  } catch (e) {
+    throw new FileSourceError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Files under a directory on disk (Node; browser bundles get a stand-in that says it cannot read them). */
 export function nodeFileSource(dir: string): FileSource {
-  const fs = () => import('node:fs/promises');
   return {
     describe: (name) => joinPath(dir, name),
-    async read(name) {
+    async read(name, opts = {}) {
       const path = joinPath(dir, name);
+      let st: FileStat;
       try {
-        const buf = await (await fs()).readFile(path);
-        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+        st = await statFile(path);
+      } catch (e) {
+        throw new FileSourceError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      checkStat(path, st, opts);
+      try {
+        return await readWholeFile(path);
       } catch (e) {
         throw new FileSourceError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
       }
     },
     async exists(name) {
-      try {
-        return (await (await fs()).stat(joinPath(dir, name))).isFile();
-      } catch {
-        return false;
-      }
+      return isFile(joinPath(dir, name));
     },
   };
 }
@@ -44,7 +90,7 @@ export function httpFileSource(baseUrl: string, fetchFn: typeof fetch = globalTh
   const url = (name: string) => (baseUrl.endsWith('/') ? baseUrl + name : `${baseUrl}/${name}`);
   return {
     describe: url,
-    async read(name) {
+    async read(name, opts = {}) {
       let res: Response;
       try {
         res = await fetchFn(url(name));
@@ -52,7 +98,15 @@ export function httpFileSource(baseUrl: string, fetchFn: typeof fetch = globalTh
         throw new FileSourceError(`cannot fetch ${url(name)}: ${(e as Error).message}`, { cause: e });
       }
       if (!res.ok) throw new FileSourceError(`cannot fetch ${url(name)}: HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
+      const declared = Number(res.headers?.get?.('content-length') ?? NaN);
+      if (opts.maxBytes !== undefined && declared > opts.maxBytes) {
+        throw new FileSourceError(`${url(name)}: ${formatBytes(declared)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${opts.expected ?? 'this file'}`);
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (opts.maxBytes !== undefined && bytes.byteLength > opts.maxBytes) {
+        throw new FileSourceError(`${url(name)}: ${formatBytes(bytes.byteLength)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${opts.expected ?? 'this file'}`);
+      }
+      return bytes;
     },
     async exists(name) {
       try {
@@ -70,9 +124,12 @@ export function memoryFileSource(files: Map<string, Uint8Array> | Record<string,
   const map = files instanceof Map ? files : new Map(Object.entries(files));
   return {
     describe: (name) => `${label}:${name}`,
-    async read(name) {
+    async read(name, opts = {}) {
       const f = map.get(name);
       if (!f) throw new FileSourceError(`cannot read ${label}:${name}: no such file`);
+      if (opts.maxBytes !== undefined && f.byteLength > opts.maxBytes) {
+        throw new FileSourceError(`${label}:${name}: ${formatBytes(f.byteLength)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${opts.expected ?? 'this file'}`);
+      }
       return f;
     },
     async exists(name) {

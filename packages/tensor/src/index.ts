@@ -11,7 +11,8 @@ export { measureDispatchFloor, type DispatchFloor } from './floor';
 
 // GPU ops
 export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
-export { scale, silu, swiglu } from './ops/unary';
+export { scale, silu, gelu, softcap, swiglu } from './ops/unary';
+export { ERF_WGSL } from './ops/erf';
 
 // CPU twins (references for tests and for code that must not touch the GPU)
 export * as cpu from './cpu/index';

@@ -1,4 +1,7 @@
-// Node: WebGPU comes from Dawn through the `webgpu` package.
+// Node: WebGPU comes from Dawn through the `webgpu` package, an optional peer dependency so that
+// browser-only installs do not fetch Dawn's native binaries.
+import { DeviceError } from './errors';
+
 let gpu: GPU | undefined;
 
 /**
@@ -10,7 +13,15 @@ export async function platformGpu(opts: { softwareThreads?: number } = {}): Prom
   if (typeof navigator !== 'undefined' && (navigator as { gpu?: GPU }).gpu) return (navigator as { gpu: GPU }).gpu;
   if (gpu) return gpu;
   if (opts.softwareThreads !== undefined && process.env.LP_NUM_THREADS === undefined) process.env.LP_NUM_THREADS = String(opts.softwareThreads);
-  const dawn = await import('webgpu');
+  let dawn: typeof import('webgpu');
+  try {
+    dawn = await import('webgpu');
+  } catch (e) {
+    throw new DeviceError(
+      `WebGPU in Node comes from the \`webgpu\` package (Dawn), which is not installed: run \`npm install webgpu\` beside @hydra-ts/tensor (${(e as Error).message})`,
+      { cause: e },
+    );
+  }
   Object.assign(globalThis, dawn.globals);
   gpu = dawn.create([]) as GPU;
   return gpu;

@@ -28,6 +28,7 @@ import {
   DTypeError,
   DisposedError,
   silu,
+  gelu,
   slice,
   softmax,
   type Device,
@@ -42,6 +43,7 @@ import { sumRows } from './grad/reduce';
 import { rmsnormBackward } from './grad/rmsnorm';
 import { ropeBackward } from './grad/rope';
 import { siluBackward } from './grad/silu';
+import { geluBackward } from './grad/gelu';
 import { sliceBackward } from './grad/slice';
 import { softmaxBackward } from './grad/softmax';
 
@@ -207,6 +209,12 @@ export class Tape {
   silu(x: Var): Var {
     this.check('silu', x);
     return this.record(silu(x.value), [x], (dy) => [siluBackward(x.value, dy)]);
+  }
+
+  /** x · Φ(x), the exact (erf) GELU */
+  gelu(x: Var): Var {
+    this.check('gelu', x);
+    return this.record(gelu(x.value), [x], (dy) => [geluBackward(x.value, dy)]);
   }
 
   /** Joins along axis 0 (rows) or the last axis (columns). */

@@ -105,12 +105,14 @@ export function parseJsonlCorpus(text: string, vocabSize: number, tokenizer: Tok
       } else ids = o.tokens;
     }
     if (!Array.isArray(ids)) throw new DataError(`${where}: expected an array of token ids, {"tokens": [...]} or {"text": "..."}`);
-    const s = Int32Array.from(ids as number[]);
+    // Checked before the conversion: Int32Array.from turns a nested array into a number by
+    // joining it, which a deeply nested line makes overflow the stack.
     ids.forEach((id, j) => {
       if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new DataError(`${where}: token ${j} = ${JSON.stringify(id)} is not an id in [0, ${vocabSize})`);
+        throw new DataError(`${where}: token ${j} = ${typeof id === 'number' || typeof id === 'string' ? JSON.stringify(id).slice(0, 40) : Array.isArray(id) ? 'an array' : String(typeof id)} is not an id in [0, ${vocabSize})`);
       }
     });
+    const s = Int32Array.from(ids as number[]);
     if (s.length > 0) sequences.push(s);
   });
   if (sequences.length === 0) throw new DataError(`${file}: no sequences`);

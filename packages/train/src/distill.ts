@@ -1,6 +1,7 @@
 // Self-distillation data: the frozen base model writes the corpus its heads are trained on, so
 // the heads learn the base model's own distribution rather than some other text's.
-import { generate, type LlamaModel } from '@hydra-ts/model';
+import type { LlamaModel } from '@hydra-ts/model';
+import { generate } from '@hydra-ts/decode';
 import { OptionError } from '@hydra-ts/tensor';
 import type { TokenCorpus } from './data';
 

@@ -9,7 +9,7 @@ export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions,
 export { TeacherCache } from './teacher';
 export { draftLoss, headTargets, type DraftLossOptions } from './loss';
 export { HeadTrainer, trainConfig, splitWindows, batchAt, DEFAULT_TRAIN_CONFIG, type TrainConfig, type StepStats, type HeadAccuracy } from './trainer';
-export { saveCheckpoint, readCheckpoint, restoreOptimizer, checkResumable, checkpointPaths, TRAIN_FORMAT, TRAIN_VERSION, type TrainRecord } from './checkpoint';
+export { saveCheckpoint, writeCheckpointSet, readCheckpoint, parseTrainRecord, restoreOptimizer, checkResumable, checkpointPaths, TRAIN_FORMAT, TRAIN_VERSION, type TrainRecord, type CheckpointFs, type CheckpointSet, type LoadedCheckpoint } from './checkpoint';
 export { curvesHtml } from './chart';
 export { measureAcceptance, type AcceptanceResult } from './acceptance';
 export { TrainOptionError, TrainCheckpointError } from './errors';

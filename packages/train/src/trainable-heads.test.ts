@@ -2,7 +2,7 @@
 // same parameters, same logits, for every position of a sequence (Hydra++'s PrefixMLP included).
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { HydraHeads, MedusaHeads, headParameterShapes, type HeadConfig, type HeadKind } from '@hydra-ts/heads';
+import { HydraHeads, MedusaHeads, MLPSpeculatorHeads, headParameterShapes, type HeadConfig, type HeadKind } from '@hydra-ts/heads';
 import { LlamaModel } from '@hydra-ts/model';
 import { assertClose, randomArray, slice } from '@hydra-ts/tensor';
 import { Tape } from './autograd';
@@ -18,9 +18,10 @@ function randomValues(c: HeadConfig, seed: number): Map<string, Float32Array> {
   let s = seed * 1000;
   for (const [name, shape] of headParameterShapes(c)) {
     const size = shape.reduce((a, b) => a * b, 1);
-    const bound = name.endsWith('norm') ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
+    const gain = name.endsWith('norm') || /^speculator\.ln\.\d+\.weight$/.test(name);
+    const bound = gain ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
     const v = randomArray(size, ++s, -bound, bound);
-    if (name.endsWith('norm')) for (let i = 0; i < size; i++) v[i] += 1;
+    if (gain) for (let i = 0; i < size; i++) v[i] += 1;
     out.set(name, v);
   }
   return out;
@@ -36,6 +37,16 @@ async function inferenceLogits(trained: TrainableHeads, hidden: import('@hydra-t
     head.observe(row, t); // one row at a time: the PrefixMLP cache grows as in decoding
     row.dispose();
     const hT = head.state!;
+    if (head instanceof MLPSpeculatorHeads) {
+      // every stage along the data path x_{t+1}, ..., x_{t+n} in one call: row i is stage i
+      const path = Int32Array.from({ length: c.numHeads }, (_, j) => (t + 1 + j < T ? tokens[t + 1 + j] : 0));
+      const all = head.logits(hT, path);
+      const rows = (await all.read()) as Float32Array;
+      all.dispose();
+      const V = c.vocabSize;
+      for (let i = 0; i < c.numHeads; i++) perHead[i].push(rows.slice(i * V, (i + 1) * V));
+      continue;
+    }
     for (let i = 0; i < c.numHeads; i++) {
       let logits;
       if (head instanceof MedusaHeads) {
@@ -60,6 +71,7 @@ describe('TrainableHeads forward = inference heads', () => {
     ['medusa', 2, 1, true],
     ['hydra', 3, 2, false],
     ['hydra++', 3, 2, false],
+    ['mlp-speculator', 3, 1, false],
   ];
   for (const [kind, numHeads, layers, sharedOutput] of cases) {
     it(`${kind} (numHeads ${numHeads}, layers ${layers}${sharedOutput ? ', shared output' : ''})`, async () => {

@@ -8,6 +8,8 @@ import {
   HEADS_VERSION,
   headParameterShapes,
   loadHead,
+  SPECULATOR_NORM_EPS,
+  speculatorEmbeddingScale,
   type CreateHeadOptions,
   type HeadBase,
   type HeadConfig,
@@ -43,6 +45,8 @@ export class TrainableHeads {
   /** Every trained tensor under its heads-file name, in file order. */
   readonly params: Map<string, Var>;
   private readonly base: HeadBase;
+  /** MLPSpeculator with scaleInput: [dim] of 1/√2, the gain of its input norm; made on first use. */
+  private inputGain: Tensor | null = null;
 
   private constructor(base: HeadBase, config: HeadConfig, values: Map<string, Float32Array>) {
     this.base = base;
@@ -126,6 +130,7 @@ export class TrainableHeads {
     const block = (x: Var, i: number, l: number) =>
       tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
     const logits: Var[] = [];
+    if (c.kind === 'mlp-speculator') return this.speculatorForward(tape, h, batch, p, seed);
     if (c.kind === 'medusa') {
       for (let i = 0; i < c.numHeads; i++) {
         let x = h;
@@ -149,6 +154,35 @@ export class TrainableHeads {
 
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
+    this.inputGain?.dispose();
+    this.inputGain = null;
+  }
+
+  /**
+   * MLPSpeculator stages (see @hydra-ts/heads mlp-speculator.ts), teacher-forced as fms-extras
+   * trains them: stage i at row t is fed the data token x_{t+i+1} and the state stage i-1 left at
+   * that row, s_{i+1} = GELU(N_i(P_i s_i + c·E_i[x_{t+i+1}])), and drafts x_{t+i+2}. Dropout `p`
+   * (training only) falls on each stage's state, before its head and the next stage read it.
+   */
+  private speculatorForward(tape: Tape, h: Var, batch: HeadBatch, p: number, seed: number): Var[] {
+    const c = this.config;
+    const sc = c.speculator!;
+    const scaleC = speculatorEmbeddingScale(c.numHeads, sc.innerDim);
+    let s = h; // [rows, dim]
+    if (sc.scaleInput) {
+      this.inputGain ??= this.base.device.tensor(new Float32Array(c.dim).fill(Math.SQRT1_2), [c.dim]); // [dim]
+      s = tape.rmsnorm(h, tape.constant(this.inputGain, 'input gain'), SPECULATOR_NORM_EPS); // h_t / rms / √2
+    }
+    const logits: Var[] = [];
+    for (let i = 0; i < c.numHeads; i++) {
+      const e = tape.scale(tape.embedding(this.param(`speculator.emb.${i}.weight`), shiftedTokens(batch, i + 1)), scaleC); // [rows, inner]
+      const y = tape.add(tape.linear(s, this.param(`speculator.proj.${i}.weight`)), e);
+      const n = tape.add(tape.rmsnorm(y, this.param(`speculator.ln.${i}.weight`), SPECULATOR_NORM_EPS), this.param(`speculator.ln.${i}.bias`));
+      s = tape.gelu(n); // [rows, inner]
+      if (p > 0) s = tape.dropout(s, p, seed * 4099 + i * 64);
+      logits.push(tape.linear(s, this.param(`speculator.head.${i}.weight`))); // [rows, vocab]
+    }
+    return logits;
   }
 
   /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */

@@ -123,11 +123,12 @@ describe('HeadTrainer', () => {
     first.dispose();
     first.heads.dispose();
 
-    const { record, heads } = readCheckpoint(out);
+    const checkpoint = readCheckpoint(out);
+    const { record, heads } = checkpoint;
     expect(record.step).toBe(2);
     checkResumable(record.config, c, out);
     const resumed = new HeadTrainer(await TrainableHeads.fromFile(model, heads), teacher, c);
-    restoreOptimizer(out, resumed, record);
+    restoreOptimizer(checkpoint, resumed);
     while (!resumed.done) await resumed.trainStep();
     const got = await resumed.heads.values();
     for (const [name, v] of expected) expect(Buffer.from(got.get(name)!.buffer).equals(Buffer.from(v.buffer)), name).toBe(true);
@@ -147,14 +148,17 @@ describe('HeadTrainer', () => {
     await tr.trainStep();
     await saveCheckpoint(out, tr, { history: [], evals: [], trainMs: 0 });
     expect(() => checkResumable(readCheckpoint(out).record.config, { ...c, lr: 1 }, out)).toThrow(/trained with lr = 0.003, this run asks for 1/);
-    // heads written at another step than the record: a run killed between two writes
-    const p = checkpointPaths(out);
-    const rec = JSON.parse(readFileSync(p.record, 'utf8'));
-    writeFileSync(p.record, JSON.stringify({ ...rec, step: 7 }));
+    // heads written at another step than the record, in the only set there is
+    const p = path.join(readCheckpoint(out).from, 'train.json');
+    const rec = JSON.parse(readFileSync(p, 'utf8'));
+    writeFileSync(p, JSON.stringify({ ...rec, step: 7 }));
     expect(() => readCheckpoint(out)).toThrow(/written at step 1, .* at step 7/);
-    writeFileSync(p.record, '{not json');
+    writeFileSync(p, '{not json');
     expect(() => readCheckpoint(out)).toThrow(TrainCheckpointError);
-    expect(() => readCheckpoint(path.join(dir, 'none.safetensors'))).toThrow(/none\.safetensors is missing/);
+    writeFileSync(p, JSON.stringify({ ...rec, config: null }));
+    expect(() => readCheckpoint(out)).toThrow(/train\.json: config = null, expected the training config object/);
+    expect(() => readCheckpoint(path.join(dir, 'none.safetensors'))).toThrow(/none\.checkpoints\/latest\.json is missing, and so is .*none\.safetensors/);
+    expect(checkpointPaths(out).sets).toBe(path.join(dir, 'm.checkpoints'));
     tr.dispose();
     tr.heads.dispose();
   });

@@ -76,6 +76,9 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   int('evalEvery', 0);
   if (c.lmWeight === 0 && c.teacherWeight === 0) throw new TrainOptionError('lmWeight and teacherWeight are both 0: nothing to train on');
   if (typeof c.sharedOutput !== 'boolean') throw new TrainOptionError(`sharedOutput = ${String(c.sharedOutput)}, expected a boolean`);
+  if (c.kind === 'mlp-speculator' && (c.layers !== 1 || c.sharedOutput)) {
+    throw new TrainOptionError(`mlp-speculator: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; its stages have one layer each and their own heads (layers 1, no shared output)`);
+  }
   return c;
 }
 

@@ -140,7 +140,7 @@ describe('CandidateTree validation', () => {
     ['empty path', [[0], []], /path \[\] must be a non-empty array/],
     ['negative rank', [[0], [-1]], /path \[-1\] has rank -1/],
     ['fractional rank', [[0], [0, 0.5]], /path \[0,0.5\] has rank 0.5/],
-    ['rank as string', [[0], ['1']], /path \[1\] has rank "1"/],
+    ['rank as string', [[0], ['1']], /path \["1"\] has rank "1"/],
     ['huge rank', [[MAX_RANK]], new RegExp(`rank ${MAX_RANK}`)],
     ['duplicate', [[0], [1], [0]], /path \[0\] appears more than once/],
     ['missing prefix', [[0], [1, 0]], /path \[1,0\] needs its prefix \[1\]/],
@@ -176,5 +176,27 @@ describe('CandidateTree validation', () => {
     expect(() => t.nodesAtDepth(3)).toThrowError(/tree 'q': depth 3 out of range; expected an integer in \[0, 2\]/);
     expect(() => t.maxRankAtDepth(0)).toThrowError(/expected an integer in \[1, 2\]/);
     expect(() => t.nodesAtDepth(1.5)).toThrowError(TreeError);
+  });
+});
+
+describe('tree files from hostile input', () => {
+  it('every error names the file: parse errors, a BOM, deep nesting, bad paths', () => {
+    const file = 'trees/t.json';
+    expect(() => CandidateTree.fromJSON('', { file })).toThrowError(/^tree file trees\/t\.json is not valid JSON \(.*\); expected an object like/);
+    expect(() => CandidateTree.fromJSON('{"paths": [[0]]} x', { file })).toThrowError(/tree file trees\/t\.json is not valid JSON/);
+    expect(CandidateTree.fromJSON('\ufeff{"paths": [[0]]}', { file }).name).toBe('t'); // the file's base name, for want of a "name"
+    const deep = `{"paths": [${'['.repeat(200_000)}${']'.repeat(200_000)}]}`;
+    expect(() => CandidateTree.fromJSON(deep, { file })).toThrowError(/^tree file trees\/t\.json: path \[\[\[…\(nested too deeply\) has rank \[\[\[…\(nested too deeply\); ranks must be integers/);
+    expect(() => CandidateTree.fromJSON({ name: 'w', paths: [[0], [2, 0]] }, { file })).toThrowError("tree file trees/t.json: path [2,0] needs its prefix [2], which is not in the list");
+    expect(() => CandidateTree.fromJSON('[1]', { file })).toThrowError(/tree file trees\/t\.json must be an object/);
+  });
+
+  it('checkFits refuses ranks beyond the vocabulary and trees beyond the context', () => {
+    const wide = CandidateTree.fromPaths([[0], [1], [40]], { name: 'wide' });
+    expect(() => wide.checkFits({ vocabSize: 32, contextLength: 512 })).toThrowError(new TreeError("tree 'wide': path [40] asks for rank 40, but the vocabulary has 32 tokens; expected ranks below 32"));
+    expect(() => wide.checkFits({ vocabSize: 41, contextLength: 512 })).not.toThrow();
+    const tall = CandidateTree.fromPaths(Array.from({ length: 20 }, (_, i) => [i]), { name: 'tall' });
+    expect(() => tall.checkFits({ vocabSize: 512, contextLength: 21 }, 'tree file x.json')).toThrowError('tree file x.json: 21 rows (root included) and 1 prompt token exceed the model\'s context of 21; expected a tree of at most 20 rows');
+    expect(() => tall.checkFits({ vocabSize: 512, contextLength: 22 })).not.toThrow();
   });
 });

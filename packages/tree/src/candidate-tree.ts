@@ -27,13 +27,46 @@ export interface CandidateTreeJSON {
 }
 
 export interface CandidateTreeOptions {
-  /** Shown in errors and describe(); defaults to 'custom'. */
+  /** Shown in errors and describe(); defaults to the file's base name, else 'custom'. */
   name?: string;
+  /** The file the tree came from, named in every error about it. */
+  file?: string;
   /** Accept an empty path list: the root alone, i.e. plain autoregressive decoding. */
   rootOnly?: boolean;
 }
 
-const fmt = (path: readonly unknown[]): string => `[${path.join(',')}]`;
+const baseName = (file: string): string => file.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') || file;
+
+const fmt = (path: readonly unknown[]): string => (path.every((r) => typeof r === 'number') ? `[${path.join(',')}]` : preview(path));
+
+/**
+ * A value for an error message, at most `max` characters. Safe on what a hostile file can hold:
+ * arrays nested a million deep make JSON.stringify and join overflow the stack.
+ */
+function preview(value: unknown, max = 80): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[[[…(nested too deeply)' : typeof value;
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** How errors name a tree: its file when it came from one, else its name. */
+function label(name: string, file: string | undefined): string {
+  return file === undefined ? `tree '${name}'` : `tree file ${file}`;
+}
+
+/** What a model offers a tree: the top-k its heads can rank from, and the rows its context holds. */
+export interface TreeLimits {
+  /** Vocabulary size: a rank r needs r + 1 distinct tokens. */
+  vocabSize: number;
+  /** Context length (KV cache rows): one verify pass writes tree.size rows after the prompt. */
+  contextLength: number;
+  /** Tokens that must fit beside the tree (the prompt); default 1. */
+  reserved?: number;
+}
 
 /**
  * Candidate continuations checked by the base model in one forward pass with tree attention.
@@ -124,16 +157,18 @@ export class CandidateTree {
    * [[0], [1], [0, 0]]. Every prefix of a path must be present too.
    */
   static fromPaths(paths: readonly (readonly number[])[], opts: CandidateTreeOptions = {}): CandidateTree {
-    const name = opts.name ?? 'custom';
+    const name = opts.name ?? (opts.file !== undefined ? baseName(opts.file) : 'custom');
+    const where = opts.file === undefined ? undefined : opts.file;
     if (typeof name !== 'string' || name.length === 0) {
-      throw new TreeError(`tree name must be a non-empty string, got ${JSON.stringify(name)}`);
+      throw new TreeError(`${where === undefined ? 'tree' : `tree file ${where}:`} name must be a non-empty string, got ${preview(name)}`);
     }
+    const tree = label(name, where);
     if (!Array.isArray(paths) || (paths.length === 0 && !opts.rootOnly)) {
-      throw new TreeError(`tree '${name}': paths must be a non-empty array of rank lists like [[0], [0, 0]]`);
+      throw new TreeError(`${tree}: paths must be a non-empty array of rank lists like [[0], [0, 0]]`);
     }
     if (paths.length + 1 > MAX_TREE_NODES) {
       throw new TreeError(
-        `tree '${name}': ${paths.length} paths make ${paths.length + 1} nodes with the root; ` +
+        `${tree}: ${paths.length} paths make ${paths.length + 1} nodes with the root; ` +
           `at most ${MAX_TREE_NODES} are supported (first path past the limit: ${fmt(paths[MAX_TREE_NODES - 1] ?? [])})`,
       );
     }
@@ -142,18 +177,18 @@ export class CandidateTree {
     for (const path of paths) {
       if (!Array.isArray(path) || path.length === 0) {
         throw new TreeError(
-          `tree '${name}': path ${JSON.stringify(path)} must be a non-empty array of ranks (the root is implicit)`,
+          `${tree}: path ${preview(path)} must be a non-empty array of ranks (the root is implicit)`,
         );
       }
       for (const r of path) {
         if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= MAX_RANK) {
           throw new TreeError(
-            `tree '${name}': path ${fmt(path)} has rank ${JSON.stringify(r)}; ranks must be integers in [0, ${MAX_RANK})`,
+            `${tree}: path ${fmt(path)} has rank ${preview(r)}; ranks must be integers in [0, ${MAX_RANK})`,
           );
         }
       }
       const key = path.join(',');
-      if (seen.has(key)) throw new TreeError(`tree '${name}': path ${fmt(path)} appears more than once`);
+      if (seen.has(key)) throw new TreeError(`${tree}: path ${fmt(path)} appears more than once`);
       seen.add(key);
       copies.push([...path]);
     }
@@ -161,7 +196,7 @@ export class CandidateTree {
       for (let len = 1; len < path.length; len++) {
         if (!seen.has(path.slice(0, len).join(','))) {
           throw new TreeError(
-            `tree '${name}': path ${fmt(path)} needs its prefix ${fmt(path.slice(0, len))}, which is not in the list`,
+            `${tree}: path ${fmt(path)} needs its prefix ${fmt(path.slice(0, len))}, which is not in the list`,
           );
         }
       }
@@ -175,27 +210,32 @@ export class CandidateTree {
     return new CandidateTree(name, copies);
   }
 
-  /** Parse a tree file's contents (a JSON string or an already parsed object). */
-  static fromJSON(json: unknown): CandidateTree {
+  /**
+   * Parse a tree file's contents (a JSON string or an already parsed object). `opts.file` names
+   * the file in every error, parse errors included.
+   */
+  static fromJSON(json: unknown, opts: Pick<CandidateTreeOptions, 'file'> = {}): CandidateTree {
+    const where = opts.file === undefined ? 'tree file' : `tree file ${opts.file}`;
+    const expected = 'an object like {"name": "my-tree", "paths": [[0], [0, 0]]}';
     let value = json;
     if (typeof json === 'string') {
       try {
-        value = JSON.parse(json);
+        value = JSON.parse(json.charCodeAt(0) === 0xfeff ? json.slice(1) : json); // a UTF-8 BOM is not an error
       } catch (e) {
-        throw new TreeError(`tree file is not valid JSON: ${(e as Error).message}`, { cause: e });
+        throw new TreeError(`${where} is not valid JSON (${(e as Error).message}); expected ${expected}`, { cause: e });
       }
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new TreeError(`tree file must be an object like {"name": "my-tree", "paths": [[0], [0, 0]]}`);
+      throw new TreeError(`${where} must be ${expected}, got ${preview(value, 40)}`);
     }
     const { name, paths } = value as Record<string, unknown>;
-    if (name !== undefined && typeof name !== 'string') {
-      throw new TreeError(`tree file field "name" must be a string, got ${JSON.stringify(name)}`);
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
+      throw new TreeError(`${where} field "name" must be a string (non-empty), got ${preview(name)}`);
     }
     if (!Array.isArray(paths)) {
-      throw new TreeError(`tree file${name ? ` '${name}'` : ''} needs a "paths" array of rank lists, got ${JSON.stringify(paths)}`);
+      throw new TreeError(`${opts.file === undefined && name ? `tree file '${name}'` : where} needs a "paths" array of rank lists, got ${preview(paths)}`);
     }
-    return CandidateTree.fromPaths(paths as number[][], { name: name as string | undefined });
+    return CandidateTree.fromPaths(paths as number[][], { name: name as string | undefined, file: opts.file });
   }
 
   /** The tree file form; paths in node order (root excluded). */
@@ -220,6 +260,24 @@ export class CandidateTree {
     let k = 0;
     for (let i = this.depthStart[d]; i < this.depthStart[d + 1]; i++) k = Math.max(k, this.ranks[i] + 1);
     return k;
+  }
+
+  /**
+   * Throws TreeError unless every rank is one of `limits.vocabSize` tokens and the tree's rows fit
+   * the context beside `reserved` tokens. A decoder shrinks a tree that does not fit to the root
+   * alone, so a tree too big for the model would otherwise run as plain AR without a word.
+   */
+  checkFits(limits: TreeLimits, where = `tree '${this.name}'`): void {
+    let rank = -1;
+    for (const r of this.ranks) rank = Math.max(rank, r);
+    if (rank >= limits.vocabSize) {
+      const node = this.nodes.find((n) => n.rank === rank)!;
+      throw new TreeError(`${where}: path ${fmt(node.path)} asks for rank ${rank}, but the vocabulary has ${limits.vocabSize} tokens; expected ranks below ${limits.vocabSize}`);
+    }
+    const reserved = limits.reserved ?? 1;
+    if (this.size + reserved > limits.contextLength) {
+      throw new TreeError(`${where}: ${this.size} rows (root included) and ${reserved} prompt token${reserved === 1 ? '' : 's'} exceed the model's context of ${limits.contextLength}; expected a tree of at most ${limits.contextLength - reserved} rows`);
+    }
   }
 
   /** A short human-readable summary: rows, depth, nodes and top-k per depth. */

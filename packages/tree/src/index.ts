@@ -1,6 +1,6 @@
 // Public API of @hydra-ts/tree.
 export { CandidateTree, MAX_TREE_NODES, MAX_RANK } from './candidate-tree';
-export type { TreeNode, CandidateTreeJSON, CandidateTreeOptions } from './candidate-tree';
+export type { TreeNode, CandidateTreeJSON, CandidateTreeOptions, TreeLimits } from './candidate-tree';
 export { TreeError } from './errors';
 export {
   PRIOR_ACCEPTANCE,

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LlamaModel } from '@hydra-ts/model';
-import { createHead, loadHead, type Heads } from '@hydra-ts/heads';
+import { createHead, HeadCheckpointError, loadHead, type Heads } from '@hydra-ts/heads';
 import { HEAD_FILES } from '../paths';
 
 export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++';
@@ -20,7 +20,14 @@ export interface BenchHead {
  */
 export async function benchHead(model: LlamaModel, kind: SpeculativeKind, headsDir: string, numHeads: number, allowUntrained: boolean): Promise<BenchHead | null> {
   const file = path.join(headsDir, HEAD_FILES[kind]);
-  if (existsSync(file)) return { head: await loadHead(model, file), file };
+  if (existsSync(file)) {
+    const head = await loadHead(model, file);
+    if (head.config.kind !== kind) {
+      head.dispose();
+      throw new HeadCheckpointError(`${file} holds ${head.config.kind} heads, but is the ${kind} heads file of ${headsDir} (${HEAD_FILES[kind]}); expected ${kind} heads`);
+    }
+    return { head, file };
+  }
   if (!allowUntrained) return null;
   return { head: await createHead(model, { kind, numHeads }), file: null };
 }

@@ -1,6 +1,7 @@
 // Benchmark prompt files: .txt (one prompt per line) or .jsonl (one object per line with
 // "prompt", "text", or "turns"[0], as in MT-Bench style files).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFileChecked } from '@hydra-ts/model';
 import { HydraError } from '@hydra-ts/tensor';
 
 /** A prompt file that is missing, empty or malformed. */
@@ -42,9 +43,19 @@ function promptOf(row: unknown, where: string): string {
   return value.trim();
 }
 
+/** Benchmark prompts are a few KiB; refuse anything far larger unread. */
+const MAX_PROMPT_FILE_BYTES = 64 * 2 ** 20;
+
 /** Reads and parses a prompt file; `limit` keeps the first K prompts. */
 export function readPrompts(file: string, limit?: number): string[] {
   if (!existsSync(file)) throw new PromptFileError(`${file}: no such prompt file`);
-  const prompts = parsePrompts(readFileSync(file, 'utf8'), file);
+  const bytes = readFileChecked(file, { maxBytes: MAX_PROMPT_FILE_BYTES, expected: 'a prompt file (.txt or .jsonl)' });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new PromptFileError(`${file}: not UTF-8 text; expected a prompt file (.txt or .jsonl)`, { cause: e });
+  }
+  const prompts = parsePrompts(text, file);
   return limit === undefined ? prompts : prompts.slice(0, limit);
 }

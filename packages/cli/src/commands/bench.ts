@@ -11,7 +11,7 @@ import { measureDispatchFloor } from '@hydra-ts/tensor';
 import { CandidateTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, numberOption, outputFileOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, bundledPromptFile } from '../paths';
 import { benchHead, type SpeculativeKind } from '../bench/heads';
 import { readPrompts } from '../bench/prompts';
@@ -42,6 +42,8 @@ export interface BenchFlags {
   json?: string;
   html?: string;
   progress?: boolean;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
   /** Heads hand their tokens to the host before the verify pass (two read-backs a step), so head ms/step is their whole time. */
   hostProposals?: boolean;
   /** Untrained heads of the model's shapes whose proposals replay the AR continuation at the trained stories260K heads' rates: an estimate. */
@@ -66,6 +68,9 @@ export interface BenchPlan {
   untrainedHeads: boolean;
   numHeads: number;
   replay: boolean;
+  /** The --tree / --trees entry each of `trees` came from, for errors. */
+  treeSpecs: string[] | null;
+  treeFlag: string;
 }
 
 /** Checks every option before anything is loaded; throws UsageError / PromptFileError / TreeError. */
@@ -85,7 +90,10 @@ export function planBench(flags: BenchFlags): BenchPlan {
   const given = flags.trees ?? flags.tree;
   const treeSpecs = given === undefined ? null : String(given).split(',').map((s) => s.trim()).filter(Boolean);
   if (treeSpecs && treeSpecs.length === 0) throw new UsageError('--trees: expected a comma-separated list of tree names or JSON files');
-  const trees = treeSpecs ? distinctTreeNames(treeSpecs, treeSpecs.map(treeOption)) : null;
+  const treeFlag = flags.trees !== undefined ? 'trees' : 'tree';
+  const trees = treeSpecs ? distinctTreeNames(treeSpecs, treeSpecs.map((spec) => treeOption(spec, treeFlag))) : null;
+  if (flags.json !== undefined) outputFileOption('json', String(flags.json));
+  if (flags.html !== undefined) outputFileOption('html', String(flags.html));
   const replay = flags.replay ?? false;
   if (replay && !decoders.includes('ar')) throw new UsageError('--replay: the replayed heads propose the AR continuation, so --decoders must include ar');
   if (replay && temperature !== 0) throw new UsageError('--replay: replayed proposals follow the greedy continuation; expected --temperature 0');
@@ -113,6 +121,8 @@ export function planBench(flags: BenchFlags): BenchPlan {
     untrainedHeads: flags.untrainedHeads ?? false,
     numHeads,
     replay,
+    treeSpecs,
+    treeFlag,
   };
 }
 
@@ -183,9 +193,10 @@ async function loadBenchHeads(model: LlamaModel, plan: BenchPlan): Promise<Map<D
 
 export async function runBench(flags: BenchFlags): Promise<BenchReport> {
   const plan = planBench(flags);
-  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads);
+  const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads, flags);
   let heads = new Map<DecoderKind, BenchHeads>();
   try {
+    if (plan.trees && plan.decoders.some((d) => d !== 'ar')) plan.trees.forEach((t, i) => checkTreeFits(t, plan.treeFlag, plan.treeSpecs![i], model.config));
     heads = await loadBenchHeads(model, plan);
     const dec = new SpeculativeDecoder(model);
 

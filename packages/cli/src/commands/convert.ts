@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync, renameSync, existsSync, readFileSync } from '
 import path from 'node:path';
 import { convertLlama2cToHf, Llama2cTokenizer, loadModelFiles, randomCheckpoint, RANDOM_SHAPES, type RandomShapeName } from '@hydra-ts/model';
 import { UsageError } from '../errors';
-import { intOption } from '../options';
+import { intOption, outputDirOption } from '../options';
 
 export interface ConvertFlags {
   model?: string;
@@ -12,10 +12,18 @@ export interface ConvertFlags {
   out?: string;
   random?: string;
   seed?: number | string;
+  /** Overwrite a directory that already holds a model. */
+  force?: boolean;
+  /** Convert weights holding NaN or infinities. */
+  allowNonfinite?: boolean;
 }
+
+/** What convert writes; a directory holding any of them already holds a model. */
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 
 export async function runConvert(flags: ConvertFlags): Promise<void> {
   if (!flags.out) throw new UsageError('--out <dir> is required');
+  outputDirOption('out', flags.out, MODEL_FILES, flags.force === true);
   let files: Map<string, Uint8Array>;
   if (flags.random !== undefined) {
     if (flags.model) throw new UsageError('--random and --model: give one of them');
@@ -34,7 +42,7 @@ export async function runConvert(flags: ConvertFlags): Promise<void> {
   } else {
     if (!flags.model) throw new UsageError('--model <checkpoint.bin> (or --random <shape>) is required');
     if (!existsSync(flags.model)) throw new UsageError(`--model ${flags.model}: no such file`);
-    const loaded = await loadModelFiles(flags.model, flags.tokenizer ? { tokenizer: path.resolve(flags.tokenizer) } : {});
+    const loaded = await loadModelFiles(flags.model, { ...(flags.tokenizer ? { tokenizer: path.resolve(flags.tokenizer) } : {}), allowNonfinite: flags.allowNonfinite === true });
     if (loaded.format !== 'llama2c') throw new UsageError(`--model ${flags.model}: expected a llama2.c checkpoint, got a ${loaded.format} model`);
     const tok = loaded.tokenizer instanceof Llama2cTokenizer ? loaded.tokenizer : undefined;
     files = convertLlama2cToHf(loaded.config, loaded.weights, tok);

@@ -1,9 +1,9 @@
 // hydra distill: the frozen base model samples the corpus its draft heads are trained on.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { distillCorpus, encodeTokenFile, parseCorpus, writeFileAtomic } from '@hydra-ts/train';
 import { UsageError } from '../errors';
-import { intOption, numberOption } from '../options';
+import { inputFile, intOption, numberOption, outputFileOption } from '../options';
 import { loadModel } from './generate';
 
 export interface DistillFlags {
@@ -17,10 +17,16 @@ export interface DistillFlags {
   prompts?: string;
   concurrency?: number | string;
   quiet?: boolean;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
 }
+
+/** Distillation prompts are openings, not a corpus: refuse a file far larger than any prompt list unread. */
+const MAX_PROMPTS_BYTES = 256 * 2 ** 20;
 
 export async function runDistill(flags: DistillFlags): Promise<void> {
   if (!flags.out) throw new UsageError('--out <corpus.bin> is required');
+  outputFileOption('out', flags.out);
   const sequences = intOption('sequences', flags.sequences ?? 256, 1);
   const length = intOption('length', flags.length ?? 128, 2);
   const temperature = numberOption('temperature', flags.temperature ?? 1, 0);
@@ -28,10 +34,11 @@ export async function runDistill(flags: DistillFlags): Promise<void> {
   const seed = intOption('seed', flags.seed ?? 0, 0);
   const concurrency = intOption('concurrency', flags.concurrency ?? 8, 1, 256);
   if (flags.prompts && !existsSync(flags.prompts)) throw new UsageError(`--prompts ${flags.prompts}: no such file`);
-  const { model } = await loadModel(flags.model);
+  const promptBytes = flags.prompts ? inputFile('prompts', flags.prompts, { maxBytes: MAX_PROMPTS_BYTES, expected: 'a prompt file (text, JSONL or a token file)' }) : undefined;
+  const { model } = await loadModel(flags.model, undefined, undefined, flags);
   if (length > model.config.maxSeqLen) throw new UsageError(`--length ${length}: the model's context is ${model.config.maxSeqLen}`);
-  const prompts = flags.prompts
-    ? parseCorpus(readFileSync(flags.prompts), flags.prompts, model.config.vocabSize, model.tokenizer).sequences.map((s) => [...s.subarray(0, length - 1)])
+  const prompts = promptBytes
+    ? parseCorpus(promptBytes, flags.prompts!, model.config.vocabSize, model.tokenizer).sequences.map((s) => [...s.subarray(0, length - 1)])
     : undefined;
   const bar = flags.quiet ? null : new SingleBar({ format: 'distill [{bar}] {value}/{total} sequences | {tokens} tokens | {rate} tokens/s | ETA {eta_formatted}' });
   const t0 = performance.now();

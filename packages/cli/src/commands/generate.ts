@@ -6,7 +6,7 @@ import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, dtypeOption, intOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkHeadKind, checkTreeFits, decoderOption, headsFileKind, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
 import { tunedTreeFor } from '../tuned-tree';
 
@@ -28,28 +28,46 @@ export interface GenerateFlags {
   compare?: string;
   quiet?: boolean;
   profile?: boolean;
+  /** Cap on the context (KV cache rows); needed for a config whose context is out of proportion to its weights. */
+  maxContext?: number | string;
+  /** Load weights holding NaN or infinities. */
+  allowNonfinite?: boolean;
+}
+
+/** What every command loading the base model may say about how to load it. */
+export interface ModelLoadFlags {
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
 }
 
 /**
  * Loads the base model on the process's device. `softwareThreads` (--software-threads) goes to
  * getDevice: the decoding commands default it to 0, the training ones leave the driver's own.
  */
-export async function loadModel(modelPath: string | undefined, dtype?: unknown, softwareThreads?: unknown): Promise<{ model: LlamaModel; path: string }> {
+export async function loadModel(modelPath: string | undefined, dtype?: unknown, softwareThreads?: unknown, load: ModelLoadFlags = {}): Promise<{ model: LlamaModel; path: string }> {
   const path = modelPath ?? bundledModelDir();
   const weights = dtypeOption(dtype ?? 'f32');
   const threads = softwareThreads === undefined ? undefined : intOption('software-threads', softwareThreads, 0, 256);
+  const maxContext = maxContextOption(load.maxContext);
   if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file or directory`);
   const device = await getDevice({ softwareThreads: threads });
-  return { model: await LlamaModel.load(path, { device, dtype: weights }), path };
+  return { model: await LlamaModel.load(path, { device, dtype: weights, maxContext, allowNonfinite: load.allowNonfinite === true }), path };
 }
 
-export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string): Promise<DraftHead | null> {
+export async function headFor(model: LlamaModel, modelPath: string, decoder: DecoderKind, headsFile?: string, allowNonfinite = false): Promise<DraftHead | null> {
   if (decoder === 'ar') return null;
   const file = headsFile ?? defaultHeadFile(modelPath, decoder);
   if (!existsSync(file)) {
     throw new UsageError(`--heads ${file}: no such file; train one with \`hydra train --head ${decoder}\` or pass --heads`);
   }
-  return loadHead(model, file);
+  const head = await loadHead(model, file, { allowNonfinite });
+  try {
+    checkHeadKind(file, head.config.kind, decoder);
+  } catch (e) {
+    head.dispose();
+    throw e;
+  }
+  return head;
 }
 
 /** A flag given twice keeps its last value (scripts append their overrides). */
@@ -66,11 +84,14 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const topK = flags.topK !== undefined ? intOption('top-k', flags.topK, 1) : undefined;
   const topP = flags.topP !== undefined ? numberOption('top-p', flags.topP, Number.MIN_VALUE, 1) : undefined;
   const seed = intOption('seed', flags.seed ?? 0, 0);
-  const decoder = decoderOption(flags.decoder ?? (flags.heads ? 'hydra' : 'ar'));
+  // Without --decoder, heads decode as the kind their file records.
+  const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
   const givenTree = flags.tree ? treeOption(flags.tree) : null;
-  const { model, path } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0);
+  const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
+  const { model, path } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
+  if (givenTree && (decoder !== 'ar' || others.length > 0)) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
   const prompt = flags.prompt ?? '';
   // Each speculative decoder's tree: --tree, else the one tuned for its heads on this device
   // (cached; the root alone when no tree beats AR here, and the decoder then runs without its head).
@@ -90,7 +111,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {
     const headFile = kind === 'ar' ? '' : ((kind === decoder ? flags.heads : undefined) ?? defaultHeadFile(path, kind));
-    const loaded = await headFor(model, path, kind, headFile || undefined);
+    const loaded = await headFor(model, path, kind, headFile || undefined, flags.allowNonfinite === true);
     const tree = loaded ? await treeFor(kind, loaded, headFile) : undefined;
     const head = tree && tree.size > 1 ? loaded : null;
     try {
@@ -115,12 +136,11 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   };
 
   const streamText = !flags.json && !flags.quiet;
-  const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   // Trees are tuned (on first use) before any text is printed, so their progress lines come first.
   for (const kind of [decoder, ...others]) {
     if (kind === 'ar') continue;
     const headFile = (kind === decoder ? flags.heads : undefined) ?? defaultHeadFile(path, kind);
-    const head = (await headFor(model, path, kind, headFile))!;
+    const head = (await headFor(model, path, kind, headFile, flags.allowNonfinite === true))!;
     try {
       await treeFor(kind, head, headFile);
     } finally {

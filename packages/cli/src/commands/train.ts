@@ -1,12 +1,13 @@
 // hydra train: train Medusa / Hydra / Hydra++ draft heads for a base model on a corpus, with the
 // base model as teacher; checkpoints (resumable), curves and τ on held-out prompts.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
 import {
   checkpointPaths,
   checkResumable,
   curvesHtml,
+  DataError,
   HeadTrainer,
   measureAcceptance,
   parseCorpus,
@@ -25,7 +26,7 @@ import {
 } from '@hydra-ts/train';
 import { getTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { intOption, numberOption } from '../options';
+import { inputFile, intOption, numberOption, outputFileOption } from '../options';
 import { loadModel } from './generate';
 
 export interface TrainFlags {
@@ -57,14 +58,31 @@ export interface TrainFlags {
   checkpointEvery?: number | string;
   resume?: boolean;
   quiet?: boolean;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
 }
+
+/** Corpora are read whole; Node cannot hold a file past 2 GiB in one buffer anyway. */
+const MAX_CORPUS_BYTES = 2 ** 31 - 1;
 
 /** Prompts for τ: one a line (text) from the file; these must not be in the training data. */
 function evalPrompts(file: string | undefined): string[] {
   if (!file) return [];
   if (!existsSync(file)) throw new UsageError(`--eval-prompts ${file}: no such file`);
-  return readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const bytes = inputFile('eval-prompts', file, { maxBytes: 64 * 2 ** 20, expected: 'a text file of prompts, one a line' });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new UsageError(`--eval-prompts ${file}: not UTF-8 text; expected prompts, one a line`, { cause: e });
+  }
+  const prompts = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (prompts.length === 0) throw new UsageError(`--eval-prompts ${file}: no prompts; expected one a line`);
+  return prompts;
 }
+
+/** The record of a checkpoint set, for messages. */
+const path_ = (from: string): string => (from.endsWith('.safetensors') ? checkpointPaths(from).record : `${from}/train.json`);
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
   if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
@@ -72,6 +90,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (dataFiles.length === 0) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
   for (const f of dataFiles) if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
   if (!flags.out) throw new UsageError('--out <heads.safetensors> is required');
+  outputFileOption('out', flags.out);
   const kind = flags.head as HeadKind;
   const opt = <T>(v: T | undefined, f: (v: T) => number) => (v === undefined ? undefined : f(v));
   const config: TrainConfig = trainConfig({
@@ -101,11 +120,17 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (prompts.length > 0 && tree.depth > config.numHeads) throw new UsageError(`--eval-tree ${tree.name} has depth ${tree.depth}, deeper than --heads ${config.numHeads}`);
   const log = (s: string) => process.stderr.write(s + '\n');
 
-  const { model, path } = await loadModel(flags.model);
-  const parts = dataFiles.map((f) => parseCorpus(new Uint8Array(readFileSync(f)), f, model.config.vocabSize, model.tokenizer));
+  // Read every corpus (and the checkpoint to resume) before the model: a bad file costs nothing.
+  const dataBytes = dataFiles.map((f) => inputFile('data', f, { maxBytes: MAX_CORPUS_BYTES, expected: 'a corpus file (token file, JSONL or text)' }));
+  const resumed = flags.resume ? readCheckpoint(flags.out) : null;
+  if (resumed) checkResumable(resumed.record.config, config, path_(resumed.from));
+  const { model, path } = await loadModel(flags.model, undefined, undefined, flags);
+  const parts = dataFiles.map((f, i) => parseCorpus(dataBytes[i], f, model.config.vocabSize, model.tokenizer));
   const corpus = { vocabSize: model.config.vocabSize, sequences: parts.flatMap((c) => c.sequences) };
   if (config.length > model.config.maxSeqLen) throw new UsageError(`--length ${config.length}: the model's context is ${model.config.maxSeqLen}`);
   const wins = windows(corpus, config.length);
+  // The trainer would find this only after the teacher cache is built.
+  if (wins.length === 0) throw new DataError(`--data ${dataFiles.join(', ')}: no sequence of at least 3 tokens to train on (${corpus.sequences.length} sequences)`);
   log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
 
   let t0 = performance.now();
@@ -116,10 +141,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   let evals: HeadAccuracy[] = [];
   let trainMs = 0;
   let heads: TrainableHeads;
-  let resumed = null as ReturnType<typeof readCheckpoint> | null;
-  if (flags.resume) {
-    resumed = readCheckpoint(flags.out);
-    checkResumable(resumed.record.config, config, checkpointPaths(flags.out).record);
+  if (resumed) {
+    if (resumed.warning) log(`warning: ${resumed.warning}`);
     heads = await TrainableHeads.fromFile(model, resumed.heads);
     history = resumed.record.history ?? [];
     evals = resumed.record.evals ?? [];
@@ -129,7 +152,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   }
   const trainer = new HeadTrainer(heads, teacher, config);
   if (resumed) {
-    restoreOptimizer(flags.out, trainer, resumed.record);
+    restoreOptimizer(resumed, trainer);
     log(`resumed at step ${trainer.step} of ${config.steps}`);
   }
   const paths = checkpointPaths(flags.out);
@@ -180,7 +203,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     head.dispose();
     await save();
   }
-  log(`wrote ${paths.heads}, ${paths.record}, ${paths.optim}, ${paths.chart}`);
+  log(`wrote ${paths.heads}, ${paths.record}, ${paths.chart} and the checkpoint in ${paths.sets}`);
   trainer.dispose();
   heads.dispose();
   teacher.dispose();

@@ -8,7 +8,7 @@ import type { TunedTree } from '@hydra-ts/decode';
 import { bundledPromptFile } from '../paths';
 import { loadModel } from './generate';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, intOption, treeOption } from '../options';
+import { checkHeadKind, checkTreeFits, decoderOption, deviceLine, intOption, outputFileOption, treeOption } from '../options';
 import { benchHead, type BenchHead, type SpeculativeKind } from '../bench/heads';
 import { readPrompts } from '../bench/prompts';
 import { fileFingerprint, modelFingerprint } from '../tuned-tree';
@@ -32,25 +32,31 @@ export interface TuneFlags {
   budgetMs?: number | string;
   cacheDir?: string;
   out?: string;
+  maxContext?: number | string;
+  allowNonfinite?: boolean;
 }
 
 export async function runTune(flags: TuneFlags): Promise<void> {
+  if (flags.out) outputFileOption('out', flags.out);
   const decoder = decoderOption(flags.decoder ?? 'hydra++');
   if (decoder === 'ar') throw new UsageError('--decoder ar: AR decoding has no tree to tune; expected medusa, hydra or hydra++');
   const maxNewTokens = intOption('max-new-tokens', flags.maxNewTokens ?? 48, 2);
   const maxNodes = intOption('max-nodes', flags.maxNodes ?? 63, 1, 1023);
   const budgetMs = intOption('budget-ms', flags.budgetMs ?? 5000, 1);
-  const calibrationTree = flags.calibrationTree !== undefined ? treeOption(flags.calibrationTree) : undefined;
+  const calibrationTree = flags.calibrationTree !== undefined ? treeOption(flags.calibrationTree, 'calibration-tree') : undefined;
   const rows = flags.rows === undefined ? undefined : String(flags.rows).split(',').map((s) => intOption('rows', s.trim(), 1, 1024));
   if (rows && (rows[0] !== 1 || rows.some((r, i) => i > 0 && r <= rows[i - 1]))) throw new UsageError(`--rows ${flags.rows}: expected increasing row counts starting at 1 (the AR step)`);
   const prompts = readPrompts(flags.prompts ?? bundledPromptFile('calibration.txt'), intOption('limit', flags.limit ?? 8, 1));
   const numHeads = intOption('num-heads', flags.numHeads ?? 4, 1, 64);
 
-  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0);
+  const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
   let h: BenchHead | null = null;
   try {
-    if (flags.heads) h = { head: await loadHead(model, flags.heads), file: flags.heads };
-    else {
+    if (calibrationTree) checkTreeFits(calibrationTree, 'calibration-tree', flags.calibrationTree, model.config);
+    if (flags.heads) {
+      h = { head: await loadHead(model, flags.heads), file: flags.heads };
+      checkHeadKind(flags.heads, h.head.config.kind, decoder);
+    } else {
       const dir = flags.headsDir ?? path.join(modelPath.endsWith('.bin') ? path.dirname(modelPath) : modelPath, 'heads');
       h = await benchHead(model, decoder as SpeculativeKind, dir, numHeads, flags.untrainedHeads ?? false);
       if (!h) throw new UsageError(`--heads-dir ${dir}: no ${decoder} heads file there; pass --heads <file>, or --untrained-heads to tune for fresh createHead heads`);

@@ -10,6 +10,12 @@ export interface AttentionCpuOptions {
   /** [rows, rows], nonzero = allowed; default causal. */
   mask?: ArrayLike<number>;
   scale?: number;
+  /** Keys at positions <= p − window are hidden from a query at p (committed row t is at position t). */
+  window?: number;
+  /** Positions of the new rows [rows]; default cachedLen + i. */
+  positions?: ArrayLike<number>;
+  /** Scores become cap·tanh(score / cap). */
+  softcap?: number;
 }
 
 /** q: [rows, nHeads·headDim]; kCache, vCache: [capacity, nKvHeads·headDim]. Returns [rows, nHeads·headDim]. */
@@ -27,14 +33,17 @@ export function attentionCpu(q: ArrayLike<number>, kCache: ArrayLike<number>, vC
       const kvh = Math.floor(h / group);
       let max = -Infinity;
       for (let t = 0; t < cachedLen + rows; t++) {
-        const allowed = t < cachedLen || (o.mask ? o.mask[i * rows + (t - cachedLen)] !== 0 : t - cachedLen <= i);
+        const posOf = (r: number) => (o.positions ? o.positions[r] : cachedLen + r);
+        const keyPos = t < cachedLen ? t : posOf(t - cachedLen);
+        const inWindow = o.window === undefined || keyPos > posOf(i) - o.window;
+        const allowed = inWindow && (t < cachedLen || (o.mask ? o.mask[i * rows + (t - cachedLen)] !== 0 : t - cachedLen <= i));
         if (!allowed) {
           att[t] = -Infinity;
           continue;
         }
         let s = 0;
         for (let d = 0; d < headDim; d++) s += q[qb + d] * kCache[t * kvW + kvh * headDim + d];
-        att[t] = s * scale;
+        att[t] = o.softcap ? o.softcap * Math.tanh((s * scale) / o.softcap) : s * scale;
         if (att[t] > max) max = att[t];
       }
       let sum = 0;

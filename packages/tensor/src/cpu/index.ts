@@ -1,5 +1,5 @@
 // CPU twins of every GPU op: the independent references the kernels are tested against.
-export { binaryCpu, scaleCpu, siluCpu, swigluCpu } from './elementwise';
+export { binaryCpu, scaleCpu, siluCpu, swigluCpu, geluCpu, erfCpu } from './elementwise';
 export { rmsnormCpu } from './rmsnorm';
 export { ropeCpu } from './rope';
 export { ropeCacheCpu } from './rope-cache';

@@ -51,6 +51,8 @@ export interface FusedLinearCpu {
   eps?: number;
   /** x is [rows, 2k], gate | up: the product uses silu(gate)·up. */
   swiglu?: boolean;
+  /** As swiglu with the tanh GELU: 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³)))·up. */
+  geglu?: boolean;
   /** SiLU of (product + bias), taken before the residual is added. */
   silu?: boolean;
 }
@@ -71,7 +73,7 @@ export function fusedLinearCpu(x: ArrayLike<number>, w: ArrayLike<number>, rows:
 }
 
 /** The rows [rows, k] a fused linear multiplies: x itself, rmsnorm(x)·norm, or silu(gate)·up of x's halves. */
-export function linearPrologueCpu(x: ArrayLike<number>, rows: number, k: number, o: Pick<FusedLinearCpu, 'norm' | 'eps' | 'swiglu'> = {}): Float64Array {
+export function linearPrologueCpu(x: ArrayLike<number>, rows: number, k: number, o: Pick<FusedLinearCpu, 'norm' | 'eps' | 'swiglu' | 'geglu'> = {}): Float64Array {
   const xs = new Float64Array(rows * k);
   for (let r = 0; r < rows; r++) {
     let ss = 0;
@@ -81,6 +83,9 @@ export function linearPrologueCpu(x: ArrayLike<number>, rows: number, k: number,
       if (o.swiglu) {
         const g = x[r * 2 * k + i];
         xs[r * k + i] = (g / (1 + Math.exp(-g))) * x[r * 2 * k + k + i];
+      } else if (o.geglu) {
+        const g = x[r * 2 * k + i];
+        xs[r * k + i] = 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (g + 0.044715 * g ** 3))) * x[r * 2 * k + k + i];
       } else if (o.norm) xs[r * k + i] = x[r * k + i] * inv * o.norm[i];
       else xs[r * k + i] = x[r * k + i];
     }

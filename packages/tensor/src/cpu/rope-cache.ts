@@ -8,7 +8,12 @@ export function ropeCacheCpu(
   kCache: Float32Array,
   vCache: Float32Array,
   start: number,
-  o: { rows: number; nHeads: number; nKvHeads: number; headDim: number; layout: 'interleaved' | 'half'; theta?: number },
+  o: {
+    rows: number; nHeads: number; nKvHeads: number; headDim: number; layout: 'interleaved' | 'half'; theta?: number;
+    freqs?: ArrayLike<number>;
+    /** Per-head RMSNorm weights [headDim] of q and k, applied before the rotation. */
+    qkNorm?: { q: ArrayLike<number>; k: ArrayLike<number>; eps: number };
+  },
 ): { q: Float32Array; kCache: Float32Array; vCache: Float32Array } {
   const qDim = o.nHeads * o.headDim;
   const kvDim = o.nKvHeads * o.headDim;
@@ -18,7 +23,18 @@ export function ropeCacheCpu(
     for (let r = 0; r < o.rows; r++) out.set(qkv.subarray(r * width + from, r * width + from + n), r * n);
     return out;
   };
-  const q = ropeCpu(cols(0, qDim), positions, o.rows, qDim, o.headDim, o.layout, o.theta);
-  const k = ropeCpu(cols(qDim, kvDim), positions, o.rows, kvDim, o.headDim, o.layout, o.theta);
+  // x [rows, heads·headDim]: each head divided by its RMS and scaled by g
+  const headNorm = (x: Float32Array, g: ArrayLike<number> | undefined, eps: number) => {
+    if (!g) return x;
+    for (let h = 0; h < x.length / o.headDim; h++) {
+      const head = x.subarray(h * o.headDim, (h + 1) * o.headDim);
+      const rms = Math.sqrt(head.reduce((a, v) => a + v * v, 0) / o.headDim + eps);
+      head.forEach((v, d) => (head[d] = (v / rms) * g[d]));
+    }
+    return x;
+  };
+  const eps = o.qkNorm?.eps ?? 0;
+  const q = ropeCpu(headNorm(cols(0, qDim), o.qkNorm?.q, eps), positions, o.rows, qDim, o.headDim, o.layout, o.theta, o.freqs);
+  const k = ropeCpu(headNorm(cols(qDim, kvDim), o.qkNorm?.k, eps), positions, o.rows, kvDim, o.headDim, o.layout, o.theta, o.freqs);
   return { q, kCache: writeRowsCpu(kCache, k, kvDim, start), vCache: writeRowsCpu(vCache, cols(qDim + kvDim, kvDim), kvDim, start) };
 }

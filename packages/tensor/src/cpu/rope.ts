@@ -9,13 +9,15 @@ export function ropeCpu(
   headDim: number,
   layout: 'interleaved' | 'half',
   theta = 10000,
+  /** Angle per position of each pair [headDim/2], in place of theta's. */
+  freqs?: ArrayLike<number>,
 ): Float32Array {
   const out = new Float32Array(x);
   const half = headDim / 2;
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < dim / headDim; h++) {
       for (let i = 0; i < half; i++) {
-        const angle = positions[r] * Math.pow(theta, (-2 * i) / headDim);
+        const angle = positions[r] * (freqs ? freqs[i] : Math.pow(theta, (-2 * i) / headDim));
         const c = Math.cos(angle);
         const s = Math.sin(angle);
         const a = r * dim + h * headDim + (layout === 'interleaved' ? 2 * i : i);

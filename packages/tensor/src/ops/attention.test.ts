@@ -107,6 +107,76 @@ describe('attention matches its CPU twin', () => {
     for (const t of [q, k, v, a, b, c]) t.dispose();
   });
 
+  describe('sliding window and soft-capping', () => {
+    // Tree rows at positions cachedLen + depth, as the decoder gives them.
+    function treeCase(rows: number, seed: number) {
+      const mask = treeMask(rows, seed);
+      const depth = Array.from({ length: rows }, (_, i) => mask.subarray(i * rows, (i + 1) * rows).reduce((a, b) => a + b, 0) - 1);
+      return { mask, depth };
+    }
+    const cases = [
+      { rows: 1, cachedLen: 40, nHeads: 4, nKvHeads: 2, headDim: 8, window: 7 },
+      { rows: 9, cachedLen: 20, nHeads: 2, nKvHeads: 1, headDim: 48, window: 5, tree: true },
+      { rows: 12, cachedLen: 0, nHeads: 2, nKvHeads: 2, headDim: 16, window: 3 }, // prefill: window inside the new rows
+      { rows: 6, cachedLen: 1100, nHeads: 2, nKvHeads: 1, headDim: 128, window: 1030, tree: true }, // window across a tile
+      { rows: 4, cachedLen: 10, nHeads: 2, nKvHeads: 1, headDim: 256, window: 100 }, // window wider than the cache
+    ];
+    cases.forEach((c, n) => {
+      for (const kernel of ['workgroup', 'thread'] as const) {
+        if (kernel === 'thread' && c.headDim > 64) continue;
+        for (const softcap of [undefined, 1.5]) {
+          it(`${kernel}: rows ${c.rows}, cachedLen ${c.cachedLen}, headDim ${c.headDim}, window ${c.window}${c.tree ? ', tree' : ''}${softcap ? ', softcap' : ''}`, async () => {
+            const seed = 500 + n * 7;
+            const capacity = c.cachedLen + c.rows;
+            const qa = randomArray(c.rows * c.nHeads * c.headDim, seed, -2, 2);
+            const ka = randomArray(capacity * c.nKvHeads * c.headDim, seed + 1, -2, 2);
+            const va = randomArray(capacity * c.nKvHeads * c.headDim, seed + 2);
+            const tc = c.tree ? treeCase(c.rows, seed + 3) : undefined;
+            const positions = Int32Array.from({ length: c.rows }, (_, i) => c.cachedLen + (tc ? tc.depth[i] : i));
+            const q = device.tensor(qa, [c.rows, c.nHeads * c.headDim]);
+            const k = device.tensor(ka, [capacity, c.nKvHeads * c.headDim]);
+            const v = device.tensor(va, [capacity, c.nKvHeads * c.headDim]);
+            const pos = device.tensor(positions, [c.rows], 'i32');
+            const o = { cachedLen: c.cachedLen, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, mask: tc?.mask, window: c.window, softcap };
+            const out = attention(q, k, v, { ...o, positions: pos, kernel });
+            const want = attentionCpu(qa, ka, va, { ...o, rows: c.rows, positions });
+            assertClose(await out.read(), want, { what: 'windowed attention', atol: 2e-5, rtol: 2e-4 });
+            for (const t of [q, k, v, pos, out]) t.dispose();
+          });
+        }
+      }
+    });
+
+    it('window 1 leaves each row only itself: the output is its own value row', async () => {
+      const rows = 5, headDim = 8, cachedLen = 3;
+      const q = device.tensor(randomArray(rows * headDim, 1), [rows, headDim]);
+      const va = randomArray((cachedLen + rows) * headDim, 3);
+      const k = device.tensor(randomArray((cachedLen + rows) * headDim, 2), [cachedLen + rows, headDim]);
+      const v = device.tensor(va, [cachedLen + rows, headDim]);
+      const positions = Int32Array.from({ length: rows }, (_, i) => cachedLen + i);
+      for (const kernel of ['thread', 'workgroup'] as const) {
+        const out = attention(q, k, v, { cachedLen, nHeads: 1, nKvHeads: 1, headDim, window: 1, positions, kernel });
+        assertClose(await out.read(), va.subarray(cachedLen * headDim), { what: `window 1 (${kernel})`, atol: 1e-6, rtol: 1e-6 });
+        out.dispose();
+      }
+      for (const t of [q, k, v]) t.dispose();
+    });
+
+    it('soft-capping by a huge cap changes nothing; bad windows and caps are OptionErrors', async () => {
+      const q = device.tensor(randomArray(2 * 8, 1), [2, 8]);
+      const k = device.tensor(randomArray(6 * 8, 2), [6, 8]);
+      const v = device.tensor(randomArray(6 * 8, 3), [6, 8]);
+      const o = { cachedLen: 4, nHeads: 1, nKvHeads: 1, headDim: 8 };
+      const [a, b] = [attention(q, k, v, o), attention(q, k, v, { ...o, softcap: 1e6 })];
+      assertClose(await b.read(), await a.read(), { what: 'softcap 1e6', atol: 1e-6, rtol: 1e-5 });
+      expect(() => attention(q, k, v, { ...o, window: 3 })).toThrow(/option window needs option positions/);
+      expect(() => attention(q, k, v, { ...o, window: 0, positions: new Int32Array([4, 5]) })).toThrow(/option window = 0, expected an integer >= 1/);
+      expect(() => attention(q, k, v, { ...o, softcap: -1 })).toThrow(OptionError);
+      expect(() => attention(q, k, v, { ...o, window: 2, positions: new Int32Array([4]) })).toThrow(/1 positions for q \[2, 8\], expected 2/);
+      for (const t of [q, k, v, a, b]) t.dispose();
+    });
+  });
+
   it('rejects bad shapes, options, dtypes and disposed inputs with typed errors', () => {
     const q = device.tensor(randomArray(2 * 16, 1), [2, 16]);
     const k = device.tensor(randomArray(10 * 8, 2), [10, 8]);

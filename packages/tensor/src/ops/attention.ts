@@ -15,6 +15,7 @@
 import { IndexError, OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
 import type { Tensor } from '../tensor';
+import { TANH_WGSL } from './unary';
 
 // 32 threads: on the software rasterizers we run on (lavapipe, SwiftShader) barrier and workgroup
 // costs grow with workgroup size, and 32 ran 2–3× faster than 128 there (rows 17, 256 keys,
@@ -37,6 +38,18 @@ export interface AttentionOptions {
   /** Score scale; default 1 / sqrt(headDim). */
   scale?: number;
   /**
+   * Sliding window (Mistral, Gemma's local layers): a query at position p sees only keys at
+   * positions > p − window. Needs `positions`. Default: no window.
+   */
+  window?: number;
+  /**
+   * Positions of the new rows [rows] (i32 tensor or host integers), as RoPE turned them; the
+   * committed cache row j holds position j. Only the window reads them.
+   */
+  positions?: Tensor | Int32Array;
+  /** Soft-capping of the scaled scores, s ← cap·tanh(s / cap) (Gemma 2). Default: none. */
+  softcap?: number;
+  /**
    * 'thread': one invocation per (row, head) with an online softmax in registers — no barriers,
    * the fast choice on CPU-backed adapters for small heads (headDim ≤ 64). 'workgroup': one
    * workgroup per (row, head). Default: 'thread' when headDim ≤ 64.
@@ -45,6 +58,26 @@ export interface AttentionOptions {
 }
 
 const THREAD_WG = 16;
+
+// Window and soft cap, shared by both kernels. A new row's key has its row's position; a committed
+// key at cache row j has position j. Keys before `firstKey` are outside every window of row i.
+const WINDOW_WGSL = `
+fn keyPos(j: u32) -> i32 {
+  if (j < p.cachedLen) { return i32(j); }
+  return pos[j - p.cachedLen];
+}
+fn inWindow(i: u32, j: u32) -> bool {
+  return p.window == 0u || pos[i] - keyPos(j) < i32(p.window);
+}
+fn firstKey(i: u32) -> u32 {
+  if (p.window == 0u) { return 0u; }
+  return min(u32(max(pos[i] - i32(p.window) + 1, 0)), p.cachedLen);
+}
+${TANH_WGSL}
+fn capped(s: f32) -> f32 {
+  if (p.softcap <= 0.0) { return s; }
+  return p.softcap * tanhSafe(s / p.softcap);
+}`;
 const THREAD_MAX_HEAD_DIM = 64;
 
 // One invocation per (row, head): scores, running max and sum and the weighted V sum all live in
@@ -67,14 +100,16 @@ function threadKernel(hd: number) {
     return v4 ? `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])` : `${buf}[${at}]`;
   };
   const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
-  return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read_write'], () => `
-struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32 }
+  return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
+struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32, window: u32, softcap: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> q: array<f32>;
 @group(1) @binding(2) var<storage, read> kc: array<f32>;
 @group(1) @binding(3) var<storage, read> vc: array<f32>;
 @group(1) @binding(4) var<storage, read> mask: array<u32>;
-@group(1) @binding(5) var<storage, read_write> out: array<f32>;
+@group(1) @binding(5) var<storage, read> pos: array<i32>;
+@group(1) @binding(6) var<storage, read_write> out: array<f32>;
+${WINDOW_WGSL}
 
 @compute @workgroup_size(${THREAD_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -89,15 +124,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var m = -3.0e38;
   var sum = 0.0;
   let keys = p.cachedLen + p.rows;
-  for (var j = 0u; j < keys; j++) {
+  for (var j = firstKey(i); j < keys; j++) {
     if (j >= p.cachedLen) {
       let jj = j - p.cachedLen;
       let allowed = select(mask[i * p.rows + jj] != 0u, jj <= i, p.causal == 1u);
       if (!allowed) { continue; }
     }
+    if (!inWindow(i, j)) { continue; }
     let kb = j * p.kvW + kvOff;
     var s = 0.0;
     for (var d = 0u; d < ${n}u; d++) { s += ${dot('qv[d]', load('kc', 'kb'))}; }
+    s = capped(s);
     let mNew = max(m, s);
     let c = exp(m - mNew);
     let e = exp(s - mNew);
@@ -117,17 +154,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 // every model, which keeps shader compiles (seconds each on software rasterizers) rare.
 function attentionKernel(v4: boolean) {
   const DPT = Math.ceil(MAX_HEAD_DIM / WG);
-  return kernel(`attention-${v4 ? 'v4' : 'f32'}`, ['read', 'read', 'read', 'read', 'read_write'], () => `
+  return kernel(`attention-${v4 ? 'v4' : 'f32'}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
 struct Params {
   rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
-  hd: u32, G: u32, dpt: u32, causal: u32,
+  hd: u32, G: u32, dpt: u32, causal: u32, window: u32, softcap: f32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> q: array<f32>;
 @group(1) @binding(2) var<storage, read> kc: array<${v4 ? 'vec4<f32>' : 'f32'}>;
 @group(1) @binding(3) var<storage, read> vc: array<f32>;
 @group(1) @binding(4) var<storage, read> mask: array<u32>;
-@group(1) @binding(5) var<storage, read_write> out: array<f32>;
+@group(1) @binding(5) var<storage, read> pos: array<i32>;
+@group(1) @binding(6) var<storage, read_write> out: array<f32>;
+${WINDOW_WGSL}
 
 const NEG = -3.0e38;
 
@@ -164,22 +203,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var l = 0.0;
   var acc: array<f32, ${DPT}>;
 
-  for (var base = 0u; base < nKeys; base += ${TILE}u) {
+  for (var base = firstKey(i); base < nKeys; base += ${TILE}u) {
     let len = min(${TILE}u, nKeys - base);
     var tmax = NEG;
     for (var jj = lid; jj < len; jj += ${WG}u) {
       let j = base + jj;
       var s = NEG;
-      if (p.causal != 0u || j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) {
+      if ((p.causal != 0u || j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) && inWindow(i, j)) {
         ${v4
           ? `let kb = (j * p.kvW + kvOff) / 4u;
         var dot4 = vec4<f32>();
         for (var d = 0u; d < hd / 4u; d++) { dot4 += qs[d] * kc[kb + d]; }
-        s = dot4.x + dot4.y + dot4.z + dot4.w;`
+        s = capped(dot4.x + dot4.y + dot4.z + dot4.w);`
           : `let kb = j * p.kvW + kvOff;
         var dot = 0.0;
         for (var d = 0u; d < hd; d++) { dot += qs[d] * kc[kb + d]; }
-        s = dot;`}
+        s = capped(dot);`}
       }
       pt[jj] = s;
       tmax = max(tmax, s);
@@ -266,6 +305,13 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   }
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   if (!Number.isFinite(scale)) throw new OptionError(`${op}: option scale = ${scale}, expected a finite number`);
+  const window = opts.window ?? 0;
+  if (opts.window !== undefined && !(Number.isInteger(window) && window >= 1 && window <= 0x7fffffff)) {
+    throw new OptionError(`${op}: option window = ${window}, expected an integer >= 1`);
+  }
+  const softcap = opts.softcap ?? 0;
+  if (opts.softcap !== undefined && !(Number.isFinite(softcap) && softcap > 0)) throw new OptionError(`${op}: option softcap = ${softcap}, expected a positive number`);
+  if (opts.window !== undefined && opts.positions === undefined) throw new OptionError(`${op}: option window needs option positions (the new rows' positions)`);
   const [rows, qW] = q.shape;
   const [capacity, kvW] = kCache.shape;
   if (qW !== nHeads * headDim) throw shapeMismatch(op, `q must be [rows, nHeads·headDim = ${nHeads * headDim}]`, ['q', q]);
@@ -298,22 +344,40 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
     maskBuffer = mask.buffer;
   }
 
+  let posBuffer = maskBuffer; // any buffer when no window reads it
+  let ownedPos: Tensor | null = null;
+  const positions = opts.positions;
+  if (positions !== undefined) {
+    if (positions instanceof Int32Array) {
+      if (positions.length !== rows) throw new ShapeError(`${op}: ${positions.length} positions for q [${rows}, ${qW}], expected ${rows}`);
+      ownedPos = device.tensor(positions, [rows], 'i32');
+      posBuffer = ownedPos.buffer;
+    } else {
+      checkLive(op, q, positions);
+      checkDType(op, 'positions', positions, 'i32');
+      if (positions.size !== rows) throw shapeMismatch(op, `positions must be [rows = ${rows}]`, ['positions', positions], ['q', q]);
+      posBuffer = positions.buffer;
+    }
+  }
+
   const out = device.empty([rows, qW], 'f32'); // [rows, nHeads·headDim]
   const which = opts.kernel ?? (headDim <= THREAD_MAX_HEAD_DIM ? 'thread' : 'workgroup');
   if (which === 'thread') {
     if (headDim > THREAD_MAX_HEAD_DIM) throw new OptionError(`${op}: kernel 'thread' supports headDim up to ${THREAD_MAX_HEAD_DIM}, got ${headDim}`);
-    const u = params(rows, cachedLen, nHeads / nKvHeads, qW, kvW, { f32: scale }, mask === undefined ? 1 : 0);
-    device.dispatch(threadKernel(headDim), [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
+    const u = params(rows, cachedLen, nHeads / nKvHeads, qW, kvW, { f32: scale }, mask === undefined ? 1 : 0, window, { f32: softcap });
+    device.dispatch(threadKernel(headDim), [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
     ownedMask?.dispose();
+    ownedPos?.dispose();
     return out;
   }
   const groups = headDim <= WG ? Math.floor(WG / headDim) : 1;
   const uniforms = params(
     rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale },
-    headDim, groups, Math.ceil(headDim / WG), mask === undefined ? 1 : 0,
+    headDim, groups, Math.ceil(headDim / WG), mask === undefined ? 1 : 0, window, { f32: softcap },
   );
   const k = attentionKernel(headDim % 4 === 0);
-  device.dispatch(k, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, out.buffer], uniforms, grid(device, rows * nHeads));
+  device.dispatch(k, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer], uniforms, grid(device, rows * nHeads));
   ownedMask?.dispose(); // its buffer returns to the pool only after this dispatch is submitted
+  ownedPos?.dispose();
   return out;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getDevice } from '../device';
 import { add, mul, sub } from './elementwise';
-import { scale, silu, swiglu } from './unary';
+import { scale, silu, softcap, swiglu } from './unary';
 import { binaryCpu, scaleCpu, siluCpu, swigluCpu } from '../cpu/elementwise';
 import { assertClose, randomArray } from '../testing';
 import { DisposedError, ShapeError, DTypeError } from '../errors';
@@ -43,7 +43,10 @@ describe('element-wise ops match their CPU twins', () => {
         assertClose(await a.read(), scaleCpu(xa, s), { what: 'scale' });
         assertClose(await b.read(), siluCpu(xa), { what: 'silu', atol: 1e-5, rtol: 1e-5 });
         assertClose(await c.read(), swigluCpu(xa, ua), { what: 'swiglu', atol: 1e-5, rtol: 1e-5 });
-        for (const t of [x, u, a, b, c]) t.dispose();
+        const cap = 1 + Math.abs(s);
+        const d = softcap(x, cap);
+        assertClose(await d.read(), xa.map((v) => cap * Math.tanh(v / cap)), { what: 'softcap', atol: 1e-5, rtol: 1e-5 });
+        for (const t of [x, u, a, b, c, d]) t.dispose();
       }),
       { numRuns: 15 },
     );

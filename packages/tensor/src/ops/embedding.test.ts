@@ -76,6 +76,30 @@ describe('embedding matches its CPU twin exactly', () => {
     table.dispose();
   });
 
+  it('binds a table past the binding limit a slice of rows at a time (f32 and f16)', async () => {
+    const vocab = 1000, dim = 24; // 96 bytes a row: 8-row steps keep slices 256-byte aligned
+    for (const dtype of device.hasF16 ? (['f32', 'f16'] as const) : (['f32'] as const)) {
+      const raw = randomArray(vocab * dim, 9);
+      const ta = dtype === 'f16' ? f16ToF32(f32ToF16(raw)) : raw;
+      const ia = randomIds(50, vocab, 10);
+      ia[0] = 0;
+      ia[1] = vocab - 1;
+      const table = device.tensor(ta, [vocab, dim], dtype);
+      for (const maxBindingBytes of [4096, 10_000, 1 << 20]) {
+        const out = embedding(table, ia, { maxBindingBytes });
+        expectSame(await out.read(), embeddingCpu(ta, vocab, dim, ia), `${dtype} slices of ${maxBindingBytes} bytes`);
+        out.dispose();
+      }
+      const bad = device.tensor([5, vocab + 3, 999], [3], 'i32');
+      const out = embedding(table, bad, { maxBindingBytes: 4096 });
+      await expect(out.read()).rejects.toThrow(IndexError);
+      const got = await out.read();
+      expect(Array.from(got.subarray(dim, 2 * dim))).toEqual(new Array(dim).fill(0));
+      expectSame(got.subarray(2 * dim), ta.subarray(999 * dim), 'the row after a bad id');
+      for (const t of [table, bad, out]) t.dispose();
+    }
+  });
+
   it('GPU ids out of range give zero rows and an IndexError at the next read-back', async () => {
     const vocab = 4, dim = 3;
     const ta = randomArray(vocab * dim, 2);

@@ -1,18 +1,21 @@
 // Embedding lookup: gathers rows of a [vocab, dim] table (f32, or f16 weights) by token id.
 // One thread per output element. Host ids are checked on the CPU; ids already on the GPU are
 // checked in the kernel, which writes zeros for a bad id and sets the device's index-error flag,
-// so the next read-back throws an IndexError naming this op.
+// so the next read-back throws an IndexError naming this op. A table past
+// maxStorageBufferBindingSize (Qwen3's or Llama 3's vocabularies at f32) is bound a slice of rows at a
+// time, one dispatch each; every dispatch writes the rows whose ids fall in its slice.
 
 import { IndexError, ShapeError } from '../errors';
-import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, wgslFloat } from '../kernel';
-import { Tensor, type DType } from '../tensor';
+import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, rowChunks, wgslFloat } from '../kernel';
+import { dtypeBytes, Tensor, type DType } from '../tensor';
 
 const WG = 256;
 const OP = 'embedding';
 
 function embeddingKernel(dtype: DType, bit: number) {
   return kernel(`embedding-${dtype}-${bit}`, ['read', 'read', 'read_write', 'read_write'], () => `${enableF16(dtype)}
-struct Params { total: u32, dim: u32, vocab: u32 }
+// Rows first .. first + count − 1 of the table are bound; the first slice also flags bad ids.
+struct Params { total: u32, dim: u32, vocab: u32, first: u32, count: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> table: array<${wgslFloat(dtype)}>;
 @group(1) @binding(2) var<storage, read> ids: array<i32>;
@@ -27,11 +30,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let col = i % p.dim;
   let id = ids[row];
   if (id < 0 || u32(id) >= p.vocab) {
-    if (col == 0u) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
-    out[i] = 0.0;
+    if (p.first == 0u) {
+      if (col == 0u) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
+      out[i] = 0.0;
+    }
     return;
   }
-  out[i] = f32(table[u32(id) * p.dim + col]);
+  let r = u32(id) - p.first;
+  if (u32(id) < p.first || r >= p.count) { return; }
+  out[i] = f32(table[r * p.dim + col]);
 }`);
 }
 
@@ -40,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * caller owns. `ids` is an i32 tensor [n] or a host array; a host id outside [0, vocab) throws an
  * IndexError here, a GPU id outside it yields a zero row and an IndexError at the next read-back.
  */
-export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>): Tensor<'f32'> {
+export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>, opts: { maxBindingBytes?: number } = {}): Tensor<'f32'> {
   const idTensor = ids instanceof Tensor ? ids : null;
   const device = idTensor ? checkLive(OP, table, idTensor) : checkLive(OP, table);
   checkDType(OP, 'table', table, 'f32', 'f16');
@@ -67,7 +74,13 @@ export function embedding(table: Tensor, ids: Tensor | ArrayLike<number>): Tenso
   if (total === 0) return out;
   const idBuf = idTensor ?? device.tensor(ids as ArrayLike<number>, [n], 'i32');
   const flag = device.indexErrorFlag(OP);
-  device.dispatch(embeddingKernel(table.dtype, flag.bit), [table.buffer, idBuf.buffer, out.buffer, flag.buffer], params(total, dim, vocab), grid(device, Math.ceil(total / WG)));
+  const rowBytes = dim * dtypeBytes(table.dtype);
+  const maxBinding = opts.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+  for (const [first, count] of rowChunks(OP, table, rowBytes, vocab, maxBinding)) {
+    const size = Math.min(Math.ceil((count * rowBytes) / 4) * 4, table.buffer.size - first * rowBytes);
+    const slice = first === 0 && count === vocab ? table.buffer : { buffer: table.buffer, offset: first * rowBytes, size };
+    device.dispatch(embeddingKernel(table.dtype, flag.bit), [slice, idBuf.buffer, out.buffer, flag.buffer], params(total, dim, vocab, first, count), grid(device, Math.ceil(total / WG)));
+  }
   // Released buffers return to the pool only after the recorded dispatch is submitted.
   if (idBuf !== idTensor) idBuf.dispose();
   return out;

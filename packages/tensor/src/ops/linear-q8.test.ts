@@ -154,7 +154,7 @@ describe(`linear with ${name} matches linearQ8Cpu`, () => {
     });
   }
 
-  it8('fuses the RMSNorm and SwiGLU prologues, on whole and padded groups', async () => {
+  it8('fuses the RMSNorm, SwiGLU and GeGLU prologues, on whole and padded groups', async () => {
     for (const k of [96, 172]) {
       const rows = 3;
       const n = 40;
@@ -170,6 +170,8 @@ describe(`linear with ${name} matches linearQ8Cpu`, () => {
       const [yn, yg] = await readAll(linear(x, w, undefined, { normalize: { weight: g, eps: 1e-5 } }), linear(x2, w, undefined, { swiglu: true }));
       expectTwin(yn, linearQ8Cpu(xa, wq, rows, k, n, { norm: ga, eps: 1e-5 }), 'rmsnorm');
       expectTwin(yg, linearQ8Cpu(xa2, wq, rows, k, n, { swiglu: true }), 'swiglu');
+      const [ye] = await readAll(linear(x2, w, undefined, { geglu: true }));
+      expectTwin(ye, linearQ8Cpu(xa2, wq, rows, k, n, { geglu: true }), 'geglu');
       w.dispose();
       for (const t of [x, x2, g]) t.dispose();
     }

@@ -160,7 +160,7 @@ export class Q4Matrix extends QuantizedMatrix {
   }
 }
 
-type Prologue = 'none' | 'rmsnorm' | 'swiglu';
+type Prologue = 'none' | 'rmsnorm' | 'swiglu' | 'geglu';
 
 const QUANT_WG = 32;
 
@@ -174,6 +174,7 @@ function quantizeKernel(prologue: Prologue) {
     const value = (u: string) => {
       if (prologue === 'rmsnorm') return `x[xr + ${u}] * inv * g[${u}]`;
       if (prologue === 'swiglu') return `silu4(x[xr + ${u}]) * x[xr + p.up + ${u}]`;
+      if (prologue === 'geglu') return `gelu4(x[xr + ${u}]) * x[xr + p.up + ${u}]`;
       return `x[xr + ${u}]`;
     };
     const load = (u: string) => `select(vec4<f32>(0.0), ${value(`min(${u}, ku - 1u)`)}, ${u} < ku)`;
@@ -189,6 +190,8 @@ struct Params { rows: u32, k: u32, groups: u32, xs: u32, up: u32, eps: f32 }
 ${prologue === 'rmsnorm' ? '@group(1) @binding(4) var<storage, read> g: array<vec4<f32>>;' : ''}
 
 fn silu4(v: vec4<f32>) -> vec4<f32> { return v / (vec4<f32>(1.0) + exp(-v)); }
+// tanh GELU as g·σ(2·√(2/π)·(g + 0.044715·g³)), the form linear.ts uses
+fn gelu4(v: vec4<f32>) -> vec4<f32> { return v / (vec4<f32>(1.0) + exp(-1.5957691216057308 * (v + 0.044715 * v * v * v))); }
 
 @compute @workgroup_size(${QUANT_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -288,14 +291,14 @@ export function linearQ8(device: Device, x: Tensor, w: QuantizedMatrix, bias: Te
   const width = q8Width(k); // values of a quantized row
   const rowBytes = (width * w.bits) / 8;
   const groups = width / Q8_GROUP;
-  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
+  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : fuse.geglu ? 'geglu' : 'none';
   const ld = k / 4;
   const xq = device.empty([rows, width / 4], 'u32');
   const xsc = device.empty([rows, groups], 'f32');
   try {
     const qb: Binding[] = [x.buffer, xq.buffer, xsc.buffer];
     if (fuse.norm) qb.push(fuse.norm.weight);
-    device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
+    device.dispatch(quantizeKernel(prologue), qb, params(rows, k, groups, fuse.swiglu || fuse.geglu ? 2 * ld : ld, ld, { f32: fuse.norm?.eps ?? 0 }), grid(device, rows));
     const kern = productKernel(w.bits, c, fuse.silu === true);
     // Scales are width/8 bytes a row: slices start where both the values and the scales are 256-byte aligned.
     for (const [c0, cn] of rowChunks('linear', w.q, rowBytes, n, maxBinding, width / 8)) {

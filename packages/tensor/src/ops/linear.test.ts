@@ -406,6 +406,8 @@ describe('linear with fused RMSNorm, SwiGLU and residual matches fusedLinearCpu'
           linear(x2, w, b, { swiglu: true, residual: res }),
           linear(x, w, b, { residual: res }),
         );
+        const [yg] = await readAll(linear(x2, w, b, { geglu: true, residual: res }));
+        assertClose(yg, fusedLinearCpu(xa, wr, rows, k, n, { geglu: true, bias: ba, residual: ra }), { ...TOL, what: `geglu + residual ${dtype} ${rows}x${k}x${n}` });
         const what = `${dtype} ${rows}x${k}x${n}`;
         assertClose(yn, fusedLinearCpu(x1, wr, rows, k, n, { norm: ga }), { ...TOL, what: `normalize ${what}` });
         assertClose(ynr, fusedLinearCpu(x1, wr, rows, k, n, { norm: ga, bias: ba, residual: ra }), { ...TOL, what: `normalize + residual ${what}` });

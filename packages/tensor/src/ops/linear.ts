@@ -53,6 +53,11 @@ export interface LinearOptions {
   normalize?: { weight: Tensor; eps?: number };
   /** x is [rows, 2·in], gate | up: y = (silu(gate) ⊙ up)·wᵀ + bias (the SwiGLU feed-forward's down projection). */
   swiglu?: boolean;
+  /**
+   * As swiglu with the tanh GELU for SiLU, y = (gelu_tanh(gate) ⊙ up)·wᵀ + bias: Gemma's GeGLU
+   * (`gelu_pytorch_tanh`), gelu_tanh(g) = g/2·(1 + tanh(√(2/π)·(g + 0.044715·g³))).
+   */
+  geglu?: boolean;
 }
 
 /** Shape of the column kernel: wg invocations, each tc columns × tm rows of y. */
@@ -153,7 +158,7 @@ const STAGE_VEC4 = 1024;
 export const stagePrologue = { enabled: true };
 
 /** What the column kernel does to x before the product. */
-type Prologue = 'none' | 'rmsnorm' | 'swiglu';
+type Prologue = 'none' | 'rmsnorm' | 'swiglu' | 'geglu';
 
 // Storage bindings: x, w, bias, out, residual (any buffer when absent), norm weight (rmsnorm only).
 const FUSED_BINDINGS = [...BINDINGS, 'read'] as const;
@@ -194,6 +199,8 @@ function columnKernel(wDtype: DType, vec4: boolean, packed: boolean, c: ColumnCo
     const prologueOf = (name: string, row: string, inv: string, u: string) => {
       if (prologue === 'rmsnorm') return `let ${name} = ${xAt(row, u)} * ${inv} * g[${u}];`;
       if (prologue === 'swiglu') return `let g${name} = ${xAt(row, u)}; let ${name} = g${name} / (1.0 + exp(-g${name})) * ${xAt(row, `${u} + p.up`)};`;
+      // g/2·(1 + tanh(t)) = g·σ(2t): one exp, and no overflow to NaN for large |g|
+      if (prologue === 'geglu') return `let g${name} = ${xAt(row, u)}; let ${name} = g${name} / (1.0 + exp(-1.5957691216057308 * (g${name} + 0.044715 * g${name} * g${name} * g${name}))) * ${xAt(row, `${u} + p.up`)};`;
       return `let ${name} = ${xAt(row, u)};`;
     };
     // Shared rows (sharedRows): each lane loads one row of its group, from x or the staged rows.
@@ -274,6 +281,8 @@ export interface ColumnFusion {
   norm?: { weight: Binding; eps: number };
   /** x holds gate | up halves of width k each; the product uses silu(gate)·up. */
   swiglu?: boolean;
+  /** As swiglu with gelu_tanh(gate)·up. */
+  geglu?: boolean;
   /** SiLU of the product plus bias, before the residual. */
   silu?: boolean;
 }
@@ -282,13 +291,13 @@ export interface ColumnFusion {
 export function dispatchColumns(device: Device, wDtype: DType, x: Binding, w: Binding, bias: Binding | null, out: Binding, rows: number, n: number, k: number, ldc: number, col0: number, c: ColumnConfig, strides?: ColumnStrides, fuse: ColumnFusion = {}): void {
   const vec4 = !strides && k % 4 === 0;
   const packed = vec4 && wDtype === 'f16' && k % 8 === 0;
-  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : 'none';
+  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : fuse.geglu ? 'geglu' : 'none';
   const stage = stagePrologue.enabled && prologue !== 'none' && vec4 && !packed && c.lanes !== 'rows' && (c.tm * k) / 4 <= STAGE_VEC4;
   // An unstaged prologue works on x as loaded, row by row: those blocks keep their per-lane loads.
   const share = c.share === true && (prologue === 'none' || stage);
   const kern = columnKernel(wDtype, vec4, packed, c, prologue, fuse.silu === true, stage, share);
   const ld = vec4 ? k / 4 : k;
-  const xRow = fuse.swiglu ? 2 * ld : ld;
+  const xRow = fuse.swiglu || fuse.geglu ? 2 * ld : ld;
   const st = strides ?? { sar: xRow, saq: 1, sbc: packed ? k / 8 : ld, sbq: 1 };
   const byRow = c.lanes === 'rows';
   const [gx, gy] = grid(device, Math.ceil(n / (byRow ? c.tc : c.wg * c.tc)));
@@ -329,7 +338,7 @@ interface Checked {
   outShape: number[];
 }
 
-function checkLinear(op: string, x: Tensor, weight: Tensor | QuantizedMatrix, bias: Tensor | undefined, swiglu = false): Checked {
+function checkLinear(op: string, x: Tensor, weight: Tensor | QuantizedMatrix, bias: Tensor | undefined, gated?: 'swiglu' | 'geglu'): Checked {
   if (weight instanceof QuantizedMatrix && weight.disposed) throw new DisposedError(`${op}: input ${weight.describe()} was disposed`);
   const w = weight instanceof QuantizedMatrix ? weight.q : weight; // for the checks below: the device and a description
   const device = bias ? checkLive(op, x, w, bias) : checkLive(op, x, w);
@@ -340,12 +349,12 @@ function checkLinear(op: string, x: Tensor, weight: Tensor | QuantizedMatrix, bi
     checkDType(op, 'w', weight, 'f32', 'f16');
   }
   const xk = x.shape[x.rank - 1];
-  const k = swiglu ? xk / 2 : xk;
+  const k = gated ? xk / 2 : xk;
   const rows = x.rank === 2 ? x.shape[0] : 1;
   const [n, kw] = weight.shape;
   const wShape: [string, { shape: readonly number[] }] = ['w', weight];
-  if (swiglu && kw * 2 !== xk) {
-    throw shapeMismatch(op, `with swiglu, x's last dimension ${xk} must be twice w's input dimension ${kw} (gate | up halves; w is [out, in])`, ['x', x], wShape);
+  if (gated && kw * 2 !== xk) {
+    throw shapeMismatch(op, `with ${gated}, x's last dimension ${xk} must be twice w's input dimension ${kw} (gate | up halves; w is [out, in])`, ['x', x], wShape);
   }
   if (kw !== k) throw shapeMismatch(op, `x's last dimension ${k} differs from w's input dimension ${kw} (w is [out, in])`, ['x', x], wShape);
   if (bias) {
@@ -367,7 +376,7 @@ function checkLinear(op: string, x: Tensor, weight: Tensor | QuantizedMatrix, bi
  */
 export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, options: LinearOptions = {}): Tensor<'f32'> {
   const op = 'linear';
-  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias, options.swiglu === true);
+  const { device, rows, k, n, outShape } = checkLinear(op, x, w, bias, options.swiglu === true ? 'swiglu' : options.geglu === true ? 'geglu' : undefined);
   const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
   if (!(Number.isInteger(maxBinding) && maxBinding >= 256)) {
     throw new OptionError(`linear: maxBindingBytes ${maxBinding} must be an integer ≥ 256`);
@@ -377,9 +386,9 @@ export function linear(x: Tensor, w: Tensor | QuantizedMatrix, bias?: Tensor, op
   }
   const fuse = checkFusion(x, k, outShape, options.path ?? 'columns', options);
   const quantized = w instanceof QuantizedMatrix;
-  const fits = !quantized && !options.columns && !fuse.norm && !fuse.swiglu && ksplitFits(device, rows, k, w.dtype);
+  const fits = !quantized && !options.columns && !fuse.norm && !fuse.swiglu && !fuse.geglu && ksplitFits(device, rows, k, w.dtype);
   if (options.path === 'ksplit' && !fits) {
-    throw new OptionError(`linear: path 'ksplit' needs one row, f32 weights, k a multiple of 4 and at most ${KSPLIT_MAX_UNITS * 4} per subgroup lane, subgroups of one size, and no columns, normalize or swiglu option; got ${rows} row(s), k ${k}, ${quantized ? 'quantized' : w.dtype} weights on ${device.name}`);
+    throw new OptionError(`linear: path 'ksplit' needs one row, f32 weights, k a multiple of 4 and at most ${KSPLIT_MAX_UNITS * 4} per subgroup lane, subgroups of one size, and no columns, normalize, swiglu or geglu option; got ${rows} row(s), k ${k}, ${quantized ? 'quantized' : w.dtype} weights on ${device.name}`);
   }
   const path = options.path ?? (fits && ksplitByDefault(device) ? 'ksplit' : 'columns');
   if (rows === 0 || n === 0) return device.empty(outShape, 'f32');
@@ -439,13 +448,15 @@ function checkColumns(device: Device, c: ColumnConfig): ColumnConfig {
 /** Validates the fused prologue/epilogue options of linear. */
 function checkFusion(x: Tensor, k: number, outShape: number[], path: string, o: LinearOptions): ColumnFusion {
   const op = 'linear';
-  const { residual, normalize, swiglu, activation } = o;
+  const { residual, normalize, swiglu, geglu, activation } = o;
   if (swiglu !== undefined && typeof swiglu !== 'boolean') throw new OptionError(`${op}: option swiglu must be a boolean, got ${String(swiglu)}`);
+  if (geglu !== undefined && typeof geglu !== 'boolean') throw new OptionError(`${op}: option geglu must be a boolean, got ${String(geglu)}`);
+  if (swiglu && geglu) throw new OptionError(`${op}: options swiglu and geglu cannot be combined`);
   if (activation !== undefined && activation !== 'silu') throw new OptionError(`${op}: option activation must be 'silu' or absent, got ${JSON.stringify(activation)}`);
-  if (!residual && !normalize && !swiglu && !activation) return {};
-  if (path === 'tiled') throw new OptionError(`${op}: options residual, normalize, swiglu and activation need path 'columns' or 'ksplit', got path '${path}'`);
-  if (normalize && swiglu) throw new OptionError(`${op}: options normalize and swiglu cannot be combined`);
-  const fuse: ColumnFusion = { swiglu: swiglu === true, silu: activation === 'silu' };
+  if (!residual && !normalize && !swiglu && !geglu && !activation) return {};
+  if (path === 'tiled') throw new OptionError(`${op}: options residual, normalize, swiglu, geglu and activation need path 'columns' or 'ksplit', got path '${path}'`);
+  if (normalize && (swiglu || geglu)) throw new OptionError(`${op}: options normalize and ${swiglu ? 'swiglu' : 'geglu'} cannot be combined`);
+  const fuse: ColumnFusion = { swiglu: swiglu === true, geglu: geglu === true, silu: activation === 'silu' };
   if (residual) {
     checkLive(op, x, residual);
     checkDType(op, 'residual', residual, 'f32');

@@ -8,6 +8,7 @@ import { IndexError, OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
 import { formatShape, Tensor } from '../tensor';
 import { checkPositions, checkRopeOptions, ROTATION_WGSL, turnTable, type RopeLayout } from './rope';
+import { ROPE_CACHE_NORM_WG, ropeCacheNormKernel } from './rope-cache-norm';
 
 const WG = 64;
 
@@ -18,7 +19,14 @@ export interface RopeCacheOptions {
   headDim: number;
   /** Base of the frequencies (10000 in llama2.c). */
   theta?: number;
+  /** The angle per position of each pair, radians [headDim/2], in place of theta's (see RopeOptions.freqs). */
+  freqs?: ArrayLike<number>;
   layout: RopeLayout;
+  /**
+   * RMSNorm each head of q and k over its headDim values before the rotation, scaled by `q` / `k`
+   * ([headDim] f32): Qwen3's and Gemma 3's q_norm and k_norm. Runs the kernel of rope-cache-norm.ts.
+   */
+  qkNorm?: { q: Tensor; k: Tensor; eps: number };
 }
 
 function ropeCacheKernel(layout: RopeLayout) {
@@ -94,7 +102,16 @@ export function ropeCache(qkv: Tensor, positions: Tensor | ArrayLike<number>, kC
   for (const [name, v] of [['nHeads', nHeads], ['nKvHeads', nKvHeads]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new OptionError(`${op}: ${name} must be a positive integer, got ${v}`);
   }
-  checkRopeOptions(op, headDim, layout, theta);
+  checkRopeOptions(op, headDim, layout, theta, options.freqs);
+  const norm = options.qkNorm;
+  if (norm !== undefined) {
+    for (const [name, g] of [['qkNorm.q', norm.q], ['qkNorm.k', norm.k]] as const) {
+      checkLive(op, qkv, g);
+      checkDType(op, name, g, 'f32');
+      if (g.rank !== 1 || g.shape[0] !== headDim) throw shapeMismatch(op, `${name} must be [headDim = ${headDim}]`, [name, g]);
+    }
+    if (!(Number.isFinite(norm.eps) && norm.eps >= 0)) throw new OptionError(`${op}: qkNorm.eps must be a finite number >= 0, got ${norm.eps}`);
+  }
   const qDim = nHeads * headDim;
   const kvDim = nKvHeads * headDim;
   const [rows, width] = qkv.shape;
@@ -113,7 +130,19 @@ export function ropeCache(qkv: Tensor, positions: Tensor | ArrayLike<number>, kC
   const q = device.empty([rows, qDim], 'f32'); // [rows, qDim]
   if (rows === 0) return q;
   const pos = posTensor ?? device.tensor(positions as ArrayLike<number>, [rows], 'i32');
-  const turns = device.tensor(turnTable(headDim, theta), [headDim / 2, 4]);
+  const turns = device.tensor(turnTable(headDim, theta, options.freqs), [headDim / 2, 4]);
+  if (norm !== undefined) {
+    const threads = rows * (nHeads + 2 * nKvHeads);
+    device.dispatch(
+      ropeCacheNormKernel(layout),
+      [qkv.buffer, pos.buffer, turns.buffer, norm.q.buffer, norm.k.buffer, q.buffer, kCache.buffer, vCache.buffer],
+      params(rows, nHeads, nKvHeads, headDim, headDim / 2, start, { f32: norm.eps }),
+      grid(device, Math.ceil(threads / ROPE_CACHE_NORM_WG)),
+    );
+    turns.dispose();
+    if (pos !== posTensor) pos.dispose();
+    return q;
+  }
   const threads = rows * (qDim / 2 + kvDim);
   device.dispatch(
     ropeCacheKernel(layout),

@@ -21,6 +21,11 @@ export interface RopeOptions {
   headDim: number;
   /** Base of the frequencies (10000 in llama2.c). */
   theta?: number;
+  /**
+   * The angle per position of each pair, radians [headDim/2], in place of theta^(-2i/headDim): a
+   * scaled table (Llama 3.1's, linear or NTK scaling) computed once on the host.
+   */
+  freqs?: ArrayLike<number>;
   layout: RopeLayout;
 }
 
@@ -81,12 +86,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`);
 }
 
-/** freq_i / 2π for each pair i, split into parts whose products with 17-bit integers are exact. */
-export function turnTable(headDim: number, theta: number): Float32Array {
+/**
+ * freq_i / 2π for each pair i, split into parts whose products with 17-bit integers are exact.
+ * freq_i is freqs[i] when given, else theta^(-2i/headDim).
+ */
+export function turnTable(headDim: number, theta: number, freqs?: ArrayLike<number>): Float32Array {
   const half = headDim / 2;
   const out = new Float32Array(half * 4);
   for (let i = 0; i < half; i++) {
-    let rest = Math.pow(theta, (-2 * i) / headDim) / (2 * Math.PI);
+    let rest = (freqs ? freqs[i] : Math.pow(theta, (-2 * i) / headDim)) / (2 * Math.PI);
     for (let part = 0; part < 3; part++) {
       const hi = keepBits(rest, 7);
       out[i * 4 + part] = hi;
@@ -105,12 +113,18 @@ function keepBits(v: number, bits: number): number {
   return Math.round(v / q) * q;
 }
 
-/** @internal Checks a head size (positive, even), a layout and a theta, as rope and ropeCache take them. */
-export function checkRopeOptions(op: string, headDim: number, layout: RopeLayout, theta: number): void {
+/** @internal Checks a head size (positive, even), a layout, a theta and a frequency table, as rope and ropeCache take them. */
+export function checkRopeOptions(op: string, headDim: number, layout: RopeLayout, theta: number, freqs?: ArrayLike<number>): void {
   if (!Number.isInteger(headDim) || headDim <= 0) throw new OptionError(`${op}: headDim must be a positive integer, got ${headDim}`);
   if (headDim % 2 !== 0) throw new ShapeError(`${op}: headDim ${headDim} is odd; rotary pairs need an even head size`);
   if (layout !== 'interleaved' && layout !== 'half') throw new OptionError(`${op}: layout must be 'interleaved' or 'half', got '${String(layout)}'`);
   if (!Number.isFinite(theta) || theta <= 1) throw new OptionError(`${op}: theta must be a finite number > 1, got ${theta}`);
+  if (freqs !== undefined) {
+    if (freqs.length !== headDim / 2) throw new ShapeError(`${op}: freqs has ${freqs.length} entries, expected headDim/2 = ${headDim / 2}`);
+    for (let i = 0; i < freqs.length; i++) {
+      if (!(Number.isFinite(freqs[i]) && freqs[i] >= 0)) throw new OptionError(`${op}: freqs[${i}] = ${freqs[i]}, expected a finite number >= 0`);
+    }
+  }
 }
 
 /**
@@ -147,13 +161,13 @@ export function rope(x: Tensor, positions: Tensor | ArrayLike<number>, options: 
   const [rows, dim] = x.shape;
   const { headDim, layout } = options;
   const theta = options.theta ?? 10000;
-  checkRopeOptions(op, headDim, layout, theta);
+  checkRopeOptions(op, headDim, layout, theta, options.freqs);
   if (dim % headDim !== 0) throw new ShapeError(`${op}: x [${rows}, ${dim}] second dimension is not a multiple of headDim ${headDim}`);
   checkPositions(op, positions, 'x', x);
   const out = device.empty([rows, dim], 'f32'); // [rows, dim]
   if (rows === 0 || dim === 0) return out;
   const pos = posTensor ?? device.tensor(positions as ArrayLike<number>, [rows], 'i32');
-  const turns = device.tensor(turnTable(headDim, theta), [headDim / 2, 4]);
+  const turns = device.tensor(turnTable(headDim, theta, options.freqs), [headDim / 2, 4]);
   const pairs = (rows * dim) / 2;
   device.dispatch(ropeKernel(layout), [x.buffer, pos.buffer, turns.buffer, out.buffer], params(pairs, dim, headDim, headDim / 2), grid(device, Math.ceil(pairs / WG)));
   // Buffers released here go back to the pool only after the recorded dispatch is submitted.

@@ -1,4 +1,5 @@
-// CPU references for SiLU and dropout.
+// CPU references for SiLU, GELU and dropout.
+import { cpu } from '@hydra-ts/tensor';
 
 export function siluRef(x: ArrayLike<number>): Float64Array {
   return Float64Array.from(x, (v) => v / (1 + Math.exp(-v)));
@@ -9,6 +10,16 @@ export function siluBackwardCpu(x: ArrayLike<number>, dy: ArrayLike<number>): Fl
     const s = 1 / (1 + Math.exp(-v));
     return dy[i] * s * (1 + v * (1 - s));
   });
+}
+
+/** ½x(1 + erf(x/√2)) in f64 (erf from the tensor package's f64 CPU twin). */
+export function geluRef(x: ArrayLike<number>): Float64Array {
+  return Float64Array.from(x, (v) => 0.5 * v * (1 + cpu.erfCpu(v / Math.SQRT2)));
+}
+
+/** dy · (Φ(x) + x·φ(x)) */
+export function geluBackwardCpu(x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
+  return Float64Array.from(x, (v, i) => dy[i] * (0.5 * (1 + cpu.erfCpu(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI)));
 }
 
 /** The same integer hash as the dropout kernel, in 32-bit integer arithmetic. */

@@ -3,7 +3,7 @@
 import { assertClose, getDevice, randomArray } from '@hydra-ts/tensor';
 import { describe, expect, it } from 'vitest';
 import { checkGradients, gpuGradients } from '../gradcheck';
-import { siluBackwardCpu, siluRef, dropoutCpu, dropoutKeepCpu } from '../cpu/activation';
+import { geluBackwardCpu, geluRef, siluBackwardCpu, siluRef, dropoutCpu, dropoutKeepCpu } from '../cpu/activation';
 import { sumRowsCpu } from '../cpu/linear';
 import { sliceBackwardCpu, sliceColumnsRef } from '../cpu/slice';
 
@@ -30,6 +30,11 @@ describe.each([1, 3, 17])('element-wise gradients, %i rows', (rows) => {
     await checkGradients(device, [{ data: x, shape: [rows, n] }], (t, [a]) => t.scale(a, -0.75), ([a]) => a.map((v) => v * -0.75), { what: 'scale' });
     const r = await checkGradients(device, [{ data: x, shape: [rows, n] }], (t, [a]) => t.silu(a), ([a]) => siluRef(a), { what: 'silu' });
     assertClose(r.grads[0]!, siluBackwardCpu(x, r.seed), { what: 'silu grad vs CPU twin', atol: 1e-6, rtol: 1e-5 });
+  });
+
+  it('GELU matches finite differences and the CPU twin', async () => {
+    const r = await checkGradients(device, [{ data: x, shape: [rows, n] }], (t, [a]) => t.gelu(a), ([a]) => geluRef(a), { what: 'gelu' });
+    assertClose(r.grads[0]!, geluBackwardCpu(x, r.seed), { what: 'gelu grad vs CPU twin', atol: 1e-6, rtol: 1e-5 });
   });
 
   it('concat along columns and rows splits the gradient; slice pads it', async () => {

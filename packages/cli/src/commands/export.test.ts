@@ -1,0 +1,55 @@
+// hydra export end to end, as a user runs it: the bundled Medusa heads out to vLLM's and TGI's
+// layouts, straight back into hydra generate (lossless), and kinds no engine holds -> status 2.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
+const HEADS = fileURLToPath(new URL('../../../../models/stories260K/heads/', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'hydra-export-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function hydra(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, ...args], { maxBuffer: 1 << 26 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+describe('hydra export', () => {
+  it('writes the trained Medusa heads for vLLM and TGI; generate reads the directories back and stays lossless', async () => {
+    const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '32', '--json'];
+    const ar = JSON.parse((await hydra('generate', ...prompt)).stdout);
+    const native = JSON.parse((await hydra('generate', ...prompt, '--decoder', 'medusa', '--tree', 'cpu-8')).stdout);
+    for (const [format, weights] of [['vllm-medusa', 'model.safetensors'], ['tgi-medusa', 'medusa_lm_head.safetensors']]) {
+      const out = path.join(dir, format);
+      const r = await hydra('export', '--heads', path.join(HEADS, 'medusa.safetensors'), '--format', format, '--out', out, '--base-model', 'stories260K');
+      expect(r.code, r.stderr).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['config.json', weights].sort());
+      const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+      expect(format === 'vllm-medusa' ? config.num_heads : config.medusa_num_heads).toBe(4);
+      const g = JSON.parse((await hydra('generate', ...prompt, '--decoder', 'medusa', '--heads', out, '--tree', 'cpu-8')).stdout);
+      expect(g.tokenIds, format).toEqual(ar.tokenIds);
+      expect(g.acceptedPerStep).toEqual(native.acceptedPerStep); // the same heads: the same steps
+    }
+  }, 180_000);
+
+  it.each([
+    [['--heads', path.join(HEADS, 'hydra.safetensors'), '--format', 'vllm-medusa'], /HeadExportError: .*sequential input/],
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: .*no head kind of this package/],
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'onnx'], /--format onnx: expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'tgi-medusa', '--dtype', 'f8'], /--dtype f8: expected one of f32, f16, bf16/],
+    [['--format', 'tgi-medusa'], /--heads <file> is required/],
+  ])('hydra export %j exits with status 2 and says why', async (args, message) => {
+    const r = await hydra('export', ...(args as string[]), '--out', path.join(dir, 'never'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+  }, 60_000);
+});

@@ -1,0 +1,538 @@
+// A decoding session: the KV cache, the committed tokens and the draft head's state, kept from
+// one generation to the next. A request whose prompt extends what the session holds (a chat's next
+// turn) prefills only the new tokens. Each step is propose → one tree forward → verify → commit →
+// emit; `request()` checks the options before the loop, the device plumbing sits below it.
+//
+// Autoregressive decoding is the same loop with no head and a root-only tree.
+import { argmax, concat, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
+import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
+import type { DraftHead } from '@hydra-ts/heads';
+import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
+import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
+import { DecodeStats } from './stats';
+import { rowLayout, type RowLayout } from './rows';
+
+/** A session or a draft head asked to run two generations at once. */
+export class SessionBusyError extends HydraError {}
+
+export interface DecodeRequest {
+  /** Text (encoded with the model's tokenizer, its special tokens added) or token ids used as they are. */
+  prompt: string | readonly number[];
+  maxNewTokens: number;
+  /** Default: greedy. */
+  verifier?: Verifier;
+  /** How the root token (and AR tokens) are drawn; default greedy (temperature 0). */
+  sampling?: SamplingOptions;
+  seed?: number;
+  signal?: AbortSignal;
+  /** Stop at every EOS id of the model (and, for llama2.c models, at BOS). Default true. */
+  stopAtEos?: boolean;
+  /** Extra ids that end generation. */
+  stopTokens?: readonly number[];
+}
+
+export interface SessionOptions {
+  /** Draft head; omit (or null) for plain autoregressive decoding. Its state belongs to the session between generations. */
+  head?: DraftHead | null;
+  /** Candidate tree; required with a head, ignored without one. */
+  tree?: CandidateTree;
+  /**
+   * Let a head that can (DraftHead.proposeOnDevice) leave its proposal on the GPU, so the verify
+   * pass is recorded right behind the drafting with one read-back per step instead of two. The
+   * output is the same either way. Default true.
+   */
+  deviceProposals?: boolean;
+  /** Rows of the KV cache; default the model's context (config.maxSeqLen). */
+  capacity?: number;
+}
+
+/** One decoding step's output, as streamed. */
+export interface StepEvent {
+  /** Tokens this step adds (accepted path: root plus accepted candidates, truncated at a stop). */
+  tokens: number[];
+  /** Decoded text of those tokens (UTF-8 safe across steps). */
+  text: string;
+  /** path length before truncation: τ's sample for this step. */
+  acceptedLength: number;
+  step: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  tokenIds: number[];
+  promptTokens: number;
+  /** Prompt tokens whose KV rows the session already held (reused, not prefilled). */
+  cachedPromptTokens: number;
+  /** Base forward passes after the prompt's prefill. */
+  steps: number;
+  acceptedPerStep: number[];
+  /** τ: mean tokens per step. */
+  meanAcceptedLength: number;
+  /** Fraction of steps that accepted a candidate at depth d (index d-1). */
+  acceptanceByDepth: number[];
+  stopReason: StopReason;
+  elapsedMs: number;
+  prefillMs: number;
+  tokensPerSecond: number;
+  /**
+   * Time per phase, summed over steps. With device proposals the heads' GPU work runs while the
+   * verify pass is recorded and waited for, so headMs is the time to record the drafting and its
+   * GPU time falls in baseMs.
+   */
+  timing: { baseMs: number; headMs: number; verifyMs: number; commitMs: number };
+}
+
+/** A checked request. */
+interface Plan {
+  promptIds: number[];
+  maxNewTokens: number;
+  verifier: Verifier;
+  sampling: SamplingOptions;
+  rng: Rng;
+  stop: Set<number>;
+  signal?: AbortSignal;
+}
+
+/** The drafted tree for one step: tokens per node on the host, or per row still on the GPU. */
+interface Draft {
+  tree: CandidateTree;
+  layout: RowLayout;
+  root: number;
+  tokens: Int32Array | null; // [size] per node
+  onDevice: Tensor | null; // [size] i32 in row order
+}
+
+/** One tree forward's outputs, read back for the verifier. */
+interface TreePass {
+  fwd: ForwardOutput;
+  tokens: Int32Array; // [size] per node
+  argmax?: Int32Array; // [size] per node
+  logits?: Float32Array; // [size, vocab] per node
+}
+
+const ROOT_ONLY = rootOnly();
+
+/** Sessions and heads in a generation right now. */
+const generating = new WeakSet<object>();
+/** The session whose tokens a head's state describes. */
+const headOwner = new WeakMap<DraftHead, DecodeSession>();
+
+export class DecodeSession {
+  readonly model: LlamaModel;
+  readonly head: DraftHead | null;
+  readonly tree: CandidateTree;
+  readonly deviceProposals: boolean;
+  private readonly cache: KVCache;
+  /** The tokens whose KV rows the cache holds: cache row i is tokens[i]. */
+  private committed: number[] = [];
+  private disposed = false;
+
+  constructor(model: LlamaModel, opts: SessionOptions = {}) {
+    this.model = model;
+    this.head = opts.head ?? null;
+    this.deviceProposals = opts.deviceProposals ?? true;
+    this.tree = ROOT_ONLY;
+    if (this.head) {
+      if (!opts.tree) throw new OptionError('a draft head needs a candidate tree (options.tree)');
+      if (opts.tree.depth > this.head.depth) {
+        throw new OptionError(`tree '${opts.tree.name}' is ${opts.tree.depth} deep but head '${this.head.name}' proposes only ${this.head.depth} levels`);
+      }
+      this.tree = opts.tree;
+    }
+    const capacity = opts.capacity ?? model.config.maxSeqLen;
+    if (!Number.isInteger(capacity) || capacity < 2 || capacity > model.config.maxSeqLen) {
+      throw new OptionError(`capacity = ${capacity}; expected an integer in [2, ${model.config.maxSeqLen}] (the model's context)`);
+    }
+    this.cache = model.createCache(capacity);
+  }
+
+  /** Tokens the session holds KV rows for (the prompt and generated tokens fed through the model). */
+  get tokens(): readonly number[] {
+    return this.committed;
+  }
+
+  get capacity(): number {
+    return this.cache.capacity;
+  }
+
+  /** Whether a generation is running. */
+  get busy(): boolean {
+    return generating.has(this);
+  }
+
+  /** Forgets the held tokens (the next request prefills everything). */
+  reset(): void {
+    this.checkIdle('reset');
+    this.forget();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.checkIdle('dispose');
+    this.forget();
+    this.disposed = true;
+    this.cache.dispose();
+  }
+
+  /** Runs to completion and returns the text and statistics. */
+  async run(req: DecodeRequest): Promise<GenerateResult> {
+    const it = this.generate(req);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * Streams one event per step; the generator's return value is the result. The session keeps the
+   * prompt and the generated tokens afterwards (also when the consumer stops early), so a next
+   * prompt that starts with them prefills only the rest.
+   */
+  async *generate(req: DecodeRequest): AsyncGenerator<StepEvent, GenerateResult, void> {
+    const plan = this.request(req);
+    this.acquire();
+    const { model, cache, head } = this;
+    const tokenizer = model.tokenizer;
+    const stats = new DecodeStats(this.tree.depth);
+    const decoder = tokenizer?.createStreamDecoder(plan.promptIds); // the first piece decodes in context
+    const out: number[] = [];
+    const started = now();
+    let stopReason: StopReason = 'max-tokens';
+    let cachedPromptTokens = 0;
+    let text = ''; // what was streamed
+
+    try {
+      cachedPromptTokens = this.reuse(plan.promptIds);
+      let root = await this.prefill(plan.promptIds.slice(cachedPromptTokens), plan);
+      stats.prefillMs = now() - started;
+
+      while (out.length < plan.maxNewTokens) {
+        if (plan.signal?.aborted) {
+          stopReason = 'aborted';
+          break;
+        }
+        const remaining = plan.maxNewTokens - out.length;
+        if (plan.stop.has(root)) {
+          stopReason = 'eos';
+          break;
+        }
+        const full = cache.length >= cache.capacity;
+        if (remaining === 1 || full) {
+          // The root is already decided: emitting it needs no forward pass (and at the end of the context none fits).
+          if (full && remaining > 1) stopReason = 'context';
+          out.push(root);
+          const piece = decoder?.push(root) ?? '';
+          text += piece;
+          yield { tokens: [root], text: piece, acceptedLength: 1, step: stats.steps };
+          break;
+        }
+        // Near the end of the context the tree shrinks to what fits.
+        const tree = cache.length + this.tree.size <= cache.capacity ? this.tree : ROOT_ONLY;
+
+        const { accepted, next } = await this.step(root, tree, plan, stats);
+
+        // emit
+        stats.record(accepted.length);
+        let emit = accepted;
+        const stopAt = emit.findIndex((t) => plan.stop.has(t));
+        if (stopAt >= 0) {
+          emit = emit.slice(0, stopAt);
+          stopReason = 'eos';
+        }
+        if (emit.length > remaining) {
+          emit = emit.slice(0, remaining);
+          stopReason = 'max-tokens';
+        }
+        out.push(...emit);
+        let piece = '';
+        if (decoder) for (const t of emit) piece += decoder.push(t);
+        text += piece;
+        yield { tokens: emit, text: piece, acceptedLength: accepted.length, step: stats.steps };
+        if (stopAt >= 0) break;
+        root = next;
+      }
+      text += decoder?.flush() ?? '';
+    } catch (e) {
+      // The cache and the head may hold rows of a half-done step: start over next time.
+      this.forget();
+      throw e;
+    } finally {
+      // Also reached when the consumer stops at a yield: between steps, the state is whole.
+      this.release();
+    }
+
+    const elapsedMs = now() - started;
+    const decodeMs = elapsedMs - stats.prefillMs;
+    return {
+      text,
+      tokenIds: out,
+      promptTokens: plan.promptIds.length,
+      cachedPromptTokens,
+      steps: stats.steps,
+      acceptedPerStep: stats.acceptedPerStep,
+      meanAcceptedLength: stats.meanAcceptedLength,
+      acceptanceByDepth: stats.acceptanceByDepth(),
+      stopReason,
+      elapsedMs,
+      prefillMs: stats.prefillMs,
+      tokensPerSecond: decodeMs > 0 ? (out.length / decodeMs) * 1000 : 0,
+      timing: { baseMs: stats.baseMs, headMs: stats.headMs, verifyMs: stats.verifyMs, commitMs: stats.commitMs },
+    };
+  }
+
+  /** One speculative step from a chosen root: propose → one tree forward → verify → commit. */
+  private async step(root: number, tree: CandidateTree, plan: Plan, stats: DecodeStats): Promise<{ accepted: number[]; next: number }> {
+    let t0 = now();
+    const draft = await this.propose(root, tree);
+    stats.headMs += now() - t0;
+
+    t0 = now();
+    const pass = await this.forwardTree(draft, plan.verifier);
+    stats.baseMs += now() - t0;
+
+    t0 = now();
+    const result = this.verify(pass, tree, plan);
+    stats.verifyMs += now() - t0;
+
+    t0 = now();
+    const accepted = this.commit(pass, draft.layout, result);
+    stats.commitMs += now() - t0;
+    return { accepted, next: result.next };
+  }
+
+  // ---- validation ----
+
+  /** Checks a request against the model and the session; throws OptionError naming the option. */
+  private request(req: DecodeRequest): Plan {
+    this.checkLive();
+    const { config } = this.model;
+    const sampling: SamplingOptions = req.sampling ?? { temperature: 0 };
+    checkSamplingOptions(sampling);
+    if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 0) {
+      throw new OptionError(`maxNewTokens = ${req.maxNewTokens}; expected an integer >= 0`);
+    }
+    const problem = promptTypeProblem(req.prompt);
+    if (problem) throw new OptionError(problem);
+    const promptIds = typeof req.prompt === 'string' ? this.encode(req.prompt) : [...req.prompt];
+    if (promptIds.length === 0) throw new OptionError('prompt has no tokens; expected at least one (e.g. BOS)');
+    for (const id of promptIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+        throw new OptionError(`prompt token ${id} out of range; expected ids in [0, ${config.vocabSize})`);
+      }
+    }
+    if (promptIds.length > this.cache.capacity) {
+      throw new OptionError(`prompt has ${promptIds.length} tokens, more than the context of ${this.cache.capacity}`);
+    }
+    const stop = new Set<number>(req.stopTokens ?? []);
+    if (req.stopAtEos ?? true) {
+      for (const id of this.model.eosIds) stop.add(id);
+      if (this.model.format === 'llama2c') stop.add(config.bosId);
+    }
+    return {
+      promptIds,
+      maxNewTokens: req.maxNewTokens,
+      verifier: req.verifier ?? greedyVerifier(),
+      sampling,
+      rng: createRng(req.seed ?? 0),
+      stop,
+      signal: req.signal,
+    };
+  }
+
+  private encode(prompt: string): number[] {
+    if (!this.model.tokenizer) throw new OptionError('model has no tokenizer; pass the prompt as token ids');
+    // The context bounds the prompt: an over-long text is rejected before it is fully encoded.
+    const limit = this.cache.capacity;
+    try {
+      return this.model.tokenizer.encode(prompt, { addSpecialTokens: true, maxTokens: limit });
+    } catch (e) {
+      if (!(e instanceof TokenLimitError)) throw e;
+      throw new OptionError(`prompt has at least ${e.atLeast} tokens, more than the context of ${limit}`, { cause: e });
+    }
+  }
+
+  // ---- state across generations ----
+
+  /**
+   * Keeps the longest run of held tokens that starts the prompt (leaving at least one prompt token
+   * to prefill, whose logits give the first root) and forgets the rest. Returns how many it kept.
+   */
+  private reuse(promptIds: readonly number[]): number {
+    const head = this.head;
+    if (head && headOwner.get(head) !== this) {
+      // Another session (or a plain generate) moved the head on: its state is not ours to extend.
+      this.forget();
+    }
+    let common = 0;
+    const limit = Math.min(this.committed.length, promptIds.length - 1);
+    while (common < limit && this.committed[common] === promptIds[common]) common++;
+    this.cache.rollback(common);
+    this.committed.length = common;
+    if (head) {
+      if (common === 0) head.reset();
+      else head.rollback(common);
+      headOwner.set(head, this);
+    }
+    return common;
+  }
+
+  /** Feeds the prompt's new tokens, commits them and picks the first root. */
+  private async prefill(ids: readonly number[], plan: Plan): Promise<number> {
+    const start = this.cache.length;
+    const pre = this.model.forward(this.cache, { tokens: ids, logits: 'last' });
+    try {
+      this.cache.commit();
+      this.committed.push(...ids);
+      this.head?.observe(pre.hidden, start);
+      const last = (await pre.logits!.read()) as Float32Array; // [vocab]
+      return plan.sampling.temperature === 0 ? argmaxOf(last) : sampleFromLogits(last, plan.sampling, plan.rng);
+    } finally {
+      pre.hidden.dispose();
+      pre.logits!.dispose();
+    }
+  }
+
+  private forget(): void {
+    this.cache.rollback(0);
+    this.committed = [];
+    if (this.head && headOwner.get(this.head) === this) {
+      this.head.reset();
+      headOwner.delete(this.head);
+    }
+  }
+
+  private acquire(): void {
+    if (generating.has(this)) throw new SessionBusyError('this session is already generating; await it or use another session');
+    if (this.head && generating.has(this.head)) {
+      throw new SessionBusyError(`draft head '${this.head.name}' is already generating in another session; await it or give each session its own head`);
+    }
+    generating.add(this);
+    if (this.head) generating.add(this.head);
+  }
+
+  private release(): void {
+    generating.delete(this);
+    if (this.head) generating.delete(this.head);
+  }
+
+  private checkIdle(op: string): void {
+    if (generating.has(this)) throw new SessionBusyError(`DecodeSession.${op}: this session is generating; await it first`);
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new OptionError('DecodeSession: the session was disposed');
+  }
+
+  // ---- the step's phases, with their device plumbing ----
+
+  /** 1. propose: the head fills the tree (leaving it on the GPU when it can), or the root alone. */
+  private async propose(root: number, tree: CandidateTree): Promise<Draft> {
+    const head = this.head;
+    const layout = rowLayout(tree); // the verify pass's rows, depth-first (rows.ts)
+    const n = tree.size;
+    if (!head || tree === ROOT_ONLY) return { tree, layout, root, tokens: Int32Array.of(root), onDevice: null };
+    const context = this.committed;
+    if (this.deviceProposals && head.proposeOnDevice) {
+      const onDevice = head.proposeOnDevice({ tree, root, context, order: layout.nodeOf });
+      if (onDevice) {
+        if (!(onDevice instanceof Tensor) || onDevice.dtype !== 'i32' || onDevice.shape.length !== 1 || onDevice.shape[0] !== n) {
+          const got = onDevice instanceof Tensor ? onDevice.describe() : String(onDevice);
+          if (onDevice instanceof Tensor) onDevice.dispose();
+          throw new OptionError(`head '${head.name}'.proposeOnDevice returned ${got}; expected an i32 tensor [${n}] (one token per tree node)`);
+        }
+        return { tree, layout, root, tokens: null, onDevice };
+      }
+    }
+    const { tokens } = await head.propose({ tree, root, context });
+    if (tokens.length !== n || tokens[0] !== root) {
+      throw new OptionError(`head '${head.name}' proposed ${tokens.length} tokens with root ${tokens[0]}; expected ${n} with root ${root}`);
+    }
+    return { tree, layout, root, tokens, onDevice: null };
+  }
+
+  /** 2. one base forward over the tree rows, and the read-back the verifier needs. */
+  private async forwardTree(draft: Draft, verifier: Verifier): Promise<TreePass> {
+    const { model, cache } = this;
+    const { tree, layout, onDevice } = draft;
+    const n = tree.size;
+    const L = cache.length;
+    const positions = Int32Array.from(layout.positionOffsets, (d) => L + d); // [n]
+    let fwd: ForwardOutput;
+    try {
+      fwd = model.forward(cache, {
+        tokens: onDevice ?? (layout.identity ? draft.tokens! : Int32Array.from(layout.nodeOf, (node) => draft.tokens![node])),
+        positions,
+        mask: n > 1 ? layout.mask : undefined,
+        logits: 'all',
+      });
+    } catch (e) {
+      onDevice?.dispose();
+      throw e;
+    }
+    const byNode = <T extends Int32Array | Float32Array>(byRow: T, width: number): T => {
+      if (layout.identity) return byRow;
+      const out = new (byRow.constructor as { new (n: number): T })(byRow.length);
+      layout.rowOf.forEach((row, node) => out.set(byRow.subarray(row * width, row * width + width), node * width));
+      return out;
+    };
+    const logits = fwd.logits!; // [n, vocab]
+    let tokens = draft.tokens;
+    const pass: TreePass = { fwd, tokens: tokens! };
+    try {
+      if (verifier.needs === 'argmax') {
+        const am = argmax(logits); // [n]
+        // with a device proposal, its tokens come back in the same read as the argmax
+        const both = onDevice ? concat([onDevice, am], 0) : am;
+        const read = (await both.read()) as Int32Array;
+        if (both !== am) both.dispose();
+        am.dispose();
+        if (onDevice) tokens = byNode(read.slice(0, n), 1);
+        pass.argmax = byNode(read.slice(read.length - n), 1);
+      } else {
+        if (onDevice) tokens = byNode((await onDevice.read()) as Int32Array, 1);
+        pass.logits = byNode((await logits.read()) as Float32Array, model.config.vocabSize);
+      }
+      if (tokens![0] !== draft.root) throw new OptionError(`head '${this.head!.name}'.proposeOnDevice put token ${tokens![0]} at the root, expected ${draft.root}`);
+    } catch (e) {
+      fwd.hidden.dispose();
+      logits.dispose();
+      throw e;
+    } finally {
+      onDevice?.dispose();
+    }
+    pass.tokens = tokens!;
+    return pass;
+  }
+
+  /** 3. verify: the accepted path through the tree and the next root. */
+  private verify(pass: TreePass, tree: CandidateTree, plan: Plan): VerifyResult {
+    return plan.verifier.verify({ tree, tokens: pass.tokens, vocabSize: this.model.config.vocabSize, argmax: pass.argmax, logits: pass.logits }, plan.rng);
+  }
+
+  /** 4. commit the accepted rows: base cache, held tokens, then the head's state. Returns the path's tokens. */
+  private commit(pass: TreePass, layout: RowLayout, result: VerifyResult): number[] {
+    const { fwd } = pass;
+    try {
+      const L = this.cache.length;
+      const rows = result.path.map((node) => layout.rowOf[node]);
+      this.cache.commit(rows);
+      const accepted = result.path.map((node) => pass.tokens[node]);
+      this.committed.push(...accepted);
+      if (this.head) {
+        // the usual path is the leading rows (rows.ts): a copy then, not a gather dispatch
+        const leading = rows.every((r, i) => r === i);
+        const hidden: Tensor = leading ? slice(fwd.hidden, 0, 0, rows.length) : gatherRows(fwd.hidden, Int32Array.from(rows)); // [path, dim]
+        this.head.observe(hidden, L);
+        hidden.dispose();
+      }
+      return accepted;
+    } finally {
+      fwd.hidden.dispose();
+      fwd.logits!.dispose();
+    }
+  }
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}

@@ -1,0 +1,356 @@
+// Heads in serving engines' layouts. The expected names, shapes and config fields below are
+// written out from each engine's loader (file and function cited), not from engine-formats.ts;
+// round trips must give the same proposals, and foreign files are checked like our own.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { getDevice, randomArray, type Tensor } from '@hydra-ts/tensor';
+import { CandidateTree, chain, trees } from '@hydra-ts/tree';
+import { loadHead } from './checkpoint';
+import { medusaProposeCpu } from './cpu-reference';
+import type { TopKHeads } from './draft-head';
+import { exportHead, type EngineFormat } from './engine-formats';
+import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
+import { baseConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, type FakeBase } from './testdata';
+
+const device = await getDevice();
+const small = CandidateTree.fromPaths([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0], [1, 0, 0]], { name: 'small' });
+const decoder = new TextDecoder();
+
+function observed(head: TopKHeads, seed: number): Float32Array {
+  const data = randomArray(2 * head.config.dim, seed, -2, 2);
+  const hidden: Tensor = device.tensor(data, [2, head.config.dim]);
+  head.observe(hidden, 0);
+  hidden.dispose();
+  return data.slice(head.config.dim);
+}
+
+/** What an engine sees: the config.json object and each tensor's dtype and shape. */
+function contents(files: Map<string, Uint8Array>, weights: string) {
+  const config = JSON.parse(decoder.decode(files.get('config.json')!));
+  const parsed = parseSafetensors(files.get(weights)!);
+  const shapes = new Map([...parsed.tensors].map(([n, t]) => [n, t.shape]));
+  const dtypes = new Set([...parsed.tensors.values()].map((t) => t.dtype));
+  return { config, shapes, dtypes, tensors: parsed.tensors };
+}
+
+/** Proposals of two heads on the same h_t over a few trees. */
+async function sameProposals(a: TopKHeads, b: TopKHeads) {
+  const data = randomArray(3 * a.config.dim, 77, -2, 2);
+  for (const h of [a, b]) {
+    const hidden = device.tensor(data, [3, a.config.dim]);
+    h.observe(hidden, 0);
+    hidden.dispose();
+  }
+  for (const tree of [small, trees['medusa-63'], chain(a.depth)].filter((t) => t.depth <= a.depth)) {
+    for (const root of [0, 5, 30]) {
+      const pa = await a.propose({ tree, root, context: [] });
+      const pb = await b.propose({ tree, root, context: [] });
+      expect([...pb.tokens], `${tree.name}, root ${root}`).toEqual([...pa.tokens]);
+    }
+  }
+}
+
+async function withBase<T>(fn: (base: FakeBase) => Promise<T>, over = {}): Promise<T> {
+  const base = fakeBase(device, baseConfig(over), 3);
+  try {
+    return await fn(base);
+  } finally {
+    base.dispose();
+  }
+}
+
+describe('exported files are what the engines load', () => {
+  it('vllm-medusa: MedusaConfig fields; blocks.{i}.layers.{j}.weight/.bias, lm_heads.{i}.weight', () =>
+    withBase(async (base) => {
+      const c = headConfig(base.config, 'medusa', 3, 2);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 1)));
+      const { files } = await exportHead(head, 'vllm-medusa');
+      expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
+      const { config, shapes, dtypes } = contents(files, 'model.safetensors');
+      // vllm/transformers_utils/configs/medusa.py MedusaConfig.__init__ / from_pretrained
+      expect(config).toMatchObject({ model_type: 'medusa', architectures: ['MedusaModel'], hidden_size: 24, vocab_size: 37, num_heads: 3, num_hidden_layers: 2, truncated_vocab_size: 37 });
+      // vllm/model_executor/models/medusa.py ResidualBlock.__init__: bias only with medusa_fc_bias
+      expect(config.medusa_fc_bias).toBe(true);
+      expect(config.original_lm_head).toBe(false);
+      // Medusa.__init__ (self.blocks[i].layers[j], self.lm_heads[i]) as Medusa.load_weights matches names
+      const want = new Map<string, number[]>();
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 2; j++) {
+          want.set(`blocks.${i}.layers.${j}.weight`, [24, 24]);
+          want.set(`blocks.${i}.layers.${j}.bias`, [24]);
+        }
+        want.set(`lm_heads.${i}.weight`, [37, 24]);
+      }
+      expect(new Map([...shapes].sort())).toEqual(new Map([...want].sort()));
+      expect(dtypes).toEqual(new Set(['F32']));
+      head.dispose();
+    }));
+
+  it('vllm-medusa with the base output layer: original_lm_head and one lm_heads.0.weight (Medusa.load_weights)', () =>
+    withBase(async (base) => {
+      const c = headConfig(base.config, 'medusa', 2, 1, true);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 1)));
+      const { config, shapes, tensors } = contents((await exportHead(head, 'vllm-medusa')).files, 'model.safetensors');
+      expect(config.original_lm_head).toBe(true);
+      expect([...shapes.keys()].filter((n) => n.startsWith('lm_heads'))).toEqual(['lm_heads.0.weight']);
+      expect(tensors.get('lm_heads.0.weight')!.data).toEqual(base.output);
+      head.dispose();
+    }));
+
+  it('tgi-medusa: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight; medusa_num_heads/layers; no architectures', () =>
+    withBase(async (base) => {
+      const c = headConfig(base.config, 'medusa', 2, 2);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 2)));
+      const { files } = await exportHead(head, 'tgi-medusa', { baseModel: 'stories260K', dtype: 'F16' });
+      expect([...files.keys()].sort()).toEqual(['config.json', 'medusa_lm_head.safetensors']);
+      const { config, shapes, dtypes } = contents(files, 'medusa_lm_head.safetensors');
+      // text_generation_server/models/__init__.py get_model: medusa_num_heads, base_model_name_or_path
+      expect(config).toMatchObject({ medusa_num_heads: 2, medusa_num_layers: 2, base_model_name_or_path: 'stories260K', torch_dtype: 'float16' });
+      // layers/speculative.py SpeculativeHead.load: a config with architectures is not Medusa
+      expect(config.architectures).toBeUndefined();
+      // layers/medusa.py MedusaHead.__init__ (ResBlock prefix {i}.{j}.linear, bias=True; out {i}.{L}, bias=False)
+      const want = new Map<string, number[]>();
+      for (let i = 0; i < 2; i++) {
+        for (let j = 0; j < 2; j++) {
+          want.set(`${i}.${j}.linear.weight`, [24, 24]);
+          want.set(`${i}.${j}.linear.bias`, [24]);
+        }
+        want.set(`${i}.2.weight`, [37, 24]);
+      }
+      expect(new Map([...shapes].sort())).toEqual(new Map([...want].sort()));
+      expect(dtypes).toEqual(new Set(['F16']));
+      head.dispose();
+    }));
+
+  it('tgi-medusa with the base output layer: V1 with the base layer copied as {i}.{L}.weight (TensorRT-LLM reads only V1)', () =>
+    withBase(async (base) => {
+      for (const layers of [1, 2]) {
+        const c = headConfig(base.config, 'medusa', 2, layers, true);
+        const head = await loadHead(base, headsFile(c, randomValues(c, 3)));
+        const { tensors } = contents((await exportHead(head, 'tgi-medusa')).files, 'medusa_lm_head.safetensors');
+        // tensorrt_llm/models/medusa/weight.py load_medusa_hf: state_dict[f"{h}.{num_medusa_layers}.weight"] for every head
+        for (let i = 0; i < 2; i++) expect(tensors.get(`${i}.${layers}.weight`)!.data).toEqual(base.output);
+        head.dispose();
+      }
+    }));
+
+  it('a TGI MedusaHeadV2 file (no {i}.1.weight) loads as heads on the base output layer', () =>
+    withBase(async (base) => {
+      const { dim } = base.config;
+      const values = new Map<string, Float32Array>();
+      const tensors = new Map<string, SafetensorsInput>();
+      for (let i = 0; i < 3; i++) {
+        const w = randomArray(dim * dim, 40 + i, -0.3, 0.3);
+        const b = randomArray(dim, 50 + i, -0.3, 0.3);
+        // layers/medusa.py MedusaHeadV2.__init__: load_multi of {i}.0.linear (weight, bias); the model's own lm_head
+        tensors.set(`${i}.0.linear.weight`, { shape: [dim, dim], data: w });
+        tensors.set(`${i}.0.linear.bias`, { shape: [dim], data: b });
+        values.set(`heads.${i}.blocks.0.weight`, w);
+        values.set(`heads.${i}.blocks.0.bias`, b);
+      }
+      const head = await loadHead(base, serializeSafetensors(tensors), { engineConfig: { medusa_num_heads: 3, medusa_num_layers: 1 } });
+      const c = headConfig(base.config, 'medusa', 3, 1, true);
+      expect(head.config).toEqual(c);
+      const hT = observed(head, 8);
+      const { tokens } = await head.propose({ tree: small, root: 2, context: [] });
+      expect([...tokens]).toEqual([...medusaProposeCpu(c, values, base.output, hT, small, 2)]);
+      head.dispose();
+    }));
+
+  it('mlp-speculator: MLPSpeculatorConfig fields; speculator.{emb,proj,head,ln}.{i}', () =>
+    withBase(async (base) => {
+      const c = speculatorConfig(base.config, 3, 16, true);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 4)));
+      const { files } = await exportHead(head, 'mlp-speculator', { baseModel: '/models/stories260K', dtype: 'BF16' });
+      expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
+      const { config, shapes, dtypes } = contents(files, 'model.safetensors');
+      // fms_extras/models/hf/modeling_mlp_speculator.py MLPSpeculatorConfig.__init__ (len(top_k_tokens_per_head) == n_predict);
+      // TGI layers/speculative.py SpeculativeHead.load: architectures[0] == "MLPSpeculatorPreTrainedModel"
+      expect(config).toMatchObject({
+        model_type: 'mlp_speculator', architectures: ['MLPSpeculatorPreTrainedModel'], vocab_size: 37, emb_dim: 24, inner_dim: 16, n_predict: 3,
+        top_k_tokens_per_head: [1, 1, 1], tie_weights: false, scale_input: true, base_model_name_or_path: '/models/stories260K', torch_dtype: 'bfloat16',
+      });
+      // vllm/model_executor/models/mlp_speculator.py MLPSpeculator.__init__ (emb, proj: emb_dim first then inner, head, ln with
+      // weight and bias) and load_weights (strips "speculator."); TGI layers/mlp.py MLPSpeculatorModel.__init__ (prefix "speculator")
+      const want = new Map<string, number[]>();
+      for (let i = 0; i < 3; i++) {
+        want.set(`speculator.emb.${i}.weight`, [37, 16]);
+        want.set(`speculator.proj.${i}.weight`, [16, i === 0 ? 24 : 16]);
+        want.set(`speculator.head.${i}.weight`, [37, 16]);
+        want.set(`speculator.ln.${i}.weight`, [16]);
+        want.set(`speculator.ln.${i}.bias`, [16]);
+      }
+      expect(new Map([...shapes].sort())).toEqual(new Map([...want].sort()));
+      expect(dtypes).toEqual(new Set(['BF16']));
+      head.dispose();
+    }));
+});
+
+describe('heads that no engine format holds are typed errors saying why', () => {
+  it('Hydra, Hydra++, EAGLE, and kinds in the other kind\'s format', () =>
+    withBase(async (base) => {
+      const cases: Array<[ReturnType<typeof headConfig>, EngineFormat, RegExp]> = [
+        [headConfig(base.config, 'hydra', 2, 1), 'vllm-medusa', /hydra heads: .*sequential input/],
+        [headConfig(base.config, 'hydra', 2, 1), 'mlp-speculator', /no serving engine/],
+        [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
+        [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*no head kind of this package \(medusa, hydra, hydra\+\+, mlp-speculator\) is one/],
+        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*none can be exported as eagle3/],
+        [headConfig(base.config, 'medusa', 2, 1), 'mlp-speculator', /Medusa heads have no token input/],
+        [speculatorConfig(base.config, 2), 'vllm-medusa', /use --format mlp-speculator/],
+        [headConfig(base.config, 'medusa', 2, 1), 'onnx' as EngineFormat, /format = "onnx", expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
+      ];
+      for (const [c, format, message] of cases) {
+        const head = await loadHead(base, headsFile(c, randomValues(c, 1)));
+        await expect(exportHead(head, format)).rejects.toThrow(HeadExportError);
+        await expect(exportHead(head, format)).rejects.toThrow(message);
+        head.dispose();
+      }
+    }));
+});
+
+describe('export -> loadHead gives the same proposals', () => {
+  const cases: Array<[string, EngineFormat, (b: FakeBase) => ReturnType<typeof headConfig>]> = [
+    ['medusa, own lm_heads', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
+    ['medusa, shared output', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 1, true)],
+    ['medusa, own lm_heads', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
+    ['medusa, shared output, 1 block', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 4, 1, true)],
+    ['medusa, shared output, 2 blocks', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 2, 2, true)],
+    ['mlp-speculator', 'mlp-speculator', (b) => speculatorConfig(b.config, 3, 20, false)],
+    ['mlp-speculator, scale_input', 'mlp-speculator', (b) => speculatorConfig(b.config, 4, 24, true)],
+  ];
+  for (const [what, format, make] of cases) {
+    it(`${format}: ${what}, from a directory on disk and from bytes`, () =>
+      withBase(async (base) => {
+        const c = make(base);
+        const values = randomValues(c, 9);
+        const head = await loadHead(base, headsFile(c, values));
+        const { files } = await exportHead(head, format, { baseModel: 'stories260K' });
+        const dir = mkdtempSync(join(tmpdir(), 'hydra-export-'));
+        for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
+        const fromDir = await loadHead(base, dir);
+        expect(fromDir.config).toEqual(c); // kind, counts and sharedOutput all recovered
+        expect(await fromDir.readParameters()).toEqual(values);
+        await sameProposals(head, fromDir);
+        const weights = [...files.keys()].find((n) => n !== 'config.json')!;
+        const fromBytes = await loadHead(base, files.get(weights)!, { engineConfig: decoder.decode(files.get('config.json')!) });
+        expect(fromBytes.config).toEqual(c);
+        await sameProposals(head, fromBytes);
+        for (const h of [head, fromDir, fromBytes]) h.dispose();
+      }));
+  }
+});
+
+describe('foreign files load directly, checked against the base model', () => {
+  /** A FasterDecoding medusa_lm_head.safetensors: [ResBlock] * L repeats one block's tensors L times. */
+  function fasterDecodingFile(base: FakeBase, numHeads: number, layers: number, keepRepeats: boolean) {
+    const { dim, vocabSize } = base.config;
+    const tensors = new Map<string, SafetensorsInput>();
+    const values = new Map<string, Float32Array>();
+    for (let i = 0; i < numHeads; i++) {
+      const w = randomArray(dim * dim, 10 + i, -0.3, 0.3);
+      const b = randomArray(dim, 20 + i, -0.3, 0.3);
+      const out = randomArray(vocabSize * dim, 30 + i);
+      for (let j = 0; j < layers; j++) {
+        if (j === 0 || keepRepeats) {
+          tensors.set(`${i}.${j}.linear.weight`, { shape: [dim, dim], data: w });
+          tensors.set(`${i}.${j}.linear.bias`, { shape: [dim], data: b });
+        }
+        values.set(`heads.${i}.blocks.${j}.weight`, w);
+        values.set(`heads.${i}.blocks.${j}.bias`, b);
+      }
+      tensors.set(`${i}.${layers}.weight`, { shape: [vocabSize, dim], data: out });
+      values.set(`heads.${i}.lm_head.weight`, out);
+    }
+    // FasterDecoding medusa/model/medusa_model.py MedusaConfig.__init__
+    const config = { medusa_num_heads: numHeads, medusa_num_layers: layers, base_model_name_or_path: 'lmsys/vicuna-7b-v1.3' };
+    return { bytes: serializeSafetensors(tensors), config, values };
+  }
+
+  for (const keepRepeats of [true, false]) {
+    it(`FasterDecoding Medusa with 3 shared-block layers (${keepRepeats ? 'repeated tensors' : 'block 0 only'}) loads and drafts as the reference does`, () =>
+      withBase(async (base) => {
+        const { bytes, config, values } = fasterDecodingFile(base, 3, 3, keepRepeats);
+        const dir = mkdtempSync(join(tmpdir(), 'hydra-medusa-'));
+        writeFileSync(join(dir, 'medusa_lm_head.safetensors'), bytes);
+        writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+        const head = await loadHead(base, join(dir, 'medusa_lm_head.safetensors')); // config.json found beside it
+        const c = headConfig(base.config, 'medusa', 3, 3);
+        expect(head.config).toEqual(c);
+        expect(await head.readParameters()).toEqual(values);
+        const hT = observed(head, 5);
+        const { tokens } = await head.propose({ tree: small, root: 3, context: [] });
+        expect([...tokens]).toEqual([...medusaProposeCpu(c, values, base.output, hT, small, 3)]);
+        head.dispose();
+      }));
+  }
+
+  it('vLLM Medusa without medusa_fc_bias (no bias tensors) loads with zero biases', () =>
+    withBase(async (base) => {
+      const { dim, vocabSize } = base.config;
+      const w = randomArray(dim * dim, 4, -0.3, 0.3);
+      const out = randomArray(vocabSize * dim, 5);
+      const bytes = serializeSafetensors(new Map([
+        ['blocks.0.layers.0.weight', { shape: [dim, dim], data: w }],
+        ['lm_heads.0.weight', { shape: [vocabSize, dim], data: out }],
+      ]));
+      const head = await loadHead(base, bytes, { engineConfig: { model_type: 'medusa', hidden_size: dim, vocab_size: vocabSize, num_heads: 1, num_hidden_layers: 1 } });
+      const v = await head.readParameters();
+      expect(v.get('heads.0.blocks.0.bias')).toEqual(new Float32Array(dim));
+      expect(v.get('heads.0.blocks.0.weight')).toEqual(w);
+      head.dispose();
+    }));
+
+  it('a tied MLPSpeculator (one emb/head/ln, proj.0 and proj.1) loads as untied copies', () =>
+    withBase(async (base) => {
+      const c = speculatorConfig(base.config, 4, 16);
+      const values = randomValues(c, 6);
+      const tied = new Map<string, SafetensorsInput>();
+      for (const n of ['emb.0.weight', 'proj.0.weight', 'proj.1.weight', 'head.0.weight', 'ln.0.weight', 'ln.0.bias']) {
+        const v = values.get(`speculator.${n}`)!;
+        tied.set(`speculator.${n}`, { shape: n.startsWith('ln') ? [16] : n.startsWith('proj.0') ? [16, 24] : n.startsWith('proj') ? [16, 16] : [37, 16], data: v });
+      }
+      const config = { model_type: 'mlp_speculator', emb_dim: 24, inner_dim: 16, vocab_size: 37, n_predict: 4, tie_weights: true, scale_input: false };
+      const head = await loadHead(base, serializeSafetensors(tied), { engineConfig: config });
+      const got = await head.readParameters();
+      expect(got.get('speculator.emb.3.weight')).toEqual(values.get('speculator.emb.0.weight'));
+      expect(got.get('speculator.proj.3.weight')).toEqual(values.get('speculator.proj.1.weight'));
+      expect(got.get('speculator.ln.2.bias')).toEqual(values.get('speculator.ln.0.bias'));
+      head.dispose();
+    }));
+
+  it('another dim or vocabulary is a HeadMismatchError naming both; broken files are HeadCheckpointErrors', () =>
+    withBase(async (base) => {
+      const other = fakeBase(device, baseConfig({ dim: 16, vocabSize: 41, headDim: 16, nHeads: 1 }), 2);
+      const medusa = await loadHead(other, headsFile(headConfig(other.config, 'medusa', 2, 1), randomValues(headConfig(other.config, 'medusa', 2, 1), 1)));
+      const spec = await loadHead(other, headsFile(speculatorConfig(other.config, 2), randomValues(speculatorConfig(other.config, 2), 1)));
+      for (const [head, format] of [[medusa, 'vllm-medusa'], [medusa, 'tgi-medusa'], [spec, 'mlp-speculator']] as const) {
+        const { files } = await exportHead(head, format);
+        const weights = [...files.keys()].find((n) => n !== 'config.json')!;
+        const bytes = files.get(weights)!;
+        await expect(loadHead(base, bytes, { engineConfig: decoder.decode(files.get('config.json')!) })).rejects.toThrow(HeadMismatchError);
+        await expect(loadHead(base, bytes)).rejects.toThrow(/heads of dim 16, the base model has dim 24|vocabSize 41, the base model has vocabSize 37/);
+      }
+      // right dims, wrong vocabulary: a TGI head's output layer
+      const { dim } = base.config;
+      const lmOnly = serializeSafetensors(new Map([
+        ['0.0.linear.weight', { shape: [dim, dim], data: new Float32Array(dim * dim) }],
+        ['0.0.linear.bias', { shape: [dim], data: new Float32Array(dim) }],
+        ['0.1.weight', { shape: [50, dim], data: new Float32Array(50 * dim) }],
+      ]));
+      await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 1, medusa_num_layers: 1 } })).rejects.toThrow(/0\.1\.weight has shape \[50, 24\]: heads of vocabSize 50, the base model has vocabSize 37/);
+      await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 2, medusa_num_layers: 1 } })).rejects.toThrow(HeadCheckpointError);
+      await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 2, medusa_num_layers: 1 } })).rejects.toThrow(/1\.0\.linear\.weight \[24, 24\] is missing/);
+      await expect(loadHead(base, lmOnly, { engineConfig: '{nope' })).rejects.toThrow(/engineConfig: not JSON/);
+      await expect(loadHead(base, lmOnly, { engineConfig: { medusa_num_heads: 1, medusa_num_layers: 1, hidden_size: 32 } })).rejects.toThrow(/config.json hidden_size = 32: heads of dim 32, the base model has dim 24/);
+      const lmHeadsOnly = serializeSafetensors(new Map([['lm_heads.0.weight', { shape: [37, dim], data: new Float32Array(37 * dim) }]]));
+      await expect(loadHead(base, lmHeadsOnly)).rejects.toThrow(/0 heads, expected 1 to 64 \(from config.json, or counted from the tensor names/);
+      const emptyDir = mkdtempSync(join(tmpdir(), 'hydra-empty-'));
+      await expect(loadHead(base, emptyDir)).rejects.toThrow(/a heads directory needs medusa_lm_head.safetensors or model.safetensors/);
+      medusa.dispose();
+      spec.dispose();
+      other.dispose();
+    }));
+});

@@ -1,0 +1,220 @@
+// MLPSpeculator (Wertheimer et al. 2024, "Accelerating Production LLMs with Combined
+// Token/Embedding Speculators"; IBM fms-extras): a chain of stages, each drafting one token from
+// the state the stage before it left and the token that stage drafted, like a small RNN:
+//
+//   s_0     = h_t                                   (scaleInput: s_0 = h_t / rms(h_t) / √2)
+//   s_{i+1} = GELU(N_i(P_i s_i + c · E_i[x_i]))      x_0 = root, x_i = the token stage i-1 drafted
+//   logits_i = H_i s_{i+1}
+//   N_i(y)  = y / √(mean(y²) + 1e-6) · w_i + b_i      (fms LayerNormParameterized with use_mean
+//                                                    off: an RMS norm with gain and shift)
+//   c       = emb_weight / state_weight,  state_weight = 0.5^(0.5/n),
+//             emb_weight = √((1 − state_weight²) · inner/2),  n = numHeads (n_predict)
+//
+// GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
+// is: each parent's children take the top-k of the stage run on that parent's own state.
+import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type HeadBase, type Proposal, type ProposeRequest } from './draft-head';
+import type { HeadConfig } from './config';
+import { HeadStateError } from './errors';
+
+/** The norm's eps in every engine that runs these speculators (vLLM, TGI, fms). */
+export const SPECULATOR_NORM_EPS = 1e-6;
+
+/** c of the equation above: how much more the token embedding weighs than the projected state. */
+export function speculatorEmbeddingScale(numHeads: number, innerDim: number): number {
+  const stateWeight = 0.5 ** (0.5 / numHeads);
+  const embWeight = Math.sqrt((1 - stateWeight * stateWeight) * (innerDim / 2));
+  return embWeight / stateWeight;
+}
+
+/** Every depth's recorded top-k lists and where each node's token sits in them. */
+interface Draft {
+  chosen: Tensor[];
+  entryOf: (node: number) => number;
+  keep: <T extends Tensor>(t: T) => T;
+  dispose: () => void;
+}
+
+export class MLPSpeculatorHeads extends TopKHeads {
+  readonly sequential = true;
+  /** [dim] filled with 1/√2: rmsnorm with it is scaleInput's s_0 in one dispatch; null without scaleInput. */
+  private readonly inputGain: Tensor | null;
+  /** c of the header's equation. */
+  readonly embeddingScale: number;
+
+  constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>) {
+    super(base, config, params, null);
+    const sc = config.speculator;
+    if (!sc) throw new HeadStateError(`mlp-speculator heads need config.speculator (innerDim, scaleInput)`);
+    this.embeddingScale = speculatorEmbeddingScale(config.numHeads, sc.innerDim);
+    this.inputGain = sc.scaleInput ? base.device.tensor(new Float32Array(config.dim).fill(Math.SQRT1_2), [config.dim]) : null;
+  }
+
+  override dispose(): void {
+    this.inputGain?.dispose();
+    super.dispose();
+  }
+
+  async propose(req: ProposeRequest): Promise<Proposal> {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    const tokens = new Int32Array(tree.size);
+    tokens[0] = req.root;
+    if (tree.depth === 0) return { tokens, draftProbs: null };
+    const steps = this.drafting(hT, req);
+    let r = steps.next();
+    while (!r.done) {
+      const [i, s, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = this.recordTopK(i, s, k) ?? this.device.tensor(await cpuTopK(linear(s, this.head(i)), k), [s.shape[0], k], 'i32');
+      } catch (e) {
+        steps.throw(e); // lets the drafting free what it holds, then rethrows
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    const draft = r.value;
+    try {
+      const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
+      const all = (await (flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0))).read()) as Int32Array; // every depth's ids, depth after depth
+      for (let n = 1; n < tree.size; n++) tokens[n] = all[draft.entryOf(n)];
+      return { tokens, draftProbs: null };
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
+  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    if (tree.depth === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
+    for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
+    const steps = this.drafting(hT, req);
+    let r = steps.next();
+    while (!r.done) {
+      const [i, s, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = this.recordTopK(i, s, k)!; // k <= TOPK_MAX_K was checked above
+      } catch (e) {
+        steps.throw(e);
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    const draft = r.value;
+    try {
+      return gatherProposal(this.uploads, req.root, draft.chosen, req.order, draft.entryOf);
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /**
+   * Logits of every stage along one path (root, x_1, ..., x_{m-1}): row i is stage i fed x_i
+   * after stages 0..i-1 were fed the tokens before it. Returns [m, vocab], owned by the caller.
+   * For tests and training parity.
+   */
+  logits(hT: Tensor, path: Int32Array): Tensor {
+    const owned: Tensor[] = [];
+    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
+    try {
+      let s = this.inputState(hT);
+      if (s !== hT) keep(s);
+      const rows: Tensor[] = [];
+      for (let i = 0; i < path.length; i++) {
+        s = keep(this.stage(i, s, Int32Array.of(path[i]))); // [1, inner]
+        rows.push(keep(linear(s, this.head(i)))); // [1, vocab]
+      }
+      return concat(rows, 0); // [m, vocab]
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  /**
+   * Records the drafting depth by depth. At each depth it yields (stage i, the states s_{i+1} of
+   * the depth's parents [rows, inner], k) and takes back that stage's top-k ids [rows, k] (i32,
+   * which it then owns). Returns every depth's lists and entryOf(node), the index of the node's
+   * token in those lists flattened depth after depth.
+   */
+  private *drafting(hT: Tensor, req: ProposeRequest): Generator<[number, Tensor, number], Draft, Tensor> {
+    const { tree } = req;
+    const owned: Tensor[] = [];
+    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
+    const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
+    const entry = new Int32Array(tree.size);
+    try {
+      const s0 = this.inputState(hT);
+      if (s0 !== hT) keep(s0);
+      let s = keep(this.stage(0, s0, Int32Array.of(req.root))); // [1, inner]: the root's state
+      let parents = [0];
+      let offset = 0;
+      for (let d = 1; ; d++) {
+        const k = tree.maxRankAtDepth(d);
+        const ids = keep(yield [d - 1, s, k]); // [parents, k]
+        chosen.push(ids);
+        parents.forEach((p, j) => {
+          for (const c of tree.nodes[p].children) entry[c] = offset + j * k + tree.ranks[c];
+        });
+        offset += ids.size;
+        if (d === tree.depth) break;
+        // The next depth's parents: each continues its parent's state with its own token.
+        const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
+        const rowOf = new Map(parents.map((p, j) => [p, j]));
+        const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of s
+        const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
+        const column = keep(ids.reshape([ids.size, 1]));
+        const tokens = keep(keep(gatherRows(column, at)).reshape([next.length])); // [next] i32, on the GPU
+        const states = keep(gatherRows(s, from)); // [next, inner]
+        s = keep(this.stage(d, states, tokens));
+        parents = next;
+      }
+    } catch (e) {
+      for (const t of owned) t.dispose();
+      throw e;
+    }
+    return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
+  }
+
+  /** s_0: h_t itself (returned as is, not a copy), or with scaleInput h_t / rms(h_t) / √2 (owned by the caller). */
+  private inputState(hT: Tensor): Tensor {
+    return this.inputGain ? rmsnorm(hT, this.inputGain, SPECULATOR_NORM_EPS) : hT;
+  }
+
+  /** Stage i: s [rows, in] and the tokens x_i [rows] -> GELU(N_i(P_i s + c·E_i[x_i])) [rows, inner], owned by the caller. */
+  private stage(i: number, s: Tensor, tokens: Tensor | Int32Array): Tensor {
+    const owned: Tensor[] = [];
+    const keep = (t: Tensor): Tensor => (owned.push(t), t);
+    try {
+      const e = keep(scale(keep(embedding(this.param(`speculator.emb.${i}.weight`), tokens)), this.embeddingScale)); // [rows, inner]
+      const y = keep(linear(s, this.param(`speculator.proj.${i}.weight`), undefined, { residual: e })); // P_i s + c·E_i[x_i]
+      const n = keep(add(keep(rmsnorm(y, this.param(`speculator.ln.${i}.weight`), SPECULATOR_NORM_EPS)), this.param(`speculator.ln.${i}.bias`)));
+      return gelu(n);
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  /** H_i [vocab, inner] */
+  private head(i: number): Tensor {
+    return this.param(`speculator.head.${i}.weight`);
+  }
+
+  /** Stage i's k best ids for each state row, on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
+  private recordTopK(i: number, s: Tensor, k: number): Tensor | null {
+    const vocab = this.config.vocabSize;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    if (k > TOPK_MAX_K) return null;
+    const logits = linear(s, this.head(i)); // [rows, vocab]
+    try {
+      const { values, indices } = topk(logits, k);
+      values.dispose();
+      return indices;
+    } finally {
+      logits.dispose();
+    }
+  }
+}
