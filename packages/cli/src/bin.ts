@@ -37,7 +37,7 @@ cli
   .option('--seed <s>', 'random seed', { default: 0 })
   .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or hydra with --heads)')
   .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
-  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file', { default: 'cpu-16' })
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, root, or a JSON file (default: tuned for these heads on this device on first use, then cached)')
   .option('--verifier <kind>', 'greedy | typical | sample (default greedy at temperature 0, else sample)')
   .option('--compare <decoders>', 'also run these decoders on the same prompt and print their speed, e.g. ar,medusa')
   .option('--json', 'print one JSON object with the text and statistics')
@@ -68,9 +68,11 @@ cli
   .action(runChat);
 
 cli
-  .command('convert', 'Write a llama2.c checkpoint as a Hugging Face directory (config.json + model.safetensors)')
+  .command('convert', 'Write a llama2.c checkpoint (or random weights of a real shape) as a Hugging Face directory (config.json + model.safetensors)')
   .option('--model <path>', 'llama2.c checkpoint (.bin)')
-  .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model')
+  .option('--random <shape>', 'instead of --model: random weights of a real model shape (smollm2-135m, stories15M)')
+  .option('--seed <s>', 'seed of the --random weights', { default: 1 })
+  .option('--tokenizer <path>', 'llama2.c tokenizer (.bin); default: tokenizer.bin or tok<vocab>.bin beside the model (with --random: none unless given)')
   .option('--out <dir>', 'output directory')
   .option('--force', 'overwrite a directory that already holds a model')
   .option(...LOAD_FLAGS[1])
@@ -146,7 +148,7 @@ cli
   .option('--verifier <kind>', 'greedy | typical | sample (default greedy at temperature 0)')
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', { default: 0 })
   .option('--seed <s>', 'random seed', { default: 0 })
-  .option('--tree <name|file>', 'candidate tree for every speculative decoder (default cpu-16)')
+  .option('--tree <name|file>', 'candidate tree for every speculative decoder (default: each decoder\'s tree tuned for its heads on this device, cached)')
   .option('--trees <list>', 'several trees, each benchmarked with every speculative decoder, e.g. medusa-63,tuned.json')
   .option('--heads-dir <dir>', 'directory with medusa/hydra/hydra-pp.safetensors (default: heads/ beside the model)')
   .option('--untrained-heads', 'where a heads file is missing, bench fresh createHead heads instead (said in the output)')
@@ -154,6 +156,7 @@ cli
   .option('--limit <k>', 'use the first k prompts')
   .option('--json <file>', 'write every per-prompt figure as JSON')
   .option('--html <file>', 'write a self-contained HTML page with charts')
+  .option('--replay', 'estimate for untrained heads of the model\'s real shapes: their kernels run, their proposals are replaced by the AR continuation at the trained stories260K heads\' acceptance rates')
   .option('--host-proposals', 'heads read their tokens back before the verify pass (two read-backs a step): head ms/step is then their whole time')
   .option('--no-progress', 'no progress bar')
   .option(...LOAD_FLAGS[0])
@@ -163,7 +166,7 @@ cli
   });
 
 cli
-  .command('tune', 'Fit a candidate tree to this device: forward cost by rows × head acceptance by (depth, rank)')
+  .command('tune', 'Tune the candidate tree for these heads on this device now (the default tree of generate and bench, cached) and print the measurements')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
   .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
   .option(THREADS_FLAG, THREADS_HELP)
@@ -174,11 +177,12 @@ cli
   .option('--num-heads <n>', 'number of untrained heads (default: the calibration tree depth)')
   .option('--prompts <file>', 'calibration prompts (default: the bundled calibration openings)')
   .option('--limit <k>', 'calibration prompts to use', { default: 8 })
-  .option('--max-new-tokens <n>', 'tokens per calibration prompt', { default: 128 })
-  .option('--calibration-tree <name|file>', 'wide tree whose nodes are scored', { default: 'medusa-63' })
-  .option('--rows <list>', 'tree row counts to time', { default: '1,2,3,4,5,6,7,8,10,12,16,20,24,32,48,64' })
+  .option('--max-new-tokens <n>', 'tokens per calibration prompt', { default: 48 })
+  .option('--calibration-tree <name|file>', 'wide tree whose nodes are scored (default: the best 63 nodes under the prior rates)')
+  .option('--rows <list>', 'tree row counts to time, from 1 (default 1,2,3,4,6,8,12,16,24,32,48,64)')
   .option('--max-nodes <n>', 'largest tree considered (candidates, root excluded)', { default: 63 })
-  .option('--out <file>', 'tree JSON to write (loadable by generate --tree and bench --trees)')
+  .option('--budget-ms <ms>', 'time the measurements aim for', { default: 5000 })
+  .option('--out <file>', 'also write the tree as JSON (loadable by generate --tree and bench --trees)')
   .option(...LOAD_FLAGS[0])
   .option(...LOAD_FLAGS[1])
   .action(runTune);

@@ -4,7 +4,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FileSourceError, parseSafetensors, readFileChecked, WEIGHT_DTYPES, type ReadOptions, type WeightDType } from '@hydra-ts/model';
-import { CandidateTree, getTree, TreeError } from '@hydra-ts/tree';
+import { CandidateTree, getTree, rootOnly, TreeError } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
 
@@ -64,7 +64,11 @@ export function inputFile(option: string, file: string, opts: ReadOptions = {}):
 /** A tree file is at most a few MiB (1024 nodes); refuse anything far larger unread. */
 const MAX_TREE_FILE_BYTES = 16 * 2 ** 20;
 
-/** A built-in tree name, chain-<n>, or a JSON tree file; `option` names the flag in errors. */
+/**
+ * A built-in tree name, chain-<n>, 'root' (the root alone: the decoder runs as AR), or a JSON tree
+ * file (one with no paths, as `hydra tune --out` writes where AR is fastest, is the root alone too);
+ * `option` names the flag in errors.
+ */
 export function treeOption(value: unknown, option = 'tree'): CandidateTree {
   const v = String(value);
   if (v.endsWith('.json') || existsSync(v)) {
@@ -76,8 +80,10 @@ export function treeOption(value: unknown, option = 'tree'): CandidateTree {
     } catch (e) {
       throw new TreeError(`tree file ${v} is not UTF-8 text; expected a tree JSON file`, { cause: e });
     }
+    if (isRootOnlyJson(text)) return rootOnly();
     return CandidateTree.fromJSON(text, { file: v });
   }
+  if (v === 'root') return rootOnly();
   return getTree(v);
 }
 
@@ -191,4 +197,14 @@ export function deviceLine(name: string, threads = process.env.LP_NUM_THREADS ??
 /** ' (LP_NUM_THREADS n)' for the llvmpipe adapter when `threads` is known, else ''. */
 export function threadsNote(name: string, threads: string | undefined): string {
   return threads && /llvmpipe/.test(name) ? ` (LP_NUM_THREADS ${threads})` : '';
+}
+
+/** A tree JSON whose paths are empty: the root alone. */
+function isRootOnlyJson(text: string): boolean {
+  try {
+    const json = JSON.parse(text) as { paths?: unknown } | null;
+    return json !== null && typeof json === 'object' && Array.isArray(json.paths) && json.paths.length === 0;
+  } catch {
+    return false; // fromJSON says what is wrong
+  }
 }

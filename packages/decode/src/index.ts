@@ -5,3 +5,33 @@ export { DecodeSession, SessionBusyError, type DecodeRequest, type SessionOption
 export type { StopReason } from '@hydra-ts/model';
 export { DecodeStats } from './stats';
 export { OracleHead, RandomHead } from './testing';
+export { ReplayHead, type ReplayHeadOptions } from './replay-head';
+
+// Tree tuning: the cost model, its measurements, the tuner and the cached default tree.
+export {
+  rankTrees,
+  treeThroughput,
+  monotoneCost,
+  forwardMsAt,
+  acceptanceFromCounts,
+  type ForwardCost,
+  type StepCost,
+  type TreeChoice,
+  type TreeRanking,
+} from './tune/cost-model';
+export { measureForwardCost, measureHeadCost, measureAcceptance, type AcceptanceCounts, type ForwardCostOptions } from './tune/measure';
+export { tuneTree, type TuneOptions, type TuneProgress, type TunePhase, type TunedTree, type TunedCandidate } from './tune/tune-tree';
+export {
+  defaultTreeFor,
+  treeKey,
+  treeKeyParts,
+  deviceKeyParts,
+  sha256Hex,
+  TUNED_TREE_VERSION,
+  type DefaultTree,
+  type DefaultTreeOptions,
+  type TreeKeyParts,
+  type TunedTreeRecord,
+} from './tune/default-tree';
+export { memoryTreeStore, webStorageTreeStore, type TreeStore, type WebStorageLike } from './tune/tree-store';
+export { defaultTreeCacheDir, fileTreeStore, platformTreeStore } from '#tree-store';

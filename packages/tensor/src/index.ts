@@ -7,6 +7,7 @@ export { kernel, params, grid, type Kernel, type Access } from './kernel';
 export { f32ToF16, f16ToF32, f32ToF16Bits, f16BitsToF32 } from './half';
 export { sizeClass } from './pool';
 export { HostUploads } from './uploads';
+export { measureDispatchFloor, type DispatchFloor } from './floor';
 
 // GPU ops
 export { add, mul, sub, binary, type BinaryOp } from './ops/elementwise';
@@ -28,6 +29,7 @@ export { appendEmbeddings } from './ops/append-embeddings';
 export { concat } from './ops/concat';
 export { slice } from './ops/slice';
 export { argmax } from './ops/argmax';
+export { incrementTimes } from './ops/increment';
 export { topk, TOPK_MAX_K, type TopK } from './ops/topk';
 export { mlpTopK, MlpStack, MLP_TOPK_MAX_K, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, type MlpStackMember, type MlpTopKOptions } from './ops/mlp-topk';
 export { linear, linearNaive, columnConfig, sharesRows, SHARE_LANES, type LinearOptions, type ColumnConfig } from './ops/linear';

@@ -7,9 +7,8 @@ import { UsageError } from '../errors';
 import { bundledPromptFile, planBench } from '../commands/bench';
 import { runTune } from '../commands/tune';
 import { parsePrompts, PromptFileError, readPrompts } from './prompts';
-import { acceptanceFromCounts, chooseTree, forwardMsAt, monotoneCost, type StepCost } from './tune-tree';
 import { renderHtml } from './html';
-import { formatTable, summarize, withSpeedups, type BenchReport, type RunFigures } from './report';
+import { formatFloor, formatTable, summarize, withSpeedups, type BenchReport, type RunFigures } from './report';
 
 describe('prompt files', () => {
   it('reads .txt one prompt per line, trimmed, blank lines skipped', () => {
@@ -42,95 +41,6 @@ describe('prompt files', () => {
     expect(new Set(evalPrompts).size).toBe(20);
     expect(calib.filter((p) => evalPrompts.includes(p))).toEqual([]);
     expect(readPrompts(bundledPromptFile(), 5)).toEqual(evalPrompts.slice(0, 5));
-  });
-});
-
-const linearCost = (fixed: number, perRow: number, maxRows = 128): StepCost => {
-  const rows = [1, 2, 4, 8, 16, 32, 64, maxRows];
-  return { forward: { rows, ms: rows.map((r) => fixed + perRow * r) }, headMs: [0], overheadMs: 0 };
-};
-
-describe('tree tuning', () => {
-  // Every rank at every depth has a non-zero chance, so a bigger tree always has a larger E[τ].
-  const accept = [0.7, 0.5, 0.4, 0.3].map((top1) => Array.from({ length: 6 }, (_, r) => top1 / (r + 1) ** 2 / 1.6));
-
-  it('picks the widest tree when rows are free', () => {
-    const flat: StepCost = { forward: { rows: [1, 64], ms: [5, 5] }, headMs: [1, 1, 1, 1], overheadMs: 0.5 };
-    const r = chooseTree(accept, flat, { maxNodes: 40 });
-    expect(r.best.nodes).toBe(40);
-    expect(r.tree.size).toBe(41);
-    expect(r.curve).toHaveLength(40);
-  });
-
-  it('picks a chain of top-1 guesses when every row costs a lot', () => {
-    // Top-1 guesses are right 90% of the time, others 5%: at 1 ms a row over a 10 ms floor the
-    // chain pays all the way down (chain-4: 4.095 / 15 ms) but a 5% sibling never does (4.145 / 16 ms).
-    const p = [0, 1, 2, 3].map(() => [0.9, 0.05, 0.05]);
-    const r = chooseTree(p, linearCost(10, 1));
-    expect(r.tree.toJSON().paths).toEqual([[0], [0, 0], [0, 0, 0], [0, 0, 0, 0]]);
-    expect(r.best.tokensPerSecond).toBeCloseTo((4.0951 / 15) * 1000, 9);
-    // Steeper still (40 ms a row): one guess is all that pays (1.9 / 90 ms > 2.71 / 130 ms).
-    expect(chooseTree(p, linearCost(10, 40)).tree.toJSON().paths).toEqual([[0]]);
-  });
-
-  it('matches a hand-worked example', () => {
-    // Trees by budget (greedy on path products; ties to the shallower node):
-    // n=1 {[0]} τ=1.6; n=2 +[1] τ=1.9; n=3 +[0,0] τ=2.2; n=4 +[1,0] τ=2.35.
-    // Step ms = forward(n+1) = 11, 12, 13, 20  ->  tokens/s 145.5, 158.3, 169.2, 117.5: n = 3.
-    const p = [
-      [0.6, 0.3],
-      [0.5, 0.2],
-    ];
-    const cost: StepCost = { forward: { rows: [1, 2, 3, 4, 5, 6, 7], ms: [10, 11, 12, 13, 20, 30, 40] }, headMs: [0, 0], overheadMs: 0 };
-    const r = chooseTree(p, cost, { maxNodes: 6, name: 't' });
-    expect(r.best.nodes).toBe(3);
-    expect(r.tree.toJSON().paths).toEqual([[0], [1], [0, 0]]);
-    expect(r.best.expectedAcceptLength).toBeCloseTo(2.2, 12);
-    expect(r.best.tokensPerSecond).toBeCloseTo(2200 / 13, 9);
-    expect(r.curve.map((c) => c.tokensPerSecond)).toEqual(
-      [1.6 / 11, 1.9 / 12, 2.2 / 13, 2.35 / 20, 2.47 / 30, 2.53 / 40].map((x) => expect.closeTo(x * 1000, 9)),
-    );
-    // The chosen tree round-trips through the tree file format generate --tree reads.
-    const again = CandidateTree.fromJSON(JSON.parse(JSON.stringify(r.tree.toJSON())));
-    expect(again.toJSON()).toEqual(r.tree.toJSON());
-  });
-
-  it('adds head time by depth and per-step overhead to the step cost', () => {
-    const p = [[0.9], [0.9], [0.9]];
-    // A free forward but heads costing 10 ms per level: deeper is no longer free.
-    // chain-1: 1.9/(1+10)=0.1727, chain-2: 2.71/(1+20)=0.129, chain-3: 3.439/31=0.111.
-    const cost: StepCost = { forward: { rows: [1, 8], ms: [1, 1] }, headMs: [10, 20, 30], overheadMs: 0 };
-    expect(chooseTree(p, cost).best.nodes).toBe(1);
-    // With a large fixed overhead the extra depth pays: chain-3 3.439/131 > chain-2 2.71/121 > chain-1 1.9/111.
-    expect(chooseTree(p, { ...cost, overheadMs: 100 }).best.nodes).toBe(3);
-  });
-
-  it('interpolates the forward cost table', () => {
-    const f = { rows: [1, 4, 8], ms: [2, 5, 13] };
-    expect(forwardMsAt(f, 1)).toBe(2);
-    expect(forwardMsAt(f, 2)).toBeCloseTo(3, 12);
-    expect(forwardMsAt(f, 6)).toBeCloseTo(9, 12);
-    expect(forwardMsAt(f, 10)).toBeCloseTo(17, 12); // slope of the last segment, 2 ms/row
-  });
-
-  it('makes a noisy cost table non-decreasing from the larger trees down', () => {
-    expect(monotoneCost({ rows: [1, 2, 4, 8, 16], ms: [30, 45, 60, 50, 80] }).ms).toEqual([30, 45, 50, 50, 80]);
-  });
-
-  it('turns counts into a table whose rows sum to at most 1', () => {
-    const p = acceptanceFromCounts([[6, 3, 0], [1, 1, 1]], [[10, 10, 0], [2, 2, 2]]);
-    expect(p[0]).toEqual([0.6, 0.3, 0]);
-    expect(p[1].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-    expect(p[1][0]).toBeCloseTo(1 / 3, 12);
-  });
-
-  it('rejects malformed cost tables with typed errors', () => {
-    const ok = [[0.5]];
-    expect(() => chooseTree(ok, { forward: { rows: [], ms: [] }, headMs: [], overheadMs: 0 })).toThrow(UsageError);
-    expect(() => chooseTree(ok, { forward: { rows: [2, 1], ms: [1, 1] }, headMs: [], overheadMs: 0 })).toThrow(/increasing/);
-    expect(() => chooseTree(ok, { forward: { rows: [1], ms: [0] }, headMs: [], overheadMs: 0 })).toThrow(/ms\[0\] = 0/);
-    expect(() => chooseTree(ok, linearCost(1, 1), { maxNodes: 0 })).toThrow(/--max-nodes 0/);
-    expect(() => chooseTree([[1.5]], linearCost(1, 1))).toThrow(TreeError);
   });
 });
 
@@ -227,6 +137,19 @@ describe('report', () => {
   });
 });
 
+describe('floor table', () => {
+  it('prints dispatches, read-backs, step and floor times and their ratio per decoder', () => {
+    const t = formatFloor([
+      { label: 'ar', dispatchesPerStep: 34, readbacksPerStep: 1, stepMs: 1.3, floorMs: 0.26, overFloor: 5 },
+      { label: 'hydra++', dispatchesPerStep: 61.25, readbacksPerStep: 1, stepMs: 2.6, floorMs: 0.43, overFloor: 2.6 / 0.43 },
+    ]).split('\n');
+    expect(t[0]).toMatch(/^\| decoder +\| dispatches\/step \| read-backs\/step \| step ms \| floor ms \| step \/ floor \|$/);
+    expect(t[2]).toMatch(/^\| ar +\| +34\.0 \| +1\.00 \| +1\.300 \| +0\.260 \| +5\.00× \|$/);
+    expect(t[3]).toContain('61.3');
+    expect(t[3]).toContain('6.05×');
+  });
+});
+
 describe('bad options', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'hydra-bench-'));
   const prompts = path.join(dir, 'p.txt');
@@ -235,9 +158,25 @@ describe('bad options', () => {
   it('plans a valid run without loading anything', () => {
     const plan = planBench({ prompts, decoders: 'hydra,ar', trees: 'chain-3,cpu-8', limit: 1 });
     expect(plan.decoders).toEqual(['ar', 'hydra']);
-    expect(plan.trees.map((t) => t.name)).toEqual(['chain-3', 'cpu-8']);
+    expect(plan.trees!.map((t) => t.name)).toEqual(['chain-3', 'cpu-8']);
     expect(plan.prompts).toEqual(['Once upon a time']);
     expect(plan.numHeads).toBe(3);
+  });
+
+  it('leaves the trees to the tuner when none is given, with 4 heads by default', () => {
+    const plan = planBench({ prompts });
+    expect(plan.trees).toBeNull();
+    expect(plan.numHeads).toBe(4);
+    expect(plan.replay).toBe(false);
+    expect(planBench({ prompts, tree: 'root' }).trees!.map((t) => t.size)).toEqual([1]);
+  });
+
+  it('checks --replay against the options it cannot go with', () => {
+    expect(planBench({ prompts, replay: true }).replay).toBe(true);
+    expect(() => planBench({ prompts, replay: true, decoders: 'hydra' })).toThrow(/must include ar/);
+    expect(() => planBench({ prompts, replay: true, temperature: '0.7' })).toThrow(/--temperature 0/);
+    expect(() => planBench({ prompts, replay: true, untrainedHeads: true })).toThrow(/give one of them/);
+    expect(() => planBench({ prompts, replay: true, numHeads: '5' })).toThrow(/cover 4 depths/);
   });
 
   it('tells apart tree files whose trees share a name by their file names', () => {
@@ -246,8 +185,8 @@ describe('bad options', () => {
     writeFileSync(a, JSON.stringify({ name: 'tuned-hydra++', paths: [[0], [1], [0, 0]] }));
     writeFileSync(b, JSON.stringify({ name: 'tuned-hydra++', paths: [[0]] }));
     const plan = planBench({ prompts, trees: `${a},${b},cpu-8` });
-    expect(plan.trees.map((t) => t.name)).toEqual(['tuned-hydra++ (tuned-gpu.json)', 'tuned-hydra++ (tuned-cpu.json)', 'cpu-8']);
-    expect(plan.trees.map((t) => t.size)).toEqual([4, 2, 9]);
+    expect(plan.trees!.map((t) => t.name)).toEqual(['tuned-hydra++ (tuned-gpu.json)', 'tuned-hydra++ (tuned-cpu.json)', 'cpu-8']);
+    expect(plan.trees!.map((t) => t.size)).toEqual([4, 2, 9]);
     expect(() => planBench({ prompts, trees: `${a},cpu-8,${a}` })).toThrow(/--trees lists .*tuned-gpu.json twice/);
   });
 
@@ -265,9 +204,10 @@ describe('bad options', () => {
   });
 
   it('tune checks its options before loading the model', async () => {
-    await expect(runTune({})).rejects.toThrow(/--out <tree.json> is required/);
-    await expect(runTune({ out: 'x.json', decoder: 'ar' })).rejects.toThrow(UsageError);
-    await expect(runTune({ out: 'x.json', rows: '4,2' })).rejects.toThrow(/increasing/);
-    await expect(runTune({ out: 'x.json', maxNodes: '0' })).rejects.toThrow(/--max-nodes 0/);
+    await expect(runTune({ decoder: 'ar' })).rejects.toThrow(UsageError);
+    await expect(runTune({ rows: '1,4,2' })).rejects.toThrow(/increasing/);
+    await expect(runTune({ rows: '2,4' })).rejects.toThrow(/starting at 1/);
+    await expect(runTune({ maxNodes: '0' })).rejects.toThrow(/--max-nodes 0/);
+    await expect(runTune({ budgetMs: '0' })).rejects.toThrow(/--budget-ms 0/);
   });
 });

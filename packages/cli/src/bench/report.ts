@@ -57,6 +57,23 @@ export interface BenchReport {
   softwareThreads?: string;
   date: string;
   decoders: DecoderSummary[];
+  /** Each decoder's step cost over the device floor at its dispatch count (absent in older reports). */
+  floor?: FloorRow[];
+  /** Set when the figures are estimates (replayed heads), saying of what. */
+  estimate?: string;
+}
+
+/** One decoder's decode step against a step of as many trivial dispatches and one read-back. */
+export interface FloorRow {
+  label: string;
+  /** Mean over the timed runs' decode steps (prefill excluded). */
+  dispatchesPerStep: number;
+  readbacksPerStep: number;
+  /** Decode wall time per step. */
+  stepMs: number;
+  /** The floor at round(dispatchesPerStep) dispatches. */
+  floorMs: number;
+  overFloor: number;
 }
 
 export function runFigures(prompt: number, r: GenerateResult, sameAsAr: boolean | null): RunFigures {
@@ -141,4 +158,14 @@ export function formatTable(report: BenchReport): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** The floor table: dispatches and read-backs per step, step ms, floor ms and their ratio. */
+export function formatFloor(rows: readonly FloorRow[]): string {
+  const header = ['decoder', 'dispatches/step', 'read-backs/step', 'step ms', 'floor ms', 'step / floor'];
+  const body = rows.map((r) => [r.label, r.dispatchesPerStep.toFixed(1), r.readbacksPerStep.toFixed(2), r.stepMs.toFixed(3), r.floorMs.toFixed(3), `${r.overFloor.toFixed(2)}×`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...body.map(line)].join('\n');
 }

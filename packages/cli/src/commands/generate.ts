@@ -4,10 +4,11 @@ import { LlamaModel } from '@hydra-ts/model';
 import { loadHead, type DraftHead } from '@hydra-ts/heads';
 import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
-import { getTree } from '@hydra-ts/tree';
+import type { CandidateTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
 import { checkHeadKind, checkTreeFits, decoderOption, headsFileKind, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
+import { tunedTreeFor } from '../tuned-tree';
 
 export interface GenerateFlags {
   model?: string;
@@ -87,14 +88,32 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
-  const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
+  const givenTree = flags.tree ? treeOption(flags.tree) : null;
   const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   const { model, path } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
-  if (decoder !== 'ar' || others.length > 0) checkTreeFits(tree, 'tree', flags.tree, model.config);
+  if (givenTree && (decoder !== 'ar' || others.length > 0)) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
   const prompt = flags.prompt ?? '';
+  // Each speculative decoder's tree: --tree, else the one tuned for its heads on this device
+  // (cached; the root alone when no tree beats AR here, and the decoder then runs without its head).
+  const trees = new Map<DecoderKind, CandidateTree>();
+  const treeFor = async (kind: DecoderKind, head: DraftHead, headFile: string): Promise<CandidateTree> => {
+    let tree = trees.get(kind);
+    if (!tree) {
+      tree = givenTree ?? (await tunedTreeFor(model, path, head, { headFile })).tree;
+      trees.set(kind, tree);
+    }
+    return tree;
+  };
+  const treeName = (kind: DecoderKind) => {
+    const t = trees.get(kind);
+    return !t ? null : t.size === 1 ? 'root (AR: no tree pays on this device)' : t.name;
+  };
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {
-    const head = await headFor(model, path, kind, kind === decoder ? flags.heads : undefined, flags.allowNonfinite === true);
+    const headFile = kind === 'ar' ? '' : ((kind === decoder ? flags.heads : undefined) ?? defaultHeadFile(path, kind));
+    const loaded = await headFor(model, path, kind, headFile || undefined, flags.allowNonfinite === true);
+    const tree = loaded ? await treeFor(kind, loaded, headFile) : undefined;
+    const head = tree && tree.size > 1 ? loaded : null;
     try {
       const dec = new SpeculativeDecoder(model);
       const it = dec.stream({
@@ -112,11 +131,22 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
         if (stream) process.stdout.write(r.value.text);
       }
     } finally {
-      head?.dispose();
+      loaded?.dispose();
     }
   };
 
   const streamText = !flags.json && !flags.quiet;
+  // Trees are tuned (on first use) before any text is printed, so their progress lines come first.
+  for (const kind of [decoder, ...others]) {
+    if (kind === 'ar') continue;
+    const headFile = (kind === decoder ? flags.heads : undefined) ?? defaultHeadFile(path, kind);
+    const head = (await headFor(model, path, kind, headFile, flags.allowNonfinite === true))!;
+    try {
+      await treeFor(kind, head, headFile);
+    } finally {
+      head.dispose();
+    }
+  }
   // Shader compilation happens on first use: warm every decoder up before timing any of them.
   if (others.length > 0) for (const kind of [decoder, ...others]) await run(kind, false, Math.min(maxNewTokens, 256));
   if (flags.profile) {
@@ -145,7 +175,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     const { text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep } = result;
     const json: Record<string, unknown> = {
       text, tokenIds, promptTokens, steps, elapsedMs, tokensPerSecond, meanAcceptedLength, acceptedPerStep,
-      decoder, tree: decoder !== 'ar' ? tree.name : null, verifier: verifier.kind, device: model.device.name,
+      decoder, tree: treeName(decoder), verifier: verifier.kind, device: model.device.name,
       acceptanceByDepth: result.acceptanceByDepth, stopReason: result.stopReason, timing: result.timing,
     };
     if (compared.length > 1) {
@@ -159,7 +189,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
       process.stderr.write(
         `[${kind.padEnd(7)}] ${r.tokenIds.length} tokens, ${r.steps} steps, τ = ${r.meanAcceptedLength.toFixed(2)}, ` +
           `${r.tokensPerSecond.toFixed(1)} tokens/s${speed}` +
-          `${kind !== 'ar' ? `  (tree ${tree.name}, ${verifier.kind})` : ''}\n`,
+          `${kind !== 'ar' ? `  (tree ${treeName(kind)}, ${verifier.kind})` : ''}\n`,
       );
     }
     process.stderr.write(`device: ${deviceLine(model.device.name)}\n`);

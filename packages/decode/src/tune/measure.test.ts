@@ -1,18 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { OracleHead, SpeculativeDecoder } from '@hydra-ts/decode';
+import { fileURLToPath } from 'node:url';
+import { SpeculativeDecoder } from '../decoder';
+import { OracleHead } from '../testing';
 import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
 import { getTree } from '@hydra-ts/tree';
-import { bundledModelDir } from '../paths';
-import { measureAcceptance, measureForwardCost } from './calibrate';
+import { measureAcceptance, measureForwardCost, measureHeadCost, repsWithin, typical } from './measure';
 
 const prompt = 'The frog and the turtle decided to race across the pond.';
 let model: LlamaModel;
 let sequence: number[];
 
 beforeAll(async () => {
-  model = await LlamaModel.load(bundledModelDir(), { device: await getDevice() });
+  model = await LlamaModel.load(fileURLToPath(new URL('../../../../models/stories260K', import.meta.url)), { device: await getDevice() });
   const ar = await new SpeculativeDecoder(model).generate({ prompt, maxNewTokens: 40 });
   sequence = [...model.tokenizer!.encode(prompt, { bos: true }), ...ar.tokenIds];
 });
@@ -66,9 +67,41 @@ describe('calibration on stories260K', () => {
     expect(c.seen[1][1]).toBeGreaterThan(0);
   });
 
-  it('times the forward pass for each requested row count', async () => {
-    const f = await measureForwardCost(model, [1, 3, 17], { reps: 1 });
-    expect(f.rows).toEqual([1, 3, 17]);
-    expect(f.ms.every((ms) => ms > 0 && Number.isFinite(ms))).toBe(true);
+  it('times the forward pass for each requested row count at each context length', async () => {
+    const before = model.device.stats.dispatches;
+    const tables = await measureForwardCost(model, [1, 3, 17], { contexts: [5, 40], minReps: 1, maxReps: 1 });
+    expect(tables.map((t) => t.context)).toEqual([5, 40]);
+    for (const t of tables) {
+      expect(t.rows).toEqual([1, 3, 17]);
+      expect(t.ms.every((ms) => ms > 0 && Number.isFinite(ms))).toBe(true);
+    }
+    expect(model.device.stats.dispatches).toBeGreaterThan(before);
+  });
+
+  it('times the heads for each depth they fill', async () => {
+    const oracle = new OracleHead(sequence, 3, model.config.vocabSize);
+    const ms = await measureHeadCost(model, oracle, { minReps: 1, maxReps: 1 });
+    expect(ms).toHaveLength(3);
+    expect(ms.every((t) => t >= 0 && Number.isFinite(t))).toBe(true);
+  });
+
+  it('stops scoring prompts once its time budget is spent, after the first', async () => {
+    const oracle = new OracleHead(sequence, tree.depth, model.config.vocabSize);
+    const c = await measureAcceptance(model, oracle, [prompt, prompt, prompt], tree, 8, { budgetMs: 0 });
+    expect(c.prompts).toBe(1);
+  });
+});
+
+describe('measurement helpers', () => {
+  it('takes the lower quartile of timings', () => {
+    expect(typical([5, 1, 4, 2, 3])).toBe(2);
+    expect(typical([7])).toBe(7);
+  });
+
+  it('fits repetitions to a budget within bounds', () => {
+    expect(repsWithin(100, 10)).toBe(10);
+    expect(repsWithin(100, 1000)).toBe(3);
+    expect(repsWithin(1e6, 1)).toBe(15);
+    expect(repsWithin(100, 0)).toBe(15);
   });
 });
