@@ -91,6 +91,19 @@ describe('SpeculativeDecoder', () => {
     await expect(decoder.generate({ prompt: 0 as unknown as string, maxNewTokens: 4 })).rejects.toThrow(/prompt is number; expected a string or an array of token ids/);
   });
 
+  it('a head whose draft distributions are malformed gets a typed error naming them', async () => {
+    const tree = chain(3);
+    const withProbs = (make: (n: number) => unknown) => {
+      const inner = new RandomHead(3, model.config.vocabSize);
+      return Object.assign(inner, { propose: async (req: Parameters<RandomHead['propose']>[0]) => ({ ...(await RandomHead.prototype.propose.call(inner, req)), draftProbs: make(req.tree.size) as Float32Array }) });
+    };
+    const V = model.config.vocabSize;
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: withProbs((n) => new Float32Array(n * V - 1)), tree })).rejects.toThrow(
+      new RegExp(`head 'random' proposed draftProbs of ${4 * V - 1} values; expected a Float32Array \\[tree.size = 4, vocab = ${V}\\]`),
+    );
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: withProbs((n) => new Array(n * V).fill(0)), tree })).rejects.toThrow(OptionError);
+  });
+
   it('a head whose device proposal is malformed gets a typed error, not a wrong output', async () => {
     const tree = chain(3);
     const withDevice = (make: (n: number, root: number) => Tensor) =>

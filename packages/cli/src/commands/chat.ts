@@ -59,7 +59,7 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
     else await repl(chat, model, opts, flags.system);
   } finally {
     chat?.dispose();
-    head?.dispose();
+    head?.dispose?.();
     model.dispose();
   }
 }
