@@ -7,7 +7,7 @@ export default defineConfig({
   format: ['esm'],
   // The declarations name WebGPU's types and Symbol.dispose: a consumer's tsconfig needs neither
   // @webgpu/types nor an esnext lib of its own.
-  dts: { entry: 'src/index.ts', banner: DTS_BANNER },
+  dts: { entry: ['src/index.ts', 'src/tune/store-node.ts'], banner: DTS_BANNER },
   sourcemap: true,
   clean: true,
   target: 'es2022',
