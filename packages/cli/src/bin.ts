@@ -63,7 +63,7 @@ cli
   .option('--seed <s>', 'random seed')
   .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or hydra with --heads)')
   .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
-  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file', { default: 'cpu-16' })
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file (default: tuned for this device and these heads, cached)')
   .option('--json', 'with --messages: print one JSON object with the reply, its token ids and statistics')
   .option('--interactive', 'the REPL even when stdin is not a terminal')
   .action(runChat);
