@@ -7,7 +7,7 @@ import { OptionError } from '@hydra-ts/tensor';
 import type { LlamaModel } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { buildTreeFromAcceptance, PRIOR_ACCEPTANCE, rootOnly, type AcceptanceTable, type CandidateTree } from '@hydra-ts/tree';
-import { SpeculativeDecoder } from '../decoder';
+import { decodeOnce } from '../session';
 import { acceptanceFromCounts, monotoneCost, rankTrees, treeThroughput, type StepCost, type TreeChoice } from './cost-model';
 import { measureAcceptance, measureForwardCost, measureHeadCost } from './measure';
 
@@ -221,9 +221,8 @@ async function timeCandidates(
   maxNewTokens: number,
   budgetMs: number,
 ): Promise<{ tokensPerSecond: number[]; speedup: number[] }> {
-  const decoder = new SpeculativeDecoder(model);
   const run = async (tree: CandidateTree | null, prompt: string | readonly number[]) => {
-    const r = await decoder.generate({ prompt, maxNewTokens, head: tree ? head : null, tree: tree ?? undefined });
+    const r = await decodeOnce(model, { prompt, maxNewTokens, head: tree ? head : null, tree: tree ?? undefined });
     const ms = r.elapsedMs - r.prefillMs;
     return ms > 0 ? (1000 * r.tokenIds.length) / ms : 0;
   };
