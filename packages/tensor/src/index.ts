@@ -17,7 +17,7 @@ export { ERF_WGSL } from './ops/erf';
 // CPU twins (references for tests and for code that must not touch the GPU)
 export * as cpu from './cpu/index';
 
-export { compareClose, assertClose, seededRandom, randomArray, type CloseOptions, type CloseReport } from './testing';
+export { seededRandom, randomArray } from './random';
 export { rmsnorm } from './ops/rmsnorm';
 export { rope, type RopeOptions, type RopeLayout } from './ops/rope';
 export { ropeCache, type RopeCacheOptions } from './ops/rope-cache';
