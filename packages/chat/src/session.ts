@@ -94,7 +94,22 @@ export class ChatSession {
    * stream is iterated or result() is called.
    */
   send(messages: readonly ChatMessage[], opts: ChatOptions = {}): ChatStream {
-    const plan = this.plan(messages, opts);
+    checkOptions(opts);
+    return this.stream(this.plan(this.encode(messages, opts.templateVariables), opts));
+  }
+
+  /**
+   * Continues a prompt given as token ids (a rendered conversation, or plain text a caller
+   * encoded), with the same options, stop strings and statistics as send(). The session's KV
+   * cache is reused for the longest prefix it holds.
+   */
+  complete(promptTokenIds: readonly number[], opts: ChatOptions = {}): ChatStream {
+    checkOptions(opts);
+    if (!this.model.tokenizer) throw new ChatError('the model has no tokenizer; a reply is streamed as text');
+    return this.stream(this.plan([...promptTokenIds], opts));
+  }
+
+  private stream(plan: ReplyPlan): ChatStream {
     let summary: ChatResult | null = null;
     const run = async function* (this: ChatSession): AsyncGenerator<ChatDelta> {
       summary = yield* this.reply(plan);
@@ -115,9 +130,7 @@ export class ChatSession {
     this.decode.dispose();
   }
 
-  private plan(messages: readonly ChatMessage[], opts: ChatOptions): ReplyPlan {
-    checkOptions(opts);
-    const promptTokenIds = this.encode(messages, opts.templateVariables);
+  private plan(promptTokenIds: number[], opts: ChatOptions): ReplyPlan {
     const room = this.decode.capacity - promptTokenIds.length;
     if (room < 1) throw new OptionError(`the conversation has ${promptTokenIds.length} tokens; the context holds ${this.decode.capacity}, leaving no room for a reply`);
     const maxTokens = Math.min(opts.maxTokens ?? this.model.generationDefaults.maxNewTokens ?? room, room);

@@ -10,6 +10,7 @@ import { runTune } from './commands/tune';
 import { runDistill } from './commands/distill';
 import { runTrain } from './commands/train';
 import { runExport } from './commands/export';
+import { runServe } from './commands/serve';
 import { CommandTable, ParseError } from './argv';
 import { adoptParentStderr, isFilteredChild, runFiltered, wantsDawnFilter } from './dawn-log';
 
@@ -62,10 +63,28 @@ cli
   .option('--seed <s>', 'random seed')
   .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or hydra with --heads)')
   .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
-  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file', { default: 'cpu-16' })
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file (default: tuned for this device and these heads, cached)')
   .option('--json', 'with --messages: print one JSON object with the reply, its token ids and statistics')
   .option('--interactive', 'the REPL even when stdin is not a terminal')
   .action(runChat);
+
+cli
+  .command('serve', 'Serve the model over an OpenAI-compatible HTTP API: /v1/chat/completions, /v1/completions, /v1/models, /health')
+  .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: the bundled stories260K)')
+  .option(DTYPE_FLAG, DTYPE_HELP, { default: 'f32' })
+  .option(THREADS_FLAG, THREADS_HELP)
+  .option('--host <address>', 'address to listen on (default 127.0.0.1: this machine only)')
+  .option('--port <n>', 'port to listen on; 0 picks a free one (default 8080)')
+  .option('--name <id>', "the model's name in the API (default: the model's file or folder name)")
+  .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ (default ar, or the kind of the --heads file)')
+  .option('--heads <file>', 'draft-head file (.safetensors) or an engine heads folder; default: the trained heads beside the model')
+  .option('--tree <name|file>', 'candidate tree (default: tuned for this device and these heads, cached)')
+  .option('--sampled-verifier <kind>', 'verifier for requests with temperature > 0: sample (lossless, default) or typical')
+  .option('--max-queue <n>', 'requests that may wait while one generates; more get 429 with Retry-After (default 16)')
+  .option('--log', "fastify's request log on stdout")
+  .option(...LOAD_FLAGS[0])
+  .option(...LOAD_FLAGS[1])
+  .action(runServe);
 
 cli
   .command('convert', 'Write a llama2.c checkpoint (or random weights of a real shape) as a Hugging Face directory (config.json + model.safetensors)')

@@ -146,7 +146,7 @@ describe('hydra chat', () => {
     expect(ar.usage).toEqual({ promptTokens: ar.promptTokenIds.length, completionTokens: 32, totalTokens: ar.promptTokenIds.length + 32, cachedPromptTokens: 0 });
     expect(ar.meanAcceptedLength).toBe(1);
     expect(ar.tokensPerSecond as number).toBeGreaterThan(0);
-    const spec = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32', '--decoder', 'hydra++', '--heads', HYDRA_PP);
+    const spec = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32', '--decoder', 'hydra++', '--heads', HYDRA_PP, '--tree', 'cpu-16');
     expect(spec.tokenIds).toEqual(ar.tokenIds);
     expect(spec.text).toBe(ar.text);
     expect(spec.meanAcceptedLength as number).toBeGreaterThan(1);

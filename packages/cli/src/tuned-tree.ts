@@ -8,7 +8,7 @@ import { defaultTreeFor, type DefaultTree, type TuneOptions } from '@hydra-ts/de
 import type { DraftHead } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
 import { bundledPromptFile } from './paths';
-import { readPrompts } from './bench/prompts';
+import { readPrompts } from './commands/bench-parts/prompts';
 
 /** Files up to this size are identified by their content's hash; larger ones by name, size and mtime. */
 const HASH_LIMIT = 64 * 1024 * 1024;

@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { getDevice, IndexError, OptionError, type Tensor } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
 import { generate as generateAR } from './generate';
-import { chain, getTree } from '@hydra-ts/tree';
+import { chain, getTree, rootOnly } from '@hydra-ts/tree';
 import { greedyVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 import { OracleHead, RandomHead } from './testing';
+import { memoryTreeStore } from './tune/tree-store';
+import type { TunedTree, TuneOptions } from './tune/tune-tree';
 
 const modelDir = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));
 const device = await getDevice();
@@ -84,7 +86,6 @@ describe('SpeculativeDecoder', () => {
     const tree = chain(5);
     const head = new RandomHead(3, model.config.vocabSize);
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head, tree })).rejects.toThrow(OptionError);
-    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head })).rejects.toThrow(/candidate tree/);
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: -1 })).rejects.toThrow(/maxNewTokens/);
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, sampling: { temperature: -1 } })).rejects.toThrow(/temperature/);
     await expect(decoder.generate({ prompt: [9999], maxNewTokens: 4 })).rejects.toThrow(/out of range/);
@@ -114,5 +115,37 @@ describe('SpeculativeDecoder', () => {
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: badId, tree })).rejects.toThrow(IndexError);
     const wrongRoot = withDevice((n, root) => device.tensor(Int32Array.from({ length: n }, () => (root + 1) % 512), [n], 'i32'));
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: wrongRoot, tree })).rejects.toThrow(/at the root/);
+  });
+});
+
+describe('SpeculativeDecoder with a head and no tree', () => {
+  /** A tuner that records its calls and returns `tree` (null: AR is fastest). */
+  const tunerOf = (tree: ReturnType<typeof chain> | null, calls: number[]) => async (_m: LlamaModel, _h: unknown, _o: TuneOptions): Promise<TunedTree> => {
+    calls.push(1);
+    const t = tree ?? rootOnly();
+    const expected = { nodes: t.size - 1, depth: t.depth, expectedAcceptLength: 2, stepMs: [1], tokensPerSecond: [1], speedup: [1.5], score: 1.5 };
+    return { tree: t, ar: tree === null, expected, checked: [], cost: { forward: [], headMs: [], overheadMs: 0 }, acceptProb: [], curve: [expected], calibration: null, elapsedMs: 0 };
+  };
+
+  it('decodes with the tree defaultTreeFor tunes (then reads from the cache), and equals AR', async () => {
+    const store = memoryTreeStore();
+    const calls: number[] = [];
+    for (const prompt of prompts) {
+      const ar = await arTokens(prompt);
+      const head = new OracleHead([...model.tokenizer!.encode(prompt, { bos: true }), ...ar], 3, model.config.vocabSize);
+      const r = await decoder.generate({ prompt, maxNewTokens: N, head, defaultTree: { store, tuner: tunerOf(chain(3), calls) } });
+      expect(r.tokenIds).toEqual(ar);
+      expect(r.meanAcceptedLength).toBeGreaterThan(1); // the head ran, on the tuned chain
+    }
+    expect(calls).toHaveLength(1); // tuned once, then cached
+  });
+
+  it('runs as AR, without the head, where the tuner found no tree faster than AR', async () => {
+    const prompt = prompts[0]!;
+    const ar = await arTokens(prompt);
+    const head = new OracleHead([...model.tokenizer!.encode(prompt, { bos: true }), ...ar], 3, model.config.vocabSize);
+    const r = await decoder.generate({ prompt, maxNewTokens: N, head, defaultTree: { store: memoryTreeStore(), tuner: tunerOf(null, []) } });
+    expect(r.tokenIds).toEqual(ar);
+    expect(r.meanAcceptedLength).toBe(1);
   });
 });

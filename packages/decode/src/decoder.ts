@@ -3,10 +3,18 @@
 // and drops its cache afterwards. Autoregressive decoding is the same loop with no head.
 import type { LlamaModel } from '@hydra-ts/model';
 import { DecodeSession, type DecodeRequest, type GenerateResult, type SessionOptions, type StepEvent } from './session';
+import { defaultTreeFor, type DefaultTreeOptions } from './tune/default-tree';
 
 export type { GenerateResult, StepEvent } from './session';
 
-export interface GenerateOptions extends DecodeRequest, Omit<SessionOptions, 'capacity'> {}
+export interface GenerateOptions extends DecodeRequest, Omit<SessionOptions, 'capacity'> {
+  /**
+   * With a head and no `tree`: how the default tree is found — tuned for this device, model and
+   * head on first use (a few seconds), then read from the tree cache (defaultTreeFor). Where no
+   * tree beats AR the generation runs without the head.
+   */
+  defaultTree?: DefaultTreeOptions;
+}
 
 export class SpeculativeDecoder {
   constructor(readonly model: LlamaModel) {}
@@ -22,7 +30,13 @@ export class SpeculativeDecoder {
 
   /** Streams one event per step; the generator's return value is the result. The head is reset afterwards. */
   async *stream(opts: GenerateOptions): AsyncGenerator<StepEvent, GenerateResult, void> {
-    const session = new DecodeSession(this.model, { head: opts.head, tree: opts.tree, deviceProposals: opts.deviceProposals });
+    let { head, tree } = opts;
+    if (head && !tree) {
+      const tuned = await defaultTreeFor(this.model, head, opts.defaultTree);
+      tree = tuned.tree;
+      if (tuned.ar) head = null;
+    }
+    const session = new DecodeSession(this.model, { head, tree, deviceProposals: opts.deviceProposals });
     try {
       return yield* session.generate(opts);
     } finally {

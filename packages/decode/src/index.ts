@@ -4,7 +4,6 @@ export { generate, GenerationError, type GenerationOptions, type Generation, typ
 export { DecodeSession, SessionBusyError, type DecodeRequest, type SessionOptions } from './session';
 export type { StopReason } from '@hydra-ts/model';
 export { DecodeStats } from './stats';
-export { OracleHead, RandomHead } from './testing';
 export { ReplayHead, type ReplayHeadOptions } from './replay-head';
 
 // Tree tuning: the cost model, its measurements, the tuner and the cached default tree.

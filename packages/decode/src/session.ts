@@ -549,3 +549,17 @@ export class DecodeSession {
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
+
+/** One generation in a fresh session, its cache dropped afterwards (what one-off callers need). */
+export async function decodeOnce(model: LlamaModel, opts: DecodeRequest & SessionOptions): Promise<GenerateResult> {
+  const session = new DecodeSession(model, opts);
+  try {
+    const it = session.generate(opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  } finally {
+    session.dispose();
+  }
+}

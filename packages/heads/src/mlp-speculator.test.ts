@@ -10,7 +10,7 @@ import { mlpSpeculatorLogitsCpu, mlpSpeculatorProposeCpu } from './cpu-reference
 import { HeadCheckpointError, HeadOptionError, HeadStateError } from './errors';
 import { MLPSpeculatorHeads, speculatorEmbeddingScale } from './mlp-speculator';
 import { baseConfig, fakeBase, headsFile, randomValues, speculatorConfig } from './testdata';
-import { assertClose } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 
 const device = await getDevice();
 

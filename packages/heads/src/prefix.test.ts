@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceLlama, type LlamaConfig } from '@hydra-ts/model';
-import { assertClose, getDevice, randomArray, slice } from '@hydra-ts/tensor';
+import { getDevice, randomArray, slice } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { CandidateTree } from '@hydra-ts/tree';
 import { loadHead, type Heads } from './checkpoint';
 import { hydraProposeCpu } from './cpu-reference';

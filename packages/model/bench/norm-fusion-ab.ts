@@ -1,13 +1,13 @@
 // Whether a tree step's RMSNorms should run inside the next linear (fused) or as their own
 // dispatch, by row count: the same verify-style step (rows new rows over a 32-token context,
-// logits of every row, GPU argmax, read-back) with fuseNormLimits.maxRows at 4 and at 64,
+// logits of every row, GPU argmax, read-back) with flags.fuseNormMaxRows at 4 and at 64,
 // interleaved in one process; lower quartile of the rounds.
 //
 //   node --conditions=source --import tsx bench/norm-fusion-ab.ts [--rows 1,4,5,6,8,12,16] [--rounds 15]
 import { fileURLToPath } from 'node:url';
 import { argmax } from '@hydra-ts/tensor';
 import { LlamaModel } from '../src/index';
-import { fuseNormLimits } from '../src/layer';
+import { flags } from '@hydra-ts/tensor';
 
 const args = process.argv.slice(2);
 const value = (name: string, fallback: string) => {
@@ -46,7 +46,7 @@ const times = new Map<string, number[]>();
 for (let round = -1; round < rounds; round++) {
   for (const rows of rowCounts) {
     for (const v of variants) {
-      fuseNormLimits.maxRows = v;
+      flags.fuseNormMaxRows = v;
       const ms = await step(rows);
       if (round >= 0) times.set(`${rows}/${v}`, [...(times.get(`${rows}/${v}`) ?? []), ms]);
     }

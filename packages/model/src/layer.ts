@@ -12,7 +12,7 @@
 // RoPE table arrives precomputed (Llama 3.1 scaling, Gemma 3's local base), GeGLU replaces SwiGLU in
 // w2's prologue (Gemma). Gemma 2/3 add a norm after attention and after the feed-forward, before
 // each residual add ("sandwich" norms): 10 dispatches.
-import { add, attention, DTypeError, linear, Q4Matrix, Q8Matrix, QuantizedMatrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { add, attention, DTypeError, flags, linear, Q4Matrix, Q8Matrix, QuantizedMatrix, rmsnorm, ropeCache, scope, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
 import { layerAttention, type Activation, type LlamaConfig, type LlamaLayerWeights, type RopeLayout } from './config';
 import { CacheError, type LayerCache } from './cache';
 import { layerRopeFrequencies } from './rope-frequencies';
@@ -72,16 +72,6 @@ function concatRows(...parts: Float32Array[]): Float32Array {
   }
   return out;
 }
-
-/**
- * @internal When a block's RMSNorms run inside the next linear. Fused, every invocation of the
- * linear recomputes the norm of each of its rows: free next to the dispatch it saves when rows are
- * few and narrow, dearer than a separate rmsnorm otherwise (lavapipe, a step fused vs not:
- * stories260K 1 row 1.78 vs 1.91 ms, 16 rows 5.0 vs 4.1 ms; stories15M shape, dim 288, 1 row
- * 17.7 vs 14.7 ms). Re-measured with the staged prologues (bench/norm-fusion-ab.ts, separate vs
- * fused): 5 rows 2.10 vs 2.22 ms, 8 rows 2.20 vs 2.30, 16 rows 3.14 vs 3.38. Benchmarks may change it.
- */
-export const fuseNormLimits = { maxRows: 4, maxDim: 128 };
 
 export class DecoderLayer {
   readonly config: LayerConfig;
@@ -186,7 +176,8 @@ export class DecoderLayer {
     // quantized weights always take the norm inside the product: the kernel quantizes each normed row
     // once per workgroup, and the same arithmetic for any row count keeps a row's logits the same in
     // a one-row step and in a tree (one rounding step of int8 moves them far more than f32's).
-    const fuseNorm = this.wqkv instanceof QuantizedMatrix || (rows <= fuseNormLimits.maxRows && c.dim <= fuseNormLimits.maxDim);
+    // When the RMSNorms run inside the next linear: flags.fuseNormMaxRows / fuseNormMaxDim say why.
+    const fuseNorm = this.wqkv instanceof QuantizedMatrix || (rows <= flags.fuseNormMaxRows && c.dim <= flags.fuseNormMaxDim);
     // y = w · rmsnorm(x) + b, the norm inside the linear or as a dispatch of its own.
     const normed = (x: Tensor, norm: Tensor, w: Tensor | QuantizedMatrix, b: Tensor | null) => {
       if (fuseNorm) return linear(x, w, b ?? undefined, { normalize: { weight: norm, eps: c.normEps } });

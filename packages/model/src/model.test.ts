@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareClose, getDevice, IndexError, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { getDevice, IndexError, ShapeError, type Device, type Tensor } from '@hydra-ts/tensor';
+import { compareClose } from '@hydra-ts/tensor/testing';
 import { parseLlama2cCheckpoint } from './llama2c';
 import { Llama2cTokenizer } from './llama2c-tokenizer';
 import { ReferenceLlama, referenceGreedy } from './reference';

@@ -3,7 +3,8 @@
 // how many rows a forward pass carries.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compareClose, DTypeError, getDevice, Q4Matrix, Q8Matrix, type Tensor } from '@hydra-ts/tensor';
+import { DTypeError, getDevice, Q4Matrix, Q8Matrix, type Tensor } from '@hydra-ts/tensor';
+import { compareClose } from '@hydra-ts/tensor/testing';
 import { LlamaModel } from './model';
 import { ReferenceLlama } from './reference';
 import { randomCheckpoint } from './random-weights';

@@ -47,6 +47,9 @@ export function randomCheckpoint(over: Partial<LlamaConfig>, seed = 1): LlamaChe
     wo: arr(c.dim * qDim), ffnNorm: arr(c.dim).map((x) => 1 + x), w1: arr(c.hiddenDim * c.dim), w2: arr(c.dim * c.hiddenDim),
     w3: arr(c.hiddenDim * c.dim),
     ...(c.qkvBias ? { bq: arr(qDim), bk: arr(kvDim), bv: arr(kvDim) } : {}),
+    ...(c.oBias ? { bo: arr(c.dim) } : {}),
+    ...(c.qkNorm ? { qNorm: arr(c.headDim).map((x) => 1 + x), kNorm: arr(c.headDim).map((x) => 1 + x) } : {}),
+    ...(c.sandwichNorms ? { postAttnNorm: arr(c.dim).map((x) => 1 + x), postFfnNorm: arr(c.dim).map((x) => 1 + x) } : {}),
   }));
   const tokenEmbedding = arr(c.vocabSize * c.dim);
   return { config, weights: { tokenEmbedding, layers, finalNorm: arr(c.dim).map((x) => 1 + x), output: c.tiedEmbeddings ? tokenEmbedding : arr(c.vocabSize * c.dim) } };

@@ -1,14 +1,14 @@
-// The Engine over this repository's SpeculativeDecoder: a base model, optionally a draft head and
-// its candidate tree; greedy requests verify greedily (lossless: the AR tokens), sampled ones with
-// the lossless tree sampler.
-import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
+// The Engine over this repository's decoder: a base model, optionally a draft head and its
+// candidate tree, decoding through one ChatSession, so a request that continues the previous
+// one (the next turn of a conversation) prefills only what is new. Greedy requests verify
+// greedily (lossless: the AR tokens), sampled ones with the lossless tree sampler.
+import { ChatSession, encodeMessages } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
-import { HfTokenizer, type LlamaModel } from '@hydra-ts/model';
+import type { LlamaModel, Tokenizer } from '@hydra-ts/model';
 import { OptionError } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
-import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
-import type { Engine, EngineChunk, EngineInput, EngineRequest, EngineResult, FinishReason } from './engine';
-import { StopMatcher } from './stop';
+import { typicalVerifier } from '@hydra-ts/verify';
+import type { Engine, EngineChunk, EngineInput, EngineRequest, EngineResult } from './engine';
 
 export interface DecoderEngineOptions {
   /** The name clients use in `model`. */
@@ -26,7 +26,7 @@ export class DecoderEngine implements Engine {
   readonly id: string;
   readonly contextLength: number;
   readonly info: Record<string, string | number | null>;
-  private readonly decoder: SpeculativeDecoder;
+  private readonly session: ChatSession;
 
   constructor(
     readonly model: LlamaModel,
@@ -36,7 +36,7 @@ export class DecoderEngine implements Engine {
     this.id = opts.id;
     this.contextLength = model.config.maxSeqLen;
     this.info = { decoder: opts.head ? opts.head.name : 'ar', tree: opts.head ? opts.tree!.name : null, ...opts.info };
-    this.decoder = new SpeculativeDecoder(model);
+    this.session = new ChatSession(model, opts.head ? { head: opts.head, tree: opts.tree } : {});
   }
 
   /**
@@ -47,88 +47,59 @@ export class DecoderEngine implements Engine {
   promptIds(input: EngineInput): number[] {
     const tokenizer = this.model.tokenizer;
     if (!tokenizer) throw new OptionError(`model ${this.id} has no tokenizer: it cannot read text prompts`);
-    if (input.kind === 'text') return tokenizer.encode(input.prompt, { bos: true });
-    if (tokenizer instanceof HfTokenizer && tokenizer.chatTemplate !== undefined) {
-      // Templates write the BOS token themselves.
-      return tokenizer.encode(tokenizer.applyChatTemplate(input.messages, { addGenerationPrompt: true }), { bos: false });
-    }
-    return tokenizer.encode(input.messages.map((m) => m.content).join('\n\n'), { bos: true });
+    if (input.kind === 'chat' && hasChatTemplate(tokenizer)) return encodeMessages(this.model, input.messages);
+    const text = input.kind === 'text' ? input.prompt : input.messages.map((m) => m.content).join('\n\n');
+    // The context bounds the prompt: an over-long text is a TokenLimitError before it is fully encoded.
+    return tokenizer.encode(text, { addSpecialTokens: true, maxTokens: this.contextLength });
   }
 
   countPromptTokens(input: EngineInput): number {
     return this.promptIds(input).length;
   }
 
-  private verifierFor(request: EngineRequest): Verifier {
-    if (request.temperature === 0) return greedyVerifier();
-    return this.opts.sampledVerifier === 'typical'
-      ? typicalVerifier({ temperature: request.temperature })
-      : samplingVerifier({ temperature: request.temperature, topK: request.topK, topP: request.topP });
-  }
-
   async *generate(request: EngineRequest, signal: AbortSignal): AsyncGenerator<EngineChunk, EngineResult, void> {
     const prompt = this.promptIds(request.input);
     const room = this.contextLength - prompt.length;
     const maxTokens = Math.min(request.maxTokens ?? room, room);
-    const head = this.opts.head ?? null;
-    // Stop strings end the decoder through its own signal, so it returns its statistics.
-    const stopped = new AbortController();
-    const onAbort = () => stopped.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    const stops = new StopMatcher(request.stop);
-    let text = '';
-    let tokens = 0;
-    let stopString = false;
-    let result: GenerateResult;
-    try {
-      const it = this.decoder.stream({
-        prompt,
-        maxNewTokens: Math.max(0, maxTokens),
-        head,
-        tree: head ? this.opts.tree : undefined,
-        verifier: this.verifierFor(request),
-        sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP },
-        seed: request.seed ?? 0,
-        signal: stopped.signal,
-      });
-      for (;;) {
-        const step = await it.next();
-        if (step.done) {
-          result = step.value;
-          break;
-        }
-        if (stopString) continue; // the decoder ends at its next check of the signal
-        tokens += step.value.tokens.length;
-        const piece = stops.push(step.value.text);
-        if (piece.text) {
-          text += piece.text;
-          yield { text: piece.text };
-        }
-        if (piece.stopped) {
-          stopString = true;
-          stopped.abort();
-        }
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+    const promptTokens = prompt.length;
+    if (maxTokens < 1) {
+      return { text: '', finishReason: 'length', promptTokens, completionTokens: 0, cachedPromptTokens: 0, meanAcceptedLength: 0, tokensPerSecond: 0, steps: 0, elapsedMs: 0 };
     }
-    if (!stopString) {
-      const rest = stops.flush();
-      if (rest) {
-        text += rest;
-        yield { text: rest };
-      }
-    }
-    const finishReason: FinishReason = stopString || result.stopReason === 'eos' ? 'stop' : 'length';
+    // An unset temperature follows the model's generation_config.json when it says how to sample, else OpenAI's default of 1.
+    const temperature = request.temperature ?? (this.model.generationDefaults.doSample === undefined ? 1 : undefined);
+    const reply = this.session.complete(prompt, {
+      maxTokens,
+      stop: request.stop,
+      temperature,
+      topK: request.topK,
+      topP: request.topP,
+      seed: request.seed ?? 0,
+      signal,
+      verifier: temperature !== undefined && temperature > 0 && this.opts.sampledVerifier === 'typical' ? typicalVerifier({ temperature }) : undefined,
+    });
+    for await (const delta of reply) yield { text: delta.text };
+    const r = await reply.result();
     return {
-      text,
-      finishReason,
-      promptTokens: prompt.length,
-      completionTokens: stopString ? tokens : result.tokenIds.length,
-      meanAcceptedLength: result.meanAcceptedLength,
-      tokensPerSecond: result.tokensPerSecond,
-      steps: result.steps,
-      elapsedMs: result.elapsedMs,
+      text: r.text,
+      finishReason: r.finishReason === 'length' ? 'length' : 'stop',
+      promptTokens,
+      completionTokens: r.usage.completionTokens,
+      cachedPromptTokens: r.usage.cachedPromptTokens,
+      meanAcceptedLength: r.meanAcceptedLength,
+      tokensPerSecond: r.tokensPerSecond,
+      steps: r.steps,
+      elapsedMs: r.elapsedMs,
     };
   }
+
+  dispose(): void {
+    this.session.dispose();
+  }
+}
+
+/** Whether the tokenizer renders conversations with a chat template of its own. */
+function hasChatTemplate(tokenizer: Tokenizer): boolean {
+  if (!tokenizer.encodeChat) return false;
+  const template = (tokenizer as { chatTemplate?: unknown }).chatTemplate;
+  return !('chatTemplate' in tokenizer) || typeof template === 'string';
 }

@@ -12,8 +12,8 @@ export interface EngineRequest {
   input: EngineInput;
   /** New tokens at most; undefined: up to the end of the context. */
   maxTokens: number | undefined;
-  /** 0 = greedy. */
-  temperature: number;
+  /** 0 = greedy; undefined: the model's generation_config.json, else 1 (OpenAI's default). */
+  temperature?: number;
   topP?: number;
   topK?: number;
   seed?: number;
@@ -34,6 +34,8 @@ export interface EngineResult {
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens whose KV rows were already held from an earlier request (not prefilled again). */
+  cachedPromptTokens?: number;
   /** τ: tokens per base-model step. */
   meanAcceptedLength: number;
   tokensPerSecond: number;
@@ -48,7 +50,10 @@ export interface Engine {
   readonly contextLength: number;
   /** How it decodes, reported by /health and in responses (e.g. decoder, tree). */
   readonly info: Record<string, string | number | null>;
-  /** Tokens `input` takes as a prompt; throws a HydraError for input it cannot encode. */
+  /**
+   * Tokens `input` takes as a prompt; throws a HydraError for input it cannot encode (a
+   * TokenLimitError, from @hydra-ts/model, for one longer than the context).
+   */
   countPromptTokens(input: EngineInput): number;
   /**
    * Generates, yielding text as it is decided; returns the result. An aborted `signal` ends it at

@@ -83,7 +83,7 @@ function common(body: Body, maxTokensName: string): Omit<ApiRequest, 'engine'> &
     includeUsage: streamOptions ? (optional(streamOptions, 'include_usage', boolean('stream_options.include_usage')) ?? false) : false,
     engine: {
       maxTokens: optional(body, maxTokensName, numberIn(maxTokensName, 0, Number.MAX_SAFE_INTEGER, true)),
-      temperature: optional(body, 'temperature', numberIn('temperature', 0, 2)) ?? 1,
+      temperature: optional(body, 'temperature', numberIn('temperature', 0, 2)),
       topP: optional(body, 'top_p', numberIn('top_p', 0, 1)),
       topK: optional(body, 'top_k', numberIn('top_k', 1, Number.MAX_SAFE_INTEGER, true)),
       seed: optional(body, 'seed', numberIn('seed', 0, 2 ** 32 - 1, true)),

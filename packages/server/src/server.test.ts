@@ -88,7 +88,7 @@ describe('text completions', () => {
     expect(r.choices).toHaveLength(1);
     expect(r.choices[0]!.text).toBe(want.text);
     expect(r.choices[0]!.finish_reason).toBe('length');
-    expect(r.usage).toEqual({ prompt_tokens: want.promptTokens, completion_tokens: 48, total_tokens: want.promptTokens + 48 });
+    expect(r.usage).toEqual({ prompt_tokens: want.promptTokens, completion_tokens: 48, total_tokens: want.promptTokens + 48, prompt_tokens_details: { cached_tokens: expect.any(Number) } });
     const extra = (r as unknown as { hydra: { tau: number; tokens_per_second: number; steps: number } }).hydra;
     expect(extra.tau).toBeGreaterThan(1); // the trained heads accept candidates on this prompt
     expect(extra.steps).toBeLessThan(48);
@@ -114,7 +114,7 @@ describe('text completions', () => {
     expect(chunks).toBeGreaterThan(3);
     expect(finishes.at(-1)).toBe('length');
     expect(finishes.slice(0, -1).every((f) => f === null)).toBe(true);
-    expect(usage).toEqual({ prompt_tokens: want.promptTokens, completion_tokens: 40, total_tokens: want.promptTokens + 40 });
+    expect(usage).toEqual({ prompt_tokens: want.promptTokens, completion_tokens: 40, total_tokens: want.promptTokens + 40, prompt_tokens_details: { cached_tokens: expect.any(Number) } });
   });
 
   it('stops at a stop string, which is not part of the text', async () => {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HydraError } from '@hydra-ts/tensor';
+import { TokenLimitError } from '@hydra-ts/model';
 import type { Engine, EngineChunk, EngineResult } from './engine';
 import { AbortedError, QueueFullError, RequestError } from './errors';
 import { RequestQueue } from './queue';
@@ -88,8 +89,15 @@ export function createServer(engine: Engine, opts: ServerOptions = {}): HydraSer
 
   /** Refuses, before it waits, a request whose prompt and max_tokens do not fit the context. */
   function checkContext(kind: Kind, api: ApiRequest): void {
-    const promptTokens = engine.countPromptTokens(api.engine.input);
     const param = kind === 'chat' ? 'messages' : 'prompt';
+    let promptTokens: number;
+    try {
+      promptTokens = engine.countPromptTokens(api.engine.input);
+    } catch (e) {
+      // A tokenizer that stopped encoding at the context's size: too long, whatever the count.
+      if (!(e instanceof TokenLimitError)) throw e;
+      throw new RequestError(`the prompt has at least ${e.atLeast} tokens; the model's context holds ${engine.contextLength}`, param, 'context_length_exceeded');
+    }
     if (promptTokens >= engine.contextLength) {
       throw new RequestError(`the prompt has ${promptTokens} tokens; the model's context holds ${engine.contextLength}, leaving no room to generate`, param, 'context_length_exceeded');
     }
@@ -199,7 +207,8 @@ function choice(kind: Kind, text: string, finishReason: string) {
 }
 
 function usage(result: EngineResult) {
-  return { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
+  const counts = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
+  return result.cachedPromptTokens === undefined ? counts : { ...counts, prompt_tokens_details: { cached_tokens: result.cachedPromptTokens } };
 }
 
 /** τ and speed: fields of this server's own, beside OpenAI's. */

@@ -17,7 +17,7 @@ export { ERF_WGSL } from './ops/erf';
 // CPU twins (references for tests and for code that must not touch the GPU)
 export * as cpu from './cpu/index';
 
-export { compareClose, assertClose, seededRandom, randomArray, type CloseOptions, type CloseReport } from './testing';
+export { seededRandom, randomArray } from './random';
 export { rmsnorm } from './ops/rmsnorm';
 export { rope, type RopeOptions, type RopeLayout } from './ops/rope';
 export { ropeCache, type RopeCacheOptions } from './ops/rope-cache';
@@ -33,5 +33,9 @@ export { incrementTimes } from './ops/increment';
 export { topk, TOPK_MAX_K, type TopK } from './ops/topk';
 export { mlpTopK, MlpStack, MLP_TOPK_MAX_K, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, type MlpStackMember, type MlpTopKOptions } from './ops/mlp-topk';
 export { linear, linearNaive, columnConfig, sharesRows, SHARE_LANES, type LinearOptions, type ColumnConfig } from './ops/linear';
-export { Q4Matrix, Q8Matrix, QuantizedMatrix, Q8_GROUP } from './ops/linear-q8';
+export { QuantizedMatrix, Q8_GROUP } from './ops/linear/quantized-matrix';
+export { Q8Matrix } from './ops/linear/q8-matrix';
+export { Q4Matrix } from './ops/linear/q4-matrix';
+export { selectLinear, type LinearChoice, type LinearKernel, type LinearWeights } from './ops/linear/select';
+export { flags, type TensorFlags } from './flags';
 export { matmul, DEFAULT_TILE, type MatmulOptions, type TileConfig } from './ops/matmul';

@@ -1,6 +1,7 @@
 // The engine: linear/matmul gradients, accumulation over shared inputs and repeated backward
 // calls, ownership (no leaked tensors), misuse errors, and a tiny MLP trained with SGD.
-import { assertClose, DTypeError, getDevice, liveTensorCount, randomArray, seededRandom, ShapeError } from '@hydra-ts/tensor';
+import { DTypeError, getDevice, liveTensorCount, randomArray, seededRandom, ShapeError } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { AutogradError, Tape, Var } from './autograd';
 import { checkGradients, gpuGradients } from './gradcheck';

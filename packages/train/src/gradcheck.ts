@@ -2,7 +2,8 @@
 // gradient, and differentiate a CPU reference numerically (central differences in f64).
 // Used by this package's tests and by anyone adding a differentiable op or a head.
 
-import { assertClose, seededRandom, type Device } from '@hydra-ts/tensor';
+import { seededRandom, type Device } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { Tape, Var } from './autograd';
 
 export interface GradCheckInput {

@@ -1,7 +1,8 @@
 // AdamW kernel vs a CPU twin over several steps (with clipping and decay/no-decay parameters),
 // the global-norm clipping factor, the learning-rate schedule, and bit-identical training runs
 // from the same seed.
-import { assertClose, getDevice, OptionError, randomArray, seededRandom } from '@hydra-ts/tensor';
+import { getDevice, OptionError, randomArray, seededRandom } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Tape, Var } from './autograd';

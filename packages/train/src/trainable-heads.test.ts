@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { HydraHeads, MedusaHeads, MLPSpeculatorHeads, headParameterShapes, type HeadConfig, type HeadKind } from '@hydra-ts/heads';
 import { LlamaModel } from '@hydra-ts/model';
-import { assertClose, randomArray, slice } from '@hydra-ts/tensor';
+import { randomArray, slice } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { Tape } from './autograd';
 import { TrainableHeads, shiftedTokens } from './trainable-heads';
 

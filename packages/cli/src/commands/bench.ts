@@ -13,11 +13,11 @@ import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
 import { checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, numberOption, outputFileOption, treeOption, verifierOption, type DecoderKind } from '../options';
 import { bundledModelDir, bundledPromptFile } from '../paths';
-import { benchHead, type SpeculativeKind } from '../bench/heads';
-import { readPrompts } from '../bench/prompts';
-import { formatFloor, formatTable, runFigures, summarize, withSpeedups, type BenchReport, type FloorRow, type RunFigures } from '../bench/report';
-import { REPLAY_ACCEPTANCE, REPLAY_SOURCE } from '../bench/replay-rates';
-import { renderHtml } from '../bench/html';
+import { benchHead, type SpeculativeKind } from './bench-parts/heads';
+import { readPrompts } from './bench-parts/prompts';
+import { formatFloor, formatTable, runFigures, summarize, withSpeedups, type BenchReport, type FloorRow, type RunFigures } from './bench-parts/report';
+import { REPLAY_ACCEPTANCE, REPLAY_SOURCE } from './bench-parts/replay-rates';
+import { renderHtml } from './bench-parts/html';
 import { tunedTreeFor } from '../tuned-tree';
 import { loadModel } from './generate';
 

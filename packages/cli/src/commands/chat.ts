@@ -6,9 +6,11 @@ import { createInterface } from 'node:readline';
 import type { ChatMessage, LlamaModel } from '@hydra-ts/model';
 import { ChatSession, type ChatOptions, type ChatResult } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
-import { getTree } from '@hydra-ts/tree';
+import type { CandidateTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, intOption, numberOption, treeOption } from '../options';
+import { checkTreeFits, decoderOption, deviceLine, headsFileKind, intOption, numberOption, treeOption } from '../options';
+import { defaultHeadFile } from '../paths';
+import { tunedTreeFor } from '../tuned-tree';
 import { headFor, lastValues, loadModel } from './generate';
 
 export interface ChatFlags {
@@ -41,8 +43,9 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
     seed: flags.seed !== undefined ? intOption('seed', flags.seed, 0) : undefined,
     stop: stops.length > 0 ? stops : undefined,
   };
-  const decoder = decoderOption(flags.decoder ?? (flags.heads ? 'hydra' : 'ar'));
-  const tree = flags.tree ? treeOption(flags.tree) : getTree('cpu-16');
+  // Without --decoder, heads decode as the kind their file records.
+  const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
+  const givenTree = flags.tree ? treeOption(flags.tree) : null;
   const interactive = Boolean(flags.interactive) || (flags.messages === undefined && Boolean(process.stdin.isTTY));
   if (interactive && flags.messages !== undefined) throw new UsageError('--interactive and --messages: give one of them');
   // Read the messages before loading anything, so a bad file fails fast.
@@ -53,8 +56,20 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
   let chat: ChatSession | null = null;
   try {
     head = await headFor(model, path, decoder, flags.heads);
-    chat = new ChatSession(model, { head, tree: head ? tree : undefined });
-    const describe = { decoder, tree: head ? tree.name : null, device: model.device.name };
+    let tree: CandidateTree | undefined;
+    if (head) {
+      if (givenTree) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
+      // Without --tree, the tree tuned for these heads on this device (cached); where no tree
+      // beats AR here it is the root alone, and the chat decodes as AR.
+      tree = givenTree ?? (await tunedTreeFor(model, path, head, { headFile: flags.heads ?? defaultHeadFile(path, decoder) })).tree;
+      if (tree.size === 1) {
+        head.dispose?.();
+        head = null;
+        tree = undefined;
+      }
+    }
+    chat = new ChatSession(model, { head, tree });
+    const describe = { decoder: head ? decoder : 'ar', tree: tree?.name ?? null, device: model.device.name };
     if (messages) await answerOnce(chat, messages, opts, Boolean(flags.json), describe);
     else await repl(chat, model, opts, flags.system);
   } finally {

@@ -9,8 +9,8 @@ import { bundledPromptFile } from '../paths';
 import { loadModel } from './generate';
 import { UsageError } from '../errors';
 import { checkHeadKind, checkTreeFits, decoderOption, deviceLine, intOption, outputFileOption, treeOption } from '../options';
-import { benchHead, type BenchHead, type SpeculativeKind } from '../bench/heads';
-import { readPrompts } from '../bench/prompts';
+import { benchHead, type BenchHead, type SpeculativeKind } from './bench-parts/heads';
+import { readPrompts } from './bench-parts/prompts';
 import { fileFingerprint, modelFingerprint } from '../tuned-tree';
 import { defaultTreeFor } from '@hydra-ts/decode';
 

@@ -5,7 +5,7 @@ import { argmax, type Tensor } from '@hydra-ts/tensor';
 import type { LlamaModel } from '@hydra-ts/model';
 import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
 import { buildTreeFromAcceptance, chain, PRIOR_ACCEPTANCE, type CandidateTree } from '@hydra-ts/tree';
-import { SpeculativeDecoder } from '../decoder';
+import { decodeOnce } from '../session';
 import { rowLayout } from '../rows';
 import type { ForwardCost } from './cost-model';
 
@@ -208,12 +208,11 @@ export async function measureAcceptance(
   let steps = 0;
   let otherMs = 0;
   let done = 0;
-  const decoder = new SpeculativeDecoder(model);
   const started = now();
   for (const prompt of prompts) {
     if (done > 0 && now() - started > (opts.budgetMs ?? Infinity)) break;
     const rec = new RecordingHead(head);
-    const r = await decoder.generate({ prompt, maxNewTokens, head: rec, tree });
+    const r = await decodeOnce(model, { prompt, maxNewTokens, head: rec, tree });
     steps += r.steps;
     otherMs += r.timing.verifyMs + r.timing.commitMs;
     const out = r.tokenIds;

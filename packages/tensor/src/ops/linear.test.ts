@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Device, getDevice } from '../device';
-import { columnConfig, fitWidth, linear, linearNaive, SHARE_LANES, sharesRows, stagePrologue, type ColumnConfig } from './linear';
+import { columnConfig, fitWidth, linear, linearNaive, SHARE_LANES, sharesRows, type ColumnConfig } from './linear';
+import { flags } from '../flags';
 import { matmul } from './matmul';
-import { KSPLIT_MAX_UNITS, ksplitByDefault, ksplitLanes } from './linear-ksplit';
+import { KSPLIT_MAX_UNITS, ksplitByDefault, ksplitLanes } from './linear/ksplit';
 import { fusedLinearCpu, linearCpu, matmulCpu } from '../cpu/linear';
 import { f16ToF32, f32ToF16 } from '../half';
 import { assertClose, randomArray } from '../testing';
@@ -476,11 +477,11 @@ describe('staged prologues (workgroup memory) equal the in-loop ones bit for bit
       const w = device.tensor(randomArray(n * k, n), [n, k]);
       const g = device.tensor(randomArray(k, 3, 0.5, 1.5), [k]);
       const run = (staged: boolean) => {
-        stagePrologue.enabled = staged;
+        flags.stagePrologue = staged;
         try {
           return [linear(x, w, undefined, { normalize: { weight: g, eps: 1e-5 } }), linear(x2, w, undefined, { swiglu: true })];
         } finally {
-          stagePrologue.enabled = true;
+          flags.stagePrologue = true;
         }
       };
       const [a, b] = [await readAll(...run(true)), await readAll(...run(false))];

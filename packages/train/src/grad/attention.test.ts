@@ -1,6 +1,7 @@
 // Attention backward (dQ, dK, dV) over a full sequence: causal and with an explicit mask, grouped
 // KV heads; GPU backward vs finite differences of the f64 CPU forward and vs the CPU twin.
-import { assertClose, getDevice, randomArray } from '@hydra-ts/tensor';
+import { getDevice, randomArray } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { describe, it } from 'vitest';
 import { checkGradients } from '../gradcheck';
 import { attentionBackwardCpu, attentionRef } from '../cpu/attention';

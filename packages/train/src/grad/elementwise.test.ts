@@ -1,6 +1,7 @@
 // Gradients of the element-wise ops (add, mul with row broadcast, scale, SiLU, dropout) and of
 // concat/slice: GPU backward vs finite differences of f64 CPU forwards, and vs the CPU twins.
-import { assertClose, getDevice, randomArray } from '@hydra-ts/tensor';
+import { getDevice, randomArray } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { checkGradients, gpuGradients } from '../gradcheck';
 import { geluBackwardCpu, geluRef, siluBackwardCpu, siluRef, dropoutCpu, dropoutKeepCpu } from '../cpu/activation';

@@ -1,6 +1,7 @@
 // Gradients of embedding (scatter-add), RMSNorm and RoPE: GPU backward vs finite differences of
 // f64 CPU forwards and vs the CPU twins; odd shapes 1, 3, 17.
-import { assertClose, getDevice, randomArray } from '@hydra-ts/tensor';
+import { getDevice, randomArray } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { checkGradients, gpuGradients } from '../gradcheck';
 import { embeddingBackwardCpu, embeddingRef } from '../cpu/embedding';

@@ -1,6 +1,7 @@
 // Gradients of softmax, log-softmax and cross-entropy (hard ids with weights/ignored rows, soft
 // teacher targets): GPU backward vs finite differences of f64 CPU forwards and vs CPU twins.
-import { assertClose, getDevice, IndexError, randomArray, softmax, type Tensor } from '@hydra-ts/tensor';
+import { getDevice, IndexError, randomArray, softmax, type Tensor } from '@hydra-ts/tensor';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { describe, expect, it } from 'vitest';
 import { checkGradients, gpuGradients } from '../gradcheck';
 import { crossEntropyBackwardCpu, crossEntropyRef, logSoftmaxRef, softmaxBackwardCpu, softmaxRef } from '../cpu/softmax';

@@ -17,9 +17,9 @@
 // against 749 GFLOP/s, 1×1024·1024→32000 at 1224 against 687. On lavapipe (S = 8) it measured the
 // same as the column kernel within the host's noise, so there it runs only when asked for.
 
-import { FLAT_WORKGROUP, grid, kernel, params } from '../kernel';
-import type { Binding, Device } from '../device';
-import { BIAS_WGSL, BINDINGS } from './matmul';
+import { FLAT_WORKGROUP, grid, kernel, params } from '../../kernel';
+import type { Binding, Device } from '../../device';
+import { BIAS_WGSL, BINDINGS } from './shared';
 
 /** Most vec4s of x one lane holds (k ≤ S · 4 · KSPLIT_MAX_UNITS). */
 export const KSPLIT_MAX_UNITS = 12;

@@ -1,7 +1,7 @@
 // A self-contained benchmark page: the table and three SVG charts drawn here (no scripts, no
 // network): throughput and τ per decoder, and acceptance by tree depth.
 import { formatTable, type BenchReport, type DecoderSummary } from './report';
-import { threadsNote } from '../options';
+import { threadsNote } from '../../options';
 
 const COLORS = ['#7f7f7f', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 

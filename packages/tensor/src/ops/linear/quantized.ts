@@ -1,4 +1,4 @@
-// linear with quantized weights: y = x · wᵀ where w is stored as 8-bit integers in groups of 32
+// The quantized column kernels of linear: y = x · wᵀ where w is stored as 8-bit integers in groups of 32
 // along its input dimension, one f32 scale a group (the Q8_0 scheme of llama2.c's runq.c), or as
 // 4-bit integers in the same groups (Q4Matrix). A first
 // dispatch quantizes the rows of x (after the optional RMSNorm or SwiGLU prologue) the same way,
@@ -12,155 +12,12 @@
 // Four-bit weights halve the words again: 32 weights a load, about 1.8× the int8 kernel on that
 // projection. The price is precision: x and w are each rounded to 8 (or 4) bits per group (see the README).
 
-import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, sharedRows, type Access } from '../kernel';
-import type { Binding, Device } from '../device';
-import { DisposedError, DTypeError, ShapeError } from '../errors';
-import { formatShape, type Tensor } from '../tensor';
-import { BIAS_WGSL } from './matmul';
-import { dequantizeQ8Cpu, quantizeQ4Cpu, quantizeQ8Cpu, q8Width, Q8_GROUP, type Q8Data } from '../cpu/linear-q8';
-import type { ColumnConfig, ColumnFusion } from './linear';
-
-export { Q8_GROUP };
-
-/**
- * A weight matrix [n, k] stored as small integers in groups of Q8_GROUP along k, with one f32
- * scale a group; rows are zero-padded to a whole number of groups (w = q8Width(k)). linear() takes
- * one in place of a weight tensor: Q8Matrix (int8) or Q4Matrix (4-bit). Owns two tensors: `q`,
- * the packed values as u32 words, and `scales` [n, w/32] f32.
- */
-export abstract class QuantizedMatrix {
-  readonly shape: readonly [number, number];
-  /** Bits a value: 8 (Q8Matrix) or 4 (Q4Matrix). */
-  abstract readonly bits: 8 | 4;
-  /** Optional label used in error messages. */
-  label?: string;
-
-  protected constructor(
-    readonly q: Tensor<'u32'>,
-    readonly scales: Tensor<'f32'>,
-    n: number,
-    k: number,
-    label?: string,
-  ) {
-    this.shape = Object.freeze([n, k]) as readonly [number, number];
-    this.label = label;
-  }
-
-  /**
-   * Checks the arguments of a quantizer, quantizes on the CPU and uploads: `pack` turns the values
-   * (one per slot, rows of q8Width(k)) into the u32 words of `q`.
-   */
-  protected static upload(
-    bits: 8 | 4,
-    device: Device,
-    data: Float32Array,
-    shape: readonly [number, number],
-    label: string | undefined,
-    quantizeCpu: (data: Float32Array, rows: number, k: number) => Q8Data,
-    pack: (values: Int8Array) => Uint32Array,
-  ): { q: Tensor<'u32'>; scales: Tensor<'f32'> } {
-    const [n, k] = shape;
-    const name = `Q${bits}Matrix${label ? ` ${label}` : ''}`;
-    if (!device.hasPacked4x8) {
-      throw new DTypeError(`${name}: quantized weights need WGSL's packed_4x8_integer_dot_product, which ${device.name} lacks`);
-    }
-    if (!Number.isInteger(n) || !Number.isInteger(k) || n < 0 || k <= 0 || k % 4 !== 0) {
-      throw new ShapeError(`${name}: shape ${formatShape(shape)} must be [n, k] with k a positive multiple of 4`);
-    }
-    if (!(data instanceof Float32Array) || data.length !== n * k) {
-      throw new ShapeError(`${name}: ${data?.length ?? 'no'} values for shape ${formatShape(shape)}, expected ${n * k}`);
-    }
-    const { q, scales } = quantizeCpu(data, n, k);
-    const width = q8Width(k);
-    return { q: device.tensor(pack(q), [n, (width * bits) / 32], 'u32'), scales: device.tensor(scales, [n, width / Q8_GROUP], 'f32') };
-  }
-
-  get device(): Device {
-    return this.q.device;
-  }
-
-  get disposed(): boolean {
-    return this.q.disposed;
-  }
-
-  /** GPU bytes held: the packed values and the scales. */
-  get byteLength(): number {
-    return this.q.byteLength + this.scales.byteLength;
-  }
-
-  describe(): string {
-    return `${this.label ? `${this.label} ` : ''}q${this.bits} ${formatShape(this.shape)}`;
-  }
-
-  /** The values one per slot, [n, q8Width(k)], from the packed words. */
-  protected abstract unpack(words: Uint32Array): Int8Array;
-
-  /** The matrix it stands for, [n, k] f32 (each value times its group's scale). */
-  async read(): Promise<Float32Array> {
-    if (this.disposed) throw new DisposedError(`read: ${this.describe()} was disposed`);
-    const [n, k] = this.shape;
-    const [q, scales] = await Promise.all([this.q.read(), this.scales.read()]);
-    return dequantizeQ8Cpu({ q: this.unpack(q), scales }, n, k);
-  }
-
-  dispose(): void {
-    this.q.dispose();
-    this.scales.dispose();
-  }
-}
-
-/** int8 weights: `q` is [n, w/4] u32, four values a word, lowest byte first. */
-export class Q8Matrix extends QuantizedMatrix {
-  readonly bits = 8;
-
-  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4; quantizeQ8Cpu) and uploads it. */
-  static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q8Matrix {
-    const { q, scales } = QuantizedMatrix.upload(8, device, data, shape, label, quantizeQ8Cpu, (v) => new Uint32Array(v.buffer, v.byteOffset, v.length / 4));
-    return new Q8Matrix(q, scales, shape[0], shape[1], label);
-  }
-
-  protected unpack(words: Uint32Array): Int8Array {
-    return new Int8Array(words.buffer, words.byteOffset, words.byteLength);
-  }
-}
-
-/**
- * 4-bit weights (quantizeQ4Cpu: values in [-8, 7]), half the bytes of Q8Matrix: `q` is [n, w/8]
- * u32. In each group, word j holds values 8j..8j+7 offset by 8: byte b's low nibble is value 8j+b
- * and its high nibble value 8j+4+b, so each nibble plane lines up with one int8 word of x.
- */
-export class Q4Matrix extends QuantizedMatrix {
-  readonly bits = 4;
-
-  /** Quantizes a row-major [n, k] f32 matrix (k a multiple of 4) to 4-bit groups and uploads it. */
-  static quantize(device: Device, data: Float32Array, shape: readonly [number, number], label?: string): Q4Matrix {
-    const { q, scales } = QuantizedMatrix.upload(4, device, data, shape, label, quantizeQ4Cpu, (v) => {
-      const words = new Uint32Array(v.length / 8);
-      for (let w = 0; w < words.length; w++) {
-        const at = w * 8; // the word's 8 values: 4 low nibbles, then 4 high
-        let word = 0;
-        for (let b = 0; b < 4; b++) word |= (((v[at + b] + 8) | ((v[at + 4 + b] + 8) << 4)) & 0xff) << (8 * b);
-        words[w] = word >>> 0;
-      }
-      return words;
-    });
-    return new Q4Matrix(q, scales, shape[0], shape[1], label);
-  }
-
-  protected unpack(words: Uint32Array): Int8Array {
-    const q = new Int8Array(words.length * 8);
-    for (let w = 0; w < words.length; w++) {
-      for (let b = 0; b < 4; b++) {
-        const byte = (words[w] >>> (8 * b)) & 0xff;
-        q[w * 8 + b] = (byte & 0xf) - 8;
-        q[w * 8 + 4 + b] = (byte >> 4) - 8;
-      }
-    }
-    return q;
-  }
-}
-
-type Prologue = 'none' | 'rmsnorm' | 'swiglu' | 'geglu';
+import { FLAT_WORKGROUP, grid, kernel, params, rowChunks, sharedRows, type Access } from '../../kernel';
+import type { Binding, Device } from '../../device';
+import type { Tensor } from '../../tensor';
+import { q8Width, Q8_GROUP } from '../../cpu/linear-q8';
+import { BIAS_WGSL, prologueOf, type ColumnConfig, type ColumnFusion, type Prologue } from './shared';
+import type { QuantizedMatrix } from './quantized-matrix';
 
 const QUANT_WG = 32;
 
@@ -287,11 +144,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
  * @internal linear() with a QuantizedMatrix (linear has checked the shapes): one dispatch quantizes
  * the rows of prologue(x) to int8 groups, then one product dispatch per slice of w's rows.
  */
-export function linearQ8(device: Device, x: Tensor, w: QuantizedMatrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
+export function dispatchQuantized(device: Device, x: Tensor, w: QuantizedMatrix, bias: Tensor | undefined, out: Tensor, rows: number, n: number, k: number, c: ColumnConfig, maxBinding: number, fuse: ColumnFusion): void {
   const width = q8Width(k); // values of a quantized row
   const rowBytes = (width * w.bits) / 8;
   const groups = width / Q8_GROUP;
-  const prologue: Prologue = fuse.norm ? 'rmsnorm' : fuse.swiglu ? 'swiglu' : fuse.geglu ? 'geglu' : 'none';
+  const prologue = prologueOf(fuse);
   const ld = k / 4;
   const xq = device.empty([rows, width / 4], 'u32');
   const xsc = device.empty([rows, groups], 'f32');

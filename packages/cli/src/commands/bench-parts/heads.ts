@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LlamaModel } from '@hydra-ts/model';
 import { createHead, HeadCheckpointError, loadHead, type Heads } from '@hydra-ts/heads';
-import { HEAD_FILES } from '../paths';
+import { HEAD_FILES } from '../../paths';
 
 export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++';
 
