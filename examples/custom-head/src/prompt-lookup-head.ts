@@ -3,7 +3,8 @@
 // the r-th most recent match, so a tree can try several continuations at once.
 //
 // Everything it touches is public API: the DraftHead contract from @hydra-ts/heads and the
-// CandidateTree it is handed. No package of the library was changed to plug it in.
+// CandidateTree it is handed. No package of the library was changed to plug it in, and it
+// implements only the members the decoder requires (name, depth, observe, propose, reset).
 import type { Tensor } from '@hydra-ts/tensor';
 import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
 
@@ -16,7 +17,6 @@ export interface PromptLookupOptions {
 
 export class PromptLookupHead implements DraftHead {
   readonly name = 'prompt-lookup';
-  readonly sequential = false;
   readonly depth: number;
   private readonly maxNgram: number;
 
@@ -44,9 +44,9 @@ export class PromptLookupHead implements DraftHead {
     return { tokens, draftProbs: null };
   }
 
-  rollback(_length: number): void {}
+  // Keeps no state between requests: nothing to forget. (The optional rollback, proposeOnDevice
+  // and dispose are left out; without rollback a session prefills each prompt from its start.)
   reset(): void {}
-  dispose(): void {}
 
   /** Up to `depth` following tokens for each earlier occurrence of the suffix, latest first. */
   private matches(seq: number[], depth: number): number[][] {

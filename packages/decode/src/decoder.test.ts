@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getDevice, IndexError, OptionError, type Tensor } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
+import type { DraftHead } from '@hydra-ts/heads';
 import { generate as generateAR } from './generate';
 import { chain, getTree, rootOnly } from '@hydra-ts/tree';
 import { greedyVerifier } from '@hydra-ts/verify';
@@ -90,6 +91,23 @@ describe('SpeculativeDecoder', () => {
     await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, sampling: { temperature: -1 } })).rejects.toThrow(/temperature/);
     await expect(decoder.generate({ prompt: [9999], maxNewTokens: 4 })).rejects.toThrow(/out of range/);
     await expect(decoder.generate({ prompt: 0 as unknown as string, maxNewTokens: 4 })).rejects.toThrow(/prompt is number; expected a string or an array of token ids/);
+  });
+
+  it('a head whose draft distributions are malformed gets a typed error naming them', async () => {
+    const tree = chain(3);
+    // A head of only the required members, proposing the root repeated with the given draftProbs.
+    const withProbs = (make: (n: number) => unknown): DraftHead => ({
+      name: 'bad-probs',
+      depth: 3,
+      observe: () => {},
+      reset: () => {},
+      propose: async ({ tree, root }) => ({ tokens: new Int32Array(tree.size).fill(root), draftProbs: make(tree.size) as Float32Array }),
+    });
+    const V = model.config.vocabSize;
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: withProbs((n) => new Float32Array(n * V - 1)), tree })).rejects.toThrow(
+      new RegExp(`head 'bad-probs' proposed draftProbs of ${4 * V - 1} values; expected a Float32Array \\[tree.size = 4, vocab = ${V}\\]`),
+    );
+    await expect(decoder.generate({ prompt: 'x', maxNewTokens: 4, head: withProbs((n) => new Array(n * V).fill(0)), tree })).rejects.toThrow(OptionError);
   });
 
   it('a head whose device proposal is malformed gets a typed error, not a wrong output', async () => {

@@ -40,6 +40,7 @@ export class ReplayHead implements DraftHead {
       if (row.some((p: number) => !(p >= 0 && p <= 1)) || sum > 1 + 1e-9) throw new OptionError(`ReplayHead: acceptance[${d}] = [${row.join(', ')}]; expected probabilities summing to at most 1`);
     });
     this.acceptance = a;
+    if (inner.rollback) this.rollback = (length) => inner.rollback!(length);
     this.seed = opts.seed ?? 1;
     this.rng = createRng(this.seed);
   }
@@ -51,8 +52,10 @@ export class ReplayHead implements DraftHead {
     return this.inner.depth;
   }
   get sequential(): boolean {
-    return this.inner.sequential;
+    return this.inner.sequential ?? false;
   }
+  /** The inner head's rollback, where it has one. */
+  readonly rollback?: (length: number) => void;
 
   /** The base model's greedy continuation of `promptIds` (as the decoder encodes them): what a right guess proposes. */
   setContinuation(promptIds: readonly number[], continuation: readonly number[]): void {
@@ -116,14 +119,11 @@ export class ReplayHead implements DraftHead {
     return -1;
   }
 
-  rollback(length: number): void {
-    this.inner.rollback(length);
-  }
   reset(): void {
     this.inner.reset();
   }
   dispose(): void {
-    this.inner.dispose();
+    this.inner.dispose?.();
   }
 }
 

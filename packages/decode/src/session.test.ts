@@ -11,6 +11,7 @@ import { getTree } from '@hydra-ts/tree';
 import { samplingVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 import { DecodeSession, SessionBusyError } from './session';
+import { RandomHead } from './testing';
 
 const modelDir = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));
 const device = await getDevice();
@@ -70,6 +71,16 @@ describe('DecodeSession across turns', () => {
       head.dispose();
     }, 120_000);
   }
+
+  it('a head with only the required members (no rollback): every turn equals a fresh run, prefilled from the start', async () => {
+    // Proposes the greedy continuation's tokens only by chance: a head that keeps no state at all.
+    const minimal = (): DraftHead => {
+      const inner = new RandomHead(4, model.config.vocabSize);
+      return { name: 'minimal', depth: 4, observe: () => {}, propose: (req) => inner.propose(req), reset: () => inner.reset() };
+    };
+    const cached = await threeTurns(minimal(), minimal());
+    expect(cached).toEqual([0, 0, 0]);
+  }, 120_000);
 
   it('a diverging prompt reuses exactly the common prefix; the same prompt reuses all but its last token', async () => {
     const head = await loadHead(model, `${modelDir}/heads/hydra-pp.safetensors`);

@@ -8,7 +8,7 @@ import { argmax, concat, gatherRows, HydraError, OptionError, slice, Tensor } fr
 import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
-import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
+import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, samplingVerifier, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
 import { DecodeStats } from './stats';
 import { rowLayout, type RowLayout } from './rows';
 
@@ -19,9 +19,12 @@ export interface DecodeRequest {
   /** Text (encoded with the model's tokenizer, its special tokens added) or token ids used as they are. */
   prompt: string | readonly number[];
   maxNewTokens: number;
-  /** Default: greedy. */
+  /**
+   * How drafted tokens are accepted. Default: the sampling verifier with `sampling`'s options when
+   * its temperature is above 0 (every token sampled, losslessly), else the greedy verifier.
+   */
   verifier?: Verifier;
-  /** How the root token (and AR tokens) are drawn; default greedy (temperature 0). */
+  /** How tokens are drawn: the root of each step, and the defaulted verifier's target; default greedy (temperature 0). */
   sampling?: SamplingOptions;
   seed?: number;
   signal?: AbortSignal;
@@ -100,12 +103,14 @@ interface Draft {
   root: number;
   tokens: Int32Array | null; // [size] per node
   onDevice: Tensor | null; // [size] i32 in row order
+  draftProbs: Float32Array | null; // [size, vocab] per node: what a sampling head drew each token from
 }
 
 /** One tree forward's outputs, read back for the verifier. */
 interface TreePass {
   fwd: ForwardOutput;
   tokens: Int32Array; // [size] per node
+  draftProbs: Float32Array | null; // [size, vocab] per node
   argmax?: Int32Array; // [size] per node
   logits?: Float32Array; // [size, vocab] per node
 }
@@ -331,7 +336,7 @@ export class DecodeSession {
     return {
       promptIds,
       maxNewTokens: req.maxNewTokens,
-      verifier: req.verifier ?? greedyVerifier(),
+      verifier: req.verifier ?? (sampling.temperature > 0 ? samplingVerifier(sampling) : greedyVerifier()),
       sampling,
       rng: createRng(req.seed ?? 0),
       stop,
@@ -355,7 +360,8 @@ export class DecodeSession {
 
   /**
    * Keeps the longest run of held tokens that starts the prompt (leaving at least one prompt token
-   * to prefill, whose logits give the first root) and forgets the rest. Returns how many it kept.
+   * to prefill, whose logits give the first root) and forgets the rest. Returns how many it kept:
+   * none with a head that cannot roll back (DraftHead.rollback), which then sees the whole prompt.
    */
   private reuse(promptIds: readonly number[]): number {
     const head = this.head;
@@ -364,13 +370,13 @@ export class DecodeSession {
       this.forget();
     }
     let common = 0;
-    const limit = Math.min(this.committed.length, promptIds.length - 1);
+    const limit = head && !head.rollback ? 0 : Math.min(this.committed.length, promptIds.length - 1);
     while (common < limit && this.committed[common] === promptIds[common]) common++;
     this.cache.rollback(common);
     this.committed.length = common;
     if (head) {
       if (common === 0) head.reset();
-      else head.rollback(common);
+      else head.rollback!(common);
       headOwner.set(head, this);
     }
     return common;
@@ -430,7 +436,7 @@ export class DecodeSession {
     const head = this.head;
     const layout = rowLayout(tree); // the verify pass's rows, depth-first (rows.ts)
     const n = tree.size;
-    if (!head || tree === ROOT_ONLY) return { tree, layout, root, tokens: Int32Array.of(root), onDevice: null };
+    if (!head || tree === ROOT_ONLY) return { tree, layout, root, tokens: Int32Array.of(root), onDevice: null, draftProbs: null };
     const context = this.committed;
     if (this.deviceProposals && head.proposeOnDevice) {
       const onDevice = head.proposeOnDevice({ tree, root, context, order: layout.nodeOf });
@@ -440,14 +446,20 @@ export class DecodeSession {
           if (onDevice instanceof Tensor) onDevice.dispose();
           throw new OptionError(`head '${head.name}'.proposeOnDevice returned ${got}; expected an i32 tensor [${n}] (one token per tree node)`);
         }
-        return { tree, layout, root, tokens: null, onDevice };
+        return { tree, layout, root, tokens: null, onDevice, draftProbs: null };
       }
     }
-    const { tokens } = await head.propose({ tree, root, context });
-    if (tokens.length !== n || tokens[0] !== root) {
-      throw new OptionError(`head '${head.name}' proposed ${tokens.length} tokens with root ${tokens[0]}; expected ${n} with root ${root}`);
+    const { tokens, draftProbs } = await head.propose({ tree, root, context });
+    if (!(tokens instanceof Int32Array) || tokens.length !== n || tokens[0] !== root) {
+      const got = tokens instanceof Int32Array ? `${tokens.length} tokens with root ${tokens[0]}` : String(tokens);
+      throw new OptionError(`head '${head.name}' proposed ${got}; expected an Int32Array of ${n} tokens with root ${root}`);
     }
-    return { tree, layout, root, tokens, onDevice: null };
+    const rows = n * this.model.config.vocabSize;
+    if (draftProbs != null && (!(draftProbs instanceof Float32Array) || draftProbs.length !== rows)) {
+      const got = draftProbs instanceof Float32Array ? `${draftProbs.length} values` : String(draftProbs);
+      throw new OptionError(`head '${head.name}' proposed draftProbs of ${got}; expected a Float32Array [tree.size = ${n}, vocab = ${this.model.config.vocabSize}] (or null)`);
+    }
+    return { tree, layout, root, tokens, onDevice: null, draftProbs: draftProbs ?? null };
   }
 
   /** 2. one base forward over the tree rows, and the read-back the verifier needs. */
@@ -477,7 +489,7 @@ export class DecodeSession {
     };
     const logits = fwd.logits!; // [n, vocab]
     let tokens = draft.tokens;
-    const pass: TreePass = { fwd, tokens: tokens! };
+    const pass: TreePass = { fwd, tokens: tokens!, draftProbs: draft.draftProbs };
     try {
       if (verifier.needs === 'argmax') {
         const am = argmax(logits); // [n]
@@ -506,7 +518,8 @@ export class DecodeSession {
 
   /** 3. verify: the accepted path through the tree and the next root. */
   private verify(pass: TreePass, tree: CandidateTree, plan: Plan): VerifyResult {
-    return plan.verifier.verify({ tree, tokens: pass.tokens, vocabSize: this.model.config.vocabSize, argmax: pass.argmax, logits: pass.logits }, plan.rng);
+    const { tokens, draftProbs, argmax, logits } = pass;
+    return plan.verifier.verify({ tree, tokens, draftProbs, vocabSize: this.model.config.vocabSize, argmax, logits }, plan.rng);
   }
 
   /** 4. commit the accepted rows: base cache, held tokens, then the head's state. Returns the path's tokens. */

@@ -22,7 +22,13 @@ export interface ProposeRequest {
 export interface Proposal {
   /** [tree.size], tokens[0] = root. */
   tokens: Int32Array;
-  /** [size, vocab] draft distributions; null = deterministic top-k. */
+  /**
+   * [tree.size, vocab] for a head that samples its candidates: row i is the distribution q that
+   * node i's token was drawn from (row 0 unused). The sampling verifier then accepts a candidate
+   * x with probability min(1, p(x)/q(x)) and, on rejection, moves on with the residual
+   * normalize(max(0, p − q)), so the output stays distributed as the base model's. Omit (or
+   * null) for deterministic (top-k) candidates.
+   */
   draftProbs?: Float32Array | null;
 }
 
@@ -32,26 +38,42 @@ export interface DeviceProposeRequest extends ProposeRequest {
   order: Int32Array;
 }
 
+/**
+ * What the decoder calls on a draft head. Required: name, depth, observe, propose, reset; the
+ * rest are capabilities a head may add, and the decoder does without them as each one's comment
+ * says.
+ */
 export interface DraftHead {
+  /** Names the head in messages and statistics. */
   readonly name: string;
-  /** Deepest tree level it can fill (number of heads). */
+  /** Deepest tree level it can fill (number of heads); the decoder refuses deeper trees. */
   readonly depth: number;
-  /** Hydra-style: head d sees the embeddings of the path tokens. */
-  readonly sequential: boolean;
   /** Hidden states [n, dim] (borrowed, not disposed) of tokens newly committed at positions start..start+n-1. */
   observe(hidden: Tensor, start: number): void;
+  /** A token for every node of req.tree, tokens[0] = req.root. */
   propose(req: ProposeRequest): Promise<Proposal>;
+  /** Forget every committed token (a new context starts). */
+  reset(): void;
+  /**
+   * Optional, descriptive: Hydra-style, head d sees the embeddings of the path tokens. Read only
+   * to tell heads apart (e.g. in tuned-tree cache keys); default false.
+   */
+  readonly sequential?: boolean;
+  /**
+   * Optional: forget state past `length` committed tokens (the next observe starts there). With
+   * it a session keeps the KV rows of a prompt's already-held prefix (a chat's earlier turns);
+   * without it the session resets the head and prefills the whole prompt again.
+   */
+  rollback?(length: number): void;
   /**
    * Optional: the same proposal left on the GPU, recorded but not awaited, so the verify pass can
    * be recorded behind it with no read-back in between. Returns the drafted tokens as an i32
    * tensor [tree.size] in `order` (owned by the caller), or null when this tree needs propose().
-   * Deterministic heads only (no draft distributions).
+   * Deterministic heads only (no draft distributions). Without it the decoder calls propose().
    */
   proposeOnDevice?(req: DeviceProposeRequest): Tensor | null;
-  /** Forget state past `length` committed tokens. */
-  rollback(length: number): void;
-  reset(): void;
-  dispose(): void;
+  /** Optional: free what the head holds (GPU buffers). The decoder never calls it; the head's owner does. */
+  dispose?(): void;
 }
 
 /** What heads need of the base model; LlamaModel provides it. */

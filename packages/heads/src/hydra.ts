@@ -2,20 +2,11 @@
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
 import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { TopKHeads, type ProposeRequest } from './draft-head';
+import { SequentialTopKHeads, type Drafting } from './sequential-heads';
 import { HeadStateError } from './errors';
 
-/** Every depth's recorded top-k lists and where each node's token sits in them. */
-interface Draft {
-  chosen: Tensor[];
-  entryOf: (node: number) => number;
-  keep: <T extends Tensor>(t: T) => T;
-  dispose: () => void;
-}
-
-export class HydraHeads extends TopKHeads {
-  readonly sequential = true;
-
+export class HydraHeads extends SequentialTopKHeads {
   constructor(...args: ConstructorParameters<typeof TopKHeads>) {
     super(...args);
     // packed now, so that propose allocates nothing that outlives it
@@ -23,80 +14,12 @@ export class HydraHeads extends TopKHeads {
   }
 
   /**
-   * The chosen tokens stay on the GPU from depth to depth: the tree's shape is known here, so the
-   * rows each child needs (its parent's input row, its own token among the parent's top-k) are
-   * gathered with host-side indices, and every depth's top-k comes back in one read at the end.
+   * Records the drafting depth by depth (see Drafting): head i's input rows are each parent's
+   * (h_t, e(root), ..., e(own token)). The tree's shape is known here, so the rows each child
+   * needs (its parent's input row, its own token among the parent's top-k) are gathered with
+   * host-side indices and the chosen tokens stay on the GPU.
    */
-  async propose(req: ProposeRequest): Promise<Proposal> {
-    const hT = this.checkRequest(req);
-    const { tree } = req;
-    const tokens = new Int32Array(tree.size);
-    tokens[0] = req.root;
-    if (tree.depth === 0) return { tokens, draftProbs: null };
-    const draft = await this.draft(hT, req);
-    try {
-      const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
-      const all = flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0)); // every depth's ids, depth after depth
-      const ids = (await all.read()) as Int32Array;
-      for (let n = 1; n < tree.size; n++) tokens[n] = ids[draft.entryOf(n)];
-      return { tokens, draftProbs: null };
-    } finally {
-      draft.dispose();
-    }
-  }
-
-  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
-  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
-    const hT = this.checkRequest(req);
-    const { tree } = req;
-    if (tree.depth === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
-    for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
-    const steps = this.drafting(hT, req);
-    let r = steps.next();
-    while (!r.done) {
-      const [i, x, k] = r.value;
-      let ids: Tensor;
-      try {
-        ids = this.recordTopK(i, x, k)!; // k <= TOPK_MAX_K was checked above
-      } catch (e) {
-        steps.throw(e); // lets the drafting free what it holds, then rethrows
-        throw e;
-      }
-      r = steps.next(ids);
-    }
-    const draft = r.value;
-    try {
-      return gatherProposal(this.uploads, req.root, draft.chosen, req.order, draft.entryOf);
-    } finally {
-      draft.dispose();
-    }
-  }
-
-  /** Runs the drafting with each depth's top-k recorded on the GPU, or ranked on the CPU past the GPU top-k's k. */
-  private async draft(hT: Tensor, req: ProposeRequest): Promise<Draft> {
-    const steps = this.drafting(hT, req);
-    let r = steps.next();
-    while (!r.done) {
-      const [i, x, k] = r.value;
-      let ids: Tensor;
-      try {
-        ids = this.recordTopK(i, x, k) ?? this.device.tensor(await cpuTopK(this.headLogits(i, x), k), [x.shape[0], k], 'i32');
-      } catch (e) {
-        steps.throw(e);
-        throw e;
-      }
-      r = steps.next(ids);
-    }
-    return r.value;
-  }
-
-  /**
-   * Records the drafting depth by depth. At each depth it yields (head i, input rows x, k) and
-   * takes back that head's top-k ids [rows, k] (i32, which it then owns). Returns every depth's
-   * lists, chosen[d-1] = [parents at depth d-1, k_d], and entryOf(node): the index of the node's
-   * token in those lists flattened depth after depth.
-   */
-  private *drafting(hT: Tensor, req: ProposeRequest): Generator<[number, Tensor, number], Draft, Tensor> {
+  protected *drafting(hT: Tensor, req: ProposeRequest): Drafting {
     const { tree } = req;
     const D = tree.depth;
     const table = this.base.tokenEmbedding;
@@ -159,7 +82,7 @@ export class HydraHeads extends TopKHeads {
    * [rows, k] i32 owned by the caller — in one dispatch where the head fits the fused kernel, else
    * its logits and the GPU top-k. Null past the GPU top-k's limit (cpuTopK ranks those).
    */
-  private recordTopK(i: number, x: Tensor, k: number): Tensor | null {
+  protected recordTopK(i: number, x: Tensor, k: number): Tensor | null {
     const vocab = this.config.vocabSize;
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
     if (this.fusedFits(x.shape[1], k)) {
@@ -201,7 +124,7 @@ export class HydraHeads extends TopKHeads {
   }
 
   /** Head i on input rows x [rows, (i+2)·dim] = (h_t, e(root), ..., e(x_i)). Returns [rows, vocab], owned by the caller. */
-  private headLogits(i: number, x: Tensor): Tensor {
+  protected headLogits(i: number, x: Tensor): Tensor {
     let y = inputBlock(x, this.param(`heads.${i}.input.residual`), this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`));
     for (let l = 1; l < this.config.layers; l++) {
       const next = residualBlock(y, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`));

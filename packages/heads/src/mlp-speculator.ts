@@ -13,7 +13,8 @@
 // GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
 // is: each parent's children take the top-k of the stage run on that parent's own state.
 import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
-import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type HeadBase, type Proposal, type ProposeRequest } from './draft-head';
+import type { HeadBase, ProposeRequest } from './draft-head';
+import { SequentialTopKHeads, type Drafting } from './sequential-heads';
 import type { HeadConfig } from './config';
 import { HeadStateError } from './errors';
 
@@ -27,16 +28,7 @@ export function speculatorEmbeddingScale(numHeads: number, innerDim: number): nu
   return embWeight / stateWeight;
 }
 
-/** Every depth's recorded top-k lists and where each node's token sits in them. */
-interface Draft {
-  chosen: Tensor[];
-  entryOf: (node: number) => number;
-  keep: <T extends Tensor>(t: T) => T;
-  dispose: () => void;
-}
-
-export class MLPSpeculatorHeads extends TopKHeads {
-  readonly sequential = true;
+export class MLPSpeculatorHeads extends SequentialTopKHeads {
   /** [dim] filled with 1/√2: rmsnorm with it is scaleInput's s_0 in one dispatch; null without scaleInput. */
   private readonly inputGain: Tensor | null;
   /** c of the header's equation. */
@@ -53,63 +45,6 @@ export class MLPSpeculatorHeads extends TopKHeads {
   override dispose(): void {
     this.inputGain?.dispose();
     super.dispose();
-  }
-
-  async propose(req: ProposeRequest): Promise<Proposal> {
-    const hT = this.checkRequest(req);
-    const { tree } = req;
-    const tokens = new Int32Array(tree.size);
-    tokens[0] = req.root;
-    if (tree.depth === 0) return { tokens, draftProbs: null };
-    const steps = this.drafting(hT, req);
-    let r = steps.next();
-    while (!r.done) {
-      const [i, s, k] = r.value;
-      let ids: Tensor;
-      try {
-        ids = this.recordTopK(i, s, k) ?? this.device.tensor(await cpuTopK(linear(s, this.head(i)), k), [s.shape[0], k], 'i32');
-      } catch (e) {
-        steps.throw(e); // lets the drafting free what it holds, then rethrows
-        throw e;
-      }
-      r = steps.next(ids);
-    }
-    const draft = r.value;
-    try {
-      const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
-      const all = (await (flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0))).read()) as Int32Array; // every depth's ids, depth after depth
-      for (let n = 1; n < tree.size; n++) tokens[n] = all[draft.entryOf(n)];
-      return { tokens, draftProbs: null };
-    } finally {
-      draft.dispose();
-    }
-  }
-
-  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
-  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
-    const hT = this.checkRequest(req);
-    const { tree } = req;
-    if (tree.depth === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
-    for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
-    const steps = this.drafting(hT, req);
-    let r = steps.next();
-    while (!r.done) {
-      const [i, s, k] = r.value;
-      let ids: Tensor;
-      try {
-        ids = this.recordTopK(i, s, k)!; // k <= TOPK_MAX_K was checked above
-      } catch (e) {
-        steps.throw(e);
-        throw e;
-      }
-      r = steps.next(ids);
-    }
-    const draft = r.value;
-    try {
-      return gatherProposal(this.uploads, req.root, draft.chosen, req.order, draft.entryOf);
-    } finally {
-      draft.dispose();
-    }
   }
 
   /**
@@ -135,12 +70,11 @@ export class MLPSpeculatorHeads extends TopKHeads {
   }
 
   /**
-   * Records the drafting depth by depth. At each depth it yields (stage i, the states s_{i+1} of
-   * the depth's parents [rows, inner], k) and takes back that stage's top-k ids [rows, k] (i32,
-   * which it then owns). Returns every depth's lists and entryOf(node), the index of the node's
-   * token in those lists flattened depth after depth.
+   * Records the drafting depth by depth (see Drafting): stage i's input rows are the states
+   * s_{i+1} of the depth's parents [rows, inner], each continuing its parent's state with its own
+   * token (gathered on the GPU).
    */
-  private *drafting(hT: Tensor, req: ProposeRequest): Generator<[number, Tensor, number], Draft, Tensor> {
+  protected *drafting(hT: Tensor, req: ProposeRequest): Drafting {
     const { tree } = req;
     const owned: Tensor[] = [];
     const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
@@ -198,13 +132,18 @@ export class MLPSpeculatorHeads extends TopKHeads {
     }
   }
 
+  /** Stage i's logits H_i s for state rows s [rows, inner]: [rows, vocab], owned by the caller. */
+  protected headLogits(i: number, s: Tensor): Tensor {
+    return linear(s, this.head(i));
+  }
+
   /** H_i [vocab, inner] */
   private head(i: number): Tensor {
     return this.param(`speculator.head.${i}.weight`);
   }
 
   /** Stage i's k best ids for each state row, on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
-  private recordTopK(i: number, s: Tensor, k: number): Tensor | null {
+  protected recordTopK(i: number, s: Tensor, k: number): Tensor | null {
     const vocab = this.config.vocabSize;
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
     if (k > TOPK_MAX_K) return null;

@@ -180,7 +180,7 @@ async function loadBenchHeads(model: LlamaModel, plan: BenchPlan): Promise<Map<D
     }
     const h = await benchHead(model, kind as SpeculativeKind, plan.headsDir, plan.numHeads, plan.untrainedHeads);
     if (!h) {
-      for (const other of heads.values()) other.head.dispose();
+      for (const other of heads.values()) other.head.dispose?.();
       throw new UsageError(
         `--heads-dir ${plan.headsDir}: no ${kind} heads file there; train one, point --heads-dir elsewhere, pass --untrained-heads to bench fresh createHead heads, or --replay for an estimate`,
       );
@@ -363,7 +363,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
     if (broken.length > 0) process.exitCode = 1;
     return report;
   } finally {
-    for (const h of heads.values()) h.head.dispose();
+    for (const h of heads.values()) h.head.dispose?.();
     model.dispose();
   }
 }

@@ -63,7 +63,7 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
       // beats AR here it is the root alone, and the chat decodes as AR.
       tree = givenTree ?? (await tunedTreeFor(model, path, head, { headFile: flags.heads ?? defaultHeadFile(path, decoder) })).tree;
       if (tree.size === 1) {
-        head.dispose();
+        head.dispose?.();
         head = null;
         tree = undefined;
       }
@@ -74,7 +74,7 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
     else await repl(chat, model, opts, flags.system);
   } finally {
     chat?.dispose();
-    head?.dispose();
+    head?.dispose?.();
     model.dispose();
   }
 }

@@ -131,7 +131,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
         if (stream) process.stdout.write(r.value.text);
       }
     } finally {
-      loaded?.dispose();
+      loaded?.dispose?.();
     }
   };
 
@@ -144,7 +144,7 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
     try {
       await treeFor(kind, head, headFile);
     } finally {
-      head.dispose();
+      head.dispose?.();
     }
   }
   // Shader compilation happens on first use: warm every decoder up before timing any of them.

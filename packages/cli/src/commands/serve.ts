@@ -51,7 +51,7 @@ export async function runServe(rawFlags: ServeFlags): Promise<void> {
       // (no tree pays here) serves as AR.
       tree = givenTree ?? (await tunedTreeFor(model, modelPath, head, { headFile: flags.heads ?? defaultHeadFile(modelPath, decoder) })).tree;
       if (tree.size === 1) {
-        head.dispose();
+        head.dispose?.();
         head = null;
         tree = undefined;
       }
@@ -78,7 +78,7 @@ export async function runServe(rawFlags: ServeFlags): Promise<void> {
     });
   } finally {
     engine?.dispose();
-    head?.dispose();
+    head?.dispose?.();
     model.dispose();
   }
 }

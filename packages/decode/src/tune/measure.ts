@@ -147,7 +147,9 @@ export async function measureHeadCost(model: LlamaModel, head: DraftHead, opts: 
 class RecordingHead implements DraftHead {
   readonly proposals: Array<{ tokens: Int32Array; rootIndex: number; tree: CandidateTree }> = [];
   promptTokens = 0;
-  constructor(readonly inner: DraftHead) {}
+  constructor(readonly inner: DraftHead) {
+    if (inner.rollback) this.rollback = (length) => inner.rollback!(length);
+  }
   get name() {
     return this.inner.name;
   }
@@ -155,8 +157,10 @@ class RecordingHead implements DraftHead {
     return this.inner.depth;
   }
   get sequential() {
-    return this.inner.sequential;
+    return this.inner.sequential ?? false;
   }
+  /** The inner head's rollback, where it has one. */
+  readonly rollback?: (length: number) => void;
   observe(hidden: Tensor, start: number): void {
     if (start === 0) this.promptTokens = hidden.shape[0];
     this.inner.observe(hidden, start);
@@ -166,14 +170,11 @@ class RecordingHead implements DraftHead {
     this.proposals.push({ tokens: p.tokens, rootIndex: req.context.length - this.promptTokens, tree: req.tree });
     return p;
   }
-  rollback(length: number): void {
-    this.inner.rollback(length);
-  }
   reset(): void {
     this.inner.reset();
   }
   dispose(): void {
-    this.inner.dispose();
+    this.inner.dispose?.();
   }
 }
 

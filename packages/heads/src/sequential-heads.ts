@@ -1,0 +1,105 @@
+// The drafting driver of heads that fill a tree depth by depth, each depth conditioned on the
+// tokens chosen above it (Hydra, MLPSpeculator). A subclass says how one depth's input rows are
+// built from the last (its drafting generator) and how a head ranks them; the driver here runs
+// that generator to the end, either reading every depth's top-k back in one read (propose) or
+// leaving the proposal on the GPU in verify-row order (proposeOnDevice).
+import { concat, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+
+/** Every depth's recorded top-k lists and where each node's token sits in them. */
+export interface Draft {
+  /** chosen[d-1] = [parents at depth d-1, k_d] i32 token ids, best first. */
+  chosen: Tensor[];
+  /** The index of the node's token in the lists flattened depth after depth. */
+  entryOf: (node: number) => number;
+  /** Hands a tensor to the draft (disposed with it). */
+  keep: <T extends Tensor>(t: T) => T;
+  dispose: () => void;
+}
+
+/**
+ * The recorded drafting: at each depth it yields (head i, input rows x, k) and takes back that
+ * head's top-k ids [rows, k] (i32, which it then owns); it returns the Draft. Thrown into, it
+ * frees what it holds and rethrows.
+ */
+export type Drafting = Generator<[number, Tensor, number], Draft, Tensor>;
+
+export abstract class SequentialTopKHeads extends TopKHeads {
+  readonly sequential = true;
+
+  /** Records the drafting of `req`'s tree from h_t (see Drafting). */
+  protected abstract drafting(hT: Tensor, req: ProposeRequest): Drafting;
+
+  /** Head i's k best ids per row of x, recorded on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
+  protected abstract recordTopK(i: number, x: Tensor, k: number): Tensor | null;
+
+  /** Head i's logits on rows x: [rows, vocab], owned by the caller (ranked on the CPU where recordTopK cannot). */
+  protected abstract headLogits(i: number, x: Tensor): Tensor;
+
+  /** The chosen tokens stay on the GPU from depth to depth; every depth's top-k comes back in one read at the end. */
+  async propose(req: ProposeRequest): Promise<Proposal> {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    const tokens = new Int32Array(tree.size);
+    tokens[0] = req.root;
+    if (tree.depth === 0) return { tokens, draftProbs: null };
+    const draft = await this.run(this.drafting(hT, req), async (i, x, k) => this.recordTopK(i, x, k) ?? this.device.tensor(await cpuTopK(this.headLogits(i, x), k), [x.shape[0], k], 'i32'));
+    try {
+      const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
+      const all = flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0)); // every depth's ids, depth after depth
+      const ids = (await all.read()) as Int32Array;
+      for (let n = 1; n < tree.size; n++) tokens[n] = ids[draft.entryOf(n)];
+      return { tokens, draftProbs: null };
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /** propose() without the read-back: the tokens in verify-row order on the GPU (null past the GPU top-k's k). */
+  proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
+    const hT = this.checkRequest(req);
+    const { tree } = req;
+    if (tree.depth === 0) return this.device.tensor(Int32Array.of(req.root), [1], 'i32');
+    for (let d = 1; d <= tree.depth; d++) if (tree.maxRankAtDepth(d) > TOPK_MAX_K) return null;
+    const draft = this.runSync(this.drafting(hT, req), (i, x, k) => this.recordTopK(i, x, k)!); // k <= TOPK_MAX_K was checked above
+    try {
+      return gatherProposal(this.uploads, req.root, draft.chosen, req.order, draft.entryOf);
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /** Drives `steps`, answering each depth with `rank`'s ids. */
+  private async run(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Promise<Tensor>): Promise<Draft> {
+    let r = steps.next();
+    while (!r.done) {
+      const [i, x, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = await rank(i, x, k);
+      } catch (e) {
+        steps.throw(e); // lets the drafting free what it holds, then rethrows
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    return r.value;
+  }
+
+  /** run() with a ranking that records only (no read-back, nothing awaited). */
+  private runSync(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Tensor): Draft {
+    let r = steps.next();
+    while (!r.done) {
+      const [i, x, k] = r.value;
+      let ids: Tensor;
+      try {
+        ids = rank(i, x, k);
+      } catch (e) {
+        steps.throw(e);
+        throw e;
+      }
+      r = steps.next(ids);
+    }
+    return r.value;
+  }
+}
