@@ -7,6 +7,8 @@ import path from 'node:path';
 import { defaultTreeFor, type DefaultTree, type TuneOptions } from '@hydra-ts/decode';
 import type { DraftHead } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
+import type { CandidateTree } from '@hydra-ts/tree';
+import { checkTreeFits } from './options';
 import { bundledPromptFile } from './paths';
 import { readPrompts } from './commands/bench-parts/prompts';
 
@@ -59,4 +61,24 @@ export async function tunedTreeFor(model: LlamaModel, modelPath: string, head: D
     tune: { prompts: readPrompts(bundledPromptFile('calibration.txt'), 8), acceptance: opts.acceptance, name: `tuned-${head.name}`, ...opts.tune },
     onProgress: opts.onProgress ?? ((line) => process.stderr.write(`${line}\n`)),
   });
+}
+
+/**
+ * The head a decoding command runs with, and its tree: `given` (--tree, checked against the
+ * model) or the tree tuned for the heads on this device. Where that is the root alone (no tree
+ * beats AR here) the head is disposed and the command decodes as AR: { head: null }.
+ */
+export async function withDefaultTree(
+  model: LlamaModel,
+  modelPath: string,
+  head: DraftHead | null,
+  given: CandidateTree | null,
+  spec: { tree?: string; headFile: string },
+): Promise<{ head: DraftHead | null; tree: CandidateTree | undefined }> {
+  if (!head) return { head: null, tree: undefined };
+  if (given) checkTreeFits(given, 'tree', spec.tree, model.config);
+  const tree = given ?? (await tunedTreeFor(model, modelPath, head, { headFile: spec.headFile })).tree;
+  if (tree.size > 1) return { head, tree };
+  head.dispose?.();
+  return { head: null, tree: undefined };
 }

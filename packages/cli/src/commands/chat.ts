@@ -6,11 +6,10 @@ import { createInterface } from 'node:readline';
 import type { ChatMessage, LlamaModel } from '@hydra-ts/model';
 import { ChatSession, type ChatOptions, type ChatResult } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
-import type { CandidateTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { checkTreeFits, decoderOption, deviceLine, headsFileKind, intOption, numberOption, treeOption } from '../options';
+import { decoderOption, deviceLine, headsFileKind, intOption, numberOption, treeOption } from '../options';
 import { defaultHeadFile } from '../paths';
-import { tunedTreeFor } from '../tuned-tree';
+import { withDefaultTree } from '../tuned-tree';
 import { headFor, lastValues, loadModel } from './generate';
 
 export interface ChatFlags {
@@ -56,18 +55,10 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
   let chat: ChatSession | null = null;
   try {
     head = await headFor(model, path, decoder, flags.heads);
-    let tree: CandidateTree | undefined;
-    if (head) {
-      if (givenTree) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
-      // Without --tree, the tree tuned for these heads on this device (cached); where no tree
-      // beats AR here it is the root alone, and the chat decodes as AR.
-      tree = givenTree ?? (await tunedTreeFor(model, path, head, { headFile: flags.heads ?? defaultHeadFile(path, decoder) })).tree;
-      if (tree.size === 1) {
-        head.dispose?.();
-        head = null;
-        tree = undefined;
-      }
-    }
+    // Without --tree, the tree tuned for these heads on this device (cached); where no tree beats AR, AR.
+    const chosen = await withDefaultTree(model, path, head, givenTree, { tree: flags.tree, headFile: flags.heads ?? defaultHeadFile(path, decoder) });
+    head = chosen.head;
+    const tree = chosen.tree;
     chat = new ChatSession(model, { head, tree });
     const describe = { decoder: head ? decoder : 'ar', tree: tree?.name ?? null, device: model.device.name };
     if (messages) await answerOnce(chat, messages, opts, Boolean(flags.json), describe);

@@ -4,11 +4,10 @@
 import path from 'node:path';
 import { DecoderEngine, createServer } from '@hydra-ts/server';
 import type { DraftHead } from '@hydra-ts/heads';
-import type { CandidateTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { checkTreeFits, decoderOption, deviceLine, headsFileKind, intOption, treeOption } from '../options';
+import { decoderOption, deviceLine, headsFileKind, intOption, treeOption } from '../options';
 import { defaultHeadFile } from '../paths';
-import { tunedTreeFor } from '../tuned-tree';
+import { withDefaultTree } from '../tuned-tree';
 import { headFor, lastValues, loadModel } from './generate';
 
 export interface ServeFlags {
@@ -44,18 +43,10 @@ export async function runServe(rawFlags: ServeFlags): Promise<void> {
   let engine: DecoderEngine | null = null;
   try {
     head = await headFor(model, modelPath, decoder, flags.heads, flags.allowNonfinite === true);
-    let tree: CandidateTree | undefined;
-    if (head) {
-      if (givenTree) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
-      // Without --tree, the tree tuned for these heads on this device (cached); the root alone
-      // (no tree pays here) serves as AR.
-      tree = givenTree ?? (await tunedTreeFor(model, modelPath, head, { headFile: flags.heads ?? defaultHeadFile(modelPath, decoder) })).tree;
-      if (tree.size === 1) {
-        head.dispose?.();
-        head = null;
-        tree = undefined;
-      }
-    }
+    // Without --tree, the tree tuned for these heads on this device (cached); where no tree beats AR, AR.
+    const chosen = await withDefaultTree(model, modelPath, head, givenTree, { tree: flags.tree, headFile: flags.heads ?? defaultHeadFile(modelPath, decoder) });
+    head = chosen.head;
+    const tree = chosen.tree;
     const id = flags.name ?? path.basename(modelPath.replace(/[\\/]+$/, '')).replace(/\.bin$/, '');
     engine = new DecoderEngine(model, {
       id,
