@@ -185,8 +185,9 @@ export class ChatSession {
       const tail = stopText.push(pieces.flush()) + stopText.flush();
       text += tail;
       if (tail) yield { text: tail };
-      stopReason = decoded.stopReason;
-      finishReason = stopReason === 'eos' ? 'stop' : stopReason === 'aborted' ? 'abort' : 'length';
+      // A stop string decided only at the end (a longer one could still have begun earlier).
+      stopReason = stopText.stopped ? 'stop-string' : decoded.stopReason;
+      finishReason = stopReason === 'eos' || stopReason === 'stop-string' ? 'stop' : stopReason === 'aborted' ? 'abort' : 'length';
     }
     const promptTokens = plan.promptTokenIds.length;
     return {
