@@ -2,8 +2,8 @@
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
 import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { TopKHeads, type ProposeRequest } from './draft-head';
-import { SequentialTopKHeads, type Drafting } from './sequential-heads';
+import { TopKHeads } from './draft-head';
+import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 import { HeadStateError } from './errors';
 
 export class HydraHeads extends SequentialTopKHeads {
@@ -13,46 +13,14 @@ export class HydraHeads extends SequentialTopKHeads {
     for (let i = 0; i < this.depth; i++) if (this.fusedShape((i + 2) * this.config.dim)) this.stackOf(i);
   }
 
-  /**
-   * Records the drafting depth by depth (see Drafting): head i's input rows are each parent's
-   * (h_t, e(root), ..., e(own token)). The tree's shape is known here, so the rows each child
-   * needs (its parent's input row, its own token among the parent's top-k) are gathered with
-   * host-side indices and the chosen tokens stay on the GPU.
-   */
-  protected *drafting(hT: Tensor, req: ProposeRequest): Drafting {
-    const { tree } = req;
-    const D = tree.depth;
-    const table = this.base.tokenEmbedding;
-    const owned: Tensor[] = [];
-    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
-    const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
-    const entry = new Int32Array(tree.size); // per node: index into the flattened lists
-    try {
-      let parents = [0];
-      let offset = 0;
-      let x = keep(this.rootRow(hT, req.root)); // [1, 2·dim]: h_t, e(root)
-      for (let d = 1; ; d++) {
-        const k = tree.maxRankAtDepth(d);
-        const ids = keep(yield [d - 1, x, k]); // [parents, k]
-        chosen.push(ids);
-        parents.forEach((p, j) => {
-          for (const c of tree.nodes[p].children) entry[c] = offset + j * k + tree.ranks[c];
-        });
-        offset += ids.size;
-        if (d === D) break;
-        // Rows for the next depth: each parent-to-be p continues its parent's row with e(token p).
-        const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
-        const rowOf = new Map(parents.map((p, j) => [p, j]));
-        const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
-        const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
-        x = keep(appendEmbeddings(x, from, ids, at, table)); // [next, (d+2)·dim]: parent's row, e(own token)
-        parents = next;
-      }
-    } catch (e) {
-      for (const t of owned) t.dispose();
-      throw e;
-    }
-    return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
+  /** Head 0's rows: (h_t, e(root)). */
+  protected firstRows(hT: Tensor, root: number, keep: Keep): Tensor {
+    return keep(this.rootRow(hT, root)); // [1, 2·dim]
+  }
+
+  /** Head d's rows: each parent's row (h_t, e(root), ..., e(its parent)) with e(its own token) appended. */
+  protected nextRows(x: Tensor, n: NextRows, keep: Keep): Tensor {
+    return keep(appendEmbeddings(x, n.from, n.ids, n.at, this.base.tokenEmbedding)); // [next, (d+2)·dim]
   }
 
   /** [1, 2·dim] = (h_t, e(root)): one row, so two buffer copies rather than two dispatches. */

@@ -13,8 +13,8 @@
 // GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
 // is: each parent's children take the top-k of the stage run on that parent's own state.
 import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
-import type { HeadBase, ProposeRequest } from './draft-head';
-import { SequentialTopKHeads, type Drafting } from './sequential-heads';
+import type { HeadBase } from './draft-head';
+import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 import type { HeadConfig } from './config';
 import { HeadStateError } from './errors';
 
@@ -69,48 +69,19 @@ export class MLPSpeculatorHeads extends SequentialTopKHeads {
     }
   }
 
-  /**
-   * Records the drafting depth by depth (see Drafting): stage i's input rows are the states
-   * s_{i+1} of the depth's parents [rows, inner], each continuing its parent's state with its own
-   * token (gathered on the GPU).
-   */
-  protected *drafting(hT: Tensor, req: ProposeRequest): Drafting {
-    const { tree } = req;
-    const owned: Tensor[] = [];
-    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
-    const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
-    const entry = new Int32Array(tree.size);
-    try {
-      const s0 = this.inputState(hT);
-      if (s0 !== hT) keep(s0);
-      let s = keep(this.stage(0, s0, Int32Array.of(req.root))); // [1, inner]: the root's state
-      let parents = [0];
-      let offset = 0;
-      for (let d = 1; ; d++) {
-        const k = tree.maxRankAtDepth(d);
-        const ids = keep(yield [d - 1, s, k]); // [parents, k]
-        chosen.push(ids);
-        parents.forEach((p, j) => {
-          for (const c of tree.nodes[p].children) entry[c] = offset + j * k + tree.ranks[c];
-        });
-        offset += ids.size;
-        if (d === tree.depth) break;
-        // The next depth's parents: each continues its parent's state with its own token.
-        const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
-        const rowOf = new Map(parents.map((p, j) => [p, j]));
-        const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of s
-        const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
-        const column = keep(ids.reshape([ids.size, 1]));
-        const tokens = keep(keep(gatherRows(column, at)).reshape([next.length])); // [next] i32, on the GPU
-        const states = keep(gatherRows(s, from)); // [next, inner]
-        s = keep(this.stage(d, states, tokens));
-        parents = next;
-      }
-    } catch (e) {
-      for (const t of owned) t.dispose();
-      throw e;
-    }
-    return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
+  /** Stage 0's output for the root: s_1 = stage_0(s_0, root) [1, inner]. */
+  protected firstRows(hT: Tensor, root: number, keep: Keep): Tensor {
+    const s0 = this.inputState(hT);
+    if (s0 !== hT) keep(s0);
+    return keep(this.stage(0, s0, Int32Array.of(root)));
+  }
+
+  /** The next stage's states: each parent's state continued with its own token (gathered on the GPU). */
+  protected nextRows(s: Tensor, n: NextRows, keep: Keep): Tensor {
+    const column = keep(n.ids.reshape([n.ids.size, 1]));
+    const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
+    const states = keep(gatherRows(s, n.from)); // [next, inner]
+    return keep(this.stage(n.depth, states, tokens));
   }
 
   /** s_0: h_t itself (returned as is, not a copy), or with scaleInput h_t / rms(h_t) / √2 (owned by the caller). */

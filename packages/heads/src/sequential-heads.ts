@@ -1,7 +1,7 @@
 // The drafting driver of heads that fill a tree depth by depth, each depth conditioned on the
 // tokens chosen above it (Hydra, MLPSpeculator). A subclass says how one depth's input rows are
-// built from the last (its drafting generator) and how a head ranks them; the driver here runs
-// that generator to the end, either reading every depth's top-k back in one read (propose) or
+// built from the last (firstRows, nextRows) and how a head ranks them; the driver here walks the
+// tree depth by depth, either reading every depth's top-k back in one read (propose) or
 // leaving the proposal on the GPU in verify-row order (proposeOnDevice).
 import { concat, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
@@ -24,11 +24,68 @@ export interface Draft {
  */
 export type Drafting = Generator<[number, Tensor, number], Draft, Tensor>;
 
+/** Hands a tensor made while drafting to the draft, which disposes it with itself. */
+export type Keep = <T extends Tensor>(t: T) => T;
+
+/** Where the next depth's rows come from: for each of its parents, its parent's row and its own token. */
+export interface NextRows {
+  /** The depth just drafted (1 = the root's children). */
+  depth: number;
+  /** [next] the row of the parent of each next-depth parent, in the rows just ranked. */
+  from: Int32Array;
+  /** [next] its own token's entry in `ids` flattened ([rows, k] row-major). */
+  at: Int32Array;
+  /** [rows, k] i32: the depth's top-k ids. */
+  ids: Tensor;
+}
+
 export abstract class SequentialTopKHeads extends TopKHeads {
   readonly sequential = true;
 
-  /** Records the drafting of `req`'s tree from h_t (see Drafting). */
-  protected abstract drafting(hT: Tensor, req: ProposeRequest): Drafting;
+  /** Head 0's input rows [1, width] for the root (made with `keep`, or h_t itself). */
+  protected abstract firstRows(hT: Tensor, root: number, keep: Keep): Tensor;
+
+  /** The next head's input rows [next, width'] from this depth's rows `x` (made with `keep`). */
+  protected abstract nextRows(x: Tensor, next: NextRows, keep: Keep): Tensor;
+
+  /**
+   * Records the drafting of `req`'s tree from h_t (see Drafting), depth by depth: the tree's shape
+   * is known here, so the rows each child needs (its parent's row, its own token among the
+   * parent's top-k) are found with host-side indices and the chosen tokens stay on the GPU.
+   */
+  protected *drafting(hT: Tensor, req: ProposeRequest): Drafting {
+    const { tree } = req;
+    const owned: Tensor[] = [];
+    const keep: Keep = (t) => (owned.push(t), t);
+    const chosen: Tensor[] = []; // per depth d: [parents_d, k_d] i32 token ids, best first
+    const entry = new Int32Array(tree.size); // per node: index into the flattened lists
+    try {
+      let x = this.firstRows(hT, req.root, keep);
+      let parents = [0];
+      let offset = 0;
+      for (let d = 1; ; d++) {
+        const k = tree.maxRankAtDepth(d);
+        const ids = keep(yield [d - 1, x, k]); // [parents, k]
+        chosen.push(ids);
+        parents.forEach((p, j) => {
+          for (const c of tree.nodes[p].children) entry[c] = offset + j * k + tree.ranks[c];
+        });
+        offset += ids.size;
+        if (d === tree.depth) break;
+        // The next depth's parents: each continues its parent's row with its own token.
+        const next = tree.nodesAtDepth(d).filter((p) => tree.nodes[p].children.length > 0);
+        const rowOf = new Map(parents.map((p, j) => [p, j]));
+        const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
+        const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
+        x = this.nextRows(x, { depth: d, from, at, ids }, keep);
+        parents = next;
+      }
+    } catch (e) {
+      for (const t of owned) t.dispose();
+      throw e;
+    }
+    return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
+  }
 
   /** Head i's k best ids per row of x, recorded on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
   protected abstract recordTopK(i: number, x: Tensor, k: number): Tensor | null;
