@@ -4,7 +4,7 @@
 import { HydraError, OptionError } from '@hydra-ts/tensor';
 import type { ChatMessage, LlamaModel, StopReason } from '@hydra-ts/model';
 import { samplingDefaults } from '@hydra-ts/model';
-import { DecodeSession, type GenerateResult, type SessionOptions } from '@hydra-ts/decode';
+import { DecodeSession, resultStream, type GenerateResult, type SessionOptions } from '@hydra-ts/decode';
 import { greedyVerifier, samplingVerifier, type SamplingOptions, type Verifier } from '@hydra-ts/verify';
 import { StopText } from './stop-text';
 
@@ -110,20 +110,7 @@ export class ChatSession {
   }
 
   private stream(plan: ReplyPlan): ChatStream {
-    let summary: ChatResult | null = null;
-    const run = async function* (this: ChatSession): AsyncGenerator<ChatDelta> {
-      summary = yield* this.reply(plan);
-    }.call(this);
-    return {
-      [Symbol.asyncIterator]: () => run,
-      async result() {
-        while (!(await run.next()).done) {
-          /* drain */
-        }
-        if (!summary) throw new ChatError('ChatSession.send: the reply was ended early by its consumer (break out of the for-await); its summary is not available');
-        return summary;
-      },
-    };
+    return resultStream(this.reply(plan), () => new ChatError('ChatSession.send: the reply was ended early by its consumer (break out of the for-await); its summary is not available'));
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@
 import { HydraError, OptionError } from '@hydra-ts/tensor';
 import { promptTypeProblem, samplingDefaults, TokenLimitError, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import { checkSamplingOptions, greedyVerifier, samplingVerifier } from '@hydra-ts/verify';
+import { resultStream } from './result-stream';
 import { DecodeSession } from './session';
 
 /** A prompt that does not fit the model's context, or a text prompt without a tokenizer. */
@@ -70,8 +71,7 @@ export function generate(model: LlamaModel, opts: GenerationOptions): Generation
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw new OptionError(`generate: seed = ${seed}, expected an integer`);
 
-  let summary: GenerationResult | null = null;
-  async function* run(): AsyncGenerator<GenerationPiece> {
+  async function* run(): AsyncGenerator<GenerationPiece, GenerationResult, void> {
     // Rows for the prompt and every generated token but the last, which is emitted unfed.
     const session = new DecodeSession(model, { capacity: Math.min(c.maxSeqLen, Math.max(2, ids.length + Math.max(0, maxNewTokens - 1))) });
     const steps = session.generate({
@@ -88,7 +88,7 @@ export function generate(model: LlamaModel, opts: GenerationOptions): Generation
         const next = await steps.next();
         if (next.done) {
           const r = next.value;
-          summary = {
+          return {
             text: r.text,
             tokenIds: r.tokenIds,
             promptTokens: r.promptTokens,
@@ -98,7 +98,6 @@ export function generate(model: LlamaModel, opts: GenerationOptions): Generation
             tokensPerSecond: r.tokensPerSecond,
             stopReason: r.stopReason,
           };
-          return;
         }
         // Root-only steps: one token each (none when it was a stop token).
         for (const tokenId of next.value.tokens) yield { tokenId, text: next.value.text };
@@ -109,17 +108,7 @@ export function generate(model: LlamaModel, opts: GenerationOptions): Generation
     }
   }
 
-  const stream = run();
-  return {
-    [Symbol.asyncIterator]: () => stream,
-    async result() {
-      while (!(await stream.next()).done) {
-        /* drain */
-      }
-      if (!summary) throw new GenerationError('generate: the generation was ended early by its consumer (break out of the for-await)');
-      return summary;
-    },
-  };
+  return resultStream(run(), () => new GenerationError('generate: the generation was ended early by its consumer (break out of the for-await)'));
 }
 
 /** Encodes a text prompt; the context bounds it, so an over-long text is rejected before it is fully encoded. */

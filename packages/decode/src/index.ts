@@ -34,3 +34,4 @@ export {
 } from './tune/default-tree';
 export { memoryTreeStore, webStorageTreeStore, type TreeStore, type WebStorageLike } from './tune/tree-store';
 export { defaultTreeCacheDir, fileTreeStore, platformTreeStore } from '#tree-store';
+export { resultStream, type ResultStream } from './result-stream';

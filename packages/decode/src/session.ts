@@ -554,11 +554,7 @@ function now(): number {
 export async function decodeOnce(model: LlamaModel, opts: DecodeRequest & SessionOptions): Promise<GenerateResult> {
   const session = new DecodeSession(model, opts);
   try {
-    const it = session.generate(opts);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-    }
+    return await session.run(opts);
   } finally {
     session.dispose();
   }
