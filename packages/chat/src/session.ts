@@ -2,7 +2,7 @@
 // speculative decoding in a DecodeSession that keeps its KV cache between turns, so each turn
 // prefills only what the template adds after the cached tokens. Stop strings cut the reply exactly.
 import { HydraError, OptionError } from '@hydra-ts/tensor';
-import type { ChatMessage, LlamaModel, StopReason } from '@hydra-ts/model';
+import type { ChatMessage, LlamaModel, StopReason, Tokenizer } from '@hydra-ts/model';
 import { samplingDefaults } from '@hydra-ts/model';
 import { DecodeSession, resultStream, type GenerateResult, type SessionOptions } from '@hydra-ts/decode';
 import { greedyVerifier, samplingVerifier, type SamplingOptions, type Verifier } from '@hydra-ts/verify';
@@ -210,13 +210,18 @@ export function encodeMessages(model: LlamaModel, messages: readonly ChatMessage
   checkMessages(messages);
   const tokenizer = model.tokenizer;
   if (!tokenizer) throw new ChatError('the model has no tokenizer; a chat needs one with a chat template');
-  if (!tokenizer.encodeChat || (tokenizer.applyChatTemplate && !hasTemplate(tokenizer))) throw new ChatError("the model's tokenizer has no chat template (tokenizer_config.json chat_template); use generate with a text prompt instead");
-  return tokenizer.encodeChat(messages, { addGenerationPrompt: true, variables });
+  if (!hasChatTemplate(tokenizer)) throw new ChatError("the model's tokenizer has no chat template (tokenizer_config.json chat_template); use generate with a text prompt instead");
+  return tokenizer.encodeChat!(messages, { addGenerationPrompt: true, variables });
 }
 
-/** HfTokenizer has encodeChat whether or not tokenizer_config.json has a template: ask it. */
-function hasTemplate(tokenizer: object): boolean {
-  return !('chatTemplate' in tokenizer) || typeof (tokenizer as { chatTemplate?: unknown }).chatTemplate === 'string';
+/**
+ * Whether the tokenizer renders conversations with a chat template of its own. HfTokenizer has
+ * encodeChat whether or not tokenizer_config.json has a template: its chatTemplate says.
+ */
+export function hasChatTemplate(tokenizer: Tokenizer): boolean {
+  if (!tokenizer.encodeChat) return false;
+  if (!tokenizer.applyChatTemplate || !('chatTemplate' in tokenizer)) return true;
+  return typeof (tokenizer as { chatTemplate?: unknown }).chatTemplate === 'string';
 }
 
 function checkMessages(messages: readonly ChatMessage[]): void {

@@ -2,9 +2,9 @@
 // candidate tree, decoding through one ChatSession, so a request that continues the previous
 // one (the next turn of a conversation) prefills only what is new. Greedy requests verify
 // greedily (lossless: the AR tokens), sampled ones with the lossless tree sampler.
-import { ChatSession, encodeMessages } from '@hydra-ts/chat';
+import { ChatSession, encodeMessages, hasChatTemplate } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
-import type { LlamaModel, Tokenizer } from '@hydra-ts/model';
+import type { LlamaModel } from '@hydra-ts/model';
 import { OptionError } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import { typicalVerifier } from '@hydra-ts/verify';
@@ -32,11 +32,11 @@ export class DecoderEngine implements Engine {
     readonly model: LlamaModel,
     private readonly opts: DecoderEngineOptions,
   ) {
-    if (opts.head && !opts.tree) throw new OptionError('DecoderEngine: a draft head needs a candidate tree (options.tree)');
+    // The session checks head and tree (a head without a tree is an OptionError).
+    this.session = new ChatSession(model, opts.head ? { head: opts.head, tree: opts.tree } : {});
     this.id = opts.id;
     this.contextLength = model.config.maxSeqLen;
     this.info = { decoder: opts.head ? opts.head.name : 'ar', tree: opts.head ? opts.tree!.name : null, ...opts.info };
-    this.session = new ChatSession(model, opts.head ? { head: opts.head, tree: opts.tree } : {});
   }
 
   /**
@@ -95,11 +95,4 @@ export class DecoderEngine implements Engine {
   dispose(): void {
     this.session.dispose();
   }
-}
-
-/** Whether the tokenizer renders conversations with a chat template of its own. */
-function hasChatTemplate(tokenizer: Tokenizer): boolean {
-  if (!tokenizer.encodeChat) return false;
-  const template = (tokenizer as { chatTemplate?: unknown }).chatTemplate;
-  return !('chatTemplate' in tokenizer) || typeof template === 'string';
 }
