@@ -5,7 +5,9 @@ export { ARCHITECTURES, validateConfig, validateWeights, weightShapes, layerAtte
 export { ropeFrequencies, layerRopeFrequencies } from './rope-frequencies';
 export { randomHfTensors, randomHfModelFiles } from './hf-random';
 export type { FileSource, ReadOptions } from './source';
-export { nodeFileSource, httpFileSource, memoryFileSource, readFileChecked, localPathKind, listLocalDirectory } from './source';
+export { nodeFileSource, memoryFileSource, readFileChecked, localPathKind, listLocalDirectory } from './source';
+export type { CacheLike, FileProgress, HttpSourceOptions, LoadProgress } from './http-source';
+export { httpFileSource, loadProgress } from './http-source';
 export { parseLlama2cConfig, parseLlama2cCheckpoint, serializeLlama2cCheckpoint } from './llama2c';
 export type { Tokenizer, EncodeOptions, StreamDecoder, ChatMessage, ChatTemplateOptions, ChatEncodeOptions } from './tokenizer';
 export { Llama2cTokenizer } from './llama2c-tokenizer';

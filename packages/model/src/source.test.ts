@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FileSourceError } from './errors';
 import { loadModelFiles } from './load';
-import { httpFileSource, nodeFileSource } from './source';
+import { httpFileSource } from './http-source';
+import { nodeFileSource } from './source';
 import { STORIES_DIR } from './testdata';
 
 describe('file sources', () => {

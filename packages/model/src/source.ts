@@ -25,7 +25,7 @@ function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   if (n < 1 << 10) return `${n} bytes`;
   if (n < 1 << 20) return `${(n / (1 << 10)).toFixed(1)} KiB`;
   if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MiB`;
@@ -81,40 +81,6 @@ export function nodeFileSource(dir: string): FileSource {
     },
     async exists(name) {
       return isFile(joinPath(dir, name));
-    },
-  };
-}
-
-/** Files under a base URL, fetched with the global fetch. */
-export function httpFileSource(baseUrl: string, fetchFn: typeof fetch = globalThis.fetch): FileSource {
-  const url = (name: string) => (baseUrl.endsWith('/') ? baseUrl + name : `${baseUrl}/${name}`);
-  return {
-    describe: url,
-    async read(name, opts = {}) {
-      let res: Response;
-      try {
-        res = await fetchFn(url(name));
-      } catch (e) {
-        throw new FileSourceError(`cannot fetch ${url(name)}: ${(e as Error).message}`, { cause: e });
-      }
-      if (!res.ok) throw new FileSourceError(`cannot fetch ${url(name)}: HTTP ${res.status}`);
-      const declared = Number(res.headers?.get?.('content-length') ?? NaN);
-      if (opts.maxBytes !== undefined && declared > opts.maxBytes) {
-        throw new FileSourceError(`${url(name)}: ${formatBytes(declared)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${opts.expected ?? 'this file'}`);
-      }
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      if (opts.maxBytes !== undefined && bytes.byteLength > opts.maxBytes) {
-        throw new FileSourceError(`${url(name)}: ${formatBytes(bytes.byteLength)}, larger than the ${formatBytes(opts.maxBytes)} accepted for ${opts.expected ?? 'this file'}`);
-      }
-      return bytes;
-    },
-    async exists(name) {
-      try {
-        const res = await fetchFn(url(name), { method: 'HEAD' });
-        return res.ok;
-      } catch {
-        return false;
-      }
     },
   };
 }
