@@ -184,6 +184,34 @@ describe('ChatEngine.chat.completions.create', () => {
   });
 });
 
+describe('ChatEngine.completions.create', () => {
+  it('continues a text prompt as it is (no template): the AR tokens, streamed or whole, with Hydra++ too', async () => {
+    const prompt = 'Once upon a time';
+    const ids = tok512.encode(prompt, { bos: true });
+    const want = await arReply(ids);
+    const text = tok512.decode([...ids, ...want]).slice(tok512.decode(ids).length);
+    const head = await heads('hydra-pp');
+    for (const engine of [new ChatEngine(model, { name: 'stories' }), new ChatEngine(model, { head, tree: getTree('cpu-16') })]) {
+      const r = await engine.completions.create({ prompt, max_tokens: N });
+      expect(r.object).toBe('text_completion');
+      expect(r.hydra.promptTokenIds).toEqual(ids);
+      expect(r.hydra.tokenIds).toEqual(want);
+      expect(r.choices[0]).toEqual({ index: 0, text, finish_reason: 'length', logprobs: null });
+      expect(r.usage.completion_tokens).toBe(N);
+      const chunks = [];
+      for await (const c of await engine.completions.create({ prompt, max_tokens: N, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+      expect(chunks.map((c) => c.choices[0]?.text ?? '').join('')).toBe(text);
+      expect(chunks.at(-2)!.choices[0].finish_reason).toBe('length');
+      expect(chunks.at(-2)!.hydra!.tokenIds).toEqual(want);
+      expect(chunks.at(-1)!.choices).toEqual([]);
+      expect(chunks.at(-1)!.usage!.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
+      await expect(engine.completions.create({ prompt: 42 as never })).rejects.toThrow(/prompt = 42; expected a string/);
+      engine.dispose();
+    }
+    head.dispose();
+  });
+});
+
 describe('ChatSession', () => {
   it('streams the reply; a second send while one runs is a SessionBusyError', async () => {
     const chat = new ChatSession(model);

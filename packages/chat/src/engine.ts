@@ -6,7 +6,7 @@
 // the new turn.
 import { OptionError } from '@hydra-ts/tensor';
 import type { ChatMessage, LlamaModel } from '@hydra-ts/model';
-import { ChatSession, type ChatOptions, type ChatResult, type ChatSessionOptions, type ChatStream, type FinishReason } from './session';
+import { ChatError, ChatSession, type ChatOptions, type ChatResult, type ChatSessionOptions, type ChatStream, type FinishReason } from './session';
 
 export interface ChatCompletionRequest {
   messages: ChatMessage[];
@@ -73,6 +73,32 @@ export interface ChatCompletionChunk {
   hydra?: HydraStats;
 }
 
+export interface CompletionRequest extends Omit<ChatCompletionRequest, 'messages' | 'chat_template_kwargs'> {
+  /** Text continued as it is (the tokenizer's BOS first, as the model was trained). */
+  prompt: string;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: Array<{ index: 0; text: string; finish_reason: FinishReason; logprobs: null }>;
+  usage: ChatCompletionUsage;
+  hydra: HydraStats;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  /** Empty in the usage chunk that ends a stream with stream_options.include_usage. */
+  choices: Array<{ index: 0; text: string; finish_reason: FinishReason | null; logprobs: null }>;
+  usage?: ChatCompletionUsage | null;
+  hydra?: HydraStats;
+}
+
 export interface ChatEngineOptions extends ChatSessionOptions {
   /** Reported as `model` in completions; default 'hydra'. */
   name?: string;
@@ -84,6 +110,8 @@ export class ChatEngine {
   /** The session requests run in, one at a time. */
   readonly session: ChatSession;
   readonly chat: { completions: { create: ChatEngine['create'] } };
+  /** Text completions (no chat template), as OpenAI's completions API. */
+  readonly completions: { create: ChatEngine['complete'] };
   private readonly decoderName: string;
   private queue: Promise<void> = Promise.resolve();
   private counter = 0;
@@ -94,6 +122,7 @@ export class ChatEngine {
     this.session = new ChatSession(model, opts);
     this.decoderName = opts.head ? opts.head.name : 'ar';
     this.chat = { completions: { create: this.create.bind(this) as ChatEngine['create'] } };
+    this.completions = { create: this.complete.bind(this) as ChatEngine['complete'] };
   }
 
   create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
@@ -103,51 +132,90 @@ export class ChatEngine {
     const opts = chatOptions(req);
     const id = `chatcmpl-${++this.counter}`;
     const created = Math.floor(Date.now() / 1000);
+    const head = { id, created, model: this.name };
+    return this.respond<ChatCompletion, ChatCompletionChunk>(req, () => this.session.send(req.messages, opts), {
+      whole: (r): ChatCompletion => ({
+        ...head,
+        object: 'chat.completion',
+        choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finishReason, logprobs: null }],
+        usage: usage(r),
+        hydra: this.stats(r),
+      }),
+      first: () => ({ ...head, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }] }),
+      piece: (text, finish) => ({ ...head, object: 'chat.completion.chunk', choices: [{ index: 0, delta: text === null ? {} : { content: text }, finish_reason: finish, logprobs: null }] }),
+      usage: (r) => ({ ...head, object: 'chat.completion.chunk', choices: [], usage: usage(r) }),
+    });
+  }
+
+  /**
+   * A text completion in the shape of OpenAI's (legacy) completions API: `prompt` is continued as
+   * it is, with no chat template (a base model, a story opening). Same options, streaming and
+   * statistics as chat.completions.create.
+   */
+  complete(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<CompletionChunk>>;
+  complete(req: CompletionRequest & { stream?: false | null }): Promise<Completion>;
+  complete(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>>;
+  async complete(req: CompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>> {
+    const opts = chatOptions(req);
+    if (typeof req.prompt !== 'string') throw new OptionError(`prompt = ${JSON.stringify(req.prompt)}; expected a string`);
+    const tokenizer = this.model.tokenizer;
+    if (!tokenizer) throw new ChatError('the model has no tokenizer: it cannot read a text prompt');
+    // The context bounds the prompt: an over-long text is a TokenLimitError before it is fully encoded.
+    const promptIds = tokenizer.encode(req.prompt, { addSpecialTokens: true, maxTokens: this.session.decode.capacity });
+    const id = `cmpl-${++this.counter}`;
+    const created = Math.floor(Date.now() / 1000);
+    const head = { id, object: 'text_completion' as const, created, model: this.name };
+    return this.respond<Completion, CompletionChunk>(req, () => this.session.complete(promptIds, opts), {
+      whole: (r): Completion => ({ ...head, choices: [{ index: 0, text: r.text, finish_reason: r.finishReason, logprobs: null }], usage: usage(r), hydra: this.stats(r) }),
+      first: null,
+      piece: (text, finish) => ({ ...head, choices: [{ index: 0, text: text ?? '', finish_reason: finish, logprobs: null }] }),
+      usage: (r) => ({ ...head, choices: [], usage: usage(r) }),
+    });
+  }
+
+  /**
+   * Runs one request in its turn: the whole result, or a stream of chunks (an opening chunk, one per
+   * piece of text, one with the finish_reason and the statistics, and the usage chunk when asked).
+   */
+  private async respond<Whole, Chunk extends { hydra?: HydraStats }>(
+    req: { stream?: boolean | null; stream_options?: { include_usage?: boolean } | null },
+    start: () => ChatStream,
+    shape: {
+      whole: (r: ChatResult) => Whole;
+      first: (() => Chunk) | null;
+      piece: (text: string | null, finish: FinishReason | null) => Chunk;
+      usage: (r: ChatResult) => Chunk;
+    },
+  ): Promise<Whole | AsyncIterable<Chunk>> {
     const release = await this.turn();
     let reply: ChatStream;
     try {
-      reply = this.session.send(req.messages, opts);
+      reply = start();
     } catch (e) {
       release();
       throw e;
     }
     if (!req.stream) {
       try {
-        const r = await reply.result();
-        return {
-          id,
-          object: 'chat.completion',
-          created,
-          model: this.name,
-          choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finishReason, logprobs: null }],
-          usage: usage(r),
-          hydra: this.stats(r),
-        };
+        return shape.whole(await reply.result());
       } finally {
         release();
       }
     }
     const includeUsage = req.stream_options?.include_usage ?? false;
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
-      id,
-      object: 'chat.completion.chunk',
-      created,
-      model: this.name,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-    });
     const self = this;
     let released = false;
     const free = () => {
       if (!released) release();
       released = true;
     };
-    async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
+    async function* chunks(): AsyncGenerator<Chunk> {
       try {
-        yield chunk({ role: 'assistant', content: '' }, null);
-        for await (const d of reply) yield chunk({ content: d.text }, null);
+        if (shape.first) yield shape.first();
+        for await (const d of reply) yield shape.piece(d.text, null);
         const r = await reply.result();
-        yield { ...chunk({}, r.finishReason), hydra: self.stats(r) };
-        if (includeUsage) yield { id, object: 'chat.completion.chunk', created, model: self.name, choices: [], usage: usage(r) };
+        yield { ...shape.piece(null, r.finishReason), hydra: self.stats(r) };
+        if (includeUsage) yield shape.usage(r);
       } finally {
         free();
       }
@@ -199,7 +267,7 @@ function usage(r: ChatResult): ChatCompletionUsage {
 }
 
 /** The request's fields as ChatOptions; null means unset, as in the OpenAI API. */
-function chatOptions(req: ChatCompletionRequest): ChatOptions {
+function chatOptions(req: ChatCompletionRequest | CompletionRequest): ChatOptions {
   if (typeof req !== 'object' || req === null) throw new OptionError('chat.completions.create: expected a request object { messages, ... }');
   const v = <T>(x: T | null | undefined): T | undefined => (x === null ? undefined : x);
   if (req.n !== undefined && req.n !== null && req.n !== 1) throw new OptionError(`n = ${JSON.stringify(req.n)}; only one choice per request (n = 1) is supported`);
@@ -213,6 +281,6 @@ function chatOptions(req: ChatCompletionRequest): ChatOptions {
     topK: v(req.top_k),
     seed: v(req.seed),
     signal: req.signal,
-    templateVariables: v(req.chat_template_kwargs),
+    templateVariables: 'chat_template_kwargs' in req ? v(req.chat_template_kwargs) : undefined,
   };
 }
