@@ -32,6 +32,6 @@ export {
   type TreeKeyParts,
   type TunedTreeRecord,
 } from './tune/default-tree';
-export { memoryTreeStore, webStorageTreeStore, type TreeStore, type WebStorageLike } from './tune/tree-store';
+export { memoryTreeStore, webStorageTreeStore, cacheStorageTreeStore, type TreeStore, type WebStorageLike, type ResponseCacheLike } from './tune/tree-store';
 export { defaultTreeCacheDir, fileTreeStore, platformTreeStore } from '#tree-store';
 export { resultStream, type ResultStream } from './result-stream';

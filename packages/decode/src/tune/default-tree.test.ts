@@ -3,7 +3,7 @@ import type { LlamaModel } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { chain, rootOnly } from '@hydra-ts/tree';
 import { defaultTreeFor, sha256Hex, treeKey, treeKeyParts } from './default-tree';
-import { memoryTreeStore, webStorageTreeStore } from './tree-store';
+import { cacheStorageTreeStore, memoryTreeStore, webStorageTreeStore } from './tree-store';
 import type { TunedTree, TuneOptions } from './tune-tree';
 
 // The cache logic needs only what the key is made of: the device's description and settings,
@@ -134,5 +134,20 @@ describe('defaultTreeFor', () => {
     expect([...items.keys()]).toEqual([`hydra-ts/trees/${r.key}`]);
     expect((await defaultTreeFor(fakeModel(), head, { store: webStorageTreeStore(storage), tuner })).cached).toBe(true);
     expect(calls).toHaveLength(1);
+  });
+
+  it('stores through Cache Storage (a worker has no localStorage); a refusing cache means tuning again', async () => {
+    const entries = new Map<string, Response>();
+    const cache = { match: async (u: string) => entries.get(u)?.clone(), put: async (u: string, r: Response) => void entries.set(u, r) };
+    const { tuner, calls } = fakeTuner(chain(1));
+    const r = await defaultTreeFor(fakeModel(), head, { store: cacheStorageTreeStore(Promise.resolve(cache)), tuner });
+    expect([...entries.keys()]).toEqual([`https://hydra-ts.invalid/trees/${r.key}`]);
+    const again = await defaultTreeFor(fakeModel(), head, { store: cacheStorageTreeStore(cache), tuner });
+    expect(again.cached).toBe(true);
+    expect(again.tree.toJSON()).toEqual(r.tree.toJSON());
+    expect(calls).toHaveLength(1);
+    const refusing = cacheStorageTreeStore(Promise.reject(new DOMException('opaque origin', 'SecurityError')));
+    expect((await defaultTreeFor(fakeModel(), head, { store: refusing, tuner })).cached).toBe(false);
+    expect(calls).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
-// Browsers: tuned trees in localStorage (memory where there is none, e.g. in a worker).
+// Browsers: tuned trees in localStorage; in a Web Worker (no localStorage) in Cache Storage; in memory where there is neither.
 import { OptionError } from '@hydra-ts/tensor';
-import { memoryTreeStore, webStorageTreeStore, type TreeStore } from './tree-store';
+import { cacheStorageTreeStore, memoryTreeStore, webStorageTreeStore, type ResponseCacheLike, type TreeStore } from './tree-store';
 
 export function defaultTreeCacheDir(): string {
   return 'localStorage';
@@ -12,10 +12,12 @@ export function fileTreeStore(): TreeStore {
 
 let fallback: TreeStore | null = null;
 
-/** localStorage when the page has it; `cacheDir` has no meaning here. */
+/** localStorage when the page has it, else Cache Storage (workers), else memory; `cacheDir` has no meaning here. */
 export function platformTreeStore(_cacheDir?: string): TreeStore {
   const storage = (globalThis as { localStorage?: Storage }).localStorage;
   if (storage) return webStorageTreeStore(storage);
+  const caches = (globalThis as { caches?: { open(name: string): Promise<ResponseCacheLike> } }).caches;
+  if (caches) return (fallback ??= cacheStorageTreeStore(caches.open('hydra-ts-trees'), "Cache Storage 'hydra-ts-trees'"));
   return (fallback ??= memoryTreeStore());
 }
 

@@ -43,3 +43,38 @@ export function webStorageTreeStore(storage: WebStorageLike, where = 'localStora
     },
   };
 }
+
+/** What cacheStorageTreeStore needs of a Cache Storage cache (await caches.open(name)). */
+export interface ResponseCacheLike {
+  match(url: string): Promise<Response | undefined>;
+  put(url: string, response: Response): Promise<void>;
+}
+
+/**
+ * A store in Cache Storage, for a Web Worker (which has no localStorage): each entry a response
+ * under a synthetic URL. `cache` is a cache or a promise of one (caches.open(name)).
+ */
+export function cacheStorageTreeStore(cache: ResponseCacheLike | Promise<ResponseCacheLike>, where = 'Cache Storage'): TreeStore {
+  const url = (key: string) => `https://hydra-ts.invalid/trees/${encodeURIComponent(key)}`;
+  const opened = Promise.resolve(cache);
+  opened.catch(() => undefined); // a cache that cannot be opened is handled where it is used
+  return {
+    where,
+    // Storage that refuses (an opaque origin, a full quota) only means tuning again next time.
+    async get(key) {
+      try {
+        const hit = await (await opened).match(url(key));
+        return hit ? await hit.text() : null;
+      } catch {
+        return null;
+      }
+    },
+    async set(key, value) {
+      try {
+        await (await opened).put(url(key), new Response(value, { headers: { 'content-type': 'application/json' } }));
+      } catch {
+        // kept in no store: the tree is tuned again on the next load
+      }
+    },
+  };
+}
