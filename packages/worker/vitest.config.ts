@@ -1,0 +1,3 @@
+import { hydraVitestConfig } from '../../vitest.shared.ts';
+
+export default hydraVitestConfig({ browser: false });
