@@ -1,17 +1,21 @@
-// AR, Medusa, Hydra and Hydra++ on one WebGPU device, one after another, each streaming into
-// its own pane. Greedy decoding is lossless, so all four panes must end with the same text.
-import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
-import { loadHead, type DraftHead } from '@hydra-ts/heads';
-import { httpFileSource, LlamaModel } from '@hydra-ts/model';
-import { DeviceError, getDevice } from '@hydra-ts/tensor';
-import { getTree, trees, type CandidateTree } from '@hydra-ts/tree';
+// AR, Medusa, Hydra and Hydra++ on one WebGPU device, one after another, each streaming into its
+// own pane. Everything that decodes runs in a Web Worker (engine.worker.ts): the page only sends
+// requests and paints chunks, so it stays responsive while the worker decodes. The model and heads
+// are loaded by URL, with a progress bar, and kept in Cache Storage: a reload downloads nothing.
+// Greedy decoding is lossless, so all four panes must end with the same text.
+import { trees } from '@hydra-ts/tree';
+import { WorkerEngine, WorkerEngineError, type CompletionChunk, type EngineInfo, type EngineProgress } from '@hydra-ts/worker';
 
-const MODEL_URL = new URL('./models/', document.baseURI).href;
+const MODEL_URL = new URL('./models/stories260K/', document.baseURI).href;
+const params = new URLSearchParams(location.search);
+/** ?tree=<name> fixes every head's tree at load (no tuning); otherwise each head gets its tuned tree. */
+const FIXED_TREE = params.get('tree');
+const TUNED = 'tuned';
 
 interface Decoder {
   id: 'ar' | 'medusa' | 'hydra' | 'hydra++';
   title: string;
-  /** Heads file under models/, or null for the autoregressive baseline. */
+  /** Heads file under models/stories260K/, or null for the autoregressive baseline. */
   headsFile: string | null;
 }
 
@@ -22,16 +26,16 @@ const DECODERS: Decoder[] = [
   { id: 'hydra++', title: 'Hydra++', headsFile: 'heads/hydra-pp.safetensors' },
 ];
 
-/** One decoder's column: its heads (if found) and the DOM it writes to. */
+/** One decoder's column and the DOM it writes to. */
 interface Pane {
   decoder: Decoder;
-  head: DraftHead | null;
   /** Why there is no head, when there should be one. */
   missing: string | null;
   root: HTMLElement;
   output: HTMLElement;
   note: HTMLElement;
   tps: HTMLElement;
+  speedup: HTMLElement;
   tau: HTMLElement;
   steps: HTMLElement;
 }
@@ -42,6 +46,8 @@ const promptInput = $<HTMLInputElement>('prompt');
 const maxTokensInput = $<HTMLInputElement>('max-tokens');
 const treeSelect = $<HTMLSelectElement>('tree');
 const runButton = $<HTMLButtonElement>('run');
+const loadBar = $<HTMLProgressElement>('load-bar');
+const loadText = $<HTMLSpanElement>('load-text');
 
 function setState(state: 'loading' | 'ready' | 'running' | 'done' | 'no-webgpu' | 'error', message: string): void {
   document.body.dataset.state = state;
@@ -57,6 +63,7 @@ function createPane(decoder: Decoder): Pane {
     <h2>${decoder.title} <small></small></h2>
     <div class="stats">
       <div class="stat"><b data-stat="tps">–</b><span>tokens/s</span></div>
+      <div class="stat"><b data-stat="speedup">–</b><span>× AR</span></div>
       <div class="stat"><b data-stat="tau">–</b><span>τ tokens/step</span></div>
       <div class="stat"><b data-stat="steps">–</b><span>steps</span></div>
     </div>
@@ -65,30 +72,16 @@ function createPane(decoder: Decoder): Pane {
   $('panes').append(root);
   const q = (sel: string) => root.querySelector(sel) as HTMLElement;
   return {
-    decoder, head: null, missing: null, root,
+    decoder, missing: null, root,
     output: q('.output'), note: q('.note'),
-    tps: q('[data-stat="tps"]'), tau: q('[data-stat="tau"]'), steps: q('[data-stat="steps"]'),
+    tps: q('[data-stat="tps"]'), speedup: q('[data-stat="speedup"]'), tau: q('[data-stat="tau"]'), steps: q('[data-stat="steps"]'),
   };
-}
-
-/** Fetches and loads a heads file; a missing file is reported, not papered over. */
-async function loadPaneHead(model: LlamaModel, pane: Pane): Promise<void> {
-  const file = pane.decoder.headsFile;
-  if (!file) return;
-  const url = MODEL_URL + file;
-  const res = await fetch(url);
-  if (!res.ok) {
-    pane.missing = `heads not found: ${file} (HTTP ${res.status}). Train them (see the README) and rebuild the demo.`;
-    return;
-  }
-  pane.head = await loadHead(model, new Uint8Array(await res.arrayBuffer()));
-  (pane.root.querySelector('h2 small') as HTMLElement).textContent = `${pane.head.depth} heads`;
 }
 
 function showIdle(pane: Pane): void {
   pane.output.replaceChildren();
   pane.note.textContent = '';
-  pane.tps.textContent = pane.tau.textContent = pane.steps.textContent = '–';
+  pane.tps.textContent = pane.speedup.textContent = pane.tau.textContent = pane.steps.textContent = '–';
   if (pane.missing) {
     pane.root.dataset.state = 'missing';
     pane.output.textContent = pane.missing;
@@ -97,118 +90,146 @@ function showIdle(pane: Pane): void {
   }
 }
 
-/** The chosen tree, cut down to what this head can fill (a tree deeper than the head is an error). */
-function treeFor(head: DraftHead, tree: CandidateTree): CandidateTree {
-  return tree.depth <= head.depth ? tree : getTree(`chain-${head.depth}`);
+/** The load's progress: the bar, its label, and a record the end-to-end test reads. */
+const progressLog: EngineProgress[] = [];
+(window as unknown as { hydraProgress: EngineProgress[] }).hydraProgress = progressLog;
+function showProgress(p: EngineProgress): void {
+  progressLog.push(p);
+  loadBar.hidden = false;
+  loadBar.value = p.progress;
+  const phase = p.phase === 'fetch' ? (p.cachedBytes && p.cachedBytes === p.loadedBytes ? 'From cache' : 'Downloading') : p.phase === 'tune' ? 'Tuning trees' : 'Compiling kernels';
+  loadText.textContent = `${phase}: ${p.text}`;
 }
 
-async function runPane(model: LlamaModel, pane: Pane, prompt: string, maxNewTokens: number, tree: CandidateTree): Promise<GenerateResult | null> {
+/** The page's own frames while the worker decodes: how long the longest gap between two was. */
+function watchFrames(): { stop(): { frames: number; maxGapMs: number } } {
+  let frames = 0;
+  let maxGapMs = 0;
+  let last = performance.now();
+  let running = true;
+  const tick = (now: number) => {
+    frames++;
+    maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
+    if (running) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  return {
+    stop() {
+      running = false;
+      return { frames, maxGapMs };
+    },
+  };
+}
+
+/** Which heads files the server has (HEAD requests); a missing one leaves its pane saying so. */
+async function findHeads(panes: Pane[]): Promise<Record<string, string>> {
+  const heads: Record<string, string> = {};
+  for (const pane of panes) {
+    const file = pane.decoder.headsFile;
+    if (!file) continue;
+    const res = await fetch(MODEL_URL + file, { method: 'HEAD' }).catch(() => null);
+    if (res?.ok) heads[pane.decoder.id] = MODEL_URL + file;
+    else pane.missing = `heads not found: ${file} (HTTP ${res?.status ?? 'error'}). Train them (see the README) and rebuild the demo.`;
+  }
+  return heads;
+}
+
+async function runPane(engine: WorkerEngine, pane: Pane, prompt: string, maxTokens: number, tree: string, arTps: number | null): Promise<number | null> {
   if (pane.missing) return null;
   const { root, output } = pane;
   root.dataset.state = 'running';
   output.replaceChildren(Object.assign(document.createElement('span'), { className: 'prompt-text', textContent: prompt }));
-  const stepTree = pane.head ? treeFor(pane.head, tree) : null;
-  pane.note.textContent = stepTree ? `tree ${stepTree.name} (${stepTree.size} nodes)` : 'one token per forward pass';
-
-  const decoder = new SpeculativeDecoder(model);
-  const it = decoder.stream({ prompt, maxNewTokens, head: pane.head, tree: stepTree ?? undefined });
-  const started = performance.now();
-  let tokens = 0;
+  const head = pane.decoder.id !== 'ar';
+  const served = engine.info!.models.find((m) => m.id === pane.decoder.id)!;
+  const treeName = !head ? null : tree === TUNED ? served.tree : tree;
+  pane.note.textContent = !head ? 'one token per forward pass' : treeName ? `tree ${treeName}` : served.note ?? 'decodes as AR';
+  let text = '';
   let steps = 0;
-  let accepted = 0;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      const result = r.value;
-      pane.tps.textContent = result.tokensPerSecond.toFixed(1);
-      pane.tau.textContent = result.meanAcceptedLength.toFixed(2);
-      pane.steps.textContent = String(result.steps);
-      root.dataset.state = 'done';
-      root.dataset.text = result.text;
-      root.dataset.tau = String(result.meanAcceptedLength);
-      root.dataset.tps = String(result.tokensPerSecond);
-      root.dataset.steps = String(result.steps);
-      const t = result.timing;
-      pane.note.textContent +=
-        ` · ${result.tokenIds.length} tokens (${result.stopReason})` +
-        ` · base ${Math.round(t.baseMs)} ms${pane.head ? `, heads ${Math.round(t.headMs)} ms` : ''}`;
-      return result;
-    }
-    const ev = r.value;
-    tokens += ev.tokens.length;
+  let last: CompletionChunk | null = null;
+  const stream = await engine.completions.create({
+    model: pane.decoder.id,
+    prompt,
+    max_tokens: maxTokens,
+    temperature: 0,
+    stream: true,
+    ...(head && tree !== TUNED ? { tree } : {}),
+  });
+  for await (const chunk of stream) {
+    last = chunk;
+    const piece = chunk.choices[0]?.text ?? '';
+    if (!piece) continue;
+    // One chunk per step: the tokens one base forward pass accepted.
     steps += 1;
-    accepted += ev.acceptedLength;
-    if (ev.text) {
-      const span = document.createElement('span');
-      span.className = `step ${steps % 2 === 1 ? 'a' : 'b'}`;
-      span.title = `step ${steps}: ${ev.acceptedLength} token${ev.acceptedLength === 1 ? '' : 's'} accepted`;
-      span.textContent = ev.text;
-      output.append(span);
-    }
-    // Live figures include the prompt's prefill; the final ones (from the decoder) do not.
-    pane.tps.textContent = (tokens / ((performance.now() - started) / 1000)).toFixed(1);
-    pane.tau.textContent = (accepted / steps).toFixed(2);
+    text += piece;
+    const span = document.createElement('span');
+    span.className = `step ${steps % 2 === 1 ? 'a' : 'b'}`;
+    span.textContent = piece;
+    output.append(span);
     pane.steps.textContent = String(steps);
-    // Let the page paint between steps.
-    await new Promise((resolve) => requestAnimationFrame(resolve));
   }
+  const stats = last?.hydra;
+  if (!stats) throw new Error('the stream ended without its statistics');
+  pane.tps.textContent = stats.tokensPerSecond.toFixed(1);
+  pane.tau.textContent = stats.meanAcceptedLength.toFixed(2);
+  pane.steps.textContent = String(stats.steps);
+  pane.speedup.textContent = arTps ? `${(stats.tokensPerSecond / arTps).toFixed(2)}×` : head ? '–' : '1.00×';
+  Object.assign(root.dataset, { state: 'done', text, tau: String(stats.meanAcceptedLength), tps: String(stats.tokensPerSecond), steps: String(stats.steps) });
+  pane.note.textContent += ` · ${stats.tokenIds.length} tokens (${last!.choices[0]?.finish_reason}) · prefill ${Math.round(stats.prefillMs)} ms`;
+  return stats.tokensPerSecond;
 }
 
 async function main(): Promise<void> {
-  for (const name of Object.keys(trees)) treeSelect.add(new Option(name, name, name === 'cpu-16', name === 'cpu-16'));
+  treeSelect.add(new Option('tuned for this device', TUNED, FIXED_TREE === null, FIXED_TREE === null));
+  for (const name of Object.keys(trees)) treeSelect.add(new Option(name, name, name === FIXED_TREE, name === FIXED_TREE));
   const panes = DECODERS.map(createPane);
+  const heads = await findHeads(panes);
+  panes.forEach(showIdle);
 
-  let device;
+  const engine = new WorkerEngine(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }));
+  setState('loading', 'Loading stories260K…');
+  let info: EngineInfo;
   try {
-    device = await getDevice();
+    info = await engine.load(
+      { model: MODEL_URL, heads, ...(FIXED_TREE ? { trees: Object.fromEntries(Object.keys(heads).map((id) => [id, FIXED_TREE])) } : {}) },
+      { onProgress: showProgress },
+    );
   } catch (e) {
-    if (!(e instanceof DeviceError)) throw e;
+    if (!(e instanceof WorkerEngineError && e.name === 'DeviceError')) throw e;
     const banner = $('no-webgpu');
     banner.hidden = false;
     banner.textContent = `WebGPU is not available, so nothing can run here. ${e.message}`;
     $('panes').hidden = true;
+    loadBar.hidden = true;
     setState('no-webgpu', 'No WebGPU');
     return;
   }
-
-  setState('loading', `Loading stories260K on ${device.name}…`);
-  const model = await LlamaModel.load(httpFileSource(MODEL_URL), { device, checkpoint: 'stories260K.bin', tokenizer: 'tok512.bin' });
-  for (const pane of panes) {
-    try {
-      await loadPaneHead(model, pane);
-    } catch (e) {
-      pane.missing = `${pane.decoder.title} heads failed to load: ${(e as Error).message}`;
-    }
-    showIdle(pane);
+  for (const m of info.models) {
+    const pane = panes.find((p) => p.decoder.id === m.id);
+    if (pane && m.id !== 'ar') (pane.root.querySelector('h2 small') as HTMLElement).textContent = m.tree ? `${m.decoder}, ${FIXED_TREE ? '' : 'tuned '}tree ${m.tree}` : m.note ?? '';
   }
-  // Shaders compile on first use (seconds on software adapters): run every decoder briefly on the
-  // built-in trees first, so no pane's tokens/s includes compilation.
-  setState('loading', `Compiling kernels on ${device.name}…`);
-  const warm = new SpeculativeDecoder(model);
-  for (const pane of panes) {
-    if (pane.missing) continue;
-    for (const name of pane.head ? Object.keys(trees).filter((n) => n !== 'medusa-63') : ['root']) {
-      const tree = pane.head ? treeFor(pane.head, getTree(name)) : undefined;
-      await warm.generate({ prompt: 'Once', maxNewTokens: 3, head: pane.head, tree });
-    }
-  }
-  const c = model.config;
-  setState('ready', `stories260K (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) on ${device.name}`);
+  const c = info.config;
+  const last = progressLog.filter((p) => p.phase === 'fetch').at(-1);
+  loadText.textContent = `Loaded in ${(info.loadMs / 1000).toFixed(1)} s${last?.cachedBytes === last?.totalBytes ? ' from Cache Storage' : ''}`;
+  setState('ready', `stories260K (dim ${c.dim}, ${c.nLayers} layers, vocab ${c.vocabSize}) on ${info.device}, in a Web Worker`);
   runButton.disabled = false;
 
   $<HTMLFormElement>('controls').addEventListener('submit', async (event) => {
     event.preventDefault();
     const prompt = promptInput.value;
-    const maxNewTokens = Math.max(1, Math.min(256, Math.floor(Number(maxTokensInput.value)) || 48));
-    const tree = getTree(treeSelect.value);
+    const maxTokens = Math.max(1, Math.min(256, Math.floor(Number(maxTokensInput.value)) || 48));
+    const tree = treeSelect.value;
     runButton.disabled = true;
     setState('running', 'Decoding…');
     panes.forEach(showIdle);
+    const frames = watchFrames();
     let failed = 0;
+    let arTps: number | null = null;
     for (const pane of panes) {
       setState('running', `Decoding with ${pane.decoder.title}…`);
       try {
-        await runPane(model, pane, prompt, maxNewTokens, tree);
+        const tps = await runPane(engine, pane, prompt, maxTokens, tree, arTps);
+        if (pane.decoder.id === 'ar') arTps = tps;
       } catch (e) {
         // One decoder failing should not hide the others' results.
         failed++;
@@ -217,12 +238,16 @@ async function main(): Promise<void> {
         pane.output.textContent = `${(e as Error).name}: ${(e as Error).message}`;
       }
     }
-    setState(failed ? 'error' : 'done', failed ? `${failed} decoder(s) failed; see their panes` : `Done on ${device.name}`);
+    const f = frames.stop();
+    document.body.dataset.frames = String(f.frames);
+    document.body.dataset.maxFrameGapMs = f.maxGapMs.toFixed(0);
+    const responsive = `the page drew ${f.frames} frames while the worker decoded (longest gap ${f.maxGapMs.toFixed(0)} ms)`;
+    setState(failed ? 'error' : 'done', failed ? `${failed} decoder(s) failed; see their panes` : `Done on ${info.device}; ${responsive}`);
     runButton.disabled = false;
   });
 }
 
 main().catch((e: unknown) => {
-  setState('error', `Error: ${(e as Error).message}`);
+  setState('error', `Error: ${(e as Error).name}: ${(e as Error).message}`);
   console.error(e);
 });

@@ -1,6 +1,9 @@
 // End to end: build the demo, serve dist/ on 127.0.0.1, drive headless Chromium (SwiftShader
-// WebGPU) through a run, and hold every pane's greedy text to the Node API's greedy output.
+// WebGPU): load the model and heads in the page's worker with progress, reload (every file from
+// Cache Storage, no body downloaded), run the race and hold every pane's greedy text to the
+// Node API's greedy output.
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -8,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatEngine } from '@hydra-ts/chat';
 import { SpeculativeDecoder } from '@hydra-ts/decode';
 import { LlamaModel } from '@hydra-ts/model';
+import type { EngineProgress } from '@hydra-ts/worker';
 import { chromiumArgs } from '../../../vitest.shared';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,10 +33,14 @@ const MIME: Record<string, string> = {
   '.map': 'application/json',
 };
 
-/** dist/ over HTTP; unknown paths are 404 so a missing heads file reads as missing. */
+/** Every request the server answered, as "METHOD /path". */
+const served: string[] = [];
+
+/** dist/ over HTTP with ETags; unknown paths are 404 so a missing heads file reads as missing. */
 function serve(dir: string): Promise<Server> {
   const server = createServer((req, res) => {
     const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    served.push(`${req.method} ${url}`);
     const file = path.join(dir, url.endsWith('/') ? `${url}index.html` : url);
     if (!file.startsWith(dir)) return void res.writeHead(403).end();
     let body: Buffer;
@@ -41,7 +50,8 @@ function serve(dir: string): Promise<Server> {
     } catch {
       return void res.writeHead(404).end(`${url} not found`);
     }
-    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
+    const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`;
+    res.writeHead(200, { 'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, ETag: etag });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -63,14 +73,24 @@ describe('browser demo', () => {
   let expected = '';
   let panes: PaneResult[] = [];
   const pageErrors: string[] = [];
+  /** The first load's progress events, the reload's, and the model files each load downloaded. */
+  let firstProgress: EngineProgress[] = [];
+  let secondProgress: EngineProgress[] = [];
+  let firstGets: string[] = [];
+  let secondRequests: string[] = [];
+  let frames = 0;
 
   beforeAll(async () => {
     process.env.XDG_RUNTIME_DIR ??= '/tmp/xdg';
     mkdirSync(process.env.XDG_RUNTIME_DIR, { recursive: true });
 
-    // What the CLI prints for `hydra generate --prompt ... --max-new-tokens ...` (AR, greedy).
+    // The Node API on the llama2.c checkpoint (the page's worker loads it converted to the Hugging
+    // Face layout): the text completion, whose tokens are plain AR decoding's.
     const model = await LlamaModel.load(path.join(repo, 'models/stories260K/stories260K.bin'), { tokenizer: 'tok512.bin' });
-    expected = (await new SpeculativeDecoder(model).generate({ prompt: PROMPT, maxNewTokens: MAX_NEW_TOKENS })).text;
+    const completion = await new ChatEngine(model).completions.create({ prompt: PROMPT, max_tokens: MAX_NEW_TOKENS, temperature: 0 });
+    const ar = await new SpeculativeDecoder(model).generate({ prompt: PROMPT, maxNewTokens: MAX_NEW_TOKENS });
+    if (completion.hydra.tokenIds.join() !== ar.tokenIds.join()) throw new Error('the Node API disagrees with itself on the AR tokens');
+    expected = completion.choices[0].text;
     model.dispose();
 
     await build({ root, configFile: path.join(root, 'vite.config.ts'), logLevel: 'warn' });
@@ -86,19 +106,33 @@ describe('browser demo', () => {
       if (/\/models\/heads\/[^/]+\.safetensors$/.test(m.location().url) && m.text().includes('404')) return;
       pageErrors.push(`${m.text()} ${m.location().url}`);
     });
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => document.body.dataset.state !== 'loading', undefined, { timeout: 60_000 });
-    const state = await page.evaluate(() => document.body.dataset.state);
-    if (state !== 'ready') {
-      const status = await page.locator('#status').textContent();
-      const banner = await page.locator('#no-webgpu').textContent();
-      throw new Error(`page is '${state}' instead of ready: ${status} ${banner} ${pageErrors.join('; ')}`);
-    }
+    const ready = async () => {
+      await page.waitForFunction(() => document.body.dataset.state !== 'loading', undefined, { timeout: 120_000 });
+      const state = await page.evaluate(() => document.body.dataset.state);
+      if (state !== 'ready') {
+        const status = await page.locator('#status').textContent();
+        const banner = await page.locator('#no-webgpu').textContent();
+        throw new Error(`page is '${state}' instead of ready: ${status} ${banner} ${pageErrors.join('; ')}`);
+      }
+      return page.evaluate(() => (window as unknown as { hydraProgress: EngineProgress[] }).hydraProgress);
+    };
+    const modelFile = (r: string) => /\/models\/stories260K\/.+\.(json|safetensors)$/.test(r);
+    // The fixed tree keeps SwiftShader from tuning each head on load (the Node tests cover tuning).
+    served.length = 0;
+    await page.goto(`${origin}/?tree=${TREE}`);
+    firstProgress = await ready();
+    firstGets = served.filter((r) => r.startsWith('GET ') && modelFile(r));
+    served.length = 0;
+    await page.reload();
+    secondProgress = await ready();
+    secondRequests = served.filter(modelFile);
     await page.fill('#prompt', PROMPT);
     await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
-    await page.selectOption('#tree', TREE);
+    expect(await page.locator('#tree').inputValue()).toBe(TREE);
     await page.click('#run');
     await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 200_000 });
+    frames = Number(await page.evaluate(() => document.body.dataset.frames));
+    process.stdout.write(`browser demo: ${await page.locator('#status').textContent()}\n`);
     mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
     panes = await page.$$eval('.pane', (els) =>
@@ -128,7 +162,32 @@ describe('browser demo', () => {
     expect(ours.some((s) => s.endsWith('packages/tensor/dist/platform-browser.js'))).toBe(true);
     expect(ours.filter((s) => !/packages\/[a-z]+\/dist\//.test(s))).toEqual([]);
     expect(sources.filter((s) => /platform-node|node_modules\/(\.pnpm\/)?webgpu/.test(s))).toEqual([]);
-    expect(readdirSync(path.join(dist, 'models'))).toEqual(expect.arrayContaining(['stories260K.bin', 'tok512.bin']));
+    expect(readdirSync(path.join(dist, 'models/stories260K'))).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'heads']));
+  });
+
+  it('shows the load progress: every file, its bytes, then kernel compilation', () => {
+    const fetched = firstProgress.filter((p) => p.phase === 'fetch');
+    expect(fetched.length).toBeGreaterThan(5);
+    const last = fetched.at(-1)!;
+    expect(last).toMatchObject({ progress: 1, cachedBytes: 0 });
+    expect(last.filesDone).toBe(last.filesSeen);
+    expect(last.loadedBytes).toBe(last.totalBytes);
+    expect(firstGets.map((r) => r.replace(/^GET \/models\/stories260K\//, '')).sort()).toEqual(
+      ['config.json', 'heads/hydra-pp.safetensors', 'heads/hydra.safetensors', 'heads/medusa.safetensors', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'],
+    );
+    expect(firstProgress.some((p) => p.phase === 'compile' && p.progress === 1)).toBe(true);
+  });
+
+  it('a reload downloads nothing: every file from Cache Storage, revalidated by headers alone', () => {
+    expect(secondRequests.length).toBeGreaterThan(0);
+    expect(secondRequests.filter((r) => !r.startsWith('HEAD '))).toEqual([]);
+    const last = secondProgress.filter((p) => p.phase === 'fetch').at(-1)!;
+    expect(last.cachedBytes).toBe(last.totalBytes);
+    expect(last.totalBytes).toBe(firstProgress.filter((p) => p.phase === 'fetch').at(-1)!.totalBytes);
+  });
+
+  it('keeps drawing frames while the worker decodes', () => {
+    expect(frames).toBeGreaterThan(0);
   });
 
   it('runs every pane without page errors', () => {
