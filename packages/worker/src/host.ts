@@ -18,6 +18,9 @@ import type { EngineConfig, EngineInfo, EngineModelInfo, EngineProgress, FromWor
 interface Served {
   info: EngineModelInfo;
   head: DraftHead | null;
+  /** The tree chosen at load (named or tuned); null decodes as AR. */
+  loadTree: CandidateTree | null;
+  /** The tree the engine decodes with now. */
   tree: CandidateTree | null;
   engine: ChatEngine;
 }
@@ -73,19 +76,21 @@ export function serveEngine(endpoint: MessageEndpoint = globalThis as unknown as
     }
   }
 
-  /** The engine a request names, its tree replaced first when the request asks for another. */
+  /**
+   * The engine a request names, decoding with the request's tree or else the one chosen at load;
+   * the engine is rebuilt (a fresh KV cache) when that differs from the tree it has.
+   */
   function servedFor(request: { model?: string; tree?: string }): Served {
     if (!loaded) throw new OptionError('no model is loaded: call engine.load(config) and wait for it before sending requests');
     const id = request.model ?? loaded.info.defaultModel;
     const s = loaded.served.get(id);
     if (!s) throw new OptionError(`model = ${JSON.stringify(id)}; this engine serves ${[...loaded.served.keys()].join(', ')}`);
-    if (request.tree === undefined || request.tree === s.info.tree) return s;
-    if (!s.head) throw new OptionError(`tree = ${JSON.stringify(request.tree)} for model '${id}', which decodes without a head; name a head's id to decode with a tree`);
-    const tree = treeFitting(s.head, request.tree, id);
+    if (request.tree !== undefined && !s.head) throw new OptionError(`tree = ${JSON.stringify(request.tree)} for model '${id}', which decodes without a head; name a head's id to decode with a tree`);
+    const tree = request.tree !== undefined ? treeFitting(s.head!, request.tree, id) : s.loadTree;
+    if ((tree?.name ?? null) === (s.tree?.name ?? null)) return s;
     s.engine.dispose();
-    s.engine = new ChatEngine(loaded.model, { head: s.head, tree, name: id });
+    s.engine = tree ? new ChatEngine(loaded.model, { head: s.head, tree, name: id }) : new ChatEngine(loaded.model, { name: id });
     s.tree = tree;
-    s.info = { ...s.info, decoder: s.head.name, tree: tree.name, treeSize: tree.size, note: undefined };
     return s;
   }
 
@@ -220,7 +225,7 @@ async function open(config: EngineConfig, progress: (p: EngineProgress) => void)
   const heads: DraftHead[] = [];
   const served = new Map<string, Served>();
   try {
-    served.set('ar', { info: { id: 'ar', decoder: 'ar', tree: null, treeSize: null }, head: null, tree: null, engine: new ChatEngine(model, { name: 'ar' }) });
+    served.set('ar', { info: { id: 'ar', decoder: 'ar', tree: null, treeSize: null }, head: null, loadTree: null, tree: null, engine: new ChatEngine(model, { name: 'ar' }) });
     const modelId = [...modelSource.fingerprints].map(([f, v]) => `${f} ${v}`).join('; ');
     for (const [id, url] of Object.entries(config.heads ?? {})) {
       const { dir, file } = splitUrl(url);
@@ -243,7 +248,7 @@ async function open(config: EngineConfig, progress: (p: EngineProgress) => void)
         if (tuned.ar) note = 'decodes as AR: no tree is faster than plain decoding on this device';
       }
       const engine = tree ? new ChatEngine(model, { head, tree, name: id }) : new ChatEngine(model, { name: id });
-      served.set(id, { info: { id, decoder: tree ? head.name : 'ar', tree: tree?.name ?? null, treeSize: tree?.size ?? null, note }, head, tree, engine });
+      served.set(id, { info: { id, decoder: tree ? head.name : 'ar', tree: tree?.name ?? null, treeSize: tree?.size ?? null, note }, head, loadTree: tree, tree, engine });
     }
     if (config.warmup ?? true) {
       const all = [...served.values()];
