@@ -4,8 +4,9 @@
 //   Node:    type-check the README's example under a plain strict tsconfig (no skipLibCheck, no
 //            @webgpu/types of its own), run it, and check its text against `hydra generate --json`;
 //            `hydra --help`, `--version`, `generate` with the bundled model, `chat` when it exists;
-//   browser: an install without the CLI fetches no `webgpu`, and a Vite build of the library
-//            contains no `node:` import and nothing of `webgpu`, with no externalised-module warning.
+//   browser: an install without the CLI fetches no `webgpu`, and a Vite build of a page that
+//            decodes in a Web Worker (@hydra-ts/worker) contains no `node:` import and nothing of
+//            `webgpu` in the page's or the worker's chunks, with no externalised-module warning.
 // Prints one line per check; exits 1 on the first failure. Bounded: every command has a timeout.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -125,7 +126,7 @@ ok(`hydra chat --messages answers on a chat-template model (${reply.usage.prompt
 const web = path.join(work, 'browser-project');
 mkdirSync(path.join(web, 'src'), { recursive: true });
 writeFileSync(path.join(web, 'package.json'), JSON.stringify({ name: 'hydra-browser-consumer', private: true, type: 'module' }, null, 2));
-const libraries = ['@hydra-ts/tensor', '@hydra-ts/model', '@hydra-ts/heads', '@hydra-ts/tree', '@hydra-ts/verify', '@hydra-ts/decode'];
+const libraries = ['@hydra-ts/tensor', '@hydra-ts/model', '@hydra-ts/heads', '@hydra-ts/tree', '@hydra-ts/verify', '@hydra-ts/decode', '@hydra-ts/chat', '@hydra-ts/worker'];
 run('npm', ['install', '--no-save', ...libraries.map(tgz), 'vite@7'], web, { timeout: 300_000 });
 check(!existsSync(path.join(web, 'node_modules/webgpu')), 'a browser install (no CLI) fetched the webgpu package (Dawn)');
 ok('a browser-only install fetches no webgpu (Dawn) package');
@@ -133,26 +134,33 @@ writeFileSync(
   path.join(web, 'index.html'),
   '<!doctype html><html><body><pre id="out"></pre><script type="module" src="/src/main.ts"></script></body></html>\n',
 );
+// The page talks to a worker (the worker engine's README, as a user copies it); the worker runs the library.
 writeFileSync(
   path.join(web, 'src/main.ts'),
-  `import { getDevice } from '@hydra-ts/tensor';
-import { LlamaModel, httpFileSource } from '@hydra-ts/model';
-import { loadHead } from '@hydra-ts/heads';
-import { getTree } from '@hydra-ts/tree';
-import { SpeculativeDecoder } from '@hydra-ts/decode';
+  `import { WorkerEngine } from '@hydra-ts/worker';
 
 const out = document.getElementById('out')!;
-const device = await getDevice();
-const model = await LlamaModel.load(httpFileSource('/models/stories260K/'), { device, checkpoint: 'stories260K.bin', tokenizer: 'tok512.bin' });
-const head = await loadHead(model, new Uint8Array(await (await fetch('/models/stories260K/heads/hydra-pp.safetensors')).arrayBuffer()));
-for await (const step of new SpeculativeDecoder(model).stream({ prompt: 'Once upon a time', maxNewTokens: 64, head, tree: getTree('cpu-16') })) out.textContent += step.text;
+const engine = new WorkerEngine(new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }));
+await engine.load(
+  { model: new URL('/models/stories260K/', location.href).href, heads: { 'hydra++': new URL('/models/stories260K/heads/hydra-pp.safetensors', location.href).href } },
+  { onProgress: (p) => (out.textContent = p.text) },
+);
+out.textContent = '';
+for await (const chunk of await engine.completions.create({ prompt: 'Once upon a time', max_tokens: 64, stream: true })) out.textContent += chunk.choices[0]?.text ?? '';
 `,
 );
+writeFileSync(path.join(web, 'src/engine.worker.ts'), "import { serveEngine } from '@hydra-ts/worker/host';\n\nserveEngine();\n");
+writeFileSync(path.join(web, 'vite.config.js'), "export default { worker: { format: 'es' }, build: { target: 'es2022' } };\n");
 const build = run(path.join(web, 'node_modules/.bin/vite'), ['build', '--logLevel', 'warn'], web);
 const warnings = build.stdout + build.stderr;
 check(!/externali[sz]ed for browser compatibility/i.test(warnings), `vite externalised Node modules:\n${warnings}`);
 const assets = path.join(web, 'dist/assets');
-const bundle = readdirSync(assets).filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(assets, f), 'utf8')).join('\n');
+const chunks = readdirSync(assets).filter((f) => f.endsWith('.js'));
+check(chunks.some((f) => f.startsWith('engine.worker')), `no worker chunk among ${chunks.join(', ')}`);
+const bundle = chunks.map((f) => readFileSync(path.join(assets, f), 'utf8')).join('\n');
+// The page's chunk only passes messages: the decoding stack (WebGPU and all) is in the worker's.
+const page = chunks.filter((f) => !f.startsWith('engine.worker')).map((f) => readFileSync(path.join(assets, f), 'utf8')).join('\n');
+check(!/requestAdapter|createShaderModule/.test(page), 'the page chunk contains WebGPU code: the decoding stack leaked out of the worker');
 check(bundle.length > 10_000, `the browser bundle is ${bundle.length} bytes`);
 for (const [what, pattern] of [
   ['a node: import', /\bfrom\s*["']node:|import\(\s*["']node:|require\(\s*["']node:/],
@@ -162,7 +170,7 @@ for (const [what, pattern] of [
   const m = pattern.exec(bundle);
   check(!m, `the browser bundle contains ${what}: …${m && bundle.slice(Math.max(0, m.index - 80), m.index + 80)}…`);
 }
-ok(`vite build of the library for the browser: ${(bundle.length / 1024).toFixed(0)} KiB of JS, no node: imports, no webgpu, no warnings`);
+ok(`vite build of a page with the worker engine: ${(bundle.length / 1024).toFixed(0)} KiB of JS in ${chunks.length} chunks (page and worker), no node: imports, no webgpu, no warnings`);
 
 if (!keep) rmSync(work, { recursive: true, force: true });
 process.stdout.write(`packaging: all checks passed in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
