@@ -135,7 +135,14 @@ async function findHeads(panes: Pane[]): Promise<Record<string, string>> {
   return heads;
 }
 
-async function runPane(engine: WorkerEngine, pane: Pane, prompt: string, maxTokens: number, tree: string, arTps: number | null): Promise<number | null> {
+/** What a finished pane hands back: its tokens/s, and its step for the floor comparison. */
+interface PaneRun {
+  tps: number;
+  stepMs: number;
+  dispatchesPerStep: number;
+}
+
+async function runPane(engine: WorkerEngine, pane: Pane, prompt: string, maxTokens: number, tree: string, arTps: number | null): Promise<PaneRun | null> {
   if (pane.missing) return null;
   const { root, output } = pane;
   root.dataset.state = 'running';
@@ -175,8 +182,27 @@ async function runPane(engine: WorkerEngine, pane: Pane, prompt: string, maxToke
   pane.steps.textContent = String(stats.steps);
   pane.speedup.textContent = arTps ? `${(stats.tokensPerSecond / arTps).toFixed(2)}×` : head ? '–' : '1.00×';
   Object.assign(root.dataset, { state: 'done', text, tau: String(stats.meanAcceptedLength), tps: String(stats.tokensPerSecond), steps: String(stats.steps) });
-  pane.note.textContent += ` · ${stats.tokenIds.length} tokens (${last!.choices[0]?.finish_reason}) · prefill ${Math.round(stats.prefillMs)} ms`;
-  return stats.tokensPerSecond;
+  const t = stats.timing;
+  pane.note.textContent +=
+    ` · ${stats.tokenIds.length} tokens (${last!.choices[0]?.finish_reason}) · prefill ${Math.round(stats.prefillMs)} ms` +
+    ` · base ${Math.round(t.baseMs)} ms${head ? `, heads ${Math.round(t.headMs)} ms` : ''}, verify ${Math.round(t.verifyMs)} ms, commit ${Math.round(t.commitMs)} ms`;
+  const stepMs = (stats.elapsedMs - stats.prefillMs) / Math.max(1, stats.steps);
+  return { tps: stats.tokensPerSecond, stepMs, dispatchesPerStep: Math.round(stats.dispatchesPerStep) };
+}
+
+/**
+ * Each pane's step against the device's floor for its dispatch count (a step of that many trivial
+ * dispatches and one read-back, measured in the worker): how far the step is from what the
+ * browser's WebGPU allows.
+ */
+async function showFloor(engine: WorkerEngine, runs: Map<Pane, PaneRun>): Promise<void> {
+  const counts = [...new Set([...runs.values()].map((r) => r.dispatchesPerStep))];
+  const floor = await engine.measureFloor(counts, { reps: 10 });
+  for (const [pane, r] of runs) {
+    const f = floor.find((x) => x.dispatches === r.dispatchesPerStep)!;
+    Object.assign(pane.root.dataset, { stepMs: r.stepMs.toFixed(2), floorMs: f.ms.toFixed(2), dispatches: String(r.dispatchesPerStep) });
+    pane.note.textContent += ` · step ${r.stepMs.toFixed(1)} ms = ${(r.stepMs / f.ms).toFixed(1)}× the floor (${r.dispatchesPerStep} dispatches + 1 read-back: ${f.ms.toFixed(1)} ms)`;
+  }
 }
 
 async function main(): Promise<void> {
@@ -225,11 +251,13 @@ async function main(): Promise<void> {
     const frames = watchFrames();
     let failed = 0;
     let arTps: number | null = null;
+    const runs = new Map<Pane, PaneRun>();
     for (const pane of panes) {
       setState('running', `Decoding with ${pane.decoder.title}…`);
       try {
-        const tps = await runPane(engine, pane, prompt, maxTokens, tree, arTps);
-        if (pane.decoder.id === 'ar') arTps = tps;
+        const run = await runPane(engine, pane, prompt, maxTokens, tree, arTps);
+        if (run) runs.set(pane, run);
+        if (pane.decoder.id === 'ar') arTps = run?.tps ?? null;
       } catch (e) {
         // One decoder failing should not hide the others' results.
         failed++;
@@ -239,6 +267,8 @@ async function main(): Promise<void> {
       }
     }
     const f = frames.stop();
+    setState('running', 'Measuring the device floor…');
+    await showFloor(engine, runs).catch((e: unknown) => console.error(e));
     document.body.dataset.frames = String(f.frames);
     document.body.dataset.maxFrameGapMs = f.maxGapMs.toFixed(0);
     const responsive = `the page drew ${f.frames} frames while the worker decoded (longest gap ${f.maxGapMs.toFixed(0)} ms)`;

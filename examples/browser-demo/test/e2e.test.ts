@@ -64,6 +64,9 @@ interface PaneResult {
   tau: number;
   steps: number;
   message: string;
+  stepMs: number;
+  floorMs: number;
+  dispatches: number;
 }
 
 describe('browser demo', () => {
@@ -132,6 +135,7 @@ describe('browser demo', () => {
     await page.click('#run');
     await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state ?? ''), undefined, { timeout: 200_000 });
     frames = Number(await page.evaluate(() => document.body.dataset.frames));
+    process.stdout.write(`${await page.$$eval('.pane', (els) => els.map((el) => `${(el as HTMLElement).dataset.decoder}: ${el.querySelector('.note')?.textContent}`).join('\n'))}\n`);
     process.stdout.write(`browser demo: ${await page.locator('#status').textContent()}\n`);
     mkdirSync(path.dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
@@ -145,6 +149,9 @@ describe('browser demo', () => {
           tau: Number(d.tau),
           steps: Number(d.steps),
           message: el.querySelector('.output')?.textContent ?? '',
+          stepMs: Number(d.stepMs),
+          floorMs: Number(d.floorMs),
+          dispatches: Number(d.dispatches),
         };
       }),
     );
@@ -188,6 +195,14 @@ describe('browser demo', () => {
 
   it('keeps drawing frames while the worker decodes', () => {
     expect(frames).toBeGreaterThan(0);
+  });
+
+  it("holds each pane's step against the device floor for its dispatch count", () => {
+    for (const p of panes.filter((x) => x.state === 'done')) {
+      expect(p.dispatches, p.decoder).toBeGreaterThan(5);
+      expect(p.floorMs, p.decoder).toBeGreaterThan(0);
+      expect(p.stepMs, p.decoder).toBeGreaterThan(0);
+    }
   });
 
   it('runs every pane without page errors', () => {

@@ -47,6 +47,10 @@ export interface HydraStats {
   steps: number;
   elapsedMs: number;
   prefillMs: number;
+  /** GPU dispatches per decoding step: with elapsed time over steps, the step held against the device's floor. */
+  dispatchesPerStep: number;
+  /** Time per phase summed over the steps: the base model's pass, the heads' drafting, verification, committing. */
+  timing: { baseMs: number; headMs: number; verifyMs: number; commitMs: number };
   decoder: string;
 }
 
@@ -256,6 +260,8 @@ export class ChatEngine {
       steps: r.steps,
       elapsedMs: r.elapsedMs,
       prefillMs: r.prefillMs,
+      dispatchesPerStep: r.dispatchesPerStep,
+      timing: r.timing,
       decoder: this.decoderName,
     };
   }

@@ -60,6 +60,10 @@ export interface ChatResult {
   acceptedPerStep: number[];
   elapsedMs: number;
   prefillMs: number;
+  /** GPU dispatches per decoding step (to hold against the device's floor). */
+  dispatchesPerStep: number;
+  /** Time per phase of the steps (GenerateResult.timing). */
+  timing: GenerateResult['timing'];
   /** What ended decoding, in the decoder's terms. */
   stopReason: StopReason | 'stop-string';
   /** The sampling the reply was drawn with (caller's options over the model's defaults). */
@@ -189,6 +193,8 @@ export class ChatSession {
       acceptedPerStep: decoded.acceptedPerStep,
       elapsedMs: decoded.elapsedMs,
       prefillMs: decoded.prefillMs,
+      dispatchesPerStep: decoded.dispatchesPerStep,
+      timing: decoded.timing,
       stopReason,
       sampling: plan.sampling,
     };

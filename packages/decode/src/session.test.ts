@@ -185,4 +185,24 @@ describe('DecodeSession across turns', () => {
     session.dispose();
     await expect(session.run({ prompt: p, maxNewTokens: 1 })).rejects.toThrow(/disposed/);
   }, 60_000);
+
+  it('counts the GPU dispatches of each step (after the prefill), as the device records them', async () => {
+    const prompt = tok.encode('Once upon a time', { bos: true });
+    const head = await loadHead(model, `${modelDir}/heads/hydra-pp.safetensors`);
+    for (const h of [null, head]) {
+      const tree = h ? getTree('cpu-16') : undefined;
+      // The prefill alone: one token out, no step.
+      let before = device.stats.dispatches;
+      const only = await decoder.generate({ prompt, maxNewTokens: 1, head: h, tree });
+      const prefill = device.stats.dispatches - before;
+      expect(only.steps).toBe(0);
+      expect(only.dispatchesPerStep).toBe(0);
+      before = device.stats.dispatches;
+      const r = await decoder.generate({ prompt, maxNewTokens: 16, head: h, tree });
+      expect(r.steps).toBeGreaterThan(1);
+      expect(r.dispatchesPerStep * r.steps).toBeCloseTo(device.stats.dispatches - before - prefill, 6);
+      expect(r.dispatchesPerStep).toBeGreaterThan(model.config.nLayers);
+    }
+    head.dispose?.();
+  });
 });

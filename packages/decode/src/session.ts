@@ -83,6 +83,8 @@ export interface GenerateResult {
    * GPU time falls in baseMs.
    */
   timing: { baseMs: number; headMs: number; verifyMs: number; commitMs: number };
+  /** GPU dispatches recorded per step (after the prefill): the count the device's floor is measured for (measureDispatchFloor). */
+  dispatchesPerStep: number;
 }
 
 /** A checked request. */
@@ -205,11 +207,13 @@ export class DecodeSession {
     let stopReason: StopReason = 'max-tokens';
     let cachedPromptTokens = 0;
     let text = ''; // what was streamed
+    let dispatchesBefore = model.device.stats.dispatches;
 
     try {
       cachedPromptTokens = this.reuse(plan.promptIds);
       let root = await this.prefill(plan.promptIds.slice(cachedPromptTokens), plan);
       stats.prefillMs = now() - started;
+      dispatchesBefore = model.device.stats.dispatches;
 
       while (out.length < plan.maxNewTokens) {
         if (plan.signal?.aborted) {
@@ -282,6 +286,7 @@ export class DecodeSession {
       prefillMs: stats.prefillMs,
       tokensPerSecond: decodeMs > 0 ? (out.length / decodeMs) * 1000 : 0,
       timing: { baseMs: stats.baseMs, headMs: stats.headMs, verifyMs: stats.verifyMs, commitMs: stats.commitMs },
+      dispatchesPerStep: stats.steps > 0 ? (model.device.stats.dispatches - dispatchesBefore) / stats.steps : 0,
     };
   }
 

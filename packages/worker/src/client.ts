@@ -2,7 +2,7 @@
 // streams as async iterables; abort through an AbortSignal or by leaving the loop), with every
 // request answered by the worker. Nothing here decodes, so the page's thread stays free.
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest } from '@hydra-ts/chat';
-import type { EngineConfig, EngineInfo, EngineProgress, FromWorker, MessageEndpoint, ToWorker, WireError, WorkerRequestExtras } from './protocol';
+import type { DispatchFloor, EngineConfig, EngineInfo, EngineProgress, FromWorker, MessageEndpoint, ToWorker, WireError, WorkerRequestExtras } from './protocol';
 
 /** An error raised in the worker (its class name in `name`), or a misuse of the engine. */
 export class WorkerEngineError extends Error {
@@ -75,6 +75,22 @@ export class WorkerEngine {
   createCompletion(req: WorkerCompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>>;
   createCompletion(req: WorkerCompletionRequest): Promise<Completion | AsyncIterable<CompletionChunk>> {
     return this.request<Completion, CompletionChunk>('complete', req);
+  }
+
+  /**
+   * The device's floor in the worker: the time of a step of n trivial dispatches and one
+   * read-back, for each n in `counts` (e.g. a decoder's dispatchesPerStep, from its statistics).
+   * A decoder's step over the floor for its count says how far it is from what the device allows.
+   */
+  measureFloor(counts: number[], opts: { reps?: number } = {}): Promise<DispatchFloor[]> {
+    return new Promise((resolve, reject) => {
+      const id = this.send({ type: 'floor', id: this.nextId, counts, reps: opts.reps }, (m) => {
+        this.pending.delete(id);
+        if (m.type === 'floor') resolve(m.floor);
+        else if (m.type === 'error') reject(remoteError(m.error));
+      });
+      if (id < 0) reject(this.closedError());
+    });
   }
 
   /** Frees the model and heads in the worker (the worker keeps running). */

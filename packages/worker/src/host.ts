@@ -10,7 +10,7 @@ import { ChatEngine, hasChatTemplate, type ChatCompletion, type ChatCompletionCh
 import { cacheStorageTreeStore, defaultTreeFor, type ResponseCacheLike, type TreeStore } from '@hydra-ts/decode';
 import { loadHead, type DraftHead } from '@hydra-ts/heads';
 import { httpFileSource, LlamaModel, loadProgress, type HttpSourceOptions } from '@hydra-ts/model';
-import { getDevice, OptionError } from '@hydra-ts/tensor';
+import { getDevice, measureDispatchFloor, OptionError } from '@hydra-ts/tensor';
 import { getTree, type CandidateTree } from '@hydra-ts/tree';
 import type { EngineConfig, EngineInfo, EngineModelInfo, EngineProgress, FromWorker, MessageEndpoint, ToWorker, WireError } from './protocol';
 
@@ -134,6 +134,19 @@ export function serveEngine(endpoint: MessageEndpoint = globalThis as unknown as
         break;
       case 'abort':
         inflight.get(msg.id)?.abort();
+        break;
+      case 'floor':
+        // Between requests, on the model's device: a step of n trivial dispatches and one read-back.
+        turn().then(async (release) => {
+          try {
+            const device = loaded ? loaded.model.device : await getDevice();
+            post({ type: 'floor', id: msg.id, floor: await measureDispatchFloor(device, msg.counts, { reps: msg.reps }) });
+          } catch (e) {
+            fail(msg.id, e);
+          } finally {
+            release();
+          }
+        });
         break;
       case 'unload':
         turn().then((release) => {

@@ -1,5 +1,6 @@
 // The messages between a page (WorkerEngine) and the worker that decodes (serveEngine). Every
 // message is structured-clone data; requests carry an id their answers repeat.
+import type { DispatchFloor } from '@hydra-ts/tensor';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Completion, CompletionChunk, CompletionRequest } from '@hydra-ts/chat';
 
 /** What the worker loads: a model laid out like a Hugging Face repository, and its draft heads. */
@@ -91,6 +92,7 @@ export type ToWorker =
   | { type: 'chat'; id: number; request: WireChatRequest }
   | { type: 'complete'; id: number; request: WireCompletionRequest }
   | { type: 'abort'; id: number }
+  | { type: 'floor'; id: number; counts: number[]; reps?: number }
   | { type: 'unload'; id: number };
 
 /** An error as it crosses back: its class name and message (the worker's stack stays there). */
@@ -106,7 +108,10 @@ export type FromWorker =
   | { type: 'result'; id: number; result: ChatCompletion | Completion }
   | { type: 'chunk'; id: number; chunk: ChatCompletionChunk | CompletionChunk }
   | { type: 'end'; id: number }
+  | { type: 'floor'; id: number; floor: DispatchFloor[] }
   | { type: 'error'; id: number; error: WireError };
+
+export type { DispatchFloor };
 
 /** What both ends need of a Worker, a worker's global scope or a MessagePort. */
 export interface MessageEndpoint {

@@ -130,6 +130,13 @@ describe('WorkerEngine over a MessageChannel', () => {
       // The request's tree replaces the head's for this and later requests.
       const chained = await engine.completions.create({ model: 'hydra++', tree: 'chain-3', prompt: 'Once upon a time', max_tokens: 16 });
       expect(chained.choices[0].text).toBe(directText.choices[0].text);
+      // The floor for a decoder's dispatch count, on the worker's device.
+      const n = Math.round(chained.hydra.dispatchesPerStep);
+      expect(n).toBeGreaterThan(model.config.nLayers);
+      const floor = await engine.measureFloor([1, n], { reps: 3 });
+      expect(floor.map((f) => f.dispatches)).toEqual([1, n]);
+      expect(floor.every((f) => f.ms > 0)).toBe(true);
+      await expect(engine.measureFloor([-1])).rejects.toThrow(/dispatch count -1; expected an integer >= 0/);
     } finally {
       stop();
     }
