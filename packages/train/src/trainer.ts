@@ -45,6 +45,7 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
 export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): TrainConfig {
   if (!HEAD_KINDS.includes(o.kind)) throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}, expected one of ${HEAD_KINDS.join(', ')}`);
+  if (o.kind === 'eagle') throw new TrainOptionError(`head = "eagle": the trainer has no EAGLE forward yet; expected one of ${HEAD_KINDS.filter((k) => k !== 'eagle').join(', ')}`);
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)); // unset options take the defaults
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, layers: o.kind === 'hydra++' ? 4 : 1, ...given } as TrainConfig;
   const int = (k: keyof TrainConfig, min: number, max = 1 << 30) => {
