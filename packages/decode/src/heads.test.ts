@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { getDevice, randomArray } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { createHead, type HeadKind } from '@hydra-ts/heads';
-import { chain, getTree } from '@hydra-ts/tree';
+import { createEagleHead, createHead, type HeadKind } from '@hydra-ts/heads';
+import { CandidateTree, chain, getTree } from '@hydra-ts/tree';
 import { typicalVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 
@@ -53,6 +53,28 @@ describe('greedy speculative decoding is lossless for every head type', () => {
     }
     head.dispose();
   });
+});
+
+describe('greedy speculative decoding with an EAGLE head is lossless', () => {
+  // Untrained: random fc and layer weights, so drafts are mostly rejected, yet every step must
+  // rebuild the head's cache from the accepted tokens' real features.
+  const branching = CandidateTree.fromPaths([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0, 0]], { name: 'branching' });
+  const truth = new Map<string, number[]>();
+  for (const deviceProposals of [true, false]) {
+    it(`random EAGLE head × chain / branching / built-in trees × prompts give the AR tokens (deviceProposals ${deviceProposals})`, async () => {
+      const head = await createEagleHead(model, { depth: 5, seed: 2 });
+      let s = 11;
+      for (const [name, t] of head.parameters()) if (!name.endsWith('norm')) t.write(randomArray(t.size, ++s, -0.3, 0.3));
+      for (const prompt of [...prompts, 'The cat']) {
+        if (!truth.has(prompt)) truth.set(prompt, (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds);
+        for (const tree of [chain(4), branching, getTree('cpu-16')]) {
+          const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals });
+          expect(r.tokenIds, `eagle on ${tree.name}: "${prompt}"`).toEqual(truth.get(prompt));
+        }
+      }
+      head.dispose();
+    });
+  }
 });
 
 describe('device proposals (the heads leave their tokens on the GPU)', () => {

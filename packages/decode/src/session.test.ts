@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { loadHead, type DraftHead } from '@hydra-ts/heads';
+import { createEagleHead, loadHead, type DraftHead } from '@hydra-ts/heads';
 import { getTree } from '@hydra-ts/tree';
 import { samplingVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
@@ -71,6 +71,14 @@ describe('DecodeSession across turns', () => {
       head.dispose();
     }, 120_000);
   }
+
+  it('eagle (random head): every turn equals a fresh run, the head\'s cache rolled back and extended drafting as a fresh one', async () => {
+    const head = await createEagleHead(model, { depth: 4, seed: 1 });
+    const freshHead = await createEagleHead(model, { depth: 4, seed: 1 });
+    const cached = await threeTurns(head, freshHead);
+    expect(cached[1]).toBeGreaterThan(N);
+    for (const h of [head, freshHead]) h.dispose();
+  }, 120_000);
 
   it('a head with only the required members (no rollback): every turn equals a fresh run, prefilled from the start', async () => {
     // Proposes the greedy continuation's tokens only by chance: a head that keeps no state at all.
