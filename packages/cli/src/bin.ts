@@ -116,7 +116,7 @@ cli
 cli
   .command('train', 'Train Medusa, Hydra or Hydra++ draft heads on a corpus with teacher distillation')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
-  .option('--head <kind>', 'medusa | hydra | hydra++')
+  .option('--head <kind>', 'medusa | hydra | hydra++ | mlp-speculator | eagle')
   .option('--data <file>', 'token file (hydra distill), JSONL or text corpus; repeat to pool several')
   .option('--out <file>', 'heads file to write (.safetensors); beside it: .train.json, .curves.html and the resumable checkpoint sets in .checkpoints/')
   .option('--steps <n>', 'optimiser steps', { default: 1000 })
@@ -133,6 +133,7 @@ cli
   .option('--shared-output', 'project through the frozen base output layer')
   .option('--lm-weight <x>', 'weight of the cross-entropy on the data tokens', { default: 0 })
   .option('--teacher-weight <x>', 'weight of the cross-entropy on the base model distribution', { default: 1 })
+  .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
   .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
   .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })

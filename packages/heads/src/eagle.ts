@@ -28,7 +28,7 @@
 // when it was first computed.
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
 import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, topk, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
-import { chain, type CandidateTree } from '@hydra-ts/tree';
+import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, Proposal, ProposeRequest } from './draft-head';
 import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
@@ -241,7 +241,7 @@ export class EagleHead extends SequentialTopKHeads {
    * vocab], owned by the caller. For tests and training parity.
    */
   chainLogits(req: Omit<ProposeRequest, 'tree'>, path: readonly number[]): Tensor {
-    const tree = chain(path.length); // node j at depth j
+    const tree = path.length > 0 ? chain(path.length) : rootOnly(); // node j at depth j
     this.begin({ ...req, tree });
     const owned: Tensor[] = [];
     const keep: Keep = (t) => (owned.push(t), t);
