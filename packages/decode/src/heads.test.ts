@@ -77,6 +77,26 @@ describe('greedy speculative decoding with an EAGLE head is lossless', () => {
   }
 });
 
+describe('the trained EAGLE head (models/stories260K/heads/eagle.safetensors)', () => {
+  it('gives the AR tokens with real multi-token steps, the same steps on the host and on the GPU', async () => {
+    const { loadHead } = await import('@hydra-ts/heads');
+    const head = await loadHead(model, `${modelDir}/heads/eagle.safetensors`);
+    expect(head.config.kind).toBe('eagle');
+    for (const prompt of prompts) {
+      const ar = (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds;
+      for (const tree of [getTree('cpu-16'), chain(5)]) {
+        const host = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals: false });
+        const dev = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals: true });
+        expect(host.tokenIds, `host, ${tree.name}: "${prompt}"`).toEqual(ar);
+        expect(dev.tokenIds, `device, ${tree.name}: "${prompt}"`).toEqual(ar);
+        expect(dev.acceptedPerStep).toEqual(host.acceptedPerStep);
+        expect(host.meanAcceptedLength).toBeGreaterThan(1.5); // trained: drafts are accepted
+      }
+    }
+    head.dispose();
+  });
+});
+
 describe('device proposals (the heads leave their tokens on the GPU)', () => {
   it('trained Hydra++ heads: the same tokens as AR and as host proposals, with one read-back per step instead of two', async () => {
     const { loadHead } = await import('@hydra-ts/heads');
