@@ -130,6 +130,29 @@ describe('TrainableHeads forward = inference heads', () => {
     trained.dispose();
   });
 
+  it('eagle feature noise: the same seed gives the same logits, another seed others, 0 none', async () => {
+    const fresh = await TrainableHeads.create(model, { kind: 'eagle', numHeads: 2 });
+    const trained = TrainableHeads.fromValues(model, fresh.config, randomValues(fresh.config, 4));
+    fresh.dispose();
+    const cache = model.createCache();
+    const { hidden } = model.forward(cache, { tokens, logits: 'none' });
+    cache.dispose();
+    const run = async (opts: { seed?: number; featureNoise?: number }) => {
+      const tape = new Tape(model.device);
+      const out = (await trained.forward(tape, { hidden, tokens, sequences: [{ start: 0, length: tokens.length }] }, opts)[0].value.read()) as Float32Array;
+      tape.dispose();
+      return out;
+    };
+    const clean = await run({});
+    expect(await run({ seed: 3, featureNoise: 0 })).toEqual(clean);
+    const a = await run({ seed: 3, featureNoise: 0.2 });
+    expect(await run({ seed: 3, featureNoise: 0.2 })).toEqual(a);
+    expect(a).not.toEqual(clean);
+    expect(await run({ seed: 4, featureNoise: 0.2 })).not.toEqual(a);
+    hidden.dispose();
+    trained.dispose();
+  });
+
   it('hydra++ over a batch of two sequences equals each sequence alone (attention stays within a sequence)', async () => {
     const fresh = await TrainableHeads.create(model, { kind: 'hydra++', numHeads: 2, layers: 1 });
     const trained = TrainableHeads.fromValues(model, fresh.config, randomValues(fresh.config, 3));

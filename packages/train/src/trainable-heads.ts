@@ -17,7 +17,7 @@ import {
   type PrefixConfig,
 } from '@hydra-ts/heads';
 import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
-import { ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
 import { Var, type Tape } from './autograd';
 
 /** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
@@ -37,8 +37,13 @@ export interface HeadBatch {
 export interface HeadForwardOptions {
   /** Dropout on each block's SiLU branch; 0 (default) in evaluation. */
   dropout?: number;
-  /** Seeds the dropout masks. */
+  /** Seeds the dropout masks (and the feature noise). */
   seed?: number;
+  /**
+   * EAGLE heads: uniform noise in [−a, a] added to the input features f_t (EAGLE's augmentation:
+   * deeper tree levels draft from the head's own, inexact features); 0 (default) in evaluation.
+   */
+  featureNoise?: number;
 }
 
 export class TrainableHeads {
@@ -133,7 +138,15 @@ export class TrainableHeads {
     const p = opts.dropout ?? 0;
     const seed = opts.seed ?? 0;
     let h = tape.constant(batch.hidden, 'hidden');
-    if (c.kind === 'eagle') return this.eagleForward(tape, h, batch);
+    if (c.kind === 'eagle') {
+      const a = opts.featureNoise ?? 0;
+      if (a > 0) {
+        const noise = this.base.device.tensor(randomArray(batch.hidden.size, seed * 7 + 3, -a, a), batch.hidden.shape); // [rows, dim]
+        h = tape.add(h, tape.constant(noise, 'feature noise'));
+        noise.dispose(); // add's backward does not read it
+      }
+      return this.eagleForward(tape, h, batch);
+    }
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.base.outputWeight, 'base output') : this.param(`heads.${i}.lm_head.weight`));
     const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);

@@ -32,6 +32,8 @@ export interface TrainConfig {
   teacherWeight: number;
   /** EAGLE heads: weight of the smooth-L1 regression of the drafted feature f'_{t+1} onto the base model's f_{t+1}. */
   featureWeight: number;
+  /** EAGLE heads: uniform noise [−a, a] on the input features while training. */
+  featureNoise: number;
   decayHeads: number;
   /** Fraction of windows held out for evaluation. */
   holdout: number;
@@ -41,7 +43,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
   numHeads: 4, layers: 1, sharedOutput: false, steps: 1000, batch: 8, length: 128, lr: 1e-3, warmup: 50, finalLrMult: 0.1,
-  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
+  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
 };
 
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
@@ -73,6 +75,7 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   num('lmWeight', 0, 1e6);
   num('teacherWeight', 0, 1e6);
   num('featureWeight', 0, 1e6);
+  num('featureNoise', 0, 1e6);
   num('decayHeads', 0, 1, true);
   num('holdout', 0, 0.9);
   int('seed', 0, 2 ** 31 - 1);
@@ -160,7 +163,7 @@ export class HeadTrainer {
     const { batch, rows } = this.teacher.batch(ids);
     const tape = new Tape(batch.hidden.device);
     try {
-      const out = this.heads.forwardDraft(tape, batch, { dropout: c.dropout, seed: c.seed * 1_000_003 + this.step });
+      const out = this.heads.forwardDraft(tape, batch, { dropout: c.dropout, seed: c.seed * 1_000_003 + this.step, featureNoise: c.featureNoise });
       const { loss, held } = this.loss(tape, out, batch, rows);
       tape.backward(loss);
       this.optimizer.step(lr);

@@ -50,6 +50,7 @@ export interface TrainFlags {
   lmWeight?: number | string;
   teacherWeight?: number | string;
   featureWeight?: number | string;
+  featureNoise?: number | string;
   decayHeads?: number | string;
   holdout?: number | string;
   seed?: number | string;
@@ -111,6 +112,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     lmWeight: opt(flags.lmWeight, (v) => numberOption('lm-weight', v, 0)),
     teacherWeight: opt(flags.teacherWeight, (v) => numberOption('teacher-weight', v, 0)),
     featureWeight: opt(flags.featureWeight, (v) => numberOption('feature-weight', v, 0)),
+    featureNoise: opt(flags.featureNoise, (v) => numberOption('feature-noise', v, 0)),
     decayHeads: opt(flags.decayHeads, (v) => numberOption('decay-heads', v, 0, 1)),
     holdout: opt(flags.holdout, (v) => numberOption('holdout', v, 0, 0.9)),
     seed: opt(flags.seed, (v) => intOption('seed', v, 0, 2 ** 31 - 1)),
@@ -163,7 +165,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const save = async () => {
     const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
     await saveCheckpoint(flags.out!, trainer, record);
-    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}` : ''}`];
+    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}`];
     if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
     writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
   };
