@@ -160,7 +160,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     log(`resumed at step ${trainer.step} of ${config.steps}`);
   }
   const paths = checkpointPaths(flags.out);
-  const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
+  const title = kind === 'eagle' ? `eagle head (one decoder layer, drafting up to depth ${config.numHeads}) on ${path}` : `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
   let acceptance: Record<string, AcceptanceResult> | undefined;
   const save = async () => {
     const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
