@@ -7,4 +7,4 @@ export declare const tokenizer: string;
 /** The folder of the trained heads (ends with a path separator). */
 export declare const headsDir: string;
 /** The trained draft heads, by decoder kind. */
-export declare const heads: { readonly medusa: string; readonly hydra: string; readonly 'hydra++': string };
+export declare const heads: { readonly medusa: string; readonly hydra: string; readonly 'hydra++': string; readonly eagle: string };

@@ -14,4 +14,5 @@ export const heads = {
   medusa: headsDir + 'medusa.safetensors',
   hydra: headsDir + 'hydra.safetensors',
   'hydra++': headsDir + 'hydra-pp.safetensors',
+  eagle: headsDir + 'eagle.safetensors',
 };

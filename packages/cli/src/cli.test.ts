@@ -237,7 +237,7 @@ describe('help and version', () => {
 describe('bad input', () => {
   it.each([
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
-    [['generate', '--decoder', 'eagle'], /eagle/],
+    [['generate', '--decoder', 'eagle3'], /--decoder eagle3: expected one of ar, medusa, hydra, hydra\+\+, eagle/],
     [['generate', '--tree', 'no-such-tree'], /no-such-tree/],
     [['generate', '--model', '/no/such/model.bin'], /\/no\/such\/model\.bin/],
     [['generate', '--heads', path.join(MODELS, 'stories260K.bin'), '--max-new-tokens', '4'], /stories260K\.bin/],

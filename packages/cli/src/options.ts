@@ -8,7 +8,7 @@ import { CandidateTree, getTree, rootOnly, TreeError } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
 
-export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++'] as const;
+export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++', 'eagle'] as const;
 export type DecoderKind = (typeof DECODERS)[number];
 
 /** A flag's value as a number; '' and blanks are not 0. */

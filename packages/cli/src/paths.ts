@@ -13,6 +13,7 @@ export const HEAD_FILES: Record<string, string> = {
   medusa: 'medusa.safetensors',
   hydra: 'hydra.safetensors',
   'hydra++': 'hydra-pp.safetensors',
+  eagle: 'eagle.safetensors',
 };
 
 /** The trained head file for a decoder kind, beside the model (models/<name>/heads/). */

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { getDevice, randomArray } from '@hydra-ts/tensor';
 import { argmax, loadHfCheckpoint, LlamaModel, memoryFileSource, parseHfConfig, randomHfModelFiles, ReferenceLlama } from '@hydra-ts/model';
-import { createHead } from '@hydra-ts/heads';
+import { createEagleHead, createHead } from '@hydra-ts/heads';
 import { chain, getTree } from '@hydra-ts/tree';
 import { SpeculativeDecoder } from './decoder';
 import { OracleHead } from './testing';
@@ -37,7 +37,7 @@ async function familyModel(file: string, over: Record<string, unknown>, seed: nu
 
 describe('greedy speculative decoding is lossless on each family', () => {
   families.forEach(([name, file, over], n) => {
-    it(`${name}: a random Medusa head over chain-4 and cpu-16 gives the AR tokens, and AR the reference's`, async () => {
+    it(`${name}: random Medusa and EAGLE heads over chain-4 and cpu-16 give the AR tokens, and AR the reference's`, async () => {
       const { config, weights, model } = await familyModel(file, over, 40 + n);
       const decoder = new SpeculativeDecoder(model);
       const truth = (await decoder.generate({ prompt, maxNewTokens: N, stopAtEos: false })).tokenIds;
@@ -60,6 +60,14 @@ describe('greedy speculative decoding is lossless on each family', () => {
         const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, stopAtEos: false });
         expect(r.tokenIds, `${name} on ${tree.name}`).toEqual(truth);
       }
+      // An EAGLE head: its layer takes the family's layer shape (grouped kv heads, its RoPE layout and base)
+      const eagle = await createEagleHead(model, { depth: 4, seed: 6 });
+      for (const [k, t] of eagle.parameters()) if (!k.endsWith('norm')) t.write(randomArray(t.size, ++s, -0.3, 0.3));
+      for (const tree of [chain(4), getTree('cpu-16')]) {
+        const r = await decoder.generate({ prompt, maxNewTokens: N, head: eagle, tree, stopAtEos: false });
+        expect(r.tokenIds, `${name}, eagle on ${tree.name}`).toEqual(truth);
+      }
+      eagle.dispose();
       // A head that knows the continuation, right 70% of the time: long accepted paths through windows.
       const oracle = new OracleHead([...prompt, ...truth], 4, config.vocabSize, { hitRate: 0.7, seed: 3 });
       const r = await decoder.generate({ prompt, maxNewTokens: N, head: oracle, tree: getTree('cpu-16'), stopAtEos: false });

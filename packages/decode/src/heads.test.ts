@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { getDevice, randomArray } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { createHead, type HeadKind } from '@hydra-ts/heads';
-import { chain, getTree } from '@hydra-ts/tree';
+import { createEagleHead, createHead, type HeadKind } from '@hydra-ts/heads';
+import { CandidateTree, chain, getTree } from '@hydra-ts/tree';
 import { typicalVerifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 
@@ -50,6 +50,48 @@ describe('greedy speculative decoding is lossless for every head type', () => {
       const greedy = await decoder.generate({ prompt, maxNewTokens: N, head, tree: getTree('cpu-16') });
       const typical = await decoder.generate({ prompt, maxNewTokens: N, head, tree: getTree('cpu-16'), verifier: typicalVerifier({ temperature: 0 }) });
       expect(typical.tokenIds).toEqual(greedy.tokenIds);
+    }
+    head.dispose();
+  });
+});
+
+describe('greedy speculative decoding with an EAGLE head is lossless', () => {
+  // Untrained: random fc and layer weights, so drafts are mostly rejected, yet every step must
+  // rebuild the head's cache from the accepted tokens' real features.
+  const branching = CandidateTree.fromPaths([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0, 0]], { name: 'branching' });
+  const truth = new Map<string, number[]>();
+  for (const deviceProposals of [true, false]) {
+    it(`random EAGLE head × chain / branching / built-in trees × prompts give the AR tokens (deviceProposals ${deviceProposals})`, async () => {
+      const head = await createEagleHead(model, { depth: 5, seed: 2 });
+      let s = 11;
+      for (const [name, t] of head.parameters()) if (!name.endsWith('norm')) t.write(randomArray(t.size, ++s, -0.3, 0.3));
+      for (const prompt of [...prompts, 'The cat']) {
+        if (!truth.has(prompt)) truth.set(prompt, (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds);
+        for (const tree of [chain(4), branching, getTree('cpu-16')]) {
+          const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals });
+          expect(r.tokenIds, `eagle on ${tree.name}: "${prompt}"`).toEqual(truth.get(prompt));
+        }
+      }
+      head.dispose();
+    });
+  }
+});
+
+describe('the trained EAGLE head (models/stories260K/heads/eagle.safetensors)', () => {
+  it('gives the AR tokens with real multi-token steps, the same steps on the host and on the GPU', async () => {
+    const { loadHead } = await import('@hydra-ts/heads');
+    const head = await loadHead(model, `${modelDir}/heads/eagle.safetensors`);
+    expect(head.config.kind).toBe('eagle');
+    for (const prompt of prompts) {
+      const ar = (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds;
+      for (const tree of [getTree('cpu-16'), chain(5)]) {
+        const host = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals: false });
+        const dev = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals: true });
+        expect(host.tokenIds, `host, ${tree.name}: "${prompt}"`).toEqual(ar);
+        expect(dev.tokenIds, `device, ${tree.name}: "${prompt}"`).toEqual(ar);
+        expect(dev.acceptedPerStep).toEqual(host.acceptedPerStep);
+        expect(host.meanAcceptedLength).toBeGreaterThan(1.5); // trained: drafts are accepted
+      }
     }
     head.dispose();
   });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
 import { getTree } from '@hydra-ts/tree';
-import type { DraftHead, Proposal, ProposeRequest } from '@hydra-ts/heads';
+import { createEagleHead, type DraftHead, type Proposal, type ProposeRequest } from '@hydra-ts/heads';
 import { createRng, sampleCategorical, samplingVerifier, warpLogits, type Rng, type Verifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 import { OracleHead } from './testing';
@@ -202,6 +202,17 @@ describe('speculative sampling is lossless on stories260K', () => {
       expect(r.dof).toBeGreaterThanOrEqual(3);
       expect(r.p, `chi-square ${r.stat.toFixed(1)} on ${r.dof} dof`).toBeGreaterThan(1e-3);
       expect(r.multi).toBeGreaterThan(withheld.multi * 1.1);
+    }, 600_000);
+
+    it('an EAGLE head drawing its candidates (drawCandidates) keeps the first two tokens distributed as the base model\'s', async () => {
+      // Untrained and random: its q is far from p, so this is about losslessness, not acceptance.
+      const eagle = await createEagleHead(model, { depth: tree.depth, seed: 4 });
+      eagle.drawCandidates({ temperature: 1, seed: 9 });
+      const r = await fit(eagle);
+      console.log(`eagle drawn drafts: chi-square ${r.stat.toFixed(1)} on ${r.dof} dof, p = ${r.p.toExponential(2)}; ${r.multi}/${trials} first steps accepted a draft`);
+      expect(r.dof).toBeGreaterThanOrEqual(3);
+      expect(r.p, `chi-square ${r.stat.toFixed(1)} on ${r.dof} dof`).toBeGreaterThan(1e-3);
+      eagle.dispose();
     }, 600_000);
 
     it('negative control: a verifier told the wrong q (uniform) fails the same test', async () => {

@@ -1,6 +1,6 @@
 // Sessions across turns: a prompt that extends what a session holds prefills only the new tokens,
 // and the output equals a fresh run on the whole sequence token for token (AR and every trained
-// head kind, Hydra++'s PrefixMLP cache included); a diverging prompt reuses exactly the common
+// head kind, Hydra++'s PrefixMLP cache and EAGLE's layer cache included); a diverging prompt reuses exactly the common
 // prefix; a session or head in two generations at once is a SessionBusyError.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ const model = await LlamaModel.load(modelDir, { device });
 const decoder = new SpeculativeDecoder(model);
 const tok = model.tokenizer!;
 const N = 24;
-const HEADS = { medusa: 'medusa', hydra: 'hydra', 'hydra++': 'hydra-pp' } as const;
+const HEADS = { medusa: 'medusa', hydra: 'hydra', 'hydra++': 'hydra-pp', eagle: 'eagle' } as const;
 
 /** Three turns in one session; each must equal a fresh run on the whole sequence. */
 async function threeTurns(head: DraftHead | null, freshHead: DraftHead | null): Promise<number[]> {
@@ -82,29 +82,31 @@ describe('DecodeSession across turns', () => {
     expect(cached).toEqual([0, 0, 0]);
   }, 120_000);
 
-  it('a diverging prompt reuses exactly the common prefix; the same prompt reuses all but its last token', async () => {
-    const head = await loadHead(model, `${modelDir}/heads/hydra-pp.safetensors`);
-    const tree = getTree('cpu-16');
-    const session = new DecodeSession(model, { head, tree });
-    const a = tok.encode('Lily and Ben went to the park. They', { bos: true });
-    await session.run({ prompt: a, maxNewTokens: N });
-    const k = 6;
-    const b = [...a.slice(0, k), ...tok.encode(' dog ran fast')];
-    expect(b[k]).not.toBe(a[k]);
-    const rb = await session.run({ prompt: b, maxNewTokens: N });
-    expect(rb.cachedPromptTokens).toBe(k);
-    expect(rb.tokenIds).toEqual((await decoder.generate({ prompt: b, maxNewTokens: N })).tokenIds);
-    const again = await session.run({ prompt: b, maxNewTokens: N });
-    expect(again.cachedPromptTokens).toBe(b.length - 1);
-    expect(again.tokenIds).toEqual(rb.tokenIds);
-    // A prompt that starts elsewhere starts over.
-    const c = tok.encode('The cat', { bos: false });
-    const rc = await session.run({ prompt: c, maxNewTokens: 8 });
-    expect(rc.cachedPromptTokens).toBe(0);
-    expect(rc.tokenIds).toEqual((await decoder.generate({ prompt: c, maxNewTokens: 8 })).tokenIds);
-    session.dispose();
-    head.dispose();
-  }, 120_000);
+  for (const file of ['hydra-pp', 'eagle']) {
+    it(`a diverging prompt reuses exactly the common prefix; the same prompt reuses all but its last token (${file} heads)`, async () => {
+      const head = await loadHead(model, `${modelDir}/heads/${file}.safetensors`);
+      const tree = getTree('cpu-16');
+      const session = new DecodeSession(model, { head, tree });
+      const a = tok.encode('Lily and Ben went to the park. They', { bos: true });
+      await session.run({ prompt: a, maxNewTokens: N });
+      const k = 6;
+      const b = [...a.slice(0, k), ...tok.encode(' dog ran fast')];
+      expect(b[k]).not.toBe(a[k]);
+      const rb = await session.run({ prompt: b, maxNewTokens: N });
+      expect(rb.cachedPromptTokens).toBe(k);
+      expect(rb.tokenIds).toEqual((await decoder.generate({ prompt: b, maxNewTokens: N })).tokenIds);
+      const again = await session.run({ prompt: b, maxNewTokens: N });
+      expect(again.cachedPromptTokens).toBe(b.length - 1);
+      expect(again.tokenIds).toEqual(rb.tokenIds);
+      // A prompt that starts elsewhere starts over.
+      const c = tok.encode('The cat', { bos: false });
+      const rc = await session.run({ prompt: c, maxNewTokens: 8 });
+      expect(rc.cachedPromptTokens).toBe(0);
+      expect(rc.tokenIds).toEqual((await decoder.generate({ prompt: c, maxNewTokens: 8 })).tokenIds);
+      session.dispose();
+      head.dispose();
+    }, 120_000);
+  }
 
   it('sampling: a turn in a session draws the same tokens as a fresh run with the same seed', async () => {
     const head = await loadHead(model, `${modelDir}/heads/hydra.safetensors`);

@@ -4,6 +4,7 @@
 import { listLocalDirectory, localPathKind, nodeFileSource, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { formatShape, randomArray, type Tensor } from '@hydra-ts/tensor';
 import {
+  EAGLE_DEFAULT_DEPTH,
   HEAD_KINDS,
   HEADS_FORMAT,
   HEADS_VERSION,
@@ -14,6 +15,7 @@ import {
   type PrefixConfig,
 } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
+import { EagleHead } from './eagle';
 import { detectLayout, readEngineHead } from './engine-formats';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
 import { HydraHeads } from './hydra';
@@ -21,7 +23,7 @@ import { MedusaHeads } from './medusa';
 import { MLPSpeculatorHeads } from './mlp-speculator';
 import { PrefixMLP } from './prefix';
 
-export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads;
+export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead;
 
 /**
  * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
@@ -30,7 +32,8 @@ export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads;
  * PrefixMLP's projections are random (seeded), with wo and w2 zero so it starts as the identity
  * on the residual stream. MLPSpeculator weights start as fms-extras' reset_parameters makes them
  * (embeddings, projections and heads with standard deviation 1/√inner, here uniform and seeded;
- * norm gains one, shifts zero).
+ * norm gains one, shifts zero). An EAGLE head's fc and layer projections are random (seeded,
+ * PyTorch's default Linear range), norm gains one, fc bias zero.
  */
 export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
   const config = headConfigFor(model.config, opts);
@@ -48,7 +51,11 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
       else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
     } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
-    else if (name.startsWith('prefix.') && (leaf.endsWith('norm'))) v = new Float32Array(size).fill(1);
+    else if ((name.startsWith('prefix.') || name.startsWith('eagle.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
+    else if (name.startsWith('eagle.') && shape.length === 2) {
+      const bound = 1 / Math.sqrt(shape[1]);
+      v = randomArray(size, seed * 1009 + ++s, -bound, bound);
+    }
     else if (name.startsWith('prefix.') && leaf !== 'wo' && leaf !== 'w2') {
       const bound = 1 / Math.sqrt(shape[1]); // PyTorch's default Linear init range
       v = randomArray(size, seed * 1009 + ++s, -bound, bound);
@@ -56,6 +63,18 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
     values.set(name, v);
   }
   return buildHeads(model, config, values);
+}
+
+export interface CreateEagleHeadOptions {
+  /** Deepest tree the head drafts (numHeads in its config); default EAGLE_DEFAULT_DEPTH. */
+  depth?: number;
+  /** Seeds the random initialisation; default 0. */
+  seed?: number;
+}
+
+/** A fresh EAGLE head for `model` (createHead with kind 'eagle'): random, seeded; for tests and as training's start. */
+export async function createEagleHead(model: HeadBase, opts: CreateEagleHeadOptions = {}): Promise<EagleHead> {
+  return (await createHead(model, { kind: 'eagle', numHeads: opts.depth ?? EAGLE_DEFAULT_DEPTH, seed: opts.seed })) as EagleHead;
 }
 
 /** [out, in] = [I 0 ... 0]: y = x[0:out], i.e. h_t out of concat(h_t, embeddings). */
@@ -71,13 +90,14 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   let prefix: PrefixMLP | null = null;
   try {
     for (const [name, shape] of headParameterShapes(config)) {
-      if (name.startsWith('prefix.')) continue;
+      if (name.startsWith('prefix.') || (name.startsWith('eagle.') && !name.startsWith('eagle.fc.'))) continue; // layer weights: the layer uploads them
       const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
       t.label = name;
       params.set(name, t);
     }
     if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
     if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
+    if (config.kind === 'eagle') return new EagleHead(model, config, params, values);
     return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
   } catch (e) {
     prefix?.dispose();
@@ -284,36 +304,49 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (mlp-speculator heads have no PrefixMLP)');
     return { kind, numHeads, layers, dim, vocabSize, sharedOutput: false, prefix: null, speculator: { innerDim, scaleInput: sp.scaleInput } };
   }
+  if (kind === 'eagle') {
+    if (layers !== 1) throw bad('layers', '1 (an eagle head is one decoder layer)');
+    if (c.sharedOutput !== true) throw bad('sharedOutput', 'true (an eagle head scores with the base output layer)');
+    if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (eagle heads have no PrefixMLP)');
+    const eagle = parseLayerShape(c.eagle, 'eagle', file, 'an object (the eagle draft layer\'s shape)');
+    return { kind, numHeads, layers, dim, vocabSize, sharedOutput: true, prefix: null, eagle };
+  }
   if (kind === 'hydra++') {
-    const p = c.prefix as Record<string, unknown> | null;
-    if (p === null || typeof p !== 'object') throw bad('prefix', 'an object (hydra++ heads have a PrefixMLP)');
-    const pint = (f: string) => {
-      const v = p[f];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
-        throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive integer`);
-      }
-      return v;
-    };
-    const pnum = (f: string) => {
-      const v = p[f];
-      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.prefix.${f} = ${shown(v)}, expected a positive number`);
-      return v;
-    };
-    if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
-      throw new HeadCheckpointError(`${file}: config.prefix.ropeLayout = ${shown(p.ropeLayout)}, expected "interleaved" or "half"`);
-    }
-    prefix = {
-      hiddenDim: pint('hiddenDim'),
-      nHeads: pint('nHeads'),
-      nKvHeads: pint('nKvHeads'),
-      headDim: pint('headDim'),
-      ropeTheta: pnum('ropeTheta'),
-      ropeLayout: p.ropeLayout,
-      normEps: pnum('normEps'),
-    };
-    if (prefix.nHeads % prefix.nKvHeads !== 0) throw new HeadCheckpointError(`${file}: config.prefix.nHeads ${prefix.nHeads} is not a multiple of nKvHeads ${prefix.nKvHeads}`);
+    prefix = parseLayerShape(c.prefix, 'prefix', file, 'an object (hydra++ heads have a PrefixMLP)');
   } else if (c.prefix !== null && c.prefix !== undefined) {
     throw bad('prefix', `null (${kind} heads have no PrefixMLP)`);
   }
   return { kind, numHeads, layers, dim, vocabSize, sharedOutput: c.sharedOutput, prefix };
+}
+
+/** A draft decoder layer's shape at config.<field> (the PrefixMLP's, the EAGLE layer's), every field checked. */
+function parseLayerShape(value: unknown, field: string, file: string, expected: string): PrefixConfig {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HeadCheckpointError(`${file}: config.${field} = ${shown(value)}, expected ${expected}`);
+  const p = value as Record<string, unknown>;
+  const pint = (f: string) => {
+    const v = p[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 20) {
+      throw new HeadCheckpointError(`${file}: config.${field}.${f} = ${shown(v)}, expected a positive integer`);
+    }
+    return v;
+  };
+  const pnum = (f: string) => {
+    const v = p[f];
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new HeadCheckpointError(`${file}: config.${field}.${f} = ${shown(v)}, expected a positive number`);
+    return v;
+  };
+  if (p.ropeLayout !== 'interleaved' && p.ropeLayout !== 'half') {
+    throw new HeadCheckpointError(`${file}: config.${field}.ropeLayout = ${shown(p.ropeLayout)}, expected "interleaved" or "half"`);
+  }
+  const shape: PrefixConfig = {
+    hiddenDim: pint('hiddenDim'),
+    nHeads: pint('nHeads'),
+    nKvHeads: pint('nKvHeads'),
+    headDim: pint('headDim'),
+    ropeTheta: pnum('ropeTheta'),
+    ropeLayout: p.ropeLayout,
+    normEps: pnum('normEps'),
+  };
+  if (shape.nHeads % shape.nKvHeads !== 0) throw new HeadCheckpointError(`${file}: config.${field}.nHeads ${shape.nHeads} is not a multiple of nKvHeads ${shape.nKvHeads}`);
+  return shape;
 }

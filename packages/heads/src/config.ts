@@ -1,10 +1,14 @@
 // What a head file describes: the kind of heads, their sizes, and the base model they fit.
 import type { LayerConfig, LlamaConfig } from '@hydra-ts/model';
+import { draftLayerShapes } from './draft-layer';
 import { HeadOptionError } from './errors';
 
-export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator';
+export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator' | 'eagle';
 
-export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++', 'mlp-speculator'];
+export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++', 'mlp-speculator', 'eagle'];
+
+/** Trees an EAGLE head drafts by default at most this deep (its numHeads when not given). */
+export const EAGLE_DEFAULT_DEPTH = 6;
 
 /** The sizes of an MLPSpeculator beyond the base model's (fms-extras' inner_dim and scale_input). */
 export interface SpeculatorConfig {
@@ -31,6 +35,12 @@ export interface HeadConfig {
   prefix: PrefixConfig | null;
   /** MLPSpeculator heads only. */
   speculator?: SpeculatorConfig;
+  /**
+   * EAGLE heads only: the shape of the draft decoder layer (by default the base model's own
+   * layer shape). numHeads is then the deepest tree the head drafts (one layer, run again per
+   * depth), layers is 1 and sharedOutput true (tokens are scored with the base output layer).
+   */
+  eagle?: PrefixConfig;
 }
 
 export interface CreateHeadOptions {
@@ -75,6 +85,7 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   const layers = opts.layers ?? (opts.kind === 'hydra++' ? 4 : 1);
   checkCount('layers', layers, MAX_LAYERS, where);
   if (opts.kind === 'mlp-speculator') return speculatorConfigFor(base, opts, layers);
+  if (opts.kind === 'eagle') return eagleConfigFor(base, opts, layers);
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
@@ -93,6 +104,17 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
     sharedOutput: opts.sharedOutput ?? false,
     prefix: opts.kind === 'hydra++' ? prefixConfigOf(base) : null,
   };
+}
+
+function eagleConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
+  const where = 'createHead';
+  if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, an eagle head is exactly one decoder layer`);
+  if (opts.sharedOutput === false) throw new HeadOptionError(`${where}: sharedOutput = false, an eagle head scores its tokens with the base model's output layer`);
+  if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
+    throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of eagle heads`);
+  }
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
+  return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle: prefixConfigOf(base) };
 }
 
 function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
@@ -135,19 +157,15 @@ export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
     }
     return shapes;
   }
+  if (c.kind === 'eagle') {
+    // g = fc [e(x_{t+1}); f_t] + b, then one decoder layer (eagle.ts)
+    shapes.set('eagle.fc.weight', [dim, 2 * dim]);
+    shapes.set('eagle.fc.bias', [dim]);
+    for (const [name, shape] of draftLayerShapes('eagle', { dim, ...c.eagle!, qkvBias: false })) shapes.set(name, shape);
+    return shapes;
+  }
   if (c.prefix) {
-    const p = c.prefix;
-    const qDim = p.nHeads * p.headDim;
-    const kvDim = p.nKvHeads * p.headDim;
-    shapes.set('prefix.attn_norm', [dim]);
-    shapes.set('prefix.wq', [qDim, dim]);
-    shapes.set('prefix.wk', [kvDim, dim]);
-    shapes.set('prefix.wv', [kvDim, dim]);
-    shapes.set('prefix.wo', [dim, qDim]);
-    shapes.set('prefix.ffn_norm', [dim]);
-    shapes.set('prefix.w1', [p.hiddenDim, dim]);
-    shapes.set('prefix.w2', [dim, p.hiddenDim]);
-    shapes.set('prefix.w3', [p.hiddenDim, dim]);
+    for (const [name, shape] of draftLayerShapes('prefix', { dim, ...c.prefix, qkvBias: false })) shapes.set(name, shape);
     shapes.set('prefix.norm', [dim]);
   }
   const sequential = c.kind !== 'medusa';

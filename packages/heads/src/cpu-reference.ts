@@ -125,3 +125,97 @@ export function mlpSpeculatorProposeCpu(c: HeadConfig, v: Values, hT: ArrayLike<
   }
   return tokens;
 }
+
+/** RMSNorm with gain w, eps. */
+function rmsnormCpu(x: Float64Array, w: Float32Array, eps: number): Float64Array {
+  const r = 1 / Math.sqrt(x.reduce((a, b) => a + b * b, 0) / x.length + eps);
+  return x.map((xi, i) => xi * r * w[i]);
+}
+
+/** Rotates each head's pairs of x (in place) by pos·θ^(−2i/headDim): (2i, 2i+1) interleaved, (i, i + headDim/2) half. */
+function ropeCpu(x: Float64Array, heads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < headDim / 2; i++) {
+      const angle = pos * theta ** ((-2 * i) / headDim);
+      const a = h * headDim + (layout === 'interleaved' ? 2 * i : i);
+      const b = layout === 'interleaved' ? a + 1 : a + headDim / 2;
+      const [x0, x1] = [x[a], x[b]];
+      x[a] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
+      x[b] = x0 * Math.sin(angle) + x1 * Math.cos(angle);
+    }
+  }
+}
+
+/**
+ * The EAGLE head's draft logits along one path, from its equations, one row at a time:
+ *   g_i = W_fc [e(x_{i+1}); f_i] + b_fc for committed positions i < L (x_L = root),
+ *   g_{L-1+j} = W_fc [e(path[j-1]); f'_{L-1+j}] + b_fc for the path, f' the layer's previous output,
+ *   out = x2 + W2 (silu(W1 n2) ⊙ W3 n2), x2 = g + Wo attn(rope(Wq n1), rope(Wk n1), Wv n1),
+ *   n1 = rmsnorm(g), n2 = rmsnorm(x2), each row attending to every row before it and itself;
+ *   logits = W_out out.
+ * `features` [L, dim] are f_0..f_{L-1}. Returns path.length + 1 rows [vocab]: after the root, then
+ * after each path token.
+ */
+export function eagleLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Array, output: Float32Array, features: Float32Array, context: readonly number[], root: number, path: readonly number[]): Float64Array[] {
+  const { dim, vocabSize } = c;
+  const s = c.eagle!;
+  const get = (name: string) => v.get(`eagle.${name}`)!;
+  const qDim = s.nHeads * s.headDim;
+  const kvDim = s.nKvHeads * s.headDim;
+  const keys: Float64Array[] = [];
+  const vals: Float64Array[] = [];
+  const row = (token: number, f: ArrayLike<number>, pos: number): Float64Array => {
+    const x = new Float64Array(2 * dim);
+    x.set(embeddings.subarray(token * dim, (token + 1) * dim));
+    x.set(Float64Array.from(f), dim);
+    const g = matvec(get('fc.weight'), x, dim, 2 * dim, get('fc.bias'));
+    const n1 = rmsnormCpu(g, get('attn_norm'), s.normEps);
+    const q = matvec(get('wq'), n1, qDim, dim);
+    const k = matvec(get('wk'), n1, kvDim, dim);
+    ropeCpu(q, s.nHeads, s.headDim, pos, s.ropeTheta, s.ropeLayout);
+    ropeCpu(k, s.nKvHeads, s.headDim, pos, s.ropeTheta, s.ropeLayout);
+    keys.push(k);
+    vals.push(matvec(get('wv'), n1, kvDim, dim));
+    const att = new Float64Array(qDim);
+    for (let h = 0; h < s.nHeads; h++) {
+      const kvh = Math.floor(h / (s.nHeads / s.nKvHeads));
+      const scores = keys.map((kk) => {
+        let d = 0;
+        for (let i = 0; i < s.headDim; i++) d += q[h * s.headDim + i] * kk[kvh * s.headDim + i];
+        return d / Math.sqrt(s.headDim);
+      });
+      const m = Math.max(...scores);
+      const p = scores.map((z) => Math.exp(z - m));
+      const total = p.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < keys.length; j++) for (let i = 0; i < s.headDim; i++) att[h * s.headDim + i] += (p[j] / total) * vals[j][kvh * s.headDim + i];
+    }
+    const x2 = matvec(get('wo'), att, dim, qDim).map((o, i) => o + g[i]);
+    const n2 = rmsnormCpu(x2, get('ffn_norm'), s.normEps);
+    const h1 = matvec(get('w1'), n2, s.hiddenDim, dim);
+    const h3 = matvec(get('w3'), n2, s.hiddenDim, dim);
+    const ffn = matvec(get('w2'), h1.map((a, i) => silu(a) * h3[i]), dim, s.hiddenDim);
+    return x2.map((xi, i) => xi + ffn[i]);
+  };
+  const L = context.length;
+  let f: Float64Array = new Float64Array(dim);
+  for (let i = 0; i < L; i++) f = row(i + 1 < L ? context[i + 1] : root, features.subarray(i * dim, (i + 1) * dim), i);
+  const out = [matvec(output, f, vocabSize, dim)];
+  path.forEach((token, j) => {
+    f = row(token, f, L + j);
+    out.push(matvec(output, f, vocabSize, dim));
+  });
+  return out;
+}
+
+/** The tree's tokens as an EAGLE head fills it: each child is the r-th best of the draft logits at the end of its parent's path. */
+export function eagleProposeCpu(c: HeadConfig, v: Values, embeddings: Float32Array, output: Float32Array, features: Float32Array, context: readonly number[], tree: CandidateTree, root: number): Int32Array {
+  const tokens = new Int32Array(tree.size);
+  tokens[0] = root;
+  for (let n = 1; n < tree.size; n++) {
+    const path: number[] = [];
+    for (let p = tree.nodes[n].parent; p > 0; p = tree.nodes[p].parent) path.unshift(tokens[p]);
+    const logits = eagleLogitsCpu(c, v, embeddings, output, features, context, root, path);
+    tokens[n] = topkCpu(logits[path.length], tree.nodes[n].rank + 1)[tree.nodes[n].rank];
+  }
+  return tokens;
+}

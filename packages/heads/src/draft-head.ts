@@ -273,7 +273,7 @@ export abstract class TopKHeads implements DraftHead {
     return t;
   }
 
-  private checkLive(op: string): void {
+  protected checkLive(op: string): void {
     if (this.disposed) throw new HeadStateError(`${this.name}.${op}: the heads were disposed`);
   }
 }

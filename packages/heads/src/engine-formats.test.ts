@@ -13,7 +13,7 @@ import { medusaProposeCpu } from './cpu-reference';
 import type { TopKHeads } from './draft-head';
 import { exportHead, type EngineFormat } from './engine-formats';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
-import { baseConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, type FakeBase } from './testdata';
+import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, type FakeBase } from './testdata';
 
 const device = await getDevice();
 const small = CandidateTree.fromPaths([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0], [1, 0, 0]], { name: 'small' });
@@ -196,8 +196,9 @@ describe('heads that no engine format holds are typed errors saying why', () => 
         [headConfig(base.config, 'hydra', 2, 1), 'vllm-medusa', /hydra heads: .*sequential input/],
         [headConfig(base.config, 'hydra', 2, 1), 'mlp-speculator', /no serving engine/],
         [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
-        [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*no head kind of this package \(medusa, hydra, hydra\+\+, mlp-speculator\) is one/],
-        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*none can be exported as eagle3/],
+        [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
+        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*not EAGLE-3, so mlp-speculator heads cannot be exported as eagle3/],
+        [eagleConfig(base.config, 2), 'eagle', /eagle: writing eagle heads in the serving engines' EAGLE checkpoint layout .* not supported yet/],
         [headConfig(base.config, 'medusa', 2, 1), 'mlp-speculator', /Medusa heads have no token input/],
         [speculatorConfig(base.config, 2), 'vllm-medusa', /use --format mlp-speculator/],
         [headConfig(base.config, 'medusa', 2, 1), 'onnx' as EngineFormat, /format = "onnx", expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],

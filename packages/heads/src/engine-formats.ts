@@ -6,7 +6,7 @@
 //   vllm-medusa     Medusa heads for vLLM: config model_type "medusa", blocks.{i}.layers.{j}.{weight,bias}, lm_heads.{i}.weight
 //   tgi-medusa      Medusa heads for TGI and TensorRT-LLM, as FasterDecoding trains them: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight
 //   mlp-speculator  IBM's MLPSpeculator for vLLM and TGI: model_type "mlp_speculator", speculator.{emb,proj,head,ln}.{i}.*
-//   eagle, eagle3   EAGLE draft models (vLLM, SGLang): no head kind of this package is one
+//   eagle, eagle3   EAGLE draft models (vLLM, SGLang): this package's eagle heads are not written in their layout yet
 import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
 import { serializeSafetensors } from '@hydra-ts/model';
 import { formatShape } from '@hydra-ts/tensor';
@@ -70,9 +70,12 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
   if (!ENGINE_FORMATS.includes(format)) throw new HeadExportError(`format = ${JSON.stringify(format)}, expected one of ${ENGINE_FORMATS.join(', ')}`);
   if (FORMAT_KINDS[format].includes(c.kind)) return;
   if (format === 'eagle' || format === 'eagle3') {
+    if (c.kind === 'eagle' && format === 'eagle') {
+      throw new HeadExportError(`eagle: writing eagle heads in the serving engines' EAGLE checkpoint layout (vLLM, SGLang) is not supported yet; save them with saveHead`);
+    }
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
-        `no head kind of this package (${HEAD_KINDS.join(', ')}) is one, so none can be exported as ${format}. ` +
+        `of this package's head kinds (${HEAD_KINDS.join(', ')}) only eagle heads are one${format === 'eagle3' ? ', and they are EAGLE-1/2 heads, not EAGLE-3' : ''}, so ${c.kind} heads cannot be exported as ${format}. ` +
         `Medusa heads go to vllm-medusa or tgi-medusa, MLPSpeculator heads to mlp-speculator`,
     );
   }
@@ -81,6 +84,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     'hydra++': 'Hydra++ heads read the drafted path\'s token embeddings and run on a PrefixMLP (a decoder layer with its own KV cache); no serving engine loads either',
     medusa: 'Medusa heads have no token input and no inner state; an MLPSpeculator stage needs both (use --format vllm-medusa or tgi-medusa)',
     'mlp-speculator': 'MLPSpeculator stages depend on the token drafted before them, which Medusa loaders do not feed (use --format mlp-speculator)',
+    eagle: 'an EAGLE head is a decoder layer with its own KV cache over the base model\'s features, not Medusa heads or MLPSpeculator stages',
   };
   throw new HeadExportError(`${format}: cannot hold ${c.kind} heads: ${why[c.kind]}`);
 }

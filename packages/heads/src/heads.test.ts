@@ -242,7 +242,7 @@ describe('createHead', () => {
   it('rejects bad options with HeadOptionError naming the option', async () => {
     const base = fakeBase(device, baseConfig(), 2);
     const bad: Array<[unknown, RegExp]> = [
-      [{ kind: 'eagle', numHeads: 2 }, /kind = "eagle"/],
+      [{ kind: 'eagle3', numHeads: 2 }, /kind = "eagle3", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle/],
       [{ kind: 'medusa', numHeads: 0 }, /numHeads = 0/],
       [{ kind: 'medusa', numHeads: 1.5 }, /numHeads = 1.5/],
       [{ kind: 'hydra', numHeads: 2, layers: 0 }, /layers = 0/],
@@ -311,7 +311,7 @@ describe('saveHead / loadHead', () => {
     await check(headsFile(c, values, { format: 'medusa' }), /format = "medusa", expected "hydra-ts-heads"/);
     await check(headsFile(c, values, { version: '2' }), /version = "2", expected "1"/);
     await check(headsFile(c, values, { config: '{oops' }), /config is not JSON/);
-    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'eagle' }) }), /config\.kind = "eagle"/);
+    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'eagle3' }) }), /config\.kind = "eagle3"/);
     await check(headsFile(c, values, { config: JSON.stringify({ ...c, numHeads: 0 }) }), /config\.numHeads = 0/);
     await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'hydra++' }) }), /config\.prefix = null/);
     await expect(loadHead(base, '/nonexistent/heads.safetensors')).rejects.toThrow(/\/nonexistent\/heads\.safetensors/);

@@ -1,10 +1,11 @@
 // PrefixMLP (Hydra++): one Llama decoder layer over the base model's hidden states, with its own
 // KV cache, so the heads see a summary of the prefix made for drafting rather than for the base
 // model's own next-token prediction. Its final-normed output at the last committed token is h_t.
-import { DecoderLayer, KVCache, type LayerConfig } from '@hydra-ts/model';
-import { DTypeError, HostUploads, QuantizedMatrix, rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
+import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
+import { HostUploads, rmsnorm, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { PrefixConfig } from './config';
 import type { HeadBase } from './draft-head';
+import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
 import { HeadStateError } from './errors';
 
 export class PrefixMLP {
@@ -21,23 +22,10 @@ export class PrefixMLP {
     const dim = base.config.dim;
     this.config = { dim, ...prefix, qkvBias: false };
     this.device = base.device;
-    const get = (name: string) => {
-      const v = values.get(`prefix.${name}`);
-      if (!v) throw new HeadStateError(`PrefixMLP: parameter prefix.${name} is missing`);
-      return v;
-    };
-    this.layer = DecoderLayer.fromWeights(base.device, this.config, {
-      attnNorm: get('attn_norm'),
-      wq: get('wq'),
-      wk: get('wk'),
-      wv: get('wv'),
-      wo: get('wo'),
-      ffnNorm: get('ffn_norm'),
-      w1: get('w1'),
-      w2: get('w2'),
-      w3: get('w3'),
-    });
-    this.norm = base.device.tensor(get('norm'), [dim]);
+    const norm = values.get('prefix.norm');
+    if (!norm) throw new HeadStateError('PrefixMLP: parameter prefix.norm is missing');
+    this.layer = draftLayerFromValues(base.device, this.config, values, 'prefix', 'PrefixMLP');
+    this.norm = base.device.tensor(norm, [dim]);
     this.uploads = new HostUploads(base.device);
     this.cache = new KVCache(base.device, { nLayers: 1, kvDim: prefix.nKvHeads * prefix.headDim, capacity: base.config.maxSeqLen });
   }
@@ -82,44 +70,14 @@ export class PrefixMLP {
    * prefix.wqkv = [wq; wk; wv] and prefix.w13 = [w1; w3] (rows stacked); the file splits them.
    */
   parameters(): Map<string, Tensor> {
-    const l = this.layer;
-    // The layer is built with f32 weights (never quantized), so every matrix is a plain tensor.
-    const t = (w: Tensor | QuantizedMatrix): Tensor => {
-      if (w instanceof QuantizedMatrix) throw new DTypeError(`PrefixMLP: ${w.describe()} is quantized; its parameters are f32 tensors`);
-      return w;
-    };
-    return new Map([
-      ['prefix.attn_norm', l.attnNorm],
-      ['prefix.wqkv', t(l.wqkv)],
-      ['prefix.wo', t(l.wo)],
-      ['prefix.ffn_norm', l.ffnNorm],
-      ['prefix.w13', t(l.w13)],
-      ['prefix.w2', t(l.w2)],
-      ['prefix.norm', this.norm],
-    ]);
+    return new Map([...draftLayerTensors(this.layer, 'prefix', 'PrefixMLP'), ['prefix.norm', this.norm]]);
   }
 
   /** Current values under the heads file's names (prefix.wq, prefix.wk, ... as separate tensors). */
   async read(): Promise<Map<string, Float32Array>> {
-    const c = this.config;
-    const q = c.nHeads * c.headDim * c.dim;
-    const kv = c.nKvHeads * c.headDim * c.dim;
-    const h = c.hiddenDim * c.dim;
-    const l = this.layer;
-    const wqkv = (await l.wqkv.read()) as Float32Array;
-    const w13 = (await l.w13.read()) as Float32Array;
-    return new Map([
-      ['prefix.attn_norm', (await l.attnNorm.read()) as Float32Array],
-      ['prefix.wq', wqkv.slice(0, q)],
-      ['prefix.wk', wqkv.slice(q, q + kv)],
-      ['prefix.wv', wqkv.slice(q + kv)],
-      ['prefix.wo', (await l.wo.read()) as Float32Array],
-      ['prefix.ffn_norm', (await l.ffnNorm.read()) as Float32Array],
-      ['prefix.w1', w13.slice(0, h)],
-      ['prefix.w2', (await l.w2.read()) as Float32Array],
-      ['prefix.w3', w13.slice(h)],
-      ['prefix.norm', (await this.norm.read()) as Float32Array],
-    ]);
+    const out = await readDraftLayer(this.layer, 'prefix');
+    out.set('prefix.norm', (await this.norm.read()) as Float32Array);
+    return out;
   }
 
   dispose(): void {

@@ -127,7 +127,7 @@ export abstract class SequentialTopKHeads extends TopKHeads {
   }
 
   /** Drives `steps`, answering each depth with `rank`'s ids. */
-  private async run(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Promise<Tensor>): Promise<Draft> {
+  protected async run(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Promise<Tensor>): Promise<Draft> {
     let r = steps.next();
     while (!r.done) {
       const [i, x, k] = r.value;

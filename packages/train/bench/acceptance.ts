@@ -21,7 +21,7 @@ const reference = new Map<string, number[]>();
 for (const p of prompts) reference.set(p, (await decoder.generate({ prompt: p, maxNewTokens: 128 })).tokenIds);
 
 console.log('| heads | tree | τ | τ per prompt |\n|---|---|---|---|');
-for (const [kind, file] of [['medusa', 'medusa.safetensors'], ['hydra', 'hydra.safetensors'], ['hydra++', 'hydra-pp.safetensors']]) {
+for (const [kind, file] of [['medusa', 'medusa.safetensors'], ['hydra', 'hydra.safetensors'], ['hydra++', 'hydra-pp.safetensors'], ['eagle', 'eagle.safetensors']]) {
   const f = path.join(dir, file);
   if (!existsSync(f)) continue;
   const head = await loadHead(model, f);

@@ -38,6 +38,7 @@ import {
 import { attentionBackward } from './grad/attention';
 import { crossEntropyBackward, crossEntropyForward } from './grad/cross-entropy';
 import { dropoutMask } from './grad/dropout';
+import { smoothL1Backward, smoothL1Forward } from './grad/smooth-l1';
 import { embeddingBackward } from './grad/embedding';
 import { sumRows } from './grad/reduce';
 import { rmsnormBackward } from './grad/rmsnorm';
@@ -334,6 +335,27 @@ export class Tape {
       throw new ShapeError(`softCrossEntropy: teacher ${teacher.describe()} must be f32 with the logits' shape ${logits.value.describe()}`);
     }
     return this.crossEntropyNode(logits, teacher, this.rowWeights('softCrossEntropy', rows, options.weights), options.normalizer, true);
+  }
+
+  /**
+   * Weighted mean smooth L1 (Huber, threshold beta, default 1) of predictions x [rows, n] against a
+   * constant target [rows, n] (a tensor the caller owns) -> [1]: Σ_r w_r Σ_j h(x − target) / (n·Σ_r w_r),
+   * the mean over the features of the weighted mean over rows (EAGLE's feature regression).
+   */
+  smoothL1(x: Var, target: Tensor, options: { beta?: number; weights?: ArrayLike<number> } = {}): Var {
+    this.check('smoothL1', x);
+    if (x.value.rank !== 2 || x.value.dtype !== 'f32') throw new ShapeError(`smoothL1: x ${x.value.describe()} must be f32 [rows, n]`);
+    if (target.shape.join() !== x.shape.join() || target.dtype !== 'f32') throw new ShapeError(`smoothL1: target ${target.describe()} must be f32 with x's shape ${x.value.describe()}`);
+    const beta = options.beta ?? 1;
+    if (!(Number.isFinite(beta) && beta > 0)) throw new OptionError(`smoothL1: beta = ${beta}, expected a finite number > 0`);
+    const [rows, n] = x.shape;
+    const w = this.rowWeights('smoothL1', rows, options.weights);
+    let norm = 0;
+    for (const v of w) norm += v;
+    norm = (norm === 0 ? 1 : norm) * n;
+    for (let r = 0; r < rows; r++) w[r] /= norm;
+    const weight = this.keep(this.device.tensor(w, [rows]));
+    return this.record(smoothL1Forward(x.value, target, weight, beta), [x], (g) => [smoothL1Backward(x.value, target, weight, g, beta)]);
   }
 
   /** Inverted dropout: zeroes each element with probability p (from seed and index), scales the rest by 1/(1−p). */

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { FileSourceError, parseSafetensors, readFileChecked, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { TrainCheckpointError } from './errors';
 import type { HeadAccuracy, StepStats, TrainConfig } from './trainer';
-import type { HeadTrainer } from './trainer';
+import { DEFAULT_TRAIN_CONFIG, type HeadTrainer } from './trainer';
 
 export const TRAIN_FORMAT = 'hydra-ts-train';
 export const TRAIN_VERSION = 1;
@@ -277,6 +277,8 @@ export function checkResumable(saved: TrainConfig, now: TrainConfig, file: strin
   if (saved === null || typeof saved !== 'object') throw new TrainCheckpointError(`resume: ${file}: config = ${JSON.stringify(saved)}, expected the training config object`);
   for (const k of Object.keys(now) as (keyof TrainConfig)[]) {
     if (k === 'steps' || k === 'evalEvery') continue;
+    // an option added after the checkpoint was written, asked for at its default, is what that run used
+    if (saved[k] === undefined && now[k] === (DEFAULT_TRAIN_CONFIG as Partial<TrainConfig>)[k]) continue;
     if (saved[k] !== now[k]) {
       throw new TrainCheckpointError(`resume: ${file} was trained with ${k} = ${JSON.stringify(saved[k])}, this run asks for ${JSON.stringify(now[k])}`);
     }

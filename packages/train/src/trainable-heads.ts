@@ -14,9 +14,10 @@ import {
   type HeadBase,
   type HeadConfig,
   type Heads,
+  type PrefixConfig,
 } from '@hydra-ts/heads';
 import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
-import { ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
 import { Var, type Tape } from './autograd';
 
 /** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
@@ -36,8 +37,13 @@ export interface HeadBatch {
 export interface HeadForwardOptions {
   /** Dropout on each block's SiLU branch; 0 (default) in evaluation. */
   dropout?: number;
-  /** Seeds the dropout masks. */
+  /** Seeds the dropout masks (and the feature noise). */
   seed?: number;
+  /**
+   * EAGLE heads: uniform noise in [−a, a] added to the input features f_t (EAGLE's augmentation:
+   * deeper tree levels draft from the head's own, inexact features); 0 (default) in evaluation.
+   */
+  featureNoise?: number;
 }
 
 export class TrainableHeads {
@@ -114,6 +120,14 @@ export class TrainableHeads {
    * token 0 in their place (their targets are masked by the loss).
    */
   forward(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): Var[] {
+    return this.forwardDraft(tape, batch, opts).logits;
+  }
+
+  /**
+   * What forward() returns, with an EAGLE head's output features: row t holds f'_{t+1}, which
+   * its feature loss regresses onto the base model's f_{t+1} (null for the other kinds).
+   */
+  forwardDraft(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): { logits: Var[]; features: Var | null } {
     const c = this.config;
     const rows = batch.tokens.length;
     if (batch.hidden.rank !== 2 || batch.hidden.shape[0] !== rows || batch.hidden.shape[1] !== c.dim) {
@@ -124,20 +138,29 @@ export class TrainableHeads {
     const p = opts.dropout ?? 0;
     const seed = opts.seed ?? 0;
     let h = tape.constant(batch.hidden, 'hidden');
+    if (c.kind === 'eagle') {
+      const a = opts.featureNoise ?? 0;
+      if (a > 0) {
+        const noise = this.base.device.tensor(randomArray(batch.hidden.size, seed * 7 + 3, -a, a), batch.hidden.shape); // [rows, dim]
+        h = tape.add(h, tape.constant(noise, 'feature noise'));
+        noise.dispose(); // add's backward does not read it
+      }
+      return this.eagleForward(tape, h, batch);
+    }
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.base.outputWeight, 'base output') : this.param(`heads.${i}.lm_head.weight`));
     const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);
     const block = (x: Var, i: number, l: number) =>
       tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
     const logits: Var[] = [];
-    if (c.kind === 'mlp-speculator') return this.speculatorForward(tape, h, batch, p, seed);
+    if (c.kind === 'mlp-speculator') return { logits: this.speculatorForward(tape, h, batch, p, seed), features: null };
     if (c.kind === 'medusa') {
       for (let i = 0; i < c.numHeads; i++) {
         let x = h;
         for (let l = 0; l < c.layers; l++) x = block(x, i, l);
         logits.push(tape.linear(x, output(i)));
       }
-      return logits;
+      return { logits, features: null };
     }
     const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
     const embedded: Var[] = []; // e(x_{t+j}) for j = 1.. [rows, dim]
@@ -149,7 +172,12 @@ export class TrainableHeads {
       for (let l = 1; l < c.layers; l++) y = block(y, i, l);
       logits.push(tape.linear(y, output(i)));
     }
-    return logits;
+    return { logits, features: null };
+  }
+
+  /** Draft logits per row: one set for an EAGLE head (depth 1, teacher-forced), one per head otherwise. */
+  get draftsPerRow(): number {
+    return this.config.kind === 'eagle' ? 1 : this.config.numHeads;
   }
 
   dispose(): void {
@@ -185,17 +213,37 @@ export class TrainableHeads {
     return logits;
   }
 
+  /**
+   * EAGLE (see @hydra-ts/heads eagle.ts), teacher-forced as EAGLE trains it: row t of each
+   * sequence is g_t = W_fc [e(x_{t+1}); f_t] + b_fc through the draft layer (causal, position t);
+   * its output f'_{t+1} is scored by the base output layer, drafting x_{t+2} (head 0's target:
+   * the base distribution at t+1), and is the feature returned for the regression onto f_{t+1}.
+   * Rows past a sequence's end get token 0 (their targets are masked).
+   */
+  private eagleForward(tape: Tape, f: Var, batch: HeadBatch): { logits: Var[]; features: Var } {
+    const e = tape.embedding(tape.constant(this.base.tokenEmbedding, 'token embedding'), shiftedTokens(batch, 1)); // [rows, dim] e(x_{t+1})
+    const g = tape.linear(tape.concat([e, f], 1), this.param('eagle.fc.weight'), this.param('eagle.fc.bias')); // [rows, dim]
+    const features = this.layerForward(tape, g, batch.sequences, 'eagle', this.config.eagle!); // [rows, dim] f'_{t+1}
+    return { logits: [tape.linear(features, tape.constant(this.base.outputWeight, 'base output'))], features };
+  }
+
   /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */
   private prefixForward(tape: Tape, h: Var, sequences: readonly SequenceRows[]): Var {
     const pc = this.config.prefix!;
+    return tape.rmsnorm(this.layerForward(tape, h, sequences, 'prefix', pc), this.param('prefix.norm'), pc.normEps); // [rows, dim]
+  }
+
+  /** A draft head's decoder layer (weights `<name>.*`) over each sequence's rows x, causal, positions from 0. */
+  private layerForward(tape: Tape, h: Var, sequences: readonly SequenceRows[], name: 'prefix' | 'eagle', pc: PrefixConfig): Var {
+    const w = (k: string) => this.param(`${name}.${k}`);
     const eps = pc.normEps;
     const rope = { headDim: pc.headDim, theta: pc.ropeTheta, layout: pc.ropeLayout };
     const positions = new Int32Array(h.shape[0]);
     for (const s of sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t;
-    const xb = tape.rmsnorm(h, this.param('prefix.attn_norm'), eps); // [rows, dim]
-    const q = tape.rope(tape.linear(xb, this.param('prefix.wq')), positions, rope); // [rows, qDim]
-    const k = tape.rope(tape.linear(xb, this.param('prefix.wk')), positions, rope); // [rows, kvDim]
-    const v = tape.linear(xb, this.param('prefix.wv')); // [rows, kvDim]
+    const xb = tape.rmsnorm(h, w('attn_norm'), eps); // [rows, dim]
+    const q = tape.rope(tape.linear(xb, w('wq')), positions, rope); // [rows, qDim]
+    const k = tape.rope(tape.linear(xb, w('wk')), positions, rope); // [rows, kvDim]
+    const v = tape.linear(xb, w('wv')); // [rows, kvDim]
     const heads = { nHeads: pc.nHeads, nKvHeads: pc.nKvHeads, headDim: pc.headDim };
     const att =
       sequences.length === 1
@@ -207,11 +255,10 @@ export class TrainableHeads {
             }),
             0,
           ); // [rows, qDim]
-    const x2 = tape.add(h, tape.linear(att, this.param('prefix.wo'))); // [rows, dim]
-    const xn = tape.rmsnorm(x2, this.param('prefix.ffn_norm'), eps);
-    const hb = tape.mul(tape.silu(tape.linear(xn, this.param('prefix.w1'))), tape.linear(xn, this.param('prefix.w3'))); // [rows, hiddenDim]
-    const y = tape.add(x2, tape.linear(hb, this.param('prefix.w2')));
-    return tape.rmsnorm(y, this.param('prefix.norm'), eps); // [rows, dim]
+    const x2 = tape.add(h, tape.linear(att, w('wo'))); // [rows, dim]
+    const xn = tape.rmsnorm(x2, w('ffn_norm'), eps);
+    const hb = tape.mul(tape.silu(tape.linear(xn, w('w1'))), tape.linear(xn, w('w3'))); // [rows, hiddenDim]
+    return tape.add(x2, tape.linear(hb, w('w2'))); // [rows, dim]
   }
 
   private param(name: string): Var {

@@ -110,6 +110,45 @@ describe('HeadTrainer', () => {
     tr.heads.dispose();
   });
 
+  it('eagle: the objective is the draft loss plus featureWeight · mean smooth-L1(f\'_{t+1}, f_{t+1}) over rows with a next position, and a tiny run lowers it', async () => {
+    const c = small({ kind: 'eagle', steps: 12, batch: 4, lr: 1e-2, holdout: 0, featureWeight: 0.5 });
+    const tr = await freshTrainer(c);
+    const ids = tr.split.train.slice(0, c.batch); // what evaluate() scores with no held-out windows
+    const { batch, rows } = teacher.batch(ids);
+    const tape = new Tape(model.device);
+    const out = tr.heads.forwardDraft(tape, batch);
+    const { loss, held } = draftLoss(tape, out.logits, batch, rows, teacher, c);
+    const draft = (await loss.value.read())[0];
+    const f = (await out.features!.value.read()) as Float32Array; // [rows, dim] f'_{t+1}
+    const h = (await batch.hidden.read()) as Float32Array; // [rows, dim] f_t
+    const dim = model.config.dim;
+    let sum = 0;
+    let count = 0;
+    for (const seq of batch.sequences) {
+      for (let t = 0; t + 1 < seq.length; t++) {
+        for (let j = 0; j < dim; j++) {
+          const d = Math.abs(f[(seq.start + t) * dim + j] - h[(seq.start + t + 1) * dim + j]);
+          sum += d < 1 ? 0.5 * d * d : d - 0.5;
+        }
+        count++;
+      }
+    }
+    const want = draft + 0.5 * (sum / (count * dim));
+    for (const t of held) t.dispose();
+    tape.dispose();
+    batch.hidden.dispose();
+    const before = await tr.evaluate();
+    expect(before.loss).toBeCloseTo(want, 4);
+    expect(before.top1.length).toBe(1); // one draft per row
+    const losses: number[] = [];
+    while (!tr.done) losses.push((await tr.trainStep()).loss);
+    const after = await tr.evaluate();
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(after.loss).toBeLessThan(before.loss * 0.9);
+    tr.dispose();
+    tr.heads.dispose();
+  });
+
   it('resumes bit-identically: N steps straight = N/2, save, load, N/2 (hydra++ with dropout)', async () => {
     const c = small({ kind: 'hydra++', layers: 2, steps: 4, dropout: 0.1 });
     const straight = await freshTrainer(c);
@@ -166,7 +205,9 @@ describe('HeadTrainer', () => {
 
 describe('options and batches', () => {
   it('rejects bad options with TrainOptionError naming the option', () => {
-    expect(() => trainConfig({ kind: 'eagle' as never })).toThrow(/head = "eagle"/);
+    expect(() => trainConfig({ kind: 'eagle3' as never })).toThrow(/head = "eagle3", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle/);
+    expect(() => trainConfig({ kind: 'eagle', layers: 2 })).toThrow(/eagle: layers = 2, sharedOutput = true; an eagle head is one decoder layer/);
+    expect(trainConfig({ kind: 'eagle' })).toMatchObject({ sharedOutput: true, featureWeight: 1, layers: 1 });
     expect(() => trainConfig({ kind: 'medusa', lr: 0 })).toThrow(/lr = 0/);
     expect(() => trainConfig({ kind: 'medusa', batch: 1.5 })).toThrow(TrainOptionError);
     expect(() => trainConfig({ kind: 'medusa', decayHeads: 1.5 })).toThrow(/decayHeads/);

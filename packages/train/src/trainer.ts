@@ -3,13 +3,13 @@
 // (batch order and dropout depend only on seed and step; the optimiser state is saved exactly).
 import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
-import { seededRandom } from '@hydra-ts/tensor';
-import { Tape } from './autograd';
+import { gatherRows, seededRandom, type Tensor } from '@hydra-ts/tensor';
+import { Tape, type Var } from './autograd';
 import { draftLoss, headTargets } from './loss';
 import { AdamW, learningRateAt } from './optim';
 import { TrainOptionError } from './errors';
 import type { TeacherCache } from './teacher';
-import type { TrainableHeads } from './trainable-heads';
+import type { HeadBatch, TrainableHeads } from './trainable-heads';
 
 export interface TrainConfig {
   kind: HeadKind;
@@ -30,6 +30,10 @@ export interface TrainConfig {
   dropout: number;
   lmWeight: number;
   teacherWeight: number;
+  /** EAGLE heads: weight of the smooth-L1 regression of the drafted feature f'_{t+1} onto the base model's f_{t+1}. */
+  featureWeight: number;
+  /** EAGLE heads: uniform noise [−a, a] on the input features while training. */
+  featureNoise: number;
   decayHeads: number;
   /** Fraction of windows held out for evaluation. */
   holdout: number;
@@ -39,14 +43,14 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
   numHeads: 4, layers: 1, sharedOutput: false, steps: 1000, batch: 8, length: 128, lr: 1e-3, warmup: 50, finalLrMult: 0.1,
-  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
+  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
 };
 
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
 export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): TrainConfig {
   if (!HEAD_KINDS.includes(o.kind)) throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}, expected one of ${HEAD_KINDS.join(', ')}`);
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)); // unset options take the defaults
-  const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, layers: o.kind === 'hydra++' ? 4 : 1, ...given } as TrainConfig;
+  const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, layers: o.kind === 'hydra++' ? 4 : 1, sharedOutput: o.kind === 'eagle', ...given } as TrainConfig;
   const int = (k: keyof TrainConfig, min: number, max = 1 << 30) => {
     const v = c[k] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new TrainOptionError(`${k} = ${v}, expected an integer in [${min}, ${max}]`);
@@ -70,12 +74,17 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   num('dropout', 0, 0.99);
   num('lmWeight', 0, 1e6);
   num('teacherWeight', 0, 1e6);
+  num('featureWeight', 0, 1e6);
+  num('featureNoise', 0, 1e6);
   num('decayHeads', 0, 1, true);
   num('holdout', 0, 0.9);
   int('seed', 0, 2 ** 31 - 1);
   int('evalEvery', 0);
   if (c.lmWeight === 0 && c.teacherWeight === 0) throw new TrainOptionError('lmWeight and teacherWeight are both 0: nothing to train on');
   if (typeof c.sharedOutput !== 'boolean') throw new TrainOptionError(`sharedOutput = ${String(c.sharedOutput)}, expected a boolean`);
+  if (c.kind === 'eagle' && (c.layers !== 1 || !c.sharedOutput)) {
+    throw new TrainOptionError(`eagle: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; an eagle head is one decoder layer scored by the base output layer (layers 1, shared output)`);
+  }
   if (c.kind === 'mlp-speculator' && (c.layers !== 1 || c.sharedOutput)) {
     throw new TrainOptionError(`mlp-speculator: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; its stages have one layer each and their own heads (layers 1, no shared output)`);
   }
@@ -154,8 +163,8 @@ export class HeadTrainer {
     const { batch, rows } = this.teacher.batch(ids);
     const tape = new Tape(batch.hidden.device);
     try {
-      const logits = this.heads.forward(tape, batch, { dropout: c.dropout, seed: c.seed * 1_000_003 + this.step });
-      const { loss, held } = draftLoss(tape, logits, batch, rows, this.teacher, c);
+      const out = this.heads.forwardDraft(tape, batch, { dropout: c.dropout, seed: c.seed * 1_000_003 + this.step, featureNoise: c.featureNoise });
+      const { loss, held } = this.loss(tape, out, batch, rows);
       tape.backward(loss);
       this.optimizer.step(lr);
       this.optimizer.zeroGrad();
@@ -172,7 +181,7 @@ export class HeadTrainer {
   /** Held-out loss and per-head accuracy. */
   async evaluate(): Promise<HeadAccuracy> {
     const c = this.config;
-    const H = c.numHeads;
+    const H = this.heads.draftsPerRow;
     const V = this.heads.config.vocabSize;
     const hit1 = new Array(H).fill(0);
     const hit5 = new Array(H).fill(0);
@@ -185,8 +194,9 @@ export class HeadTrainer {
       const { batch, rows } = this.teacher.batch(ids.slice(at, at + c.batch));
       const tape = new Tape(batch.hidden.device);
       try {
-        const logits = this.heads.forward(tape, batch);
-        const { loss, held } = draftLoss(tape, logits, batch, rows, this.teacher, c);
+        const out = this.heads.forwardDraft(tape, batch);
+        const logits = out.logits;
+        const { loss, held } = this.loss(tape, out, batch, rows);
         lossSum += (await loss.value.read())[0];
         batches++;
         for (const t of held) t.dispose();
@@ -213,6 +223,28 @@ export class HeadTrainer {
     }
     const frac = (a: number[]) => a.map((x, i) => (count[i] > 0 ? x / count[i] : 0));
     return { step: this.step, loss: lossSum / Math.max(1, batches), top1: frac(hit1), top5: frac(hit5), greedy: frac(agree) };
+  }
+
+  /**
+   * The draft loss, plus for EAGLE heads featureWeight · smoothL1(f'_{t+1}, f_{t+1}) over the rows
+   * whose next position is inside the sequence. Returns the loss and the tensors to dispose after backward().
+   */
+  private loss(tape: Tape, out: { logits: Var[]; features: Var | null }, batch: HeadBatch, rows: Int32Array): { loss: Var; held: Tensor[] } {
+    const c = this.config;
+    const { loss, held } = draftLoss(tape, out.logits, batch, rows, this.teacher, c);
+    if (!out.features || c.featureWeight === 0) return { loss, held };
+    const next = new Int32Array(rows.length); // row t+1 of each row's sequence (itself at the end, weighted 0)
+    const valid = new Float32Array(rows.length);
+    for (const s of batch.sequences) {
+      for (let t = 0; t < s.length; t++) {
+        const last = t + 1 >= s.length;
+        next[s.start + t] = last ? s.start + t : s.start + t + 1;
+        valid[s.start + t] = last ? 0 : 1;
+      }
+    }
+    const target = gatherRows(batch.hidden, next); // [rows, dim] f_{t+1}
+    held.push(target);
+    return { loss: tape.add(loss, tape.scale(tape.smoothL1(out.features, target, { weights: valid }), c.featureWeight)), held };
   }
 
   dispose(): void {

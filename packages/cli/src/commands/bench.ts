@@ -97,6 +97,8 @@ export function planBench(flags: BenchFlags): BenchPlan {
   const replay = flags.replay ?? false;
   if (replay && !decoders.includes('ar')) throw new UsageError('--replay: the replayed heads propose the AR continuation, so --decoders must include ar');
   if (replay && temperature !== 0) throw new UsageError('--replay: replayed proposals follow the greedy continuation; expected --temperature 0');
+  const unrecorded = replay ? decoders.filter((d) => d !== 'ar' && !REPLAY_ACCEPTANCE[d as SpeculativeKind]) : [];
+  if (unrecorded.length > 0) throw new UsageError(`--replay: no recorded acceptance rates for ${unrecorded.join(', ')} heads; replay only ${Object.keys(REPLAY_ACCEPTANCE).join(', ')}`);
   if (replay && flags.untrainedHeads) throw new UsageError('--replay and --untrained-heads: give one of them (replayed heads are untrained heads with borrowed acceptance)');
   const limit = flags.limit !== undefined ? intOption('limit', flags.limit, 1) : undefined;
   const promptFile = flags.prompts ?? bundledPromptFile();
@@ -174,7 +176,7 @@ async function loadBenchHeads(model: LlamaModel, plan: BenchPlan): Promise<Map<D
     if (kind === 'ar') continue;
     if (plan.replay) {
       const inner = await createHead(model, { kind, numHeads: plan.numHeads });
-      const replay = new ReplayHead(inner, model.device, model.config.vocabSize, { acceptance: REPLAY_ACCEPTANCE[kind as SpeculativeKind], seed: plan.seed + 1 });
+      const replay = new ReplayHead(inner, model.device, model.config.vocabSize, { acceptance: REPLAY_ACCEPTANCE[kind as SpeculativeKind]!, seed: plan.seed + 1 });
       heads.set(kind, { head: replay, file: null, label: `replayed (untrained ${kind} kernels, ${plan.numHeads} heads; ${REPLAY_SOURCE})`, replay });
       continue;
     }

@@ -43,7 +43,7 @@ describe('hydra export', () => {
 
   it.each([
     [['--heads', path.join(HEADS, 'hydra.safetensors'), '--format', 'vllm-medusa'], /HeadExportError: .*sequential input/],
-    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: .*no head kind of this package/],
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: .*only eagle heads are one, so medusa heads cannot be exported as eagle/],
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'onnx'], /--format onnx: expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'tgi-medusa', '--dtype', 'f8'], /--dtype f8: expected one of f32, f16, bf16/],
     [['--format', 'tgi-medusa'], /--heads <file> is required/],

@@ -49,6 +49,8 @@ export interface TrainFlags {
   sharedOutput?: boolean;
   lmWeight?: number | string;
   teacherWeight?: number | string;
+  featureWeight?: number | string;
+  featureNoise?: number | string;
   decayHeads?: number | string;
   holdout?: number | string;
   seed?: number | string;
@@ -97,7 +99,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     kind,
     numHeads: opt(flags.heads, (v) => intOption('heads', v, 1, 64)),
     layers: opt(flags.layers, (v) => intOption('layers', v, 1, 64)),
-    sharedOutput: flags.sharedOutput ?? false,
+    sharedOutput: flags.sharedOutput, // unset: the kind's default (eagle heads always share the base output layer)
     steps: opt(flags.steps, (v) => intOption('steps', v, 1)),
     batch: opt(flags.batch, (v) => intOption('batch', v, 1, 4096)),
     length: opt(flags.length, (v) => intOption('length', v, 3)),
@@ -109,6 +111,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     dropout: opt(flags.dropout, (v) => numberOption('dropout', v, 0, 0.99)),
     lmWeight: opt(flags.lmWeight, (v) => numberOption('lm-weight', v, 0)),
     teacherWeight: opt(flags.teacherWeight, (v) => numberOption('teacher-weight', v, 0)),
+    featureWeight: opt(flags.featureWeight, (v) => numberOption('feature-weight', v, 0)),
+    featureNoise: opt(flags.featureNoise, (v) => numberOption('feature-noise', v, 0)),
     decayHeads: opt(flags.decayHeads, (v) => numberOption('decay-heads', v, 0, 1)),
     holdout: opt(flags.holdout, (v) => numberOption('holdout', v, 0, 0.9)),
     seed: opt(flags.seed, (v) => intOption('seed', v, 0, 2 ** 31 - 1)),
@@ -156,12 +160,12 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     log(`resumed at step ${trainer.step} of ${config.steps}`);
   }
   const paths = checkpointPaths(flags.out);
-  const title = `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
+  const title = kind === 'eagle' ? `eagle head (one decoder layer, drafting up to depth ${config.numHeads}) on ${path}` : `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
   let acceptance: Record<string, AcceptanceResult> | undefined;
   const save = async () => {
     const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
     await saveCheckpoint(flags.out!, trainer, record);
-    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}`];
+    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}`];
     if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
     writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
   };

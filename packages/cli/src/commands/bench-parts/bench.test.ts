@@ -191,7 +191,8 @@ describe('bad options', () => {
   });
 
   it('throws typed errors naming the option', () => {
-    expect(() => planBench({ prompts, decoders: 'ar,eagle' })).toThrow(/--decoder eagle/);
+    expect(() => planBench({ prompts, decoders: 'ar,eagle3' })).toThrow(/--decoder eagle3/);
+    expect(() => planBench({ prompts, decoders: 'ar,eagle', replay: true })).toThrow(/--replay: no recorded acceptance rates for eagle heads/);
     expect(() => planBench({ prompts, decoders: 'ar,ar' })).toThrow(/twice/);
     expect(() => planBench({ prompts, maxNewTokens: '0' })).toThrow(/--max-new-tokens 0/);
     expect(() => planBench({ prompts, tree: 'cpu-8', trees: 'cpu-16' })).toThrow(/--tree and --trees/);

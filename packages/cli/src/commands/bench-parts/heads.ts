@@ -5,7 +5,7 @@ import type { LlamaModel } from '@hydra-ts/model';
 import { createHead, HeadCheckpointError, loadHead, type Heads } from '@hydra-ts/heads';
 import { HEAD_FILES } from '../../paths';
 
-export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++';
+export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++' | 'eagle';
 
 export interface BenchHead {
   head: Heads;

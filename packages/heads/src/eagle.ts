@@ -1,0 +1,372 @@
+// EAGLE (Li et al. 2024, "EAGLE: Speculative Sampling Requires Rethinking Feature Uncertainty";
+// the tree drafting of EAGLE-2): one decoder layer that drafts autoregressively at the feature
+// level, on the base model's features and its token embeddings.
+//
+//   g_i          = W_fc [e(x_{i+1}); f_i] + b_fc    f_i: the base model's feature at position i,
+//                                                   e: the base model's token embedding (frozen)
+//   f'_{i+1}     = Layer(g_0 .. g_i)_i              one Llama block (RMSNorm, RoPE attention over
+//                                                   the head's own KV cache, SwiGLU), position i
+//   logits_{i+1} = W_out f'_{i+1}                   the base model's output layer (frozen)
+//
+// f is the final-normed hidden state every head receives (observe). That is also the feature
+// EAGLE's reference trains on (a Hugging Face LlamaModel's last_hidden_state comes after the final
+// norm), so W_out alone scores f': the base model's final norm is already inside the feature, and
+// applying it again would norm twice.
+//
+// Committed rows: row i pairs f_i with the token after it, so the layer's cache can hold a row
+// for every committed position once that token is known: through the root's row L-1 when
+// propose() is given the root (the base model's next token). Its output f'_L ranks depth 1.
+// A tree node n at depth d >= 1 with children then gets the row g_n = W_fc [e(x_n); f'(parent)]
+// + b_fc at position L-1+d, attending to the committed rows and to its ancestors' rows; its output
+// f'(n) ranks its children. After verification observe() brings the base model's real features
+// of the accepted tokens, whose rows replace the drafted ones at the next propose().
+//
+// The attention kernel lets new rows see every pending row of the cache, not only their
+// ancestors, so a depth's forward does not keep the depths above it pending: it runs every tree
+// row so far (depths 1..d) again as new rows under the tree mask, then drops them. That is
+// O(depth²) rows, a few dozen for the trees decoders use, and each row's output is the same as
+// when it was first computed.
+import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
+import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, topk, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
+import type { HeadConfig } from './config';
+import type { DeviceProposeRequest, HeadBase, Proposal, ProposeRequest } from './draft-head';
+import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
+import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
+import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
+
+/** drawCandidates' settings. */
+interface Draw {
+  temperature: number;
+  random: () => number;
+}
+
+/** The token at which q's cumulative sum passes u in [0, 1) (the last token with q > 0 when rounding leaves u past the sum). */
+function sampleFrom(q: Float32Array, u: number): number {
+  let sum = 0;
+  let last = -1;
+  for (let v = 0; v < q.length; v++) {
+    if (!(q[v] > 0)) continue;
+    sum += q[v];
+    last = v;
+    if (u < sum) return v;
+  }
+  return last;
+}
+
+/** The tree being drafted: what nextRows needs beyond the rows it is handed. */
+interface Walk {
+  tree: CandidateTree;
+  /** Tokens before the root. */
+  L: number;
+  /** Layer inputs g_n of the tree rows so far [rows_d, dim], one tensor per depth (owned by the drafting). */
+  inputs: Tensor[];
+  /** The tree node of each of those rows, depth after depth. */
+  nodes: number[];
+}
+
+export class EagleHead extends SequentialTopKHeads {
+  readonly layerConfig: LayerConfig;
+  /** The draft decoder layer (f32), owned by the head. */
+  readonly layer: DecoderLayer;
+  /** The layer's keys and values: committed rows 0..cache.length-1, then a depth's tree rows while drafting. */
+  private readonly cache: KVCache;
+  /** [capacity, dim] f_i of every observed position. */
+  private readonly features: Tensor;
+  private featureLength = 0;
+  /** [capacity] the token x_{i+1} each committed cache row i was built with. */
+  private readonly rowTokens: Int32Array;
+  private walk: Walk | null = null;
+  private draw: Draw | null = null;
+  private released = false;
+
+  /** `params`: eagle.fc.weight and eagle.fc.bias; `values`: the eagle.* layer weights as CPU arrays. */
+  constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, values: Map<string, Float32Array>) {
+    if (!config.eagle) throw new HeadStateError(`eagle heads need config.eagle (the draft layer's shape)`);
+    super(base, config, params, null);
+    this.layerConfig = { dim: config.dim, ...config.eagle, qkvBias: false };
+    const capacity = base.config.maxSeqLen;
+    this.layer = draftLayerFromValues(base.device, this.layerConfig, values, 'eagle', 'eagle');
+    this.cache = new KVCache(base.device, { nLayers: 1, kvDim: config.eagle.nKvHeads * config.eagle.headDim, capacity });
+    this.features = base.device.zeros([capacity, config.dim]);
+    this.features.label = 'eagle features';
+    this.rowTokens = new Int32Array(capacity);
+  }
+
+  /** Committed rows in the draft layer's cache. */
+  get cachedRows(): number {
+    return this.cache.length;
+  }
+
+  override parameters(): Map<string, Tensor> {
+    const all = super.parameters();
+    for (const [k, v] of draftLayerTensors(this.layer, 'eagle', 'eagle')) all.set(k, v);
+    return all;
+  }
+
+  override async readParameters(): Promise<Map<string, Float32Array>> {
+    const out = await super.readParameters();
+    for (const [k, v] of await readDraftLayer(this.layer, 'eagle')) out.set(k, v);
+    return out;
+  }
+
+  /** Keeps the features f_start.. of the newly committed positions; their layer rows are built at the next propose (which knows the tokens after them). */
+  override observe(hidden: Tensor, start: number): void {
+    this.checkLive('observe');
+    const dim = this.config.dim;
+    if (hidden.rank !== 2 || hidden.shape[1] !== dim || hidden.shape[0] < 1 || hidden.dtype !== 'f32') {
+      throw new HeadMismatchError(`eagle.observe: hidden ${hidden.describe()}, expected f32 [n >= 1, ${dim}]`);
+    }
+    if (!Number.isInteger(start) || start < 0 || start > this.featureLength) {
+      throw new HeadStateError(`eagle.observe: rows start at position ${start}, the head holds features of ${this.featureLength} positions; observe must continue them (or replace some: start <= ${this.featureLength})`);
+    }
+    const n = hidden.shape[0];
+    if (start + n > this.features.shape[0]) {
+      throw new HeadStateError(`eagle.observe: positions ${start}..${start + n - 1} exceed the context of ${this.features.shape[0]} (the base model's maxSeqLen)`);
+    }
+    writeRows(this.features, hidden, start);
+    this.featureLength = start + n;
+    this.length = start + n;
+    // rows built on replaced features go; the tokens of the rows before are checked at propose
+    if (this.cache.length > start) this.cache.rollback(start);
+    this.hT?.dispose();
+    this.hT = null;
+  }
+
+  override rollback(length: number): void {
+    this.checkLive('rollback');
+    if (!Number.isInteger(length) || length < 0) throw new HeadStateError(`eagle.rollback: length = ${length}, expected a non-negative integer`);
+    if (length < this.featureLength) this.featureLength = length;
+    if (length < this.cache.length) this.cache.rollback(length);
+    if (length < this.length) this.length = length;
+    this.hT?.dispose();
+    this.hT = null;
+  }
+
+  override reset(): void {
+    this.checkLive('reset');
+    this.featureLength = 0;
+    this.cache.reset();
+    super.reset();
+  }
+
+  override dispose(): void {
+    if (this.released) return;
+    this.released = true;
+    this.walk = null;
+    this.layer.dispose();
+    this.cache.dispose();
+    this.features.dispose();
+    super.dispose();
+  }
+
+  /**
+   * Draw each parent's children instead of taking its top-k: independently from q = softmax(draft
+   * logits / temperature), with a seeded generator, and hand q to the verifier (draftProbs), whose
+   * min(1, p/q) acceptance with the residual max(0, p − q) keeps sampled decoding distributed as
+   * the base model's. null (the default): the top-k, deterministic (draftProbs null), which greedy
+   * and sampling verifiers both verify exactly. Sampled proposals need the host (no proposeOnDevice).
+   */
+  drawCandidates(opts: { temperature?: number; seed?: number } | null): void {
+    if (opts === null) {
+      this.draw = null;
+      return;
+    }
+    const temperature = opts.temperature ?? 1;
+    if (typeof temperature !== 'number' || !Number.isFinite(temperature) || !(temperature > 0)) {
+      throw new HeadOptionError(`eagle.drawCandidates: temperature = ${String(opts.temperature)}, expected a finite number > 0`);
+    }
+    const seed = opts.seed ?? 0;
+    if (!Number.isInteger(seed)) throw new HeadOptionError(`eagle.drawCandidates: seed = ${String(opts.seed)}, expected an integer`);
+    this.draw = { temperature, random: seededRandom(seed) };
+  }
+
+  override async propose(req: ProposeRequest): Promise<Proposal> {
+    this.begin(req);
+    try {
+      if (!this.draw || req.tree.depth === 0) return await super.propose(req);
+      return await this.sampledProposal(req, this.draw);
+    } finally {
+      this.walk = null;
+    }
+  }
+
+  override proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
+    if (this.draw) return null; // the draft distributions go to the host verifier
+    this.begin(req);
+    try {
+      return super.proposeOnDevice(req);
+    } finally {
+      this.walk = null;
+    }
+  }
+
+  /** The tree walk with each depth's children drawn from q (read back per depth), and q of every node. */
+  private async sampledProposal(req: ProposeRequest, draw: Draw): Promise<Proposal> {
+    const { tree } = req;
+    const V = this.config.vocabSize;
+    const tokens = new Int32Array(tree.size);
+    tokens[0] = req.root;
+    const draftProbs = new Float32Array(tree.size * V); // [tree.size, vocab]; row 0 unused
+    const drawn: number[] = []; // every depth's ids, flattened depth after depth (the Draft's entry order)
+    let depth = 0;
+    const draft = await this.run(this.drafting(this.hT!, req), async (i, f, k) => {
+      depth++;
+      const parents = depth === 1 ? [0] : tree.nodesAtDepth(depth - 1).filter((p) => tree.nodes[p].children.length > 0);
+      const logits = this.headLogits(i, f); // [parents, vocab]
+      const q = softmax(logits, { temperature: draw.temperature }); // [parents, vocab]
+      logits.dispose();
+      const probs = (await q.read()) as Float32Array;
+      q.dispose();
+      const ids = new Int32Array(parents.length * k); // [parents, k]
+      parents.forEach((p, j) => {
+        const row = probs.subarray(j * V, (j + 1) * V);
+        for (let r = 0; r < k; r++) ids[j * k + r] = sampleFrom(row, draw.random());
+        for (const c of tree.nodes[p].children) draftProbs.set(row, c * V);
+      });
+      drawn.push(...ids);
+      return this.device.tensor(ids, [parents.length, k], 'i32');
+    });
+    try {
+      for (let n = 1; n < tree.size; n++) tokens[n] = drawn[draft.entryOf(n)];
+      return { tokens, draftProbs };
+    } finally {
+      draft.dispose();
+    }
+  }
+
+  /**
+   * The draft logits along one path: row 0 ranks the root's children (W_out f'_L), row j the
+   * children of path[j-1] drafted after root, path[0], ..., path[j-1]. Returns [path.length + 1,
+   * vocab], owned by the caller. For tests and training parity.
+   */
+  chainLogits(req: Omit<ProposeRequest, 'tree'>, path: readonly number[]): Tensor {
+    const tree = path.length > 0 ? chain(path.length) : rootOnly(); // node j at depth j
+    this.begin({ ...req, tree });
+    const owned: Tensor[] = [];
+    const keep: Keep = (t) => (owned.push(t), t);
+    try {
+      const walk = this.walk!;
+      let f = this.hT!; // [1, dim] f'_L
+      const rows = [keep(linear(f, this.base.outputWeight))]; // [1, vocab]
+      for (let j = 1; j <= path.length; j++) {
+        f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), [j], keep);
+        rows.push(keep(linear(f, this.base.outputWeight))); // [1, vocab]
+      }
+      return concat(rows, 0); // [m + 1, vocab]
+    } finally {
+      for (const t of owned) t.dispose();
+      this.walk = null;
+    }
+  }
+
+  /** f'_L [1, dim], the root row's output (set by begin as h_t). */
+  protected firstRows(hT: Tensor): Tensor {
+    return hT;
+  }
+
+  /** The next depth's f': each parent's row g_n = W_fc [e(x_n); f'(its parent)] + b, run with every tree row so far. */
+  protected nextRows(x: Tensor, n: NextRows, keep: Keep): Tensor {
+    const { tree } = this.walk!;
+    const parents = tree.nodesAtDepth(n.depth).filter((p) => tree.nodes[p].children.length > 0);
+    const column = keep(n.ids.reshape([n.ids.size, 1]));
+    const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
+    return this.treeStep(this.walk!, x, tokens, n.from, parents, keep);
+  }
+
+  /**
+   * Adds the rows g_n = W_fc [e(tokens); f[from]] + b_fc of tree nodes `nodes` to the walk and
+   * runs every tree row so far, row of node n at position L-1+depth(n), seeing the committed rows,
+   * itself and its ancestors. Returns the new rows' outputs f'(n) [nodes, dim], made with `keep`.
+   */
+  private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], keep: Keep): Tensor {
+    const { tree } = walk;
+    const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [new, dim]
+    const prev = keep(gatherRows(f, from)); // [new, dim]: f' of each row's parent
+    const g = keep(linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.param('eagle.fc.bias'))); // [new, dim]
+    walk.inputs.push(g);
+    walk.nodes.push(...nodes);
+    const x = walk.inputs.length === 1 ? g : keep(concat(walk.inputs, 0)); // [rows, dim]
+    const all = walk.nodes;
+    const rows = all.length;
+    const positions = Int32Array.from(all, (v) => walk.L - 1 + tree.nodes[v].depth);
+    const mask = new Uint8Array(rows * rows); // [rows, rows]: the tree's ancestor-or-self relation
+    for (let a = 0; a < rows; a++) for (let b = 0; b < rows; b++) mask[a * rows + b] = tree.attentionMask[all[a] * tree.size + all[b]];
+    this.cache.checkRoom(rows, 'eagle.propose');
+    const out = keep(this.layer.forward(x, this.cache.layers[0], positions, mask)); // [rows, dim]
+    // the tree rows are scratch: the next depth writes them (and its own) again in the same place
+    this.cache.append(rows);
+    this.cache.commit([]);
+    return keep(slice(out, 0, rows - nodes.length, rows)); // [new, dim]
+  }
+
+  /**
+   * Checks the request, then brings the layer's cache up to the root: rows for every position
+   * not yet cached (and for cached ones whose next token differs from the context's), the last
+   * pairing f_{L-1} with the root. Its output f'_L becomes h_t.
+   */
+  private begin(req: ProposeRequest): void {
+    this.checkLive('propose');
+    const { tree, root, context } = req;
+    const L = context.length;
+    if (tree.depth > this.depth) {
+      throw new HeadStateError(`eagle.propose: tree '${tree.name}' has depth ${tree.depth}, this head drafts at most depth ${this.depth} (numHeads)`);
+    }
+    if (!Number.isInteger(root) || root < 0 || root >= this.config.vocabSize) {
+      throw new HeadStateError(`eagle.propose: root token ${root}, expected an id in [0, ${this.config.vocabSize})`);
+    }
+    if (L < 1 || this.featureLength !== L) {
+      throw new HeadStateError(`eagle.propose: the context holds ${L} tokens, the head observed features of ${this.featureLength} positions; observe() every committed token's hidden state first`);
+    }
+    const next = (i: number) => (i + 1 < L ? context[i + 1] : root); // x_{i+1}
+    // the root's row is always built again: its output is what the tree is drafted from
+    let kept = Math.min(this.cache.length, L - 1);
+    for (let i = 0; i < kept; i++) {
+      if (this.rowTokens[i] !== next(i)) {
+        kept = i;
+        break;
+      }
+    }
+    if (kept < this.cache.length) this.cache.rollback(kept);
+    const m = L - kept;
+    const tokens = Int32Array.from({ length: m }, (_, j) => next(kept + j));
+    const positions = Int32Array.from({ length: m }, (_, j) => kept + j);
+    this.cache.checkRoom(m, 'eagle.propose');
+    const owned: Tensor[] = [];
+    const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
+    try {
+      const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [m, dim] e(x_{i+1})
+      const f = keep(slice(this.features, 0, kept, L)); // [m, dim] f_i
+      const g = keep(linear(keep(concat([e, f], 1)), this.param('eagle.fc.weight'), this.param('eagle.fc.bias'))); // [m, dim]
+      const out = keep(this.layer.forward(g, this.cache.layers[0], positions)); // [m, dim], causal
+      this.cache.append(m);
+      this.cache.commit();
+      this.rowTokens.set(tokens, kept);
+      this.hT?.dispose();
+      this.hT = slice(out, 0, m - 1, m); // [1, dim] f'_L
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+    this.walk = { tree, L, inputs: [], nodes: [] };
+  }
+
+  /** W_out f' for rows of f' [rows, dim]: [rows, vocab], owned by the caller. */
+  protected headLogits(_i: number, f: Tensor): Tensor {
+    return linear(f, this.base.outputWeight);
+  }
+
+  /** The k best ids of each row's logits, on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
+  protected recordTopK(_i: number, f: Tensor, k: number): Tensor | null {
+    const vocab = this.config.vocabSize;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    if (k > TOPK_MAX_K) return null;
+    const logits = linear(f, this.base.outputWeight); // [rows, vocab]
+    try {
+      const { values, indices } = topk(logits, k);
+      values.dispose();
+      return indices;
+    } finally {
+      logits.dispose();
+    }
+  }
+}
