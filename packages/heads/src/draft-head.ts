@@ -1,7 +1,7 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, gatherRows, HostUploads, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
+import { concat, gatherRows, HostUploads, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
@@ -303,6 +303,20 @@ export function gatherProposal(uploads: HostUploads, root: number, lists: readon
     return picked.reshape([order.length]);
   } finally {
     for (const t of owned) t.dispose();
+  }
+}
+
+/**
+ * Each row's top-k ids, best first, ties to the lower id, ranked on the GPU: [rows, k] i32, owned
+ * by the caller. Disposes `logits` [rows, vocab], as cpuTopK does. k <= TOPK_MAX_K.
+ */
+export function gpuTopK(logits: Tensor, k: number): Tensor {
+  try {
+    const { values, indices } = topk(logits, k);
+    values.dispose();
+    return indices;
+  } finally {
+    logits.dispose();
   }
 }
 

@@ -27,10 +27,11 @@
 // O(depth²) rows, a few dozen for the trees decoders use, and each row's output is the same as
 // when it was first computed.
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
-import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, topk, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, Proposal, ProposeRequest } from './draft-head';
+import { gpuTopK } from './draft-head';
 import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
 import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
@@ -360,13 +361,6 @@ export class EagleHead extends SequentialTopKHeads {
     const vocab = this.config.vocabSize;
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
     if (k > TOPK_MAX_K) return null;
-    const logits = linear(f, this.base.outputWeight); // [rows, vocab]
-    try {
-      const { values, indices } = topk(logits, k);
-      values.dispose();
-      return indices;
-    } finally {
-      logits.dispose();
-    }
+    return gpuTopK(linear(f, this.base.outputWeight), k); // logits [rows, vocab]
   }
 }

@@ -1,8 +1,8 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { TopKHeads } from './draft-head';
+import { gpuTopK, TopKHeads } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 import { HeadStateError } from './errors';
 
@@ -59,14 +59,7 @@ export class HydraHeads extends SequentialTopKHeads {
       return indices;
     }
     if (k > TOPK_MAX_K) return null;
-    const logits = this.headLogits(i, x); // [rows, vocab]
-    try {
-      const { values, indices } = topk(logits, k);
-      values.dispose();
-      return indices;
-    } finally {
-      logits.dispose();
-    }
+    return gpuTopK(this.headLogits(i, x), k); // logits [rows, vocab]
   }
 
   /**
