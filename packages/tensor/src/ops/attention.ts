@@ -1,28 +1,15 @@
 // Attention of new rows over a KV cache: the core of decoding (rows = 1) and of tree verification
-// (rows = tree size, with the tree's ancestor mask among the new rows).
-//
-// Kernel choice: one workgroup per (row, query head). Keys are processed in tiles of TILE scores
-// kept in workgroup memory, so any cache length works with a fixed 4 KiB of scores:
-//   1. each thread strides over the tile's keys computing q·k (q held in workgroup memory), keeping
-//      its own maximum; one tree reduction gives the tile maximum;
-//   2. each thread turns its own scores into exp(s − m) in place and adds them to a private sum;
-//   3. threads split into G = WG / headDim groups, each owning one output dimension per thread and
-//      every G-th key of the tile, and accumulate p·v (reads of v are contiguous across a group).
-// Running max / sum / accumulators are rescaled between tiles (online softmax), so there are a few
-// barriers per tile of 1024 keys, none per key, and the softmax sums are reduced once at the end.
-// Keys are read as vec4 when headDim is a multiple of 4.
+// (rows = tree size, with the tree's ancestor mask among the new rows). This file checks the
+// operands and options and binds them; attention/select.ts says which kernel runs (by adapter,
+// shape and dtype, and why), and each kernel variant lives in its own file under attention/.
 
 import { IndexError, OptionError, ShapeError } from '../errors';
-import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params, shapeMismatch } from '../kernel';
+import { checkDType, checkLive, checkRank, shapeMismatch } from '../kernel';
 import type { Tensor } from '../tensor';
-import { TANH_WGSL } from './unary';
-
-// 32 threads: on the software rasterizers we run on (lavapipe, SwiftShader) barrier and workgroup
-// costs grow with workgroup size, and 32 ran 2–3× faster than 128 there (rows 17, 256 keys,
-// headDim 8: 4 vs 14 ms CPU); on a GPU it is one warp per (row, head), still streaming keys.
-const WG = 32;
-const TILE = 1024;
-const MAX_HEAD_DIM = 256;
+import { selectAttention, type AttentionKernel } from './attention/select';
+import type { AttentionLaunch } from './attention/shared';
+import { dispatchThread } from './attention/thread';
+import { dispatchWorkgroup, MAX_HEAD_DIM } from './attention/workgroup';
 
 export interface AttentionOptions {
   /** Cache rows [0, cachedLen) are committed; the new rows' keys/values sit at cachedLen.. */
@@ -52,234 +39,9 @@ export interface AttentionOptions {
   /**
    * 'thread': one invocation per (row, head) with an online softmax in registers — no barriers,
    * the fast choice on CPU-backed adapters for small heads (headDim ≤ 64). 'workgroup': one
-   * workgroup per (row, head). Default: 'thread' when headDim ≤ 64.
+   * workgroup per (row, head). Default: attention/select.ts's choice ('thread' when headDim ≤ 64).
    */
-  kernel?: 'thread' | 'workgroup';
-}
-
-const THREAD_WG = 16;
-
-// Window and soft cap, shared by both kernels. A new row's key has its row's position; a committed
-// key at cache row j has position j. Keys before `firstKey` are outside every window of row i.
-const WINDOW_WGSL = `
-fn keyPos(j: u32) -> i32 {
-  if (j < p.cachedLen) { return i32(j); }
-  return pos[j - p.cachedLen];
-}
-fn inWindow(i: u32, j: u32) -> bool {
-  return p.window == 0u || pos[i] - keyPos(j) < i32(p.window);
-}
-fn firstKey(i: u32) -> u32 {
-  if (p.window == 0u) { return 0u; }
-  return min(u32(max(pos[i] - i32(p.window) + 1, 0)), p.cachedLen);
-}
-${TANH_WGSL}
-fn capped(s: f32) -> f32 {
-  if (p.softcap <= 0.0) { return s; }
-  return p.softcap * tanhSafe(s / p.softcap);
-}`;
-const THREAD_MAX_HEAD_DIM = 64;
-
-// One invocation per (row, head): scores, running max and sum and the weighted V sum all live in
-// registers, keys are streamed once. Used for small heads, where a workgroup per (row, head) spends
-// most of its time in barriers and workgroup start-up on CPU-backed adapters (16 ms vs 0.4 ms for
-// 64 tree rows × 8 heads over 160 keys on lavapipe).
-// A workgroup holds up to THREAD_WG rows of one head, so every invocation of it reads the same key
-// and value at each step: on CPU adapters those are uniform (one scalar load per SIMD group, not a
-// gather per lane), 2-3× faster for tree rows. The kernel is specialised per head size: with a
-// constant headDim the loops over it unroll and q, the accumulators and each key stay in registers
-// (as vec4 when headDim % 4 == 0); with a uniform headDim they were arrays in per-lane scratch
-// memory, 2-3× slower on lavapipe.
-function threadKernel(hd: number) {
-  const v4 = hd % 4 === 0;
-  const n = v4 ? hd / 4 : hd; // units (vec4 or scalar) per head
-  const T = v4 ? 'vec4<f32>' : 'f32';
-  // Unit d of the head starting at element `base` of `buf`.
-  const load = (buf: string, base: string) => {
-    const at = v4 ? `${base} + 4u * d` : `${base} + d`;
-    return v4 ? `vec4<f32>(${buf}[${at}], ${buf}[${at} + 1u], ${buf}[${at} + 2u], ${buf}[${at} + 3u])` : `${buf}[${at}]`;
-  };
-  const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
-  return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
-struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32, window: u32, softcap: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(1) @binding(1) var<storage, read> q: array<f32>;
-@group(1) @binding(2) var<storage, read> kc: array<f32>;
-@group(1) @binding(3) var<storage, read> vc: array<f32>;
-@group(1) @binding(4) var<storage, read> mask: array<u32>;
-@group(1) @binding(5) var<storage, read> pos: array<i32>;
-@group(1) @binding(6) var<storage, read_write> out: array<f32>;
-${WINDOW_WGSL}
-
-@compute @workgroup_size(${THREAD_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = wid.x * ${THREAD_WG}u + lid;
-  let h = wid.y;
-  if (i >= p.rows) { return; }
-  let kvOff = (h / p.group) * ${hd}u;
-  let qOff = i * p.qW + h * ${hd}u;
-  var qv: array<${T}, ${n}>;
-  var acc: array<${T}, ${n}>;
-  for (var d = 0u; d < ${n}u; d++) { qv[d] = ${load('q', 'qOff')} * p.scale; acc[d] = ${T}(0.0); }
-  var m = -3.0e38;
-  var sum = 0.0;
-  let keys = p.cachedLen + p.rows;
-  for (var j = firstKey(i); j < keys; j++) {
-    if (j >= p.cachedLen) {
-      let jj = j - p.cachedLen;
-      let allowed = select(mask[i * p.rows + jj] != 0u, jj <= i, p.causal == 1u);
-      if (!allowed) { continue; }
-    }
-    if (!inWindow(i, j)) { continue; }
-    let kb = j * p.kvW + kvOff;
-    var s = 0.0;
-    for (var d = 0u; d < ${n}u; d++) { s += ${dot('qv[d]', load('kc', 'kb'))}; }
-    s = capped(s);
-    let mNew = max(m, s);
-    let c = exp(m - mNew);
-    let e = exp(s - mNew);
-    sum = sum * c + e;
-    for (var d = 0u; d < ${n}u; d++) { acc[d] = acc[d] * c + e * ${load('vc', 'kb')}; }
-    m = mNew;
-  }
-  let inv = select(0.0, 1.0 / sum, sum > 0.0);
-  for (var d = 0u; d < ${n}u; d++) {
-    let o = acc[d] * inv;
-    ${v4 ? `let b = qOff + 4u * d; out[b] = o.x; out[b + 1u] = o.y; out[b + 2u] = o.z; out[b + 3u] = o.w;` : 'out[qOff + d] = o;'}
-  }
-}`);
-}
-
-// headDim and causality are uniforms, not constants: two pipelines (vec4 / scalar key loads) serve
-// every model, which keeps shader compiles (seconds each on software rasterizers) rare.
-function attentionKernel(v4: boolean) {
-  const DPT = Math.ceil(MAX_HEAD_DIM / WG);
-  return kernel(`attention-${v4 ? 'v4' : 'f32'}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
-struct Params {
-  rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
-  hd: u32, G: u32, dpt: u32, causal: u32, window: u32, softcap: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(1) @binding(1) var<storage, read> q: array<f32>;
-@group(1) @binding(2) var<storage, read> kc: array<${v4 ? 'vec4<f32>' : 'f32'}>;
-@group(1) @binding(3) var<storage, read> vc: array<f32>;
-@group(1) @binding(4) var<storage, read> mask: array<u32>;
-@group(1) @binding(5) var<storage, read> pos: array<i32>;
-@group(1) @binding(6) var<storage, read_write> out: array<f32>;
-${WINDOW_WGSL}
-
-const NEG = -3.0e38;
-
-var<workgroup> qs: array<${v4 ? `vec4<f32>, ${MAX_HEAD_DIM / 4}` : `f32, ${MAX_HEAD_DIM}`}>;
-var<workgroup> pt: array<f32, ${TILE}>;
-var<workgroup> red: array<f32, ${WG}>;
-var<workgroup> part: array<f32, ${WG}>;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let w = ${FLAT_WORKGROUP};
-  if (w >= p.rows * p.nHeads) { return; }
-  let hd = p.hd;
-  let i = w / p.nHeads;
-  let h = w % p.nHeads;
-  let kvOff = (h / p.group) * hd;
-  let qOff = i * p.qW + h * hd;
-  ${v4
-    ? `for (var d = lid; d < hd / 4u; d += ${WG}u) {
-    let b = qOff + 4u * d;
-    qs[d] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * p.scale;
-  }`
-    : `for (var d = lid; d < hd; d += ${WG}u) { qs[d] = q[qOff + d] * p.scale; }`}
-  workgroupBarrier();
-
-  // Causal rows see only keys up to themselves; masked rows test every new key.
-  let nKeys = p.cachedLen + select(p.rows, i + 1u, p.causal != 0u);
-  // This thread's place in the p·v phase: dimension d0 (+ k·WG) over keys g, g + G, ...
-  let small = hd <= ${WG}u;
-  let g = select(0u, lid / hd, small);
-  let d0 = select(lid, lid % hd, small);
-  let inPv = g < p.G;
-  var m = NEG;
-  var l = 0.0;
-  var acc: array<f32, ${DPT}>;
-
-  for (var base = firstKey(i); base < nKeys; base += ${TILE}u) {
-    let len = min(${TILE}u, nKeys - base);
-    var tmax = NEG;
-    for (var jj = lid; jj < len; jj += ${WG}u) {
-      let j = base + jj;
-      var s = NEG;
-      if ((p.causal != 0u || j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) && inWindow(i, j)) {
-        ${v4
-          ? `let kb = (j * p.kvW + kvOff) / 4u;
-        var dot4 = vec4<f32>();
-        for (var d = 0u; d < hd / 4u; d++) { dot4 += qs[d] * kc[kb + d]; }
-        s = capped(dot4.x + dot4.y + dot4.z + dot4.w);`
-          : `let kb = j * p.kvW + kvOff;
-        var dot = 0.0;
-        for (var d = 0u; d < hd; d++) { dot += qs[d] * kc[kb + d]; }
-        s = capped(dot);`}
-      }
-      pt[jj] = s;
-      tmax = max(tmax, s);
-    }
-    red[lid] = tmax;
-    workgroupBarrier();
-    for (var st = ${WG / 2}u; st > 0u; st >>= 1u) {
-      if (lid < st) { red[lid] = max(red[lid], red[lid + st]); }
-      workgroupBarrier();
-    }
-    let mNew = max(m, red[0]);
-    let alpha = select(exp(m - mNew), 0.0, m <= NEG);
-    l *= alpha;
-    for (var k = 0u; k < p.dpt; k++) { acc[k] *= alpha; }
-    for (var jj = lid; jj < len; jj += ${WG}u) {
-      let s = pt[jj];
-      let e = select(0.0, exp(s - mNew), s > NEG);
-      pt[jj] = e;
-      l += e;
-    }
-    workgroupBarrier();
-    if (inPv) {
-      for (var jj = g; jj < len; jj += p.G) {
-        let e = pt[jj];
-        if (e != 0.0) {
-          let vb = (base + jj) * p.kvW + kvOff;
-          for (var k = 0u; k < p.dpt; k++) {
-            let d = d0 + k * ${WG}u;
-            if (d < hd) { acc[k] += e * vc[vb + d]; }
-          }
-        }
-      }
-    }
-    m = mNew;
-    workgroupBarrier();
-  }
-
-  red[lid] = l;
-  workgroupBarrier();
-  for (var st = ${WG / 2}u; st > 0u; st >>= 1u) {
-    if (lid < st) { red[lid] += red[lid + st]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  let inv = select(0.0, 1.0 / total, total > 0.0);
-  if (p.dpt > 1u) {
-    // headDim > WG: one group, each thread owns several dimensions
-    for (var k = 0u; k < p.dpt; k++) {
-      let d = d0 + k * ${WG}u;
-      if (d < hd) { out[qOff + d] = acc[k] * inv; }
-    }
-  } else {
-    if (inPv) { part[lid] = acc[0]; }
-    workgroupBarrier();
-    if (lid < hd) {
-      var sum = 0.0;
-      for (var gg = 0u; gg < p.G; gg++) { sum += part[gg * hd + lid]; }
-      out[qOff + lid] = sum * inv;
-    }
-  }
-}`);
+  kernel?: AttentionKernel;
 }
 
 /**
@@ -324,6 +86,7 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   if (cachedLen + rows > capacity) {
     throw new IndexError(`${op}: cachedLen ${cachedLen} + rows ${rows} exceeds the cache capacity ${capacity} (kCache [${capacity}, ${kvW}])`);
   }
+  const { kernel } = selectAttention(device, { rows, headDim }, 'f32', opts.kernel);
 
   let maskBuffer: GPUBuffer;
   let ownedMask: Tensor | null = null;
@@ -361,22 +124,12 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   }
 
   const out = device.empty([rows, qW], 'f32'); // [rows, nHeads·headDim]
-  const which = opts.kernel ?? (headDim <= THREAD_MAX_HEAD_DIM ? 'thread' : 'workgroup');
-  if (which === 'thread') {
-    if (headDim > THREAD_MAX_HEAD_DIM) throw new OptionError(`${op}: kernel 'thread' supports headDim up to ${THREAD_MAX_HEAD_DIM}, got ${headDim}`);
-    const u = params(rows, cachedLen, nHeads / nKvHeads, qW, kvW, { f32: scale }, mask === undefined ? 1 : 0, window, { f32: softcap });
-    device.dispatch(threadKernel(headDim), [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer], u, [Math.ceil(rows / THREAD_WG), nHeads]);
-    ownedMask?.dispose();
-    ownedPos?.dispose();
-    return out;
-  }
-  const groups = headDim <= WG ? Math.floor(WG / headDim) : 1;
-  const uniforms = params(
-    rows, cachedLen, nHeads, nHeads / nKvHeads, qW, kvW, { f32: scale },
-    headDim, groups, Math.ceil(headDim / WG), mask === undefined ? 1 : 0, window, { f32: softcap },
-  );
-  const k = attentionKernel(headDim % 4 === 0);
-  device.dispatch(k, [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer], uniforms, grid(device, rows * nHeads));
+  const launch: AttentionLaunch = {
+    rows, cachedLen, nHeads, nKvHeads, headDim, qW, kvW, scale, causal: mask === undefined, window, softcap,
+    buffers: [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer],
+  };
+  if (kernel === 'thread') dispatchThread(device, launch);
+  else dispatchWorkgroup(device, launch);
   ownedMask?.dispose(); // its buffer returns to the pool only after this dispatch is submitted
   ownedPos?.dispose();
   return out;
