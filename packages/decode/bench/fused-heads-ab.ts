@@ -6,7 +6,7 @@
 //   node --conditions=source --import tsx bench/fused-heads-ab.ts [--heads hydra-pp] [--tree <name|file>] [--rounds 3] [--tokens 128]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { getDevice } from '@hydra-ts/tensor';
+import { flags, getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
 import { loadHead } from '@hydra-ts/heads';
 import { CandidateTree, getTree } from '@hydra-ts/tree';
@@ -34,7 +34,7 @@ const run = (h: typeof head | null, prompt: string) => dec.generate({ prompt, ma
 
 // warm-up: every pipeline compiled before timing
 for (const fused of [true, false]) {
-  head.fusedKernels = fused;
+  flags.fusedHeads = fused;
   await run(head, prompts[0]);
 }
 await run(null, prompts[0]);
@@ -47,7 +47,7 @@ for (let r = 0; r < ROUNDS; r++) {
     sum.ar.tokens += ar.tokenIds.length;
     sum.ar.ms += ar.elapsedMs;
     for (const fused of [true, false]) {
-      head.fusedKernels = fused;
+      flags.fusedHeads = fused;
       const res = await run(head, prompt);
       const s = sum[fused ? 'fused' : 'separate'];
       s.tokens += res.tokenIds.length;

@@ -2,7 +2,7 @@
 // trees and prompts: the speculative output must equal greedy AR token for token.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { getDevice, randomArray } from '@hydra-ts/tensor';
+import { flags, getDevice, OptionError, randomArray } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
 import { createEagleHead, createHead, type HeadKind } from '@hydra-ts/heads';
 import { CandidateTree, chain, getTree } from '@hydra-ts/tree';
@@ -118,5 +118,30 @@ describe('device proposals (the heads leave their tokens on the GPU)', () => {
       expect(host.readbacks).toBe(2 * host.r.steps + 1);
     }
     head.dispose();
+  });
+
+  it('without the option flags.deviceProposals decides, and the option overrides it; a non-boolean is an OptionError', async () => {
+    const { loadHead } = await import('@hydra-ts/heads');
+    const head = await loadHead(model, `${modelDir}/heads/hydra-pp.safetensors`);
+    const tree = getTree('cpu-16');
+    const prompt = prompts[0];
+    const readbacks = async (deviceProposals?: boolean) => {
+      const before = device.stats.readbacks;
+      const r = await decoder.generate({ prompt, maxNewTokens: N, head, tree, deviceProposals });
+      return { perStep: (device.stats.readbacks - before - 1) / r.steps, tokens: r.tokenIds };
+    };
+    try {
+      expect((await readbacks()).perStep).toBe(1);
+      flags.deviceProposals = false;
+      const host = await readbacks();
+      expect(host.perStep).toBe(2);
+      const dev = await readbacks(true);
+      expect(dev.perStep).toBe(1);
+      expect(dev.tokens).toEqual(host.tokens);
+      await expect(decoder.generate({ prompt, maxNewTokens: 2, head, tree, deviceProposals: 'yes' as unknown as boolean })).rejects.toThrow(OptionError);
+    } finally {
+      flags.deviceProposals = true;
+      head.dispose();
+    }
   });
 });

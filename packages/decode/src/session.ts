@@ -4,7 +4,7 @@
 // emit; `request()` checks the options before the loop, the device plumbing sits below it.
 //
 // Autoregressive decoding is the same loop with no head and a root-only tree.
-import { argmax, concat, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
+import { argmax, concat, flags, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
 import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
@@ -42,7 +42,7 @@ export interface SessionOptions {
   /**
    * Let a head that can (DraftHead.proposeOnDevice) leave its proposal on the GPU, so the verify
    * pass is recorded right behind the drafting with one read-back per step instead of two. The
-   * output is the same either way. Default true.
+   * output is the same either way. Default: flags.deviceProposals of @hydra-ts/tensor (true).
    */
   deviceProposals?: boolean;
   /** Rows of the KV cache; default the model's context (config.maxSeqLen). */
@@ -137,7 +137,10 @@ export class DecodeSession {
   constructor(model: LlamaModel, opts: SessionOptions = {}) {
     this.model = model;
     this.head = opts.head ?? null;
-    this.deviceProposals = opts.deviceProposals ?? true;
+    if (opts.deviceProposals !== undefined && typeof opts.deviceProposals !== 'boolean') {
+      throw new OptionError(`options.deviceProposals must be true or false, got ${String(opts.deviceProposals)}`);
+    }
+    this.deviceProposals = opts.deviceProposals ?? flags.deviceProposals;
     this.tree = ROOT_ONLY;
     if (this.head) {
       if (!opts.tree) throw new OptionError('a draft head needs a candidate tree (options.tree)');

@@ -1,10 +1,10 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, gatherRows, HostUploads, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
+import { concat, flags, gatherRows, HostUploads, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
-import { HeadMismatchError, HeadStateError } from './errors';
+import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import type { PrefixMLP } from './prefix';
 import { topkRows } from './select';
 
@@ -104,10 +104,18 @@ export abstract class TopKHeads implements DraftHead {
   protected length = 0;
   /**
    * Run a small head (its blocks, output projection and top-k) as one mlpTopK dispatch instead
-   * of a dispatch per op, where it fits (see fusedFits). Proposals are the same up to f32
-   * rounding; set false to run the separate ops (A/B runs, debugging).
+   * of a dispatch per op, where it fits (see fusedFits): flags.fusedHeads of @hydra-ts/tensor,
+   * unless set for this head (undefined follows the flag again). Proposals are the same up to f32
+   * rounding; false runs the separate ops (A/B runs, debugging).
    */
-  fusedKernels = true;
+  get fusedKernels(): boolean {
+    return this.fusedOverride ?? flags.fusedHeads;
+  }
+  set fusedKernels(v: boolean | undefined) {
+    if (v !== undefined && typeof v !== 'boolean') throw new HeadOptionError(`${this.name} heads: fusedKernels must be true, false or undefined, got ${String(v)}`);
+    this.fusedOverride = v;
+  }
+  private fusedOverride: boolean | undefined = undefined;
   /** parameters() handed out the parameter tensors, which callers may write: packed copies are re-made before each use. */
   protected exposed = false;
   private packed = new Map<string, MlpStack>();

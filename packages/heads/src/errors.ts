@@ -2,7 +2,7 @@
 // expected.
 import { HydraError } from '@hydra-ts/tensor';
 
-/** createHead options that make no head: unknown kind, numHeads < 1, layers < 1. */
+/** createHead options that make no head (unknown kind, numHeads < 1, layers < 1), or a bad head setting. */
 export class HeadOptionError extends HydraError {}
 
 /** A head built for another base model: its dim or vocabulary differs from the model's. */

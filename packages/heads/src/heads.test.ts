@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { getDevice, liveTensorCount, randomArray, type Tensor } from '@hydra-ts/tensor';
+import { afterEach, describe, expect, it } from 'vitest';
+import { flags, getDevice, liveTensorCount, randomArray, type Tensor } from '@hydra-ts/tensor';
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
 import { createHead, loadHead, saveHead } from './checkpoint';
 import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
@@ -11,6 +11,10 @@ import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
 
 const device = await getDevice();
+// Tests flip flags.fusedHeads for A/B cases; every test starts from the default.
+afterEach(() => {
+  flags.fusedHeads = true;
+});
 
 // depth 3, ranks up to 3, parents with 0, 1 and 3 children
 const small = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
@@ -35,7 +39,7 @@ describe('Medusa heads match the CPU reference', () => {
       const c = headConfig(base.config, 'medusa', numHeads, layers, shared);
       const values = randomValues(c, numHeads + layers);
       const head = await loadHead(base, headsFile(c, values));
-      head.fusedKernels = fused;
+      flags.fusedHeads = fused; // the registry's switch (afterEach sets it back)
       expect(head).toBeInstanceOf(MedusaHeads);
       expect(head.sequential).toBe(false);
       expect(head.depth).toBe(numHeads);
@@ -87,7 +91,7 @@ describe('Hydra heads match the CPU reference', () => {
       const c = headConfig(base.config, 'hydra', numHeads, layers, shared);
       const values = randomValues(c, 10 + numHeads + layers);
       const head = await loadHead(base, headsFile(c, values));
-      head.fusedKernels = fused;
+      head.fusedKernels = fused; // this head's override of flags.fusedHeads
       expect(head).toBeInstanceOf(HydraHeads);
       expect(head.sequential).toBe(true);
       const { hidden, last } = hiddenRows(3, c.dim, 12);
@@ -148,7 +152,7 @@ describe('proposeOnDevice gives the proposal of propose(), in the requested row 
         const base = fakeBase(device, baseConfig(), 8);
         const c = headConfig(base.config, kind, 4, 2, shared);
         const head = await loadHead(base, headsFile(c, randomValues(c, 21)));
-        head.fusedKernels = fused;
+        flags.fusedHeads = fused;
         const { hidden } = hiddenRows(3, c.dim, 13);
         head.observe(hidden, 0);
         hidden.dispose();
@@ -329,6 +333,36 @@ function withTensors(c: HeadConfig, values: Map<string, Float32Array>, edit: (m:
 }
 
 describe('state and misuse', () => {
+  it('fusedKernels follows flags.fusedHeads unless set for the head; the fused path takes fewer dispatches', async () => {
+    const base = fakeBase(device, baseConfig(), 6);
+    const head = await createHead(base, { kind: 'hydra', numHeads: 2 });
+    const { hidden } = hiddenRows(3, 24, 2);
+    head.observe(hidden, 0);
+    const req = { tree: chain(2), root: 1, context: [] };
+    const dispatches = async () => {
+      await head.propose(req); // first call packs and compiles
+      const before = device.stats.dispatches;
+      await head.propose(req);
+      return device.stats.dispatches - before;
+    };
+    expect(head.fusedKernels).toBe(true);
+    const fused = await dispatches();
+    flags.fusedHeads = false;
+    expect(head.fusedKernels).toBe(false);
+    const separate = await dispatches();
+    expect(fused).toBeLessThan(separate);
+    head.fusedKernels = true; // this head's override wins over the flag
+    expect(await dispatches()).toBe(fused);
+    head.fusedKernels = undefined; // follows the flag again
+    expect(await dispatches()).toBe(separate);
+    expect(() => {
+      head.fusedKernels = 'yes' as unknown as boolean;
+    }).toThrow(HeadOptionError);
+    head.dispose();
+    hidden.dispose();
+    base.dispose();
+  });
+
   it('propose needs observe; reset and rollback forget h_t; typed errors for bad calls', async () => {
     const base = fakeBase(device, baseConfig(), 6);
     const head = await createHead(base, { kind: 'hydra', numHeads: 2 });

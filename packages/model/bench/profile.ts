@@ -4,7 +4,7 @@
 //   node --conditions=source --import tsx bench/profile.ts [--model stories260K|stories15M] [--rows 16] [--steps 32] [--context 16] [--f16]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { argmax, formatProfile, getDevice } from '@hydra-ts/tensor';
+import { argmax, flags, formatProfile, getDevice } from '@hydra-ts/tensor';
 import { LlamaModel, parseLlama2cCheckpoint, randomCheckpoint } from '../src/index';
 
 const args = process.argv.slice(2);
@@ -49,9 +49,9 @@ await run(); // warm-up: pipelines, pool
 const flushes = (process.env.HYDRA_FLUSH_EVERY ?? '').split(',').filter(Boolean).map(Number);
 for (const f of flushes) {
   const best: Record<number, number> = {};
-  for (let rep = 0; rep < 5; rep++) for (const g of [Infinity, f]) { device.flushEvery = g; best[g] = Math.min(best[g] ?? Infinity, await run()); }
+  for (let rep = 0; rep < 5; rep++) for (const g of [Infinity, f]) { flags.flushEvery = g; best[g] = Math.min(best[g] ?? Infinity, await run()); }
   console.log(`flush every ${f}: ${best[f].toFixed(2)} ms vs ${best[Infinity].toFixed(2)} ms at read-backs only`);
-  device.flushEvery = Infinity;
+  flags.flushEvery = Infinity;
 }
 const wall = Math.min(await run(), await run());
 await run(true);

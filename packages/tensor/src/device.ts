@@ -6,6 +6,7 @@
 
 import { platformGpu, platformName, noAdapterHelp } from '#platform';
 import { DeviceError, DisposedError, IndexError, OptionError, ShapeError } from './errors';
+import { checkFlushEvery, flags } from './flags';
 import { BufferPool } from './pool';
 import { BufferUsage, MapMode, ShaderStage } from './constants';
 import type { Kernel } from './kernel';
@@ -18,7 +19,7 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** An adapter chosen by the caller; by default the platform's first adapter. */
   adapter?: GPUAdapter;
-  /** Dispatches recorded before the device submits them on its own (default 8); see Device.flushEvery. */
+  /** Dispatches recorded before this device submits them on its own; default flags.flushEvery (8). */
   flushEvery?: number;
   /**
    * Node: worker threads of Mesa's llvmpipe software driver (lavapipe), as its LP_NUM_THREADS;
@@ -67,7 +68,6 @@ export type Binding = GPUBuffer | GPUBufferBinding;
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment on every adapter we target
 const UNIFORM_SLAB = 256 * 1024; // at most 1024 dispatches per submit
-const DEFAULT_FLUSH_EVERY = 8;
 
 export class Device {
   readonly gpu: GPUDevice;
@@ -93,12 +93,17 @@ export class Device {
     maxStorageBuffersPerShaderStage: number;
   };
   /**
-   * Dispatches recorded before the device submits them on its own, so the GPU starts on the first
-   * ones while later ones are still being recorded (a read-back or flush() submits earlier). On
-   * lavapipe a decode step of stories260K took ~2.1 ms with 8 against ~3.0 ms submitting only at
-   * read-backs. Infinity submits only at read-backs and flush().
+   * Dispatches recorded before the device submits them on its own (see flags.flushEvery, whose
+   * value this is unless DeviceOptions.flushEvery or a set overrides it for this device; setting
+   * undefined follows the flag again).
    */
-  flushEvery = DEFAULT_FLUSH_EVERY;
+  get flushEvery(): number {
+    return this.flushOverride ?? flags.flushEvery;
+  }
+  set flushEvery(v: number | undefined) {
+    this.flushOverride = v === undefined ? undefined : checkFlushEvery('Device.flushEvery', v);
+  }
+  private flushOverride: number | undefined = undefined;
   readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0, bindGroups: 0 };
 
   private readonly pool: BufferPool;
@@ -173,9 +178,7 @@ export class Device {
 
   /** Opens the platform's WebGPU adapter (Dawn in Node, navigator.gpu in browsers). */
   static async create(options: DeviceOptions = {}): Promise<Device> {
-    if (options.flushEvery !== undefined && !(options.flushEvery >= 1)) {
-      throw new OptionError(`Device.create: flushEvery must be a number ≥ 1 (or Infinity), got ${options.flushEvery}`);
-    }
+    if (options.flushEvery !== undefined) checkFlushEvery('Device.create: flushEvery', options.flushEvery);
     const threads = options.softwareThreads;
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 256)) {
       throw new OptionError(`Device.create: softwareThreads must be an integer in [0, 256], got ${threads}`);

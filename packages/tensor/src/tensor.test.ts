@@ -6,7 +6,8 @@ import { scope, liveTensorCount } from './tensor';
 import { add } from './ops/elementwise';
 import { f16BitsToF32, f32ToF16Bits } from './half';
 import { sizeClass } from './pool';
-import { DeviceError, DisposedError, DTypeError, IndexError, ShapeError } from './errors';
+import { DeviceError, DisposedError, DTypeError, IndexError, OptionError, ShapeError } from './errors';
+import { flags } from './flags';
 import { randomArray } from './testing';
 
 const device = await getDevice();
@@ -106,8 +107,8 @@ describe('Tensor', () => {
 
   it('records many dispatches into one submit', async () => {
     const x = device.tensor(randomArray(64, 1), [64]);
-    const flushEvery = device.flushEvery;
-    device.flushEvery = Infinity;
+    const flushEvery = flags.flushEvery;
+    flags.flushEvery = Infinity;
     const submits = device.stats.submits;
     const dispatches = device.stats.dispatches;
     let y = add(x, x);
@@ -122,31 +123,54 @@ describe('Tensor', () => {
     expect(device.stats.submits).toBe(submits + 1);
     const xs = await x.read();
     for (let i = 0; i < 64; i++) expect(out[i]).toBeCloseTo(22 * xs[i], 4);
-    device.flushEvery = flushEvery;
+    flags.flushEvery = flushEvery;
     x.dispose();
     y.dispose();
   });
 
-  it('submits on its own every flushEvery dispatches, with the same results', async () => {
-    const x = device.tensor(randomArray(64, 2), [64]);
-    await x.read();
-    const flushEvery = device.flushEvery;
-    device.flushEvery = 4;
-    const submits = device.stats.submits;
-    let y = add(x, x);
-    for (let i = 0; i < 11; i++) {
-      const z = add(y, x);
+  // flags.flushEvery sets it for every device; Device.flushEvery (or DeviceOptions.flushEvery)
+  // overrides it for one, and undefined follows the flag again.
+  for (const via of ['flags', 'device'] as const) {
+    it(`submits on its own every flushEvery dispatches (set on ${via}), with the same results`, async () => {
+      const x = device.tensor(randomArray(64, 2), [64]);
+      await x.read();
+      const flushEvery = flags.flushEvery;
+      if (via === 'flags') flags.flushEvery = 4;
+      else {
+        flags.flushEvery = Infinity;
+        device.flushEvery = 4;
+      }
+      expect(device.flushEvery).toBe(4);
+      const submits = device.stats.submits;
+      let y = add(x, x);
+      for (let i = 0; i < 11; i++) {
+        const z = add(y, x);
+        y.dispose();
+        y = z;
+      }
+      expect(device.stats.submits - submits).toBe(2); // 12 dispatches: submits before the 5th and the 9th
+      const out = await y.read();
+      const xs = await x.read();
+      for (let i = 0; i < 64; i++) expect(out[i]).toBeCloseTo(13 * xs[i], 4);
+      device.flushEvery = undefined;
+      expect(device.flushEvery).toBe(flags.flushEvery);
+      flags.flushEvery = flushEvery;
+      expect(device.flushEvery).toBe(8);
+      x.dispose();
       y.dispose();
-      y = z;
-    }
-    expect(device.stats.submits - submits).toBe(2); // 12 dispatches: submits before the 5th and the 9th
-    const out = await y.read();
-    const xs = await x.read();
-    for (let i = 0; i < 64; i++) expect(out[i]).toBeCloseTo(13 * xs[i], 4);
-    device.flushEvery = flushEvery;
-    x.dispose();
-    y.dispose();
-    await expect(Device.create({ flushEvery: 0 })).rejects.toThrow(/flushEvery must be a number ≥ 1/);
+    });
+  }
+
+  it('refuses a flushEvery below 1 with OptionError, on the flag, a device and Device.create', async () => {
+    await expect(Device.create({ flushEvery: 0 })).rejects.toThrow(/Device.create: flushEvery must be a number ≥ 1/);
+    expect(() => {
+      flags.flushEvery = 0;
+    }).toThrow(/flags.flushEvery must be a number ≥ 1 \(or Infinity\), got 0/);
+    expect(() => {
+      device.flushEvery = Number.NaN;
+    }).toThrow(OptionError);
+    expect(flags.flushEvery).toBe(8);
+    expect(device.flushEvery).toBe(8);
   });
 
   it('times kernels with timestamp queries when the adapter can', async (ctx) => {
