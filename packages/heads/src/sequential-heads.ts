@@ -4,7 +4,8 @@
 // tree depth by depth, either reading every depth's top-k back in one read (propose) or
 // leaving the proposal on the GPU in verify-row order (proposeOnDevice).
 import { concat, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
-import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, logProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { HeadStateError } from './errors';
 
 /** Every depth's recorded top-k lists and where each node's token sits in them. */
 export interface Draft {
@@ -27,6 +28,14 @@ export type Drafting = Generator<[number, Tensor, number], Draft, Tensor>;
 /** Hands a tensor made while drafting to the draft, which disposes it with itself. */
 export type Keep = <T extends Tensor>(t: T) => T;
 
+/** The nodes drafted so far, by id (0 = the root): a fixed tree's, or a dynamic tree's as it grows. */
+export interface DraftNodes {
+  /** Parent of each node, -1 for the root. */
+  readonly parents: ArrayLike<number>;
+  /** Depth of each node (the root 0). */
+  readonly depths: ArrayLike<number>;
+}
+
 /** Where the next depth's rows come from: for each of its parents, its parent's row and its own token. */
 export interface NextRows {
   /** The depth just drafted (1 = the root's children). */
@@ -37,6 +46,9 @@ export interface NextRows {
   at: Int32Array;
   /** [rows, k] i32: the depth's top-k ids. */
   ids: Tensor;
+  /** [next] the node of each next-depth row, ids in `drafted`. */
+  nodes: readonly number[];
+  drafted: DraftNodes;
 }
 
 export abstract class SequentialTopKHeads extends TopKHeads {
@@ -77,7 +89,7 @@ export abstract class SequentialTopKHeads extends TopKHeads {
         const rowOf = new Map(parents.map((p, j) => [p, j]));
         const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
         const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
-        x = this.nextRows(x, { depth: d, from, at, ids }, keep);
+        x = this.nextRows(x, { depth: d, from, at, ids, nodes: next, drafted: { parents: tree.parents, depths: tree.positionOffsets } }, keep);
         parents = next;
       }
     } catch (e) {
@@ -125,6 +137,64 @@ export abstract class SequentialTopKHeads extends TopKHeads {
       draft.dispose();
     }
   }
+
+  /**
+   * Level-by-level drafting for dynamic trees: level 1 ranks the root's row; each later level
+   * builds the rows of the picked nodes from their parents' rows (nextRows, as for a fixed tree)
+   * and ranks them by log-probability. One read-back per level (the picks depend on it).
+   */
+  draftLevels(req: LevelDraftRequest): LevelDrafting {
+    const hT = this.startLevels(req);
+    const owned: Tensor[] = [];
+    const keep: Keep = (t) => (owned.push(t), t);
+    const parents: number[] = [-1];
+    const depths: number[] = [0];
+    let x: Tensor | null = null; // [rows, width] the last level's input rows
+    let ids: Tensor | null = null; // [rows, k] their top-k ids
+    let rowNodes = [0];
+    let lastK = 0;
+    let level = 0;
+    let done = false;
+    return {
+      expand: async (picks, k) => {
+        if (done) throw new HeadStateError(`${this.name}.draftLevels: the drafting was disposed`);
+        if (level >= req.depth) throw new HeadStateError(`${this.name}.draftLevels: asked for level ${level + 1} of a ${req.depth}-level draft`);
+        if (picks === null) {
+          x = this.firstRows(hT, req.root, keep);
+        } else {
+          if (!x || !ids) throw new HeadStateError(`${this.name}.draftLevels: picks before the first level`);
+          const from = Int32Array.from(picks, (p) => Math.floor(p / lastK)); // the parent's row
+          for (const p of picks) if (!(p >= 0 && p < ids.size)) throw new HeadStateError(`${this.name}.draftLevels: pick ${p}, expected an entry of the last level's ${ids.size} candidates`);
+          const nodes = Array.from(from, (row) => {
+            parents.push(rowNodes[row]);
+            depths.push(level);
+            return parents.length - 1;
+          });
+          x = this.nextRows(x, { depth: level, from, at: picks, ids, nodes, drafted: { parents, depths } }, keep);
+          rowNodes = nodes;
+        }
+        const ranked = await logProbTopK(this.headLogits(level, x), k);
+        ids = keep(ranked.ids);
+        lastK = k;
+        level++;
+        return ranked.host;
+      },
+      dispose: () => {
+        if (done) return;
+        done = true;
+        for (const t of owned) t.dispose();
+        this.endLevels();
+      },
+    };
+  }
+
+  /** Checks a level-drafting request and returns h_t (EAGLE first brings its cache up to the root). */
+  protected startLevels(req: LevelDraftRequest): Tensor {
+    return this.checkLevels(req);
+  }
+
+  /** After a level drafting. */
+  protected endLevels(): void {}
 
   /** Drives `steps`, answering each depth with `rank`'s ids. */
   protected async run(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Promise<Tensor>): Promise<Draft> {
