@@ -97,3 +97,36 @@ describe('dynamic trees: misuse', () => {
     expect(() => new DecodeSession(model, { head, tree: new DynamicTree() })).toThrow(/plain.*draftLevels/);
   });
 });
+
+describe('dynamic trees: frontiers picked on the GPU', () => {
+  it('draw the same trees as picking each frontier on the host (trained Hydra and Hydra++ heads)', async () => {
+    for (const file of ['hydra', 'hydra-pp']) {
+      const head = await loadHead(model, `${modelDir}/heads/${file}.safetensors`);
+      // the same head, offering only level-by-level expansion (the frontier then comes from growTree's host twin)
+      const hostPicks: DraftHead = {
+        name: head.name,
+        depth: head.depth,
+        observe: (h, s) => head.observe(h, s),
+        propose: (r) => head.propose(r),
+        reset: () => head.reset(),
+        draftLevels: (r) => {
+          const d = head.draftLevels!(r);
+          return { expand: d.expand, dispose: () => d.dispose() };
+        },
+      };
+      const tree = new DynamicTree({ maxNodes: 24, topK: 6 });
+      for (const prompt of prompts) {
+        const before = device.stats.readbacks;
+        const dev = await decoder.generate({ prompt, maxNewTokens: N, head, tree });
+        const devReads = device.stats.readbacks - before;
+        const host = await decoder.generate({ prompt, maxNewTokens: N, head: hostPicks, tree });
+        expect(dev.tokenIds).toEqual(await ar(prompt));
+        expect(host.tokenIds).toEqual(dev.tokenIds);
+        expect(dev.acceptedPerStep, `${file}: "${prompt}"`).toEqual(host.acceptedPerStep);
+        // the prompt's read, then per step the draft's two reads (ids, log-probs) and the verify pass's
+        expect(devReads).toBe(1 + 3 * dev.steps);
+      }
+      head.dispose();
+    }
+  });
+});

@@ -7,7 +7,7 @@
 import { argmax, concat, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
 import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
-import { DynamicTree, growTree, rootOnly, type CandidateTree } from '@hydra-ts/tree';
+import { DynamicTree, growTree, rootOnly, treeFromLevels, type CandidateTree } from '@hydra-ts/tree';
 import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, samplingVerifier, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
 import { DecodeStats } from './stats';
 import { rowLayout, type RowLayout } from './rows';
@@ -491,7 +491,9 @@ export class DecodeSession {
     const depth = spec.depthFor(head.depth);
     const drafting = head.draftLevels!({ root, context: this.committed, depth });
     try {
-      const { tree, tokens } = await growTree(root, spec, depth, drafting.expand);
+      // every level recorded at once where the head picks the frontiers itself (on the GPU), else level by level
+      const all = drafting.all?.(spec.topK);
+      const { tree, tokens } = all ? treeFromLevels(root, spec, await all) : await growTree(root, spec, depth, drafting.expand);
       return { tree, layout: rowLayout(tree), root, tokens, onDevice: null, draftProbs: null };
     } finally {
       drafting.dispose();

@@ -1,8 +1,8 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, gatherRows, HostUploads, logSoftmax, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, TOPK_MAX_K, type Device, type Tensor } from '@hydra-ts/tensor';
-import type { CandidateTree, ExpandLevel, LevelCandidates } from '@hydra-ts/tree';
+import { concat, gatherRows, HostUploads, logSoftmax, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, TOPK_MAX_K, type Device, type Tensor, type TopK } from '@hydra-ts/tensor';
+import type { CandidateTree, DraftedLevels, ExpandLevel, LevelCandidates } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadStateError } from './errors';
 import type { PrefixMLP } from './prefix';
@@ -46,6 +46,12 @@ export interface LevelDraftRequest {
 export interface LevelDrafting {
   /** See ExpandLevel (@hydra-ts/tree): each asked-for node's top-k children and their log-probabilities. */
   expand: ExpandLevel;
+  /**
+   * Optional: every level at once with the frontiers chosen by the head (on the GPU: no read-back
+   * between levels), or null where it cannot for this k (then the caller expands level by level).
+   * Called instead of expand, never after it.
+   */
+  all?(k: number): Promise<DraftedLevels> | null;
   dispose(): void;
 }
 
@@ -369,19 +375,26 @@ export async function logProbTopK(logits: Tensor, k: number): Promise<{ ids: Ten
       const logProbs = Float32Array.from(ids, (id, i) => all[Math.floor(i / k) * vocab + id]);
       return { ids: logits.device.tensor(ids, [rows, k], 'i32'), host: { ids, logProbs } };
     }
-    const { values, indices } = topk(lp, k); // [rows, k] each
-    try {
-      const [logProbs, ids] = await Promise.all([values.read() as Promise<Float32Array>, indices.read() as Promise<Int32Array>]);
-      return { ids: indices, host: { ids, logProbs } };
-    } catch (e) {
-      indices.dispose();
-      throw e;
-    } finally {
-      values.dispose();
-    }
+    return await readLogProbTopK(topk(lp, k)); // [rows, k] each
   } finally {
     lp?.dispose();
     logits.dispose();
+  }
+}
+
+/**
+ * A recorded top-k of log-probabilities read back: the host lists, and the ids kept on the GPU
+ * ([rows, k] i32, owned by the caller). Disposes the values.
+ */
+export async function readLogProbTopK(top: TopK): Promise<{ ids: Tensor; host: LevelCandidates }> {
+  try {
+    const [logProbs, ids] = await Promise.all([top.values.read() as Promise<Float32Array>, top.indices.read() as Promise<Int32Array>]);
+    return { ids: top.indices, host: { ids, logProbs } };
+  } catch (e) {
+    top.indices.dispose();
+    throw e;
+  } finally {
+    top.values.dispose();
   }
 }
 

@@ -80,6 +80,8 @@ function ancestryMask(nodes: readonly number[], drafted: DraftNodes): Uint8Array
 }
 
 export class EagleHead extends SequentialTopKHeads {
+  /** The layer's tree mask and positions are built on the host from the picked nodes. */
+  protected override readonly devicePicks = false;
   readonly layerConfig: LayerConfig;
   /** The draft decoder layer (f32), owned by the head. */
   readonly layer: DecoderLayer;
@@ -282,6 +284,7 @@ export class EagleHead extends SequentialTopKHeads {
 
   /** The next depth's f': each parent's row g_n = W_fc [e(x_n); f'(its parent)] + b, run with every tree row so far. */
   protected nextRows(x: Tensor, n: NextRows, keep: Keep): Tensor {
+    if (!(n.from instanceof Int32Array) || !(n.at instanceof Int32Array) || !n.nodes || !n.drafted) throw new HeadStateError('eagle.nextRows: the tree rows need host-side parents (devicePicks is false)');
     const column = keep(n.ids.reshape([n.ids.size, 1]));
     const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
     return this.treeStep(this.walk!, x, tokens, n.from, n.nodes, n.drafted, keep);

@@ -2,7 +2,7 @@
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
 import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
-import { cpuTopK, gatherProposal, logProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
 import type { LevelCandidates } from '@hydra-ts/tree';
 import { HeadStateError } from './errors';
 import type { CandidateTree } from '@hydra-ts/tree';
@@ -129,7 +129,10 @@ export class MedusaHeads extends TopKHeads {
       expand: async (picks, k) => {
         if (level >= req.depth) throw new HeadStateError(`medusa.draftLevels: asked for level ${level + 1} of a ${req.depth}-level draft`);
         if (!lists) {
-          const drafted = await logProbTopK(this.logits(hT, req.depth), k);
+          // every head's list at once: the fused kernel with log-probabilities where the heads fit it
+          const drafted = this.fusedFits(this.config.dim, k)
+            ? await readLogProbTopK(mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput, logProbs: true }))
+            : await logProbTopK(this.logits(hT, req.depth), k);
           drafted.ids.dispose();
           lists = drafted.host;
         }

@@ -26,7 +26,12 @@ export interface DynamicTreeOptions {
    * per ms; omitted, every step verifies maxNodes.
    */
   stepMs?: (rows: number) => number;
-  /** Shown in statistics; default 'dynamic' or 'dynamic-<maxNodes>'. */
+  /**
+   * The budget follows this device's measured step cost: a decoder given such a tree without
+   * stepMs attaches the tuner's cost table (dynamicTreeFor in @hydra-ts/decode). What 'dynamic' means.
+   */
+  measured?: boolean;
+  /** Shown in statistics; default 'dynamic' (measured or with stepMs) or 'dynamic-<maxNodes>'. */
   name?: string;
 }
 
@@ -45,6 +50,7 @@ export class DynamicTree {
   readonly topK: number;
   readonly maxNodes: number;
   readonly stepMs: ((rows: number) => number) | null;
+  readonly measured: boolean;
 
   constructor(opts: DynamicTreeOptions = {}) {
     const { depth, topK = DEFAULT_TOPK, maxNodes = DYNAMIC_DEFAULT_NODES, stepMs } = opts;
@@ -60,7 +66,8 @@ export class DynamicTree {
     this.topK = topK;
     this.maxNodes = maxNodes;
     this.stepMs = stepMs ?? null;
-    this.name = opts.name ?? (stepMs ? 'dynamic' : `dynamic-${maxNodes}`);
+    this.measured = opts.measured ?? false;
+    this.name = opts.name ?? (stepMs || this.measured ? 'dynamic' : `dynamic-${maxNodes}`);
   }
 
   /** Levels drafted for a head that fills `headDepth` levels. */
@@ -70,18 +77,24 @@ export class DynamicTree {
 
   /** The same growth with another budget rule (e.g. a measured step cost). */
   with(opts: Pick<DynamicTreeOptions, 'stepMs' | 'maxNodes' | 'name'>): DynamicTree {
-    return new DynamicTree({ depth: this.depth ?? undefined, topK: this.topK, maxNodes: this.maxNodes, stepMs: this.stepMs ?? undefined, name: undefined, ...opts });
+    return new DynamicTree({ depth: this.depth ?? undefined, topK: this.topK, maxNodes: this.maxNodes, stepMs: this.stepMs ?? undefined, measured: this.measured, name: this.name, ...opts });
   }
 }
 
-/** 'dynamic' or 'dynamic-<N>' as a DynamicTree; null for other names. */
+/**
+ * A dynamic tree by name: 'dynamic' (the budget from the device's measured cost, at most 32
+ * candidates), 'dynamic-<N>' (N candidates every step), either with '-k<K>' (K children per
+ * expanded node and K nodes expanded per level; default 8). Null for other names.
+ */
 export function parseDynamicTree(name: string): DynamicTree | null {
-  if (name === 'dynamic') return new DynamicTree({ name: 'dynamic' });
-  const m = /^dynamic-(\d+)$/.exec(name);
+  const m = /^dynamic(?:-(\d+))?(?:-k(\d+))?$/.exec(name);
   if (!m) return null;
+  const topK = m[2] === undefined ? undefined : Number(m[2]);
+  if (topK !== undefined && (topK < 1 || topK > MAX_RANK)) throw new TreeError(`tree '${name}': top-${topK}; expected -k<K> with K in [1, ${MAX_RANK}]`);
+  if (m[1] === undefined) return new DynamicTree({ measured: true, topK, name });
   const n = Number(m[1]);
   if (n < 1 || n > MAX_TREE_NODES - 1) throw new TreeError(`tree '${name}': ${n} candidates; expected dynamic-<N> with N in [1, ${MAX_TREE_NODES - 1}]`);
-  return new DynamicTree({ maxNodes: n });
+  return new DynamicTree({ maxNodes: n, topK, name });
 }
 
 /** One level's drafted children: for each expanded node (a row), its k best tokens and their log-probabilities. */
@@ -98,6 +111,17 @@ export interface LevelCandidates {
  * returned.
  */
 export type ExpandLevel = (picks: Int32Array | null, k: number) => Promise<LevelCandidates>;
+
+/** Every level of a step's drafting, the frontier chosen where it was drafted (e.g. on the GPU, with `frontier`). */
+export interface DraftedLevels {
+  /** levels[l]: the candidates at depth l + 1; its rows are the nodes expanded there. */
+  levels: LevelCandidates[];
+  /** picks[l]: the entries of levels[l] expanded at depth l + 2, in the order of levels[l + 1]'s rows. */
+  picks: Int32Array[];
+}
+
+/** Drafts every level at once, choosing each frontier itself (the k best by path score, ties to the lower entry). */
+export type DraftAllLevels = (k: number) => Promise<DraftedLevels>;
 
 export interface GrownTree {
   tree: CandidateTree;
@@ -119,40 +143,67 @@ interface Drafted {
   rank: number[];
 }
 
-/** Grows a step's tree from `root` (see the file header), drafting `depth` levels through `expand`. */
+/**
+ * The frontier rule: the `width` best of `scores` (a level's candidates, entry order), ties to
+ * the lower entry. The host twin of the `frontier` GPU op.
+ */
+export function frontierOf(scores: ArrayLike<number>, width: number): Int32Array {
+  const order = Array.from({ length: scores.length }, (_, e) => e).sort((a, b) => scores[b] - scores[a] || a - b);
+  return Int32Array.from(order.slice(0, width));
+}
+
+/** Adds a level's candidates (rows = the nodes `rows`) to the drafted nodes; returns their ids in entry order. */
+function addLevel(d: Drafted, rows: readonly number[], level: number, c: LevelCandidates, k: number): number[] {
+  if (c.ids.length !== rows.length * k || c.logProbs.length !== rows.length * k) {
+    throw new TreeError(`dynamic tree: level ${level} drafted ${c.ids.length} tokens and ${c.logProbs.length} log-probabilities; expected ${rows.length} rows × top-${k} = ${rows.length * k}`);
+  }
+  const fresh: number[] = [];
+  rows.forEach((parent, j) => {
+    for (let r = 0; r < k; r++) {
+      const lp = c.logProbs[j * k + r];
+      fresh.push(d.parent.length);
+      d.parent.push(parent);
+      d.token.push(c.ids[j * k + r]);
+      d.score.push(d.score[parent] + (lp > 0 ? 0 : lp)); // rounding can leave log q a hair above 0
+      d.depth.push(level);
+      d.rank.push(r);
+    }
+  });
+  return fresh;
+}
+
+/** Grows a step's tree from `root` (see the file header), drafting `depth` levels through `expand` and choosing each frontier here. */
 export async function growTree(root: number, spec: DynamicTree, depth: number, expand: ExpandLevel): Promise<GrownTree> {
   const k = spec.topK;
   const d: Drafted = { parent: [-1], token: [root], score: [0], depth: [0], rank: [-1] };
   let rows = [0]; // the nodes expanded at this level, in the order of expand's rows
   let picks: Int32Array | null = null;
   for (let level = 1; level <= depth; level++) {
-    const { ids, logProbs } = await expand(picks, k);
-    if (ids.length !== rows.length * k || logProbs.length !== rows.length * k) {
-      throw new TreeError(`dynamic tree: level ${level} drafted ${ids.length} tokens and ${logProbs.length} log-probabilities; expected ${rows.length} rows × top-${k} = ${rows.length * k}`);
-    }
-    const fresh: number[] = []; // node ids of this level, entry order
-    rows.forEach((parent, j) => {
-      for (let r = 0; r < k; r++) {
-        const lp = logProbs[j * k + r];
-        fresh.push(d.parent.length);
-        d.parent.push(parent);
-        d.token.push(ids[j * k + r]);
-        d.score.push(d.score[parent] + (lp > 0 ? 0 : lp)); // rounding can leave log q a hair above 0
-        d.depth.push(level);
-        d.rank.push(r);
-      }
-    });
+    const fresh = addLevel(d, rows, level, await expand(picks, k), k);
     if (level === depth) break;
-    // the k best of the level (finite scores only: a token of probability 0 is never worth a row)
-    const best = fresh
-      .map((node, entry) => ({ node, entry }))
-      .filter(({ node }) => Number.isFinite(d.score[node]))
-      .sort((a, b) => d.score[b.node] - d.score[a.node] || a.entry - b.entry)
-      .slice(0, k);
-    if (best.length === 0) break;
-    rows = best.map((b) => b.node);
-    picks = Int32Array.from(best, (b) => b.entry);
+    picks = frontierOf(fresh.map((n) => d.score[n]), Math.min(k, fresh.length));
+    rows = Array.from(picks, (e) => fresh[e]);
   }
+  return rerank(d, spec);
+}
+
+/** The step's tree from levels drafted with their frontiers already chosen (DraftAllLevels). */
+export function treeFromLevels(root: number, spec: DynamicTree, drafted: DraftedLevels): GrownTree {
+  const k = spec.topK;
+  const d: Drafted = { parent: [-1], token: [root], score: [0], depth: [0], rank: [-1] };
+  let rows = [0];
+  drafted.levels.forEach((c, l) => {
+    const fresh = addLevel(d, rows, l + 1, c, k);
+    if (l + 1 === drafted.levels.length) return;
+    const picks = drafted.picks[l];
+    if (!picks || picks.length !== drafted.levels[l + 1].ids.length / k) {
+      throw new TreeError(`dynamic tree: level ${l + 2} expands ${drafted.levels[l + 1].ids.length / k} nodes but ${picks?.length ?? 0} were picked`);
+    }
+    rows = Array.from(picks, (e) => {
+      if (!(e >= 0 && e < fresh.length)) throw new TreeError(`dynamic tree: level ${l + 1} pick ${e}, expected an entry of its ${fresh.length} candidates`);
+      return fresh[e];
+    });
+  });
   return rerank(d, spec);
 }
 
