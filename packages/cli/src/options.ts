@@ -4,7 +4,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FileSourceError, parseSafetensors, readFileChecked, WEIGHT_DTYPES, type ReadOptions, type WeightDType } from '@hydra-ts/model';
-import { CandidateTree, getTree, rootOnly, TreeError } from '@hydra-ts/tree';
+import { CandidateTree, DynamicTree, getTree, parseDynamicTree, rootOnly, TreeError } from '@hydra-ts/tree';
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
 
@@ -64,6 +64,14 @@ export function inputFile(option: string, file: string, opts: ReadOptions = {}):
 /** A tree file is at most a few MiB (1024 nodes); refuse anything far larger unread. */
 const MAX_TREE_FILE_BYTES = 16 * 2 ** 20;
 
+/** What --tree names: a fixed tree, or a dynamic one grown each step. */
+export type TreeSpec = CandidateTree | DynamicTree;
+
+/** treeOption, or 'dynamic' / 'dynamic-<N>': a tree grown each step from the head's draft probabilities. */
+export function treeSpecOption(value: unknown, option = 'tree'): TreeSpec {
+  return parseDynamicTree(String(value)) ?? treeOption(value, option);
+}
+
 /**
  * A built-in tree name, chain-<n>, 'root' (the root alone: the decoder runs as AR), or a JSON tree
  * file (one with no paths, as `hydra tune --out` writes where AR is fastest, is the root alone too);
@@ -71,6 +79,7 @@ const MAX_TREE_FILE_BYTES = 16 * 2 ** 20;
  */
 export function treeOption(value: unknown, option = 'tree'): CandidateTree {
   const v = String(value);
+  if (parseDynamicTree(v)) throw new UsageError(`--${option} ${v}: a fixed tree is needed here (a built-in name, chain-<n>, root or a tree file); dynamic trees are for decoding`);
   if (v.endsWith('.json') || existsSync(v)) {
     if (!existsSync(v)) throw new UsageError(`--${option} ${v}: file not found`);
     const bytes = inputFile(option, v, { maxBytes: MAX_TREE_FILE_BYTES, expected: 'a tree JSON file' });
@@ -169,7 +178,12 @@ export function checkHeadKind(file: string, kind: string, decoder: string): void
 }
 
 /** The tree must be one the model can run: ranks within the vocabulary, rows within the context. */
-export function checkTreeFits(tree: CandidateTree, option: string, spec: string | undefined, config: { vocabSize: number; maxSeqLen: number }): void {
+export function checkTreeFits(tree: TreeSpec, option: string, spec: string | undefined, config: { vocabSize: number; maxSeqLen: number }): void {
+  if (tree instanceof DynamicTree) {
+    if (tree.topK > config.vocabSize) throw new UsageError(`--${option} ${tree.name}: top-${tree.topK} of a vocabulary of ${config.vocabSize}`);
+    if (tree.maxNodes + 2 > config.maxSeqLen) throw new UsageError(`--${option} ${tree.name}: ${tree.maxNodes + 1} rows and a prompt token exceed the model's context of ${config.maxSeqLen}`);
+    return;
+  }
   const where = spec !== undefined && (spec.endsWith('.json') || existsSync(spec)) ? `--${option} ${spec}` : `--${option} ${tree.name}`;
   tree.checkFits({ vocabSize: config.vocabSize, contextLength: config.maxSeqLen }, where);
 }

@@ -4,11 +4,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { defaultTreeFor, type DefaultTree, type TuneOptions } from '@hydra-ts/decode';
+import { defaultTreeFor, withStepCost, type DefaultTree, type TuneOptions } from '@hydra-ts/decode';
 import type { DraftHead } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
-import type { CandidateTree } from '@hydra-ts/tree';
-import { checkTreeFits } from './options';
+import { DynamicTree } from '@hydra-ts/tree';
+import { checkTreeFits, type TreeSpec } from './options';
 import { bundledPromptFile } from './paths';
 import { readPrompts } from './commands/bench-parts/prompts';
 
@@ -72,13 +72,26 @@ export async function withDefaultTree(
   model: LlamaModel,
   modelPath: string,
   head: DraftHead | null,
-  given: CandidateTree | null,
+  given: TreeSpec | null,
   spec: { tree?: string; headFile: string },
-): Promise<{ head: DraftHead | null; tree: CandidateTree | undefined }> {
+): Promise<{ head: DraftHead | null; tree: TreeSpec | undefined }> {
   if (!head) return { head: null, tree: undefined };
   if (given) checkTreeFits(given, 'tree', spec.tree, model.config);
-  const tree = given ?? (await tunedTreeFor(model, modelPath, head, { headFile: spec.headFile })).tree;
-  if (tree.size > 1) return { head, tree };
+  const tree = await treeForHead(model, modelPath, head, given, { headFile: spec.headFile });
+  if (tree instanceof DynamicTree || tree.size > 1) return { head, tree };
   head.dispose?.();
   return { head: null, tree: undefined };
+}
+
+/**
+ * The tree `head` decodes with: `given` as it is, a measured dynamic tree ('dynamic') with the
+ * step cost of the tuning for these heads on this device, or with none given the tuned tree.
+ */
+export async function treeForHead(model: LlamaModel, modelPath: string, head: DraftHead, given: TreeSpec | null, opts: TunedTreeOptions = {}): Promise<TreeSpec> {
+  if (given instanceof DynamicTree) {
+    if (!given.measured || given.stepMs) return given;
+    const tuned = await tunedTreeFor(model, modelPath, head, opts);
+    return withStepCost(given, tuned.record.tuning.cost, given.depthFor(head.depth));
+  }
+  return given ?? (await tunedTreeFor(model, modelPath, head, opts)).tree;
 }

@@ -3,7 +3,9 @@
 // and drops its cache afterwards. Autoregressive decoding is the same loop with no head.
 import type { LlamaModel } from '@hydra-ts/model';
 import { DecodeSession, type DecodeRequest, type GenerateResult, type SessionOptions, type StepEvent } from './session';
+import { DynamicTree } from '@hydra-ts/tree';
 import { defaultTreeFor, type DefaultTreeOptions } from './tune/default-tree';
+import { dynamicTreeFor } from './tune/dynamic-tree';
 
 export type { GenerateResult, StepEvent } from './session';
 
@@ -11,7 +13,8 @@ export interface GenerateOptions extends DecodeRequest, Omit<SessionOptions, 'ca
   /**
    * With a head and no `tree`: how the default tree is found — tuned for this device, model and
    * head on first use (a few seconds), then read from the tree cache (defaultTreeFor). Where no
-   * tree beats AR the generation runs without the head.
+   * tree beats AR the generation runs without the head. A measured DynamicTree ('dynamic') takes
+   * its step cost from the same tuning.
    */
   defaultTree?: DefaultTreeOptions;
 }
@@ -35,6 +38,8 @@ export class SpeculativeDecoder {
       const tuned = await defaultTreeFor(this.model, head, opts.defaultTree);
       tree = tuned.tree;
       if (tuned.ar) head = null;
+    } else if (head && tree instanceof DynamicTree && tree.measured && !tree.stepMs) {
+      tree = await dynamicTreeFor(this.model, head, tree, opts.defaultTree);
     }
     const session = new DecodeSession(this.model, { head, tree, deviceProposals: opts.deviceProposals });
     try {

@@ -32,6 +32,7 @@ export {
   type TreeKeyParts,
   type TunedTreeRecord,
 } from './tune/default-tree';
+export { withStepCost, dynamicTreeFor } from './tune/dynamic-tree';
 export { memoryTreeStore, webStorageTreeStore, cacheStorageTreeStore, type TreeStore, type WebStorageLike, type ResponseCacheLike } from './tune/tree-store';
 export { defaultTreeCacheDir, fileTreeStore, platformTreeStore } from '#tree-store';
 export { resultStream, type ResultStream } from './result-stream';

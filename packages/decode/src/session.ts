@@ -7,7 +7,7 @@
 import { argmax, concat, flags, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
 import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
-import { rootOnly, type CandidateTree } from '@hydra-ts/tree';
+import { DynamicTree, growTree, rootOnly, treeFromLevels, type CandidateTree } from '@hydra-ts/tree';
 import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, samplingVerifier, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
 import { DecodeStats } from './stats';
 import { rowLayout, type RowLayout } from './rows';
@@ -37,8 +37,11 @@ export interface DecodeRequest {
 export interface SessionOptions {
   /** Draft head; omit (or null) for plain autoregressive decoding. Its state belongs to the session between generations. */
   head?: DraftHead | null;
-  /** Candidate tree; required with a head, ignored without one. */
-  tree?: CandidateTree;
+  /**
+   * Candidate tree; required with a head, ignored without one. A DynamicTree is grown each step
+   * from the head's draft probabilities (heads with draftLevels).
+   */
+  tree?: CandidateTree | DynamicTree;
   /**
    * Let a head that can (DraftHead.proposeOnDevice) leave its proposal on the GPU, so the verify
    * pass is recorded right behind the drafting with one read-back per step instead of two. The
@@ -127,7 +130,7 @@ const headOwner = new WeakMap<DraftHead, DecodeSession>();
 export class DecodeSession {
   readonly model: LlamaModel;
   readonly head: DraftHead | null;
-  readonly tree: CandidateTree;
+  readonly tree: CandidateTree | DynamicTree;
   readonly deviceProposals: boolean;
   private readonly cache: KVCache;
   /** The tokens whose KV rows the cache holds: cache row i is tokens[i]. */
@@ -144,7 +147,11 @@ export class DecodeSession {
     this.tree = ROOT_ONLY;
     if (this.head) {
       if (!opts.tree) throw new OptionError('a draft head needs a candidate tree (options.tree)');
-      if (opts.tree.depth > this.head.depth) {
+      if (opts.tree instanceof DynamicTree) {
+        if (!this.head.draftLevels) {
+          throw new OptionError(`tree '${opts.tree.name}' is dynamic: head '${this.head.name}' must give its draft probabilities level by level (DraftHead.draftLevels); pick a fixed tree for it`);
+        }
+      } else if (opts.tree.depth > this.head.depth) {
         throw new OptionError(`tree '${opts.tree.name}' is ${opts.tree.depth} deep but head '${this.head.name}' proposes only ${this.head.depth} levels`);
       }
       this.tree = opts.tree;
@@ -203,7 +210,7 @@ export class DecodeSession {
     this.acquire();
     const { model, cache, head } = this;
     const tokenizer = model.tokenizer;
-    const stats = new DecodeStats(this.tree.depth);
+    const stats = new DecodeStats(this.maxDepth);
     const decoder = tokenizer?.createStreamDecoder(plan.promptIds); // the first piece decodes in context
     const out: number[] = [];
     const started = now();
@@ -239,7 +246,7 @@ export class DecodeSession {
           break;
         }
         // Near the end of the context the tree shrinks to what fits.
-        const tree = cache.length + this.tree.size <= cache.capacity ? this.tree : ROOT_ONLY;
+        const tree = cache.length + this.maxRows <= cache.capacity ? this.tree : ROOT_ONLY;
 
         const { accepted, next } = await this.step(root, tree, plan, stats);
 
@@ -293,10 +300,21 @@ export class DecodeSession {
     };
   }
 
+  /** Deepest level a step drafts. */
+  private get maxDepth(): number {
+    return this.tree instanceof DynamicTree ? this.tree.depthFor(this.head!.depth) : this.tree.depth;
+  }
+
+  /** Most rows a step's verify pass has (root included). */
+  private get maxRows(): number {
+    return this.tree instanceof DynamicTree ? this.tree.maxNodes + 1 : this.tree.size;
+  }
+
   /** One speculative step from a chosen root: propose → one tree forward → verify → commit. */
-  private async step(root: number, tree: CandidateTree, plan: Plan, stats: DecodeStats): Promise<{ accepted: number[]; next: number }> {
+  private async step(root: number, shape: CandidateTree | DynamicTree, plan: Plan, stats: DecodeStats): Promise<{ accepted: number[]; next: number }> {
     let t0 = now();
-    const draft = await this.propose(root, tree);
+    const draft = shape instanceof DynamicTree ? await this.grow(root, shape) : await this.propose(root, shape);
+    const tree = draft.tree;
     stats.headMs += now() - t0;
 
     t0 = now();
@@ -468,6 +486,21 @@ export class DecodeSession {
       throw new OptionError(`head '${head.name}' proposed draftProbs of ${got}; expected a Float32Array [tree.size = ${n}, vocab = ${this.model.config.vocabSize}] (or null)`);
     }
     return { tree, layout, root, tokens, onDevice: null, draftProbs: draftProbs ?? null };
+  }
+
+  /** 1'. propose with a dynamic tree: grown from the head's level-by-level top-k (growTree). */
+  private async grow(root: number, spec: DynamicTree): Promise<Draft> {
+    const head = this.head!;
+    const depth = spec.depthFor(head.depth);
+    const drafting = head.draftLevels!({ root, context: this.committed, depth });
+    try {
+      // every level recorded at once where the head picks the frontiers itself (on the GPU), else level by level
+      const all = drafting.all?.(spec.topK);
+      const { tree, tokens } = all ? treeFromLevels(root, spec, await all) : await growTree(root, spec, depth, drafting.expand);
+      return { tree, layout: rowLayout(tree), root, tokens, onDevice: null, draftProbs: null };
+    } finally {
+      drafting.dispose();
+    }
   }
 
   /** 2. one base forward over the tree rows, and the read-back the verifier needs. */

@@ -1,8 +1,8 @@
 // The contract between draft heads and the decoder, and the state every head kind shares:
 // h_t, the (possibly PrefixMLP-refined) hidden state of the last committed token.
 import type { LlamaConfig } from '@hydra-ts/model';
-import { concat, flags, gatherRows, HostUploads, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, type Device, type Tensor } from '@hydra-ts/tensor';
-import type { CandidateTree } from '@hydra-ts/tree';
+import { concat, flags, gatherRows, HostUploads, logSoftmax, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, TOPK_MAX_K, type Device, type Tensor, type TopK } from '@hydra-ts/tensor';
+import type { CandidateTree, DraftedLevels, ExpandLevel, LevelCandidates } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import type { PrefixMLP } from './prefix';
@@ -30,6 +30,29 @@ export interface Proposal {
    * null) for deterministic (top-k) candidates.
    */
   draftProbs?: Float32Array | null;
+}
+
+/** A request for level-by-level drafting (dynamic trees). */
+export interface LevelDraftRequest {
+  /** The base model's next token, already chosen: the root of the tree to grow. */
+  root: number;
+  /** All tokens before root. */
+  context: readonly number[];
+  /** Levels that will be drafted (at most the head's depth). */
+  depth: number;
+}
+
+/** One step's level-by-level drafting; dispose() when the tree is grown (or abandoned). */
+export interface LevelDrafting {
+  /** See ExpandLevel (@hydra-ts/tree): each asked-for node's top-k children and their log-probabilities. */
+  expand: ExpandLevel;
+  /**
+   * Optional: every level at once with the frontiers chosen by the head (on the GPU: no read-back
+   * between levels), or null where it cannot for this k (then the caller expands level by level).
+   * Called instead of expand, never after it.
+   */
+  all?(k: number): Promise<DraftedLevels> | null;
+  dispose(): void;
 }
 
 /** A proposal request for proposeOnDevice: the tree's nodes in the verify pass's row order. */
@@ -72,6 +95,12 @@ export interface DraftHead {
    * Deterministic heads only (no draft distributions). Without it the decoder calls propose().
    */
   proposeOnDevice?(req: DeviceProposeRequest): Tensor | null;
+  /**
+   * Optional: drafting for dynamic trees (growTree in @hydra-ts/tree, EAGLE-2's reranked trees):
+   * the top-k children of the nodes asked for, level by level, with their log-probabilities under
+   * the head. Candidates are the top-k (deterministic). Without it the head works with fixed trees only.
+   */
+  draftLevels?(req: LevelDraftRequest): LevelDrafting;
   /** Optional: free what the head holds (GPU buffers). The decoder never calls it; the head's owner does. */
   dispose?(): void;
 }
@@ -214,11 +243,20 @@ export abstract class TopKHeads implements DraftHead {
 
   /** Checks a request against the heads' state; returns h_t. */
   protected checkRequest(req: ProposeRequest): Tensor {
+    return this.checkDraft(req.root, req.tree.depth, `tree '${req.tree.name}'`);
+  }
+
+  /** Checks a level-drafting request against the heads' state; returns h_t. */
+  protected checkLevels(req: LevelDraftRequest): Tensor {
+    if (!Number.isInteger(req.depth) || req.depth < 1) throw new HeadStateError(`${this.name}.draftLevels: depth = ${req.depth}, expected an integer >= 1`);
+    return this.checkDraft(req.root, req.depth, 'the dynamic tree');
+  }
+
+  private checkDraft(root: number, depth: number, what: string): Tensor {
     this.checkLive('propose');
-    const { tree, root } = req;
     if (!this.hT) throw new HeadStateError(`${this.name}.propose: no hidden state; call observe() with the committed tokens first`);
-    if (tree.depth > this.depth) {
-      throw new HeadStateError(`${this.name}.propose: tree '${tree.name}' has depth ${tree.depth}, these heads fill at most depth ${this.depth} (numHeads)`);
+    if (depth > this.depth) {
+      throw new HeadStateError(`${this.name}.propose: ${what} has depth ${depth}, these heads fill at most depth ${this.depth} (numHeads)`);
     }
     if (!Number.isInteger(root) || root < 0 || root >= this.config.vocabSize) {
       throw new HeadStateError(`${this.name}.propose: root token ${root}, expected an id in [0, ${this.config.vocabSize})`);
@@ -325,6 +363,46 @@ export function gpuTopK(logits: Tensor, k: number): Tensor {
     return indices;
   } finally {
     logits.dispose();
+  }
+}
+
+/**
+ * Each row's k best ids and their log-probabilities log softmax(logits), best first, ties to the
+ * lower id: the ids stay on the GPU as well ([rows, k] i32, owned by the caller) for the next
+ * level's rows. Ranked on the GPU up to TOPK_MAX_K, past it on the CPU. Disposes `logits` [rows, vocab].
+ */
+export async function logProbTopK(logits: Tensor, k: number): Promise<{ ids: Tensor; host: LevelCandidates }> {
+  const [rows, vocab] = logits.shape;
+  let lp: Tensor | null = null;
+  try {
+    if (k > vocab) throw new HeadStateError(`propose: the dynamic tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    lp = logSoftmax(logits); // [rows, vocab]
+    if (k > TOPK_MAX_K) {
+      const all = (await lp.read()) as Float32Array;
+      const ids = topkRows(all, rows, vocab, k);
+      const logProbs = Float32Array.from(ids, (id, i) => all[Math.floor(i / k) * vocab + id]);
+      return { ids: logits.device.tensor(ids, [rows, k], 'i32'), host: { ids, logProbs } };
+    }
+    return await readLogProbTopK(topk(lp, k)); // [rows, k] each
+  } finally {
+    lp?.dispose();
+    logits.dispose();
+  }
+}
+
+/**
+ * A recorded top-k of log-probabilities read back: the host lists, and the ids kept on the GPU
+ * ([rows, k] i32, owned by the caller). Disposes the values.
+ */
+export async function readLogProbTopK(top: TopK): Promise<{ ids: Tensor; host: LevelCandidates }> {
+  try {
+    const [logProbs, ids] = await Promise.all([top.values.read() as Promise<Float32Array>, top.indices.read() as Promise<Int32Array>]);
+    return { ids: top.indices, host: { ids, logProbs } };
+  } catch (e) {
+    top.indices.dispose();
+    throw e;
+  } finally {
+    top.values.dispose();
   }
 }
 

@@ -30,11 +30,11 @@ import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
 import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
-import type { DeviceProposeRequest, HeadBase, Proposal, ProposeRequest } from './draft-head';
+import type { DeviceProposeRequest, HeadBase, LevelDraftRequest, Proposal, ProposeRequest } from './draft-head';
 import { gpuTopK } from './draft-head';
 import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
 import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
-import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
+import { SequentialTopKHeads, type DraftNodes, type Keep, type NextRows } from './sequential-heads';
 
 /** drawCandidates' settings. */
 interface Draw {
@@ -57,7 +57,6 @@ function sampleFrom(q: Float32Array, u: number): number {
 
 /** The tree being drafted: what nextRows needs beyond the rows it is handed. */
 interface Walk {
-  tree: CandidateTree;
   /** Tokens before the root. */
   L: number;
   /** Layer inputs g_n of the tree rows so far [rows_d, dim], one tensor per depth (owned by the drafting). */
@@ -66,7 +65,23 @@ interface Walk {
   nodes: number[];
 }
 
+/** The ancestor-or-self relation among `nodes`: [rows, rows], a row sees its ancestors and itself. */
+function ancestryMask(nodes: readonly number[], drafted: DraftNodes): Uint8Array {
+  const rows = nodes.length;
+  const rowOf = new Map(nodes.map((v, r) => [v, r]));
+  const mask = new Uint8Array(rows * rows);
+  nodes.forEach((v, a) => {
+    for (let u = v; u >= 0; u = drafted.parents[u]) {
+      const b = rowOf.get(u);
+      if (b !== undefined) mask[a * rows + b] = 1;
+    }
+  });
+  return mask;
+}
+
 export class EagleHead extends SequentialTopKHeads {
+  /** The layer's tree mask and positions are built on the host from the picked nodes. */
+  protected override readonly devicePicks = false;
   readonly layerConfig: LayerConfig;
   /** The draft decoder layer (f32), owned by the head. */
   readonly layer: DecoderLayer;
@@ -183,7 +198,7 @@ export class EagleHead extends SequentialTopKHeads {
   }
 
   override async propose(req: ProposeRequest): Promise<Proposal> {
-    this.begin(req);
+    this.begin(req, req.tree.depth, `tree '${req.tree.name}'`);
     try {
       if (!this.draw || req.tree.depth === 0) return await super.propose(req);
       return await this.sampledProposal(req, this.draw);
@@ -194,7 +209,7 @@ export class EagleHead extends SequentialTopKHeads {
 
   override proposeOnDevice(req: DeviceProposeRequest): Tensor | null {
     if (this.draw) return null; // the draft distributions go to the host verifier
-    this.begin(req);
+    this.begin(req, req.tree.depth, `tree '${req.tree.name}'`);
     try {
       return super.proposeOnDevice(req);
     } finally {
@@ -243,15 +258,16 @@ export class EagleHead extends SequentialTopKHeads {
    */
   chainLogits(req: Omit<ProposeRequest, 'tree'>, path: readonly number[]): Tensor {
     const tree = path.length > 0 ? chain(path.length) : rootOnly(); // node j at depth j
-    this.begin({ ...req, tree });
+    this.begin(req, tree.depth);
     const owned: Tensor[] = [];
     const keep: Keep = (t) => (owned.push(t), t);
+    const drafted = { parents: tree.parents, depths: tree.positionOffsets };
     try {
       const walk = this.walk!;
       let f = this.hT!; // [1, dim] f'_L
       const rows = [keep(linear(f, this.base.outputWeight))]; // [1, vocab]
       for (let j = 1; j <= path.length; j++) {
-        f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), [j], keep);
+        f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), [j], drafted, keep);
         rows.push(keep(linear(f, this.base.outputWeight))); // [1, vocab]
       }
       return concat(rows, 0); // [m + 1, vocab]
@@ -268,20 +284,18 @@ export class EagleHead extends SequentialTopKHeads {
 
   /** The next depth's f': each parent's row g_n = W_fc [e(x_n); f'(its parent)] + b, run with every tree row so far. */
   protected nextRows(x: Tensor, n: NextRows, keep: Keep): Tensor {
-    const { tree } = this.walk!;
-    const parents = tree.nodesAtDepth(n.depth).filter((p) => tree.nodes[p].children.length > 0);
+    if (!(n.from instanceof Int32Array) || !(n.at instanceof Int32Array) || !n.nodes || !n.drafted) throw new HeadStateError('eagle.nextRows: the tree rows need host-side parents (devicePicks is false)');
     const column = keep(n.ids.reshape([n.ids.size, 1]));
     const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
-    return this.treeStep(this.walk!, x, tokens, n.from, parents, keep);
+    return this.treeStep(this.walk!, x, tokens, n.from, n.nodes, n.drafted, keep);
   }
 
   /**
    * Adds the rows g_n = W_fc [e(tokens); f[from]] + b_fc of tree nodes `nodes` to the walk and
    * runs every tree row so far, row of node n at position L-1+depth(n), seeing the committed rows,
-   * itself and its ancestors. Returns the new rows' outputs f'(n) [nodes, dim], made with `keep`.
+   * itself and its ancestors (in `drafted`). Returns the new rows' outputs f'(n) [nodes, dim], made with `keep`.
    */
-  private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], keep: Keep): Tensor {
-    const { tree } = walk;
+  private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], drafted: DraftNodes, keep: Keep): Tensor {
     const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [new, dim]
     const prev = keep(gatherRows(f, from)); // [new, dim]: f' of each row's parent
     const g = keep(linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.param('eagle.fc.bias'))); // [new, dim]
@@ -290,9 +304,8 @@ export class EagleHead extends SequentialTopKHeads {
     const x = walk.inputs.length === 1 ? g : keep(concat(walk.inputs, 0)); // [rows, dim]
     const all = walk.nodes;
     const rows = all.length;
-    const positions = Int32Array.from(all, (v) => walk.L - 1 + tree.nodes[v].depth);
-    const mask = new Uint8Array(rows * rows); // [rows, rows]: the tree's ancestor-or-self relation
-    for (let a = 0; a < rows; a++) for (let b = 0; b < rows; b++) mask[a * rows + b] = tree.attentionMask[all[a] * tree.size + all[b]];
+    const positions = Int32Array.from(all, (v) => walk.L - 1 + drafted.depths[v]);
+    const mask = ancestryMask(all, drafted); // [rows, rows]
     this.cache.checkRoom(rows, 'eagle.propose');
     const out = keep(this.layer.forward(x, this.cache.layers[0], positions, mask)); // [rows, dim]
     // the tree rows are scratch: the next depth writes them (and its own) again in the same place
@@ -306,12 +319,12 @@ export class EagleHead extends SequentialTopKHeads {
    * not yet cached (and for cached ones whose next token differs from the context's), the last
    * pairing f_{L-1} with the root. Its output f'_L becomes h_t.
    */
-  private begin(req: ProposeRequest): void {
+  private begin(req: Omit<ProposeRequest, 'tree'>, depth: number, what = 'the tree'): void {
     this.checkLive('propose');
-    const { tree, root, context } = req;
+    const { root, context } = req;
     const L = context.length;
-    if (tree.depth > this.depth) {
-      throw new HeadStateError(`eagle.propose: tree '${tree.name}' has depth ${tree.depth}, this head drafts at most depth ${this.depth} (numHeads)`);
+    if (depth > this.depth) {
+      throw new HeadStateError(`eagle.propose: ${what} has depth ${depth}, this head drafts at most depth ${this.depth} (numHeads)`);
     }
     if (!Number.isInteger(root) || root < 0 || root >= this.config.vocabSize) {
       throw new HeadStateError(`eagle.propose: root token ${root}, expected an id in [0, ${this.config.vocabSize})`);
@@ -348,7 +361,19 @@ export class EagleHead extends SequentialTopKHeads {
     } finally {
       for (const t of owned) t.dispose();
     }
-    this.walk = { tree, L, inputs: [], nodes: [] };
+    this.walk = { L, inputs: [], nodes: [] };
+  }
+
+  /** Dynamic trees rank the top-k by log-probability (drawn candidates are for fixed trees). */
+  protected override startLevels(req: LevelDraftRequest): Tensor {
+    if (this.draw) throw new HeadOptionError(`eagle.draftLevels: a dynamic tree ranks the head's top-k; drawn candidates (drawCandidates) work with fixed trees only — call drawCandidates(null) or pick a fixed tree`);
+    if (!Number.isInteger(req.depth) || req.depth < 1) throw new HeadStateError(`eagle.draftLevels: depth = ${req.depth}, expected an integer >= 1`);
+    this.begin(req, req.depth, 'the dynamic tree');
+    return this.hT!;
+  }
+
+  protected override endLevels(): void {
+    this.walk = null;
   }
 
   /** W_out f' for rows of f' [rows, dim]: [rows, vocab], owned by the caller. */

@@ -1,6 +1,6 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
 import { gpuTopK, TopKHeads } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
@@ -60,6 +60,12 @@ export class HydraHeads extends SequentialTopKHeads {
     }
     if (k > TOPK_MAX_K) return null;
     return gpuTopK(this.headLogits(i, x), k); // logits [rows, vocab]
+  }
+
+  /** recordTopK's log-probability twin: the fused kernel with logProbs where the head fits it. */
+  protected override recordLogProbTopK(i: number, x: Tensor, k: number): TopK {
+    if (this.fusedFits(x.shape[1], k)) return mlpTopK(x, this.stackOf(i), this.outputOf(i), k, { logProbs: true });
+    return super.recordLogProbTopK(i, x, k);
   }
 
   /**

@@ -1,5 +1,5 @@
 // Public API of @hydra-ts/heads.
-export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBase } from './draft-head';
+export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBase, LevelDraftRequest, LevelDrafting } from './draft-head';
 export { TopKHeads } from './draft-head';
 export { MedusaHeads } from './medusa';
 export { HydraHeads } from './hydra';

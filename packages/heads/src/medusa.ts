@@ -2,7 +2,8 @@
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
 import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
-import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
+import type { LevelCandidates } from '@hydra-ts/tree';
 import { HeadStateError } from './errors';
 import type { CandidateTree } from '@hydra-ts/tree';
 
@@ -114,6 +115,39 @@ export class MedusaHeads extends TopKHeads {
     } finally {
       ids.dispose();
     }
+  }
+
+  /**
+   * Level-by-level drafting for dynamic trees. The heads are independent of the path, so every
+   * node at depth d gets head d's list: all heads run once, at the first level, in one read-back.
+   */
+  draftLevels(req: LevelDraftRequest): LevelDrafting {
+    const hT = this.checkLevels(req);
+    let lists: LevelCandidates | null = null; // [depth, k]: head i's list at row i
+    let level = 0;
+    return {
+      expand: async (picks, k) => {
+        if (level >= req.depth) throw new HeadStateError(`medusa.draftLevels: asked for level ${level + 1} of a ${req.depth}-level draft`);
+        if (!lists) {
+          // every head's list at once: the fused kernel with log-probabilities where the heads fit it
+          const drafted = this.fusedFits(this.config.dim, k)
+            ? await readLogProbTopK(mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput, logProbs: true }))
+            : await logProbTopK(this.logits(hT, req.depth), k);
+          drafted.ids.dispose();
+          lists = drafted.host;
+        }
+        const rows = picks ? picks.length : 1;
+        const ids = new Int32Array(rows * k);
+        const logProbs = new Float32Array(rows * k);
+        for (let j = 0; j < rows; j++) {
+          ids.set(lists.ids.subarray(level * k, level * k + k), j * k);
+          logProbs.set(lists.logProbs.subarray(level * k, level * k + k), j * k);
+        }
+        level++;
+        return { ids, logProbs };
+      },
+      dispose: () => {},
+    };
   }
 
   /** Logits of heads 0..count-1 from h_t [1, dim]. Returns [count, vocab], owned by the caller. */

@@ -80,7 +80,8 @@ export class MLPSpeculatorHeads extends SequentialTopKHeads {
   /** The next stage's states: each parent's state continued with its own token (gathered on the GPU). */
   protected nextRows(s: Tensor, n: NextRows, keep: Keep): Tensor {
     const column = keep(n.ids.reshape([n.ids.size, 1]));
-    const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
+    const next = n.at instanceof Int32Array ? n.at.length : n.at.size;
+    const tokens = keep(keep(gatherRows(column, n.at)).reshape([next])); // [next] i32, on the GPU
     const states = keep(gatherRows(s, n.from)); // [next, inner]
     return keep(this.stage(n.depth, states, tokens));
   }

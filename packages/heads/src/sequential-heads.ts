@@ -3,8 +3,10 @@
 // built from the last (firstRows, nextRows) and how a head ranks them; the driver here walks the
 // tree depth by depth, either reading every depth's top-k back in one read (propose) or
 // leaving the proposal on the GPU in verify-row order (proposeOnDevice).
-import { concat, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
-import { cpuTopK, gatherProposal, TopKHeads, type DeviceProposeRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { concat, frontier, FRONTIER_MAX_WIDTH, logSoftmax, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
+import type { DraftedLevels } from '@hydra-ts/tree';
+import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { HeadStateError } from './errors';
 
 /** Every depth's recorded top-k lists and where each node's token sits in them. */
 export interface Draft {
@@ -27,20 +29,39 @@ export type Drafting = Generator<[number, Tensor, number], Draft, Tensor>;
 /** Hands a tensor made while drafting to the draft, which disposes it with itself. */
 export type Keep = <T extends Tensor>(t: T) => T;
 
+/** The nodes drafted so far, by id (0 = the root): a fixed tree's, or a dynamic tree's as it grows. */
+export interface DraftNodes {
+  /** Parent of each node, -1 for the root. */
+  readonly parents: ArrayLike<number>;
+  /** Depth of each node (the root 0). */
+  readonly depths: ArrayLike<number>;
+}
+
 /** Where the next depth's rows come from: for each of its parents, its parent's row and its own token. */
 export interface NextRows {
   /** The depth just drafted (1 = the root's children). */
   depth: number;
-  /** [next] the row of the parent of each next-depth parent, in the rows just ranked. */
-  from: Int32Array;
-  /** [next] its own token's entry in `ids` flattened ([rows, k] row-major). */
-  at: Int32Array;
+  /**
+   * [next] the row of the parent of each next-depth parent, in the rows just ranked: on the host,
+   * or an i32 tensor when a dynamic tree's frontier was picked on the GPU (heads with devicePicks).
+   */
+  from: Int32Array | Tensor;
+  /** [next] its own token's entry in `ids` flattened ([rows, k] row-major); on the host or the GPU, as `from`. */
+  at: Int32Array | Tensor;
   /** [rows, k] i32: the depth's top-k ids. */
   ids: Tensor;
+  /** [next] the node of each next-depth row, ids in `drafted`; null when picked on the GPU. */
+  nodes: readonly number[] | null;
+  drafted: DraftNodes | null;
 }
 
 export abstract class SequentialTopKHeads extends TopKHeads {
   readonly sequential = true;
+  /**
+   * nextRows takes `from` and `at` as GPU tensors too, so a dynamic tree's levels are drafted
+   * with each frontier picked on the GPU and one read-back for the whole draft (draftLevels' all).
+   */
+  protected readonly devicePicks: boolean = true;
 
   /** Head 0's input rows [1, width] for the root (made with `keep`, or h_t itself). */
   protected abstract firstRows(hT: Tensor, root: number, keep: Keep): Tensor;
@@ -77,7 +98,7 @@ export abstract class SequentialTopKHeads extends TopKHeads {
         const rowOf = new Map(parents.map((p, j) => [p, j]));
         const from = Int32Array.from(next, (p) => rowOf.get(tree.parents[p])!); // row of x
         const at = Int32Array.from(next, (p, j) => from[j] * k + tree.ranks[p]); // entry of ids
-        x = this.nextRows(x, { depth: d, from, at, ids }, keep);
+        x = this.nextRows(x, { depth: d, from, at, ids, nodes: next, drafted: { parents: tree.parents, depths: tree.positionOffsets } }, keep);
         parents = next;
       }
     } catch (e) {
@@ -125,6 +146,130 @@ export abstract class SequentialTopKHeads extends TopKHeads {
       draft.dispose();
     }
   }
+
+  /**
+   * Level-by-level drafting for dynamic trees: level 1 ranks the root's row; each later level
+   * builds the rows of the picked nodes from their parents' rows (nextRows, as for a fixed tree)
+   * and ranks them by log-probability. One read-back per level (the picks depend on it).
+   */
+  draftLevels(req: LevelDraftRequest): LevelDrafting {
+    const hT = this.startLevels(req);
+    const owned: Tensor[] = [];
+    const keep: Keep = (t) => (owned.push(t), t);
+    const parents: number[] = [-1];
+    const depths: number[] = [0];
+    let x: Tensor | null = null; // [rows, width] the last level's input rows
+    let ids: Tensor | null = null; // [rows, k] their top-k ids
+    let rowNodes = [0];
+    let lastK = 0;
+    let level = 0;
+    let done = false;
+    return {
+      expand: async (picks, k) => {
+        if (done) throw new HeadStateError(`${this.name}.draftLevels: the drafting was disposed`);
+        if (level >= req.depth) throw new HeadStateError(`${this.name}.draftLevels: asked for level ${level + 1} of a ${req.depth}-level draft`);
+        if (picks === null) {
+          x = this.firstRows(hT, req.root, keep);
+        } else {
+          if (!x || !ids) throw new HeadStateError(`${this.name}.draftLevels: picks before the first level`);
+          const from = Int32Array.from(picks, (p) => Math.floor(p / lastK)); // the parent's row
+          for (const p of picks) if (!(p >= 0 && p < ids.size)) throw new HeadStateError(`${this.name}.draftLevels: pick ${p}, expected an entry of the last level's ${ids.size} candidates`);
+          const nodes = Array.from(from, (row) => {
+            parents.push(rowNodes[row]);
+            depths.push(level);
+            return parents.length - 1;
+          });
+          x = this.nextRows(x, { depth: level, from, at: picks, ids, nodes, drafted: { parents, depths } }, keep);
+          rowNodes = nodes;
+        }
+        const ranked = k <= TOPK_MAX_K ? await readLogProbTopK(this.recordLogProbTopK(level, x, k)) : await logProbTopK(this.headLogits(level, x), k);
+        ids = keep(ranked.ids);
+        lastK = k;
+        level++;
+        return ranked.host;
+      },
+      all: (k) => {
+        if (!this.devicePicks || k > TOPK_MAX_K || k > FRONTIER_MAX_WIDTH) return null;
+        if (done || level > 0) throw new HeadStateError(`${this.name}.draftLevels: all() after the drafting started or ended`);
+        level = req.depth;
+        return this.draftAll(hT, req, k, keep);
+      },
+      dispose: () => {
+        if (done) return;
+        done = true;
+        for (const t of owned) t.dispose();
+        this.endLevels();
+      },
+    };
+  }
+
+  /**
+   * Every level recorded on the GPU: each level's rows ranked by log softmax and top-k, the next
+   * frontier picked by `frontier` (the k best by path score), their rows built from it with no
+   * read-back, and all levels read back at the end in one i32 and one f32 read.
+   */
+  private async draftAll(hT: Tensor, req: LevelDraftRequest, k: number, keep: Keep): Promise<DraftedLevels> {
+    let x = this.firstRows(hT, req.root, keep); // [1, width]
+    let base = this.uploads.get('dynamic tree root score', [0], [1], 'f32'); // held by uploads
+    const ids: Tensor[] = []; // per level [rows, k] i32
+    const logProbs: Tensor[] = []; // per level [rows, k] f32
+    const picks: Tensor[] = []; // per level but the last [k] i32 entries
+    for (let level = 1; level <= req.depth; level++) {
+      const top = this.recordLogProbTopK(level - 1, x, k);
+      ids.push(keep(top.indices));
+      logProbs.push(keep(top.values));
+      if (level === req.depth) break;
+      const next = frontier(top.values, base, k); // the k best candidates of this level
+      keep(next.rows);
+      picks.push(keep(next.entries));
+      x = this.nextRows(x, { depth: level, from: next.rows, at: next.entries, ids: top.indices, nodes: null, drafted: null }, keep);
+      base = keep(next.scores);
+    }
+    const flat = (ts: Tensor[]) => (ts.length === 1 ? keep(ts[0].reshape([ts[0].size])) : keep(concat(ts.map((t) => keep(t.reshape([t.size]))), 0)));
+    const ints = flat([...ids, ...picks]);
+    const floats = flat(logProbs);
+    const [i32, f32] = await Promise.all([ints.read() as Promise<Int32Array>, floats.read() as Promise<Float32Array>]);
+    const levels: DraftedLevels['levels'] = [];
+    const picked: Int32Array[] = [];
+    let io = 0;
+    let fo = 0;
+    ids.forEach((t) => {
+      levels.push({ ids: i32.slice(io, io + t.size), logProbs: f32.slice(fo, fo + t.size) });
+      io += t.size;
+      fo += t.size;
+    });
+    for (const t of picks) {
+      picked.push(i32.slice(io, io + t.size));
+      io += t.size;
+    }
+    return { levels, picks: picked };
+  }
+
+  /**
+   * Head i's k best ids per row of x with their log-probabilities, recorded on the GPU: [rows, k]
+   * each, owned by the caller; k <= TOPK_MAX_K. Heads with a fused kernel override it.
+   */
+  protected recordLogProbTopK(i: number, x: Tensor, k: number): TopK {
+    const logits = this.headLogits(i, x); // [rows, vocab]
+    try {
+      const lp = logSoftmax(logits);
+      try {
+        return topk(lp, k);
+      } finally {
+        lp.dispose();
+      }
+    } finally {
+      logits.dispose();
+    }
+  }
+
+  /** Checks a level-drafting request and returns h_t (EAGLE first brings its cache up to the root). */
+  protected startLevels(req: LevelDraftRequest): Tensor {
+    return this.checkLevels(req);
+  }
+
+  /** After a level drafting. */
+  protected endLevels(): void {}
 
   /** Drives `steps`, answering each depth with `rank`'s ids. */
   protected async run(steps: Drafting, rank: (i: number, x: Tensor, k: number) => Promise<Tensor>): Promise<Draft> {

@@ -6,7 +6,7 @@ import { ChatSession, encodeMessages, hasChatTemplate } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
 import { OptionError } from '@hydra-ts/tensor';
-import type { CandidateTree } from '@hydra-ts/tree';
+import type { CandidateTree, DynamicTree } from '@hydra-ts/tree';
 import { typicalVerifier } from '@hydra-ts/verify';
 import type { Engine, EngineChunk, EngineInput, EngineRequest, EngineResult } from './engine';
 
@@ -15,7 +15,7 @@ export interface DecoderEngineOptions {
   id: string;
   /** Draft head (and its tree); omit for autoregressive decoding. */
   head?: DraftHead | null;
-  tree?: CandidateTree;
+  tree?: CandidateTree | DynamicTree;
   /** Verifier at temperature > 0: 'sample' (lossless, the default) or 'typical'. */
   sampledVerifier?: 'sample' | 'typical';
   /** Reported by /health (e.g. { decoder: 'hydra++' }). */

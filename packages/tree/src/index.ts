@@ -10,3 +10,5 @@ export {
 } from './acceptance';
 export type { AcceptanceTable } from './acceptance';
 export { chain, rootOnly, trees, getTree } from './builtin';
+export { DynamicTree, DYNAMIC_DEFAULT_NODES, parseDynamicTree, growTree, treeFromLevels, frontierOf } from './dynamic';
+export type { DynamicTreeOptions, LevelCandidates, ExpandLevel, DraftedLevels, DraftAllLevels, GrownTree } from './dynamic';

@@ -8,17 +8,17 @@ import { ReplayHead, sha256Hex, SpeculativeDecoder, type GenerateResult } from '
 import { createHead, type DraftHead } from '@hydra-ts/heads';
 import type { LlamaModel, WeightDType } from '@hydra-ts/model';
 import { measureDispatchFloor } from '@hydra-ts/tensor';
-import { CandidateTree } from '@hydra-ts/tree';
+import { CandidateTree, DynamicTree } from '@hydra-ts/tree';
 import type { Verifier } from '@hydra-ts/verify';
 import { UsageError } from '../errors';
-import { checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, numberOption, outputFileOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkTreeFits, decoderOption, deviceLine, dtypeOption, intOption, numberOption, outputFileOption, treeSpecOption, verifierOption, type DecoderKind, type TreeSpec } from '../options';
 import { bundledModelDir, bundledPromptFile } from '../paths';
 import { benchHead, type SpeculativeKind } from './bench-parts/heads';
 import { readPrompts } from './bench-parts/prompts';
 import { formatFloor, formatTable, runFigures, summarize, withSpeedups, type BenchReport, type FloorRow, type RunFigures } from './bench-parts/report';
 import { REPLAY_ACCEPTANCE, REPLAY_SOURCE } from './bench-parts/replay-rates';
 import { renderHtml } from './bench-parts/html';
-import { tunedTreeFor } from '../tuned-tree';
+import { treeForHead, tunedTreeFor } from '../tuned-tree';
 import { loadModel } from './generate';
 
 export { bundledPromptFile };
@@ -59,7 +59,8 @@ export interface BenchPlan {
   prompts: string[];
   decoders: DecoderKind[];
   /** The trees to bench every speculative decoder with, or null: each decoder's tuned default tree. */
-  trees: CandidateTree[] | null;
+  /** --trees: fixed or dynamic trees, or 'tuned' (each decoder's tuned tree, as without --trees). */
+  trees: Array<TreeSpec | 'tuned'> | null;
   maxNewTokens: number;
   verifier: Verifier;
   temperature: number;
@@ -91,7 +92,7 @@ export function planBench(flags: BenchFlags): BenchPlan {
   const treeSpecs = given === undefined ? null : String(given).split(',').map((s) => s.trim()).filter(Boolean);
   if (treeSpecs && treeSpecs.length === 0) throw new UsageError('--trees: expected a comma-separated list of tree names or JSON files');
   const treeFlag = flags.trees !== undefined ? 'trees' : 'tree';
-  const trees = treeSpecs ? distinctTreeNames(treeSpecs, treeSpecs.map((spec) => treeOption(spec, treeFlag))) : null;
+  const trees = treeSpecs ? distinctTreeNames(treeSpecs, treeSpecs.map((spec) => (spec === 'tuned' ? 'tuned' : treeSpecOption(spec, treeFlag)))) : null;
   if (flags.json !== undefined) outputFileOption('json', String(flags.json));
   if (flags.html !== undefined) outputFileOption('html', String(flags.html));
   const replay = flags.replay ?? false;
@@ -104,7 +105,7 @@ export function planBench(flags: BenchFlags): BenchPlan {
   const promptFile = flags.prompts ?? bundledPromptFile();
   const prompts = readPrompts(promptFile, limit);
   const modelDir = flags.model ? (flags.model.endsWith('.bin') ? path.dirname(flags.model) : flags.model) : bundledModelDir();
-  const deepest = trees ? Math.max(...trees.map((t) => t.depth)) : 4;
+  const deepest = trees ? Math.max(...trees.map((t) => (t === 'tuned' ? 4 : t instanceof DynamicTree ? (t.depth ?? 4) : t.depth))) : 4;
   const numHeads = intOption('num-heads', flags.numHeads ?? Math.max(deepest, 1), 1, 64);
   if (replay && numHeads > 4) throw new UsageError(`--num-heads ${numHeads}: the replayed acceptance rates cover 4 depths`);
   return {
@@ -133,7 +134,7 @@ interface Config {
   decoder: DecoderKind;
   head: DraftHead | null;
   heads: string | null;
-  tree: CandidateTree | undefined;
+  tree: TreeSpec | undefined;
   /** Tree name in the table ('root (tuned: AR)' where the tuner chose AR). */
   treeLabel: string | null;
 }
@@ -150,14 +151,15 @@ interface BenchHeads {
  * Trees label the table's rows, so two files whose trees share a name (two `hydra tune` outputs,
  * say) are told apart by their file names; the same tree given twice is an error.
  */
-function distinctTreeNames(specs: readonly string[], trees: CandidateTree[]): CandidateTree[] {
+function distinctTreeNames(specs: readonly string[], trees: Array<TreeSpec | 'tuned'>): Array<TreeSpec | 'tuned'> {
   const seen = new Set<string>();
   for (const spec of specs) {
     if (seen.has(spec)) throw new UsageError(`--trees lists ${spec} twice`);
     seen.add(spec);
   }
+  const nameOf = (t: TreeSpec | 'tuned') => (t === 'tuned' ? t : t.name);
   return trees.map((tree, i) => {
-    if (trees.filter((t) => t.name === tree.name).length === 1) return tree;
+    if (tree === 'tuned' || tree instanceof DynamicTree || trees.filter((t) => nameOf(t) === tree.name).length === 1) return tree;
     const name = `${tree.name} (${path.basename(specs[i]!)})`;
     return CandidateTree.fromPaths(tree.toJSON().paths, { name });
   });
@@ -198,7 +200,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
   const { model, path: modelPath } = await loadModel(plan.model, plan.dtype, plan.softwareThreads, flags);
   let heads = new Map<DecoderKind, BenchHeads>();
   try {
-    if (plan.trees && plan.decoders.some((d) => d !== 'ar')) plan.trees.forEach((t, i) => checkTreeFits(t, plan.treeFlag, plan.treeSpecs![i], model.config));
+    if (plan.trees && plan.decoders.some((d) => d !== 'ar')) plan.trees.forEach((t, i) => t !== 'tuned' && checkTreeFits(t, plan.treeFlag, plan.treeSpecs![i], model.config));
     heads = await loadBenchHeads(model, plan);
     const dec = new SpeculativeDecoder(model);
 
@@ -223,31 +225,45 @@ export async function runBench(flags: BenchFlags): Promise<BenchReport> {
         configs.push({ label: decoder, decoder, head: null, heads: null, tree: undefined, treeLabel: null });
         continue;
       }
-      if (!plan.trees) {
-        // The default: the tree tuned for these heads on this device (cached after the first run).
+      // The default (and --trees tuned): the tree tuned for these heads on this device (cached after the first run).
+      const tuned = async (label: string): Promise<Config> => {
         const headId = h.file ? undefined : h.replay ? `${h.label} sha256:${await sha256Hex(JSON.stringify(REPLAY_ACCEPTANCE[decoder as SpeculativeKind]))}` : `untrained ${decoder} createHead ${plan.numHeads} heads`;
-        const tuned = await tunedTreeFor(model, modelPath, h.head, {
+        const t = await tunedTreeFor(model, modelPath, h.head, {
           headFile: h.file,
           headId,
           acceptance: h.replay ? REPLAY_ACCEPTANCE[decoder as SpeculativeKind] : undefined,
           tune: h.replay ? replayTuning : undefined,
         });
-        configs.push({
-          label: decoder,
+        return {
+          label,
           decoder,
-          head: tuned.ar ? null : h.head,
+          head: t.ar ? null : h.head,
           heads: h.label,
-          tree: tuned.ar ? undefined : tuned.tree,
-          treeLabel: tuned.ar ? 'root (tuned: AR)' : `${tuned.tree.name} (${tuned.tree.size - 1} nodes)`,
-        });
+          tree: t.ar ? undefined : t.tree,
+          treeLabel: t.ar ? 'root (tuned: AR)' : `${t.tree.name} (${t.tree.size - 1} nodes)`,
+        };
+      };
+      if (!plan.trees) {
+        configs.push(await tuned(decoder));
         continue;
       }
       for (const tree of plan.trees) {
+        const label = multiTree ? `${decoder} @ ${tree === 'tuned' ? 'tuned' : tree.name}` : decoder;
+        if (tree === 'tuned') {
+          configs.push(await tuned(label));
+          continue;
+        }
+        if (tree instanceof DynamicTree) {
+          if (!h.head.draftLevels) throw new UsageError(`--trees ${tree.name}: the ${decoder} heads give no draft probabilities level by level (draftLevels); dynamic trees need them`);
+          const grown = await treeForHead(model, modelPath, h.head, tree, { headFile: h.file });
+          configs.push({ label, decoder, head: h.head, heads: h.label, tree: grown, treeLabel: `${tree.name} (≤ ${tree.maxNodes} nodes, top-${tree.topK}, ${tree.depthFor(h.head.depth)} deep)` });
+          continue;
+        }
         if (tree.depth > h.head.depth) {
           throw new UsageError(`--trees ${tree.name}: ${tree.depth} levels deep, but the ${decoder} heads fill only ${h.head.depth}`);
         }
         const ar = tree.size === 1; // 'root': the decoder without its head
-        configs.push({ label: multiTree ? `${decoder} @ ${tree.name}` : decoder, decoder, head: ar ? null : h.head, heads: h.label, tree: ar ? undefined : tree, treeLabel: tree.name });
+        configs.push({ label, decoder, head: ar ? null : h.head, heads: h.label, tree: ar ? undefined : tree, treeLabel: tree.name });
       }
     }
 

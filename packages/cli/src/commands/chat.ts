@@ -7,7 +7,7 @@ import type { ChatMessage, LlamaModel } from '@hydra-ts/model';
 import { ChatSession, type ChatOptions, type ChatResult } from '@hydra-ts/chat';
 import type { DraftHead } from '@hydra-ts/heads';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, headsFileKind, intOption, numberOption, treeOption } from '../options';
+import { decoderOption, deviceLine, headsFileKind, intOption, numberOption, treeSpecOption } from '../options';
 import { defaultHeadFile } from '../paths';
 import { withDefaultTree } from '../tuned-tree';
 import { headFor, lastValues, loadModel } from './generate';
@@ -44,7 +44,7 @@ export async function runChat(rawFlags: ChatFlags): Promise<void> {
   };
   // Without --decoder, heads decode as the kind their file records.
   const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
-  const givenTree = flags.tree ? treeOption(flags.tree) : null;
+  const givenTree = flags.tree ? treeSpecOption(flags.tree) : null;
   const interactive = Boolean(flags.interactive) || (flags.messages === undefined && Boolean(process.stdin.isTTY));
   if (interactive && flags.messages !== undefined) throw new UsageError('--interactive and --messages: give one of them');
   // Read the messages before loading anything, so a bad file fails fast.

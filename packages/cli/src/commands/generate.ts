@@ -4,11 +4,11 @@ import { LlamaModel } from '@hydra-ts/model';
 import { loadHead, type DraftHead } from '@hydra-ts/heads';
 import { SpeculativeDecoder, type GenerateResult } from '@hydra-ts/decode';
 import { formatProfile, getDevice } from '@hydra-ts/tensor';
-import type { CandidateTree } from '@hydra-ts/tree';
+import { DynamicTree } from '@hydra-ts/tree';
 import { UsageError } from '../errors';
-import { checkHeadKind, checkTreeFits, decoderOption, headsFileKind, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeOption, verifierOption, type DecoderKind } from '../options';
+import { checkHeadKind, checkTreeFits, decoderOption, headsFileKind, deviceLine, dtypeOption, intOption, maxContextOption, numberOption, treeSpecOption, verifierOption, type DecoderKind, type TreeSpec } from '../options';
 import { bundledModelDir, defaultHeadFile } from '../paths';
-import { tunedTreeFor } from '../tuned-tree';
+import { treeForHead } from '../tuned-tree';
 
 export interface GenerateFlags {
   model?: string;
@@ -88,32 +88,33 @@ export async function runGenerate(rawFlags: GenerateFlags): Promise<void> {
   const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
   const verifierName = flags.verifier ?? (temperature === 0 ? 'greedy' : 'sample');
   const verifier = verifierOption(verifierName, temperature, topK, topP);
-  const givenTree = flags.tree ? treeOption(flags.tree) : null;
+  const givenTree = flags.tree ? treeSpecOption(flags.tree) : null;
   const others = (flags.compare ?? '').split(',').filter(Boolean).map(decoderOption).filter((d) => d !== decoder);
   const { model, path } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
   if (givenTree && (decoder !== 'ar' || others.length > 0)) checkTreeFits(givenTree, 'tree', flags.tree, model.config);
   const prompt = flags.prompt ?? '';
   // Each speculative decoder's tree: --tree, else the one tuned for its heads on this device
   // (cached; the root alone when no tree beats AR here, and the decoder then runs without its head).
-  const trees = new Map<DecoderKind, CandidateTree>();
-  const treeFor = async (kind: DecoderKind, head: DraftHead, headFile: string): Promise<CandidateTree> => {
+  const trees = new Map<DecoderKind, TreeSpec>();
+  const treeFor = async (kind: DecoderKind, head: DraftHead, headFile: string): Promise<TreeSpec> => {
     let tree = trees.get(kind);
     if (!tree) {
-      tree = givenTree ?? (await tunedTreeFor(model, path, head, { headFile })).tree;
+      tree = await treeForHead(model, path, head, givenTree, { headFile });
       trees.set(kind, tree);
     }
     return tree;
   };
+  const pays = (t: TreeSpec): boolean => t instanceof DynamicTree || t.size > 1;
   const treeName = (kind: DecoderKind) => {
     const t = trees.get(kind);
-    return !t ? null : t.size === 1 ? 'root (AR: no tree pays on this device)' : t.name;
+    return !t ? null : !pays(t) ? 'root (AR: no tree pays on this device)' : t.name;
   };
 
   const run = async (kind: DecoderKind, stream: boolean, tokens = maxNewTokens): Promise<GenerateResult> => {
     const headFile = kind === 'ar' ? '' : ((kind === decoder ? flags.heads : undefined) ?? defaultHeadFile(path, kind));
     const loaded = await headFor(model, path, kind, headFile || undefined, flags.allowNonfinite === true);
     const tree = loaded ? await treeFor(kind, loaded, headFile) : undefined;
-    const head = tree && tree.size > 1 ? loaded : null;
+    const head = tree && pays(tree) ? loaded : null;
     try {
       const dec = new SpeculativeDecoder(model);
       const it = dec.stream({

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { DecoderEngine, createServer } from '@hydra-ts/server';
 import type { DraftHead } from '@hydra-ts/heads';
 import { UsageError } from '../errors';
-import { decoderOption, deviceLine, headsFileKind, intOption, treeOption } from '../options';
+import { decoderOption, deviceLine, headsFileKind, intOption, treeSpecOption } from '../options';
 import { defaultHeadFile } from '../paths';
 import { withDefaultTree } from '../tuned-tree';
 import { headFor, lastValues, loadModel } from './generate';
@@ -36,7 +36,7 @@ export async function runServe(rawFlags: ServeFlags): Promise<void> {
   const sampledVerifier = String(flags.sampledVerifier ?? 'sample');
   if (sampledVerifier !== 'sample' && sampledVerifier !== 'typical') throw new UsageError(`--sampled-verifier ${sampledVerifier}: expected sample (lossless) or typical`);
   const decoder = decoderOption(flags.decoder ?? (flags.heads ? (headsFileKind(flags.heads) ?? 'hydra') : 'ar'));
-  const givenTree = flags.tree ? treeOption(flags.tree) : null;
+  const givenTree = flags.tree ? treeSpecOption(flags.tree) : null;
 
   const { model, path: modelPath } = await loadModel(flags.model, flags.dtype, flags.softwareThreads ?? 0, flags);
   let head: DraftHead | null = null;

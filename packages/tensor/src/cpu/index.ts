@@ -12,6 +12,7 @@ export { concatCpu } from './concat';
 export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
+export { frontierCpu } from './frontier';
 export { mlpTopKCpu, type MlpStackCpuMember } from './mlp-topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
 export { fusedLinearCpu, linearPrologueCpu, type FusedLinearCpu } from './linear';

@@ -21,7 +21,8 @@ function affine(w: ArrayLike<number>, b: ArrayLike<number> | null, x: ArrayLike<
 
 /**
  * x [xRows, inDim]; row r uses member r (several members) or member 0; output [vocab, dim] or,
- * perMemberOutput, [members·vocab, dim]. Returns the logits [rows, vocab] and their top-k.
+ * perMemberOutput, [members·vocab, dim]. Returns the logits [rows, vocab] (with logProbs their
+ * log softmax) and their top-k.
  */
 export function mlpTopKCpu(
   x: ArrayLike<number>,
@@ -33,6 +34,7 @@ export function mlpTopKCpu(
   vocab: number,
   k: number,
   perMemberOutput = false,
+  logProbs = false,
 ): { logits: Float32Array; values: Float32Array; indices: Int32Array } {
   const rows = members.length === 1 ? xRows : members.length;
   const logits = new Float32Array(rows * vocab);
@@ -53,5 +55,17 @@ export function mlpTopKCpu(
       logits[r * vocab + j] = s;
     }
   }
-  return { logits, ...topkCpu(logits, rows, vocab, k) };
+  if (!logProbs) return { logits, ...topkCpu(logits, rows, vocab, k) };
+  // log softmax per row, in f64, then rounded to f32 as the kernel writes it
+  const lp = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    let m = -Infinity;
+    for (const v of row) m = Math.max(m, v);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    const lse = m + Math.log(s);
+    for (let j = 0; j < vocab; j++) lp[r * vocab + j] = row[j] - lse;
+  }
+  return { logits: lp, ...topkCpu(lp, rows, vocab, k) };
 }

@@ -18,7 +18,7 @@ interface Case {
   n: number;
 }
 
-async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32') {
+async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32', onDevice = false) {
   const r = seededRandom(seed);
   const int = (k: number) => Math.floor(r() * k);
   const xa = randomArray(c.m * c.w, seed + 1);
@@ -30,7 +30,11 @@ async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32') {
   const x = device.tensor(xa, [c.m, c.w]);
   const ids = device.tensor(ida, [c.nIds], 'i32');
   const table = device.tensor(ta, [c.vocab, c.dim], dtype); // converted to f16 on write: ta holds f16 values already
-  const out = appendEmbeddings(x, rows, ids, at, table);
+  const rowsT = onDevice ? device.tensor(Int32Array.from(rows), [c.n], 'i32') : null;
+  const atT = onDevice ? device.tensor(Int32Array.from(at), [c.n], 'i32') : null;
+  const out = rowsT && atT ? appendEmbeddings(x, rowsT, ids, atT, table) : appendEmbeddings(x, rows, ids, at, table);
+  rowsT?.dispose();
+  atT?.dispose();
   expect(out.shape).toEqual([c.n, c.w + c.dim]);
   // A gather copies values: bit-identical to the CPU twin.
   expect(Array.from(await out.read())).toEqual(Array.from(appendEmbeddingsCpu(xa, c.w, rows, ida, at, ta, c.dim)));
@@ -49,6 +53,20 @@ describe('appendEmbeddings matches its CPU twin exactly', () => {
   it('f16 table', async (ctx) => {
     if (!device.hasF16) ctx.skip();
     await check({ m: 3, w: 96, vocab: 40, dim: 32, nIds: 6, n: 5 }, 7, 'f16');
+  });
+  it('rows and at as GPU tensors (a dynamic tree\'s frontier)', async () => {
+    for (const c of cases) await check(c, c.m + c.n + 5, 'f32', true);
+  });
+  it('a bad GPU row index zeroes its row and surfaces at the next read-back', async () => {
+    const x = device.tensor(randomArray(6, 1), [2, 3]);
+    const ids = device.tensor(Int32Array.of(0, 1), [2], 'i32');
+    const table = device.tensor(randomArray(8, 2), [4, 2]);
+    const rows = device.tensor(Int32Array.of(0, 2), [2], 'i32'); // x has rows 0 and 1
+    const at = device.tensor(Int32Array.of(0, 1), [2], 'i32');
+    const out = appendEmbeddings(x, rows, ids, at, table);
+    await expect(out.read()).rejects.toThrow(IndexError);
+    expect(() => appendEmbeddings(x, rows, ids, [0, 1], table)).toThrow(/both be on the host or both be i32 tensors/);
+    for (const t of [x, ids, table, rows, at, out]) t.dispose();
   });
   it('random shapes (property)', async () => {
     await fc.assert(

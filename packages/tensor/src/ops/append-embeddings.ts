@@ -6,8 +6,8 @@
 
 import { IndexError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, enableF16, FLAT_WORKGROUP, grid, kernel, params, wgslFloat } from '../kernel';
-import type { Tensor } from '../tensor';
-import type { DType } from '../tensor';
+import { Tensor, type DType } from '../tensor';
+import { concat } from './concat';
 
 const WG = 256;
 const OP = 'appendEmbeddings';
@@ -15,7 +15,7 @@ const OP = 'appendEmbeddings';
 function appendKernel(dtype: DType, bit: number) {
   return kernel(`append-embeddings-${dtype}-${bit}`, ['read', 'read', 'read', 'read', 'read_write', 'read_write'], () => `${enableF16(dtype)}
 // Each output row j: width xW from x's row rows[j], then dim from the table row of ids[at[j]].
-struct Params { n: u32, xW: u32, dim: u32, vocab: u32, nIds: u32 }
+struct Params { n: u32, xW: u32, dim: u32, vocab: u32, nIds: u32, m: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(2) var<storage, read> idx: array<i32>; // [2n]: rows | at
@@ -31,11 +31,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= p.n * width) { return; }
   let j = i / width;
   let c = i % width;
-  if (c < p.xW) {
-    out[i] = x[u32(idx[j]) * p.xW + c];
+  let row = idx[j];
+  let a = idx[p.n + j];
+  if (row < 0 || u32(row) >= p.m || a < 0 || u32(a) >= p.nIds) {
+    if (c == 0u) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
+    out[i] = 0.0;
     return;
   }
-  let id = ids[idx[p.n + j]];
+  if (c < p.xW) {
+    out[i] = x[u32(row) * p.xW + c];
+    return;
+  }
+  let id = ids[a];
   if (id < 0 || u32(id) >= p.vocab) {
     if (c == p.xW) { atomicOr(&err, ${(1 << bit) >>> 0}u); }
     out[i] = 0.0;
@@ -48,9 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 /**
  * For each j: row rows[j] of x ([m, w] f32) followed by the table row ([vocab, dim], f32 or f16)
  * of token ids[at[j]] (ids: an i32 tensor of any shape, read flat). Returns [n, w + dim] f32, owned
- * by the caller. rows and at are host integers, checked here; the ids are checked on the GPU.
+ * by the caller. rows and at are host integers, checked here, or i32 tensors [n] already on the GPU
+ * (a dynamic tree's frontier), checked there like the ids: a bad index zeroes its row and sets
+ * the index-error flag.
  */
-export function appendEmbeddings(x: Tensor, rows: ArrayLike<number>, ids: Tensor, at: ArrayLike<number>, table: Tensor): Tensor<'f32'> {
+export function appendEmbeddings(x: Tensor, rows: ArrayLike<number> | Tensor, ids: Tensor, at: ArrayLike<number> | Tensor, table: Tensor): Tensor<'f32'> {
   const device = checkLive(OP, x, ids, table);
   checkDType(OP, 'x', x, 'f32');
   checkRank(OP, 'x', x, 2);
@@ -59,6 +68,7 @@ export function appendEmbeddings(x: Tensor, rows: ArrayLike<number>, ids: Tensor
   checkRank(OP, 'table', table, 2);
   const [m, w] = x.shape;
   const [vocab, dim] = table.shape;
+  if (rows instanceof Tensor || at instanceof Tensor) return appendOnDevice(x, rows, ids, at, table);
   const n = rows.length;
   if (at.length !== n) throw new ShapeError(`${OP}: ${n} rows but ${at.length} id positions (at); expected one per row`);
   const idx = new Int32Array(2 * n);
@@ -73,8 +83,34 @@ export function appendEmbeddings(x: Tensor, rows: ArrayLike<number>, ids: Tensor
   const out = device.empty([n, w + dim], 'f32'); // [n, w + dim]
   if (n === 0 || w + dim === 0) return out;
   const idxT = device.tensor(idx, [2 * n], 'i32');
-  const flag = device.indexErrorFlag(OP);
-  device.dispatch(appendKernel(table.dtype, flag.bit), [x.buffer, idxT.buffer, ids.buffer, table.buffer, out.buffer, flag.buffer], params(n, w, dim, vocab, ids.size), grid(device, Math.ceil((n * (w + dim)) / WG)));
+  dispatchAppend(x, idxT, ids, table, out);
   idxT.dispose();
   return out;
+}
+
+/** appendEmbeddings with rows and at as i32 tensors [n] on the GPU. */
+function appendOnDevice(x: Tensor, rows: ArrayLike<number> | Tensor, ids: Tensor, at: ArrayLike<number> | Tensor, table: Tensor): Tensor<'f32'> {
+  if (!(rows instanceof Tensor) || !(at instanceof Tensor)) throw new ShapeError(`${OP}: rows and at must both be on the host or both be i32 tensors`);
+  checkLive(OP, rows, at);
+  checkDType(OP, 'rows', rows, 'i32');
+  checkDType(OP, 'at', at, 'i32');
+  checkRank(OP, 'rows', rows, 1);
+  checkRank(OP, 'at', at, 1);
+  const n = rows.shape[0];
+  if (at.shape[0] !== n) throw new ShapeError(`${OP}: rows ${rows.describe()} but at ${at.describe()}; expected one id position per row`);
+  const out = x.device.empty([n, x.shape[1] + table.shape[1]], 'f32'); // [n, w + dim]
+  if (n === 0 || x.shape[1] + table.shape[1] === 0) return out;
+  const idxT = concat([rows, at], 0); // [2n]: buffer copies, no dispatch
+  dispatchAppend(x, idxT, ids, table, out);
+  idxT.dispose();
+  return out;
+}
+
+function dispatchAppend(x: Tensor, idx: Tensor, ids: Tensor, table: Tensor, out: Tensor): void {
+  const device = x.device;
+  const [m, w] = x.shape;
+  const [vocab, dim] = table.shape;
+  const n = out.shape[0];
+  const flag = device.indexErrorFlag(OP);
+  device.dispatch(appendKernel(table.dtype, flag.bit), [x.buffer, idx.buffer, ids.buffer, table.buffer, out.buffer, flag.buffer], params(n, w, dim, vocab, ids.size, m), grid(device, Math.ceil((n * (w + dim)) / WG)));
 }

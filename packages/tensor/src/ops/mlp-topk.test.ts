@@ -57,7 +57,7 @@ function upload(members: MlpStackCpuMember[], c: Case): { stack: MlpStack; owned
  * value must match the twin's logit for that token, and the twin's r-th best value, within
  * tolerance (a wrong pick would sit visibly lower), and every pick must be distinct.
  */
-async function check(c: Case, seed: number): Promise<void> {
+async function check(c: Case, seed: number, logProbs = false): Promise<void> {
   const members = makeMembers(c, seed);
   const { stack, owned } = upload(members, c);
   const xRows = c.sharedX ? 1 : c.members > 1 ? c.members : c.rows;
@@ -65,11 +65,11 @@ async function check(c: Case, seed: number): Promise<void> {
   const oa = randomArray((c.perMemberOutput ? c.members : 1) * c.vocab * c.dim, seed + 8, -1, 1);
   const x = device.tensor(xa, [xRows, c.inDim]);
   const out = device.tensor(oa, [(c.perMemberOutput ? c.members : 1) * c.vocab, c.dim]);
-  const { values, indices } = mlpTopK(x, stack, out, c.k, { perMemberOutput: c.perMemberOutput });
+  const { values, indices } = mlpTopK(x, stack, out, c.k, { perMemberOutput: c.perMemberOutput, logProbs });
   const rows = c.members > 1 ? c.members : xRows;
   expect(values.shape).toEqual([rows, c.k]);
   expect(indices.shape).toEqual([rows, c.k]);
-  const want = mlpTopKCpu(xa, xRows, c.inDim, members, oa, c.dim, c.vocab, c.k, c.perMemberOutput);
+  const want = mlpTopKCpu(xa, xRows, c.inDim, members, oa, c.dim, c.vocab, c.k, c.perMemberOutput, logProbs);
   const gv = (await values.read()) as Float32Array;
   const gi = (await indices.read()) as Int32Array;
   const tol = (v: number) => 1e-4 + 1e-4 * Math.abs(v);
@@ -104,6 +104,7 @@ describe('mlpTopK matches its CPU twin', () => {
     ['dim 256', { ...base, inDim: 2048, dim: 256, blocks: 2, vocab: 300, k: 7 }],
   ];
   for (const [name, c] of cases) it(name, () => check(c, c.inDim + c.vocab + c.k));
+  for (const [name, c] of cases) it(`${name}, log-probabilities`, () => check(c, c.inDim + c.vocab + c.k + 1, true));
 
   it('equals the unfused ops on a Hydra head (linear, SiLU blocks, topk)', async () => {
     const c = { ...base, rows: 3 };

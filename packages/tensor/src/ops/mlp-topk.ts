@@ -6,12 +6,14 @@
 //   y  = (R x or x) + SiLU(W₀ x + b₀)          input block (R optional: Hydra's input projection)
 //   y  = y + SiLU(W_l y + b_l),  l = 1..L-1     residual blocks
 //   top-k of  U y                               U: the output projection [vocab, dim]
+//   (logProbs: of U y − logsumexp(U y), the log-probabilities a dynamic tree ranks by)
 //
 // The top-k is the topk kernel's: each thread keeps a sorted list of its strided slice of the
 // logits as it computes them (no logits buffer), then k merge rounds over the list heads. A
 // stack's weights live in one packed buffer (MlpStack) so a kernel needs four storage buffers
 // whatever the depth. Rows can share one stack (Hydra: the rows of one depth) or each take their
-// own (Medusa: head i on row i), and likewise for the output projection.
+// own (Medusa: head i on row i), and likewise for the output projection. With logProbs each thread
+// also keeps a running (max, Σ exp) of its slice, merged across the workgroup before the top-k.
 
 import { OptionError, ShapeError } from '../errors';
 import { checkDType, checkLive, checkRank, FLAT_WORKGROUP, grid, kernel, params } from '../kernel';
@@ -28,7 +30,7 @@ export const MLP_TOPK_MAX_IN = 2048;
 
 const OP = 'mlpTopK';
 
-function mlpTopKKernel(wg: number, v4: boolean) {
+function mlpTopKKernel(wg: number, v4: boolean, logProbs: boolean) {
   const cap = MLP_TOPK_MAX_K;
   // The vec4 variant (inDim and dim multiples of 4) reads weights and rows four floats a load;
   // offsets below count floats either way, and W(o) / V(o) read the 4 (or 1) floats at float o.
@@ -37,7 +39,7 @@ function mlpTopKKernel(wg: number, v4: boolean) {
   const at = (arr: string, o: string) => (v4 ? `${arr}[(${o}) / 4u]` : `${arr}[${o}]`);
   const one = (arr: string, o: string) => (v4 ? `${arr}[(${o}) / 4u][(${o}) % 4u]` : `${arr}[${o}]`);
   const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
-  return kernel(`mlp-topk-${wg}${v4 ? '-v4' : ''}`, ['read', 'read', 'read', 'read_write', 'read_write'], () => `
+  return kernel(`mlp-topk-${wg}${v4 ? '-v4' : ''}${logProbs ? '-logp' : ''}`, ['read', 'read', 'read', 'read_write', 'read_write'], () => `
 // One workgroup per row; thread t owns output t of every block (dim <= ${wg}).
 struct Params { rows: u32, inDim: u32, dim: u32, blocks: u32, vocab: u32, k: u32, hasR: u32, xStride: u32, stackStride: u32, lmStride: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,6 +52,9 @@ struct Params { rows: u32, inDim: u32, dim: u32, blocks: u32, vocab: u32, k: u32
 var<workgroup> xs: array<${F}, ${MLP_TOPK_MAX_IN / L}>;
 var<workgroup> ys: array<${F}, ${wg / L}>;
 ${topkMergeDeclsWgsl(wg)}
+${logProbs ? `var<workgroup> sm: array<f32, ${wg}>;
+var<workgroup> ss: array<f32, ${wg}>;
+const LOWEST = -3.0e38; // a finite floor: exp(LOWEST - m) is 0, never NaN` : ''}
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 
@@ -106,16 +111,33 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let lmBase = row * p.lmStride;
   var lv: array<f32, ${cap}>;
   var li: array<u32, ${cap}>;
-  var c = 0u;
+  var c = 0u;${logProbs ? `
+  var runMax = LOWEST;
+  var runSum = 0.0;` : ''}
   for (var j = lid; j < p.vocab; j += ${wg}u) {
     var v = 0.0;
     let ur = lmBase + j * d;
-    for (var i = 0u; i < d; i += ${L}u) { v += ${dot(at('lm', 'ur + i'), at('ys', 'i'))}; }
+    for (var i = 0u; i < d; i += ${L}u) { v += ${dot(at('lm', 'ur + i'), at('ys', 'i'))}; }${logProbs ? `
+    if (v > runMax) { runSum = runSum * exp(runMax - v) + 1.0; runMax = v; } else { runSum += exp(v - runMax); }` : ''}
     ${topkInsertWgsl('v', 'j')}
   }
-
+${logProbs ? `
+  // logsumexp of the row: the threads' (max, sum) pairs merged by a tree reduction.
+  sm[lid] = runMax;
+  ss[lid] = runSum;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let m = max(sm[lid], sm[lid + s]);
+      ss[lid] = ss[lid] * exp(sm[lid] - m) + ss[lid + s] * exp(sm[lid + s] - m);
+      sm[lid] = m;
+    }
+    workgroupBarrier();
+  }
+  let lse = sm[0] + log(ss[0]);
+  workgroupBarrier();` : ''}
   // k rounds of a workgroup arg-best over the heads of the lists.
-  ${topkMergeWgsl(wg)}
+  ${topkMergeWgsl(wg, logProbs ? 'lse' : '')}
 }`);
 }
 
@@ -210,6 +232,8 @@ export class MlpStack {
 export interface MlpTopKOptions {
   /** output is [members·vocab, dim]: member i's projection, rows i·vocab.., serves row i. */
   perMemberOutput?: boolean;
+  /** values are log-probabilities, logits − logsumexp(row's logits), instead of logits (the same picks). */
+  logProbs?: boolean;
 }
 
 /**
@@ -247,7 +271,7 @@ export function mlpTopK(x: Tensor, stack: MlpStack, output: Tensor, k: number, o
   const lmStride = options.perMemberOutput ? vocab * dim : 0;
   const v4 = inDim % 4 === 0 && dim % 4 === 0;
   device.dispatch(
-    mlpTopKKernel(wg, v4),
+    mlpTopKKernel(wg, v4, options.logProbs === true),
     [x.buffer, stack.weights.buffer, output.buffer, values.buffer, indices.buffer],
     params(rows, inDim, dim, stack.blocks, vocab, k, stack.inputResidual ? 1 : 0, xStride, stackStride, lmStride),
     grid(device, rows),

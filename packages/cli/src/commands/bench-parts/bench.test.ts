@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CandidateTree, TreeError } from '@hydra-ts/tree';
+import { CandidateTree, DynamicTree, TreeError } from '@hydra-ts/tree';
 import { UsageError } from '../../errors';
 import { bundledPromptFile, planBench } from '../bench';
 import { runTune } from '../tune';
@@ -158,7 +158,7 @@ describe('bad options', () => {
   it('plans a valid run without loading anything', () => {
     const plan = planBench({ prompts, decoders: 'hydra,ar', trees: 'chain-3,cpu-8', limit: 1 });
     expect(plan.decoders).toEqual(['ar', 'hydra']);
-    expect(plan.trees!.map((t) => t.name)).toEqual(['chain-3', 'cpu-8']);
+    expect(plan.trees!.map((t) => (t as CandidateTree).name)).toEqual(['chain-3', 'cpu-8']);
     expect(plan.prompts).toEqual(['Once upon a time']);
     expect(plan.numHeads).toBe(3);
   });
@@ -168,7 +168,17 @@ describe('bad options', () => {
     expect(plan.trees).toBeNull();
     expect(plan.numHeads).toBe(4);
     expect(plan.replay).toBe(false);
-    expect(planBench({ prompts, tree: 'root' }).trees!.map((t) => t.size)).toEqual([1]);
+    expect(planBench({ prompts, tree: 'root' }).trees!.map((t) => (t as CandidateTree).size)).toEqual([1]);
+  });
+
+  it('takes dynamic trees and the tuned tree beside fixed ones', () => {
+    const plan = planBench({ prompts, trees: 'tuned,cpu-16,dynamic,dynamic-24' });
+    expect(plan.trees![0]).toBe('tuned');
+    expect((plan.trees![1] as CandidateTree).size).toBe(17);
+    const [measured, fixed] = plan.trees!.slice(2) as DynamicTree[];
+    expect([measured.name, measured.measured, measured.maxNodes]).toEqual(['dynamic', true, 32]);
+    expect([fixed.name, fixed.measured, fixed.maxNodes]).toEqual(['dynamic-24', false, 24]);
+    expect(() => planBench({ prompts, trees: 'dynamic-0' })).toThrow(/dynamic-<N> with N in/);
   });
 
   it('checks --replay against the options it cannot go with', () => {
@@ -185,8 +195,8 @@ describe('bad options', () => {
     writeFileSync(a, JSON.stringify({ name: 'tuned-hydra++', paths: [[0], [1], [0, 0]] }));
     writeFileSync(b, JSON.stringify({ name: 'tuned-hydra++', paths: [[0]] }));
     const plan = planBench({ prompts, trees: `${a},${b},cpu-8` });
-    expect(plan.trees!.map((t) => t.name)).toEqual(['tuned-hydra++ (tuned-gpu.json)', 'tuned-hydra++ (tuned-cpu.json)', 'cpu-8']);
-    expect(plan.trees!.map((t) => t.size)).toEqual([4, 2, 9]);
+    expect(plan.trees!.map((t) => (t as CandidateTree).name)).toEqual(['tuned-hydra++ (tuned-gpu.json)', 'tuned-hydra++ (tuned-cpu.json)', 'cpu-8']);
+    expect(plan.trees!.map((t) => (t as CandidateTree).size)).toEqual([4, 2, 9]);
     expect(() => planBench({ prompts, trees: `${a},cpu-8,${a}` })).toThrow(/--trees lists .*tuned-gpu.json twice/);
   });
 

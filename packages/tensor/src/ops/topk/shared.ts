@@ -54,9 +54,10 @@ export function topkInsertWgsl(v: string, j: string): string {
 /**
  * WGSL: k rounds of a workgroup arg-best over the heads of the invocations' lists (lv, li, c),
  * writing the k best of the workgroup to values / indices at row `row`. Every invocation of the
- * workgroup of `wg` must run it (it has barriers).
+ * workgroup of `wg` must run it (it has barriers). `shift`: a WGSL expression subtracted from each
+ * value written (mlpTopK's logsumexp, for log-probabilities).
  */
-export function topkMergeWgsl(wg: number): string {
+export function topkMergeWgsl(wg: number, shift = ''): string {
   return `var head = 0u;
   for (var r = 0u; r < k; r++) {
     if (head < c) {
@@ -76,7 +77,7 @@ export function topkMergeWgsl(wg: number): string {
     }
     let win = hi[0];
     if (lid == 0u) {
-      values[row * k + r] = hv[0];
+      values[row * k + r] = hv[0]${shift ? ` - ${shift}` : ''};
       indices[row * k + r] = i32(win);
     }
     if (head < c && li[head] == win) { head += 1u; }
