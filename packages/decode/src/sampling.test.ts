@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { getTree } from '@hydra-ts/tree';
-import { createEagleHead, type DraftHead, type Proposal, type ProposeRequest } from '@hydra-ts/heads';
+import { DynamicTree, getTree } from '@hydra-ts/tree';
+import { createEagleHead, loadHead, type DraftHead, type Proposal, type ProposeRequest } from '@hydra-ts/heads';
 import { createRng, sampleCategorical, samplingVerifier, warpLogits, type Rng, type Verifier } from '@hydra-ts/verify';
 import { SpeculativeDecoder } from './decoder';
 import { OracleHead } from './testing';
@@ -161,6 +161,31 @@ describe('speculative sampling is lossless on stories260K', () => {
     expect(multi).toBeLessThan(trials * 0.95);
     expect(dof).toBeGreaterThanOrEqual(3);
     expect(p, `chi-square ${stat.toFixed(1)} on ${dof} dof`).toBeGreaterThan(1e-3);
+  }, 600_000);
+
+  it('a dynamic tree (grown from the trained Hydra head each step) keeps the first two tokens distributed as the base model\'s', async () => {
+    const T = 1;
+    const prompt = model.tokenizer!.encode('Lily saw a', { bos: true });
+    const joint = await exactJoint(prompt, T, 0.002);
+    const head = await loadHead(model, `${modelDir}/heads/hydra.safetensors`);
+    const tree = new DynamicTree({ maxNodes: 12, topK: 4 });
+    const verifier = samplingVerifier({ temperature: T });
+    const trials = 800;
+    const counts = new Map<string, number>();
+    let multi = 0;
+    for (let s = 0; s < trials; s++) {
+      const r = await decoder.generate({ prompt, maxNewTokens: 2, head, tree, verifier, sampling: { temperature: T }, seed: 7000 + s, stopAtEos: false });
+      const key = r.tokenIds.join(',');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (r.acceptedPerStep[0] >= 2) multi++;
+    }
+    const { stat, dof } = chiSquare(counts, joint, trials);
+    const p = chiSquarePValue(stat, dof);
+    console.log(`dynamic tree sampling: chi-square ${stat.toFixed(1)} on ${dof} dof, p = ${p.toExponential(2)}; ${multi}/${trials} first steps accepted a draft`);
+    expect(multi).toBeGreaterThan(trials * 0.05);
+    expect(dof).toBeGreaterThanOrEqual(3);
+    expect(p, `chi-square ${stat.toFixed(1)} on ${dof} dof`).toBeGreaterThan(1e-3);
+    head.dispose();
   }, 600_000);
 
   // A head that samples its candidates from q: the verifier must see q (Proposal.draftProbs) to
