@@ -97,6 +97,17 @@ describe('hydra generate', () => {
       expect(r.steps as number).toBeLessThan(ar.steps as number);
     }
   }, 120_000);
+
+  it('gives the AR tokens with dynamic trees (--tree dynamic-<N>, and dynamic with the measured budget)', async () => {
+    const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '48'];
+    const ar = await generateJson(...prompt);
+    for (const [decoder, tree] of [['hydra', 'dynamic-16'], ['eagle', 'dynamic-16-k4'], ['hydra++', 'dynamic']]) {
+      const r = await generateJson(...prompt, '--decoder', decoder, '--tree', tree);
+      expect(r.tokenIds, `${decoder} ${tree}`).toEqual(ar.tokenIds);
+      expect(r.tree).toBe(tree);
+      expect(r.steps as number).toBeLessThan(ar.steps as number);
+    }
+  }, 180_000);
 });
 
 describe('hydra distill → train → generate', () => {
@@ -239,6 +250,8 @@ describe('bad input', () => {
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
     [['generate', '--decoder', 'eagle3'], /--decoder eagle3: expected one of ar, medusa, hydra, hydra\+\+, eagle/],
     [['generate', '--tree', 'no-such-tree'], /no-such-tree/],
+    [['generate', '--decoder', 'hydra', '--tree', 'dynamic-0'], /dynamic-<N> with N in \[1, 1023\]/],
+    [['tune', '--decoder', 'hydra', '--calibration-tree', 'dynamic-8'], /--calibration-tree dynamic-8: a fixed tree is needed here/],
     [['generate', '--model', '/no/such/model.bin'], /\/no\/such\/model\.bin/],
     [['generate', '--heads', path.join(MODELS, 'stories260K.bin'), '--max-new-tokens', '4'], /stories260K\.bin/],
     [['train', '--head', 'hydra', '--data', '/no/such/corpus.bin', '--out', '/tmp/x.safetensors'], /--data \/no\/such\/corpus\.bin: no such file/],
