@@ -309,6 +309,9 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     if (c.sharedOutput !== true) throw bad('sharedOutput', 'true (an eagle head scores with the base output layer)');
     if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (eagle heads have no PrefixMLP)');
     const eagle = parseLayerShape(c.eagle, 'eagle', file, 'an object (the eagle draft layer\'s shape)');
+    const inputNorm = (c.eagle as Record<string, unknown>).inputNorm;
+    if (inputNorm !== undefined && typeof inputNorm !== 'boolean') throw new HeadCheckpointError(`${file}: config.eagle.inputNorm = ${shown(inputNorm)}, expected true or false`);
+    if (inputNorm === false) eagle.inputNorm = false;
     return { kind, numHeads, layers, dim, vocabSize, sharedOutput: true, prefix: null, eagle };
   }
   if (kind === 'hydra++') {

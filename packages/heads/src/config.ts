@@ -55,6 +55,12 @@ export interface CreateHeadOptions {
   innerDim?: number;
   /** MLPSpeculator: normalise h_t before the first stage (default false). */
   scaleInput?: boolean;
+  /**
+   * EAGLE: RMSNorm the layer's input g before attention (default true). false is EAGLE's own
+   * draft layer, whose first layer has no input norm, the layout vLLM and SGLang load
+   * (exportHead 'eagle').
+   */
+  inputNorm?: boolean;
 }
 
 export const HEADS_FORMAT = 'hydra-ts-heads';
@@ -89,6 +95,7 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
+  if (opts.inputNorm !== undefined) throw new HeadOptionError(`${where}: inputNorm is an option of eagle heads, not of ${opts.kind} heads`);
   if (opts.sharedOutput !== undefined && typeof opts.sharedOutput !== 'boolean') {
     throw new HeadOptionError(`${where}: sharedOutput = ${String(opts.sharedOutput)}, expected a boolean`);
   }
@@ -114,7 +121,10 @@ function eagleConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: numb
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of eagle heads`);
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
-  return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle: prefixConfigOf(base) };
+  if (opts.inputNorm !== undefined && typeof opts.inputNorm !== 'boolean') throw new HeadOptionError(`${where}: inputNorm = ${String(opts.inputNorm)}, expected a boolean`);
+  // inputNorm is written only when off, so heads files from before it read the same
+  const eagle: PrefixConfig = opts.inputNorm === false ? { ...prefixConfigOf(base), inputNorm: false } : prefixConfigOf(base);
+  return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle };
 }
 
 function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
@@ -122,6 +132,7 @@ function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers:
   // Each stage is one projection, norm and activation; there is no block count to choose.
   if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, mlp-speculator stages have exactly one layer each`);
   if (opts.sharedOutput) throw new HeadOptionError(`${where}: sharedOutput = true, mlp-speculator stages project their own inner_dim state through their own heads`);
+  if (opts.inputNorm !== undefined) throw new HeadOptionError(`${where}: inputNorm is an option of eagle heads, not of mlp-speculator heads`);
   const innerDim = opts.innerDim ?? base.dim;
   checkCount('innerDim', innerDim, 1 << 16, where);
   if (opts.scaleInput !== undefined && typeof opts.scaleInput !== 'boolean') throw new HeadOptionError(`${where}: scaleInput = ${String(opts.scaleInput)}, expected a boolean`);
@@ -158,7 +169,7 @@ export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
     return shapes;
   }
   if (c.kind === 'eagle') {
-    // g = fc [e(x_{t+1}); f_t] + b, then one decoder layer (eagle.ts)
+    // g = fc [e(x_{t+1}); f_t] + b, then one decoder layer (eagle.ts); no eagle.attn_norm without inputNorm
     shapes.set('eagle.fc.weight', [dim, 2 * dim]);
     shapes.set('eagle.fc.bias', [dim]);
     for (const [name, shape] of draftLayerShapes('eagle', { dim, ...c.eagle!, qkvBias: false })) shapes.set(name, shape);

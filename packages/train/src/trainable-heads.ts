@@ -240,7 +240,7 @@ export class TrainableHeads {
     const rope = { headDim: pc.headDim, theta: pc.ropeTheta, layout: pc.ropeLayout };
     const positions = new Int32Array(h.shape[0]);
     for (const s of sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t;
-    const xb = tape.rmsnorm(h, w('attn_norm'), eps); // [rows, dim]
+    const xb = pc.inputNorm === false ? h : tape.rmsnorm(h, w('attn_norm'), eps); // [rows, dim]; EAGLE's own layer has no input norm
     const q = tape.rope(tape.linear(xb, w('wq')), positions, rope); // [rows, qDim]
     const k = tape.rope(tape.linear(xb, w('wk')), positions, rope); // [rows, kvDim]
     const v = tape.linear(xb, w('wv')); // [rows, kvDim]
