@@ -156,6 +156,7 @@ cli
   .option('--model <path>', 'the base model the heads were trained for, to check them against (default: bundled stories260K)')
   .option('--base-model <id|path>', 'base_model_name_or_path written to config.json (TGI loads the base model from it; default: --model when it is a Hugging Face directory)')
   .option('--dtype <f32|f16|bf16>', 'stored dtype of the tensors', { default: 'f32' })
+  .option('--engine <vllm|sglang>', 'eagle: the engine the draft model is for (vLLM\'s fc has no bias, SGLang\'s has one); default vllm')
   .action(runExport);
 
 cli
