@@ -168,7 +168,7 @@ export function eagleLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Arra
     const x = new Float64Array(2 * dim);
     x.set(embeddings.subarray(token * dim, (token + 1) * dim));
     x.set(Float64Array.from(f), dim);
-    const g = matvec(get('fc.weight'), x, dim, 2 * dim, get('fc.bias'));
+    const g = matvec(get('fc.weight'), x, dim, 2 * dim, v.get('eagle.fc.bias')); // no bias with fcBias false
     const n1 = s.inputNorm === false ? g : rmsnormCpu(g, get('attn_norm'), s.normEps);
     const q = matvec(get('wq'), n1, qDim, dim);
     const k = matvec(get('wk'), n1, kvDim, dim);

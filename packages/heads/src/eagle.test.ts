@@ -26,7 +26,7 @@ describe('EAGLE head', () => {
 
   // the base model's layer shape, one of its own (grouped kv heads, the half RoPE layout, a wider
   // feed-forward), and EAGLE's own layer without the input norm
-  for (const layer of [{}, { nHeads: 6, nKvHeads: 2, headDim: 4, ropeLayout: 'half' as const, hiddenDim: 52, ropeTheta: 500 }, { inputNorm: false }]) {
+  for (const layer of [{}, { nHeads: 6, nKvHeads: 2, headDim: 4, ropeLayout: 'half' as const, hiddenDim: 52, ropeTheta: 500 }, { inputNorm: false }, { inputNorm: false, fcBias: false }]) {
     it(`draft logits along a path equal the CPU equations, as the cache grows and when a cached row's token changes (layer ${JSON.stringify(layer)})`, async () => {
       const base = fakeBase(device, config, 3);
       const c = eagleConfig(config, 4, layer);

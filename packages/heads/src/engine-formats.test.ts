@@ -402,9 +402,9 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
   for (const engine of ['vllm', 'sglang'] as const) {
     it(`${engine}: the loader's tensor names and shapes, a Llama config.json, q/k rows in rotate-half order, and the engine's arithmetic on them drafts as the head does`, () =>
       withBase(async (base) => {
-        const c = eagleConfig(base.config, 3, { inputNorm: false });
+        const layer = engine === 'vllm' ? { inputNorm: false, fcBias: false } : { inputNorm: false }; // vLLM's fc has no bias
+        const c = eagleConfig(base.config, 3, layer);
         const values = randomValues(c, 4);
-        if (engine === 'vllm') values.set('eagle.fc.bias', new Float32Array(c.dim)); // vLLM's fc has no bias
         const head = (await loadHead(base, headsFile(c, values))) as EagleHead;
         const { files } = await exportHead(head, 'eagle', { engine });
         expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
@@ -426,7 +426,7 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
         expect(file('layers.0.mlp.up_proj.weight')).toEqual(values.get('eagle.w3'));
         // the engines' layer: the file's weights, rotate-half RoPE, no input norm, fc bias only where written
         const engineValues = new Map<string, Float32Array>([
-          ['eagle.fc.weight', file('fc.weight')], ['eagle.fc.bias', engine === 'sglang' ? file('fc.bias') : new Float32Array(dim)],
+          ['eagle.fc.weight', file('fc.weight')], ...(engine === 'sglang' ? ([['eagle.fc.bias', file('fc.bias')]] as Array<[string, Float32Array]>) : []),
           ['eagle.wq', file('layers.0.self_attn.q_proj.weight')], ['eagle.wk', file('layers.0.self_attn.k_proj.weight')], ['eagle.wv', file('layers.0.self_attn.v_proj.weight')],
           ['eagle.wo', file('layers.0.self_attn.o_proj.weight')], ['eagle.ffn_norm', file('layers.0.post_attention_layernorm.weight')],
           ['eagle.w1', file('layers.0.mlp.gate_proj.weight')], ['eagle.w3', file('layers.0.mlp.up_proj.weight')], ['eagle.w2', file('layers.0.mlp.down_proj.weight')],
@@ -448,7 +448,7 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
         const dir = mkdtempSync(join(tmpdir(), 'hydra-eagle-'));
         for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
         const back = await loadHead(base, dir);
-        expect(back.config).toEqual(eagleConfig(base.config, 6, { inputNorm: false }));
+        expect(back.config).toEqual(eagleConfig(base.config, 6, layer));
         expect(await back.readParameters()).toEqual(values);
         const fromBytes = await loadHead(base, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) });
         expect(await fromBytes.readParameters()).toEqual(values);
@@ -464,7 +464,13 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
       const c = eagleConfig(base.config, 2, { inputNorm: false });
       const biased = await loadHead(base, headsFile(c, randomValues(c, 1))); // random fc bias
       await expect(exportHead(biased, 'eagle')).rejects.toThrow(HeadExportError);
-      await expect(exportHead(biased, 'eagle', { engine: 'vllm' })).rejects.toThrow(/fc has a bias .*vLLM's EagleLlamaForCausalLM builds fc without one.*engine sglang/);
+      await expect(exportHead(biased, 'eagle', { engine: 'vllm' })).rejects.toThrow(/fc has a bias .*vLLM's EagleLlamaForCausalLM builds fc without one.*engine sglang.*fcBias false/);
+      // for SGLang a head without an fc bias gets a zero one (its fc always has one)
+      const unbiased = eagleConfig(base.config, 2, { inputNorm: false, fcBias: false });
+      const noBias = await loadHead(base, headsFile(unbiased, randomValues(unbiased, 1)));
+      const sglang = contents((await exportHead(noBias, 'eagle', { engine: 'sglang' })).files, 'model.safetensors');
+      expect(sglang.tensors.get('fc.bias')!.data).toEqual(new Float32Array(base.config.dim));
+      noBias.dispose();
       await expect(exportHead(biased, 'eagle', { engine: 'tgi' as 'vllm' })).rejects.toThrow(/engine = "tgi", expected one of vllm, sglang/);
       await expect(exportHead(biased, 'eagle3')).rejects.toThrow(/EAGLE-1\/2 heads, not EAGLE-3/);
       const medusa = await loadHead(base, headsFile(headConfig(base.config, 'medusa', 2, 1), randomValues(headConfig(base.config, 'medusa', 2, 1), 1)));
@@ -537,13 +543,14 @@ describe('EAGLE on stories260K: the trained head, and export -> loadHead draftin
     logits!.dispose();
     for (const engine of ['sglang', 'vllm'] as const) {
       const v = new Map(values);
-      if (engine === 'vllm') v.set('eagle.fc.bias', new Float32Array(c.dim));
-      const head = buildHeads(model, c, v) as EagleHead;
+      const ce = engine === 'vllm' ? { ...c, eagle: { ...c.eagle, fcBias: false } } : c; // vLLM's fc has no bias
+      if (engine === 'vllm') v.delete('eagle.fc.bias');
+      const head = buildHeads(model, ce, v) as EagleHead;
       const { files } = await exportHead(head, 'eagle', { engine });
       const dir = mkdtempSync(join(tmpdir(), `hydra-eagle-${engine}-`));
       for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
       const back = (await loadHead(model, dir)) as EagleHead;
-      expect(back.config).toEqual(c);
+      expect(back.config).toEqual(ce);
       for (const h of [head, back]) h.observe(hidden, 0);
       for (const tree of [small, trees['medusa-63'], chain(6)]) {
         const a = await head.propose({ tree, root, context: prompt });

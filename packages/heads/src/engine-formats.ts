@@ -11,7 +11,7 @@
 import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
 import { permuteHalfToInterleaved, permuteInterleavedToHalf, serializeSafetensors } from '@hydra-ts/model';
 import { formatShape } from '@hydra-ts/tensor';
-import { EAGLE_DEFAULT_DEPTH, HEAD_KINDS, type HeadConfig, type PrefixConfig } from './config';
+import { EAGLE_DEFAULT_DEPTH, HEAD_KINDS, type EagleLayerConfig, type HeadConfig, type PrefixConfig } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
 
@@ -92,7 +92,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
       throw new HeadExportError(
         `eagle: this head's draft layer RMS-normalises its input g before attention (eagle.attn_norm); the engines' EAGLE layer 0 has no input norm ` +
           `(vLLM llama_eagle.py and SGLang llama_eagle.py replace input_layernorm by the identity, as SafeAILab/EAGLE cnets1.py builds it), and no weights make the one compute the other. ` +
-          `Create or train the head with inputNorm false (EAGLE's own layer) to serve it in vLLM or SGLang`,
+          `Create or train the head with inputNorm false (EAGLE's own layer; hydra train --eagle-engine vllm|sglang) to serve it in vLLM or SGLang`,
       );
     }
     return;
@@ -288,11 +288,11 @@ export function eagleShapes(dim: number, s: Pick<PrefixConfig, 'hiddenDim' | 'nH
 
 function eagleLayout(c: HeadConfig, v: Map<string, Float32Array>, engine: EagleEngine, maxSeqLen: number): Layout {
   const s = c.eagle!;
-  const bias = v.get('eagle.fc.bias')!;
+  const bias = v.get('eagle.fc.bias') ?? new Float32Array(c.dim); // fcBias false: no bias, i.e. zero
   if (engine === 'vllm' && bias.some((b) => b !== 0)) {
     throw new HeadExportError(
       `eagle: this head's fc has a bias (eagle.fc.bias, largest |b| ${Math.max(...bias.map(Math.abs)).toPrecision(3)}); vLLM's EagleLlamaForCausalLM builds fc without one (vllm/model_executor/models/llama_eagle.py) and no weights of its own can add it. ` +
-        `Export for SGLang (engine sglang), whose fc keeps its bias, or use a head whose fc bias is zero`,
+        `Export for SGLang (engine sglang), whose fc keeps its bias, or use a head without one (fcBias false, hydra train --eagle-engine vllm)`,
     );
   }
   const shapes = eagleShapes(c.dim, s, engine === 'sglang');
@@ -596,13 +596,14 @@ function readEagle(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase
   const hasBias = r.has('fc.bias');
   if (cfg.bias === false && hasBias) throw new HeadCheckpointError(`${file}: config.json bias = false, yet the file holds fc.bias`);
   const hiddenDim = configInt(cfg, 'intermediate_size', file, r.shape('layers.0.mlp.gate_proj.weight')?.[0] ?? b.hiddenDim);
-  const eagle: PrefixConfig = {
+  const eagle: EagleLayerConfig = {
     hiddenDim, nHeads, nKvHeads, headDim,
     ropeTheta: configNumber(cfg, 'rope_theta', file, 10000), // transformers' LlamaConfig defaults
     ropeLayout: b.ropeLayout,
     normEps: configNumber(cfg, 'rms_norm_eps', file, 1e-6),
     inputNorm: false,
   };
+  if (!hasBias) eagle.fcBias = false; // vLLM's fc: no bias
   const expected = eagleShapes(b.dim, eagle, hasBias);
   // the engines embed with the target's embed_tokens and score with its lm_head: copies here are not read
   const ignored = new Set(['embed_tokens.weight', 'lm_head.weight']);
@@ -615,8 +616,7 @@ function readEagle(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase
   const interleaved = (w: Float32Array, heads: number) => (b.ropeLayout === 'interleaved' ? permuteHalfToInterleaved(w, heads, headDim, b.dim) : w);
   const values = new Map<string, Float32Array>();
   values.set('eagle.fc.weight', got.get('fc.weight')!);
-  // vLLM's fc has no bias: a file without one is a zero bias
-  values.set('eagle.fc.bias', hasBias ? got.get('fc.bias')! : new Float32Array(b.dim));
+  if (hasBias) values.set('eagle.fc.bias', got.get('fc.bias')!);
   for (const [ours, theirs] of EAGLE_LAYER_NAMES) {
     const w = got.get(theirs)!;
     values.set(`eagle.${ours}`, ours === 'wq' ? interleaved(w, nHeads) : ours === 'wk' ? interleaved(w, nKvHeads) : w);

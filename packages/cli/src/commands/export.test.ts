@@ -45,18 +45,18 @@ describe('hydra export', () => {
 
   /**
    * The bundled EAGLE head as EAGLE's own layer: its weights without the input norm (config
-   * eagle.inputNorm false), the fc bias zeroed when `zeroBias` (vLLM's fc has none). A heads file
-   * as hydra train writes one, edited at the file level.
+   * eagle.inputNorm false), and without the fc bias when `noBias` (eagle.fcBias false: vLLM's fc
+   * has none). A heads file as hydra train writes one, edited at the file level.
    */
-  function engineEagleFile(name: string, zeroBias: boolean): string {
+  function engineEagleFile(name: string, noBias: boolean): string {
     const parsed = parseSafetensors(readFileSync(path.join(HEADS, 'eagle.safetensors')));
     const config = JSON.parse(parsed.metadata.config!);
     config.eagle.inputNorm = false;
+    if (noBias) config.eagle.fcBias = false;
     const tensors = new Map<string, SafetensorsInput>();
     for (const [n, t] of parsed.tensors) {
-      if (n === 'eagle.attn_norm') continue;
-      const data = n === 'eagle.fc.bias' && zeroBias ? new Float32Array(t.data.length) : Float32Array.from(t.data);
-      tensors.set(n, { shape: [...t.shape], data });
+      if (n === 'eagle.attn_norm' || (noBias && n === 'eagle.fc.bias')) continue;
+      tensors.set(n, { shape: [...t.shape], data: Float32Array.from(t.data) });
     }
     const file = path.join(dir, name);
     writeFileSync(file, serializeSafetensors(tensors, { ...parsed.metadata, config: JSON.stringify(config) }));
