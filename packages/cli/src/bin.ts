@@ -135,6 +135,7 @@ cli
   .option('--teacher-weight <x>', 'weight of the cross-entropy on the base model distribution', { default: 1 })
   .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--feature-noise <a>', 'eagle heads: uniform noise in [-a, a] on the input features while training', { default: 0 })
+  .option('--eagle-engine <vllm|sglang>', 'eagle heads: train the draft layer that engine runs (no input norm; for vllm no fc bias either), for hydra export --format eagle --engine <same>')
   .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
   .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
   .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })
