@@ -86,6 +86,32 @@ describe('hydra export', () => {
     }
   }, 240_000);
 
+  it('hydra train --head eagle --eagle-engine vllm trains a head that exports for vLLM and generates losslessly from the directory', async () => {
+    const data = path.join(dir, 'distilled.bin');
+    expect((await hydra('distill', '--out', data, '--sequences', '3', '--length', '24', '--quiet')).code).toBe(0);
+    const heads = path.join(dir, 'eagle-trained.safetensors');
+    const t = await hydra('train', '--head', 'eagle', '--eagle-engine', 'vllm', '--data', data, '--out', heads, '--steps', '2', '--batch', '2', '--length', '16',
+      '--heads', '3', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0', '--quiet');
+    expect(t.code, t.stderr).toBe(0);
+    const config = JSON.parse(parseSafetensors(readFileSync(heads)).metadata.config!);
+    expect(config.eagle).toMatchObject({ inputNorm: false, fcBias: false });
+    const out = path.join(dir, 'eagle-trained-vllm');
+    const r = await hydra('export', '--heads', heads, '--format', 'eagle', '--out', out); // --engine vllm is the default
+    expect(r.code, r.stderr).toBe(0);
+    const prompt = ['--prompt', 'Tom had a red ball', '--max-new-tokens', '24', '--json'];
+    const ar = JSON.parse((await hydra('generate', ...prompt)).stdout);
+    const g = JSON.parse((await hydra('generate', ...prompt, '--decoder', 'eagle', '--heads', out, '--tree', 'chain-3')).stdout);
+    expect(g.tokenIds).toEqual(ar.tokenIds);
+    for (const [args, message] of [
+      [['--head', 'medusa', '--eagle-engine', 'vllm'], /--eagle-engine is an option of --head eagle, not of --head medusa/],
+      [['--head', 'eagle', '--eagle-engine', 'tgi'], /--eagle-engine tgi: expected vllm or sglang/],
+    ] as const) {
+      const bad = await hydra('train', ...args, '--data', data, '--out', path.join(dir, 'never.safetensors'), '--steps', '1');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
+  }, 240_000);
+
   it.each([
     [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: this head's draft layer RMS-normalises its input g before attention/],
     [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle', '--engine', 'tgi'], /--engine tgi: expected one of vllm, sglang/],
