@@ -524,9 +524,10 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
     }));
 });
 
-describe('EAGLE on stories260K: the trained head, and export -> loadHead drafting the same tokens', () => {
+describe('EAGLE on stories260K: the trained heads, and export -> loadHead drafting the same tokens', () => {
   const STORIES = fileURLToPath(new URL('../../../models/stories260K/stories260K.bin', import.meta.url));
   const TRAINED = fileURLToPath(new URL('../../../models/stories260K/heads/eagle.safetensors', import.meta.url));
+  const TRAINED_VLLM = fileURLToPath(new URL('../../../models/stories260K/heads/eagle-vllm.safetensors', import.meta.url));
   const prompt = [1, 403, 407, 261, 159, 436];
 
   it('the trained head (input norm on) is refused; its weights without the norm export for vLLM and SGLang and load back drafting the same trees', async () => {
@@ -559,6 +560,16 @@ describe('EAGLE on stories260K: the trained head, and export -> loadHead draftin
       }
       for (const h of [head, back]) h.dispose();
     }
-    for (const x of [hidden, cache, model]) x.dispose();
+    // the bundled head trained for vLLM (hydra train --eagle-engine vllm) exports as it is
+    const forVllm = (await loadHead(model, TRAINED_VLLM)) as EagleHead;
+    expect(forVllm.config.eagle).toMatchObject({ inputNorm: false, fcBias: false });
+    const { files } = await exportHead(forVllm, 'eagle');
+    const back = (await loadHead(model, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) })) as EagleHead;
+    expect(await back.readParameters()).toEqual(await forVllm.readParameters());
+    for (const h of [forVllm, back]) h.observe(hidden, 0);
+    for (const tree of [small, trees['medusa-63']]) {
+      expect([...(await back.propose({ tree, root, context: prompt })).tokens], `eagle-vllm, ${tree.name}`).toEqual([...(await forVllm.propose({ tree, root, context: prompt })).tokens]);
+    }
+    for (const x of [forVllm, back, hidden, cache, model]) x.dispose();
   }, 120_000);
 });

@@ -45,19 +45,15 @@ describe('hydra export', () => {
 
   /**
    * The bundled EAGLE head as EAGLE's own layer: its weights without the input norm (config
-   * eagle.inputNorm false), and without the fc bias when `noBias` (eagle.fcBias false: vLLM's fc
-   * has none). A heads file as hydra train writes one, edited at the file level.
+   * eagle.inputNorm false), fc bias kept. A heads file as hydra train writes one, edited at the
+   * file level.
    */
-  function engineEagleFile(name: string, noBias: boolean): string {
+  function engineEagleFile(name: string): string {
     const parsed = parseSafetensors(readFileSync(path.join(HEADS, 'eagle.safetensors')));
     const config = JSON.parse(parsed.metadata.config!);
     config.eagle.inputNorm = false;
-    if (noBias) config.eagle.fcBias = false;
     const tensors = new Map<string, SafetensorsInput>();
-    for (const [n, t] of parsed.tensors) {
-      if (n === 'eagle.attn_norm' || (noBias && n === 'eagle.fc.bias')) continue;
-      tensors.set(n, { shape: [...t.shape], data: Float32Array.from(t.data) });
-    }
+    for (const [n, t] of parsed.tensors) if (n !== 'eagle.attn_norm') tensors.set(n, { shape: [...t.shape], data: Float32Array.from(t.data) });
     const file = path.join(dir, name);
     writeFileSync(file, serializeSafetensors(tensors, { ...parsed.metadata, config: JSON.stringify(config) }));
     return file;
@@ -67,7 +63,8 @@ describe('hydra export', () => {
     const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '32', '--json', '--decoder', 'eagle', '--tree', 'cpu-8'];
     const ar = JSON.parse((await hydra('generate', ...prompt.slice(0, 5))).stdout);
     for (const engine of ['vllm', 'sglang']) {
-      const heads = engineEagleFile(`eagle-${engine}.safetensors`, engine === 'vllm');
+      // vLLM: the bundled head trained with --eagle-engine vllm; SGLang: the bundled EAGLE head's weights without its input norm, fc bias kept
+      const heads = engine === 'vllm' ? path.join(HEADS, 'eagle-vllm.safetensors') : engineEagleFile('eagle-sglang.safetensors');
       const native = JSON.parse((await hydra('generate', ...prompt, '--heads', heads)).stdout);
       const out = path.join(dir, `eagle-${engine}`);
       const r = await hydra('export', '--heads', heads, '--format', 'eagle', '--engine', engine, '--out', out);
