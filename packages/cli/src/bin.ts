@@ -135,6 +135,7 @@ cli
   .option('--teacher-weight <x>', 'weight of the cross-entropy on the base model distribution', { default: 1 })
   .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--feature-noise <a>', 'eagle heads: uniform noise in [-a, a] on the input features while training', { default: 0 })
+  .option('--eagle-engine <vllm|sglang>', 'eagle heads: train the draft layer that engine runs (no input norm; for vllm no fc bias either), for hydra export --format eagle --engine <same>')
   .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
   .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
   .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })
@@ -156,6 +157,7 @@ cli
   .option('--model <path>', 'the base model the heads were trained for, to check them against (default: bundled stories260K)')
   .option('--base-model <id|path>', 'base_model_name_or_path written to config.json (TGI loads the base model from it; default: --model when it is a Hugging Face directory)')
   .option('--dtype <f32|f16|bf16>', 'stored dtype of the tensors', { default: 'f32' })
+  .option('--engine <vllm|sglang>', 'eagle: the engine the draft model is for (vLLM\'s fc has no bias, SGLang\'s has one); default vllm')
   .action(runExport);
 
 cli

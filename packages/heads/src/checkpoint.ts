@@ -12,6 +12,7 @@ import {
   headParameterShapes,
   type CreateHeadOptions,
   type HeadConfig,
+  type EagleLayerConfig,
   type PrefixConfig,
 } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
@@ -309,6 +310,12 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     if (c.sharedOutput !== true) throw bad('sharedOutput', 'true (an eagle head scores with the base output layer)');
     if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (eagle heads have no PrefixMLP)');
     const eagle = parseLayerShape(c.eagle, 'eagle', file, 'an object (the eagle draft layer\'s shape)');
+    const inputNorm = (c.eagle as Record<string, unknown>).inputNorm;
+    if (inputNorm !== undefined && typeof inputNorm !== 'boolean') throw new HeadCheckpointError(`${file}: config.eagle.inputNorm = ${shown(inputNorm)}, expected true or false`);
+    if (inputNorm === false) eagle.inputNorm = false;
+    const fcBias = (c.eagle as Record<string, unknown>).fcBias;
+    if (fcBias !== undefined && typeof fcBias !== 'boolean') throw new HeadCheckpointError(`${file}: config.eagle.fcBias = ${shown(fcBias)}, expected true or false`);
+    if (fcBias === false) (eagle as EagleLayerConfig).fcBias = false;
     return { kind, numHeads, layers, dim, vocabSize, sharedOutput: true, prefix: null, eagle };
   }
   if (kind === 'hydra++') {

@@ -21,6 +21,9 @@ export interface SpeculatorConfig {
 /** The Llama layer shape of a PrefixMLP (the base model's own layer shape, without q/k/v biases). */
 export type PrefixConfig = Omit<LayerConfig, 'dim' | 'qkvBias'>;
 
+/** An EAGLE head's draft layer shape, and whether its fc has a bias (default true; false: no eagle.fc.bias, as vLLM's fc). */
+export type EagleLayerConfig = PrefixConfig & { fcBias?: boolean };
+
 /** Stored as JSON in the safetensors metadata under `config`. */
 export interface HeadConfig {
   kind: HeadKind;
@@ -40,7 +43,7 @@ export interface HeadConfig {
    * layer shape). numHeads is then the deepest tree the head drafts (one layer, run again per
    * depth), layers is 1 and sharedOutput true (tokens are scored with the base output layer).
    */
-  eagle?: PrefixConfig;
+  eagle?: EagleLayerConfig;
 }
 
 export interface CreateHeadOptions {
@@ -55,6 +58,14 @@ export interface CreateHeadOptions {
   innerDim?: number;
   /** MLPSpeculator: normalise h_t before the first stage (default false). */
   scaleInput?: boolean;
+  /**
+   * EAGLE: RMSNorm the layer's input g before attention (default true). false is EAGLE's own
+   * draft layer, whose first layer has no input norm, the layout vLLM and SGLang load
+   * (exportHead 'eagle').
+   */
+  inputNorm?: boolean;
+  /** EAGLE: fc [e; f] has a bias (default true). false: none, as vLLM's EAGLE fc (exportHead 'eagle', engine 'vllm'). */
+  fcBias?: boolean;
 }
 
 export const HEADS_FORMAT = 'hydra-ts-heads';
@@ -89,6 +100,7 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
+  if (opts.inputNorm !== undefined || opts.fcBias !== undefined) throw new HeadOptionError(`${where}: inputNorm and fcBias are options of eagle heads, not of ${opts.kind} heads`);
   if (opts.sharedOutput !== undefined && typeof opts.sharedOutput !== 'boolean') {
     throw new HeadOptionError(`${where}: sharedOutput = ${String(opts.sharedOutput)}, expected a boolean`);
   }
@@ -114,7 +126,13 @@ function eagleConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: numb
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of eagle heads`);
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
-  return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle: prefixConfigOf(base) };
+  if (opts.inputNorm !== undefined && typeof opts.inputNorm !== 'boolean') throw new HeadOptionError(`${where}: inputNorm = ${String(opts.inputNorm)}, expected a boolean`);
+  if (opts.fcBias !== undefined && typeof opts.fcBias !== 'boolean') throw new HeadOptionError(`${where}: fcBias = ${String(opts.fcBias)}, expected a boolean`);
+  // inputNorm and fcBias are written only when off, so heads files from before them read the same
+  const eagle: EagleLayerConfig = prefixConfigOf(base);
+  if (opts.inputNorm === false) eagle.inputNorm = false;
+  if (opts.fcBias === false) eagle.fcBias = false;
+  return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle };
 }
 
 function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
@@ -122,6 +140,7 @@ function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers:
   // Each stage is one projection, norm and activation; there is no block count to choose.
   if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, mlp-speculator stages have exactly one layer each`);
   if (opts.sharedOutput) throw new HeadOptionError(`${where}: sharedOutput = true, mlp-speculator stages project their own inner_dim state through their own heads`);
+  if (opts.inputNorm !== undefined || opts.fcBias !== undefined) throw new HeadOptionError(`${where}: inputNorm and fcBias are options of eagle heads, not of mlp-speculator heads`);
   const innerDim = opts.innerDim ?? base.dim;
   checkCount('innerDim', innerDim, 1 << 16, where);
   if (opts.scaleInput !== undefined && typeof opts.scaleInput !== 'boolean') throw new HeadOptionError(`${where}: scaleInput = ${String(opts.scaleInput)}, expected a boolean`);
@@ -158,9 +177,9 @@ export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
     return shapes;
   }
   if (c.kind === 'eagle') {
-    // g = fc [e(x_{t+1}); f_t] + b, then one decoder layer (eagle.ts)
+    // g = fc [e(x_{t+1}); f_t] + b, then one decoder layer (eagle.ts); no eagle.attn_norm without inputNorm
     shapes.set('eagle.fc.weight', [dim, 2 * dim]);
-    shapes.set('eagle.fc.bias', [dim]);
+    if (c.eagle!.fcBias !== false) shapes.set('eagle.fc.bias', [dim]);
     for (const [name, shape] of draftLayerShapes('eagle', { dim, ...c.eagle!, qkvBias: false })) shapes.set(name, shape);
     return shapes;
   }

@@ -151,7 +151,7 @@ function ropeCpu(x: Float64Array, heads: number, headDim: number, pos: number, t
  *   g_i = W_fc [e(x_{i+1}); f_i] + b_fc for committed positions i < L (x_L = root),
  *   g_{L-1+j} = W_fc [e(path[j-1]); f'_{L-1+j}] + b_fc for the path, f' the layer's previous output,
  *   out = x2 + W2 (silu(W1 n2) ⊙ W3 n2), x2 = g + Wo attn(rope(Wq n1), rope(Wk n1), Wv n1),
- *   n1 = rmsnorm(g), n2 = rmsnorm(x2), each row attending to every row before it and itself;
+ *   n1 = rmsnorm(g) (n1 = g without inputNorm), n2 = rmsnorm(x2), each row attending to every row before it and itself;
  *   logits = W_out out.
  * `features` [L, dim] are f_0..f_{L-1}. Returns path.length + 1 rows [vocab]: after the root, then
  * after each path token.
@@ -168,8 +168,8 @@ export function eagleLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Arra
     const x = new Float64Array(2 * dim);
     x.set(embeddings.subarray(token * dim, (token + 1) * dim));
     x.set(Float64Array.from(f), dim);
-    const g = matvec(get('fc.weight'), x, dim, 2 * dim, get('fc.bias'));
-    const n1 = rmsnormCpu(g, get('attn_norm'), s.normEps);
+    const g = matvec(get('fc.weight'), x, dim, 2 * dim, v.get('eagle.fc.bias')); // no bias with fcBias false
+    const n1 = s.inputNorm === false ? g : rmsnormCpu(g, get('attn_norm'), s.normEps);
     const q = matvec(get('wq'), n1, qDim, dim);
     const k = matvec(get('wk'), n1, kvDim, dim);
     ropeCpu(q, s.nHeads, s.headDim, pos, s.ropeTheta, s.ropeLayout);

@@ -1,6 +1,6 @@
 // One Llama decoder layer inside a draft head (the PrefixMLP of Hydra++, the EAGLE layer), its
 // weights under `<prefix>.*` in the heads file: attn_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3
-// (linear weights [out, in]). The model's DecoderLayer runs it; it stores wq/wk/wv and w1/w3
+// (linear weights [out, in]); a layer without inputNorm (EAGLE's own draft layer) has no attn_norm. The model's DecoderLayer runs it; it stores wq/wk/wv and w1/w3
 // fused, so the file's tensors are split and joined here, and nowhere else.
 import { DecoderLayer, type LayerConfig } from '@hydra-ts/model';
 import { DTypeError, QuantizedMatrix, type Device, type Tensor } from '@hydra-ts/tensor';
@@ -10,7 +10,7 @@ import { HeadStateError } from './errors';
 export function draftLayerShapes(prefix: string, c: LayerConfig): Map<string, number[]> {
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
-  return new Map([
+  const shapes = new Map([
     [`${prefix}.attn_norm`, [c.dim]],
     [`${prefix}.wq`, [qDim, c.dim]],
     [`${prefix}.wk`, [kvDim, c.dim]],
@@ -21,6 +21,8 @@ export function draftLayerShapes(prefix: string, c: LayerConfig): Map<string, nu
     [`${prefix}.w2`, [c.dim, c.hiddenDim]],
     [`${prefix}.w3`, [c.hiddenDim, c.dim]],
   ]);
+  if (c.inputNorm === false) shapes.delete(`${prefix}.attn_norm`);
+  return shapes;
 }
 
 /** Uploads the layer from the `<prefix>.*` values (f32, never quantized: the head trains them). */
@@ -31,7 +33,8 @@ export function draftLayerFromValues(device: Device, c: LayerConfig, values: Map
     return v;
   };
   return DecoderLayer.fromWeights(device, c, {
-    attnNorm: get('attn_norm'), wq: get('wq'), wk: get('wk'), wv: get('wv'), wo: get('wo'),
+    // without inputNorm the layer never reads its attnNorm: unit gains stand in
+    attnNorm: c.inputNorm === false ? new Float32Array(c.dim).fill(1) : get('attn_norm'), wq: get('wq'), wk: get('wk'), wv: get('wv'), wo: get('wo'),
     ffnNorm: get('ffn_norm'), w1: get('w1'), w2: get('w2'), w3: get('w3'),
   });
 }
@@ -45,7 +48,7 @@ export function draftLayerTensors(layer: DecoderLayer, prefix: string, who: stri
     if (w instanceof QuantizedMatrix) throw new DTypeError(`${who}: ${w.describe()} is quantized; its parameters are f32 tensors`);
     return w;
   };
-  return new Map([
+  const tensors = new Map([
     [`${prefix}.attn_norm`, layer.attnNorm],
     [`${prefix}.wqkv`, t(layer.wqkv)],
     [`${prefix}.wo`, t(layer.wo)],
@@ -53,6 +56,8 @@ export function draftLayerTensors(layer: DecoderLayer, prefix: string, who: stri
     [`${prefix}.w13`, t(layer.w13)],
     [`${prefix}.w2`, t(layer.w2)],
   ]);
+  if (layer.config.inputNorm === false) tensors.delete(`${prefix}.attn_norm`);
+  return tensors;
 }
 
 /** Current values under the file's names (wq, wk, wv, w1, w3 as separate tensors). */
@@ -63,7 +68,7 @@ export async function readDraftLayer(layer: DecoderLayer, prefix: string): Promi
   const h = c.hiddenDim * c.dim;
   const wqkv = (await layer.wqkv.read()) as Float32Array;
   const w13 = (await layer.w13.read()) as Float32Array;
-  return new Map([
+  const values = new Map([
     [`${prefix}.attn_norm`, (await layer.attnNorm.read()) as Float32Array],
     [`${prefix}.wq`, wqkv.slice(0, q)],
     [`${prefix}.wk`, wqkv.slice(q, q + kv)],
@@ -74,4 +79,6 @@ export async function readDraftLayer(layer: DecoderLayer, prefix: string): Promi
     [`${prefix}.w2`, (await layer.w2.read()) as Float32Array],
     [`${prefix}.w3`, w13.slice(h)],
   ]);
+  if (c.inputNorm === false) values.delete(`${prefix}.attn_norm`);
+  return values;
 }

@@ -24,8 +24,9 @@ describe('EAGLE head', () => {
   const featuresData = randomArray(n * dim, 21, -1.5, 1.5); // f_0 .. f_8, final-normed-sized rows
   const context = [1, 5, 9, 30, 4, 17, 2, 11, 23];
 
-  // the base model's layer shape, and one of its own: grouped kv heads, the half RoPE layout, a wider feed-forward
-  for (const layer of [{}, { nHeads: 6, nKvHeads: 2, headDim: 4, ropeLayout: 'half' as const, hiddenDim: 52, ropeTheta: 500 }]) {
+  // the base model's layer shape, one of its own (grouped kv heads, the half RoPE layout, a wider
+  // feed-forward), and EAGLE's own layer without the input norm
+  for (const layer of [{}, { nHeads: 6, nKvHeads: 2, headDim: 4, ropeLayout: 'half' as const, hiddenDim: 52, ropeTheta: 500 }, { inputNorm: false }, { inputNorm: false, fcBias: false }]) {
     it(`draft logits along a path equal the CPU equations, as the cache grows and when a cached row's token changes (layer ${JSON.stringify(layer)})`, async () => {
       const base = fakeBase(device, config, 3);
       const c = eagleConfig(config, 4, layer);

@@ -96,7 +96,7 @@ export class EagleHead extends SequentialTopKHeads {
   private draw: Draw | null = null;
   private released = false;
 
-  /** `params`: eagle.fc.weight and eagle.fc.bias; `values`: the eagle.* layer weights as CPU arrays. */
+  /** `params`: eagle.fc.weight and eagle.fc.bias (none with fcBias false); `values`: the eagle.* layer weights as CPU arrays. */
   constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, values: Map<string, Float32Array>) {
     if (!config.eagle) throw new HeadStateError(`eagle heads need config.eagle (the draft layer's shape)`);
     super(base, config, params, null);
@@ -107,6 +107,11 @@ export class EagleHead extends SequentialTopKHeads {
     this.features = base.device.zeros([capacity, config.dim]);
     this.features.label = 'eagle features';
     this.rowTokens = new Int32Array(capacity);
+  }
+
+  /** b_fc, or undefined for an fc without bias (fcBias false). */
+  private fcBias(): Tensor | undefined {
+    return this.config.eagle!.fcBias === false ? undefined : this.param('eagle.fc.bias');
   }
 
   /** Committed rows in the draft layer's cache. */
@@ -298,7 +303,7 @@ export class EagleHead extends SequentialTopKHeads {
   private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], drafted: DraftNodes, keep: Keep): Tensor {
     const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [new, dim]
     const prev = keep(gatherRows(f, from)); // [new, dim]: f' of each row's parent
-    const g = keep(linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.param('eagle.fc.bias'))); // [new, dim]
+    const g = keep(linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.fcBias())); // [new, dim]
     walk.inputs.push(g);
     walk.nodes.push(...nodes);
     const x = walk.inputs.length === 1 ? g : keep(concat(walk.inputs, 0)); // [rows, dim]
@@ -351,7 +356,7 @@ export class EagleHead extends SequentialTopKHeads {
     try {
       const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [m, dim] e(x_{i+1})
       const f = keep(slice(this.features, 0, kept, L)); // [m, dim] f_i
-      const g = keep(linear(keep(concat([e, f], 1)), this.param('eagle.fc.weight'), this.param('eagle.fc.bias'))); // [m, dim]
+      const g = keep(linear(keep(concat([e, f], 1)), this.param('eagle.fc.weight'), this.fcBias())); // [m, dim]
       const out = keep(this.layer.forward(g, this.cache.layers[0], positions)); // [m, dim], causal
       this.cache.append(m);
       this.cache.commit();

@@ -2,18 +2,20 @@
 // written out from each engine's loader (file and function cited), not from engine-formats.ts;
 // round trips must give the same proposals, and foreign files are checked like our own.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { LlamaModel, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { getDevice, randomArray, type Tensor } from '@hydra-ts/tensor';
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
-import { loadHead } from './checkpoint';
-import { medusaProposeCpu } from './cpu-reference';
+import { buildHeads, loadHead } from './checkpoint';
+import { eagleLogitsCpu, medusaProposeCpu } from './cpu-reference';
+import type { EagleHead } from './eagle';
 import type { TopKHeads } from './draft-head';
 import { exportHead, type EngineFormat } from './engine-formats';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
-import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, type FakeBase } from './testdata';
+import { argmaxCpu, baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, type FakeBase } from './testdata';
 
 const device = await getDevice();
 const small = CandidateTree.fromPaths([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0], [1, 0, 0]], { name: 'small' });
@@ -198,7 +200,8 @@ describe('heads that no engine format holds are typed errors saying why', () => 
         [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
         [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
         [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*not EAGLE-3, so mlp-speculator heads cannot be exported as eagle3/],
-        [eagleConfig(base.config, 2), 'eagle', /eagle: writing eagle heads in the serving engines' EAGLE checkpoint layout .* not supported yet/],
+        [eagleConfig(base.config, 2), 'eagle', /eagle: this head's draft layer RMS-normalises its input g before attention .*no input norm/],
+        [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*they are EAGLE-1\/2 heads, not EAGLE-3, so eagle heads cannot be exported as eagle3/],
         [headConfig(base.config, 'medusa', 2, 1), 'mlp-speculator', /Medusa heads have no token input/],
         [speculatorConfig(base.config, 2), 'vllm-medusa', /use --format mlp-speculator/],
         [headConfig(base.config, 'medusa', 2, 1), 'onnx' as EngineFormat, /format = "onnx", expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
@@ -354,4 +357,219 @@ describe('foreign files load directly, checked against the base model', () => {
       spec.dispose();
       other.dispose();
     }));
+});
+
+// EAGLE-1/2 draft models. What the loaders read, written out from their code:
+//   vLLM vllm/model_executor/models/llama_eagle.py (EagleLlamaForCausalLM): fc = Linear(2·hidden,
+//     hidden, bias=False) over cat(embeds, hidden_states); layers.{i} Llama decoder layers, layer 0's
+//     input_layernorm nn.Identity (no parameter, so a file's layers.0.input_layernorm.weight fails
+//     params_dict); q/k/v_proj -> qkv_proj, gate/up_proj -> gate_up_proj; embed_tokens skipped.
+//     vllm/transformers_utils/configs/eagle.py: architectures LlamaForCausalLM -> EagleLlamaForCausalLM.
+//   SGLang python/sglang/srt/models/llama_eagle.py (EntryClass LlamaForCausalLMEagle): fc =
+//     Linear(2·hidden, hidden) with bias; layer 0's input_layernorm the identity; lm_head skipped.
+//   SafeAILab/EAGLE eagle/model/cnets1.py + ea_model.py: fc bias from config.json "bias"; layer
+//     index 0 has no input_layernorm; no final norm, the base lm_head scores the layer output.
+// Hugging Face Llama layers turn q/k by rotate-half RoPE.
+describe('EAGLE draft models for vLLM and SGLang', () => {
+  /** The tensors of a one-layer Llama EAGLE draft model, by the loaders' names. */
+  function loaderShapes(dim: number, qDim: number, kvDim: number, hidden: number, fcBias: boolean): Array<[string, number[]]> {
+    return [
+      ['fc.weight', [dim, 2 * dim]], // cat((embeds, hidden_states)) -> hidden
+      ...(fcBias ? ([['fc.bias', [dim]]] as Array<[string, number[]]>) : []),
+      ['layers.0.self_attn.q_proj.weight', [qDim, dim]],
+      ['layers.0.self_attn.k_proj.weight', [kvDim, dim]],
+      ['layers.0.self_attn.v_proj.weight', [kvDim, dim]],
+      ['layers.0.self_attn.o_proj.weight', [dim, qDim]],
+      ['layers.0.post_attention_layernorm.weight', [dim]],
+      ['layers.0.mlp.gate_proj.weight', [hidden, dim]],
+      ['layers.0.mlp.up_proj.weight', [hidden, dim]],
+      ['layers.0.mlp.down_proj.weight', [dim, hidden]],
+    ];
+  }
+
+  /** Rows of an interleaved-RoPE projection as rotate-half RoPE wants them: pair (2i, 2i+1) of each head -> rows (i, i + headDim/2). */
+  function rotateHalfRows(w: Float32Array, heads: number, headDim: number, dim: number): Float32Array {
+    const out = new Float32Array(w.length);
+    for (let h = 0; h < heads; h++) {
+      for (let r = 0; r < headDim; r++) {
+        const src = h * headDim + (r < headDim / 2 ? 2 * r : 2 * (r - headDim / 2) + 1);
+        out.set(w.subarray(src * dim, (src + 1) * dim), (h * headDim + r) * dim);
+      }
+    }
+    return out;
+  }
+
+  for (const engine of ['vllm', 'sglang'] as const) {
+    it(`${engine}: the loader's tensor names and shapes, a Llama config.json, q/k rows in rotate-half order, and the engine's arithmetic on them drafts as the head does`, () =>
+      withBase(async (base) => {
+        const layer = engine === 'vllm' ? { inputNorm: false, fcBias: false } : { inputNorm: false }; // vLLM's fc has no bias
+        const c = eagleConfig(base.config, 3, layer);
+        const values = randomValues(c, 4);
+        const head = (await loadHead(base, headsFile(c, values))) as EagleHead;
+        const { files } = await exportHead(head, 'eagle', { engine });
+        expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
+        const { config, shapes, dtypes, tensors } = contents(files, 'model.safetensors');
+        const { dim, vocabSize, nHeads, nKvHeads, headDim, hiddenDim } = base.config;
+        expect([...shapes]).toEqual(loaderShapes(dim, nHeads * headDim, nKvHeads * headDim, hiddenDim, engine === 'sglang'));
+        expect(dtypes).toEqual(new Set(['F32']));
+        expect(config).toEqual({
+          architectures: [engine === 'vllm' ? 'LlamaForCausalLM' : 'LlamaForCausalLMEagle'],
+          model_type: 'llama', hidden_size: 24, intermediate_size: 40, num_hidden_layers: 1, num_attention_heads: 3, num_key_value_heads: 1, head_dim: 8,
+          hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000, max_position_embeddings: 64, vocab_size: vocabSize, tie_word_embeddings: false,
+          attention_bias: false, bias: engine === 'sglang', torch_dtype: 'float32',
+        });
+        const file = (n: string) => tensors.get(n)!.data as Float32Array;
+        expect(file('fc.weight')).toEqual(values.get('eagle.fc.weight')); // [e; f] columns in EAGLE's order
+        expect(file('layers.0.self_attn.q_proj.weight')).toEqual(rotateHalfRows(values.get('eagle.wq')!, nHeads, headDim, dim));
+        expect(file('layers.0.self_attn.k_proj.weight')).toEqual(rotateHalfRows(values.get('eagle.wk')!, nKvHeads, headDim, dim));
+        expect(file('layers.0.mlp.gate_proj.weight')).toEqual(values.get('eagle.w1'));
+        expect(file('layers.0.mlp.up_proj.weight')).toEqual(values.get('eagle.w3'));
+        // the engines' layer: the file's weights, rotate-half RoPE, no input norm, fc bias only where written
+        const engineValues = new Map<string, Float32Array>([
+          ['eagle.fc.weight', file('fc.weight')], ...(engine === 'sglang' ? ([['eagle.fc.bias', file('fc.bias')]] as Array<[string, Float32Array]>) : []),
+          ['eagle.wq', file('layers.0.self_attn.q_proj.weight')], ['eagle.wk', file('layers.0.self_attn.k_proj.weight')], ['eagle.wv', file('layers.0.self_attn.v_proj.weight')],
+          ['eagle.wo', file('layers.0.self_attn.o_proj.weight')], ['eagle.ffn_norm', file('layers.0.post_attention_layernorm.weight')],
+          ['eagle.w1', file('layers.0.mlp.gate_proj.weight')], ['eagle.w3', file('layers.0.mlp.up_proj.weight')], ['eagle.w2', file('layers.0.mlp.down_proj.weight')],
+        ]);
+        const engineConfig = { ...c, eagle: { ...c.eagle!, ropeLayout: 'half' as const } };
+        const features = randomArray(4 * dim, 8, -1.5, 1.5);
+        const context = [3, 9, 14, 2];
+        const hidden = device.tensor(features, [4, dim]);
+        head.observe(hidden, 0);
+        hidden.dispose();
+        const path = [5, 30];
+        const got = (await head.chainLogits({ context, root: 7 }, path).read()) as Float32Array;
+        const want = eagleLogitsCpu(engineConfig, engineValues, base.embeddings, base.output, features, context, 7, path);
+        want.forEach((row, j) => {
+          const ours = got.subarray(j * vocabSize, (j + 1) * vocabSize);
+          for (let v = 0; v < vocabSize; v++) expect(Math.abs(ours[v] - row[v]), `row ${j}, token ${v}`).toBeLessThan(1e-4 * (1 + Math.abs(row[v])));
+        });
+        // and back: the same head (the base model's interleaved layout restored), from a directory and from bytes
+        const dir = mkdtempSync(join(tmpdir(), 'hydra-eagle-'));
+        for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
+        const back = await loadHead(base, dir);
+        expect(back.config).toEqual(eagleConfig(base.config, 6, layer));
+        expect(await back.readParameters()).toEqual(values);
+        const fromBytes = await loadHead(base, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) });
+        expect(await fromBytes.readParameters()).toEqual(values);
+        for (const h of [head, back, fromBytes]) h.dispose();
+      }));
+  }
+
+  it('what the engines cannot run is a HeadExportError saying why: an input norm, an fc bias for vLLM, EAGLE-3', () =>
+    withBase(async (base) => {
+      const normed = eagleConfig(base.config, 2);
+      const withNorm = await loadHead(base, headsFile(normed, randomValues(normed, 1)));
+      await expect(exportHead(withNorm, 'eagle', { engine: 'sglang' })).rejects.toThrow(/eagle\.attn_norm.*layer 0 has no input norm.*inputNorm false/);
+      const c = eagleConfig(base.config, 2, { inputNorm: false });
+      const biased = await loadHead(base, headsFile(c, randomValues(c, 1))); // random fc bias
+      await expect(exportHead(biased, 'eagle')).rejects.toThrow(HeadExportError);
+      await expect(exportHead(biased, 'eagle', { engine: 'vllm' })).rejects.toThrow(/fc has a bias .*vLLM's EagleLlamaForCausalLM builds fc without one.*engine sglang.*fcBias false/);
+      // for SGLang a head without an fc bias gets a zero one (its fc always has one)
+      const unbiased = eagleConfig(base.config, 2, { inputNorm: false, fcBias: false });
+      const noBias = await loadHead(base, headsFile(unbiased, randomValues(unbiased, 1)));
+      const sglang = contents((await exportHead(noBias, 'eagle', { engine: 'sglang' })).files, 'model.safetensors');
+      expect(sglang.tensors.get('fc.bias')!.data).toEqual(new Float32Array(base.config.dim));
+      noBias.dispose();
+      await expect(exportHead(biased, 'eagle', { engine: 'tgi' as 'vllm' })).rejects.toThrow(/engine = "tgi", expected one of vllm, sglang/);
+      await expect(exportHead(biased, 'eagle3')).rejects.toThrow(/EAGLE-1\/2 heads, not EAGLE-3/);
+      const medusa = await loadHead(base, headsFile(headConfig(base.config, 'medusa', 2, 1), randomValues(headConfig(base.config, 'medusa', 2, 1), 1)));
+      await expect(exportHead(medusa, 'vllm-medusa', { engine: 'vllm' })).rejects.toThrow(/engine is an option of the eagle format, not of vllm-medusa/);
+      for (const h of [withNorm, biased, medusa]) h.dispose();
+    }));
+
+  it('foreign files: mismatched dims, heads or vocabulary are HeadMismatchErrors naming the field; missing, extra or EAGLE-3 tensors HeadCheckpointErrors naming them', () =>
+    withBase(async (base) => {
+      const c = eagleConfig(base.config, 2, { inputNorm: false });
+      const head = await loadHead(base, headsFile(c, randomValues(c, 2)));
+      const { files } = await exportHead(head, 'eagle', { engine: 'sglang' });
+      head.dispose();
+      const config = JSON.parse(decoder.decode(files.get('config.json')!)) as Record<string, unknown>;
+      const tensors = parseSafetensors(files.get('model.safetensors')!).tensors;
+      const load = (t: Map<string, { shape: number[]; data: Float32Array }>, cfg: Record<string, unknown> | undefined = config) =>
+        loadHead(base, serializeSafetensors(new Map([...t].map(([n, x]) => [n, { shape: [...x.shape], data: x.data }]))), cfg ? { engineConfig: cfg } : {});
+      const all = new Map([...tensors].map(([n, t]) => [n, { shape: [...t.shape], data: t.data as Float32Array }]));
+      for (const [field, value, message] of [
+        ['hidden_size', 32, /config.json hidden_size = 32: heads of dim 32, the base model has dim 24/],
+        ['vocab_size', 50, /config.json vocab_size = 50: heads of vocabSize 50, the base model has vocabSize 37/],
+        ['num_attention_heads', 4, /config.json num_attention_heads = 4: a draft layer of 4 attention heads, the base model has 3/],
+        ['num_key_value_heads', 3, /config.json num_key_value_heads = 3: a draft layer of 3 key\/value heads, the base model has 1/],
+      ] as const) {
+        await expect(load(all, { ...config, [field]: value })).rejects.toThrow(HeadMismatchError);
+        await expect(load(all, { ...config, [field]: value })).rejects.toThrow(message);
+      }
+      // no config.json: fc's rows give the draft model's dim
+      const narrow = new Map(all);
+      narrow.set('fc.weight', { shape: [16, 32], data: new Float32Array(16 * 32) });
+      await expect(load(narrow, undefined)).rejects.toThrow(/fc\.weight has shape \[16, 32\]: heads of dim 16, the base model has dim 24/);
+      const missing = new Map(all);
+      missing.delete('layers.0.mlp.down_proj.weight');
+      await expect(load(missing)).rejects.toThrow(HeadCheckpointError);
+      await expect(load(missing)).rejects.toThrow(/tensor layers\.0\.mlp\.down_proj\.weight \[24, 40\] is missing/);
+      const normed = new Map(all).set('layers.0.input_layernorm.weight', { shape: [24], data: new Float32Array(24).fill(1) });
+      await expect(load(normed)).rejects.toThrow(/layers\.0\.input_layernorm\.weight: EAGLE's draft layer 0 has no input norm/);
+      const hass = new Map(all).set('hidden_states_layernorm.weight', { shape: [24], data: new Float32Array(24).fill(1) });
+      await expect(load(hass)).rejects.toThrow(/unexpected tensor hidden_states_layernorm\.weight/);
+      const eagle3 = new Map(all).set('d2t', { shape: [37], data: new Float32Array(37) });
+      await expect(load(eagle3)).rejects.toThrow(/an EAGLE-3 draft model .*this package's eagle heads are EAGLE-1\/2/);
+      await expect(load(all, { ...config, num_hidden_layers: 2 })).rejects.toThrow(/2 draft layers .*expected 1/);
+      await expect(load(all, { ...config, bias: false })).rejects.toThrow(/config.json bias = false, yet the file holds fc\.bias/);
+      await expect(load(all, { ...config, rope_scaling: { rope_type: 'llama3', factor: 8 } })).rejects.toThrow(/rope_scaling .* is not supported/);
+      // the engines' own spelling, "model."-prefixed, with the embed_tokens / lm_head copies they skip, loads
+      const prefixed = new Map([...all].map(([n, t]) => [`model.${n}`, t]));
+      prefixed.set('model.embed_tokens.weight', { shape: [37, 24], data: base.embeddings });
+      const ok = await load(prefixed);
+      expect(await ok.readParameters()).toEqual(await (await load(all)).readParameters());
+      ok.dispose();
+    }));
+});
+
+describe('EAGLE on stories260K: the trained heads, and export -> loadHead drafting the same tokens', () => {
+  const STORIES = fileURLToPath(new URL('../../../models/stories260K/stories260K.bin', import.meta.url));
+  const TRAINED = fileURLToPath(new URL('../../../models/stories260K/heads/eagle.safetensors', import.meta.url));
+  const TRAINED_VLLM = fileURLToPath(new URL('../../../models/stories260K/heads/eagle-vllm.safetensors', import.meta.url));
+  const prompt = [1, 403, 407, 261, 159, 436];
+
+  it('the trained head (input norm on) is refused; its weights without the norm export for vLLM and SGLang and load back drafting the same trees', async () => {
+    const model = await LlamaModel.load(STORIES, { tokenizer: 'tok512.bin' });
+    const trained = (await loadHead(model, TRAINED)) as EagleHead;
+    await expect(exportHead(trained, 'eagle')).rejects.toThrow(/RMS-normalises its input g before attention/);
+    const values = await trained.readParameters();
+    values.delete('eagle.attn_norm');
+    const c = { ...trained.config, eagle: { ...trained.config.eagle!, inputNorm: false } };
+    trained.dispose();
+    const cache = model.createCache();
+    const { hidden, logits } = model.forward(cache, { tokens: prompt, logits: 'last' });
+    const root = argmaxCpu((await logits!.read()) as Float32Array);
+    logits!.dispose();
+    for (const engine of ['sglang', 'vllm'] as const) {
+      const v = new Map(values);
+      const ce = engine === 'vllm' ? { ...c, eagle: { ...c.eagle, fcBias: false } } : c; // vLLM's fc has no bias
+      if (engine === 'vllm') v.delete('eagle.fc.bias');
+      const head = buildHeads(model, ce, v) as EagleHead;
+      const { files } = await exportHead(head, 'eagle', { engine });
+      const dir = mkdtempSync(join(tmpdir(), `hydra-eagle-${engine}-`));
+      for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
+      const back = (await loadHead(model, dir)) as EagleHead;
+      expect(back.config).toEqual(ce);
+      for (const h of [head, back]) h.observe(hidden, 0);
+      for (const tree of [small, trees['medusa-63'], chain(6)]) {
+        const a = await head.propose({ tree, root, context: prompt });
+        const b = await back.propose({ tree, root, context: prompt });
+        expect([...b.tokens], `${engine}, ${tree.name}`).toEqual([...a.tokens]);
+      }
+      for (const h of [head, back]) h.dispose();
+    }
+    // the bundled head trained for vLLM (hydra train --eagle-engine vllm) exports as it is
+    const forVllm = (await loadHead(model, TRAINED_VLLM)) as EagleHead;
+    expect(forVllm.config.eagle).toMatchObject({ inputNorm: false, fcBias: false });
+    const { files } = await exportHead(forVllm, 'eagle');
+    const back = (await loadHead(model, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) })) as EagleHead;
+    expect(await back.readParameters()).toEqual(await forVllm.readParameters());
+    for (const h of [forVllm, back]) h.observe(hidden, 0);
+    for (const tree of [small, trees['medusa-63']]) {
+      expect([...(await back.propose({ tree, root, context: prompt })).tokens], `eagle-vllm, ${tree.name}`).toEqual([...(await forVllm.propose({ tree, root, context: prompt })).tokens]);
+    }
+    for (const x of [forVllm, back, hidden, cache, model]) x.dispose();
+  }, 120_000);
 });

@@ -6,11 +6,12 @@
 //   vllm-medusa     Medusa heads for vLLM: config model_type "medusa", blocks.{i}.layers.{j}.{weight,bias}, lm_heads.{i}.weight
 //   tgi-medusa      Medusa heads for TGI and TensorRT-LLM, as FasterDecoding trains them: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight
 //   mlp-speculator  IBM's MLPSpeculator for vLLM and TGI: model_type "mlp_speculator", speculator.{emb,proj,head,ln}.{i}.*
-//   eagle, eagle3   EAGLE draft models (vLLM, SGLang): this package's eagle heads are not written in their layout yet
+//   eagle           EAGLE-1/2 draft models for vLLM and SGLang: a Llama config.json, fc.weight (+ fc.bias for SGLang), layers.0.*
+//   eagle3          EAGLE-3 draft models: not this package's eagle heads (EAGLE-1/2), a typed error both ways
 import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
-import { serializeSafetensors } from '@hydra-ts/model';
+import { permuteHalfToInterleaved, permuteInterleavedToHalf, serializeSafetensors } from '@hydra-ts/model';
 import { formatShape } from '@hydra-ts/tensor';
-import { HEAD_KINDS, type HeadConfig } from './config';
+import { EAGLE_DEFAULT_DEPTH, HEAD_KINDS, type EagleLayerConfig, type HeadConfig, type PrefixConfig } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
 
@@ -23,15 +24,26 @@ const FORMAT_KINDS: Record<EngineFormat, readonly HeadConfig['kind'][]> = {
   'vllm-medusa': ['medusa'],
   'tgi-medusa': ['medusa'],
   'mlp-speculator': ['mlp-speculator'],
-  eagle: [],
+  eagle: ['eagle'],
   eagle3: [],
 };
+
+/**
+ * The engine an 'eagle' export is for. The two differ in fc alone: vLLM's EagleLlamaForCausalLM
+ * builds it without a bias and rejects a file that has one, SGLang's LlamaForCausalLMEagle builds
+ * it with one (and the architecture name in config.json picks the class in each).
+ */
+export type EagleEngine = 'vllm' | 'sglang';
+
+export const EAGLE_ENGINES: readonly EagleEngine[] = ['vllm', 'sglang'];
 
 export interface ExportOptions {
   /** base_model_name_or_path in config.json: TGI starts the base model from it (hub id or path). */
   baseModel?: string;
   /** Stored dtype of every tensor (default F32); engines cast to their own --dtype on load. */
   dtype?: 'F32' | 'F16' | 'BF16';
+  /** 'eagle' only: the engine the draft model is for (default 'vllm'); see EagleEngine. */
+  engine?: EagleEngine;
 }
 
 export interface ExportedHead {
@@ -53,8 +65,15 @@ export async function exportHead(head: TopKHeads, format: EngineFormat, options:
   if (!(dtype in TORCH_DTYPE)) throw new HeadExportError(`exportHead: dtype = ${JSON.stringify(dtype)}, expected F32, F16 or BF16`);
   const values = await head.readParameters();
   // Shared-output Medusa heads project through the base output layer; formats that need it written get a copy.
-  const baseOutput = c.sharedOutput ? ((await head.base.outputWeight.read()) as Float32Array) : null;
-  const layout = format === 'mlp-speculator' ? speculatorLayout(c, values) : format === 'vllm-medusa' ? vllmMedusaLayout(c, values, baseOutput) : tgiMedusaLayout(c, values, baseOutput);
+  const baseOutput = c.sharedOutput && c.kind !== 'eagle' ? ((await head.base.outputWeight.read()) as Float32Array) : null;
+  const engine = options.engine ?? 'vllm';
+  if (options.engine !== undefined && format !== 'eagle') throw new HeadExportError(`exportHead: engine is an option of the eagle format, not of ${format}`);
+  if (!EAGLE_ENGINES.includes(engine)) throw new HeadExportError(`exportHead: engine = ${JSON.stringify(engine)}, expected one of ${EAGLE_ENGINES.join(', ')}`);
+  const layout =
+    format === 'eagle' ? eagleLayout(c, values, engine, head.base.config.maxSeqLen)
+    : format === 'mlp-speculator' ? speculatorLayout(c, values)
+    : format === 'vllm-medusa' ? vllmMedusaLayout(c, values, baseOutput)
+    : tgiMedusaLayout(c, values, baseOutput);
   const config: Record<string, unknown> = { ...layout.config, torch_dtype: TORCH_DTYPE[dtype] };
   if (options.baseModel !== undefined) config.base_model_name_or_path = options.baseModel;
   const tensors = new Map<string, SafetensorsInput>();
@@ -68,11 +87,18 @@ export async function exportHead(head: TopKHeads, format: EngineFormat, options:
 /** Throws HeadExportError saying why `c`'s heads have no `format` file. */
 export function checkExportable(c: HeadConfig, format: EngineFormat): void {
   if (!ENGINE_FORMATS.includes(format)) throw new HeadExportError(`format = ${JSON.stringify(format)}, expected one of ${ENGINE_FORMATS.join(', ')}`);
+  if (format === 'eagle' && c.kind === 'eagle') {
+    if (c.eagle?.inputNorm !== false) {
+      throw new HeadExportError(
+        `eagle: this head's draft layer RMS-normalises its input g before attention (eagle.attn_norm); the engines' EAGLE layer 0 has no input norm ` +
+          `(vLLM llama_eagle.py and SGLang llama_eagle.py replace input_layernorm by the identity, as SafeAILab/EAGLE cnets1.py builds it), and no weights make the one compute the other. ` +
+          `Create or train the head with inputNorm false (EAGLE's own layer; hydra train --eagle-engine vllm|sglang) to serve it in vLLM or SGLang`,
+      );
+    }
+    return;
+  }
   if (FORMAT_KINDS[format].includes(c.kind)) return;
   if (format === 'eagle' || format === 'eagle3') {
-    if (c.kind === 'eagle' && format === 'eagle') {
-      throw new HeadExportError(`eagle: writing eagle heads in the serving engines' EAGLE checkpoint layout (vLLM, SGLang) is not supported yet; save them with saveHead`);
-    }
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
         `of this package's head kinds (${HEAD_KINDS.join(', ')}) only eagle heads are one${format === 'eagle3' ? ', and they are EAGLE-1/2 heads, not EAGLE-3' : ''}, so ${c.kind} heads cannot be exported as ${format}. ` +
@@ -212,10 +238,103 @@ function speculatorShapes(c: HeadConfig): Map<string, number[]> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// EAGLE-1/2 draft model: g = fc [e(x_{t+1}); f_t] (+ b), one Llama decoder layer without an input
+// norm, scored by the target's own lm_head (no final norm), embeddings the target's.
+// SafeAILab/EAGLE eagle/model/cnets1.py (Model, which ea_model.py builds for EAGLE-1/2 heads):
+//   fc = nn.Linear(2·hidden_size, hidden_size, bias=config.json "bias", default true) over
+//   torch.cat((inputs_embeds, hidden_states)) (embedding first); layers.{i} = LlamaDecoderLayer(config,
+//   index i), input_layernorm only for index != 0, then self_attn.{q,k,v,o}_proj (no bias),
+//   post_attention_layernorm, mlp.{gate,up,down}_proj (no bias); its output goes to the base
+//   lm_head unnormed. ea_model.py: config.json and pytorch_model.bin or model.safetensors,
+//   load_state_dict(strict=False), embed_tokens read from the base model.
+// vLLM vllm/model_executor/models/llama_eagle.py (EagleLlamaForCausalLM): fc Linear(2·hidden,
+//   hidden, bias=False), torch.cat((input_embeds, hidden_states)); layer 0's input_layernorm is
+//   nn.Identity; load_weights prefixes "model.", stacks q/k/v_proj into qkv_proj and gate/up_proj
+//   into gate_up_proj, skips embed_tokens (shared with the target) and fails on a name it has no
+//   parameter for (fc.bias, layers.0.input_layernorm.weight). vllm/transformers_utils/configs/eagle.py
+//   (EAGLEConfig, method "eagle"): architectures X become EagleX, so LlamaForCausalLM loads
+//   EagleLlamaForCausalLM. vllm/v1/spec_decode/eagle.py asserts one draft attention layer.
+// SGLang python/sglang/srt/models/llama_eagle.py (EntryClass LlamaForCausalLMEagle, picked by
+//   config.json architectures): fc nn.Linear(2·hidden, hidden) with its bias, torch.cat((embeds,
+//   spec_info.hidden_states)), layer 0's input_layernorm the identity, load_weights prefixes
+//   "model." and skips lm_head (the target's is used).
+// Both engines run the layer with rotate-half RoPE (Hugging Face Llama): interleaved-RoPE layers
+// have their q/k rows permuted on the way out and back.
+
+/** Our eagle.* layer names -> the draft model's (besides fc), in file order. */
+const EAGLE_LAYER_NAMES: ReadonlyArray<[string, string]> = [
+  ['wq', 'layers.0.self_attn.q_proj.weight'],
+  ['wk', 'layers.0.self_attn.k_proj.weight'],
+  ['wv', 'layers.0.self_attn.v_proj.weight'],
+  ['wo', 'layers.0.self_attn.o_proj.weight'],
+  ['ffn_norm', 'layers.0.post_attention_layernorm.weight'],
+  ['w1', 'layers.0.mlp.gate_proj.weight'],
+  ['w3', 'layers.0.mlp.up_proj.weight'],
+  ['w2', 'layers.0.mlp.down_proj.weight'],
+];
+
+/** The draft model's tensors and their shapes for a layer of shape `s` (fc.bias only when `bias`). */
+export function eagleShapes(dim: number, s: Pick<PrefixConfig, 'hiddenDim' | 'nHeads' | 'nKvHeads' | 'headDim'>, bias: boolean): Map<string, number[]> {
+  const qDim = s.nHeads * s.headDim;
+  const kvDim = s.nKvHeads * s.headDim;
+  const shapes = new Map<string, number[]>([['fc.weight', [dim, 2 * dim]]]);
+  if (bias) shapes.set('fc.bias', [dim]);
+  const layer: Record<string, number[]> = {
+    wq: [qDim, dim], wk: [kvDim, dim], wv: [kvDim, dim], wo: [dim, qDim], ffn_norm: [dim], w1: [s.hiddenDim, dim], w3: [s.hiddenDim, dim], w2: [dim, s.hiddenDim],
+  };
+  for (const [ours, theirs] of EAGLE_LAYER_NAMES) shapes.set(theirs, layer[ours]);
+  return shapes;
+}
+
+function eagleLayout(c: HeadConfig, v: Map<string, Float32Array>, engine: EagleEngine, maxSeqLen: number): Layout {
+  const s = c.eagle!;
+  const bias = v.get('eagle.fc.bias') ?? new Float32Array(c.dim); // fcBias false: no bias, i.e. zero
+  if (engine === 'vllm' && bias.some((b) => b !== 0)) {
+    throw new HeadExportError(
+      `eagle: this head's fc has a bias (eagle.fc.bias, largest |b| ${Math.max(...bias.map(Math.abs)).toPrecision(3)}); vLLM's EagleLlamaForCausalLM builds fc without one (vllm/model_executor/models/llama_eagle.py) and no weights of its own can add it. ` +
+        `Export for SGLang (engine sglang), whose fc keeps its bias, or use a head without one (fcBias false, hydra train --eagle-engine vllm)`,
+    );
+  }
+  const shapes = eagleShapes(c.dim, s, engine === 'sglang');
+  const half = (w: Float32Array, heads: number) => (s.ropeLayout === 'interleaved' ? permuteInterleavedToHalf(w, heads, s.headDim, c.dim) : w);
+  const data = new Map<string, Float32Array>([['fc.weight', v.get('eagle.fc.weight')!], ['fc.bias', bias]]);
+  for (const [ours, theirs] of EAGLE_LAYER_NAMES) {
+    const w = v.get(`eagle.${ours}`)!;
+    data.set(theirs, ours === 'wq' ? half(w, s.nHeads) : ours === 'wk' ? half(w, s.nKvHeads) : w);
+  }
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, shape] of shapes) tensors.set(name, { shape, data: data.get(name)! });
+  return {
+    file: 'model.safetensors',
+    config: {
+      // vLLM turns LlamaForCausalLM into EagleLlamaForCausalLM; SGLang loads the class named here
+      architectures: [engine === 'sglang' ? 'LlamaForCausalLMEagle' : 'LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: c.dim,
+      intermediate_size: s.hiddenDim,
+      num_hidden_layers: 1,
+      num_attention_heads: s.nHeads,
+      num_key_value_heads: s.nKvHeads,
+      head_dim: s.headDim,
+      hidden_act: 'silu',
+      rms_norm_eps: s.normEps,
+      rope_theta: s.ropeTheta,
+      max_position_embeddings: maxSeqLen,
+      vocab_size: c.vocabSize,
+      tie_word_embeddings: false,
+      attention_bias: false,
+      // SafeAILab/EAGLE ea_model.py builds fc with this bias flag
+      bias: engine === 'sglang',
+    },
+    tensors,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Import: files in those layouts back to this package's config and parameter names.
 
 /** The layouts readEngineHead recognises. */
-export type EngineLayout = 'vllm-medusa' | 'tgi-medusa' | 'mlp-speculator';
+export type EngineLayout = 'vllm-medusa' | 'tgi-medusa' | 'mlp-speculator' | 'eagle' | 'eagle3';
 
 export interface EngineHead {
   layout: EngineLayout;
@@ -226,7 +345,11 @@ export interface EngineHead {
 
 /** Which engine layout a set of tensor names is in, or null. */
 export function detectLayout(names: Iterable<string>): EngineLayout | null {
-  for (const n of names) {
+  const list = [...names];
+  // EAGLE-3 files also hold fc.weight: their d2t / t2d vocabulary maps and midlayer tell them apart
+  if (list.some((n) => /^(model\.)?(d2t|t2d|midlayer\..*)$/.test(n))) return 'eagle3';
+  for (const n of list) {
+    if (/^(model\.)?(fc\.(weight|bias)|layers\.\d+\.(self_attn|mlp)\..*)$/.test(n)) return 'eagle';
     if (/^(speculator\.)?(emb|proj|head|ln)\.\d+\.(weight|bias)$/.test(n)) return 'mlp-speculator';
     if (/^(medusa_heads\.)?(blocks\.\d+\.layers\.\d+|lm_heads\.\d+)\.(weight|bias)$/.test(n)) return 'vllm-medusa';
     if (/^\d+\.\d+\.(linear\.)?(weight|bias)$/.test(n)) return 'tgi-medusa';
@@ -246,12 +369,18 @@ export function readEngineHead(base: HeadBase, tensors: Map<string, SafetensorsT
   const layout = detectLayout(tensors.keys());
   if (!layout) {
     throw new HeadCheckpointError(
-      `${file}: neither a hydra-ts heads file nor a layout of a serving engine (vLLM blocks.{i}.layers.{j}.weight, TGI/FasterDecoding {i}.{j}.linear.weight, MLPSpeculator speculator.emb.{i}.weight); its tensors: ${[...tensors.keys()].slice(0, 6).join(', ')}`,
+      `${file}: neither a hydra-ts heads file nor a layout of a serving engine (vLLM blocks.{i}.layers.{j}.weight, TGI/FasterDecoding {i}.{j}.linear.weight, MLPSpeculator speculator.emb.{i}.weight, EAGLE fc.weight + layers.0.*); its tensors: ${[...tensors.keys()].slice(0, 6).join(', ')}`,
+    );
+  }
+  if (layout === 'eagle3') {
+    throw new HeadCheckpointError(
+      `${file}: an EAGLE-3 draft model (d2t / t2d vocabulary maps or midlayer.* tensors: fused features of three base layers, a reduced draft vocabulary); this package's eagle heads are EAGLE-1/2 (one layer over the final feature, the whole vocabulary)`,
     );
   }
   const reader = new TensorReader(tensors, file, base);
   const cfg = config ?? {};
   if (layout === 'mlp-speculator') return { layout, ...readSpeculator(reader, cfg, base, file) };
+  if (layout === 'eagle') return { layout, ...readEagle(reader, cfg, base, file) };
   const medusa = layout === 'vllm-medusa' ? readVllmMedusa(reader, cfg, base, file) : readTgiMedusa(reader, cfg, base, file);
   return { layout, ...medusaOutputs(medusa, base, baseOutput, file) };
 }
@@ -265,8 +394,16 @@ class TensorReader {
     readonly file: string,
     readonly base: HeadBase,
   ) {
-    // vLLM strips "medusa_heads." and "speculator." before matching; accept either spelling
-    for (const [k, t] of tensors) this.tensors.set(k.replace(/^(medusa_heads\.|speculator\.)/, ''), t);
+    // vLLM strips "medusa_heads." and "speculator." before matching and prefixes EAGLE names with "model."; accept either spelling
+    for (const [k, t] of tensors) this.tensors.set(k.replace(/^(medusa_heads\.|speculator\.|model\.)/, ''), t);
+  }
+
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
+  shape(name: string): readonly number[] | undefined {
+    return this.tensors.get(name)?.shape;
   }
 
   has(name: string): boolean {
@@ -427,3 +564,63 @@ function readSpeculator(r: TensorReader, cfg: Record<string, unknown>, base: Hea
   return { config, values };
 }
 
+
+/** A config.json number field: `fallback` when absent, else a finite number > 0. */
+function configNumber(cfg: Record<string, unknown>, field: string, file: string, fallback: number): number {
+  const v = cfg[field];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) throw new HeadCheckpointError(`${file}: config.json ${field} = ${JSON.stringify(v)}, expected a positive number`);
+  return v;
+}
+
+/** An EAGLE-1/2 draft model (see eagleLayout) as an eagle head over `base`, its layer in the base model's RoPE layout. */
+function readEagle(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase, file: string): { config: HeadConfig; values: Map<string, Float32Array> } {
+  const b = base.config;
+  checkBaseField(cfg, 'hidden_size', b.dim, 'dim', file);
+  checkBaseField(cfg, 'vocab_size', b.vocabSize, 'vocabSize', file);
+  // this package's eagle layers take the base model's attention shape (createHead), as EAGLE's do
+  const nHeads = configInt(cfg, 'num_attention_heads', file, b.nHeads);
+  const nKvHeads = configInt(cfg, 'num_key_value_heads', file, nHeads);
+  if (nHeads !== b.nHeads) throw new HeadMismatchError(`${file}: config.json num_attention_heads = ${nHeads}: a draft layer of ${nHeads} attention heads, the base model has ${b.nHeads}`);
+  if (nKvHeads !== b.nKvHeads) throw new HeadMismatchError(`${file}: config.json num_key_value_heads = ${nKvHeads}: a draft layer of ${nKvHeads} key/value heads, the base model has ${b.nKvHeads}`);
+  const headDim = configInt(cfg, 'head_dim', file, b.dim / nHeads);
+  if (headDim !== b.headDim) throw new HeadMismatchError(`${file}: config.json head_dim = ${headDim}: a draft layer of head_dim ${headDim}, the base model has ${b.headDim}`);
+  const layers = configInt(cfg, 'num_hidden_layers', file, r.count((i) => `layers.${i}.self_attn.q_proj.weight`));
+  if (layers !== 1) throw new HeadCheckpointError(`${file}: ${layers} draft layers (config.json num_hidden_layers, or layers.{i} in the file), expected 1: vLLM's EAGLE proposer runs one draft layer, and an eagle head is one`);
+  if (cfg.attention_bias === true || r.has('layers.0.self_attn.q_proj.bias')) throw new HeadCheckpointError(`${file}: q/k/v projections with biases (attention_bias) are not supported: an eagle head's layer has none, as EAGLE's`);
+  const scaling = cfg.rope_scaling;
+  if (scaling !== undefined && scaling !== null) throw new HeadCheckpointError(`${file}: config.json rope_scaling = ${JSON.stringify(scaling)} is not supported: an eagle head's layer turns by plain rope_theta`);
+  if (r.has('layers.0.input_layernorm.weight')) {
+    throw new HeadCheckpointError(`${file}: tensor layers.0.input_layernorm.weight: EAGLE's draft layer 0 has no input norm (vLLM and SGLang run it as the identity, and vLLM refuses the tensor), so what the engines run is not what this file says`);
+  }
+  const hasBias = r.has('fc.bias');
+  if (cfg.bias === false && hasBias) throw new HeadCheckpointError(`${file}: config.json bias = false, yet the file holds fc.bias`);
+  const hiddenDim = configInt(cfg, 'intermediate_size', file, r.shape('layers.0.mlp.gate_proj.weight')?.[0] ?? b.hiddenDim);
+  const eagle: EagleLayerConfig = {
+    hiddenDim, nHeads, nKvHeads, headDim,
+    ropeTheta: configNumber(cfg, 'rope_theta', file, 10000), // transformers' LlamaConfig defaults
+    ropeLayout: b.ropeLayout,
+    normEps: configNumber(cfg, 'rms_norm_eps', file, 1e-6),
+    inputNorm: false,
+  };
+  if (!hasBias) eagle.fcBias = false; // vLLM's fc: no bias
+  const expected = eagleShapes(b.dim, eagle, hasBias);
+  // the engines embed with the target's embed_tokens and score with its lm_head: copies here are not read
+  const ignored = new Set(['embed_tokens.weight', 'lm_head.weight']);
+  for (const n of r.names()) {
+    if (!expected.has(n) && !ignored.has(n)) throw new HeadCheckpointError(`${file}: unexpected tensor ${n}: not part of an EAGLE-1/2 Llama draft model (fc.weight, fc.bias, layers.0.self_attn.{q,k,v,o}_proj, layers.0.post_attention_layernorm, layers.0.mlp.{gate,up,down}_proj)`);
+  }
+  const got = new Map<string, Float32Array>();
+  // fc's rows are the base model's dim: another there is a HeadMismatchError
+  for (const [name, shape] of expected) got.set(name, r.get(name, name === 'fc.weight' ? ['dim', 2 * b.dim] : shape));
+  const interleaved = (w: Float32Array, heads: number) => (b.ropeLayout === 'interleaved' ? permuteHalfToInterleaved(w, heads, headDim, b.dim) : w);
+  const values = new Map<string, Float32Array>();
+  values.set('eagle.fc.weight', got.get('fc.weight')!);
+  if (hasBias) values.set('eagle.fc.bias', got.get('fc.bias')!);
+  for (const [ours, theirs] of EAGLE_LAYER_NAMES) {
+    const w = got.get(theirs)!;
+    values.set(`eagle.${ours}`, ours === 'wq' ? interleaved(w, nHeads) : ours === 'wk' ? interleaved(w, nKvHeads) : w);
+  }
+  const config: HeadConfig = { kind: 'eagle', numHeads: EAGLE_DEFAULT_DEPTH, layers: 1, dim: b.dim, vocabSize: b.vocabSize, sharedOutput: true, prefix: null, eagle };
+  return { config, values };
+}

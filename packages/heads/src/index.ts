@@ -7,7 +7,7 @@ export { MLPSpeculatorHeads, SPECULATOR_NORM_EPS, speculatorEmbeddingScale } fro
 export { PrefixMLP } from './prefix';
 export { EagleHead } from './eagle';
 export { createHead, createEagleHead, loadHead, parseHeadFile, saveHead, type Heads, type LoadHeadOptions, type CreateEagleHeadOptions } from './checkpoint';
-export { exportHead, checkExportable, readEngineHead, detectLayout, ENGINE_FORMATS, type EngineFormat, type EngineLayout, type EngineHead, type ExportOptions, type ExportedHead } from './engine-formats';
-export type { HeadKind, HeadConfig, PrefixConfig, SpeculatorConfig, CreateHeadOptions } from './config';
+export { exportHead, checkExportable, readEngineHead, detectLayout, eagleShapes, ENGINE_FORMATS, EAGLE_ENGINES, type EagleEngine, type EngineFormat, type EngineLayout, type EngineHead, type ExportOptions, type ExportedHead } from './engine-formats';
+export type { HeadKind, HeadConfig, PrefixConfig, EagleLayerConfig, SpeculatorConfig, CreateHeadOptions } from './config';
 export { HEAD_KINDS, HEADS_FORMAT, HEADS_VERSION, EAGLE_DEFAULT_DEPTH, headParameterShapes } from './config';
 export { HeadOptionError, HeadMismatchError, HeadCheckpointError, HeadStateError, HeadExportError } from './errors';

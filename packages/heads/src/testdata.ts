@@ -1,7 +1,7 @@
 // Test fixtures: small random base models (only what heads use) and random heads files.
 import { serializeSafetensors, type LlamaConfig, type SafetensorsInput } from '@hydra-ts/model';
 import { randomArray, type Device } from '@hydra-ts/tensor';
-import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, prefixConfigOf, type HeadConfig, type HeadKind, type PrefixConfig } from './config';
+import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, prefixConfigOf, type EagleLayerConfig, type HeadConfig, type HeadKind } from './config';
 import type { HeadBase } from './draft-head';
 
 export interface FakeBase extends HeadBase {
@@ -44,7 +44,7 @@ export function speculatorConfig(base: LlamaConfig, numHeads: number, innerDim =
 }
 
 /** An EAGLE head config for `base` (the draft layer of the base model's shape, unless `layer` overrides it). */
-export function eagleConfig(base: LlamaConfig, depth: number, layer: Partial<PrefixConfig> = {}): HeadConfig {
+export function eagleConfig(base: LlamaConfig, depth: number, layer: Partial<EagleLayerConfig> = {}): HeadConfig {
   return { kind: 'eagle', numHeads: depth, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle: { ...prefixConfigOf(base), ...layer } };
 }
 

@@ -24,6 +24,22 @@ export function permuteInterleavedToHalf(w: Float32Array, nHeads: number, headDi
   return out;
 }
 
+/** The inverse of permuteInterleavedToHalf: rows (i, i + headDim/2) of each head become rows (2i, 2i+1). */
+export function permuteHalfToInterleaved(w: Float32Array, nHeads: number, headDim: number, dim: number): Float32Array {
+  const out = new Float32Array(w.length); // [nHeads * headDim, dim]
+  const half = headDim / 2;
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let p = 0; p < 2; p++) {
+        const from = (h * headDim + p * half + i) * dim;
+        const to = (h * headDim + 2 * i + p) * dim;
+        out.set(w.subarray(from, from + dim), to);
+      }
+    }
+  }
+  return out;
+}
+
 /** The HF config.json object for a config. */
 export function hfConfigJson(c: LlamaConfig): Record<string, unknown> {
   const names: Partial<Record<LlamaConfig['architecture'], [string, string]>> = { llama: ['LlamaForCausalLM', 'llama'], mistral: ['MistralForCausalLM', 'mistral'], qwen2: ['Qwen2ForCausalLM', 'qwen2'] };

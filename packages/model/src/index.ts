@@ -16,7 +16,7 @@ export { HfTokenizer } from './hf-tokenizer';
 export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile, SafetensorsInput } from './safetensors';
 export { parseSafetensors, serializeSafetensors, f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './safetensors';
 export { parseHfConfig, hfTensorsToCheckpoint, loadHfCheckpoint } from './hf';
-export { convertLlama2cToHf, permuteInterleavedToHalf, hfConfigJson, llama2cTokenizerJson, llama2cTokenizerConfigJson } from './convert';
+export { convertLlama2cToHf, permuteInterleavedToHalf, permuteHalfToInterleaved, hfConfigJson, llama2cTokenizerJson, llama2cTokenizerConfigJson } from './convert';
 export type { LoadedModel, LoadModelOptions } from './load';
 export type { GenerationConfig } from './generation-config';
 export { parseGenerationConfig, samplingDefaults } from './generation-config';

@@ -44,6 +44,11 @@ export interface LayerConfig {
   attnScale?: number;
   /** Attention score soft-cap. */
   attnSoftcap?: number | null;
+  /**
+   * RMSNorm before attention (weight attnNorm); default true. false: q, k and v are projected from
+   * the residual stream itself, as in the first layer of an EAGLE draft model (attnNorm unused).
+   */
+  inputNorm?: boolean;
 }
 
 /** Layer l's LayerConfig within a model: its RoPE table and window resolved from the model's config. */
@@ -190,8 +195,8 @@ export class DecoderLayer {
     };
 
     return scope((t) => {
-      // attention: x + wo · attn(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(x)
-      const qkv = t(normed(x, this.attnNorm, this.wqkv, this.bqkv)); // [rows, qDim + 2·kvDim]
+      // attention: x + wo · attn(rope(wq·xb), rope(wk·xb), wv·xb), xb = rmsnorm(x) (xb = x without inputNorm)
+      const qkv = t(c.inputNorm === false ? linear(x, this.wqkv, this.bqkv ?? undefined) : normed(x, this.attnNorm, this.wqkv, this.bqkv)); // [rows, qDim + 2·kvDim]
       // q and k (each head RMS-normed first, with qkNorm) turn by the rows' positions; k and v go into the cache at rows start..
       const qkNorm = this.qNorm && this.kNorm ? { q: this.qNorm, k: this.kNorm, eps: c.normEps } : undefined;
       const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, theta: c.ropeTheta, freqs: c.ropeFreqs, layout: c.ropeLayout, qkNorm };

@@ -100,35 +100,39 @@ describe('TrainableHeads forward = inference heads', () => {
     });
   }
 
-  it('eagle: row t drafts from g_t = fc[e(x_{t+1}); f_t] as the inference head does after observing rows 0..t with root x_{t+1}; the feature loss counts', async () => {
-    const fresh = await TrainableHeads.create(model, { kind: 'eagle', numHeads: 3, sharedOutput: true });
-    const trained = TrainableHeads.fromValues(model, fresh.config, randomValues(fresh.config, 9));
-    fresh.dispose();
-    const cache = model.createCache();
-    const { hidden } = model.forward(cache, { tokens, logits: 'none' });
-    cache.dispose();
-    const T = tokens.length;
-    const V = model.config.vocabSize;
-    const tape = new Tape(model.device);
-    const out = trained.forwardDraft(tape, { hidden, tokens, sequences: [{ start: 0, length: T }] });
-    expect(out.logits.length).toBe(1);
-    expect(trained.draftsPerRow).toBe(1);
-    expect(out.features!.shape).toEqual([T, model.config.dim]);
-    const got = (await out.logits[0].value.read()) as Float32Array; // [T, vocab]
-    const head = (await trained.toHead()) as EagleHead;
-    for (let t = 0; t < T; t++) {
-      const row = slice(hidden, 0, t, t + 1);
-      head.observe(row, t);
-      row.dispose();
-      const logits = head.chainLogits({ context: Array.from(tokens.subarray(0, t + 1)), root: t + 1 < T ? tokens[t + 1] : 0 }, []);
-      assertClose(got.subarray(t * V, (t + 1) * V), (await logits.read()) as Float32Array, { atol: 2e-4, rtol: 1e-4, what: `eagle position ${t}` });
-      logits.dispose();
-    }
-    head.dispose();
-    tape.dispose();
-    hidden.dispose();
-    trained.dispose();
-  });
+  // the default layer, and EAGLE's own (no input norm; and no fc bias, as vLLM's) that the engines run
+  for (const layer of [{}, { inputNorm: false }, { inputNorm: false, fcBias: false }]) {
+    it(`eagle ${JSON.stringify(layer)}: row t drafts from g_t = fc[e(x_{t+1}); f_t] as the inference head does after observing rows 0..t with root x_{t+1}; the feature loss counts`, async () => {
+      const fresh = await TrainableHeads.create(model, { kind: 'eagle', numHeads: 3, sharedOutput: true, ...layer });
+      expect(fresh.config.eagle).toMatchObject(layer);
+      const trained = TrainableHeads.fromValues(model, fresh.config, randomValues(fresh.config, 9));
+      fresh.dispose();
+      const cache = model.createCache();
+      const { hidden } = model.forward(cache, { tokens, logits: 'none' });
+      cache.dispose();
+      const T = tokens.length;
+      const V = model.config.vocabSize;
+      const tape = new Tape(model.device);
+      const out = trained.forwardDraft(tape, { hidden, tokens, sequences: [{ start: 0, length: T }] });
+      expect(out.logits.length).toBe(1);
+      expect(trained.draftsPerRow).toBe(1);
+      expect(out.features!.shape).toEqual([T, model.config.dim]);
+      const got = (await out.logits[0].value.read()) as Float32Array; // [T, vocab]
+      const head = (await trained.toHead()) as EagleHead;
+      for (let t = 0; t < T; t++) {
+        const row = slice(hidden, 0, t, t + 1);
+        head.observe(row, t);
+        row.dispose();
+        const logits = head.chainLogits({ context: Array.from(tokens.subarray(0, t + 1)), root: t + 1 < T ? tokens[t + 1] : 0 }, []);
+        assertClose(got.subarray(t * V, (t + 1) * V), (await logits.read()) as Float32Array, { atol: 2e-4, rtol: 1e-4, what: `eagle position ${t}` });
+        logits.dispose();
+      }
+      head.dispose();
+      tape.dispose();
+      hidden.dispose();
+      trained.dispose();
+    });
+  }
 
   it('eagle feature noise: the same seed gives the same logits, another seed others, 0 none', async () => {
     const fresh = await TrainableHeads.create(model, { kind: 'eagle', numHeads: 2 });

@@ -222,7 +222,8 @@ export class TrainableHeads {
    */
   private eagleForward(tape: Tape, f: Var, batch: HeadBatch): { logits: Var[]; features: Var } {
     const e = tape.embedding(tape.constant(this.base.tokenEmbedding, 'token embedding'), shiftedTokens(batch, 1)); // [rows, dim] e(x_{t+1})
-    const g = tape.linear(tape.concat([e, f], 1), this.param('eagle.fc.weight'), this.param('eagle.fc.bias')); // [rows, dim]
+    const bias = this.config.eagle!.fcBias === false ? undefined : this.param('eagle.fc.bias'); // vLLM's EAGLE fc has none
+    const g = tape.linear(tape.concat([e, f], 1), this.param('eagle.fc.weight'), bias); // [rows, dim]
     const features = this.layerForward(tape, g, batch.sequences, 'eagle', this.config.eagle!); // [rows, dim] f'_{t+1}
     return { logits: [tape.linear(features, tape.constant(this.base.outputWeight, 'base output'))], features };
   }
@@ -240,7 +241,7 @@ export class TrainableHeads {
     const rope = { headDim: pc.headDim, theta: pc.ropeTheta, layout: pc.ropeLayout };
     const positions = new Int32Array(h.shape[0]);
     for (const s of sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t;
-    const xb = tape.rmsnorm(h, w('attn_norm'), eps); // [rows, dim]
+    const xb = pc.inputNorm === false ? h : tape.rmsnorm(h, w('attn_norm'), eps); // [rows, dim]; EAGLE's own layer has no input norm
     const q = tape.rope(tape.linear(xb, w('wq')), positions, rope); // [rows, qDim]
     const k = tape.rope(tape.linear(xb, w('wk')), positions, rope); // [rows, kvDim]
     const v = tape.linear(xb, w('wv')); // [rows, kvDim]

@@ -207,7 +207,10 @@ describe('options and batches', () => {
   it('rejects bad options with TrainOptionError naming the option', () => {
     expect(() => trainConfig({ kind: 'eagle3' as never })).toThrow(/head = "eagle3", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle/);
     expect(() => trainConfig({ kind: 'eagle', layers: 2 })).toThrow(/eagle: layers = 2, sharedOutput = true; an eagle head is one decoder layer/);
-    expect(trainConfig({ kind: 'eagle' })).toMatchObject({ sharedOutput: true, featureWeight: 1, layers: 1 });
+    expect(trainConfig({ kind: 'eagle' })).toMatchObject({ sharedOutput: true, featureWeight: 1, layers: 1, inputNorm: true, fcBias: true });
+    expect(trainConfig({ kind: 'eagle', inputNorm: false, fcBias: false })).toMatchObject({ inputNorm: false, fcBias: false });
+    expect(() => trainConfig({ kind: 'medusa', inputNorm: false })).toThrow(/inputNorm = false: an option of eagle heads, not of medusa heads/);
+    expect(() => trainConfig({ kind: 'eagle', fcBias: 'no' as never })).toThrow(/fcBias = no, expected a boolean/);
     expect(() => trainConfig({ kind: 'medusa', lr: 0 })).toThrow(/lr = 0/);
     expect(() => trainConfig({ kind: 'medusa', batch: 1.5 })).toThrow(TrainOptionError);
     expect(() => trainConfig({ kind: 'medusa', decayHeads: 1.5 })).toThrow(/decayHeads/);

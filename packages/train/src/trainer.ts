@@ -34,6 +34,10 @@ export interface TrainConfig {
   featureWeight: number;
   /** EAGLE heads: uniform noise [−a, a] on the input features while training. */
   featureNoise: number;
+  /** EAGLE heads: RMSNorm the draft layer's input (default true); false is EAGLE's own layer, the one vLLM and SGLang run. */
+  inputNorm: boolean;
+  /** EAGLE heads: fc has a bias (default true); false as vLLM's EAGLE fc. */
+  fcBias: boolean;
   decayHeads: number;
   /** Fraction of windows held out for evaluation. */
   holdout: number;
@@ -43,7 +47,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
   numHeads: 4, layers: 1, sharedOutput: false, steps: 1000, batch: 8, length: 128, lr: 1e-3, warmup: 50, finalLrMult: 0.1,
-  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
+  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, inputNorm: true, fcBias: true, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
 };
 
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
@@ -82,6 +86,10 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   int('evalEvery', 0);
   if (c.lmWeight === 0 && c.teacherWeight === 0) throw new TrainOptionError('lmWeight and teacherWeight are both 0: nothing to train on');
   if (typeof c.sharedOutput !== 'boolean') throw new TrainOptionError(`sharedOutput = ${String(c.sharedOutput)}, expected a boolean`);
+  for (const k of ['inputNorm', 'fcBias'] as const) {
+    if (typeof c[k] !== 'boolean') throw new TrainOptionError(`${k} = ${String(c[k])}, expected a boolean`);
+    if (!c[k] && c.kind !== 'eagle') throw new TrainOptionError(`${k} = false: an option of eagle heads, not of ${c.kind} heads`);
+  }
   if (c.kind === 'eagle' && (c.layers !== 1 || !c.sharedOutput)) {
     throw new TrainOptionError(`eagle: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; an eagle head is one decoder layer scored by the base output layer (layers 1, shared output)`);
   }

@@ -1,12 +1,14 @@
 // hydra export end to end, as a user runs it: the bundled Medusa heads out to vLLM's and TGI's
-// layouts, straight back into hydra generate (lossless), and kinds no engine holds -> status 2.
+// layouts, an EAGLE head out to vLLM's and SGLang's draft-model layout, straight back into hydra
+// generate (lossless), and heads no engine holds -> status 2.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 const HEADS = fileURLToPath(new URL('../../../../models/stories260K/heads/', import.meta.url));
@@ -41,7 +43,76 @@ describe('hydra export', () => {
     }
   }, 180_000);
 
+  /**
+   * The bundled EAGLE head as EAGLE's own layer: its weights without the input norm (config
+   * eagle.inputNorm false), fc bias kept. A heads file as hydra train writes one, edited at the
+   * file level.
+   */
+  function engineEagleFile(name: string): string {
+    const parsed = parseSafetensors(readFileSync(path.join(HEADS, 'eagle.safetensors')));
+    const config = JSON.parse(parsed.metadata.config!);
+    config.eagle.inputNorm = false;
+    const tensors = new Map<string, SafetensorsInput>();
+    for (const [n, t] of parsed.tensors) if (n !== 'eagle.attn_norm') tensors.set(n, { shape: [...t.shape], data: Float32Array.from(t.data) });
+    const file = path.join(dir, name);
+    writeFileSync(file, serializeSafetensors(tensors, { ...parsed.metadata, config: JSON.stringify(config) }));
+    return file;
+  }
+
+  it('writes an EAGLE head as the draft model vLLM (fc without bias) and SGLang (with) load; generate reads the directories back and stays lossless', async () => {
+    const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '32', '--json', '--decoder', 'eagle', '--tree', 'cpu-8'];
+    const ar = JSON.parse((await hydra('generate', ...prompt.slice(0, 5))).stdout);
+    for (const engine of ['vllm', 'sglang']) {
+      // vLLM: the bundled head trained with --eagle-engine vllm; SGLang: the bundled EAGLE head's weights without its input norm, fc bias kept
+      const heads = engine === 'vllm' ? path.join(HEADS, 'eagle-vllm.safetensors') : engineEagleFile('eagle-sglang.safetensors');
+      const native = JSON.parse((await hydra('generate', ...prompt, '--heads', heads)).stdout);
+      const out = path.join(dir, `eagle-${engine}`);
+      const r = await hydra('export', '--heads', heads, '--format', 'eagle', '--engine', engine, '--out', out);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`an EAGLE draft model for ${engine}`));
+      expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors']);
+      const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+      // vLLM's EAGLEConfig makes LlamaForCausalLM EagleLlamaForCausalLM; SGLang's class is LlamaForCausalLMEagle (llama_eagle.py)
+      expect(config).toMatchObject({ architectures: [engine === 'vllm' ? 'LlamaForCausalLM' : 'LlamaForCausalLMEagle'], model_type: 'llama', num_hidden_layers: 1, hidden_size: 64, bias: engine === 'sglang' });
+      const names = [...parseSafetensors(readFileSync(path.join(out, 'model.safetensors'))).tensors.keys()];
+      expect(names.includes('fc.bias')).toBe(engine === 'sglang');
+      expect(names.some((n) => n.includes('input_layernorm'))).toBe(false);
+      const g = JSON.parse((await hydra('generate', ...prompt, '--heads', out)).stdout);
+      expect(g.tokenIds, engine).toEqual(ar.tokenIds);
+      expect(g.acceptedPerStep, engine).toEqual(native.acceptedPerStep); // the same head: the same steps
+    }
+  }, 240_000);
+
+  it('hydra train --head eagle --eagle-engine vllm trains a head that exports for vLLM and generates losslessly from the directory', async () => {
+    const data = path.join(dir, 'distilled.bin');
+    expect((await hydra('distill', '--out', data, '--sequences', '3', '--length', '24', '--quiet')).code).toBe(0);
+    const heads = path.join(dir, 'eagle-trained.safetensors');
+    const t = await hydra('train', '--head', 'eagle', '--eagle-engine', 'vllm', '--data', data, '--out', heads, '--steps', '2', '--batch', '2', '--length', '16',
+      '--heads', '3', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0', '--quiet');
+    expect(t.code, t.stderr).toBe(0);
+    const config = JSON.parse(parseSafetensors(readFileSync(heads)).metadata.config!);
+    expect(config.eagle).toMatchObject({ inputNorm: false, fcBias: false });
+    const out = path.join(dir, 'eagle-trained-vllm');
+    const r = await hydra('export', '--heads', heads, '--format', 'eagle', '--out', out); // --engine vllm is the default
+    expect(r.code, r.stderr).toBe(0);
+    const prompt = ['--prompt', 'Tom had a red ball', '--max-new-tokens', '24', '--json'];
+    const ar = JSON.parse((await hydra('generate', ...prompt)).stdout);
+    const g = JSON.parse((await hydra('generate', ...prompt, '--decoder', 'eagle', '--heads', out, '--tree', 'chain-3')).stdout);
+    expect(g.tokenIds).toEqual(ar.tokenIds);
+    for (const [args, message] of [
+      [['--head', 'medusa', '--eagle-engine', 'vllm'], /--eagle-engine is an option of --head eagle, not of --head medusa/],
+      [['--head', 'eagle', '--eagle-engine', 'tgi'], /--eagle-engine tgi: expected vllm or sglang/],
+    ] as const) {
+      const bad = await hydra('train', ...args, '--data', data, '--out', path.join(dir, 'never.safetensors'), '--steps', '1');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
+  }, 240_000);
+
   it.each([
+    [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: this head's draft layer RMS-normalises its input g before attention/],
+    [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle', '--engine', 'tgi'], /--engine tgi: expected one of vllm, sglang/],
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'vllm-medusa', '--engine', 'vllm'], /--engine is an option of --format eagle/],
     [['--heads', path.join(HEADS, 'hydra.safetensors'), '--format', 'vllm-medusa'], /HeadExportError: .*sequential input/],
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: .*only eagle heads are one, so medusa heads cannot be exported as eagle/],
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'onnx'], /--format onnx: expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],

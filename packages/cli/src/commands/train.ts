@@ -30,6 +30,8 @@ import { inputFile, intOption, numberOption, outputFileOption } from '../options
 import { loadModel } from './generate';
 
 export interface TrainFlags {
+  /** eagle: train the draft layer the engine runs (vllm: no input norm, no fc bias; sglang: no input norm). */
+  eagleEngine?: string;
   model?: string;
   head?: string;
   /** One corpus file, or several (--data given more than once): their sequences are pooled. */
@@ -83,6 +85,15 @@ function evalPrompts(file: string | undefined): string[] {
   return prompts;
 }
 
+/** --eagle-engine: the layer EAGLE's engines run, so `hydra export --format eagle --engine <same>` can write the head. */
+function eagleEngineOption(value: string | undefined, kind: HeadKind): { inputNorm?: boolean; fcBias?: boolean } {
+  if (value === undefined) return {};
+  if (kind !== 'eagle') throw new UsageError(`--eagle-engine is an option of --head eagle, not of --head ${kind}`);
+  if (value !== 'vllm' && value !== 'sglang') throw new UsageError(`--eagle-engine ${value}: expected vllm or sglang`);
+  // both engines run EAGLE's layer 0 without an input norm; vLLM's fc has no bias
+  return { inputNorm: false, fcBias: value === 'sglang' };
+}
+
 /** The record of a checkpoint set, for messages. */
 const path_ = (from: string): string => (from.endsWith('.safetensors') ? checkpointPaths(from).record : `${from}/train.json`);
 
@@ -113,6 +124,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     teacherWeight: opt(flags.teacherWeight, (v) => numberOption('teacher-weight', v, 0)),
     featureWeight: opt(flags.featureWeight, (v) => numberOption('feature-weight', v, 0)),
     featureNoise: opt(flags.featureNoise, (v) => numberOption('feature-noise', v, 0)),
+    ...eagleEngineOption(flags.eagleEngine, kind),
     decayHeads: opt(flags.decayHeads, (v) => numberOption('decay-heads', v, 0, 1)),
     holdout: opt(flags.holdout, (v) => numberOption('holdout', v, 0, 0.9)),
     seed: opt(flags.seed, (v) => intOption('seed', v, 0, 2 ** 31 - 1)),
@@ -152,7 +164,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     evals = resumed.record.evals ?? [];
     trainMs = resumed.record.trainMs ?? 0;
   } else {
-    heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed });
+    const eagle = kind === 'eagle' ? { inputNorm: config.inputNorm, fcBias: config.fcBias } : {};
+    heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed, ...eagle });
   }
   const trainer = new HeadTrainer(heads, teacher, config);
   if (resumed) {
