@@ -107,6 +107,29 @@ describe('LlamaModel on stories260K', () => {
     cache.dispose();
   });
 
+  it('capture returns the chosen layers\' inputs side by side, as the CPU reference computes them; a bad layer is an IndexError', async () => {
+    const tokens = sequence.slice(0, 9);
+    const { dim, nLayers } = ckpt.config;
+    const layers = [1, Math.floor(nLayers / 2), nLayers - 1, 0];
+    const cache = model.createCache(64);
+    const out = model.forward(cache, { tokens, logits: 'none', capture: layers });
+    expect(out.features!.shape).toEqual([tokens.length, layers.length * dim]);
+    const got = await readAndDispose(out.features);
+    out.hidden.dispose();
+    const ref = new ReferenceLlama(ckpt.config, ckpt.weights);
+    tokens.forEach((t, p) => {
+      ref.forward(t, p);
+      layers.forEach((l, i) => {
+        const row = got.subarray((p * layers.length + i) * dim, (p * layers.length + i + 1) * dim);
+        const r = compareClose(row, ref.layerInputs[l], { atol: 1e-5, rtol: 1e-4, what: `position ${p}, layer ${l}'s input` });
+        expect(r.ok, r.message).toBe(true);
+      });
+    });
+    cache.reset();
+    expect(() => model.forward(cache, { tokens, capture: [nLayers] })).toThrow(/capture\[0\] = 5, expected a layer in \[0, nLayers = 5\)/);
+    cache.dispose();
+  });
+
   it('the converted Hugging Face directory (half RoPE, safetensors, tokenizer.json) decodes identically', async () => {
     const files = convertLlama2cToHf(ckpt.config, ckpt.weights, tok);
     const hf = await LlamaModel.load(memoryFileSource(files, 'stories260K-hf'), { device });

@@ -5,6 +5,7 @@
 // The model knows nothing of trees or heads: a forward pass takes tokens, their positions and a
 // mask among the new rows, and appends their keys/values to the cache as pending rows.
 import {
+  concat,
   DisposedError,
   DTypeError,
   embedding,
@@ -67,11 +68,19 @@ export interface ForwardInput {
   mask?: Uint8Array;
   /** Which rows get logits; default 'all'. */
   logits?: LogitsChoice;
+  /**
+   * Layers whose input (the residual stream before layer l: the embeddings for l = 0, the output of
+   * layer l - 1 otherwise) is returned in `features`, concatenated in this order. EAGLE-3 drafts
+   * from such low, middle and high features; vLLM calls them auxiliary hidden states.
+   */
+  capture?: readonly number[];
 }
 
 export interface ForwardOutput {
   hidden: Tensor; // [rows, dim], final-normed
   logits: Tensor | null; // [k, vocab]
+  /** [rows, capture.length · dim]: the captured layers' inputs side by side (un-normed); only with `capture`. */
+  features?: Tensor;
 }
 
 export class LlamaModel {
@@ -175,6 +184,10 @@ export class LlamaModel {
     if (input.mask !== undefined && input.mask.length !== rows * rows) {
       throw new ShapeError(`LlamaModel.forward: mask has ${input.mask.length} entries, expected rows·rows = ${rows * rows} for ${rows} tokens`);
     }
+    const capture = input.capture ?? [];
+    capture.forEach((l, i) => {
+      if (!Number.isInteger(l) || l < 0 || l >= c.nLayers) throw new IndexError(`LlamaModel.forward: capture[${i}] = ${l}, expected a layer in [0, nLayers = ${c.nLayers})`);
+    });
     const choice = input.logits ?? 'all';
     if (typeof choice !== 'string') {
       choice.forEach((r, i) => {
@@ -194,12 +207,19 @@ export class LlamaModel {
       x.dispose();
       x = scaled;
     }
+    const captured = new Map<number, Tensor>(); // layer -> its input [rows, dim], shared by repeats
     for (let l = 0; l < c.nLayers; l++) {
+      if (capture.includes(l)) captured.set(l, x);
       const next = this.layers[l].forward(x, cache.layers[l], pos, mask);
-      x.dispose();
+      if (!captured.has(l)) x.dispose();
       x = next;
     }
     cache.append(rows);
+    let features: Tensor | undefined; // [rows, capture.length · dim]
+    if (capture.length > 0) {
+      features = concat(capture.map((l) => captured.get(l)!), 1);
+      for (const t of captured.values()) t.dispose();
+    }
     const hidden = rmsnorm(x, this.finalNorm, c.normEps); // [rows, dim]
     x.dispose();
 
@@ -214,7 +234,7 @@ export class LlamaModel {
       logits = this.project(picked);
       picked.dispose();
     }
-    return { hidden, logits };
+    return features ? { hidden, logits, features } : { hidden, logits };
   }
 
   /** Token embeddings [n, dim] (f32 whatever the storage). */

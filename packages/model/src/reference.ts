@@ -136,6 +136,9 @@ export class ReferenceLlama {
     return this.s.hidden;
   }
 
+  /** layerInputs[l]: the residual stream entering layer l in the last forward call (copies, [dim] each). */
+  readonly layerInputs: Float32Array[] = [];
+
   /**
    * Runs `token` at position `pos`, writing its keys/values into the cache, and returns the
    * logits [vocabSize]. Positions 0..pos-1 must have been run before; the returned array is
@@ -161,6 +164,7 @@ export class ReferenceLlama {
     if (c.embedScale !== undefined) for (let i = 0; i < dim; i++) x[i] *= c.embedScale;
 
     for (let l = 0; l < c.nLayers; l++) {
+      this.layerInputs[l] = Float32Array.from(x);
       const lw = w.layers[l];
       const window = layerAttention(c, l).window;
 
