@@ -114,7 +114,7 @@ describe('LlamaModel on stories260K', () => {
     const cache = model.createCache(64);
     const out = model.forward(cache, { tokens, logits: 'none', capture: layers });
     expect(out.features!.shape).toEqual([tokens.length, layers.length * dim]);
-    const got = await readAndDispose(out.features);
+    const got = await readAndDispose(out.features!);
     out.hidden.dispose();
     const ref = new ReferenceLlama(ckpt.config, ckpt.weights);
     tokens.forEach((t, p) => {
