@@ -353,23 +353,19 @@ export function gatherProposal(uploads: HostUploads, root: number, lists: readon
 }
 
 /**
- * Each row's top-k ids, best first, ties to the lower id, ranked on the GPU: [rows, k] i32, owned
- * by the caller. Disposes `logits` [rows, vocab], as cpuTopK does. k <= TOPK_MAX_K.
+ * Each row's top-k ids of `logits` [rows, vocab] (borrowed), best first, ties to the lower id,
+ * ranked on the GPU: [rows, k] i32, owned by the caller. k <= TOPK_MAX_K.
  */
 export function gpuTopK(logits: Tensor, k: number): Tensor {
-  try {
-    const { values, indices } = topk(logits, k);
-    values.dispose();
-    return indices;
-  } finally {
-    logits.dispose();
-  }
+  const { values, indices } = topk(logits, k);
+  values.dispose();
+  return indices;
 }
 
 /**
  * Each row's k best ids and their log-probabilities log softmax(logits), best first, ties to the
  * lower id: the ids stay on the GPU as well ([rows, k] i32, owned by the caller) for the next
- * level's rows. Ranked on the GPU up to TOPK_MAX_K, past it on the CPU. Disposes `logits` [rows, vocab].
+ * level's rows. Ranked on the GPU up to TOPK_MAX_K, past it on the CPU. `logits` [rows, vocab] is borrowed.
  */
 export async function logProbTopK(logits: Tensor, k: number): Promise<{ ids: Tensor; host: LevelCandidates }> {
   const [rows, vocab] = logits.shape;
@@ -383,40 +379,32 @@ export async function logProbTopK(logits: Tensor, k: number): Promise<{ ids: Ten
       const logProbs = Float32Array.from(ids, (id, i) => all[Math.floor(i / k) * vocab + id]);
       return { ids: logits.device.tensor(ids, [rows, k], 'i32'), host: { ids, logProbs } };
     }
-    return await readLogProbTopK(topk(lp, k)); // [rows, k] each
+    const top = topk(lp, k); // [rows, k] each
+    try {
+      return { ids: top.indices, host: await readLogProbTopK(top) };
+    } catch (e) {
+      top.indices.dispose();
+      throw e;
+    } finally {
+      top.values.dispose();
+    }
   } finally {
     lp?.dispose();
-    logits.dispose();
   }
 }
 
-/**
- * A recorded top-k of log-probabilities read back: the host lists, and the ids kept on the GPU
- * ([rows, k] i32, owned by the caller). Disposes the values.
- */
-export async function readLogProbTopK(top: TopK): Promise<{ ids: Tensor; host: LevelCandidates }> {
-  try {
-    const [logProbs, ids] = await Promise.all([top.values.read() as Promise<Float32Array>, top.indices.read() as Promise<Int32Array>]);
-    return { ids: top.indices, host: { ids, logProbs } };
-  } catch (e) {
-    top.indices.dispose();
-    throw e;
-  } finally {
-    top.values.dispose();
-  }
+/** A recorded top-k of log-probabilities (borrowed) read back as the host lists. */
+export async function readLogProbTopK(top: TopK): Promise<LevelCandidates> {
+  const [logProbs, ids] = await Promise.all([top.values.read() as Promise<Float32Array>, top.indices.read() as Promise<Int32Array>]);
+  return { ids, logProbs };
 }
 
 /**
  * Each row's top-k ids, best first, ties to the lower id, ranked on the CPU: [rows * k]. For
- * ranks past the GPU top-k's limit (TOPK_MAX_K): reads `logits` [rows, vocab] back and disposes
- * them.
+ * ranks past the GPU top-k's limit (TOPK_MAX_K): reads `logits` [rows, vocab] (borrowed) back.
  */
 export async function cpuTopK(logits: Tensor, k: number): Promise<Int32Array> {
   const [rows, vocab] = logits.shape;
-  try {
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
-    return topkRows((await logits.read()) as Float32Array, rows, vocab, k);
-  } finally {
-    logits.dispose();
-  }
+  if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+  return topkRows((await logits.read()) as Float32Array, rows, vocab, k);
 }

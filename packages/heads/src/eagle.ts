@@ -27,7 +27,7 @@
 // O(depth²) rows, a few dozen for the trees decoders use, and each row's output is the same as
 // when it was first computed.
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
-import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { concat, embedding, gatherRows, linear, scope, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import type { HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, LevelDraftRequest, Proposal, ProposeRequest } from './draft-head';
@@ -391,6 +391,6 @@ export class EagleHead extends SequentialTopKHeads {
     const vocab = this.config.vocabSize;
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
     if (k > TOPK_MAX_K) return null;
-    return gpuTopK(linear(f, this.base.outputWeight), k); // logits [rows, vocab]
+    return scope((track) => gpuTopK(track(linear(f, this.base.outputWeight)), k)); // logits [rows, vocab]
   }
 }

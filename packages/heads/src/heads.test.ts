@@ -6,7 +6,7 @@ import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, type HeadConfig } from './config';
 import { hydraProposeCpu, medusaProposeCpu, topkCpu } from './cpu-reference';
 import { HeadCheckpointError, HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
-import { baseConfig, fakeBase, headConfig, headsFile, randomValues } from './testdata';
+import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig } from './testdata';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
 
@@ -136,6 +136,45 @@ describe('Hydra heads match the CPU reference', () => {
     head.dispose();
     base.dispose();
   });
+});
+
+describe('ownership: a proposal or a level drafting leaves no tensor behind', () => {
+  // Every head kind, ranked on the GPU (k <= 64) and past it on the CPU (k > 64): the top-k
+  // helpers borrow their logits, so each caller disposes what it made.
+  const wide = CandidateTree.fromPaths([...Array.from({ length: 70 }, (_, r) => [r]), [69, 0], [0, 0], [0, 65]], { name: 'wide' });
+  const kinds = {
+    medusa: (b: ReturnType<typeof baseConfig>) => headConfig(b, 'medusa', 3, 1),
+    hydra: (b: ReturnType<typeof baseConfig>) => headConfig(b, 'hydra', 3, 1),
+    'mlp-speculator': (b: ReturnType<typeof baseConfig>) => speculatorConfig(b, 3),
+    eagle: (b: ReturnType<typeof baseConfig>) => eagleConfig(b, 3),
+  };
+  for (const [kind, configOf] of Object.entries(kinds)) {
+    it(kind, async () => {
+      const base = fakeBase(device, baseConfig({ vocabSize: 97 }), 8);
+      const c = configOf(base.config);
+      const head = await loadHead(base, headsFile(c, randomValues(c, 4)));
+      const { hidden } = hiddenRows(3, c.dim, 3);
+      head.observe(hidden, 0);
+      hidden.dispose();
+      await head.propose({ tree: small, root: 5, context: [1, 2, 3] }); // EAGLE's first proposal commits the root's row: head state, not a leak
+      for (const tree of [small, wide]) {
+        const live = liveTensorCount();
+        await head.propose({ tree, root: 5, context: [1, 2, 3] });
+        expect(liveTensorCount(), `propose on tree ${tree.name}`).toBe(live);
+      }
+      for (const k of [4, 70]) {
+        const live = liveTensorCount();
+        const levels = head.draftLevels!({ root: 5, context: [1, 2, 3], depth: 2 });
+        const first = await levels.expand(null, k);
+        await levels.expand(Int32Array.from([0, 1]), k);
+        expect(first.ids.length).toBe(k);
+        levels.dispose();
+        expect(liveTensorCount(), `draftLevels with k ${k}`).toBe(live);
+      }
+      head.dispose();
+      base.dispose();
+    });
+  }
 });
 
 describe('proposeOnDevice gives the proposal of propose(), in the requested row order, without a read-back', () => {

@@ -1,6 +1,6 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, scope, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
 import { gpuTopK, TopKHeads } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
@@ -59,7 +59,7 @@ export class HydraHeads extends SequentialTopKHeads {
       return indices;
     }
     if (k > TOPK_MAX_K) return null;
-    return gpuTopK(this.headLogits(i, x), k); // logits [rows, vocab]
+    return scope((track) => gpuTopK(track(this.headLogits(i, x)), k)); // logits [rows, vocab]
   }
 
   /** recordTopK's log-probability twin: the fused kernel with logProbs where the head fits it. */

@@ -57,7 +57,11 @@ export class MedusaHeads extends TopKHeads {
     } else {
       const all = this.allLogits(hT, D);
       stride = all.stride;
-      top = await cpuTopK(all.logits, k); // past the GPU top-k's k
+      try {
+        top = await cpuTopK(all.logits, k); // past the GPU top-k's k
+      } finally {
+        all.logits.dispose();
+      }
     }
     // node (depth d, rank r) = r-th best of head d-1
     for (let n = 1; n < tree.size; n++) {
@@ -130,11 +134,24 @@ export class MedusaHeads extends TopKHeads {
         if (level >= req.depth) throw new HeadStateError(`medusa.draftLevels: asked for level ${level + 1} of a ${req.depth}-level draft`);
         if (!lists) {
           // every head's list at once: the fused kernel with log-probabilities where the heads fit it
-          const drafted = this.fusedFits(this.config.dim, k)
-            ? await readLogProbTopK(mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput, logProbs: true }))
-            : await logProbTopK(this.logits(hT, req.depth), k);
-          drafted.ids.dispose();
-          lists = drafted.host;
+          if (this.fusedFits(this.config.dim, k)) {
+            const top = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput, logProbs: true });
+            try {
+              lists = await readLogProbTopK(top);
+            } finally {
+              top.values.dispose();
+              top.indices.dispose();
+            }
+          } else {
+            const logits = this.logits(hT, req.depth); // [depth, vocab]
+            try {
+              const drafted = await logProbTopK(logits, k);
+              drafted.ids.dispose();
+              lists = drafted.host;
+            } finally {
+              logits.dispose();
+            }
+          }
         }
         const rows = picks ? picks.length : 1;
         const ids = new Int32Array(rows * k);

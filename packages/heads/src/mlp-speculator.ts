@@ -12,7 +12,7 @@
 //
 // GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
 // is: each parent's children take the top-k of the stage run on that parent's own state.
-import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, scope, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
 import type { HeadBase } from './draft-head';
 import { gpuTopK } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
@@ -120,6 +120,6 @@ export class MLPSpeculatorHeads extends SequentialTopKHeads {
     const vocab = this.config.vocabSize;
     if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
     if (k > TOPK_MAX_K) return null;
-    return gpuTopK(linear(s, this.head(i)), k); // logits [rows, vocab]
+    return scope((track) => gpuTopK(track(linear(s, this.head(i))), k)); // logits [rows, vocab]
   }
 }

@@ -3,8 +3,8 @@
 // built from the last (firstRows, nextRows) and how a head ranks them; the driver here walks the
 // tree depth by depth, either reading every depth's top-k back in one read (propose) or
 // leaving the proposal on the GPU in verify-row order (proposeOnDevice).
-import { concat, frontier, FRONTIER_MAX_WIDTH, logSoftmax, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
-import type { DraftedLevels } from '@hydra-ts/tree';
+import { concat, frontier, FRONTIER_MAX_WIDTH, logSoftmax, scope, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
+import type { DraftedLevels, LevelCandidates } from '@hydra-ts/tree';
 import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
 
@@ -121,7 +121,7 @@ export abstract class SequentialTopKHeads extends TopKHeads {
     const tokens = new Int32Array(tree.size);
     tokens[0] = req.root;
     if (tree.depth === 0) return { tokens, draftProbs: null };
-    const draft = await this.run(this.drafting(hT, req), async (i, x, k) => this.recordTopK(i, x, k) ?? this.device.tensor(await cpuTopK(this.headLogits(i, x), k), [x.shape[0], k], 'i32'));
+    const draft = await this.run(this.drafting(hT, req), async (i, x, k) => this.recordTopK(i, x, k) ?? (await this.hostTopK(i, x, k)));
     try {
       const flat = draft.chosen.map((t) => draft.keep(t.reshape([t.size])));
       const all = flat.length === 1 ? flat[0] : draft.keep(concat(flat, 0)); // every depth's ids, depth after depth
@@ -182,11 +182,25 @@ export abstract class SequentialTopKHeads extends TopKHeads {
           x = this.nextRows(x, { depth: level, from, at: picks, ids, nodes, drafted: { parents, depths } }, keep);
           rowNodes = nodes;
         }
-        const ranked = k <= TOPK_MAX_K ? await readLogProbTopK(this.recordLogProbTopK(level, x, k)) : await logProbTopK(this.headLogits(level, x), k);
-        ids = keep(ranked.ids);
+        let host: LevelCandidates;
+        if (k <= TOPK_MAX_K) {
+          const top = this.recordLogProbTopK(level, x, k); // [rows, k] each
+          keep(top.values);
+          ids = keep(top.indices);
+          host = await readLogProbTopK(top);
+        } else {
+          const logits = this.headLogits(level, x); // [rows, vocab], ranked on the CPU past the GPU top-k's k
+          try {
+            const ranked = await logProbTopK(logits, k);
+            ids = keep(ranked.ids);
+            host = ranked.host;
+          } finally {
+            logits.dispose();
+          }
+        }
         lastK = k;
         level++;
-        return ranked.host;
+        return host;
       },
       all: (k) => {
         if (!this.devicePicks || k > TOPK_MAX_K || k > FRONTIER_MAX_WIDTH) return null;
@@ -250,14 +264,14 @@ export abstract class SequentialTopKHeads extends TopKHeads {
    * each, owned by the caller; k <= TOPK_MAX_K. Heads with a fused kernel override it.
    */
   protected recordLogProbTopK(i: number, x: Tensor, k: number): TopK {
+    return scope((track) => topk(track(logSoftmax(track(this.headLogits(i, x)))), k)); // logits, log-probabilities [rows, vocab]
+  }
+
+  /** Head i's k best ids per row of x ranked on the CPU (past the GPU top-k's k), uploaded: [rows, k] i32, owned by the caller. */
+  private async hostTopK(i: number, x: Tensor, k: number): Promise<Tensor> {
     const logits = this.headLogits(i, x); // [rows, vocab]
     try {
-      const lp = logSoftmax(logits);
-      try {
-        return topk(lp, k);
-      } finally {
-        lp.dispose();
-      }
+      return this.device.tensor(await cpuTopK(logits, k), [x.shape[0], k], 'i32');
     } finally {
       logits.dispose();
     }
