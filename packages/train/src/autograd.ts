@@ -38,6 +38,7 @@ import {
 import { attentionBackward } from './grad/attention';
 import { crossEntropyBackward, crossEntropyForward } from './grad/cross-entropy';
 import { dropoutMask } from './grad/dropout';
+import { topKCrossEntropyBackward, topKCrossEntropyForward, type SparseTeacher } from './grad/topk-cross-entropy';
 import { smoothL1Backward, smoothL1Forward } from './grad/smooth-l1';
 import { embeddingBackward } from './grad/embedding';
 import { sumRows } from './grad/reduce';
@@ -335,6 +336,35 @@ export class Tape {
       throw new ShapeError(`softCrossEntropy: teacher ${teacher.describe()} must be f32 with the logits' shape ${logits.value.describe()}`);
     }
     return this.crossEntropyNode(logits, teacher, this.rowWeights('softCrossEntropy', rows, options.weights), options.normalizer, true);
+  }
+
+  /**
+   * Weighted mean cross-entropy of logits [rows, vocab] against a sparse teacher (k ids and
+   * probabilities per row, the remaining mass one bucket against the head's mass outside the k
+   * ids; grad/topk-cross-entropy.ts) -> [1]. The teacher tensors are the caller's.
+   */
+  topKCrossEntropy(logits: Var, teacher: SparseTeacher, options: CrossEntropyOptions = {}): Var {
+    this.check('topKCrossEntropy', logits);
+    const [rows, vocab] = this.logitShape('topKCrossEntropy', logits);
+    const k = teacher.ids.shape[1];
+    if (teacher.ids.rank !== 2 || teacher.ids.dtype !== 'i32' || teacher.ids.shape[0] !== rows || !(k >= 1 && k <= vocab)) {
+      throw new ShapeError(`topKCrossEntropy: teacher ids ${teacher.ids.describe()} must be i32 [${rows}, k] with 1 <= k <= ${vocab}`);
+    }
+    if (teacher.probs.dtype !== 'f32' || teacher.probs.shape.join() !== teacher.ids.shape.join()) throw new ShapeError(`topKCrossEntropy: teacher probs ${teacher.probs.describe()} must be f32 with the ids' shape ${teacher.ids.describe()}`);
+    if (teacher.rest.dtype !== 'f32' || teacher.rest.shape.join() !== String(rows)) throw new ShapeError(`topKCrossEntropy: teacher rest ${teacher.rest.describe()} must be f32 [${rows}]`);
+    const w = this.rowWeights('topKCrossEntropy', rows, options.weights);
+    let norm = options.normalizer;
+    if (norm === undefined) {
+      norm = 0;
+      for (const x of w) norm += x;
+      if (norm === 0) norm = 1;
+    }
+    if (!(Number.isFinite(norm) && norm > 0)) throw new OptionError(`topKCrossEntropy: normalizer ${options.normalizer} must be a finite number > 0`);
+    for (let r = 0; r < rows; r++) w[r] /= norm;
+    const weight = this.keep(this.device.tensor(w, [rows]));
+    const { loss, stats } = topKCrossEntropyForward(logits.value, teacher, weight);
+    this.keep(stats);
+    return this.record(loss, [logits], (g) => [topKCrossEntropyBackward(logits.value, teacher, weight, stats, g)]);
   }
 
   /**

@@ -58,3 +58,24 @@ export function crossEntropyBackwardCpu(x: ArrayLike<number>, rows: number, n: n
   }
   return dx;
 }
+
+/**
+ * Σ_i w_i·(−Σ_{s∈S_i} p_s·log q_s − r_i·log(1 − Σ_{s∈S_i} q_s)): cross-entropy against a sparse
+ * teacher, ids and probs [rows, k], rest [rows] the mass outside the ids (one bucket).
+ */
+export function topKCrossEntropyRef(x: ArrayLike<number>, rows: number, n: number, k: number, ids: ArrayLike<number>, probs: ArrayLike<number>, rest: ArrayLike<number>, w: ArrayLike<number>): number {
+  const q = softmaxRef(x, rows, n);
+  let loss = 0;
+  for (let r = 0; r < rows; r++) {
+    let l = 0;
+    let inS = 0;
+    for (let t = 0; t < k; t++) {
+      const qs = q[r * n + ids[r * k + t]];
+      l -= probs[r * k + t] * Math.log(qs);
+      inS += qs;
+    }
+    if (rest[r] > 0 && 1 - inS > 0) l -= rest[r] * Math.log(1 - inS);
+    loss += w[r] * l;
+  }
+  return loss;
+}
