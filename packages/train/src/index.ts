@@ -6,7 +6,8 @@ export { DataError, encodeTokenFile, decodeTokenFile, isTokenFile, parseCorpus, 
 export { distillCorpus, type DistillOptions } from './distill';
 export { writeFileAtomic } from './files';
 export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions, type SequenceRows } from './trainable-heads';
-export { TeacherCache } from './teacher';
+export { TeacherCache, teacherMode, FULL_TEACHER_MAX_BYTES, DEFAULT_TEACHER_TOP_K, type TeacherMode, type TeacherTopK, type TeacherBuildOptions } from './teacher';
+export type { SparseTeacher } from './grad/topk-cross-entropy';
 export { draftLoss, headTargets, type DraftLossOptions } from './loss';
 export { HeadTrainer, trainConfig, splitWindows, batchAt, DEFAULT_TRAIN_CONFIG, type TrainConfig, type StepStats, type HeadAccuracy } from './trainer';
 export { saveCheckpoint, writeCheckpointSet, readCheckpoint, parseTrainRecord, restoreOptimizer, checkResumable, checkpointPaths, TRAIN_FORMAT, TRAIN_VERSION, type TrainRecord, type CheckpointFs, type CheckpointSet, type LoadedCheckpoint } from './checkpoint';

@@ -1,8 +1,9 @@
 // The draft-head objective (Hydra): head i at position t drafts the token at t+i+2;
 //   loss_i = lmWeight·CE(logits_i[t], x_{t+i+2}) + teacherWeight·CE(logits_i[t], softmax(base logits[t+i+1]))
+// (against the top-k teacher, when the cache keeps one, through topKCrossEntropy)
 //   loss   = Σ_i decay^i · loss_i
 // each term a mean over the positions whose target lies inside the sequence.
-import { gatherRows, type Tensor } from '@hydra-ts/tensor';
+import type { Tensor } from '@hydra-ts/tensor';
 import type { Tape, Var } from './autograd';
 import { DataError } from './data';
 import type { TeacherCache } from './teacher';
@@ -44,9 +45,14 @@ export function draftLoss(tape: Tape, logits: readonly Var[], batch: HeadBatch, 
       // The base distribution for x_{t+i+2} is its output at t+i+1.
       const src = new Int32Array(targets.length);
       for (const s of batch.sequences) for (let t = 0; t + i + 2 < s.length; t++) src[s.start + t] = rows[s.start + t + i + 1];
-      const p = gatherRows(teacher.probs, src); // [rows, vocab]
-      held.push(p);
-      terms.push(tape.scale(tape.softCrossEntropy(x, p, { weights: valid }), o.teacherWeight));
+      const t = teacher.gather(x.value.device, src);
+      if ('full' in t) {
+        held.push(t.full); // [rows, vocab]
+        terms.push(tape.scale(tape.softCrossEntropy(x, t.full, { weights: valid }), o.teacherWeight));
+      } else {
+        held.push(t.sparse.ids, t.sparse.probs, t.sparse.rest); // [rows, k], [rows, k], [rows]
+        terms.push(tape.scale(tape.topKCrossEntropy(x, t.sparse, { weights: valid }), o.teacherWeight));
+      }
     }
     let term = terms.length === 1 ? terms[0] : tape.add(terms[0], terms[1]);
     if (o.decayHeads !== 1) term = tape.scale(term, o.decayHeads ** i);

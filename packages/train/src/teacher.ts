@@ -2,34 +2,85 @@
 // hidden states (the heads' input h_t) and its next-token distributions (the teacher), for all
 // windows laid out row after row on the GPU.
 import type { LlamaModel } from '@hydra-ts/model';
-import { argmax, gatherRows, softmax, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { argmax, gatherRows, OptionError, softmax, topk, TOPK_MAX_K, writeRows, type Device, type Tensor } from '@hydra-ts/tensor';
+import type { SparseTeacher } from './grad/topk-cross-entropy';
 import type { HeadBatch, SequenceRows } from './trainable-heads';
+
+/** 'full': the whole distribution per row; a number k: its k largest probabilities, their ids and the rest mass. */
+export type TeacherTopK = 'full' | number;
+
+/** The full cache is kept while it fits this; past it the teacher is top-32. */
+export const FULL_TEACHER_MAX_BYTES = 256 * 2 ** 20;
+export const DEFAULT_TEACHER_TOP_K = 32;
+
+export interface TeacherMode {
+  topK: TeacherTopK;
+  /** Bytes the teacher probabilities take on the GPU in this mode. */
+  bytes: number;
+  /** Why this mode, in words (printed by the trainer). */
+  reason: string;
+}
+
+/**
+ * How the teacher is stored for `rows` rows of a `vocab` vocabulary: full when [rows, vocab] f32
+ * fits FULL_TEACHER_MAX_BYTES, else top-32; `forced` overrides. Throws OptionError for a bad k.
+ */
+export function teacherMode(rows: number, vocab: number, forced?: TeacherTopK): TeacherMode {
+  const fullBytes = rows * vocab * 4;
+  const sparseBytes = (k: number) => rows * k * 8; // ids i32 + probs f32 (the rest mass is host-side)
+  if (forced !== undefined) {
+    if (forced === 'full') return { topK: 'full', bytes: fullBytes, reason: 'forced full' };
+    if (!Number.isInteger(forced) || forced < 1 || forced > Math.min(TOPK_MAX_K, vocab)) {
+      throw new OptionError(`teacher topK = ${JSON.stringify(forced)}, expected 'full' or an integer in [1, ${Math.min(TOPK_MAX_K, vocab)}]`);
+    }
+    return { topK: forced, bytes: sparseBytes(forced), reason: `forced top-${forced}` };
+  }
+  if (fullBytes <= FULL_TEACHER_MAX_BYTES) return { topK: 'full', bytes: fullBytes, reason: `full [${rows}, ${vocab}] f32 fits ${FULL_TEACHER_MAX_BYTES / 2 ** 20} MiB` };
+  const k = Math.min(DEFAULT_TEACHER_TOP_K, vocab);
+  return { topK: k, bytes: sparseBytes(k), reason: `full [${rows}, ${vocab}] f32 would take ${(fullBytes / 2 ** 20).toFixed(0)} MiB > ${FULL_TEACHER_MAX_BYTES / 2 ** 20} MiB` };
+}
+
+export interface TeacherBuildOptions {
+  /** Default: teacherMode's rule. */
+  topK?: TeacherTopK;
+  onWindow?: (done: number) => void;
+}
 
 export class TeacherCache {
   /** [rows, dim] final-normed base hidden states. */
   readonly hidden: Tensor;
-  /** [rows, vocab] softmax of the base logits: row r is the base distribution of the token after row r. */
-  readonly probs: Tensor;
+  /** [rows, vocab] softmax of the base logits (full mode; null in top-k mode): row r is the base distribution of the token after row r. */
+  readonly probs: Tensor | null;
+  /** Top-k mode: [rows, k] the k largest base probabilities per row and their ids (i32), and [rows] the mass outside them. */
+  readonly topK: { ids: Tensor; probs: Tensor; rest: Float32Array } | null;
+  readonly mode: TeacherMode;
   /** [rows] data tokens. */
   readonly tokens: Int32Array;
   /** [rows] argmax of the base logits (the greedy next token). */
   readonly greedy: Int32Array;
   readonly windows: readonly SequenceRows[];
 
-  private constructor(hidden: Tensor, probs: Tensor, tokens: Int32Array, greedy: Int32Array, windows: SequenceRows[]) {
+  private constructor(hidden: Tensor, probs: Tensor | null, top: TeacherCache['topK'], mode: TeacherMode, tokens: Int32Array, greedy: Int32Array, windows: SequenceRows[]) {
     this.hidden = hidden;
     this.probs = probs;
+    this.topK = top;
+    this.mode = mode;
     this.tokens = tokens;
     this.greedy = greedy;
     this.windows = windows;
   }
 
   /** One prefill forward per window (positions from 0). */
-  static async build(model: LlamaModel, windows: readonly Int32Array[], onWindow?: (done: number) => void): Promise<TeacherCache> {
+  static async build(model: LlamaModel, windows: readonly Int32Array[], options: TeacherBuildOptions | ((done: number) => void) = {}): Promise<TeacherCache> {
+    const o = typeof options === 'function' ? { onWindow: options } : options;
+    const onWindow = o.onWindow;
     const { dim, vocabSize } = model.config;
     const total = windows.reduce((a, w) => a + w.length, 0);
+    const mode = teacherMode(total, vocabSize, o.topK);
+    const k = mode.topK === 'full' ? 0 : mode.topK;
     const hidden = model.device.empty([total, dim], 'f32'); // [rows, dim]
-    const probs = model.device.empty([total, vocabSize], 'f32'); // [rows, vocab]
+    const probs = k ? null : model.device.empty([total, vocabSize], 'f32'); // [rows, vocab]
+    const kept = k ? { ids: model.device.empty([total, k], 'i32'), probs: model.device.empty([total, k], 'f32'), rest: new Float32Array(total) } : null; // [rows, k], [rows, k], [rows]
     const tokens = new Int32Array(total);
     const greedy = new Int32Array(total);
     const rows: SequenceRows[] = [];
@@ -41,7 +92,20 @@ export class TeacherCache {
       const p = softmax(out.logits!);
       const top = argmax(out.logits!);
       writeRows(hidden, out.hidden, start);
-      writeRows(probs, p, start);
+      if (probs) writeRows(probs, p, start);
+      if (kept) {
+        const t = topk(p, k); // [T, k] values and ids, on the GPU
+        writeRows(kept.probs, t.values, start);
+        writeRows(kept.ids, t.indices, start);
+        const v = (await t.values.read()) as Float32Array;
+        for (let r = 0; r < w.length; r++) {
+          let mass = 0;
+          for (let j = 0; j < k; j++) mass += v[r * k + j];
+          kept.rest[start + r] = Math.max(0, 1 - mass);
+        }
+        t.values.dispose();
+        t.indices.dispose();
+      }
       greedy.set((await top.read()) as Int32Array, start);
       for (const t of [out.hidden, out.logits!, p, top]) t.dispose();
       tokens.set(w, start);
@@ -49,7 +113,7 @@ export class TeacherCache {
       start += w.length;
       onWindow?.(i + 1);
     }
-    return new TeacherCache(hidden, probs, tokens, greedy, rows);
+    return new TeacherCache(hidden, probs, kept, mode, tokens, greedy, rows);
   }
 
   /** The batch of windows `ids`, their rows gathered one after another. The hidden tensor is the caller's. */
@@ -68,8 +132,17 @@ export class TeacherCache {
     return { batch: { hidden: gatherRows(this.hidden, rows), tokens, sequences }, rows };
   }
 
+  /** The teacher of global rows `src`, gathered: [n, vocab] probabilities (full) or a sparse teacher (top-k). The caller disposes what it gets. */
+  gather(device: Device, src: Int32Array): { full: Tensor } | { sparse: SparseTeacher } {
+    if (this.probs) return { full: gatherRows(this.probs, src) };
+    const t = this.topK!;
+    return { sparse: { ids: gatherRows(t.ids, src), probs: gatherRows(t.probs, src), rest: device.tensor(Float32Array.from(src, (r) => t.rest[r]), [src.length]) } };
+  }
+
   dispose(): void {
     this.hidden.dispose();
-    this.probs.dispose();
+    this.probs?.dispose();
+    this.topK?.ids.dispose();
+    this.topK?.probs.dispose();
   }
 }
