@@ -133,6 +133,7 @@ cli
   .option('--shared-output', 'project through the frozen base output layer')
   .option('--lm-weight <x>', 'weight of the cross-entropy on the data tokens', { default: 0 })
   .option('--teacher-weight <x>', 'weight of the cross-entropy on the base model distribution', { default: 1 })
+  .option('--teacher-top-k <k|full>', 'keep the teacher distribution in full or as its k largest probabilities (default: full up to 256 MiB, else 32)')
   .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--feature-noise <a>', 'eagle heads: uniform noise in [-a, a] on the input features while training', { default: 0 })
   .option('--eagle-engine <vllm|sglang>', 'eagle heads: train the draft layer that engine runs (no input norm; for vllm no fc bias either), for hydra export --format eagle --engine <same>')

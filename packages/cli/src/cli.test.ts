@@ -118,8 +118,9 @@ describe('hydra distill → train → generate', () => {
     expect((await hydra('distill', '--out', b, '--sequences', '3', '--length', '24', '--temperature', '1', '--sampled-tokens', '4', '--seed', '50', '--quiet')).code).toBe(0);
     const out = path.join(dir, 'heads.safetensors');
     const t = await hydra('train', '--head', 'hydra', '--data', a, '--data', b, '--out', out, '--steps', '2', '--batch', '2', '--length', '16',
-      '--heads', '2', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0.2', '--quiet');
+      '--heads', '2', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0.2', '--teacher-top-k', '4', '--quiet');
     expect(t.stderr).toMatch(/data: 6 sequences/);
+    expect(t.stderr).toMatch(/teacher mode: top-4 \(forced top-4\), [\d.]+ MiB on the GPU/);
     expect(t.code).toBe(0);
     expect(existsSync(out)).toBe(true);
     const record = JSON.parse(readFileSync(out.replace(/\.safetensors$/, '.train.json'), 'utf8'));
@@ -256,6 +257,8 @@ describe('bad input', () => {
     [['generate', '--heads', path.join(MODELS, 'stories260K.bin'), '--max-new-tokens', '4'], /stories260K\.bin/],
     [['train', '--head', 'hydra', '--data', '/no/such/corpus.bin', '--out', '/tmp/x.safetensors'], /--data \/no\/such\/corpus\.bin: no such file/],
     [['train', '--head', 'transformer', '--data', 'x', '--out', 'y'], /--head transformer/],
+    [['train', '--head', 'hydra', '--data', 'x', '--out', 'y', '--teacher-top-k', 'lots'], /--teacher-top-k lots: expected full or an integer k in \[1, 64\]/],
+    [['train', '--head', 'hydra', '--data', 'x', '--out', 'y', '--teacher-top-k', '65'], /--teacher-top-k 65: expected full or an integer k in \[1, 64\]/],
     [['distill', '--out', '/tmp/x.bin', '--sampled-tokens', '1.5'], /sampled-tokens/],
     [['generate', '--dtype', 'q2'], /--dtype q2: expected one of f32, f16, q8, q4/],
     [['generate', '--software-threads', '1.5'], /--software-threads 1.5: expected an integer in \[0, 256\]/],

@@ -51,6 +51,8 @@ export interface TrainFlags {
   sharedOutput?: boolean;
   lmWeight?: number | string;
   teacherWeight?: number | string;
+  /** 'full' or k: how the teacher distribution is kept (default: full up to 256 MiB, else top-32). */
+  teacherTopK?: number | string;
   featureWeight?: number | string;
   featureNoise?: number | string;
   decayHeads?: number | string;
@@ -86,6 +88,15 @@ function evalPrompts(file: string | undefined): string[] {
 }
 
 /** --eagle-engine: the layer EAGLE's engines run, so `hydra export --format eagle --engine <same>` can write the head. */
+/** --teacher-top-k: 'full' or an integer k in [1, 64]; undefined keeps the size rule. */
+function teacherTopKOption(value: number | string | undefined): 'full' | number | undefined {
+  if (value === undefined) return undefined;
+  if (String(value) === 'full') return 'full';
+  const k = Number(value);
+  if (!/^\d+$/.test(String(value)) || k < 1 || k > 64) throw new UsageError(`--teacher-top-k ${value}: expected full or an integer k in [1, 64]`);
+  return k;
+}
+
 function eagleEngineOption(value: string | undefined, kind: HeadKind): { inputNorm?: boolean; fcBias?: boolean } {
   if (value === undefined) return {};
   if (kind !== 'eagle') throw new UsageError(`--eagle-engine is an option of --head eagle, not of --head ${kind}`);
@@ -99,6 +110,7 @@ const path_ = (from: string): string => (from.endsWith('.safetensors') ? checkpo
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
   if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
+  const teacherTopK = teacherTopKOption(flags.teacherTopK);
   const dataFiles = flags.data === undefined ? [] : [flags.data].flat().map(String);
   if (dataFiles.length === 0) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
   for (const f of dataFiles) if (!existsSync(f)) throw new UsageError(`--data ${f}: no such file`);
@@ -150,8 +162,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
 
   let t0 = performance.now();
-  const teacher = await TeacherCache.build(model, wins);
+  const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK });
   log(`teacher: base hidden states and distributions for every position in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(`teacher mode: ${teacher.mode.topK === 'full' ? 'full' : `top-${teacher.mode.topK}`} (${teacher.mode.reason}), ${(teacher.mode.bytes / 2 ** 20).toFixed(1)} MiB on the GPU`);
 
   let history: StepStats[] = [];
   let evals: HeadAccuracy[] = [];
