@@ -111,6 +111,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     medusa: 'Medusa heads have no token input and no inner state; an MLPSpeculator stage needs both (use --format vllm-medusa or tgi-medusa)',
     'mlp-speculator': 'MLPSpeculator stages depend on the token drafted before them, which Medusa loaders do not feed (use --format mlp-speculator)',
     eagle: 'an EAGLE head is a decoder layer with its own KV cache over the base model\'s features, not Medusa heads or MLPSpeculator stages',
+    eagle3: 'an EAGLE-3 head is a decoder layer over three base layers\' features with its own draft vocabulary, not Medusa heads or MLPSpeculator stages',
   };
   throw new HeadExportError(`${format}: cannot hold ${c.kind} heads: ${why[c.kind]}`);
 }
