@@ -19,13 +19,14 @@ import {
 import type { HeadBase, TopKHeads } from './draft-head';
 import { EagleHead } from './eagle';
 import { detectLayout, readEngineHead } from './engine-formats';
-import { HeadCheckpointError, HeadMismatchError, HeadOptionError } from './errors';
+import { HeadCheckpointError, HeadMismatchError } from './errors';
+import { Eagle3Head } from './eagle3';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
 import { MLPSpeculatorHeads } from './mlp-speculator';
 import { PrefixMLP } from './prefix';
 
-export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead;
+export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead | Eagle3Head;
 
 /**
  * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
@@ -94,6 +95,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   try {
     for (const [name, shape] of headParameterShapes(config)) {
       if (name.startsWith('prefix.') || (name.startsWith('eagle.') && !name.startsWith('eagle.fc.'))) continue; // layer weights: the layer uploads them
+      if (/^eagle3\.(w[qkvo123]|d2t)$/.test(name)) continue; // the eagle3 layer's projections and d2t: the head uploads them
       const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
       t.label = name;
       params.set(name, t);
@@ -101,7 +103,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
     if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
     if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
     if (config.kind === 'eagle') return new EagleHead(model, config, params, values);
-    if (config.kind === 'eagle3') throw new HeadOptionError(`eagle3 heads: the head config and file layout are defined (HeadConfig.eagle3), the drafting head is not part of this release yet`);
+    if (config.kind === 'eagle3') return new Eagle3Head(model, config, params, values);
     return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
   } catch (e) {
     prefix?.dispose();
@@ -110,11 +112,14 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   }
 }
 
-/** The heads file: config in the metadata, parameters by their layout names (F32). */
+/** The heads file: config in the metadata, parameters by their layout names (F32; an eagle3 head's d2t I32). */
 export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   const values = await head.readParameters();
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, shape] of headParameterShapes(head.config)) tensors.set(name, { shape, data: values.get(name)! });
+  for (const [name, shape] of headParameterShapes(head.config)) {
+    // an eagle3 head's d2t holds base token ids: stored as I32, as the trainer writes it
+    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(values.get(name)!), dtype: 'I32' } : { shape, data: values.get(name)! });
+  }
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
 }
 

@@ -98,6 +98,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     return;
   }
   if (FORMAT_KINDS[format].includes(c.kind)) return;
+  if (c.kind === 'eagle3') throw new HeadExportError(`${format}: eagle3 heads have no engine export in this package yet (vLLM's and SGLang's llama_eagle3.py layouts); serve them with this package's decoder`);
   if (format === 'eagle' || format === 'eagle3') {
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
