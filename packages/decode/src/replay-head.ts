@@ -62,9 +62,13 @@ export class ReplayHead implements DraftHead {
     this.continuations.set(promptIds.join(','), [...continuation]);
   }
 
-  observe(hidden: Tensor, start: number): void {
+  /** The inner head's feature layers. */
+  get featureLayers(): readonly number[] | undefined {
+    return this.inner.featureLayers;
+  }
+  observe(hidden: Tensor, start: number, features?: Tensor): void {
     if (start === 0) this.promptTokens = hidden.shape[0];
-    this.inner.observe(hidden, start);
+    this.inner.observe(hidden, start, features);
   }
 
   async propose(req: ProposeRequest): Promise<Proposal> {

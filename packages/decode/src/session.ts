@@ -411,17 +411,24 @@ export class DecodeSession {
   /** Feeds the prompt's new tokens, commits them and picks the first root. */
   private async prefill(ids: readonly number[], plan: Plan): Promise<number> {
     const start = this.cache.length;
-    const pre = this.model.forward(this.cache, { tokens: ids, logits: 'last' });
+    const pre = this.model.forward(this.cache, { tokens: ids, logits: 'last', capture: this.capture });
     try {
       this.cache.commit();
       this.committed.push(...ids);
-      this.head?.observe(pre.hidden, start);
+      this.head?.observe(pre.hidden, start, pre.features);
       const last = (await pre.logits!.read()) as Float32Array; // [vocab]
       return plan.sampling.temperature === 0 ? argmaxOf(last) : sampleFromLogits(last, plan.sampling, plan.rng);
     } finally {
       pre.hidden.dispose();
       pre.logits!.dispose();
+      pre.features?.dispose();
     }
+  }
+
+  /** The base layers whose inputs the head drafts from (DraftHead.featureLayers), captured in every pass; undefined for none. */
+  private get capture(): readonly number[] | undefined {
+    const layers = this.head?.featureLayers;
+    return layers && layers.length > 0 ? layers : undefined;
   }
 
   private forget(): void {
@@ -517,6 +524,7 @@ export class DecodeSession {
         positions,
         mask: n > 1 ? layout.mask : undefined,
         logits: 'all',
+        capture: this.capture,
       });
     } catch (e) {
       onDevice?.dispose();
@@ -548,6 +556,7 @@ export class DecodeSession {
       if (tokens![0] !== draft.root) throw new OptionError(`head '${this.head!.name}'.proposeOnDevice put token ${tokens![0]} at the root, expected ${draft.root}`);
     } catch (e) {
       fwd.hidden.dispose();
+      fwd.features?.dispose();
       logits.dispose();
       throw e;
     } finally {
@@ -575,14 +584,21 @@ export class DecodeSession {
       if (this.head) {
         // the usual path is the leading rows (rows.ts): a copy then, not a gather dispatch
         const leading = rows.every((r, i) => r === i);
-        const hidden: Tensor = leading ? slice(fwd.hidden, 0, 0, rows.length) : gatherRows(fwd.hidden, Int32Array.from(rows)); // [path, dim]
-        this.head.observe(hidden, L);
-        hidden.dispose();
+        const pick = (t: Tensor): Tensor => (leading ? slice(t, 0, 0, rows.length) : gatherRows(t, Int32Array.from(rows)));
+        const hidden = pick(fwd.hidden); // [path, dim]
+        const features = fwd.features ? pick(fwd.features) : undefined; // [path, layers · dim]
+        try {
+          this.head.observe(hidden, L, features);
+        } finally {
+          hidden.dispose();
+          features?.dispose();
+        }
       }
       return accepted;
     } finally {
       fwd.hidden.dispose();
       fwd.logits!.dispose();
+      fwd.features?.dispose();
     }
   }
 }

@@ -8,6 +8,7 @@ import {
   HEAD_KINDS,
   HEADS_FORMAT,
   HEADS_VERSION,
+  checkFeatureLayers,
   headConfigFor,
   headParameterShapes,
   type CreateHeadOptions,
@@ -19,12 +20,13 @@ import type { HeadBase, TopKHeads } from './draft-head';
 import { EagleHead } from './eagle';
 import { detectLayout, readEngineHead } from './engine-formats';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
+import { Eagle3Head } from './eagle3';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
 import { MLPSpeculatorHeads } from './mlp-speculator';
 import { PrefixMLP } from './prefix';
 
-export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead;
+export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead | Eagle3Head;
 
 /**
  * Fresh heads for `model`. Residual weights and biases start at zero and Hydra's residual R
@@ -52,8 +54,9 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
       else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
     } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
-    else if ((name.startsWith('prefix.') || name.startsWith('eagle.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
-    else if (name.startsWith('eagle.') && shape.length === 2) {
+    else if ((name.startsWith('prefix.') || name.startsWith('eagle.') || name.startsWith('eagle3.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
+    else if (name === 'eagle3.d2t') v = Float32Array.from({ length: size }, (_, i) => i); // the first draftVocabSize base ids
+    else if ((name.startsWith('eagle.') || name.startsWith('eagle3.')) && shape.length === 2) {
       const bound = 1 / Math.sqrt(shape[1]);
       v = randomArray(size, seed * 1009 + ++s, -bound, bound);
     }
@@ -92,6 +95,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   try {
     for (const [name, shape] of headParameterShapes(config)) {
       if (name.startsWith('prefix.') || (name.startsWith('eagle.') && !name.startsWith('eagle.fc.'))) continue; // layer weights: the layer uploads them
+      if (/^eagle3\.(w[qkvo123]|d2t)$/.test(name)) continue; // the eagle3 layer's projections and d2t: the head uploads them
       const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
       t.label = name;
       params.set(name, t);
@@ -99,6 +103,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
     if (config.prefix) prefix = new PrefixMLP(model, config.prefix, values);
     if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
     if (config.kind === 'eagle') return new EagleHead(model, config, params, values);
+    if (config.kind === 'eagle3') return new Eagle3Head(model, config, params, values);
     return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
   } catch (e) {
     prefix?.dispose();
@@ -107,11 +112,14 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   }
 }
 
-/** The heads file: config in the metadata, parameters by their layout names (F32). */
+/** The heads file: config in the metadata, parameters by their layout names (F32; an eagle3 head's d2t I32). */
 export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   const values = await head.readParameters();
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, shape] of headParameterShapes(head.config)) tensors.set(name, { shape, data: values.get(name)! });
+  for (const [name, shape] of headParameterShapes(head.config)) {
+    // an eagle3 head's d2t holds base token ids: stored as I32, as the trainer writes it
+    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(values.get(name)!), dtype: 'I32' } : { shape, data: values.get(name)! });
+  }
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
 }
 
@@ -144,6 +152,7 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string, opt
     return buildHeads(model, config, values);
   }
   const { config, values } = headOfFile(parsed, file, model.config, options);
+  if (config.eagle3) checkFeatureLayers(config.eagle3.featureLayers, model.config.nLayers, `${file}: config.eagle3 (a base model of ${model.config.nLayers} layers)`, (m) => new HeadMismatchError(m));
   return buildHeads(model, config, values);
 }
 
@@ -206,11 +215,20 @@ function headOfFile(
     if (!opts.allowNonfinite) checkFinite(t.data, name, file);
     values.set(name, t.data);
   }
+  if (config.kind === 'eagle3') checkD2t(values.get('eagle3.d2t')!, base.vocabSize, file);
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
     throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
   }
   return { config, values };
+}
+
+/** eagle3.d2t: base ids in [0, vocab), strictly increasing (the draft vocabulary sorted by base id). */
+function checkD2t(d2t: Float32Array, vocab: number, file: string): void {
+  d2t.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: eagle3.d2t[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
+    if (i > 0 && !(id > d2t[i - 1])) throw new HeadCheckpointError(`${file}: eagle3.d2t[${i}] = ${id} after ${d2t[i - 1]}, expected strictly increasing base ids`);
+  });
 }
 
 /** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
@@ -317,6 +335,24 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
     if (fcBias !== undefined && typeof fcBias !== 'boolean') throw new HeadCheckpointError(`${file}: config.eagle.fcBias = ${shown(fcBias)}, expected true or false`);
     if (fcBias === false) (eagle as EagleLayerConfig).fcBias = false;
     return { kind, numHeads, layers, dim, vocabSize, sharedOutput: true, prefix: null, eagle };
+  }
+  if (kind === 'eagle3') {
+    if (layers !== 1) throw bad('layers', '1 (an eagle3 head is one decoder layer)');
+    if (c.prefix !== null && c.prefix !== undefined) throw bad('prefix', 'null (eagle3 heads have no PrefixMLP)');
+    const e = c.eagle3 as Record<string, unknown> | null | undefined;
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) throw bad('eagle3', 'an object { nHeads, nKvHeads, headDim, hiddenDim, featureLayers, draftVocabSize }');
+    const eint = (f: string, max = 1 << 20) => {
+      const v = e[f];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new HeadCheckpointError(`${file}: config.eagle3.${f} = ${shown(v)}, expected an integer in [1, ${max}]`);
+      return v;
+    };
+    const eagle3 = {
+      nHeads: eint('nHeads'), nKvHeads: eint('nKvHeads'), headDim: eint('headDim'), hiddenDim: eint('hiddenDim'),
+      featureLayers: checkFeatureLayers(e.featureLayers, 1 << 16, `${file}: config.eagle3`, (m) => new HeadCheckpointError(m)),
+      draftVocabSize: eint('draftVocabSize', vocabSize),
+    };
+    if (eagle3.nHeads % eagle3.nKvHeads !== 0) throw new HeadCheckpointError(`${file}: config.eagle3.nHeads ${eagle3.nHeads} is not a multiple of nKvHeads ${eagle3.nKvHeads}`);
+    return { kind, numHeads, layers, dim, vocabSize, sharedOutput: false, prefix: null, eagle3 };
   }
   if (kind === 'hydra++') {
     prefix = parseLayerShape(c.prefix, 'prefix', file, 'an object (hydra++ heads have a PrefixMLP)');

@@ -3,9 +3,9 @@ import type { LayerConfig, LlamaConfig } from '@hydra-ts/model';
 import { draftLayerShapes } from './draft-layer';
 import { HeadOptionError } from './errors';
 
-export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator' | 'eagle';
+export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator' | 'eagle' | 'eagle3';
 
-export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++', 'mlp-speculator', 'eagle'];
+export const HEAD_KINDS: readonly HeadKind[] = ['medusa', 'hydra', 'hydra++', 'mlp-speculator', 'eagle', 'eagle3'];
 
 /** Trees an EAGLE head drafts by default at most this deep (its numHeads when not given). */
 export const EAGLE_DEFAULT_DEPTH = 6;
@@ -23,6 +23,53 @@ export type PrefixConfig = Omit<LayerConfig, 'dim' | 'qkvBias'>;
 
 /** An EAGLE head's draft layer shape, and whether its fc has a bias (default true; false: no eagle.fc.bias, as vLLM's fc). */
 export type EagleLayerConfig = PrefixConfig & { fcBias?: boolean };
+
+/**
+ * An EAGLE-3 head's shape (Li et al. 2025, "EAGLE-3: Scaling up Inference Acceleration of Large
+ * Language Models via Training-Time Test"): one draft layer whose q/k/v read [rms(e)·input_norm;
+ * rms(a)·hidden_norm] (2·dim wide), a = W_fc [F_low; F_mid; F_high] for committed rows, and its own
+ * output layer over a draft vocabulary of draftVocabSize ids, mapped to base ids by eagle3.d2t.
+ * RoPE and the RMSNorm eps are the base model's.
+ */
+export interface Eagle3Config {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  hiddenDim: number;
+  /** The base model layers whose inputs are the features (model.forward's capture), low, mid, high. */
+  featureLayers: [number, number, number];
+  draftVocabSize: number;
+}
+
+/** featureLayers by default: vLLM's (2, floor(L/2), L-3) when distinct and in range, else [1, floor(L/2), L-1]. */
+export function defaultFeatureLayers(nLayers: number): [number, number, number] {
+  const mid = Math.floor(nLayers / 2);
+  const vllm: [number, number, number] = [2, mid, nLayers - 3];
+  if (vllm[0] < vllm[1] && vllm[1] < vllm[2] && vllm[2] < nLayers) return vllm;
+  return [1, mid, nLayers - 1];
+}
+
+/** An EAGLE-3 head's tensor names and shapes (the spec's layout; linear weights [out, in]). */
+export function eagle3Shapes(dim: number, e: Eagle3Config): Map<string, number[]> {
+  const qDim = e.nHeads * e.headDim;
+  const kvDim = e.nKvHeads * e.headDim;
+  return new Map([
+    ['eagle3.fc.weight', [dim, 3 * dim]],
+    ['eagle3.input_norm', [dim]],
+    ['eagle3.hidden_norm', [dim]],
+    ['eagle3.wq', [qDim, 2 * dim]],
+    ['eagle3.wk', [kvDim, 2 * dim]],
+    ['eagle3.wv', [kvDim, 2 * dim]],
+    ['eagle3.wo', [dim, qDim]],
+    ['eagle3.ffn_norm', [dim]],
+    ['eagle3.w1', [e.hiddenDim, dim]],
+    ['eagle3.w3', [e.hiddenDim, dim]],
+    ['eagle3.w2', [dim, e.hiddenDim]],
+    ['eagle3.norm', [dim]],
+    ['eagle3.lm_head', [e.draftVocabSize, dim]],
+    ['eagle3.d2t', [e.draftVocabSize]],
+  ]);
+}
 
 /** Stored as JSON in the safetensors metadata under `config`. */
 export interface HeadConfig {
@@ -44,6 +91,8 @@ export interface HeadConfig {
    * depth), layers is 1 and sharedOutput true (tokens are scored with the base output layer).
    */
   eagle?: EagleLayerConfig;
+  /** EAGLE-3 heads only (numHeads: the deepest tree drafted, layers 1, sharedOutput false). */
+  eagle3?: Eagle3Config;
 }
 
 export interface CreateHeadOptions {
@@ -66,6 +115,10 @@ export interface CreateHeadOptions {
   inputNorm?: boolean;
   /** EAGLE: fc [e; f] has a bias (default true). false: none, as vLLM's EAGLE fc (exportHead 'eagle', engine 'vllm'). */
   fcBias?: boolean;
+  /** EAGLE-3: the base layers whose inputs are the features (default defaultFeatureLayers). */
+  featureLayers?: [number, number, number];
+  /** EAGLE-3: draft vocabulary size (default min(vocab, 32000)); createHead's d2t is its first ids. */
+  draftVocabSize?: number;
 }
 
 export const HEADS_FORMAT = 'hydra-ts-heads';
@@ -97,6 +150,8 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   checkCount('layers', layers, MAX_LAYERS, where);
   if (opts.kind === 'mlp-speculator') return speculatorConfigFor(base, opts, layers);
   if (opts.kind === 'eagle') return eagleConfigFor(base, opts, layers);
+  if (opts.kind === 'eagle3') return eagle3ConfigFor(base, opts, layers);
+  if (opts.featureLayers !== undefined || opts.draftVocabSize !== undefined) throw new HeadOptionError(`${where}: featureLayers and draftVocabSize are options of eagle3 heads, not of ${opts.kind} heads`);
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
@@ -133,6 +188,28 @@ function eagleConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: numb
   if (opts.inputNorm === false) eagle.inputNorm = false;
   if (opts.fcBias === false) eagle.fcBias = false;
   return { kind: 'eagle', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle };
+}
+
+/** Throws HeadOptionError unless `layers` are three increasing base layers in [0, nLayers). */
+export function checkFeatureLayers(layers: unknown, nLayers: number, where: string, make: (m: string) => Error = (m) => new HeadOptionError(m)): [number, number, number] {
+  const ok = Array.isArray(layers) && layers.length === 3 && layers.every((l, i) => Number.isInteger(l) && l >= 0 && l < nLayers && (i === 0 || l > layers[i - 1]));
+  if (!ok) throw make(`${where}: featureLayers = ${JSON.stringify(layers)}, expected three increasing base layers in [0, nLayers = ${nLayers})`);
+  return [...(layers as number[])] as [number, number, number];
+}
+
+function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
+  const where = 'createHead';
+  if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, an eagle3 head is exactly one decoder layer`);
+  if (opts.sharedOutput === true) throw new HeadOptionError(`${where}: sharedOutput = true, an eagle3 head scores its tokens with its own lm_head over the draft vocabulary`);
+  if (opts.innerDim !== undefined || opts.scaleInput !== undefined || opts.inputNorm !== undefined || opts.fcBias !== undefined) {
+    throw new HeadOptionError(`${where}: innerDim, scaleInput, inputNorm and fcBias are not options of eagle3 heads`);
+  }
+  if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
+  const featureLayers = checkFeatureLayers(opts.featureLayers ?? defaultFeatureLayers(base.nLayers), base.nLayers, where);
+  const draftVocabSize = opts.draftVocabSize ?? Math.min(base.vocabSize, 32000);
+  checkCount('draftVocabSize', draftVocabSize, base.vocabSize, where);
+  const eagle3: Eagle3Config = { nHeads: base.nHeads, nKvHeads: base.nKvHeads, headDim: base.headDim, hiddenDim: base.hiddenDim, featureLayers, draftVocabSize };
+  return { kind: 'eagle3', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: false, prefix: null, eagle3 };
 }
 
 function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
@@ -183,6 +260,7 @@ export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
     for (const [name, shape] of draftLayerShapes('eagle', { dim, ...c.eagle!, qkvBias: false })) shapes.set(name, shape);
     return shapes;
   }
+  if (c.kind === 'eagle3') return eagle3Shapes(dim, c.eagle3!);
   if (c.prefix) {
     for (const [name, shape] of draftLayerShapes('prefix', { dim, ...c.prefix, qkvBias: false })) shapes.set(name, shape);
     shapes.set('prefix.norm', [dim]);

@@ -219,3 +219,76 @@ export function eagleProposeCpu(c: HeadConfig, v: Values, embeddings: Float32Arr
   }
   return tokens;
 }
+
+/**
+ * The EAGLE-3 head's draft logits along one path, from the spec's equations, one row at a time:
+ *   a = W_fc F_i for committed row i (token x_{i+1}, x_L = root, RoPE position i),
+ *   a = m(parent) for path token j (RoPE position L-1+j),
+ *   u = [rms(e(x)) · input_norm ; rms(a) · hidden_norm],  q, k, v = Wq u, Wk u, Wv u (RoPE on q, k),
+ *   o = a + Wo attn,  m = o + W2 (silu(W1 n) ⊙ W3 n), n = rms(o) · ffn_norm,
+ *   logits = lm_head (rms(m) · norm) over the draft vocabulary (base token = d2t[argmax]).
+ * Each row attends to every row before it and itself. `features` [L, 3·dim] are F_0..F_{L-1};
+ * `rope` the base model's theta, layout and eps. Returns path.length + 1 rows [draftVocabSize].
+ */
+export function eagle3LogitsCpu(
+  c: HeadConfig,
+  v: Values,
+  embeddings: Float32Array,
+  rope: { theta: number; layout: 'interleaved' | 'half'; eps: number },
+  features: Float32Array,
+  context: readonly number[],
+  root: number,
+  path: readonly number[],
+): Float64Array[] {
+  const { dim } = c;
+  const s = c.eagle3!;
+  const get = (name: string) => v.get(`eagle3.${name}`)!;
+  const qDim = s.nHeads * s.headDim;
+  const kvDim = s.nKvHeads * s.headDim;
+  const keys: Float64Array[] = [];
+  const vals: Float64Array[] = [];
+  const row = (token: number, a: Float64Array, pos: number): Float64Array => {
+    const e = Float64Array.from(embeddings.subarray(token * dim, (token + 1) * dim));
+    const u = new Float64Array(2 * dim);
+    u.set(rmsnormCpu(e, get('input_norm'), rope.eps));
+    u.set(rmsnormCpu(a, get('hidden_norm'), rope.eps), dim);
+    const q = matvec(get('wq'), u, qDim, 2 * dim);
+    const k = matvec(get('wk'), u, kvDim, 2 * dim);
+    ropeCpu(q, s.nHeads, s.headDim, pos, rope.theta, rope.layout);
+    ropeCpu(k, s.nKvHeads, s.headDim, pos, rope.theta, rope.layout);
+    keys.push(k);
+    vals.push(matvec(get('wv'), u, kvDim, 2 * dim));
+    const att = new Float64Array(qDim);
+    for (let h = 0; h < s.nHeads; h++) {
+      const kvh = Math.floor(h / (s.nHeads / s.nKvHeads));
+      const scores = keys.map((kk) => {
+        let d = 0;
+        for (let i = 0; i < s.headDim; i++) d += q[h * s.headDim + i] * kk[kvh * s.headDim + i];
+        return d / Math.sqrt(s.headDim);
+      });
+      const mx = Math.max(...scores);
+      const p = scores.map((z) => Math.exp(z - mx));
+      const total = p.reduce((x, y) => x + y, 0);
+      for (let j = 0; j < keys.length; j++) for (let i = 0; i < s.headDim; i++) att[h * s.headDim + i] += (p[j] / total) * vals[j][kvh * s.headDim + i];
+    }
+    const o = matvec(get('wo'), att, dim, qDim).map((x, i) => x + a[i]);
+    const n = rmsnormCpu(o, get('ffn_norm'), rope.eps);
+    const h1 = matvec(get('w1'), n, s.hiddenDim, dim);
+    const h3 = matvec(get('w3'), n, s.hiddenDim, dim);
+    const ffn = matvec(get('w2'), h1.map((x, i) => silu(x) * h3[i]), dim, s.hiddenDim);
+    return o.map((x, i) => x + ffn[i]);
+  };
+  const logits = (m: Float64Array) => matvec(get('lm_head'), rmsnormCpu(m, get('norm'), rope.eps), s.draftVocabSize, dim);
+  const L = context.length;
+  let m: Float64Array = new Float64Array(dim);
+  for (let i = 0; i < L; i++) {
+    const a = matvec(get('fc.weight'), Float64Array.from(features.subarray(i * 3 * dim, (i + 1) * 3 * dim)), dim, 3 * dim);
+    m = row(i + 1 < L ? context[i + 1] : root, a, i);
+  }
+  const out = [logits(m)];
+  path.forEach((token, j) => {
+    m = row(token, m, L + j);
+    out.push(logits(m));
+  });
+  return out;
+}

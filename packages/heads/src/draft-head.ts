@@ -71,8 +71,18 @@ export interface DraftHead {
   readonly name: string;
   /** Deepest tree level it can fill (number of heads); the decoder refuses deeper trees. */
   readonly depth: number;
-  /** Hidden states [n, dim] (borrowed, not disposed) of tokens newly committed at positions start..start+n-1. */
-  observe(hidden: Tensor, start: number): void;
+  /**
+   * Hidden states [n, dim] (borrowed, not disposed) of tokens newly committed at positions
+   * start..start+n-1; with featureLayers, also their base features [n, featureLayers.length · dim]
+   * (the inputs of those base layers side by side, un-normed; borrowed).
+   */
+  observe(hidden: Tensor, start: number, features?: Tensor): void;
+  /**
+   * Optional: base model layers whose inputs the head drafts from (EAGLE-3's low, mid and high
+   * features). The decoder then asks the model to capture them (forward's `capture`) in the
+   * prefill and verify passes and hands the accepted rows' features to observe. Absent or empty: none.
+   */
+  readonly featureLayers?: readonly number[];
   /** A token for every node of req.tree, tokens[0] = req.root. */
   propose(req: ProposeRequest): Promise<Proposal>;
   /** Forget every committed token (a new context starts). */

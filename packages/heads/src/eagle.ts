@@ -82,12 +82,12 @@ function ancestryMask(nodes: readonly number[], drafted: DraftNodes): Uint8Array
 export class EagleHead extends SequentialTopKHeads {
   /** The layer's tree mask and positions are built on the host from the picked nodes. */
   protected override readonly devicePicks = false;
-  readonly layerConfig: LayerConfig;
-  /** The draft decoder layer (f32), owned by the head. */
-  readonly layer: DecoderLayer;
+  readonly layerConfig!: LayerConfig;
+  /** The draft decoder layer (f32), owned by the head (an eagle3 head runs its own layer instead). */
+  readonly layer!: DecoderLayer;
   /** The layer's keys and values: committed rows 0..cache.length-1, then a depth's tree rows while drafting. */
-  private readonly cache: KVCache;
-  /** [capacity, dim] f_i of every observed position. */
+  protected readonly cache: KVCache;
+  /** [capacity, width] f_i of every observed position (width dim; for eagle3 the 3·dim features). */
   private readonly features: Tensor;
   private featureLength = 0;
   /** [capacity] the token x_{i+1} each committed cache row i was built with. */
@@ -98,13 +98,16 @@ export class EagleHead extends SequentialTopKHeads {
 
   /** `params`: eagle.fc.weight and eagle.fc.bias (none with fcBias false); `values`: the eagle.* layer weights as CPU arrays. */
   constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, values: Map<string, Float32Array>) {
-    if (!config.eagle) throw new HeadStateError(`eagle heads need config.eagle (the draft layer's shape)`);
+    const shape = config.eagle ?? config.eagle3;
+    if (!shape) throw new HeadStateError(`${config.kind} heads need config.${config.kind} (the draft layer's shape)`);
     super(base, config, params, null);
-    this.layerConfig = { dim: config.dim, ...config.eagle, qkvBias: false };
     const capacity = base.config.maxSeqLen;
-    this.layer = draftLayerFromValues(base.device, this.layerConfig, values, 'eagle', 'eagle');
-    this.cache = new KVCache(base.device, { nLayers: 1, kvDim: config.eagle.nKvHeads * config.eagle.headDim, capacity });
-    this.features = base.device.zeros([capacity, config.dim]);
+    if (config.eagle) {
+      this.layerConfig = { dim: config.dim, ...config.eagle, qkvBias: false };
+      this.layer = draftLayerFromValues(base.device, this.layerConfig, values, 'eagle', 'eagle');
+    }
+    this.cache = new KVCache(base.device, { nLayers: 1, kvDim: shape.nKvHeads * shape.headDim, capacity });
+    this.features = base.device.zeros([capacity, config.eagle3 ? 3 * config.dim : config.dim]);
     this.features.label = 'eagle features';
     this.rowTokens = new Int32Array(capacity);
   }
@@ -132,12 +135,20 @@ export class EagleHead extends SequentialTopKHeads {
   }
 
   /** Keeps the features f_start.. of the newly committed positions; their layer rows are built at the next propose (which knows the tokens after them). */
-  override observe(hidden: Tensor, start: number): void {
+  override observe(hidden: Tensor, start: number, features?: Tensor): void {
     this.checkLive('observe');
     const dim = this.config.dim;
     if (hidden.rank !== 2 || hidden.shape[1] !== dim || hidden.shape[0] < 1 || hidden.dtype !== 'f32') {
-      throw new HeadMismatchError(`eagle.observe: hidden ${hidden.describe()}, expected f32 [n >= 1, ${dim}]`);
+      throw new HeadMismatchError(`${this.name}.observe: hidden ${hidden.describe()}, expected f32 [n >= 1, ${dim}]`);
     }
+    const width = this.features.shape[1];
+    if (this.config.eagle3) {
+      if (!features) throw new HeadStateError(`${this.name}.observe: no features; an eagle3 head drafts from the base model's layers ${this.config.eagle3.featureLayers.join(', ')} (featureLayers), which the decoder captures and passes`);
+      if (features.rank !== 2 || features.shape[0] !== hidden.shape[0] || features.shape[1] !== width || features.dtype !== 'f32') {
+        throw new HeadMismatchError(`${this.name}.observe: features ${features.describe()}, expected f32 [${hidden.shape[0]}, ${width}]`);
+      }
+    }
+    const rows = this.config.eagle3 ? features! : hidden;
     if (!Number.isInteger(start) || start < 0 || start > this.featureLength) {
       throw new HeadStateError(`eagle.observe: rows start at position ${start}, the head holds features of ${this.featureLength} positions; observe must continue them (or replace some: start <= ${this.featureLength})`);
     }
@@ -145,7 +156,7 @@ export class EagleHead extends SequentialTopKHeads {
     if (start + n > this.features.shape[0]) {
       throw new HeadStateError(`eagle.observe: positions ${start}..${start + n - 1} exceed the context of ${this.features.shape[0]} (the base model's maxSeqLen)`);
     }
-    writeRows(this.features, hidden, start);
+    writeRows(this.features, rows, start);
     this.featureLength = start + n;
     this.length = start + n;
     // rows built on replaced features go; the tokens of the rows before are checked at propose
@@ -175,7 +186,7 @@ export class EagleHead extends SequentialTopKHeads {
     if (this.released) return;
     this.released = true;
     this.walk = null;
-    this.layer.dispose();
+    this.layer?.dispose();
     this.cache.dispose();
     this.features.dispose();
     super.dispose();
@@ -270,16 +281,36 @@ export class EagleHead extends SequentialTopKHeads {
     try {
       const walk = this.walk!;
       let f = this.hT!; // [1, dim] f'_L
-      const rows = [keep(linear(f, this.base.outputWeight))]; // [1, vocab]
+      const rows = [keep(this.rowLogits(f))]; // [1, vocab]
       for (let j = 1; j <= path.length; j++) {
         f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), [j], drafted, keep);
-        rows.push(keep(linear(f, this.base.outputWeight))); // [1, vocab]
+        rows.push(keep(this.rowLogits(f))); // [1, vocab]
       }
       return concat(rows, 0); // [m + 1, vocab]
     } finally {
       for (const t of owned) t.dispose();
       this.walk = null;
     }
+  }
+
+  /** The layer's input rows of committed positions: g = W_fc [e(x_{i+1}); f_i] + b. e [m, dim], f [m, width]. */
+  protected committedInput(e: Tensor, f: Tensor, keep: Keep): Tensor {
+    return linear(keep(concat([e, f], 1)), this.param('eagle.fc.weight'), this.fcBias());
+  }
+
+  /** The layer's input rows of tree nodes: g_n = W_fc [e(x_n); f'(parent)] + b. */
+  protected treeInput(e: Tensor, prev: Tensor, keep: Keep): Tensor {
+    return linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.fcBias());
+  }
+
+  /** The draft layer over input rows x, keys and values into the head's cache after its rows. */
+  protected runLayer(x: Tensor, positions: Int32Array, mask?: Uint8Array): Tensor {
+    return this.layer.forward(x, this.cache.layers[0], positions, mask);
+  }
+
+  /** The logits chainLogits reports for rows f' [rows, dim]: W_out f' ([rows, vocab]). */
+  protected rowLogits(f: Tensor): Tensor {
+    return linear(f, this.base.outputWeight);
   }
 
   /** f'_L [1, dim], the root row's output (set by begin as h_t). */
@@ -303,7 +334,7 @@ export class EagleHead extends SequentialTopKHeads {
   private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], drafted: DraftNodes, keep: Keep): Tensor {
     const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [new, dim]
     const prev = keep(gatherRows(f, from)); // [new, dim]: f' of each row's parent
-    const g = keep(linear(keep(concat([e, prev], 1)), this.param('eagle.fc.weight'), this.fcBias())); // [new, dim]
+    const g = keep(this.treeInput(e, prev, keep)); // [new, width of the layer's input]
     walk.inputs.push(g);
     walk.nodes.push(...nodes);
     const x = walk.inputs.length === 1 ? g : keep(concat(walk.inputs, 0)); // [rows, dim]
@@ -312,7 +343,7 @@ export class EagleHead extends SequentialTopKHeads {
     const positions = Int32Array.from(all, (v) => walk.L - 1 + drafted.depths[v]);
     const mask = ancestryMask(all, drafted); // [rows, rows]
     this.cache.checkRoom(rows, 'eagle.propose');
-    const out = keep(this.layer.forward(x, this.cache.layers[0], positions, mask)); // [rows, dim]
+    const out = keep(this.runLayer(x, positions, mask)); // [rows, dim]
     // the tree rows are scratch: the next depth writes them (and its own) again in the same place
     this.cache.append(rows);
     this.cache.commit([]);
@@ -356,8 +387,8 @@ export class EagleHead extends SequentialTopKHeads {
     try {
       const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [m, dim] e(x_{i+1})
       const f = keep(slice(this.features, 0, kept, L)); // [m, dim] f_i
-      const g = keep(linear(keep(concat([e, f], 1)), this.param('eagle.fc.weight'), this.fcBias())); // [m, dim]
-      const out = keep(this.layer.forward(g, this.cache.layers[0], positions)); // [m, dim], causal
+      const g = keep(this.committedInput(e, f, keep)); // [m, width of the layer's input]
+      const out = keep(this.runLayer(g, positions)); // [m, dim], causal
       this.cache.append(m);
       this.cache.commit();
       this.rowTokens.set(tokens, kept);

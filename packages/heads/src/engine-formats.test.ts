@@ -198,7 +198,7 @@ describe('heads that no engine format holds are typed errors saying why', () => 
         [headConfig(base.config, 'hydra', 2, 1), 'vllm-medusa', /hydra heads: .*sequential input/],
         [headConfig(base.config, 'hydra', 2, 1), 'mlp-speculator', /no serving engine/],
         [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
-        [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
+        [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle, eagle3\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
         [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*not EAGLE-3, so mlp-speculator heads cannot be exported as eagle3/],
         [eagleConfig(base.config, 2), 'eagle', /eagle: this head's draft layer RMS-normalises its input g before attention .*no input norm/],
         [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*they are EAGLE-1\/2 heads, not EAGLE-3, so eagle heads cannot be exported as eagle3/],

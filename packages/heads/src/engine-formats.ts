@@ -98,6 +98,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     return;
   }
   if (FORMAT_KINDS[format].includes(c.kind)) return;
+  if (c.kind === 'eagle3') throw new HeadExportError(`${format}: eagle3 heads have no engine export in this package yet (vLLM's and SGLang's llama_eagle3.py layouts); serve them with this package's decoder`);
   if (format === 'eagle' || format === 'eagle3') {
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
@@ -111,6 +112,7 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     medusa: 'Medusa heads have no token input and no inner state; an MLPSpeculator stage needs both (use --format vllm-medusa or tgi-medusa)',
     'mlp-speculator': 'MLPSpeculator stages depend on the token drafted before them, which Medusa loaders do not feed (use --format mlp-speculator)',
     eagle: 'an EAGLE head is a decoder layer with its own KV cache over the base model\'s features, not Medusa heads or MLPSpeculator stages',
+    eagle3: 'an EAGLE-3 head is a decoder layer over three base layers\' features with its own draft vocabulary, not Medusa heads or MLPSpeculator stages',
   };
   throw new HeadExportError(`${format}: cannot hold ${c.kind} heads: ${why[c.kind]}`);
 }

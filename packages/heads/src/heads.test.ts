@@ -3,7 +3,7 @@ import { flags, getDevice, liveTensorCount, randomArray, type Tensor } from '@hy
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
 import { createHead, loadHead, saveHead } from './checkpoint';
 import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
-import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, type HeadConfig } from './config';
+import { HEADS_FORMAT, HEADS_VERSION, headConfigFor, headParameterShapes, type HeadConfig } from './config';
 import { hydraProposeCpu, medusaProposeCpu, topkCpu } from './cpu-reference';
 import { HeadCheckpointError, HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig } from './testdata';
@@ -147,15 +147,21 @@ describe('ownership: a proposal or a level drafting leaves no tensor behind', ()
     hydra: (b: ReturnType<typeof baseConfig>) => headConfig(b, 'hydra', 3, 1),
     'mlp-speculator': (b: ReturnType<typeof baseConfig>) => speculatorConfig(b, 3),
     eagle: (b: ReturnType<typeof baseConfig>) => eagleConfig(b, 3),
+    // a draft vocabulary of 80 of the 97 tokens: 70 candidates still fit in it
+    eagle3: (b: ReturnType<typeof baseConfig>) => headConfigFor(b, { kind: 'eagle3', numHeads: 3, draftVocabSize: 80 }),
   };
   for (const [kind, configOf] of Object.entries(kinds)) {
     it(kind, async () => {
-      const base = fakeBase(device, baseConfig({ vocabSize: 97 }), 8);
+      const base = fakeBase(device, baseConfig({ vocabSize: 97, nLayers: 5 }), 8);
       const c = configOf(base.config);
-      const head = await loadHead(base, headsFile(c, randomValues(c, 4)));
+      const values = randomValues(c, 4);
+      if (c.eagle3) values.set('eagle3.d2t', Float32Array.from({ length: 80 }, (_, j) => j + Math.floor(j / 5))); // skips every sixth base id
+      const head = await loadHead(base, headsFile(c, values));
       const { hidden } = hiddenRows(3, c.dim, 3);
-      head.observe(hidden, 0);
+      const features = c.eagle3 ? hiddenRows(3, 3 * c.dim, 5).hidden : undefined; // the three feature layers side by side
+      head.observe(hidden, 0, features);
       hidden.dispose();
+      features?.dispose();
       await head.propose({ tree: small, root: 5, context: [1, 2, 3] }); // EAGLE's first proposal commits the root's row: head state, not a leak
       for (const tree of [small, wide]) {
         const live = liveTensorCount();
@@ -285,7 +291,7 @@ describe('createHead', () => {
   it('rejects bad options with HeadOptionError naming the option', async () => {
     const base = fakeBase(device, baseConfig(), 2);
     const bad: Array<[unknown, RegExp]> = [
-      [{ kind: 'eagle3', numHeads: 2 }, /kind = "eagle3", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle/],
+      [{ kind: 'eagle4', numHeads: 2 }, /kind = "eagle4", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle, eagle3/],
       [{ kind: 'medusa', numHeads: 0 }, /numHeads = 0/],
       [{ kind: 'medusa', numHeads: 1.5 }, /numHeads = 1.5/],
       [{ kind: 'hydra', numHeads: 2, layers: 0 }, /layers = 0/],
@@ -354,7 +360,7 @@ describe('saveHead / loadHead', () => {
     await check(headsFile(c, values, { format: 'medusa' }), /format = "medusa", expected "hydra-ts-heads"/);
     await check(headsFile(c, values, { version: '2' }), /version = "2", expected "1"/);
     await check(headsFile(c, values, { config: '{oops' }), /config is not JSON/);
-    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'eagle3' }) }), /config\.kind = "eagle3"/);
+    await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'eagle4' }) }), /config\.kind = "eagle4"/);
     await check(headsFile(c, values, { config: JSON.stringify({ ...c, numHeads: 0 }) }), /config\.numHeads = 0/);
     await check(headsFile(c, values, { config: JSON.stringify({ ...c, kind: 'hydra++' }) }), /config\.prefix = null/);
     await expect(loadHead(base, '/nonexistent/heads.safetensors')).rejects.toThrow(/\/nonexistent\/heads\.safetensors/);

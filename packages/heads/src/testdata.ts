@@ -66,7 +66,10 @@ export function randomValues(c: HeadConfig, seed: number): Map<string, Float32Ar
 /** A heads file holding `values` (same layout and metadata as saveHead writes). */
 export function headsFile(c: HeadConfig, values: Map<string, Float32Array>, meta: Record<string, string> = {}): Uint8Array {
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, shape] of headParameterShapes(c)) tensors.set(name, { shape, data: values.get(name)! });
+  for (const [name, shape] of headParameterShapes(c)) {
+    const data = values.get(name)!;
+    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(data), dtype: 'I32' } : { shape, data }); // d2t as the trainer writes it
+  }
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(c), ...meta });
 }
 

@@ -27,8 +27,9 @@ export interface SafetensorsFile {
 /** A tensor to write: float32 values, stored as `dtype` (default F32). */
 export interface SafetensorsInput {
   shape: number[];
-  data: Float32Array;
-  dtype?: 'F32' | 'F16' | 'BF16';
+  /** Int32Array with dtype 'I32' (integer tables such as an EAGLE-3 head's d2t). */
+  data: Float32Array | Int32Array;
+  dtype?: 'F32' | 'F16' | 'BF16' | 'I32';
 }
 
 const f32 = new Float32Array(1);
@@ -203,8 +204,11 @@ export function serializeSafetensors(
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new SafetensorsError('tensor name "__metadata__" is reserved');
     const dtype = t.dtype ?? 'F32';
-    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
-      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: cannot write dtype ${dtype}, expected F32, F16 or BF16`);
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'I32') {
+      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: cannot write dtype ${dtype}, expected F32, F16, BF16 or I32`);
+    }
+    if ((dtype === 'I32') !== t.data instanceof Int32Array) {
+      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: dtype ${dtype} with ${t.data.constructor.name} data, expected Int32Array exactly for I32`);
     }
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== t.data.length) {
@@ -229,6 +233,7 @@ export function serializeSafetensors(
     const dtype = t.dtype ?? 'F32';
     for (let i = 0; i < t.data.length; i++) {
       if (dtype === 'F32') { view.setFloat32(o, t.data[i], true); o += 4; }
+      else if (dtype === 'I32') { view.setInt32(o, t.data[i], true); o += 4; }
       else if (dtype === 'F16') { view.setUint16(o, f32ToF16(t.data[i]), true); o += 2; }
       else { view.setUint16(o, f32ToBf16(t.data[i]), true); o += 2; }
     }

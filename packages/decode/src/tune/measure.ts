@@ -35,10 +35,12 @@ function fillerTokens(n: number, vocab: number, salt = 11): number[] {
 /** Prefills `ids` into a fresh cache of the model's full context; returns it committed, the last hidden row observed by `head`. */
 function prefill(model: LlamaModel, ids: number[], head?: DraftHead) {
   const cache = model.createCache(model.config.maxSeqLen);
-  const out = model.forward(cache, { tokens: ids, logits: 'none' });
+  const layers = head?.featureLayers;
+  const out = model.forward(cache, { tokens: ids, logits: 'none', capture: layers && layers.length > 0 ? layers : undefined });
   cache.commit();
-  head?.observe(out.hidden, 0);
+  head?.observe(out.hidden, 0, out.features);
   out.hidden.dispose();
+  out.features?.dispose();
   out.logits?.dispose();
   return cache;
 }
@@ -161,9 +163,13 @@ class RecordingHead implements DraftHead {
   }
   /** The inner head's rollback, where it has one. */
   readonly rollback?: (length: number) => void;
-  observe(hidden: Tensor, start: number): void {
+  /** The inner head's feature layers. */
+  get featureLayers(): readonly number[] | undefined {
+    return this.inner.featureLayers;
+  }
+  observe(hidden: Tensor, start: number, features?: Tensor): void {
     if (start === 0) this.promptTokens = hidden.shape[0];
-    this.inner.observe(hidden, start);
+    this.inner.observe(hidden, start, features);
   }
   async propose(req: ProposeRequest): Promise<Proposal> {
     const p = await this.inner.propose(req);
