@@ -1,7 +1,7 @@
 // Mutated heads files through parseHeadFile (everything loadHead checks before the device):
 // each case ends in a typed error naming the file or in parameters of the right shapes, within
 // an allocation bound set by the file's size. Counts per outcome are printed.
-import { parseSafetensors, serializeSafetensors, type LlamaConfig } from '@hydra-ts/model';
+import { parseSafetensors, serializeSafetensors, type LlamaConfig, type SafetensorsInput } from '@hydra-ts/model';
 import { FuzzTally, fuzzRng, mutateBytes, mutateJsonText } from '@hydra-ts/tensor/fuzz';
 import { describe, expect, it } from 'vitest';
 import { parseHeadFile } from './checkpoint';
@@ -9,21 +9,22 @@ import { HEADS_FORMAT, HEADS_VERSION, HEAD_KINDS, headConfigFor, headParameterSh
 import { HeadCheckpointError } from './errors';
 
 const base: LlamaConfig = {
-  architecture: 'llama', dim: 16, hiddenDim: 24, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 4, vocabSize: 40, maxSeqLen: 64,
+  architecture: 'llama', dim: 16, hiddenDim: 24, nLayers: 5, nHeads: 4, nKvHeads: 2, headDim: 4, vocabSize: 40, maxSeqLen: 64,
   ropeTheta: 10000, ropeLayout: 'half', normEps: 1e-5, tiedEmbeddings: false, qkvBias: false, bosId: 1, eosId: 2,
 };
 
 /** A heads file as saveHead writes it, built on the CPU. */
 function headsFile(config: HeadConfig, metadataConfig = JSON.stringify(config)): Uint8Array {
-  const tensors = new Map([...headParameterShapes(config)].map(([name, shape], i) => {
+  const tensors = new Map<string, SafetensorsInput>([...headParameterShapes(config)].map(([name, shape], i): [string, SafetensorsInput] => {
     const n = shape.reduce((a, b) => a * b, 1);
-    return [name, { shape, data: Float32Array.from({ length: n }, (_, j) => Math.sin(i * 7 + j) * 0.1) }] as const;
+    if (name === 'eagle3.d2t') return [name, { shape, data: Int32Array.from({ length: n }, (_, j) => j), dtype: 'I32' }]; // base ids of the draft vocabulary
+    return [name, { shape, data: Float32Array.from({ length: n }, (_, j) => Math.sin(i * 7 + j) * 0.1) }];
   }));
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: metadataConfig });
 }
 
 describe('fuzz: mutated heads files', () => {
-  it('210 mutations (bytes, header, metadata config) of medusa, hydra and hydra++ files', async () => {
+  it(`${70 * HEAD_KINDS.length} mutations (bytes, header, metadata config) of every head kind's files`, async () => {
     const t = new FuzzTally('heads file');
     for (const [k, kind] of HEAD_KINDS.entries()) {
       const config = headConfigFor(base, { kind, numHeads: 2, layers: kind === 'hydra++' ? 2 : 1 });
