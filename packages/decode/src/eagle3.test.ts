@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel } from '@hydra-ts/model';
-import { createHead } from '@hydra-ts/heads';
+import { createHead, type DraftHead } from '@hydra-ts/heads';
 import { chain, DynamicTree, getTree } from '@hydra-ts/tree';
 import { SpeculativeDecoder } from './decoder';
 
@@ -19,7 +19,7 @@ describe('greedy speculative decoding with an EAGLE-3 head is lossless', () => {
   for (const draftVocabSize of [512, 200]) {
     it(`random EAGLE-3 head (draft vocabulary ${draftVocabSize}) × static and dynamic trees × prompts give the AR tokens`, async () => {
       const head = await createHead(model, { kind: 'eagle3', numHeads: 4, draftVocabSize, seed: 5 });
-      expect(head.featureLayers).toEqual([1, 2, 4]);
+      expect((head as DraftHead).featureLayers).toEqual([1, 2, 4]);
       try {
         for (const prompt of ['Once upon a time', 'Tom had a red ball. One day']) {
           const truth = (await decoder.generate({ prompt, maxNewTokens: N })).tokenIds;
