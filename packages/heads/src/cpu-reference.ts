@@ -176,19 +176,7 @@ export function eagleLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Arra
     ropeCpu(k, s.nKvHeads, s.headDim, pos, s.ropeTheta, s.ropeLayout);
     keys.push(k);
     vals.push(matvec(get('wv'), n1, kvDim, dim));
-    const att = new Float64Array(qDim);
-    for (let h = 0; h < s.nHeads; h++) {
-      const kvh = Math.floor(h / (s.nHeads / s.nKvHeads));
-      const scores = keys.map((kk) => {
-        let d = 0;
-        for (let i = 0; i < s.headDim; i++) d += q[h * s.headDim + i] * kk[kvh * s.headDim + i];
-        return d / Math.sqrt(s.headDim);
-      });
-      const m = Math.max(...scores);
-      const p = scores.map((z) => Math.exp(z - m));
-      const total = p.reduce((a, b) => a + b, 0);
-      for (let j = 0; j < keys.length; j++) for (let i = 0; i < s.headDim; i++) att[h * s.headDim + i] += (p[j] / total) * vals[j][kvh * s.headDim + i];
-    }
+    const att = attendCpu(q, keys, vals, s);
     const x2 = matvec(get('wo'), att, dim, qDim).map((o, i) => o + g[i]);
     const n2 = rmsnormCpu(x2, get('ffn_norm'), s.normEps);
     const h1 = matvec(get('w1'), n2, s.hiddenDim, dim);
@@ -258,19 +246,7 @@ export function eagle3LogitsCpu(
     ropeCpu(k, s.nKvHeads, s.headDim, pos, rope.theta, rope.layout);
     keys.push(k);
     vals.push(matvec(get('wv'), u, kvDim, 2 * dim));
-    const att = new Float64Array(qDim);
-    for (let h = 0; h < s.nHeads; h++) {
-      const kvh = Math.floor(h / (s.nHeads / s.nKvHeads));
-      const scores = keys.map((kk) => {
-        let d = 0;
-        for (let i = 0; i < s.headDim; i++) d += q[h * s.headDim + i] * kk[kvh * s.headDim + i];
-        return d / Math.sqrt(s.headDim);
-      });
-      const mx = Math.max(...scores);
-      const p = scores.map((z) => Math.exp(z - mx));
-      const total = p.reduce((x, y) => x + y, 0);
-      for (let j = 0; j < keys.length; j++) for (let i = 0; i < s.headDim; i++) att[h * s.headDim + i] += (p[j] / total) * vals[j][kvh * s.headDim + i];
-    }
+    const att = attendCpu(q, keys, vals, s);
     const o = matvec(get('wo'), att, dim, qDim).map((x, i) => x + a[i]);
     const n = rmsnormCpu(o, get('ffn_norm'), rope.eps);
     const h1 = matvec(get('w1'), n, s.hiddenDim, dim);
@@ -291,4 +267,22 @@ export function eagle3LogitsCpu(
     out.push(logits(m));
   });
   return out;
+}
+
+/** Softmax attention of one query row over the kept keys and values (grouped-query heads), float64. */
+function attendCpu(q: Float64Array, keys: readonly Float64Array[], vals: readonly Float64Array[], s: { nHeads: number; nKvHeads: number; headDim: number }): Float64Array {
+  const att = new Float64Array(s.nHeads * s.headDim);
+  for (let h = 0; h < s.nHeads; h++) {
+    const kvh = Math.floor(h / (s.nHeads / s.nKvHeads));
+    const scores = keys.map((kk) => {
+      let d = 0;
+      for (let i = 0; i < s.headDim; i++) d += q[h * s.headDim + i] * kk[kvh * s.headDim + i];
+      return d / Math.sqrt(s.headDim);
+    });
+    const m = Math.max(...scores);
+    const p = scores.map((z) => Math.exp(z - m));
+    const total = p.reduce((a, b) => a + b, 0);
+    for (let j = 0; j < keys.length; j++) for (let i = 0; i < s.headDim; i++) att[h * s.headDim + i] += (p[j] / total) * vals[j][kvh * s.headDim + i];
+  }
+  return att;
 }
