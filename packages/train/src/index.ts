@@ -9,7 +9,7 @@ export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions,
 export { TeacherCache, teacherMode, FULL_TEACHER_MAX_BYTES, DEFAULT_TEACHER_TOP_K, type TeacherMode, type TeacherTopK, type TeacherBuildOptions } from './teacher';
 export type { SparseTeacher } from './grad/topk-cross-entropy';
 export { draftLoss, headTargets, type DraftLossOptions } from './loss';
-export { HeadTrainer, trainConfig, splitWindows, batchAt, DEFAULT_TRAIN_CONFIG, type TrainConfig, type StepStats, type HeadAccuracy } from './trainer';
+export { HeadTrainer, trainConfig, TRAINABLE_KINDS, splitWindows, batchAt, DEFAULT_TRAIN_CONFIG, type TrainConfig, type StepStats, type HeadAccuracy } from './trainer';
 export { saveCheckpoint, writeCheckpointSet, readCheckpoint, parseTrainRecord, restoreOptimizer, checkResumable, checkpointPaths, TRAIN_FORMAT, TRAIN_VERSION, type TrainRecord, type CheckpointFs, type CheckpointSet, type LoadedCheckpoint } from './checkpoint';
 export { curvesHtml } from './chart';
 export { measureAcceptance, type AcceptanceResult } from './acceptance';

@@ -205,7 +205,8 @@ describe('HeadTrainer', () => {
 
 describe('options and batches', () => {
   it('rejects bad options with TrainOptionError naming the option', () => {
-    expect(() => trainConfig({ kind: 'eagle3' as never })).toThrow(/head = "eagle3", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle/);
+    expect(() => trainConfig({ kind: 'eagle3' as never })).toThrow(/head = "eagle3" \(the trainer does not train this kind yet\), expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle$/);
+    expect(() => trainConfig({ kind: 'lstm' as never })).toThrow(/head = "lstm", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle$/);
     expect(() => trainConfig({ kind: 'eagle', layers: 2 })).toThrow(/eagle: layers = 2, sharedOutput = true; an eagle head is one decoder layer/);
     expect(trainConfig({ kind: 'eagle' })).toMatchObject({ sharedOutput: true, featureWeight: 1, layers: 1, inputNorm: true, fcBias: true });
     expect(trainConfig({ kind: 'eagle', inputNorm: false, fcBias: false })).toMatchObject({ inputNorm: false, fcBias: false });

@@ -2,7 +2,7 @@
 // base model as teacher; checkpoints (resumable), curves and τ on held-out prompts.
 import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
+import type { HeadKind } from '@hydra-ts/heads';
 import {
   checkpointPaths,
   checkResumable,
@@ -17,6 +17,7 @@ import {
   TeacherCache,
   TrainableHeads,
   trainConfig,
+  TRAINABLE_KINDS,
   windows,
   writeFileAtomic,
   type AcceptanceResult,
@@ -109,7 +110,7 @@ function eagleEngineOption(value: string | undefined, kind: HeadKind): { inputNo
 const path_ = (from: string): string => (from.endsWith('.safetensors') ? checkpointPaths(from).record : `${from}/train.json`);
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
-  if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
+  if (!flags.head || !TRAINABLE_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${TRAINABLE_KINDS.join(', ')}`);
   const teacherTopK = teacherTopKOption(flags.teacherTopK);
   const dataFiles = flags.data === undefined ? [] : [flags.data].flat().map(String);
   if (dataFiles.length === 0) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
