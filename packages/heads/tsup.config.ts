@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 const DTS_BANNER = '/// <reference types="@webgpu/types" />\n/// <reference lib="esnext.disposable" />';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: ['src/index.ts', 'src/testing.ts'],
   format: ['esm'],
   // The declarations name WebGPU's types and Symbol.dispose: a consumer's tsconfig needs neither
   // @webgpu/types nor an esnext lib of its own.

@@ -36,7 +36,8 @@ export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead | 
  * on the residual stream. MLPSpeculator weights start as fms-extras' reset_parameters makes them
  * (embeddings, projections and heads with standard deviation 1/√inner, here uniform and seeded;
  * norm gains one, shifts zero). An EAGLE head's fc and layer projections are random (seeded,
- * PyTorch's default Linear range), norm gains one, fc bias zero.
+ * PyTorch's default Linear range), norm gains one, fc bias zero. An EAGLE-3 head's d2t is its draft
+ * vocabulary (default: the first ids) and its lm_head the base output rows of those ids.
  */
 export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
   const config = headConfigFor(model.config, opts);
@@ -55,7 +56,8 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
     } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
     else if ((name.startsWith('prefix.') || name.startsWith('eagle.') || name.startsWith('eagle3.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
-    else if (name === 'eagle3.d2t') v = Float32Array.from({ length: size }, (_, i) => i); // the first draftVocabSize base ids
+    else if (name === 'eagle3.d2t') v = Float32Array.from({ length: size }, (_, i) => (opts.draftVocabulary ? opts.draftVocabulary[i] : i)); // the first draftVocabSize base ids by default
+    else if (name === 'eagle3.lm_head') v = rowsOf(output as Float32Array, config.dim, opts.draftVocabulary ?? Array.from({ length: shape[0] }, (_, i) => i)); // the base output rows of the draft vocabulary
     else if ((name.startsWith('eagle.') || name.startsWith('eagle3.')) && shape.length === 2) {
       const bound = 1 / Math.sqrt(shape[1]);
       v = randomArray(size, seed * 1009 + ++s, -bound, bound);
@@ -114,13 +116,26 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
 
 /** The heads file: config in the metadata, parameters by their layout names (F32; an eagle3 head's d2t I32). */
 export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
-  const values = await head.readParameters();
+  return serializeHead(head.config, await head.readParameters());
+}
+
+/** The heads file of `config` with parameter `values` under their layout names, and optional extra metadata. */
+export function serializeHead(config: HeadConfig, values: ReadonlyMap<string, Float32Array>, metadata: Record<string, string> = {}): Uint8Array {
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, shape] of headParameterShapes(head.config)) {
-    // an eagle3 head's d2t holds base token ids: stored as I32, as the trainer writes it
-    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(values.get(name)!), dtype: 'I32' } : { shape, data: values.get(name)! });
+  for (const [name, shape] of headParameterShapes(config)) {
+    const v = values.get(name);
+    if (!v) throw new HeadCheckpointError(`serializeHead: parameter ${name} is missing`);
+    // an eagle3 head's d2t holds base token ids: stored as I32
+    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(v), dtype: 'I32' } : { shape, data: v });
   }
-  return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(head.config) });
+  return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(config) });
+}
+
+/** Rows `ids` of a [rows, width] matrix, in order. */
+function rowsOf(m: Float32Array, width: number, ids: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(ids.length * width);
+  for (let i = 0; i < ids.length; i++) out.set(m.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
+  return out;
 }
 
 export interface LoadHeadOptions {

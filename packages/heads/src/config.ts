@@ -117,8 +117,10 @@ export interface CreateHeadOptions {
   fcBias?: boolean;
   /** EAGLE-3: the base layers whose inputs are the features (default defaultFeatureLayers). */
   featureLayers?: [number, number, number];
-  /** EAGLE-3: draft vocabulary size (default min(vocab, 32000)); createHead's d2t is its first ids. */
+  /** EAGLE-3: draft vocabulary size (default min(vocab, 32000), or draftVocabulary's length); without draftVocabulary, createHead's d2t is the first ids. */
   draftVocabSize?: number;
+  /** EAGLE-3: the draft vocabulary as strictly increasing base ids (e.g. a corpus's most frequent tokens); createHead's d2t and its lm_head's rows (copies of the base output rows). */
+  draftVocabulary?: ArrayLike<number>;
 }
 
 export const HEADS_FORMAT = 'hydra-ts-heads';
@@ -151,7 +153,9 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   if (opts.kind === 'mlp-speculator') return speculatorConfigFor(base, opts, layers);
   if (opts.kind === 'eagle') return eagleConfigFor(base, opts, layers);
   if (opts.kind === 'eagle3') return eagle3ConfigFor(base, opts, layers);
-  if (opts.featureLayers !== undefined || opts.draftVocabSize !== undefined) throw new HeadOptionError(`${where}: featureLayers and draftVocabSize are options of eagle3 heads, not of ${opts.kind} heads`);
+  if (opts.featureLayers !== undefined || opts.draftVocabSize !== undefined || opts.draftVocabulary !== undefined) {
+    throw new HeadOptionError(`${where}: featureLayers, draftVocabSize and draftVocabulary are options of eagle3 heads, not of ${opts.kind} heads`);
+  }
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
@@ -197,6 +201,17 @@ export function checkFeatureLayers(layers: unknown, nLayers: number, where: stri
   return [...(layers as number[])] as [number, number, number];
 }
 
+/** A draft vocabulary: `size` strictly increasing base ids in [0, vocab). */
+function checkDraftVocabulary(ids: ArrayLike<number>, size: number, vocab: number, where: string): void {
+  if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new HeadOptionError(`${where}: draftVocabulary must be an array of base token ids`);
+  if (ids.length !== size) throw new HeadOptionError(`${where}: draftVocabulary has ${ids.length} ids, expected draftVocabSize = ${size}`);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadOptionError(`${where}: draftVocabulary[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
+    if (i > 0 && !(id > ids[i - 1])) throw new HeadOptionError(`${where}: draftVocabulary[${i}] = ${id} after ${ids[i - 1]}, expected strictly increasing base ids`);
+  }
+}
+
 function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
   const where = 'createHead';
   if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, an eagle3 head is exactly one decoder layer`);
@@ -206,8 +221,9 @@ function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: num
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
   const featureLayers = checkFeatureLayers(opts.featureLayers ?? defaultFeatureLayers(base.nLayers), base.nLayers, where);
-  const draftVocabSize = opts.draftVocabSize ?? Math.min(base.vocabSize, 32000);
+  const draftVocabSize = opts.draftVocabSize ?? opts.draftVocabulary?.length ?? Math.min(base.vocabSize, 32000);
   checkCount('draftVocabSize', draftVocabSize, base.vocabSize, where);
+  if (opts.draftVocabulary !== undefined) checkDraftVocabulary(opts.draftVocabulary, draftVocabSize, base.vocabSize, where);
   const eagle3: Eagle3Config = { nHeads: base.nHeads, nKvHeads: base.nKvHeads, headDim: base.headDim, hiddenDim: base.hiddenDim, featureLayers, draftVocabSize };
   return { kind: 'eagle3', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: false, prefix: null, eagle3 };
 }

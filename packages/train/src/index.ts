@@ -4,6 +4,7 @@ export { AdamW, SGD, learningRateAt, type AdamWOptions, type AdamWState, type Sc
 export { gpuGradients, numericGradient, checkGradients, type GradCheckInput, type GradCheckResult, type GradientTolerance } from './gradcheck';
 export { DataError, encodeTokenFile, decodeTokenFile, isTokenFile, parseCorpus, parseJsonlCorpus, parseTextCorpus, windows, TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION, type TokenCorpus } from './data';
 export { distillCorpus, type DistillOptions } from './distill';
+export { draftVocabulary, draftCoverage } from './draft-vocab';
 export { writeFileAtomic } from './files';
 export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions, type SequenceRows } from './trainable-heads';
 export { TeacherCache, teacherMode, FULL_TEACHER_MAX_BYTES, DEFAULT_TEACHER_TOP_K, type TeacherMode, type TeacherTopK, type TeacherBuildOptions } from './teacher';

@@ -2,7 +2,7 @@
 // hidden states (the heads' input h_t) and its next-token distributions (the teacher), for all
 // windows laid out row after row on the GPU.
 import type { LlamaModel } from '@hydra-ts/model';
-import { argmax, gatherRows, OptionError, softmax, topk, TOPK_MAX_K, writeRows, type Device, type Tensor } from '@hydra-ts/tensor';
+import { argmax, gatherRows, linear, OptionError, softmax, topk, TOPK_MAX_K, writeRows, type Device, type Tensor } from '@hydra-ts/tensor';
 import type { SparseTeacher } from './grad/topk-cross-entropy';
 import type { HeadBatch, SequenceRows } from './trainable-heads';
 
@@ -44,10 +44,21 @@ export interface TeacherBuildOptions {
   /** Default: teacherMode's rule. */
   topK?: TeacherTopK;
   onWindow?: (done: number) => void;
+  /**
+   * Base layers whose inputs are kept instead of the final-normed hidden state (an EAGLE-3 head's
+   * featureLayers): `hidden` is then [rows, capture.length · dim], the layers side by side.
+   */
+  capture?: readonly number[];
+  /**
+   * A draft vocabulary (strictly increasing base ids): the teacher is the base distribution
+   * restricted to it and renormalised, zero elsewhere (a head that scores only these ids is
+   * trained towards what it can say). A row with no mass inside is all zero.
+   */
+  vocabulary?: Int32Array;
 }
 
 export class TeacherCache {
-  /** [rows, dim] final-normed base hidden states. */
+  /** [rows, dim] final-normed base hidden states, or [rows, capture.length · dim] the captured layers' inputs. */
   readonly hidden: Tensor;
   /** [rows, vocab] softmax of the base logits (full mode; null in top-k mode): row r is the base distribution of the token after row r. */
   readonly probs: Tensor | null;
@@ -78,7 +89,10 @@ export class TeacherCache {
     const total = windows.reduce((a, w) => a + w.length, 0);
     const mode = teacherMode(total, vocabSize, o.topK);
     const k = mode.topK === 'full' ? 0 : mode.topK;
-    const hidden = model.device.empty([total, dim], 'f32'); // [rows, dim]
+    const width = (o.capture?.length || 1) * dim;
+    const hidden = model.device.empty([total, width], 'f32'); // [rows, dim] or [rows, capture · dim]
+    const inside = o.vocabulary ? draftMask(o.vocabulary, vocabSize) : null; // [vocab] 1 on the draft vocabulary
+    const insideRow = inside ? model.device.tensor(inside, [1, vocabSize]) : null; // [1, vocab]
     const probs = k ? null : model.device.empty([total, vocabSize], 'f32'); // [rows, vocab]
     const kept = k ? { ids: model.device.empty([total, k], 'i32'), probs: model.device.empty([total, k], 'f32'), rest: new Float32Array(total) } : null; // [rows, k], [rows, k], [rows]
     const tokens = new Int32Array(total);
@@ -87,32 +101,61 @@ export class TeacherCache {
     let start = 0;
     for (const [i, w] of windows.entries()) {
       const cache = model.createCache(w.length);
-      const out = model.forward(cache, { tokens: w, logits: 'all' });
+      const out = model.forward(cache, { tokens: w, logits: 'all', capture: o.capture });
       cache.dispose();
       const p = softmax(out.logits!);
       const top = argmax(out.logits!);
-      writeRows(hidden, out.hidden, start);
-      if (probs) writeRows(probs, p, start);
+      writeRows(hidden, out.features ?? out.hidden, start);
+      if (probs) {
+        if (inside) {
+          const q = restrictRows((await p.read()) as Float32Array, inside); // [T, vocab]
+          const t = model.device.tensor(q, p.shape);
+          writeRows(probs, t, start);
+          t.dispose();
+        } else writeRows(probs, p, start);
+      }
       if (kept) {
         const t = topk(p, k); // [T, k] values and ids, on the GPU
-        writeRows(kept.probs, t.values, start);
-        writeRows(kept.ids, t.indices, start);
         const v = (await t.values.read()) as Float32Array;
-        for (let r = 0; r < w.length; r++) {
-          let mass = 0;
-          for (let j = 0; j < k; j++) mass += v[r * k + j];
-          kept.rest[start + r] = Math.max(0, 1 - mass);
+        if (inside) {
+          // the top-k ids inside the draft vocabulary, renormalised by the row's mass inside (Σ p over the vocabulary, on the GPU)
+          const m = linear(p, insideRow!); // [T, 1]
+          const mass = (await m.read()) as Float32Array;
+          m.dispose();
+          const ids = (await t.indices.read()) as Int32Array;
+          for (let r = 0; r < w.length; r++) {
+            let keptMass = 0;
+            for (let j = 0; j < k; j++) {
+              const x = inside[ids[r * k + j]] && mass[r] > 0 ? v[r * k + j] / mass[r] : 0;
+              v[r * k + j] = x;
+              keptMass += x;
+            }
+            kept.rest[start + r] = mass[r] > 0 ? Math.max(0, 1 - keptMass) : 0;
+          }
+          const restricted = model.device.tensor(v, t.values.shape);
+          writeRows(kept.probs, restricted, start);
+          restricted.dispose();
+        } else {
+          writeRows(kept.probs, t.values, start);
+          for (let r = 0; r < w.length; r++) {
+            let mass = 0;
+            for (let j = 0; j < k; j++) mass += v[r * k + j];
+            kept.rest[start + r] = Math.max(0, 1 - mass);
+          }
         }
+        writeRows(kept.ids, t.indices, start);
         t.values.dispose();
         t.indices.dispose();
       }
       greedy.set((await top.read()) as Int32Array, start);
       for (const t of [out.hidden, out.logits!, p, top]) t.dispose();
+      out.features?.dispose();
       tokens.set(w, start);
       rows.push({ start, length: w.length });
       start += w.length;
       onWindow?.(i + 1);
     }
+    insideRow?.dispose();
     return new TeacherCache(hidden, probs, kept, mode, tokens, greedy, rows);
   }
 
@@ -145,4 +188,26 @@ export class TeacherCache {
     this.topK?.ids.dispose();
     this.topK?.probs.dispose();
   }
+}
+
+/** [vocab] 1 on the ids of a draft vocabulary, 0 elsewhere. */
+function draftMask(ids: Int32Array, vocab: number): Float32Array {
+  const m = new Float32Array(vocab);
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new OptionError(`TeacherCache: vocabulary id ${id} is outside the base vocabulary [0, ${vocab})`);
+    m[id] = 1;
+  }
+  return m;
+}
+
+/** Rows of p [T, vocab] restricted to the mask and renormalised (a row with no mass inside: zeros). */
+function restrictRows(p: Float32Array, inside: Float32Array): Float32Array {
+  const V = inside.length;
+  const out = new Float32Array(p.length);
+  for (let r = 0; r < p.length / V; r++) {
+    let mass = 0;
+    for (let j = 0; j < V; j++) mass += p[r * V + j] * inside[j];
+    if (mass > 0) for (let j = 0; j < V; j++) out[r * V + j] = (p[r * V + j] * inside[j]) / mass;
+  }
+  return out;
 }

@@ -4,10 +4,9 @@
 // position of whole training sequences at once (teacher forcing).
 import {
   createHead,
-  HEADS_FORMAT,
-  HEADS_VERSION,
   headParameterShapes,
   loadHead,
+  serializeHead,
   SPECULATOR_NORM_EPS,
   speculatorEmbeddingScale,
   type CreateHeadOptions,
@@ -16,8 +15,8 @@ import {
   type Heads,
   type PrefixConfig,
 } from '@hydra-ts/heads';
-import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
-import { randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { layerRopeFrequencies } from '@hydra-ts/model';
+import { OptionError, randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
 import { Var, type Tape } from './autograd';
 
 /** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
@@ -27,7 +26,7 @@ export interface SequenceRows {
 }
 
 export interface HeadBatch {
-  /** [rows, dim] the base model's final-normed hidden states (borrowed). */
+  /** [rows, dim] the base model's final-normed hidden states (borrowed); for an EAGLE-3 head [rows, 3·dim] its feature layers' inputs. */
   hidden: Tensor;
   /** [rows] the token at each row. */
   tokens: Int32Array;
@@ -50,18 +49,24 @@ export class TrainableHeads {
   readonly config: HeadConfig;
   /** Every trained tensor under its heads-file name, in file order. */
   readonly params: Map<string, Var>;
+  /** EAGLE-3: the draft vocabulary (eagle3.d2t, base ids), fixed while training; null for the other kinds. */
+  readonly draftVocabulary: Int32Array | null;
   private readonly base: HeadBase;
   /** MLPSpeculator with scaleInput: [dim] of 1/√2, the gain of its input norm; made on first use. */
   private inputGain: Tensor | null = null;
+  /** EAGLE-3: [vocab] the draft id of each base id (draftVocabSize for ids outside) and [vocab] 0 inside, NO_TOKEN outside; made on first use. */
+  private vocabMap: { rowOf: Int32Array; outside: Tensor; zero: Tensor } | null = null;
 
   private constructor(base: HeadBase, config: HeadConfig, values: Map<string, Float32Array>) {
     this.base = base;
     this.config = config;
     this.params = new Map();
+    this.draftVocabulary = null;
     for (const [name, shape] of headParameterShapes(config)) {
       const v = values.get(name);
       if (!v) throw new ShapeError(`TrainableHeads: parameter ${name} is missing`);
-      this.params.set(name, Var.param(base.device.tensor(v, shape), name));
+      if (name === 'eagle3.d2t') this.draftVocabulary = Int32Array.from(v);
+      else this.params.set(name, Var.param(base.device.tensor(v, shape), name));
     }
   }
 
@@ -97,15 +102,13 @@ export class TrainableHeads {
   async values(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (const [name, p] of this.params) out.set(name, (await p.value.read()) as Float32Array);
+    if (this.draftVocabulary) out.set('eagle3.d2t', Float32Array.from(this.draftVocabulary));
     return out;
   }
 
   /** The heads file (what saveHead writes for the same parameters), with optional extra metadata. */
   async toBytes(metadata: Record<string, string> = {}): Promise<Uint8Array> {
-    const values = await this.values();
-    const tensors = new Map<string, SafetensorsInput>();
-    for (const [name, shape] of headParameterShapes(this.config)) tensors.set(name, { shape, data: values.get(name)! });
-    return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(this.config) });
+    return serializeHead(this.config, await this.values(), metadata);
   }
 
   /** Inference heads with the current parameters. */
@@ -130,8 +133,9 @@ export class TrainableHeads {
   forwardDraft(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): { logits: Var[]; features: Var | null } {
     const c = this.config;
     const rows = batch.tokens.length;
-    if (batch.hidden.rank !== 2 || batch.hidden.shape[0] !== rows || batch.hidden.shape[1] !== c.dim) {
-      throw new ShapeError(`TrainableHeads.forward: hidden ${batch.hidden.describe()}, expected [rows = ${rows}, dim = ${c.dim}]`);
+    const width = c.kind === 'eagle3' ? 3 * c.dim : c.dim;
+    if (batch.hidden.rank !== 2 || batch.hidden.shape[0] !== rows || batch.hidden.shape[1] !== width) {
+      throw new ShapeError(`TrainableHeads.forward: hidden ${batch.hidden.describe()}, expected [rows = ${rows}, ${c.kind === 'eagle3' ? `3·dim = ${width} (the three feature layers)` : `dim = ${c.dim}`}]`);
     }
     const covered = batch.sequences.reduce((a, s) => a + s.length, 0);
     if (covered !== rows) throw new ShapeError(`TrainableHeads.forward: sequences cover ${covered} rows, the batch has ${rows}`);
@@ -147,6 +151,7 @@ export class TrainableHeads {
       }
       return this.eagleForward(tape, h, batch);
     }
+    if (c.kind === 'eagle3') return { logits: this.eagle3Forward(tape, h, batch), features: null };
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.base.outputWeight, 'base output') : this.param(`heads.${i}.lm_head.weight`));
     const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);
@@ -175,15 +180,18 @@ export class TrainableHeads {
     return { logits, features: null };
   }
 
-  /** Draft logits per row: one set for an EAGLE head (depth 1, teacher-forced), one per head otherwise. */
+  /** Draft logits per row: one set for an EAGLE head (depth 1, teacher-forced), one per head (or unrolled step) otherwise. */
   get draftsPerRow(): number {
-    return this.config.kind === 'eagle' ? 1 : this.config.numHeads;
+    return this.config.kind === 'eagle' ? 1 : this.config.numHeads; // an EAGLE-3 head: one per unrolled step
   }
 
   dispose(): void {
     for (const p of this.params.values()) p.dispose();
     this.inputGain?.dispose();
     this.inputGain = null;
+    this.vocabMap?.outside.dispose();
+    this.vocabMap?.zero.dispose();
+    this.vocabMap = null;
   }
 
   /**
@@ -226,6 +234,72 @@ export class TrainableHeads {
     const g = tape.linear(tape.concat([e, f], 1), this.param('eagle.fc.weight'), bias); // [rows, dim]
     const features = this.layerForward(tape, g, batch.sequences, 'eagle', this.config.eagle!); // [rows, dim] f'_{t+1}
     return { logits: [tape.linear(features, tape.constant(this.base.outputWeight, 'base output'))], features };
+  }
+
+  /**
+   * EAGLE-3 (see @hydra-ts/heads eagle3.ts) with its training-time test: the layer is unrolled
+   * numHeads steps on its own outputs, as it drafts at inference. Step j at row t of a sequence:
+   *   a_0 = W_fc F_t,  a_j = m_{j-1} (the step before, same row),  token x_{t+j+1}, RoPE position t+j,
+   *   u_j = [rms(e(x_{t+j+1})) · input_norm ; rms(a_j) · hidden_norm],  q, k, v from u_j,
+   *   attention over step 0's rows 0..t and steps 1..j of row t (the committed rows and the path
+   *   above a depth-j node), o_j = a_j + Wo attn,  m_j = o_j + W2 (silu(W1 n) ⊙ W3 n), n = rms(o_j) · ffn_norm,
+   *   logits_j = lm_head (rms(m_j) · norm), drafting x_{t+j+2}.
+   * Logits are returned over the base vocabulary: the draft ids' scores at their base ids, NO_TOKEN
+   * elsewhere (what the inference head's top-k ranks), so the loss and the evaluation read base ids.
+   */
+  private eagle3Forward(tape: Tape, F: Var, batch: HeadBatch): Var[] {
+    const c = this.config;
+    const e3 = c.eagle3!;
+    const bc = this.base.config;
+    const freqs = layerRopeFrequencies(bc, 0); // what the inference head rotates by
+    if (freqs.some((f, i) => Math.abs(f - bc.ropeTheta ** (-(2 * i) / e3.headDim)) > 1e-9 * Math.abs(f))) {
+      throw new OptionError(`eagle3 training: the base model scales its RoPE frequencies (${JSON.stringify(bc.ropeScaling ?? null)}); the trainer's RoPE has plain theta^(-2i/d) frequencies only`);
+    }
+    const eps = bc.normEps;
+    const w = (k: string) => this.param(`eagle3.${k}`);
+    const rope = { headDim: e3.headDim, theta: bc.ropeTheta, layout: bc.ropeLayout };
+    const heads = { nHeads: e3.nHeads, nKvHeads: e3.nKvHeads, headDim: e3.headDim };
+    const map = this.draftVocabularyMap();
+    // lm_head's rows at their base ids, a zero row elsewhere: [vocab, dim]
+    const output = tape.embedding(tape.concat([w('lm_head'), tape.constant(map.zero, 'zero row')], 0), map.rowOf);
+    const outside = tape.constant(map.outside, 'outside the draft vocabulary');
+    const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
+    let a = tape.linear(F, w('fc.weight')); // [rows, dim] a_0 = W_fc F_t
+    const qs: Var[] = [];
+    const ks: Var[] = [];
+    const vs: Var[] = [];
+    const logits: Var[] = [];
+    for (let j = 0; j < c.numHeads; j++) {
+      const positions = new Int32Array(batch.tokens.length);
+      for (const s of batch.sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t + j;
+      const e = tape.embedding(table, shiftedTokens(batch, j + 1)); // [rows, dim] e(x_{t+j+1})
+      const u = tape.concat([tape.rmsnorm(e, w('input_norm'), eps), tape.rmsnorm(a, w('hidden_norm'), eps)], 1); // [rows, 2·dim]
+      qs.push(tape.rope(tape.linear(u, w('wq')), positions, rope));
+      ks.push(tape.rope(tape.linear(u, w('wk')), positions, rope));
+      vs.push(tape.linear(u, w('wv')));
+      const att = unrolledAttention(tape, qs, ks, vs, batch.sequences, heads); // [rows, qDim]
+      const o = tape.add(a, tape.linear(att, w('wo')));
+      const n = tape.rmsnorm(o, w('ffn_norm'), eps);
+      const m = tape.add(o, tape.linear(tape.mul(tape.silu(tape.linear(n, w('w1'))), tape.linear(n, w('w3'))), w('w2'))); // [rows, dim]
+      logits.push(tape.linear(tape.rmsnorm(m, w('norm'), eps), output, outside)); // [rows, vocab]
+      a = m;
+    }
+    return logits;
+  }
+
+  private draftVocabularyMap(): { rowOf: Int32Array; outside: Tensor; zero: Tensor } {
+    if (!this.vocabMap) {
+      const V = this.config.vocabSize;
+      const d2t = this.draftVocabulary!;
+      const rowOf = new Int32Array(V).fill(d2t.length);
+      const outside = new Float32Array(V).fill(NO_TOKEN);
+      d2t.forEach((id, i) => {
+        rowOf[id] = i;
+        outside[id] = 0;
+      });
+      this.vocabMap = { rowOf, outside: this.base.device.tensor(outside, [V]), zero: this.base.device.tensor(new Float32Array(this.config.dim), [1, this.config.dim]) };
+    }
+    return this.vocabMap;
   }
 
   /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */
@@ -276,4 +350,40 @@ export function shiftedTokens(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, sh
     for (let t = 0; t + shift < s.length; t++) out[s.start + t] = batch.tokens[s.start + t + shift];
   }
   return out;
+}
+
+/** The logit of base ids outside an EAGLE-3 head's draft vocabulary (as its inference head; finite for WGSL's exp). */
+const NO_TOKEN = -1e30;
+
+/**
+ * The attention of the last of the unrolled steps qs/ks/vs (each [rows, ·]) in the EAGLE-3
+ * training-time test: per sequence, step j's row t sees step 0's rows 0..t and steps 1..j at row t.
+ * The earlier steps' rows are queries too (one attention call needs as many queries as keys);
+ * only step j's outputs are kept.
+ */
+function unrolledAttention(tape: Tape, qs: readonly Var[], ks: readonly Var[], vs: readonly Var[], sequences: readonly SequenceRows[], heads: { nHeads: number; nKvHeads: number; headDim: number }): Var {
+  const steps = qs.length;
+  if (steps === 1) {
+    return sequences.length === 1
+      ? tape.attention(qs[0], ks[0], vs[0], heads)
+      : tape.concat(sequences.map((s) => tape.attention(...([qs[0], ks[0], vs[0]].map((x) => tape.slice(x, 0, s.start, s.start + s.length)) as [Var, Var, Var]), heads)), 0);
+  }
+  return tape.concat(
+    sequences.map((s) => {
+      const L = s.length;
+      const stack = (xs: readonly Var[]) => tape.concat(xs.map((x) => tape.slice(x, 0, s.start, s.start + L)), 0); // [steps·L, ·], step-major
+      const n = steps * L;
+      const mask = new Uint8Array(n * n);
+      for (let i = 0; i < steps; i++) {
+        for (let t = 0; t < L; t++) {
+          const row = (i * L + t) * n;
+          for (let u = 0; u <= t; u++) mask[row + u] = 1; // step 0, rows 0..t
+          for (let k = 1; k <= i; k++) mask[row + k * L + t] = 1; // steps 1..i, row t
+        }
+      }
+      const out = tape.attention(stack(qs), stack(ks), stack(vs), { ...heads, mask }); // [steps·L, qDim]
+      return tape.slice(out, 0, (steps - 1) * L, n);
+    }),
+    0,
+  );
 }

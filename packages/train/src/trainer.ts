@@ -39,6 +39,8 @@ export interface TrainConfig {
   /** EAGLE heads: fc has a bias (default true); false as vLLM's EAGLE fc. */
   fcBias: boolean;
   decayHeads: number;
+  /** EAGLE-3 heads: the draft vocabulary's size, the training data's most frequent tokens (0: the head's default, min(vocab, 32000)). */
+  draftVocabSize: number;
   /** Fraction of windows held out for evaluation. */
   holdout: number;
   seed: number;
@@ -47,18 +49,15 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
   numHeads: 4, layers: 1, sharedOutput: false, steps: 1000, batch: 8, length: 128, lr: 1e-3, warmup: 50, finalLrMult: 0.1,
-  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, inputNorm: true, fcBias: true, decayHeads: 1, holdout: 0.05, seed: 0, evalEvery: 100,
+  weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, inputNorm: true, fcBias: true, decayHeads: 1, draftVocabSize: 0, holdout: 0.05, seed: 0, evalEvery: 100,
 };
 
-/** The head kinds this trainer trains (every kind but eagle3, whose training-time test is not built yet). */
-export const TRAINABLE_KINDS: readonly HeadKind[] = HEAD_KINDS.filter((k) => k !== 'eagle3');
+/** The head kinds this trainer trains. */
+export const TRAINABLE_KINDS: readonly HeadKind[] = HEAD_KINDS;
 
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
 export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): TrainConfig {
-  if (!TRAINABLE_KINDS.includes(o.kind)) {
-    const why = HEAD_KINDS.includes(o.kind) ? ' (the trainer does not train this kind yet)' : '';
-    throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}${why}, expected one of ${TRAINABLE_KINDS.join(', ')}`);
-  }
+  if (!TRAINABLE_KINDS.includes(o.kind)) throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}, expected one of ${TRAINABLE_KINDS.join(', ')}`);
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)); // unset options take the defaults
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, layers: o.kind === 'hydra++' ? 4 : 1, sharedOutput: o.kind === 'eagle', ...given } as TrainConfig;
   const int = (k: keyof TrainConfig, min: number, max = 1 << 30) => {
@@ -90,6 +89,8 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   num('holdout', 0, 0.9);
   int('seed', 0, 2 ** 31 - 1);
   int('evalEvery', 0);
+  int('draftVocabSize', 0);
+  if (c.draftVocabSize !== 0 && c.kind !== 'eagle3') throw new TrainOptionError(`draftVocabSize = ${c.draftVocabSize}: an option of eagle3 heads, not of ${c.kind} heads`);
   if (c.lmWeight === 0 && c.teacherWeight === 0) throw new TrainOptionError('lmWeight and teacherWeight are both 0: nothing to train on');
   if (typeof c.sharedOutput !== 'boolean') throw new TrainOptionError(`sharedOutput = ${String(c.sharedOutput)}, expected a boolean`);
   for (const k of ['inputNorm', 'fcBias'] as const) {
@@ -98,6 +99,9 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   }
   if (c.kind === 'eagle' && (c.layers !== 1 || !c.sharedOutput)) {
     throw new TrainOptionError(`eagle: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; an eagle head is one decoder layer scored by the base output layer (layers 1, shared output)`);
+  }
+  if (c.kind === 'eagle3' && (c.layers !== 1 || c.sharedOutput)) {
+    throw new TrainOptionError(`eagle3: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; an eagle3 head is one decoder layer with its own output layer over the draft vocabulary (layers 1, no shared output)`);
   }
   if (c.kind === 'mlp-speculator' && (c.layers !== 1 || c.sharedOutput)) {
     throw new TrainOptionError(`mlp-speculator: layers = ${c.layers}, sharedOutput = ${c.sharedOutput}; its stages have one layer each and their own heads (layers 1, no shared output)`);
