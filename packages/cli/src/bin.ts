@@ -114,9 +114,9 @@ cli
   .action(runDistill);
 
 cli
-  .command('train', 'Train Medusa, Hydra or Hydra++ draft heads on a corpus with teacher distillation')
+  .command('train', 'Train draft heads (Medusa, Hydra, Hydra++, MLPSpeculator, EAGLE, EAGLE-3) on a corpus with teacher distillation')
   .option('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face directory (default: bundled stories260K)')
-  .option('--head <kind>', 'medusa | hydra | hydra++ | mlp-speculator | eagle')
+  .option('--head <kind>', 'medusa | hydra | hydra++ | mlp-speculator | eagle | eagle3')
   .option('--data <file>', 'token file (hydra distill), JSONL or text corpus; repeat to pool several')
   .option('--out <file>', 'heads file to write (.safetensors); beside it: .train.json, .curves.html and the resumable checkpoint sets in .checkpoints/')
   .option('--steps <n>', 'optimiser steps', { default: 1000 })
@@ -137,6 +137,7 @@ cli
   .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--feature-noise <a>', 'eagle heads: uniform noise in [-a, a] on the input features while training', { default: 0 })
   .option('--eagle-engine <vllm|sglang>', 'eagle heads: train the draft layer that engine runs (no input norm; for vllm no fc bias either), for hydra export --format eagle --engine <same>')
+  .option('--draft-vocab <n>', 'eagle3 heads: score only the n most frequent tokens of the data (default: min(vocab, 32000))')
   .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
   .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
   .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })

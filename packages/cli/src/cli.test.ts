@@ -131,6 +131,29 @@ describe('hydra distill → train → generate', () => {
     expect(r.decoder).toBe('hydra');
     expect(r.tokenIds).toEqual(ar.tokenIds);
   }, 180_000);
+
+  it('trains an EAGLE-3 head over a draft vocabulary of the data\'s frequent tokens; --decoder eagle3 decodes losslessly with it', async () => {
+    const data = path.join(dir, 'e3.bin');
+    expect((await hydra('distill', '--out', data, '--sequences', '4', '--length', '24', '--temperature', '0.8', '--quiet')).code).toBe(0);
+    const out = path.join(dir, 'e3.safetensors');
+    const t = await hydra('train', '--head', 'eagle3', '--data', data, '--out', out, '--steps', '2', '--batch', '2', '--length', '16',
+      '--heads', '3', '--draft-vocab', '64', '--warmup', '0', '--eval-every', '0', '--checkpoint-every', '0', '--holdout', '0.25', '--quiet');
+    expect(t.stderr).toMatch(/draft vocabulary: 64 of 512 tokens, covering [\d.]+ % of the data; features from base layers 1, 2, 4/);
+    expect(t.code).toBe(0);
+    const prompt = ['--prompt', 'Tom had a red ball', '--max-new-tokens', '24'];
+    const ar = await generateJson(...prompt);
+    for (const args of [['--decoder', 'eagle3'], []]) {
+      const r = await generateJson(...prompt, '--heads', out, '--tree', 'chain-3', ...args); // without --decoder: the kind the file records
+      expect(r.decoder).toBe('eagle3');
+      expect(r.tokenIds).toEqual(ar.tokenIds);
+    }
+    const bad = await hydra('train', '--head', 'hydra', '--data', data, '--out', path.join(dir, 'x.safetensors'), '--draft-vocab', '64', '--steps', '1', '--quiet');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/draftVocabSize = 64: an option of eagle3 heads, not of hydra heads/);
+    const big = await hydra('train', '--head', 'eagle3', '--data', data, '--out', path.join(dir, 'x.safetensors'), '--draft-vocab', '600', '--steps', '1', '--quiet');
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/--draft-vocab 600: the model's vocabulary has 512 tokens/);
+  }, 240_000);
 });
 
 describe('hydra chat', () => {
@@ -249,7 +272,7 @@ describe('help and version', () => {
 describe('bad input', () => {
   it.each([
     [['generate', '--max-new-tokens', 'lots'], /max-new-tokens/],
-    [['generate', '--decoder', 'eagle3'], /--decoder eagle3: expected one of ar, medusa, hydra, hydra\+\+, eagle/],
+    [['generate', '--decoder', 'eagle4'], /--decoder eagle4: expected one of ar, medusa, hydra, hydra\+\+, eagle, eagle3/],
     [['generate', '--tree', 'no-such-tree'], /no-such-tree/],
     [['generate', '--decoder', 'hydra', '--tree', 'dynamic-0'], /dynamic-<N> with N in \[1, 1023\]/],
     [['tune', '--decoder', 'hydra', '--calibration-tree', 'dynamic-8'], /--calibration-tree dynamic-8: a fixed tree is needed here/],

@@ -8,7 +8,7 @@ import { CandidateTree, DynamicTree, getTree, parseDynamicTree, rootOnly, TreeEr
 import { greedyVerifier, samplingVerifier, typicalVerifier, type Verifier } from '@hydra-ts/verify';
 import { UsageError } from './errors';
 
-export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++', 'eagle'] as const;
+export const DECODERS = ['ar', 'medusa', 'hydra', 'hydra++', 'eagle', 'eagle3'] as const;
 export type DecoderKind = (typeof DECODERS)[number];
 
 /** A flag's value as a number; '' and blanks are not 0. */

@@ -14,6 +14,7 @@ export const HEAD_FILES: Record<string, string> = {
   hydra: 'hydra.safetensors',
   'hydra++': 'hydra-pp.safetensors',
   eagle: 'eagle.safetensors',
+  eagle3: 'eagle3.safetensors',
 };
 
 /** The trained head file for a decoder kind, beside the model (models/<name>/heads/). */

@@ -2,7 +2,7 @@
 // base model as teacher; checkpoints (resumable), curves and τ on held-out prompts.
 import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import type { HeadKind } from '@hydra-ts/heads';
+import { defaultFeatureLayers, type HeadKind } from '@hydra-ts/heads';
 import {
   checkpointPaths,
   checkResumable,
@@ -16,6 +16,8 @@ import {
   saveCheckpoint,
   TeacherCache,
   TrainableHeads,
+  draftCoverage,
+  draftVocabulary,
   trainConfig,
   TRAINABLE_KINDS,
   windows,
@@ -57,6 +59,8 @@ export interface TrainFlags {
   featureWeight?: number | string;
   featureNoise?: number | string;
   decayHeads?: number | string;
+  /** eagle3: the draft vocabulary's size (the data's most frequent tokens). */
+  draftVocab?: number | string;
   holdout?: number | string;
   seed?: number | string;
   evalEvery?: number | string;
@@ -139,6 +143,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     featureNoise: opt(flags.featureNoise, (v) => numberOption('feature-noise', v, 0)),
     ...eagleEngineOption(flags.eagleEngine, kind),
     decayHeads: opt(flags.decayHeads, (v) => numberOption('decay-heads', v, 0, 1)),
+    draftVocabSize: opt(flags.draftVocab, (v) => intOption('draft-vocab', v, 1)),
     holdout: opt(flags.holdout, (v) => numberOption('holdout', v, 0, 0.9)),
     seed: opt(flags.seed, (v) => intOption('seed', v, 0, 2 ** 31 - 1)),
     evalEvery: opt(flags.evalEvery, (v) => intOption('eval-every', v, 0)),
@@ -162,8 +167,21 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (wins.length === 0) throw new DataError(`--data ${dataFiles.join(', ')}: no sequence of at least 3 tokens to train on (${corpus.sequences.length} sequences)`);
   log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
 
+  if (config.draftVocabSize > model.config.vocabSize) throw new UsageError(`--draft-vocab ${config.draftVocabSize}: the model's vocabulary has ${model.config.vocabSize} tokens`);
+  // EAGLE-3: the draft vocabulary (the file's when resuming, else the data's most frequent tokens) and the feature layers
+  let eagle3: { draftVocabulary: Int32Array; featureLayers: [number, number, number] } | null = null;
+  if (kind === 'eagle3') {
+    const from = resumed ? await TrainableHeads.fromFile(model, resumed.heads) : null;
+    const layers = from?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers);
+    const all = Int32Array.from(wins.flatMap((w) => Array.from(w)));
+    const vocabulary = from?.draftVocabulary ?? draftVocabulary(all, model.config.vocabSize, config.draftVocabSize || Math.min(model.config.vocabSize, 32000));
+    from?.dispose();
+    eagle3 = { draftVocabulary: vocabulary, featureLayers: [...layers] as [number, number, number] };
+    log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data; features from base layers ${layers.join(', ')}`);
+  }
+
   let t0 = performance.now();
-  const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK });
+  const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK, ...(eagle3 ? { capture: eagle3.featureLayers, vocabulary: eagle3.draftVocabulary } : {}) });
   log(`teacher: base hidden states and distributions for every position in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   log(`teacher mode: ${teacher.mode.topK === 'full' ? 'full' : `top-${teacher.mode.topK}`} (${teacher.mode.reason}), ${(teacher.mode.bytes / 2 ** 20).toFixed(1)} MiB on the GPU`);
 
@@ -178,7 +196,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     evals = resumed.record.evals ?? [];
     trainMs = resumed.record.trainMs ?? 0;
   } else {
-    const eagle = kind === 'eagle' ? { inputNorm: config.inputNorm, fcBias: config.fcBias } : {};
+    const eagle = kind === 'eagle' ? { inputNorm: config.inputNorm, fcBias: config.fcBias } : kind === 'eagle3' ? eagle3! : {};
     heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed, ...eagle });
   }
   const trainer = new HeadTrainer(heads, teacher, config);
@@ -187,12 +205,12 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     log(`resumed at step ${trainer.step} of ${config.steps}`);
   }
   const paths = checkpointPaths(flags.out);
-  const title = kind === 'eagle' ? `eagle head (one decoder layer, drafting up to depth ${config.numHeads}) on ${path}` : `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
+  const title = kind === 'eagle' || kind === 'eagle3' ? `${kind} head (one decoder layer, ${kind === 'eagle3' ? `unrolled ${config.numHeads} steps in training, ` : ''}drafting up to depth ${config.numHeads}) on ${path}` : `${kind} heads (${config.numHeads} heads, ${config.layers} layer${config.layers > 1 ? 's' : ''} each) on ${path}`;
   let acceptance: Record<string, AcceptanceResult> | undefined;
   const save = async () => {
     const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
     await saveCheckpoint(flags.out!, trainer, record);
-    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}`];
+    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}${eagle3 ? `, draft vocabulary ${eagle3.draftVocabulary.length}` : ''}`];
     if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
     writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
   };

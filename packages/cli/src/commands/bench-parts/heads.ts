@@ -5,7 +5,7 @@ import type { LlamaModel } from '@hydra-ts/model';
 import { createHead, HeadCheckpointError, loadHead, type Heads } from '@hydra-ts/heads';
 import { HEAD_FILES } from '../../paths';
 
-export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++' | 'eagle';
+export type SpeculativeKind = 'medusa' | 'hydra' | 'hydra++' | 'eagle' | 'eagle3';
 
 export interface BenchHead {
   head: Heads;
