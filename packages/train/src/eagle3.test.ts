@@ -82,11 +82,11 @@ describe('eagle3 training forward', () => {
     const tape = new Tape(model.device);
     const out = trained.forwardDraft(tape, { hidden, tokens, sequences });
     expect(out.logits.length).toBe(3);
+    expect(out.logits[0].shape).toEqual([rows, 200]); // over the draft vocabulary
     expect(out.features).toBeNull();
     expect(trained.draftsPerRow).toBe(3);
     const embeddings = (await model.tokenEmbedding.read()) as Float32Array;
     const rope = { theta: model.config.ropeTheta, layout: model.config.ropeLayout, eps: model.config.normEps };
-    const inside = new Set(d2t);
     let checked = 0;
     for (let j = 0; j < 3; j++) {
       const got = (await out.logits[j].value.read()) as Float32Array; // [rows, vocab]
@@ -94,11 +94,11 @@ describe('eagle3 training forward', () => {
         for (let t = 0; t + j + 1 < seq.length; t++) {
           const path = Array.from(seq.subarray(t + 2, t + j + 2));
           const want = eagle3LogitsCpu(c, values, embeddings, rope, F.subarray(0, (t + 1) * 3 * dim), Array.from(seq.subarray(0, t + 1)), seq[t + 1], path)[j];
-          const row = got.subarray((s.start + t) * V, (s.start + t + 1) * V);
+          const D = d2t.length;
+          const row = got.subarray((s.start + t) * D, (s.start + t + 1) * D);
           let worst = 0;
-          d2t.forEach((id, i) => (worst = Math.max(worst, Math.abs(row[id] - want[i]) / (1e-3 + 1e-3 * Math.abs(want[i])))));
+          for (let i = 0; i < D; i++) worst = Math.max(worst, Math.abs(row[i] - want[i]) / (1e-3 + 1e-3 * Math.abs(want[i])));
           expect(worst, `step ${j}, row ${t} of a sequence`).toBeLessThan(1);
-          for (let id = 0; id < V; id++) if (!inside.has(id)) expect(row[id]).toBeLessThan(-1e29);
           checked++;
         }
       }
@@ -118,7 +118,7 @@ describe('eagle3 training forward', () => {
     const hidden = model.device.tensor(F, [seqA.length, 3 * dim]);
     const tape = new Tape(model.device);
     const { logits } = trained.forwardDraft(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
-    const targets = Int32Array.from(seqA, (_, t) => (t + 2 < seqA.length && d2t.includes(seqA[t + 2]) ? seqA[t + 2] : -1));
+    const targets = Int32Array.from(seqA, (_, t) => (t + 2 < seqA.length ? d2t.indexOf(seqA[t + 2]) : -1)); // draft ids, −1 outside
     tape.backward(tape.add(tape.crossEntropy(logits[0], targets), tape.crossEntropy(logits[1], targets)));
     for (const [name, p] of trained.params) {
       const g = (await p.grad!.read()) as Float32Array;
@@ -141,28 +141,34 @@ describe('eagle3 teacher', () => {
     expect(full.hidden.shape).toEqual([seqA.length, 3 * dim]);
     expect(Array.from((await full.hidden.read()) as Float32Array)).toEqual(Array.from(await featuresOf(seqA, layers)));
     const p = (await plain.probs!.read()) as Float32Array;
-    const q = (await full.probs!.read()) as Float32Array;
-    const ids = (await sparse.topK!.ids.read()) as Int32Array;
+    const q = (await full.probs!.read()) as Float32Array; // [rows, 128] over draft ids
+    expect(full.probs!.shape).toEqual([seqA.length, 128]);
+    const ids = (await sparse.topK!.ids.read()) as Int32Array; // draft ids
     const sp = (await sparse.topK!.probs.read()) as Float32Array;
+    const ranked = await TeacherCache.build(model, [seqA], { topK: 16 }); // the base top-16, unrestricted
+    const baseIds = (await ranked.topK!.ids.read()) as Int32Array;
+    ranked.dispose();
     for (let r = 0; r < seqA.length; r++) {
       let mass = 0;
       for (const id of vocab) mass += p[r * V + id];
       let sum = 0;
-      for (let j = 0; j < V; j++) {
-        const want = j % 4 === 0 ? p[r * V + j] / mass : 0;
-        expect(Math.abs(q[r * V + j] - want)).toBeLessThan(1e-6 + 1e-4 * want);
-        sum += q[r * V + j];
-      }
+      vocab.forEach((id, d) => {
+        const want = p[r * V + id] / mass;
+        expect(Math.abs(q[r * 128 + d] - want)).toBeLessThan(1e-6 + 1e-4 * want);
+        sum += q[r * 128 + d];
+      });
       expect(sum).toBeCloseTo(1, 4);
       let kept = 0;
       for (let k = 0; k < 16; k++) {
-        const id = ids[r * 16 + k];
+        const id = baseIds[r * 16 + k];
         const want = id % 4 === 0 ? p[r * V + id] / mass : 0;
         expect(Math.abs(sp[r * 16 + k] - want)).toBeLessThan(1e-6 + 1e-4 * want);
+        if (want > 0) expect(ids[r * 16 + k]).toBe(id / 4); // base id 4d is draft id d
         kept += sp[r * 16 + k];
       }
       expect(kept + sparse.topK!.rest[r]).toBeCloseTo(1, 4);
     }
+    expect(Array.from(full.draftIdOf!.subarray(0, 9))).toEqual([0, -1, -1, -1, 1, -1, -1, -1, 2]);
     expect(Array.from(full.greedy)).toEqual(Array.from(plain.greedy)); // the greedy token stays the base model's
     for (const t of [full, plain, sparse]) t.dispose();
   });
@@ -177,6 +183,9 @@ describe('eagle3 trainer', () => {
     const config = trainConfig({ kind: 'eagle3', numHeads: 3, steps: 40, batch: 4, length: 48, lr: 3e-3, warmup: 5, holdout: 0.2, evalEvery: 0, draftVocabSize: 256 });
     const fresh = await TrainableHeads.create(model, { kind: 'eagle3', numHeads: 3, draftVocabulary: vocab });
     const teacher = await TeacherCache.build(model, wins, { capture: fresh.config.eagle3!.featureLayers, vocabulary: vocab });
+    const plainTeacher = await TeacherCache.build(model, wins.slice(0, 2));
+    expect(() => new HeadTrainer(fresh, plainTeacher, config)).toThrow(/the heads' draft vocabulary \(256 ids\) is not the teacher's \(none\)/);
+    plainTeacher.dispose();
     const trainer = new HeadTrainer(fresh, teacher, config);
     const before = await trainer.evaluate();
     while (!trainer.done) await trainer.trainStep();

@@ -1,9 +1,11 @@
 // The draft-head objective (Hydra): head i at position t drafts the token at t+i+2;
 //   loss_i = lmWeight·CE(logits_i[t], x_{t+i+2}) + teacherWeight·CE(logits_i[t], softmax(base logits[t+i+1]))
-// (against the top-k teacher, when the cache keeps one, through topKCrossEntropy)
+// (against the top-k teacher, when the cache keeps one, through topKCrossEntropy; over a draft
+// vocabulary's ids when the teacher is restricted to one: the logits are then [rows, draft vocab]
+// and targets outside it are skipped)
 //   loss   = Σ_i decay^i · loss_i
 // each term a mean over the positions whose target lies inside the sequence.
-import type { Tensor } from '@hydra-ts/tensor';
+import { ShapeError, type Tensor } from '@hydra-ts/tensor';
 import type { Tape, Var } from './autograd';
 import { DataError } from './data';
 import type { TeacherCache } from './teacher';
@@ -35,8 +37,12 @@ export function headTargets(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, i: n
 export function draftLoss(tape: Tape, logits: readonly Var[], batch: HeadBatch, rows: Int32Array, teacher: TeacherCache, o: DraftLossOptions): { loss: Var; held: Tensor[] } {
   const held: Tensor[] = [];
   let loss: Var | null = null;
+  const draftId = teacher.draftIdOf;
+  if (draftId && logits.some((x) => x.shape[1] !== teacher.vocabulary!.length)) {
+    throw new ShapeError(`draftLoss: logits ${logits[0].value.describe()} for a teacher over a draft vocabulary of ${teacher.vocabulary!.length} ids`);
+  }
   logits.forEach((x, i) => {
-    const targets = headTargets(batch, i);
+    const targets = draftId ? headTargets(batch, i).map((t) => (t >= 0 ? draftId[t] : -1)) : headTargets(batch, i);
     const valid = Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0));
     if (!valid.some((v) => v > 0)) return;
     const terms: Var[] = [];
@@ -61,3 +67,4 @@ export function draftLoss(tape: Tape, logits: readonly Var[], batch: HeadBatch, 
   if (!loss) throw new DataError('draftLoss: no position has a target (sequences shorter than 3 tokens)');
   return { loss, held };
 }
+

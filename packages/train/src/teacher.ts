@@ -50,9 +50,10 @@ export interface TeacherBuildOptions {
    */
   capture?: readonly number[];
   /**
-   * A draft vocabulary (strictly increasing base ids): the teacher is the base distribution
-   * restricted to it and renormalised, zero elsewhere (a head that scores only these ids is
-   * trained towards what it can say). A row with no mass inside is all zero.
+   * A draft vocabulary (strictly increasing base ids, an EAGLE-3 head's d2t): the teacher is the
+   * base distribution restricted to it and renormalised, over draft ids (probs [rows, ids.length],
+   * top-k ids as draft ids): a head that scores only these ids is trained towards what it can say,
+   * at the cost of its vocabulary. A row with no mass inside is all zero.
    */
   vocabulary?: Int32Array;
 }
@@ -60,7 +61,7 @@ export interface TeacherBuildOptions {
 export class TeacherCache {
   /** [rows, dim] final-normed base hidden states, or [rows, capture.length · dim] the captured layers' inputs. */
   readonly hidden: Tensor;
-  /** [rows, vocab] softmax of the base logits (full mode; null in top-k mode): row r is the base distribution of the token after row r. */
+  /** [rows, vocab] softmax of the base logits (full mode; null in top-k mode): row r is the base distribution of the token after row r; over the draft ids with a vocabulary. */
   readonly probs: Tensor | null;
   /** Top-k mode: [rows, k] the k largest base probabilities per row and their ids (i32), and [rows] the mass outside them. */
   readonly topK: { ids: Tensor; probs: Tensor; rest: Float32Array } | null;
@@ -70,8 +71,14 @@ export class TeacherCache {
   /** [rows] argmax of the base logits (the greedy next token). */
   readonly greedy: Int32Array;
   readonly windows: readonly SequenceRows[];
+  /** The draft vocabulary the teacher is restricted to (base ids), or null. */
+  readonly vocabulary: Int32Array | null;
+  /** With a vocabulary: [base vocab] the draft id of each base id, −1 outside it. */
+  readonly draftIdOf: Int32Array | null;
 
-  private constructor(hidden: Tensor, probs: Tensor | null, top: TeacherCache['topK'], mode: TeacherMode, tokens: Int32Array, greedy: Int32Array, windows: SequenceRows[]) {
+  private constructor(hidden: Tensor, probs: Tensor | null, top: TeacherCache['topK'], mode: TeacherMode, tokens: Int32Array, greedy: Int32Array, windows: SequenceRows[], vocabulary: Int32Array | null, draftIdOf: Int32Array | null) {
+    this.vocabulary = vocabulary;
+    this.draftIdOf = draftIdOf;
     this.hidden = hidden;
     this.probs = probs;
     this.topK = top;
@@ -87,13 +94,13 @@ export class TeacherCache {
     const onWindow = o.onWindow;
     const { dim, vocabSize } = model.config;
     const total = windows.reduce((a, w) => a + w.length, 0);
-    const mode = teacherMode(total, vocabSize, o.topK);
+    const width = o.vocabulary?.length ?? vocabSize; // the teacher's ids: base or draft
+    const mode = teacherMode(total, width, o.topK);
     const k = mode.topK === 'full' ? 0 : mode.topK;
-    const width = (o.capture?.length || 1) * dim;
-    const hidden = model.device.empty([total, width], 'f32'); // [rows, dim] or [rows, capture · dim]
-    const inside = o.vocabulary ? draftMask(o.vocabulary, vocabSize) : null; // [vocab] 1 on the draft vocabulary
-    const insideRow = inside ? model.device.tensor(inside, [1, vocabSize]) : null; // [1, vocab]
-    const probs = k ? null : model.device.empty([total, vocabSize], 'f32'); // [rows, vocab]
+    const hidden = model.device.empty([total, (o.capture?.length || 1) * dim], 'f32'); // [rows, dim] or [rows, capture · dim]
+    const draftId = o.vocabulary ? draftIds(o.vocabulary, vocabSize) : null; // [vocab] the draft id of each base id, −1 outside
+    const insideRow = draftId ? model.device.tensor(Float32Array.from(draftId, (d) => (d >= 0 ? 1 : 0)), [1, vocabSize]) : null; // [1, vocab]
+    const probs = k ? null : model.device.empty([total, width], 'f32'); // [rows, vocab or draft vocab]
     const kept = k ? { ids: model.device.empty([total, k], 'i32'), probs: model.device.empty([total, k], 'f32'), rest: new Float32Array(total) } : null; // [rows, k], [rows, k], [rows]
     const tokens = new Int32Array(total);
     const greedy = new Int32Array(total);
@@ -107,9 +114,9 @@ export class TeacherCache {
       const top = argmax(out.logits!);
       writeRows(hidden, out.features ?? out.hidden, start);
       if (probs) {
-        if (inside) {
-          const q = restrictRows((await p.read()) as Float32Array, inside); // [T, vocab]
-          const t = model.device.tensor(q, p.shape);
+        if (o.vocabulary) {
+          const q = restrictRows((await p.read()) as Float32Array, vocabSize, o.vocabulary); // [T, draft vocab]
+          const t = model.device.tensor(q, [w.length, width]);
           writeRows(probs, t, start);
           t.dispose();
         } else writeRows(probs, p, start);
@@ -117,8 +124,8 @@ export class TeacherCache {
       if (kept) {
         const t = topk(p, k); // [T, k] values and ids, on the GPU
         const v = (await t.values.read()) as Float32Array;
-        if (inside) {
-          // the top-k ids inside the draft vocabulary, renormalised by the row's mass inside (Σ p over the vocabulary, on the GPU)
+        if (draftId) {
+          // the top-k ids inside the draft vocabulary as draft ids, renormalised by the row's mass inside (Σ p over the vocabulary, on the GPU)
           const m = linear(p, insideRow!); // [T, 1]
           const mass = (await m.read()) as Float32Array;
           m.dispose();
@@ -126,15 +133,19 @@ export class TeacherCache {
           for (let r = 0; r < w.length; r++) {
             let keptMass = 0;
             for (let j = 0; j < k; j++) {
-              const x = inside[ids[r * k + j]] && mass[r] > 0 ? v[r * k + j] / mass[r] : 0;
+              const d = draftId[ids[r * k + j]];
+              const x = d >= 0 && mass[r] > 0 ? v[r * k + j] / mass[r] : 0;
               v[r * k + j] = x;
+              ids[r * k + j] = Math.max(0, d); // an id outside carries probability 0
               keptMass += x;
             }
             kept.rest[start + r] = mass[r] > 0 ? Math.max(0, 1 - keptMass) : 0;
           }
-          const restricted = model.device.tensor(v, t.values.shape);
+          const [restricted, mapped] = [model.device.tensor(v, t.values.shape), model.device.tensor(ids, t.indices.shape, 'i32')];
           writeRows(kept.probs, restricted, start);
+          writeRows(kept.ids, mapped, start);
           restricted.dispose();
+          mapped.dispose();
         } else {
           writeRows(kept.probs, t.values, start);
           for (let r = 0; r < w.length; r++) {
@@ -142,8 +153,8 @@ export class TeacherCache {
             for (let j = 0; j < k; j++) mass += v[r * k + j];
             kept.rest[start + r] = Math.max(0, 1 - mass);
           }
+          writeRows(kept.ids, t.indices, start);
         }
-        writeRows(kept.ids, t.indices, start);
         t.values.dispose();
         t.indices.dispose();
       }
@@ -156,7 +167,7 @@ export class TeacherCache {
       onWindow?.(i + 1);
     }
     insideRow?.dispose();
-    return new TeacherCache(hidden, probs, kept, mode, tokens, greedy, rows);
+    return new TeacherCache(hidden, probs, kept, mode, tokens, greedy, rows, o.vocabulary ?? null, draftId);
   }
 
   /** The batch of windows `ids`, their rows gathered one after another. The hidden tensor is the caller's. */
@@ -190,24 +201,24 @@ export class TeacherCache {
   }
 }
 
-/** [vocab] 1 on the ids of a draft vocabulary, 0 elsewhere. */
-function draftMask(ids: Int32Array, vocab: number): Float32Array {
-  const m = new Float32Array(vocab);
-  for (const id of ids) {
+/** [vocab] the draft id of each base id of a draft vocabulary, −1 elsewhere. */
+function draftIds(ids: Int32Array, vocab: number): Int32Array {
+  const m = new Int32Array(vocab).fill(-1);
+  ids.forEach((id, d) => {
     if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new OptionError(`TeacherCache: vocabulary id ${id} is outside the base vocabulary [0, ${vocab})`);
-    m[id] = 1;
-  }
+    m[id] = d;
+  });
   return m;
 }
 
-/** Rows of p [T, vocab] restricted to the mask and renormalised (a row with no mass inside: zeros). */
-function restrictRows(p: Float32Array, inside: Float32Array): Float32Array {
-  const V = inside.length;
-  const out = new Float32Array(p.length);
-  for (let r = 0; r < p.length / V; r++) {
+/** Rows of p [T, vocab] at the draft vocabulary's ids, renormalised: [T, ids.length] (a row with no mass inside: zeros). */
+function restrictRows(p: Float32Array, vocab: number, ids: Int32Array): Float32Array {
+  const n = ids.length;
+  const out = new Float32Array((p.length / vocab) * n);
+  for (let r = 0; r < p.length / vocab; r++) {
     let mass = 0;
-    for (let j = 0; j < V; j++) mass += p[r * V + j] * inside[j];
-    if (mass > 0) for (let j = 0; j < V; j++) out[r * V + j] = (p[r * V + j] * inside[j]) / mass;
+    for (const id of ids) mass += p[r * vocab + id];
+    if (mass > 0) ids.forEach((id, d) => (out[r * n + d] = p[r * vocab + id] / mass));
   }
   return out;
 }

@@ -54,8 +54,6 @@ export class TrainableHeads {
   private readonly base: HeadBase;
   /** MLPSpeculator with scaleInput: [dim] of 1/√2, the gain of its input norm; made on first use. */
   private inputGain: Tensor | null = null;
-  /** EAGLE-3: [vocab] the draft id of each base id (draftVocabSize for ids outside) and [vocab] 0 inside, NO_TOKEN outside; made on first use. */
-  private vocabMap: { rowOf: Int32Array; outside: Tensor; zero: Tensor } | null = null;
 
   private constructor(base: HeadBase, config: HeadConfig, values: Map<string, Float32Array>) {
     this.base = base;
@@ -189,9 +187,6 @@ export class TrainableHeads {
     for (const p of this.params.values()) p.dispose();
     this.inputGain?.dispose();
     this.inputGain = null;
-    this.vocabMap?.outside.dispose();
-    this.vocabMap?.zero.dispose();
-    this.vocabMap = null;
   }
 
   /**
@@ -243,9 +238,8 @@ export class TrainableHeads {
    *   u_j = [rms(e(x_{t+j+1})) · input_norm ; rms(a_j) · hidden_norm],  q, k, v from u_j,
    *   attention over step 0's rows 0..t and steps 1..j of row t (the committed rows and the path
    *   above a depth-j node), o_j = a_j + Wo attn,  m_j = o_j + W2 (silu(W1 n) ⊙ W3 n), n = rms(o_j) · ffn_norm,
-   *   logits_j = lm_head (rms(m_j) · norm), drafting x_{t+j+2}.
-   * Logits are returned over the base vocabulary: the draft ids' scores at their base ids, NO_TOKEN
-   * elsewhere (what the inference head's top-k ranks), so the loss and the evaluation read base ids.
+   *   logits_j = lm_head (rms(m_j) · norm) [rows, draftVocabSize], drafting x_{t+j+2} as a draft id
+   * (base id d2t[id]); the loss compares them with a teacher over the same draft ids.
    */
   private eagle3Forward(tape: Tape, F: Var, batch: HeadBatch): Var[] {
     const c = this.config;
@@ -259,10 +253,6 @@ export class TrainableHeads {
     const w = (k: string) => this.param(`eagle3.${k}`);
     const rope = { headDim: e3.headDim, theta: bc.ropeTheta, layout: bc.ropeLayout };
     const heads = { nHeads: e3.nHeads, nKvHeads: e3.nKvHeads, headDim: e3.headDim };
-    const map = this.draftVocabularyMap();
-    // lm_head's rows at their base ids, a zero row elsewhere: [vocab, dim]
-    const output = tape.embedding(tape.concat([w('lm_head'), tape.constant(map.zero, 'zero row')], 0), map.rowOf);
-    const outside = tape.constant(map.outside, 'outside the draft vocabulary');
     const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
     let a = tape.linear(F, w('fc.weight')); // [rows, dim] a_0 = W_fc F_t
     const qs: Var[] = [];
@@ -281,25 +271,10 @@ export class TrainableHeads {
       const o = tape.add(a, tape.linear(att, w('wo')));
       const n = tape.rmsnorm(o, w('ffn_norm'), eps);
       const m = tape.add(o, tape.linear(tape.mul(tape.silu(tape.linear(n, w('w1'))), tape.linear(n, w('w3'))), w('w2'))); // [rows, dim]
-      logits.push(tape.linear(tape.rmsnorm(m, w('norm'), eps), output, outside)); // [rows, vocab]
+      logits.push(tape.linear(tape.rmsnorm(m, w('norm'), eps), w('lm_head'))); // [rows, draftVocabSize]
       a = m;
     }
     return logits;
-  }
-
-  private draftVocabularyMap(): { rowOf: Int32Array; outside: Tensor; zero: Tensor } {
-    if (!this.vocabMap) {
-      const V = this.config.vocabSize;
-      const d2t = this.draftVocabulary!;
-      const rowOf = new Int32Array(V).fill(d2t.length);
-      const outside = new Float32Array(V).fill(NO_TOKEN);
-      d2t.forEach((id, i) => {
-        rowOf[id] = i;
-        outside[id] = 0;
-      });
-      this.vocabMap = { rowOf, outside: this.base.device.tensor(outside, [V]), zero: this.base.device.tensor(new Float32Array(this.config.dim), [1, this.config.dim]) };
-    }
-    return this.vocabMap;
   }
 
   /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */
@@ -351,9 +326,6 @@ export function shiftedTokens(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, sh
   }
   return out;
 }
-
-/** The logit of base ids outside an EAGLE-3 head's draft vocabulary (as its inference head; finite for WGSL's exp). */
-const NO_TOKEN = -1e30;
 
 /**
  * The attention of the last of the unrolled steps qs/ks/vs (each [rows, ·]) in the EAGLE-3

@@ -165,6 +165,10 @@ export class HeadTrainer {
     this.config = config;
     this.heads = heads;
     this.teacher = teacher;
+    const [a, b] = [heads.draftVocabulary, teacher.vocabulary];
+    if ((a === null) !== (b === null) || (a && b && (a.length !== b.length || a.some((id, i) => id !== b[i])))) {
+      throw new TrainOptionError(`HeadTrainer: the heads' draft vocabulary (${a ? `${a.length} ids` : 'none'}) is not the teacher's (${b ? `${b.length} ids` : 'none'}); build the teacher with the heads' d2t as its vocabulary`);
+    }
     this.split = splitWindows(teacher.windows.length, config.holdout, config.seed);
     this.optimizer = new AdamW([...heads.params.values()], { lr: config.lr, weightDecay: config.weightDecay, maxGradNorm: config.clip });
   }
@@ -200,7 +204,8 @@ export class HeadTrainer {
   async evaluate(): Promise<HeadAccuracy> {
     const c = this.config;
     const H = this.heads.draftsPerRow;
-    const V = this.heads.config.vocabSize;
+    const d2t = this.teacher.vocabulary; // logits over a draft vocabulary: their ids are d2t's base ids
+    const V = d2t?.length ?? this.heads.config.vocabSize;
     const hit1 = new Array(H).fill(0);
     const hit5 = new Array(H).fill(0);
     const agree = new Array(H).fill(0);
@@ -220,9 +225,15 @@ export class HeadTrainer {
         for (const t of held) t.dispose();
         for (let i = 0; i < H; i++) {
           const x = (await logits[i].value.read()) as Float32Array; // [rows, vocab]
-          const targets = headTargets(batch, i);
+          const base = headTargets(batch, i);
+          const targets = d2t ? base.map((t) => (t >= 0 ? this.teacher.draftIdOf![t] : -1)) : base;
           for (let r = 0; r < targets.length; r++) {
-            if (targets[r] < 0) continue;
+            if (base[r] < 0) continue;
+            if (targets[r] < 0) {
+              count[i]++; // a data token outside the draft vocabulary: a miss, and not the greedy token either unless it is too
+              if (d2t![argmaxOf(x.subarray(r * V, (r + 1) * V))] === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
+              continue;
+            }
             const row = x.subarray(r * V, (r + 1) * V);
             const best = argmaxOf(row);
             const target = row[targets[r]];
@@ -231,7 +242,7 @@ export class HeadTrainer {
             count[i]++;
             if (above === 0) hit1[i]++;
             if (above < 5) hit5[i]++;
-            if (best === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
+            if ((d2t ? d2t[best] : best) === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
           }
         }
       } finally {
