@@ -239,7 +239,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   bar?.stop();
   const last = evals[evals.length - 1];
   if (last) log(`held-out: loss ${last.loss.toFixed(3)}; per head top-1 ${last.top1.map((x) => x.toFixed(3)).join(' ')}, top-5 ${last.top5.map((x) => x.toFixed(3)).join(' ')}, = base greedy ${last.greedy.map((x) => x.toFixed(3)).join(' ')}`);
-  log(`training time ${(trainMs / 1000).toFixed(1)} s`);
+  const trained = history.reduce((a, h) => a + h.tokens, 0);
+  log(`training time ${(trainMs / 1000).toFixed(1)} s (${trainMs > 0 ? ((trained / trainMs) * 1000).toFixed(0) : '-'} tokens/s); peak GPU tensor memory ${(model.device.peakBytes / 2 ** 20).toFixed(1)} MiB (the model included)`);
 
   if (prompts.length > 0) {
     const head = await heads.toHead();
