@@ -199,9 +199,9 @@ describe('heads that no engine format holds are typed errors saying why', () => 
         [headConfig(base.config, 'hydra', 2, 1), 'mlp-speculator', /no serving engine/],
         [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
         [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle, eagle3\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
-        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*not EAGLE-3, so mlp-speculator heads cannot be exported as eagle3/],
+        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*only eagle3 heads are one .*not EAGLE-3: --format eagle\), so mlp-speculator heads cannot be exported as eagle3/],
         [eagleConfig(base.config, 2), 'eagle', /eagle: this head's draft layer RMS-normalises its input g before attention .*no input norm/],
-        [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*they are EAGLE-1\/2 heads, not EAGLE-3, so eagle heads cannot be exported as eagle3/],
+        [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*eagle heads are EAGLE-1\/2 heads, not EAGLE-3: --format eagle\), so eagle heads cannot be exported as eagle3/],
         [headConfig(base.config, 'medusa', 2, 1), 'mlp-speculator', /Medusa heads have no token input/],
         [speculatorConfig(base.config, 2), 'vllm-medusa', /use --format mlp-speculator/],
         [headConfig(base.config, 'medusa', 2, 1), 'onnx' as EngineFormat, /format = "onnx", expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
@@ -510,8 +510,11 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
       await expect(load(normed)).rejects.toThrow(/layers\.0\.input_layernorm\.weight: EAGLE's draft layer 0 has no input norm/);
       const hass = new Map(all).set('hidden_states_layernorm.weight', { shape: [24], data: new Float32Array(24).fill(1) });
       await expect(load(hass)).rejects.toThrow(/unexpected tensor hidden_states_layernorm\.weight/);
+      // EAGLE-3's d2t makes the file an EAGLE-3 draft model, whose layer is midlayer.*, not layers.0.*
       const eagle3 = new Map(all).set('d2t', { shape: [37], data: new Float32Array(37) });
-      await expect(load(eagle3)).rejects.toThrow(/an EAGLE-3 draft model .*this package's eagle heads are EAGLE-1\/2/);
+      eagle3.delete('fc.bias');
+      await expect(load(eagle3, { ...config, bias: false })).rejects.toThrow(HeadCheckpointError);
+      await expect(load(eagle3, { ...config, bias: false })).rejects.toThrow(/unexpected tensor layers\.0\.self_attn\.q_proj\.weight: not part of an EAGLE-3 Llama draft model/);
       await expect(load(all, { ...config, num_hidden_layers: 2 })).rejects.toThrow(/2 draft layers .*expected 1/);
       await expect(load(all, { ...config, bias: false })).rejects.toThrow(/config.json bias = false, yet the file holds fc\.bias/);
       await expect(load(all, { ...config, rope_scaling: { rope_type: 'llama3', factor: 8 } })).rejects.toThrow(/rope_scaling .* is not supported/);
