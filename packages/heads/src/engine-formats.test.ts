@@ -587,60 +587,67 @@ describe('EAGLE-3 draft models for vLLM and SGLang', () => {
     ['t2d', [vocabSize]],
   ];
 
-  it('the loaders\' names and shapes, d2t as int64 offsets, t2d, a LlamaForCausalLMEagle3 config.json, and the engines\' arithmetic on the file drafts as the head does', () =>
-    withBase(async (base) => {
-      const { c, values, load } = eagle3Head(base);
-      const head = await load();
-      const { files } = await exportHead(head, 'eagle3');
-      expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
-      const { config: cfg, shapes, tensors } = contents(files, 'model.safetensors');
-      expect([...shapes]).toEqual(loaderShapes);
-      expect(new Map([...tensors].map(([n, t]) => [n, t.dtype]))).toEqual(new Map(loaderShapes.map(([n]) => [n, n === 'd2t' ? 'I64' : n === 't2d' ? 'BOOL' : 'F32'])));
-      expect(cfg).toEqual({
-        architectures: ['LlamaForCausalLMEagle3'], model_type: 'llama', hidden_size: 24, intermediate_size: 40, num_hidden_layers: 1,
-        num_attention_heads: 3, num_key_value_heads: 1, head_dim: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000,
-        max_position_embeddings: 64, vocab_size: 37, draft_vocab_size: 20, target_hidden_size: 24, tie_word_embeddings: false,
-        attention_bias: false, norm_before_residual: false,
-        eagle_aux_hidden_state_layer_ids: [1, 3, 6], // vLLM: inputs of layers 1, 3, 6, as featureLayers
-        eagle_config: { eagle_aux_hidden_state_layer_ids: [0, 2, 5], use_aux_hidden_state: true }, // SGLang: outputs of layers 0, 2, 5
-        torch_dtype: 'float32',
-      });
-      const file = (n: string) => tensors.get(n)!.data as Float32Array;
-      // d2t: offsets base id − draft id, as int64 in the bytes themselves
-      const bytes = files.get('model.safetensors')!;
-      const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-      const header = JSON.parse(decoder.decode(bytes.subarray(8, 8 + headerLen)));
-      const at = 8 + headerLen + header.d2t.data_offsets[0];
-      const raw = new DataView(bytes.buffer, bytes.byteOffset + at, 8 * draftVocabSize);
-      expect(Array.from({ length: draftVocabSize }, (_, j) => raw.getBigInt64(8 * j, true))).toEqual(Array.from(ids, (id, j) => BigInt(id - j)));
-      const drafted = new Set(ids);
-      expect([...file('t2d')]).toEqual(Array.from({ length: vocabSize }, (_, v) => (drafted.has(v) ? 1 : 0)));
-      expect(file('fc.weight')).toEqual(values.get('eagle3.fc.weight'));
-      expect(file('midlayer.self_attn.q_proj.weight')).toEqual(rotateHalfRows(values.get('eagle3.wq')!, nHeads, headDim, 2 * dim));
-      expect(file('midlayer.self_attn.k_proj.weight')).toEqual(rotateHalfRows(values.get('eagle3.wk')!, nKvHeads, headDim, 2 * dim));
-      expect(file('midlayer.self_attn.v_proj.weight')).toEqual(values.get('eagle3.wv'));
-      expect(file('midlayer.input_layernorm.weight')).toEqual(values.get('eagle3.input_norm'));
-      expect(file('midlayer.hidden_norm.weight')).toEqual(values.get('eagle3.hidden_norm'));
-      expect(file('midlayer.post_attention_layernorm.weight')).toEqual(values.get('eagle3.ffn_norm'));
-      expect(file('lm_head.weight')).toEqual(values.get('eagle3.lm_head'));
-      // the engines' layer on the file's weights: rotate-half RoPE, base id j + d2t[j]
-      const engineValues = new Map<string, Float32Array>([
-        ['eagle3.fc.weight', file('fc.weight')], ['eagle3.input_norm', file('midlayer.input_layernorm.weight')], ['eagle3.hidden_norm', file('midlayer.hidden_norm.weight')],
-        ['eagle3.wq', file('midlayer.self_attn.q_proj.weight')], ['eagle3.wk', file('midlayer.self_attn.k_proj.weight')], ['eagle3.wv', file('midlayer.self_attn.v_proj.weight')],
-        ['eagle3.wo', file('midlayer.self_attn.o_proj.weight')], ['eagle3.ffn_norm', file('midlayer.post_attention_layernorm.weight')],
-        ['eagle3.w1', file('midlayer.mlp.gate_proj.weight')], ['eagle3.w3', file('midlayer.mlp.up_proj.weight')], ['eagle3.w2', file('midlayer.mlp.down_proj.weight')],
-        ['eagle3.norm', file('norm.weight')], ['eagle3.lm_head', file('lm_head.weight')], ['eagle3.d2t', Float32Array.from(file('d2t'), (o, j) => o + j)],
-      ]);
-      expect(engineValues.get('eagle3.d2t')).toEqual(ids);
-      observeFeatures(head);
-      const path = [5, 30, 11];
-      const t = head.chainLogits({ context, root: 7 }, path);
-      const got = (await t.read()) as Float32Array;
-      t.dispose();
-      const want = eagle3LogitsCpu(c, engineValues, base.embeddings, { theta: cfg.rope_theta, layout: 'half', eps: cfg.rms_norm_eps }, F, context, 7, path);
-      want.forEach((row, j) => assertClose(got.subarray(j * draftVocabSize, (j + 1) * draftVocabSize), row, { what: `row ${j}`, atol: 1e-4, rtol: 1e-4 }));
-      head.dispose();
-    }, { nLayers: 8 }));
+  for (const ropeLayout of ['interleaved', 'half'] as const) {
+    it(`${ropeLayout} RoPE base: the loaders' names and shapes, d2t as int64 offsets, t2d, a LlamaForCausalLMEagle3 config.json, and the engines' arithmetic on the file drafts as the head does`, () =>
+      withBase(async (base) => {
+        const { c, values, load } = eagle3Head(base);
+        const head = await load();
+        const { files } = await exportHead(head, 'eagle3');
+        expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
+        const { config: cfg, shapes, tensors } = contents(files, 'model.safetensors');
+        expect([...shapes]).toEqual(loaderShapes);
+        expect(new Map([...tensors].map(([n, t]) => [n, t.dtype]))).toEqual(new Map(loaderShapes.map(([n]) => [n, n === 'd2t' ? 'I64' : n === 't2d' ? 'BOOL' : 'F32'])));
+        expect(cfg).toEqual({
+          architectures: ['LlamaForCausalLMEagle3'], model_type: 'llama', hidden_size: 24, intermediate_size: 40, num_hidden_layers: 1,
+          num_attention_heads: 3, num_key_value_heads: 1, head_dim: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000,
+          max_position_embeddings: 64, vocab_size: 37, draft_vocab_size: 20, target_hidden_size: 24, tie_word_embeddings: false,
+          attention_bias: false, norm_before_residual: false,
+          eagle_aux_hidden_state_layer_ids: [1, 3, 6], // vLLM: inputs of layers 1, 3, 6, as featureLayers
+          eagle_config: { eagle_aux_hidden_state_layer_ids: [0, 2, 5], use_aux_hidden_state: true }, // SGLang: outputs of layers 0, 2, 5
+          torch_dtype: 'float32',
+        });
+        const file = (n: string) => tensors.get(n)!.data as Float32Array;
+        // d2t: offsets base id − draft id, as int64 in the bytes themselves
+        const bytes = files.get('model.safetensors')!;
+        const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+        const header = JSON.parse(decoder.decode(bytes.subarray(8, 8 + headerLen)));
+        const at = 8 + headerLen + header.d2t.data_offsets[0];
+        const raw = new DataView(bytes.buffer, bytes.byteOffset + at, 8 * draftVocabSize);
+        expect(Array.from({ length: draftVocabSize }, (_, j) => raw.getBigInt64(8 * j, true))).toEqual(Array.from(ids, (id, j) => BigInt(id - j)));
+        const drafted = new Set(ids);
+        expect([...file('t2d')]).toEqual(Array.from({ length: vocabSize }, (_, v) => (drafted.has(v) ? 1 : 0)));
+        expect(file('fc.weight')).toEqual(values.get('eagle3.fc.weight'));
+        // q/k rows in rotate-half order: an interleaved base's rows permuted, a rotate-half base's as they are
+        const half = (w: Float32Array, heads: number) => (ropeLayout === 'interleaved' ? rotateHalfRows(w, heads, headDim, 2 * dim) : w);
+        expect(file('midlayer.self_attn.q_proj.weight')).toEqual(half(values.get('eagle3.wq')!, nHeads));
+        expect(file('midlayer.self_attn.k_proj.weight')).toEqual(half(values.get('eagle3.wk')!, nKvHeads));
+        expect(file('midlayer.self_attn.v_proj.weight')).toEqual(values.get('eagle3.wv'));
+        expect(file('midlayer.input_layernorm.weight')).toEqual(values.get('eagle3.input_norm'));
+        expect(file('midlayer.hidden_norm.weight')).toEqual(values.get('eagle3.hidden_norm'));
+        expect(file('midlayer.post_attention_layernorm.weight')).toEqual(values.get('eagle3.ffn_norm'));
+        expect(file('lm_head.weight')).toEqual(values.get('eagle3.lm_head'));
+        // the engines' layer on the file's weights: rotate-half RoPE, base id j + d2t[j]
+        const engineValues = new Map<string, Float32Array>([
+          ['eagle3.fc.weight', file('fc.weight')], ['eagle3.input_norm', file('midlayer.input_layernorm.weight')], ['eagle3.hidden_norm', file('midlayer.hidden_norm.weight')],
+          ['eagle3.wq', file('midlayer.self_attn.q_proj.weight')], ['eagle3.wk', file('midlayer.self_attn.k_proj.weight')], ['eagle3.wv', file('midlayer.self_attn.v_proj.weight')],
+          ['eagle3.wo', file('midlayer.self_attn.o_proj.weight')], ['eagle3.ffn_norm', file('midlayer.post_attention_layernorm.weight')],
+          ['eagle3.w1', file('midlayer.mlp.gate_proj.weight')], ['eagle3.w3', file('midlayer.mlp.up_proj.weight')], ['eagle3.w2', file('midlayer.mlp.down_proj.weight')],
+          ['eagle3.norm', file('norm.weight')], ['eagle3.lm_head', file('lm_head.weight')], ['eagle3.d2t', Float32Array.from(file('d2t'), (o, j) => o + j)],
+        ]);
+        expect(engineValues.get('eagle3.d2t')).toEqual(ids);
+        observeFeatures(head);
+        const path = [5, 30, 11];
+        const t = head.chainLogits({ context, root: 7 }, path);
+        const got = (await t.read()) as Float32Array;
+        t.dispose();
+        const want = eagle3LogitsCpu(c, engineValues, base.embeddings, { theta: cfg.rope_theta, layout: 'half', eps: cfg.rms_norm_eps }, F, context, 7, path);
+        want.forEach((row, j) => assertClose(got.subarray(j * draftVocabSize, (j + 1) * draftVocabSize), row, { what: `row ${j}`, atol: 1e-4, rtol: 1e-4 }));
+        // and back into the base model's layout
+        const back = (await loadHead(base, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) })) as Eagle3Head;
+        expect(await back.readParameters()).toEqual(values);
+        for (const h of [head, back]) h.dispose();
+      }, { nLayers: 8, ropeLayout }));
+  }
 
   it('export -> loadHead (a directory, bytes + config.json, BF16) gives the same parameters, draft logits and proposals', () =>
     withBase(async (base) => {

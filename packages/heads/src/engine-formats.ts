@@ -345,7 +345,8 @@ function eagleLayout(c: HeadConfig, v: Map<string, Float32Array>, engine: EagleE
 // q/k/v read u = [input_layernorm(e); hidden_norm(a)] (2·hidden wide) with residual a, a final
 // norm and its own lm_head over draft_vocab_size ids; draft id j scores base id j + d2t[j].
 // vLLM vllm/model_executor/models/llama_eagle3.py (Eagle3LlamaForCausalLM; "LlamaForCausalLMEagle3"
-//   maps to it in vllm/model_executor/models/registry.py): LlamaModel.fc = ReplicatedLinear(
+//   maps to it in vllm/model_executor/models/registry.py, and vllm/transformers_utils/configs/eagle.py
+//   keeps an architecture ending in "Eagle3" for method eagle3): LlamaModel.fc = ReplicatedLinear(
 //   3·target_hidden_size, hidden_size, bias=False); its LlamaDecoderLayer 0 builds qkv_proj over
 //   2·hidden_size (bias only with attention_bias) and runs embeds = input_layernorm(embeds),
 //   residual = hidden_states, hidden_states = hidden_norm(hidden_states) (the norm first only with
@@ -373,7 +374,7 @@ function eagleLayout(c: HeadConfig, v: Map<string, Float32Array>, engine: EagleE
 //   set_aux_hidden_state_layers; vllm/model_executor/models/llama.py LlamaModel.forward appends
 //   hidden_states + residual before running layer idx when idx is listed: the input of layer idx,
 //   so vLLM's ids are ours unchanged. Its default get_eagle3_aux_hidden_state_layers is
-//   (2, L // 2, L − 3), that of config.ts defaultFeatureLayers.
+//   (2, L // 2, L − 3), that of config.ts defaultFeatureLayers when L ≥ 7.
 //   SGLang python/sglang/srt/model_executor/model_runner.py reads eagle_config
 //   .eagle_aux_hidden_state_layer_ids only, and llama.py set_eagle3_layers_to_capture sets
 //   layers_to_capture = [id + 1 for id] ("for the ith layer, it takes the output of the (i-1)th
