@@ -161,7 +161,8 @@ export async function loadHead(model: HeadBase, source: Uint8Array | string, opt
   const parsed = parseSafetensorsOf(bytes, file);
   if (parsed.metadata.format !== HEADS_FORMAT && detectLayout(parsed.tensors.keys())) {
     // Medusa lm_heads equal to the base output layer load as a shared output, as they were exported
-    const baseOutput = detectLayout(parsed.tensors.keys()) === 'mlp-speculator' ? null : ((await model.outputWeight.read()) as Float32Array);
+    const layout = detectLayout(parsed.tensors.keys());
+    const baseOutput = layout === 'mlp-speculator' || layout === 'eagle3' ? null : ((await model.outputWeight.read()) as Float32Array);
     const { config, values } = readEngineHead(model, parsed.tensors, await engineConfig(), file, baseOutput);
     if (!options.allowNonfinite) for (const [name, data] of values) checkFinite(data, name, file);
     return buildHeads(model, config, values);

@@ -9,9 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { LlamaModel, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { getDevice, randomArray, type Tensor } from '@hydra-ts/tensor';
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
+import { assertClose } from '@hydra-ts/tensor/testing';
 import { buildHeads, loadHead } from './checkpoint';
-import { eagleLogitsCpu, medusaProposeCpu } from './cpu-reference';
+import { headConfigFor } from './config';
+import { eagle3LogitsCpu, eagleLogitsCpu, medusaProposeCpu } from './cpu-reference';
 import type { EagleHead } from './eagle';
+import type { Eagle3Head } from './eagle3';
 import type { TopKHeads } from './draft-head';
 import { exportHead, type EngineFormat } from './engine-formats';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
@@ -53,6 +56,18 @@ async function sameProposals(a: TopKHeads, b: TopKHeads) {
       expect([...pb.tokens], `${tree.name}, root ${root}`).toEqual([...pa.tokens]);
     }
   }
+}
+
+/** Rows of an interleaved-RoPE projection as rotate-half RoPE wants them: pair (2i, 2i+1) of each head -> rows (i, i + headDim/2). */
+function rotateHalfRows(w: Float32Array, heads: number, headDim: number, dim: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++) {
+    for (let r = 0; r < headDim; r++) {
+      const src = h * headDim + (r < headDim / 2 ? 2 * r : 2 * (r - headDim / 2) + 1);
+      out.set(w.subarray(src * dim, (src + 1) * dim), (h * headDim + r) * dim);
+    }
+  }
+  return out;
 }
 
 async function withBase<T>(fn: (base: FakeBase) => Promise<T>, over = {}): Promise<T> {
@@ -199,9 +214,9 @@ describe('heads that no engine format holds are typed errors saying why', () => 
         [headConfig(base.config, 'hydra', 2, 1), 'mlp-speculator', /no serving engine/],
         [headConfig(base.config, 'hydra++', 2, 1), 'tgi-medusa', /PrefixMLP/],
         [headConfig(base.config, 'medusa', 2, 1), 'eagle', /eagle: .*head kinds \(medusa, hydra, hydra\+\+, mlp-speculator, eagle, eagle3\) only eagle heads are one, so medusa heads cannot be exported as eagle/],
-        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*not EAGLE-3, so mlp-speculator heads cannot be exported as eagle3/],
+        [speculatorConfig(base.config, 2), 'eagle3', /eagle3: .*d2t.*only eagle3 heads are one .*not EAGLE-3: --format eagle\), so mlp-speculator heads cannot be exported as eagle3/],
         [eagleConfig(base.config, 2), 'eagle', /eagle: this head's draft layer RMS-normalises its input g before attention .*no input norm/],
-        [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*they are EAGLE-1\/2 heads, not EAGLE-3, so eagle heads cannot be exported as eagle3/],
+        [eagleConfig(base.config, 2, { inputNorm: false }), 'eagle3', /eagle3: .*eagle heads are EAGLE-1\/2 heads, not EAGLE-3: --format eagle\), so eagle heads cannot be exported as eagle3/],
         [headConfig(base.config, 'medusa', 2, 1), 'mlp-speculator', /Medusa heads have no token input/],
         [speculatorConfig(base.config, 2), 'vllm-medusa', /use --format mlp-speculator/],
         [headConfig(base.config, 'medusa', 2, 1), 'onnx' as EngineFormat, /format = "onnx", expected one of vllm-medusa, tgi-medusa, eagle, eagle3, mlp-speculator/],
@@ -387,18 +402,6 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
     ];
   }
 
-  /** Rows of an interleaved-RoPE projection as rotate-half RoPE wants them: pair (2i, 2i+1) of each head -> rows (i, i + headDim/2). */
-  function rotateHalfRows(w: Float32Array, heads: number, headDim: number, dim: number): Float32Array {
-    const out = new Float32Array(w.length);
-    for (let h = 0; h < heads; h++) {
-      for (let r = 0; r < headDim; r++) {
-        const src = h * headDim + (r < headDim / 2 ? 2 * r : 2 * (r - headDim / 2) + 1);
-        out.set(w.subarray(src * dim, (src + 1) * dim), (h * headDim + r) * dim);
-      }
-    }
-    return out;
-  }
-
   for (const engine of ['vllm', 'sglang'] as const) {
     it(`${engine}: the loader's tensor names and shapes, a Llama config.json, q/k rows in rotate-half order, and the engine's arithmetic on them drafts as the head does`, () =>
       withBase(async (base) => {
@@ -510,8 +513,11 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
       await expect(load(normed)).rejects.toThrow(/layers\.0\.input_layernorm\.weight: EAGLE's draft layer 0 has no input norm/);
       const hass = new Map(all).set('hidden_states_layernorm.weight', { shape: [24], data: new Float32Array(24).fill(1) });
       await expect(load(hass)).rejects.toThrow(/unexpected tensor hidden_states_layernorm\.weight/);
+      // EAGLE-3's d2t makes the file an EAGLE-3 draft model, whose layer is midlayer.*, not layers.0.*
       const eagle3 = new Map(all).set('d2t', { shape: [37], data: new Float32Array(37) });
-      await expect(load(eagle3)).rejects.toThrow(/an EAGLE-3 draft model .*this package's eagle heads are EAGLE-1\/2/);
+      eagle3.delete('fc.bias');
+      await expect(load(eagle3, { ...config, bias: false })).rejects.toThrow(HeadCheckpointError);
+      await expect(load(eagle3, { ...config, bias: false })).rejects.toThrow(/unexpected tensor layers\.0\.self_attn\.q_proj\.weight: not part of an EAGLE-3 Llama draft model/);
       await expect(load(all, { ...config, num_hidden_layers: 2 })).rejects.toThrow(/2 draft layers .*expected 1/);
       await expect(load(all, { ...config, bias: false })).rejects.toThrow(/config.json bias = false, yet the file holds fc\.bias/);
       await expect(load(all, { ...config, rope_scaling: { rope_type: 'llama3', factor: 8 } })).rejects.toThrow(/rope_scaling .* is not supported/);
@@ -522,6 +528,260 @@ describe('EAGLE draft models for vLLM and SGLang', () => {
       expect(await ok.readParameters()).toEqual(await (await load(all)).readParameters());
       ok.dispose();
     }));
+});
+
+// EAGLE-3 draft models. What the loaders read, written out from their code:
+//   vLLM vllm/model_executor/models/llama_eagle3.py (Eagle3LlamaForCausalLM; registry.py maps
+//     architectures "LlamaForCausalLMEagle3" to it): LlamaModel.fc = ReplicatedLinear(3·target_hidden_size,
+//     hidden_size, bias=False); LlamaDecoderLayer 0's qkv_proj over 2·hidden_size (q/k/v_proj stacked),
+//     input_layernorm on the embeddings, hidden_norm on the hidden states, cat([embeds, hidden_states]),
+//     residual the un-normed hidden states (norm_before_residual false), post_attention_layernorm,
+//     mlp gate/up/down_proj; LlamaModel.norm; lm_head [draft_vocab_size, hidden_size].
+//     load_weights: "midlayer." -> "layers.0.", names but lm_head under "model.", d2t ->
+//     draft_id_to_target_id (torch.long [draft_vocab_size]), t2d skipped; compute_logits puts draft
+//     id j at base id j + d2t[j].
+//   SGLang python/sglang/srt/models/llama_eagle3.py (LlamaForCausalLMEagle3): the same names
+//     (model.midlayer.*, model.fc, model.norm, lm_head), hot_token_id = d2t + arange, t2d skipped.
+//   Aux layers: vLLM reads eagle_aux_hidden_state_layer_ids (inputs of those layers: gpu_model_runner.py,
+//     llama.py LlamaModel.forward); SGLang eagle_config.eagle_aux_hidden_state_layer_ids, capturing
+//     layers id + 1 (llama.py set_eagle3_layers_to_capture), i.e. outputs of those layers.
+describe('EAGLE-3 draft models for vLLM and SGLang', () => {
+  const config = baseConfig({ nLayers: 8 });
+  const { dim, vocabSize, nHeads, nKvHeads, headDim, hiddenDim } = config;
+  const draftVocabSize = 20;
+  const ids = Float32Array.from({ length: draftVocabSize }, (_, j) => Math.floor((j * 37) / draftVocabSize)); // base ids 0, 1, 3, 5, ... 35
+  const F = randomArray(6 * 3 * dim, 31, -1.5, 1.5); // features of 6 committed rows [6, 3·dim]
+  const context = [3, 9, 14, 2, 30, 7];
+
+  function eagle3Head(base: FakeBase, featureLayers: [number, number, number] = [1, 3, 6], seed = 4) {
+    const c = headConfigFor(base.config, { kind: 'eagle3', numHeads: 6, featureLayers, draftVocabSize });
+    const values = randomValues(c, seed);
+    values.set('eagle3.d2t', ids);
+    return { c, values, load: async () => (await loadHead(base, headsFile(c, values))) as Eagle3Head };
+  }
+
+  function observeFeatures(head: Eagle3Head) {
+    const hidden = device.zeros([6, dim]);
+    const features = device.tensor(F, [6, 3 * dim]);
+    head.observe(hidden, 0, features);
+    hidden.dispose();
+    features.dispose();
+  }
+
+  /** The loader's tensors with their shapes, in the order eagle3Layout writes them. */
+  const loaderShapes: Array<[string, number[]]> = [
+    ['fc.weight', [dim, 3 * dim]], // [F_low; F_mid; F_high] -> hidden_size
+    ['midlayer.input_layernorm.weight', [dim]],
+    ['midlayer.hidden_norm.weight', [dim]],
+    ['midlayer.self_attn.q_proj.weight', [nHeads * headDim, 2 * dim]], // qkv_proj over 2·hidden_size
+    ['midlayer.self_attn.k_proj.weight', [nKvHeads * headDim, 2 * dim]],
+    ['midlayer.self_attn.v_proj.weight', [nKvHeads * headDim, 2 * dim]],
+    ['midlayer.self_attn.o_proj.weight', [dim, nHeads * headDim]],
+    ['midlayer.post_attention_layernorm.weight', [dim]],
+    ['midlayer.mlp.gate_proj.weight', [hiddenDim, dim]],
+    ['midlayer.mlp.up_proj.weight', [hiddenDim, dim]],
+    ['midlayer.mlp.down_proj.weight', [dim, hiddenDim]],
+    ['norm.weight', [dim]],
+    ['lm_head.weight', [draftVocabSize, dim]],
+    ['d2t', [draftVocabSize]],
+    ['t2d', [vocabSize]],
+  ];
+
+  for (const ropeLayout of ['interleaved', 'half'] as const) {
+    it(`${ropeLayout} RoPE base: the loaders' names and shapes, d2t as int64 offsets, t2d, a LlamaForCausalLMEagle3 config.json, and the engines' arithmetic on the file drafts as the head does`, () =>
+      withBase(async (base) => {
+        const { c, values, load } = eagle3Head(base);
+        const head = await load();
+        const { files } = await exportHead(head, 'eagle3');
+        expect([...files.keys()].sort()).toEqual(['config.json', 'model.safetensors']);
+        const { config: cfg, shapes, tensors } = contents(files, 'model.safetensors');
+        expect([...shapes]).toEqual(loaderShapes);
+        expect(new Map([...tensors].map(([n, t]) => [n, t.dtype]))).toEqual(new Map(loaderShapes.map(([n]) => [n, n === 'd2t' ? 'I64' : n === 't2d' ? 'BOOL' : 'F32'])));
+        expect(cfg).toEqual({
+          architectures: ['LlamaForCausalLMEagle3'], model_type: 'llama', hidden_size: 24, intermediate_size: 40, num_hidden_layers: 1,
+          num_attention_heads: 3, num_key_value_heads: 1, head_dim: 8, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000,
+          max_position_embeddings: 64, vocab_size: 37, draft_vocab_size: 20, target_hidden_size: 24, tie_word_embeddings: false,
+          attention_bias: false, norm_before_residual: false,
+          eagle_aux_hidden_state_layer_ids: [1, 3, 6], // vLLM: inputs of layers 1, 3, 6, as featureLayers
+          eagle_config: { eagle_aux_hidden_state_layer_ids: [0, 2, 5], use_aux_hidden_state: true }, // SGLang: outputs of layers 0, 2, 5
+          torch_dtype: 'float32',
+        });
+        const file = (n: string) => tensors.get(n)!.data as Float32Array;
+        // d2t: offsets base id − draft id, as int64 in the bytes themselves
+        const bytes = files.get('model.safetensors')!;
+        const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+        const header = JSON.parse(decoder.decode(bytes.subarray(8, 8 + headerLen)));
+        const at = 8 + headerLen + header.d2t.data_offsets[0];
+        const raw = new DataView(bytes.buffer, bytes.byteOffset + at, 8 * draftVocabSize);
+        expect(Array.from({ length: draftVocabSize }, (_, j) => raw.getBigInt64(8 * j, true))).toEqual(Array.from(ids, (id, j) => BigInt(id - j)));
+        const drafted = new Set(ids);
+        expect([...file('t2d')]).toEqual(Array.from({ length: vocabSize }, (_, v) => (drafted.has(v) ? 1 : 0)));
+        expect(file('fc.weight')).toEqual(values.get('eagle3.fc.weight'));
+        // q/k rows in rotate-half order: an interleaved base's rows permuted, a rotate-half base's as they are
+        const half = (w: Float32Array, heads: number) => (ropeLayout === 'interleaved' ? rotateHalfRows(w, heads, headDim, 2 * dim) : w);
+        expect(file('midlayer.self_attn.q_proj.weight')).toEqual(half(values.get('eagle3.wq')!, nHeads));
+        expect(file('midlayer.self_attn.k_proj.weight')).toEqual(half(values.get('eagle3.wk')!, nKvHeads));
+        expect(file('midlayer.self_attn.v_proj.weight')).toEqual(values.get('eagle3.wv'));
+        expect(file('midlayer.input_layernorm.weight')).toEqual(values.get('eagle3.input_norm'));
+        expect(file('midlayer.hidden_norm.weight')).toEqual(values.get('eagle3.hidden_norm'));
+        expect(file('midlayer.post_attention_layernorm.weight')).toEqual(values.get('eagle3.ffn_norm'));
+        expect(file('lm_head.weight')).toEqual(values.get('eagle3.lm_head'));
+        // the engines' layer on the file's weights: rotate-half RoPE, base id j + d2t[j]
+        const engineValues = new Map<string, Float32Array>([
+          ['eagle3.fc.weight', file('fc.weight')], ['eagle3.input_norm', file('midlayer.input_layernorm.weight')], ['eagle3.hidden_norm', file('midlayer.hidden_norm.weight')],
+          ['eagle3.wq', file('midlayer.self_attn.q_proj.weight')], ['eagle3.wk', file('midlayer.self_attn.k_proj.weight')], ['eagle3.wv', file('midlayer.self_attn.v_proj.weight')],
+          ['eagle3.wo', file('midlayer.self_attn.o_proj.weight')], ['eagle3.ffn_norm', file('midlayer.post_attention_layernorm.weight')],
+          ['eagle3.w1', file('midlayer.mlp.gate_proj.weight')], ['eagle3.w3', file('midlayer.mlp.up_proj.weight')], ['eagle3.w2', file('midlayer.mlp.down_proj.weight')],
+          ['eagle3.norm', file('norm.weight')], ['eagle3.lm_head', file('lm_head.weight')], ['eagle3.d2t', Float32Array.from(file('d2t'), (o, j) => o + j)],
+        ]);
+        expect(engineValues.get('eagle3.d2t')).toEqual(ids);
+        observeFeatures(head);
+        const path = [5, 30, 11];
+        const t = head.chainLogits({ context, root: 7 }, path);
+        const got = (await t.read()) as Float32Array;
+        t.dispose();
+        const want = eagle3LogitsCpu(c, engineValues, base.embeddings, { theta: cfg.rope_theta, layout: 'half', eps: cfg.rms_norm_eps }, F, context, 7, path);
+        want.forEach((row, j) => assertClose(got.subarray(j * draftVocabSize, (j + 1) * draftVocabSize), row, { what: `row ${j}`, atol: 1e-4, rtol: 1e-4 }));
+        // and back into the base model's layout
+        const back = (await loadHead(base, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) })) as Eagle3Head;
+        expect(await back.readParameters()).toEqual(values);
+        for (const h of [head, back]) h.dispose();
+      }, { nLayers: 8, ropeLayout }));
+  }
+
+  it('export -> loadHead (a directory, bytes + config.json, BF16) gives the same parameters, draft logits and proposals', () =>
+    withBase(async (base) => {
+      const { c, values, load } = eagle3Head(base);
+      const head = await load();
+      const { files } = await exportHead(head, 'eagle3');
+      const dir = mkdtempSync(join(tmpdir(), 'hydra-eagle3-'));
+      for (const [name, bytes] of files) writeFileSync(join(dir, name), bytes);
+      const back = (await loadHead(base, dir)) as Eagle3Head;
+      expect(back.config).toEqual(c);
+      expect(await back.readParameters()).toEqual(values);
+      const fromBytes = (await loadHead(base, files.get('model.safetensors')!, { engineConfig: decoder.decode(files.get('config.json')!) })) as Eagle3Head;
+      expect(await fromBytes.readParameters()).toEqual(values);
+      for (const h of [head, back, fromBytes]) observeFeatures(h);
+      const logits = async (h: Eagle3Head) => {
+        const t = h.chainLogits({ context, root: 13 }, [4, 22]);
+        const out = (await t.read()) as Float32Array;
+        t.dispose();
+        return out;
+      };
+      expect(await logits(back)).toEqual(await logits(head));
+      for (const tree of [small, trees['medusa-63'], chain(6)]) {
+        for (const root of [0, 13]) {
+          const want = [...(await head.propose({ tree, root, context })).tokens];
+          expect([...(await back.propose({ tree, root, context })).tokens], `${tree.name}, root ${root}`).toEqual(want);
+          expect([...(await fromBytes.propose({ tree, root, context })).tokens], `${tree.name}, root ${root}, from bytes`).toEqual(want);
+        }
+      }
+      // BF16: the weights rounded, d2t and t2d as they were
+      const bf16 = contents((await exportHead(head, 'eagle3', { dtype: 'BF16' })).files, 'model.safetensors');
+      expect(bf16.dtypes).toEqual(new Set(['BF16', 'I64', 'BOOL']));
+      expect(bf16.config.torch_dtype).toBe('bfloat16');
+      expect([...bf16.tensors.get('d2t')!.data]).toEqual(Array.from(ids, (id, j) => id - j));
+      for (const h of [head, back, fromBytes]) h.dispose();
+    }, { nLayers: 8 }));
+
+  it('aux layer ids: vLLM\'s as featureLayers, SGLang\'s (eagle_config) plus one, the engines\' default (2, L/2, L-3) without either; disagreeing ids are an error', () =>
+    withBase(async (base) => {
+      const { load } = eagle3Head(base, [0, 4, 7]);
+      const head = await load();
+      const { files } = await exportHead(head, 'eagle3');
+      head.dispose();
+      const cfg = JSON.parse(decoder.decode(files.get('config.json')!)) as Record<string, unknown>;
+      expect(cfg.eagle_aux_hidden_state_layer_ids).toEqual([0, 4, 7]);
+      expect(cfg.eagle_config).toEqual({ eagle_aux_hidden_state_layer_ids: [-1, 3, 6], use_aux_hidden_state: true }); // layer 0's input: SGLang's -1 + 1
+      const weights = files.get('model.safetensors')!;
+      const layersOf = async (engineConfig: Record<string, unknown>) => {
+        const h = (await loadHead(base, weights, { engineConfig })) as Eagle3Head;
+        const l = h.featureLayers;
+        h.dispose();
+        return l;
+      };
+      expect(await layersOf(cfg)).toEqual([0, 4, 7]);
+      expect(await layersOf({ ...cfg, eagle_config: undefined })).toEqual([0, 4, 7]); // vLLM's alone
+      expect(await layersOf({ ...cfg, eagle_aux_hidden_state_layer_ids: undefined })).toEqual([0, 4, 7]); // SGLang's alone
+      expect(await layersOf({ ...cfg, eagle_aux_hidden_state_layer_ids: undefined, eagle_config: { eagle_aux_hidden_state_layer_ids: [1, 17, 32] } }).catch((e: Error) => e.message)).toMatch(/featureLayers = \[2,18,33\], expected three increasing base layers in \[0, nLayers = 8\)/);
+      expect(await layersOf({ ...cfg, eagle_aux_hidden_state_layer_ids: undefined, eagle_config: undefined })).toEqual([2, 4, 5]); // L = 8
+      await expect(layersOf({ ...cfg, eagle_aux_hidden_state_layer_ids: [1, 4, 7] })).rejects.toThrow(HeadCheckpointError);
+      await expect(layersOf({ ...cfg, eagle_aux_hidden_state_layer_ids: [1, 4, 7] })).rejects.toThrow(/eagle_aux_hidden_state_layer_ids = \[1,4,7\] \(vLLM: inputs of these base layers\) and eagle_config\.eagle_aux_hidden_state_layer_ids = \[-1,3,6\] .*name different layers/);
+      await expect(layersOf({ ...cfg, eagle_config: undefined, eagle_aux_hidden_state_layer_ids: [2, 4, 9] })).rejects.toThrow(HeadMismatchError);
+      await expect(layersOf({ ...cfg, eagle_config: { use_aux_hidden_state: false } })).rejects.toThrow(/use_aux_hidden_state = false/);
+    }, { nLayers: 8 }));
+
+  it('foreign files: another hidden size or vocabulary is a HeadMismatchError naming the field; a broken d2t / t2d, extra tensors, other RoPE or residual a typed error', () =>
+    withBase(async (base) => {
+      const { load } = eagle3Head(base);
+      const head = await load();
+      const { files } = await exportHead(head, 'eagle3');
+      head.dispose();
+      const cfg = JSON.parse(decoder.decode(files.get('config.json')!)) as Record<string, unknown>;
+      const parsed = parseSafetensors(files.get('model.safetensors')!).tensors;
+      const all = new Map<string, SafetensorsInput>([...parsed].map(([n, t]) => [n, { shape: [...t.shape], data: t.data }]));
+      all.set('d2t', { shape: [draftVocabSize], data: BigInt64Array.from(ids, (id, j) => BigInt(id - j)), dtype: 'I64' });
+      all.set('t2d', { shape: [vocabSize], data: Uint8Array.from(parsed.get('t2d')!.data), dtype: 'BOOL' });
+      const load2 = (t: Map<string, SafetensorsInput>, c: Record<string, unknown> | undefined = cfg) => loadHead(base, serializeSafetensors(t), c ? { engineConfig: c } : {});
+      for (const [field, value, message] of [
+        ['hidden_size', 32, /config.json hidden_size = 32: heads of dim 32, the base model has dim 24/],
+        ['target_hidden_size', 4096, /config.json target_hidden_size = 4096: heads of dim 4096, the base model has dim 24/],
+        ['vocab_size', 50, /config.json vocab_size = 50: heads of vocabSize 50, the base model has vocabSize 37/],
+        ['draft_vocab_size', 40, /draft_vocab_size = 40: a draft vocabulary larger than the base model's vocabSize 37/],
+        ['rms_norm_eps', 1e-6, /rms_norm_eps = 0.000001: a draft layer of eps 0.000001, the base model has normEps 0.00001/],
+        ['rope_theta', 500000, /rope_theta = 500000: .*the base model's layer 0 turns by 10000/],
+        ['rope_scaling', { rope_type: 'linear', factor: 2 }, /rope_scaling = \{"rope_type":"linear","factor":2\}, the base model's layer 0 has null/],
+      ] as const) {
+        await expect(load2(all, { ...cfg, [field]: value })).rejects.toThrow(HeadMismatchError);
+        await expect(load2(all, { ...cfg, [field]: value })).rejects.toThrow(message);
+      }
+      // no config.json: fc's rows and t2d's length give the draft model's dim and vocabulary
+      const narrow = new Map(all).set('fc.weight', { shape: [16, 72], data: new Float32Array(16 * 72) });
+      await expect(load2(narrow, undefined)).rejects.toThrow(HeadMismatchError);
+      await expect(load2(narrow, undefined)).rejects.toThrow(/fc\.weight has shape \[16, 72\]: heads of dim 16, the base model has dim 24/);
+      const wide = new Map(all).set('t2d', { shape: [50], data: new Uint8Array(50), dtype: 'BOOL' });
+      await expect(load2(wide, undefined)).rejects.toThrow(/t2d has shape \[50\]: heads of vocabSize 50, the base model has vocabSize 37/);
+      const offsets = (f: (o: BigInt64Array) => void) => {
+        const o = BigInt64Array.from(ids, (id, j) => BigInt(id - j));
+        f(o);
+        return new Map(all).set('d2t', { shape: [draftVocabSize], data: o, dtype: 'I64' });
+      };
+      await expect(load2(offsets((o) => (o[19] = 30n)))).rejects.toThrow(/d2t\[19\] = 30: draft id 19 would score base id 49, expected an integer offset to a base id in \[0, 37\)/);
+      await expect(load2(offsets((o) => (o[4] = 1n)))).rejects.toThrow(/d2t\[4\] = 1: draft id 4 scores base id 5 after 5, expected strictly increasing base ids/);
+      await expect(load2(offsets((o) => (o[0] = 2n ** 60n)))).rejects.toThrow(/not a safetensors file: .*tensor "d2t"\[0\] = 1152921504606846976 \(I64\): outside ±2\^53/);
+      const t2d = Uint8Array.from(parsed.get('t2d')!.data);
+      t2d[2] = 1; // base id 2 is not drafted
+      await expect(load2(new Map(all).set('t2d', { shape: [vocabSize], data: t2d, dtype: 'BOOL' }))).rejects.toThrow(/t2d\[2\] = true, yet d2t maps no draft id to base id 2/);
+      const missing = new Map(all);
+      missing.delete('midlayer.hidden_norm.weight');
+      await expect(load2(missing)).rejects.toThrow(HeadCheckpointError);
+      await expect(load2(missing)).rejects.toThrow(/tensor midlayer\.hidden_norm\.weight \[24\] is missing/);
+      const extra = new Map(all).set('midlayer.self_attn.q_proj.bias', { shape: [24], data: new Float32Array(24) });
+      await expect(load2(extra)).rejects.toThrow(/q\/k\/v projections with biases/);
+      const layer1 = new Map(all).set('layers.1.hidden_norm.weight', { shape: [24], data: new Float32Array(24) });
+      await expect(load2(layer1)).rejects.toThrow(/unexpected tensor layers\.1\.hidden_norm\.weight: not part of an EAGLE-3 Llama draft model/);
+      await expect(load2(all, { ...cfg, norm_before_residual: true })).rejects.toThrow(/norm_before_residual = true/);
+      await expect(load2(all, { ...cfg, num_hidden_layers: 2 })).rejects.toThrow(/num_hidden_layers = 2, expected 1/);
+      await expect(load2(all, { ...cfg, tie_word_embeddings: true })).rejects.toThrow(/tie_word_embeddings = true/);
+      // the engines' own spelling, "model."-prefixed, with an embed_tokens copy they may read, loads as the same head
+      const prefixed = new Map([...all].map(([n, t]) => [n === 'lm_head.weight' ? n : `model.${n}`, t]));
+      prefixed.set('model.embed_tokens.weight', { shape: [37, 24], data: base.embeddings });
+      const ok = await load2(prefixed);
+      const plain = await load2(all);
+      expect(await ok.readParameters()).toEqual(await plain.readParameters());
+      for (const h of [ok, plain]) h.dispose();
+    }, { nLayers: 8 }));
+
+  it('eagle3 heads go only to eagle3; other kinds are refused with why', () =>
+    withBase(async (base) => {
+      const { load } = eagle3Head(base);
+      const head = await load();
+      await expect(exportHead(head, 'eagle')).rejects.toThrow(HeadExportError);
+      await expect(exportHead(head, 'eagle')).rejects.toThrow(/eagle: an eagle3 head is an EAGLE-3 draft model .*Use --format eagle3/);
+      await expect(exportHead(head, 'vllm-medusa')).rejects.toThrow(/vllm-medusa: cannot hold eagle3 heads: an EAGLE-3 head is a decoder layer over three base layers' features/);
+      await expect(exportHead(head, 'eagle3', { engine: 'sglang' })).rejects.toThrow(/engine is an option of the eagle format, not of eagle3/);
+      head.dispose();
+    }, { nLayers: 8 }));
 });
 
 describe('EAGLE on stories260K: the trained heads, and export -> loadHead drafting the same tokens', () => {

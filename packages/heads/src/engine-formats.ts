@@ -7,11 +7,11 @@
 //   tgi-medusa      Medusa heads for TGI and TensorRT-LLM, as FasterDecoding trains them: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight
 //   mlp-speculator  IBM's MLPSpeculator for vLLM and TGI: model_type "mlp_speculator", speculator.{emb,proj,head,ln}.{i}.*
 //   eagle           EAGLE-1/2 draft models for vLLM and SGLang: a Llama config.json, fc.weight (+ fc.bias for SGLang), layers.0.*
-//   eagle3          EAGLE-3 draft models: not this package's eagle heads (EAGLE-1/2), a typed error both ways
-import type { SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
-import { permuteHalfToInterleaved, permuteInterleavedToHalf, serializeSafetensors } from '@hydra-ts/model';
+//   eagle3          EAGLE-3 draft models for vLLM and SGLang: a Llama config.json (LlamaForCausalLMEagle3), fc.weight, midlayer.*, norm, lm_head, d2t, t2d
+import type { LlamaConfig, RopeScaling, SafetensorsInput, SafetensorsTensor } from '@hydra-ts/model';
+import { layerAttention, permuteHalfToInterleaved, permuteInterleavedToHalf, serializeSafetensors } from '@hydra-ts/model';
 import { formatShape } from '@hydra-ts/tensor';
-import { EAGLE_DEFAULT_DEPTH, HEAD_KINDS, type EagleLayerConfig, type HeadConfig, type PrefixConfig } from './config';
+import { checkFeatureLayers, EAGLE_DEFAULT_DEPTH, eagle3Shapes, HEAD_KINDS, type Eagle3Config, type EagleLayerConfig, type HeadConfig, type PrefixConfig } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
 
@@ -25,7 +25,7 @@ const FORMAT_KINDS: Record<EngineFormat, readonly HeadConfig['kind'][]> = {
   'tgi-medusa': ['medusa'],
   'mlp-speculator': ['mlp-speculator'],
   eagle: ['eagle'],
-  eagle3: [],
+  eagle3: ['eagle3'],
 };
 
 /**
@@ -71,13 +71,15 @@ export async function exportHead(head: TopKHeads, format: EngineFormat, options:
   if (!EAGLE_ENGINES.includes(engine)) throw new HeadExportError(`exportHead: engine = ${JSON.stringify(engine)}, expected one of ${EAGLE_ENGINES.join(', ')}`);
   const layout =
     format === 'eagle' ? eagleLayout(c, values, engine, head.base.config.maxSeqLen)
+    : format === 'eagle3' ? eagle3Layout(c, values, head.base.config)
     : format === 'mlp-speculator' ? speculatorLayout(c, values)
     : format === 'vllm-medusa' ? vllmMedusaLayout(c, values, baseOutput)
     : tgiMedusaLayout(c, values, baseOutput);
   const config: Record<string, unknown> = { ...layout.config, torch_dtype: TORCH_DTYPE[dtype] };
   if (options.baseModel !== undefined) config.base_model_name_or_path = options.baseModel;
   const tensors = new Map<string, SafetensorsInput>();
-  for (const [name, t] of layout.tensors) tensors.set(name, { ...t, dtype });
+  // integer tables (an EAGLE-3 draft model's d2t, t2d) keep their own dtype
+  for (const [name, t] of layout.tensors) tensors.set(name, 'dtype' in t ? t : { ...t, dtype });
   const files = new Map<string, Uint8Array>();
   files.set('config.json', new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
   files.set(layout.file, serializeSafetensors(tensors, { format: 'pt' }));
@@ -98,11 +100,16 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     return;
   }
   if (FORMAT_KINDS[format].includes(c.kind)) return;
-  if (c.kind === 'eagle3') throw new HeadExportError(`${format}: eagle3 heads have no engine export in this package yet (vLLM's and SGLang's llama_eagle3.py layouts); serve them with this package's decoder`);
+  if (c.kind === 'eagle3' && format === 'eagle') {
+    throw new HeadExportError(
+      `eagle: an eagle3 head is an EAGLE-3 draft model (fc over three base layers' features, its own lm_head over a draft vocabulary of ${c.eagle3!.draftVocabSize} mapped by d2t); ` +
+        `the EAGLE-1/2 loaders (vLLM and SGLang llama_eagle.py) read one feature and score with the base lm_head. Use --format eagle3`,
+    );
+  }
   if (format === 'eagle' || format === 'eagle3') {
     throw new HeadExportError(
       `${format}: an EAGLE draft model is a transformer decoder layer over the base model's features and the token embeddings${format === 'eagle3' ? ' (EAGLE-3: features of three layers, a reduced draft vocabulary mapped by d2t)' : ''}; ` +
-        `of this package's head kinds (${HEAD_KINDS.join(', ')}) only eagle heads are one${format === 'eagle3' ? ', and they are EAGLE-1/2 heads, not EAGLE-3' : ''}, so ${c.kind} heads cannot be exported as ${format}. ` +
+        `of this package's head kinds (${HEAD_KINDS.join(', ')}) only ${format} heads are one${format === 'eagle3' ? ' (eagle heads are EAGLE-1/2 heads, not EAGLE-3: --format eagle)' : ''}, so ${c.kind} heads cannot be exported as ${format}. ` +
         `Medusa heads go to vllm-medusa or tgi-medusa, MLPSpeculator heads to mlp-speculator`,
     );
   }
@@ -120,7 +127,8 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
 interface Layout {
   file: string;
   config: Record<string, unknown>;
-  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Float tensors are stored as the export's dtype; integer tables carry their own. */
+  tensors: Map<string, { shape: number[]; data: Float32Array } | { shape: number[]; data: BigInt64Array | Int32Array; dtype: 'I64' } | { shape: number[]; data: Uint8Array; dtype: 'BOOL' }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +341,130 @@ function eagleLayout(c: HeadConfig, v: Map<string, Float32Array>, engine: EagleE
 }
 
 // ---------------------------------------------------------------------------------------------
+// EAGLE-3 draft model (eagle3.ts): a = fc [F_low; F_mid; F_high], one Llama decoder layer whose
+// q/k/v read u = [input_layernorm(e); hidden_norm(a)] (2·hidden wide) with residual a, a final
+// norm and its own lm_head over draft_vocab_size ids; draft id j scores base id j + d2t[j].
+// vLLM vllm/model_executor/models/llama_eagle3.py (Eagle3LlamaForCausalLM; "LlamaForCausalLMEagle3"
+//   maps to it in vllm/model_executor/models/registry.py, and vllm/transformers_utils/configs/eagle.py
+//   keeps an architecture ending in "Eagle3" for method eagle3): LlamaModel.fc = ReplicatedLinear(
+//   3·target_hidden_size, hidden_size, bias=False); its LlamaDecoderLayer 0 builds qkv_proj over
+//   2·hidden_size (bias only with attention_bias) and runs embeds = input_layernorm(embeds),
+//   residual = hidden_states, hidden_states = hidden_norm(hidden_states) (the norm first only with
+//   config norm_before_residual), torch.cat([embeds, hidden_states]), attention,
+//   post_attention_layernorm, the Llama MLP, then LlamaModel.norm. Eagle3LlamaForCausalLM
+//   .load_weights skips t2d, renames d2t to draft_id_to_target_id ([draft_vocab_size] torch.long),
+//   prefixes every name but lm_head with "model."; LlamaModel.load_weights renames "midlayer." to
+//   "layers.0." and stacks q/k/v_proj into qkv_proj, gate/up_proj into gate_up_proj; embed_tokens
+//   is read only if the file has one (else the target's). compute_logits: targets =
+//   arange(draft_vocab_size) + draft_id_to_target_id, logits_new[:, targets] = logits over
+//   vocab_size, -inf elsewhere: d2t holds offsets (base id − draft id), not base ids.
+// SGLang python/sglang/srt/models/llama_eagle3.py (EntryClass LlamaForCausalLMEagle3): fc =
+//   nn.Linear(3·target_hidden_size, hidden_size, bias=config "bias", default false); midlayer
+//   qkv_proj over 2·hidden_size without bias; forward residual = hidden_states, embeds =
+//   input_layernorm(embeds), hidden_states = hidden_norm(hidden_states), torch.cat([embeds,
+//   hidden_states]); norm; lm_head ParallelLMHead(draft_vocab_size, hidden_size) unless
+//   tie_word_embeddings; load_weights: d2t -> hot_token_id = d2t + arange (offsets again), t2d
+//   skipped, q/k/v and gate/up stacked, other names taken as given or under "model.".
+// Both put the token embedding first, as eagle3.ts's u = [rms(e)·input_norm ; rms(a)·hidden_norm].
+//
+// Which base layers feed fc. This package's featureLayers l name the INPUT of base layer l
+// (model.ts forward's capture: the hidden state after layer l−1; l = 0 is the embeddings).
+//   vLLM vllm/v1/worker/gpu_model_runner.py (_get_eagle3_aux_layers_from_config) reads the draft
+//   config.json's top-level eagle_aux_hidden_state_layer_ids (forks also eagle_config's) into
+//   set_aux_hidden_state_layers; vllm/model_executor/models/llama.py LlamaModel.forward appends
+//   hidden_states + residual before running layer idx when idx is listed: the input of layer idx,
+//   so vLLM's ids are ours unchanged. Its default get_eagle3_aux_hidden_state_layers is
+//   (2, L // 2, L − 3), that of config.ts defaultFeatureLayers when L ≥ 7.
+//   SGLang python/sglang/srt/model_executor/model_runner.py reads eagle_config
+//   .eagle_aux_hidden_state_layer_ids only, and llama.py set_eagle3_layers_to_capture sets
+//   layers_to_capture = [id + 1 for id] ("for the ith layer, it takes the output of the (i-1)th
+//   layer"): its ids name the OUTPUT of layer id, ours minus one (−1 for the embeddings, which
+//   it then captures as the input of layer 0); its default [2, L // 2, L − 3] is taken as inputs,
+//   as vLLM's.
+// config.json holds both, each in its engine's numbering.
+
+/** Our eagle3.* names -> the draft model's, in file order (d2t and t2d besides). */
+const EAGLE3_NAMES: ReadonlyArray<[string, string]> = [
+  ['fc.weight', 'fc.weight'],
+  ['input_norm', 'midlayer.input_layernorm.weight'],
+  ['hidden_norm', 'midlayer.hidden_norm.weight'],
+  ['wq', 'midlayer.self_attn.q_proj.weight'],
+  ['wk', 'midlayer.self_attn.k_proj.weight'],
+  ['wv', 'midlayer.self_attn.v_proj.weight'],
+  ['wo', 'midlayer.self_attn.o_proj.weight'],
+  ['ffn_norm', 'midlayer.post_attention_layernorm.weight'],
+  ['w1', 'midlayer.mlp.gate_proj.weight'],
+  ['w3', 'midlayer.mlp.up_proj.weight'],
+  ['w2', 'midlayer.mlp.down_proj.weight'],
+  ['norm', 'norm.weight'],
+  ['lm_head', 'lm_head.weight'],
+];
+
+/** The EAGLE-3 draft model's tensors and their shapes (d2t [draftVocabSize] int64, t2d [vocab] bool). */
+export function eagle3EngineShapes(dim: number, vocabSize: number, e: Eagle3Config): Map<string, number[]> {
+  const ours = eagle3Shapes(dim, e);
+  const shapes = new Map<string, number[]>();
+  for (const [o, theirs] of EAGLE3_NAMES) shapes.set(theirs, ours.get(`eagle3.${o}`)!);
+  shapes.set('d2t', [e.draftVocabSize]);
+  shapes.set('t2d', [vocabSize]);
+  return shapes;
+}
+
+/** config.json rope_scaling (transformers' keys) for the base model's layer 0, or null for plain rope_theta. */
+function hfRopeScaling(s: RopeScaling | null): Record<string, unknown> | null {
+  if (!s) return null;
+  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  if (s.type === 'dynamic') return { rope_type: 'dynamic', factor: s.factor, original_max_position_embeddings: s.originalMaxPositions };
+  return { rope_type: 'llama3', factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalMaxPositions };
+}
+
+function eagle3Layout(c: HeadConfig, v: Map<string, Float32Array>, base: LlamaConfig): Layout {
+  const e = c.eagle3!;
+  const dim = c.dim;
+  // q/k read u [2·dim]: their rows turn by the base model's RoPE layout, the engines' by rotate-half
+  const half = (w: Float32Array, heads: number) => (base.ropeLayout === 'interleaved' ? permuteInterleavedToHalf(w, heads, e.headDim, 2 * dim) : w);
+  const tensors: Layout['tensors'] = new Map();
+  const shapes = eagle3EngineShapes(dim, c.vocabSize, e);
+  for (const [ours, theirs] of EAGLE3_NAMES) {
+    const w = v.get(`eagle3.${ours}`)!;
+    tensors.set(theirs, { shape: shapes.get(theirs)!, data: ours === 'wq' ? half(w, e.nHeads) : ours === 'wk' ? half(w, e.nKvHeads) : w });
+  }
+  // d2t: our base ids -> the engines' offsets, base id − draft id; t2d marks the base ids drafted
+  const ids = v.get('eagle3.d2t')!;
+  const t2d = new Uint8Array(c.vocabSize);
+  ids.forEach((id) => (t2d[id] = 1));
+  tensors.set('d2t', { shape: [e.draftVocabSize], data: BigInt64Array.from(ids, (id, j) => BigInt(id - j)), dtype: 'I64' });
+  tensors.set('t2d', { shape: [c.vocabSize], data: t2d, dtype: 'BOOL' });
+  const a = layerAttention(base, 0); // the head turns by layer 0's RoPE (eagle3.ts)
+  const config: Record<string, unknown> = {
+    architectures: ['LlamaForCausalLMEagle3'],
+    model_type: 'llama',
+    hidden_size: dim,
+    intermediate_size: e.hiddenDim,
+    num_hidden_layers: 1,
+    num_attention_heads: e.nHeads,
+    num_key_value_heads: e.nKvHeads,
+    head_dim: e.headDim,
+    hidden_act: 'silu',
+    rms_norm_eps: base.normEps,
+    rope_theta: a.ropeTheta,
+    max_position_embeddings: base.maxSeqLen,
+    vocab_size: c.vocabSize,
+    draft_vocab_size: e.draftVocabSize,
+    target_hidden_size: dim,
+    tie_word_embeddings: false,
+    attention_bias: false,
+    norm_before_residual: false,
+    // vLLM: inputs of these base layers (ours); SGLang: outputs of these, i.e. ours minus one
+    eagle_aux_hidden_state_layer_ids: [...e.featureLayers],
+    eagle_config: { eagle_aux_hidden_state_layer_ids: e.featureLayers.map((l) => l - 1), use_aux_hidden_state: true },
+  };
+  const scaling = hfRopeScaling(a.ropeScaling);
+  if (scaling) config.rope_scaling = scaling;
+  return { file: 'model.safetensors', config, tensors };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Import: files in those layouts back to this package's config and parameter names.
 
 /** The layouts readEngineHead recognises. */
@@ -371,18 +503,14 @@ export function readEngineHead(base: HeadBase, tensors: Map<string, SafetensorsT
   const layout = detectLayout(tensors.keys());
   if (!layout) {
     throw new HeadCheckpointError(
-      `${file}: neither a hydra-ts heads file nor a layout of a serving engine (vLLM blocks.{i}.layers.{j}.weight, TGI/FasterDecoding {i}.{j}.linear.weight, MLPSpeculator speculator.emb.{i}.weight, EAGLE fc.weight + layers.0.*); its tensors: ${[...tensors.keys()].slice(0, 6).join(', ')}`,
-    );
-  }
-  if (layout === 'eagle3') {
-    throw new HeadCheckpointError(
-      `${file}: an EAGLE-3 draft model (d2t / t2d vocabulary maps or midlayer.* tensors: fused features of three base layers, a reduced draft vocabulary); this package's eagle heads are EAGLE-1/2 (one layer over the final feature, the whole vocabulary)`,
+      `${file}: neither a hydra-ts heads file nor a layout of a serving engine (vLLM blocks.{i}.layers.{j}.weight, TGI/FasterDecoding {i}.{j}.linear.weight, MLPSpeculator speculator.emb.{i}.weight, EAGLE fc.weight + layers.0.*, EAGLE-3 fc.weight + midlayer.* + d2t); its tensors: ${[...tensors.keys()].slice(0, 6).join(', ')}`,
     );
   }
   const reader = new TensorReader(tensors, file, base);
   const cfg = config ?? {};
   if (layout === 'mlp-speculator') return { layout, ...readSpeculator(reader, cfg, base, file) };
   if (layout === 'eagle') return { layout, ...readEagle(reader, cfg, base, file) };
+  if (layout === 'eagle3') return { layout, ...readEagle3(reader, cfg, base, file) };
   const medusa = layout === 'vllm-medusa' ? readVllmMedusa(reader, cfg, base, file) : readTgiMedusa(reader, cfg, base, file);
   return { layout, ...medusaOutputs(medusa, base, baseOutput, file) };
 }
@@ -624,5 +752,109 @@ function readEagle(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase
     values.set(`eagle.${ours}`, ours === 'wq' ? interleaved(w, nHeads) : ours === 'wk' ? interleaved(w, nKvHeads) : w);
   }
   const config: HeadConfig = { kind: 'eagle', numHeads: EAGLE_DEFAULT_DEPTH, layers: 1, dim: b.dim, vocabSize: b.vocabSize, sharedOutput: true, prefix: null, eagle };
+  return { config, values };
+}
+
+/** The aux layer ids of an EAGLE-3 config.json as this package's featureLayers (see eagle3Layout), or null when it names none. */
+function eagle3FeatureLayers(cfg: Record<string, unknown>, file: string): unknown[] | null {
+  const ids = (v: unknown, field: string): unknown[] | null => {
+    if (v === undefined || v === null) return null;
+    if (!Array.isArray(v)) throw new HeadCheckpointError(`${file}: config.json ${field} = ${JSON.stringify(v)}, expected an array of base layer ids`);
+    return v;
+  };
+  const vllm = ids(cfg.eagle_aux_hidden_state_layer_ids, 'eagle_aux_hidden_state_layer_ids'); // inputs of these layers: ours
+  const nested = cfg.eagle_config !== null && typeof cfg.eagle_config === 'object' ? (cfg.eagle_config as Record<string, unknown>) : {};
+  if (nested.use_aux_hidden_state === false) throw new HeadCheckpointError(`${file}: config.json eagle_config.use_aux_hidden_state = false: a draft model over the last hidden state alone, not over three base layers' features as an eagle3 head`);
+  const sglang = ids(nested.eagle_aux_hidden_state_layer_ids, 'eagle_config.eagle_aux_hidden_state_layer_ids'); // outputs of these layers: ours minus one
+  const fromSglang = sglang?.map((l) => (typeof l === 'number' ? l + 1 : l)) ?? null;
+  if (vllm && fromSglang && JSON.stringify(vllm) !== JSON.stringify(fromSglang)) {
+    throw new HeadCheckpointError(
+      `${file}: config.json eagle_aux_hidden_state_layer_ids = ${JSON.stringify(vllm)} (vLLM: inputs of these base layers) and eagle_config.eagle_aux_hidden_state_layer_ids = ${JSON.stringify(sglang)} (SGLang: outputs of these, i.e. inputs of ${JSON.stringify(fromSglang)}) name different layers, expected the same layers in the two numberings`,
+    );
+  }
+  return vllm ?? fromSglang;
+}
+
+/** The aux layers both engines capture when config.json names none: inputs of (2, L // 2, L − 3). */
+function defaultAuxLayers(nLayers: number): number[] {
+  return [2, Math.floor(nLayers / 2), nLayers - 3];
+}
+
+/** An EAGLE-3 draft model (see eagle3Layout) as an eagle3 head over `base`, its layer in the base model's RoPE layout. */
+function readEagle3(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase, file: string): { config: HeadConfig; values: Map<string, Float32Array> } {
+  const b = base.config;
+  checkBaseField(cfg, 'hidden_size', b.dim, 'dim', file);
+  checkBaseField(cfg, 'target_hidden_size', b.dim, 'dim', file); // fc reads three base features of this width
+  checkBaseField(cfg, 'vocab_size', b.vocabSize, 'vocabSize', file);
+  const layers = configInt(cfg, 'num_hidden_layers', file, 1);
+  if (layers !== 1) throw new HeadCheckpointError(`${file}: config.json num_hidden_layers = ${layers}, expected 1: an eagle3 head is one draft layer (midlayer)`);
+  if (cfg.norm_before_residual === true) {
+    throw new HeadCheckpointError(`${file}: config.json norm_before_residual = true: the layer's residual would be hidden_norm(a), an eagle3 head's (eagle3.ts, and SGLang's) is a itself; expected false or absent`);
+  }
+  if (cfg.tie_word_embeddings === true) throw new HeadCheckpointError(`${file}: config.json tie_word_embeddings = true: lm_head would be embed_tokens (SGLang), expected false: an eagle3 head scores with its own lm_head over the draft vocabulary`);
+  if (cfg.attention_bias === true || r.has('midlayer.self_attn.q_proj.bias')) throw new HeadCheckpointError(`${file}: q/k/v projections with biases (attention_bias) are not supported: an eagle3 head's layer has none`);
+  if (cfg.bias === true || r.has('fc.bias')) throw new HeadCheckpointError(`${file}: fc with a bias (config.json bias, fc.bias) is not supported: an eagle3 head's fc has none, as vLLM's`);
+  // the engines embed with the target's embed_tokens when the file has none; a copy here is not read
+  const known = new Set([...EAGLE3_NAMES.map(([, theirs]) => theirs), 'd2t', 't2d', 'embed_tokens.weight']);
+  for (const n of r.names()) {
+    if (!known.has(n)) {
+      throw new HeadCheckpointError(`${file}: unexpected tensor ${n}: not part of an EAGLE-3 Llama draft model (fc.weight, midlayer.{input_layernorm,hidden_norm,post_attention_layernorm}.weight, midlayer.self_attn.{q,k,v,o}_proj.weight, midlayer.mlp.{gate,up,down}_proj.weight, norm.weight, lm_head.weight, d2t, t2d)`);
+    }
+  }
+  // RoPE and the norms' eps are the base model's (eagle3.ts): another in the file is another head
+  const a = layerAttention(b, 0);
+  const theta = configNumber(cfg, 'rope_theta', file, 10000); // transformers' LlamaConfig default
+  if (theta !== a.ropeTheta) throw new HeadMismatchError(`${file}: config.json rope_theta = ${theta}: a draft layer turning by rope_theta ${theta}, the base model's layer 0 turns by ${a.ropeTheta}`);
+  const given = cfg.rope_scaling ?? null;
+  const scaling = given !== null && typeof given === 'object' && (given as { rope_type?: unknown }).rope_type === 'default' ? null : given;
+  const want = hfRopeScaling(a.ropeScaling);
+  if (JSON.stringify(scaling) !== JSON.stringify(want)) {
+    throw new HeadMismatchError(`${file}: config.json rope_scaling = ${JSON.stringify(scaling)}, the base model's layer 0 has ${JSON.stringify(want)}: an eagle3 head turns by the base model's RoPE`);
+  }
+  const eps = configNumber(cfg, 'rms_norm_eps', file, 1e-6); // transformers' LlamaConfig default
+  if (eps !== b.normEps) throw new HeadMismatchError(`${file}: config.json rms_norm_eps = ${eps}: a draft layer of eps ${eps}, the base model has normEps ${b.normEps}`);
+  // the draft layer's attention shape is its own (Eagle3Config), as long as RoPE and grouped attention can run it
+  const nHeads = configInt(cfg, 'num_attention_heads', file, b.nHeads);
+  const nKvHeads = configInt(cfg, 'num_key_value_heads', file, nHeads);
+  const headDim = configInt(cfg, 'head_dim', file, Math.floor(b.dim / nHeads));
+  if (nHeads % nKvHeads !== 0) throw new HeadCheckpointError(`${file}: config.json num_attention_heads = ${nHeads}, num_key_value_heads = ${nKvHeads}, expected a multiple of the key/value heads`);
+  if (headDim % 2 !== 0) throw new HeadCheckpointError(`${file}: config.json head_dim = ${headDim}, expected an even number (RoPE turns pairs)`);
+  const draftVocabSize = configInt(cfg, 'draft_vocab_size', file, r.shape('lm_head.weight')?.[0] ?? b.vocabSize); // vLLM: vocab_size when absent
+  if (draftVocabSize > b.vocabSize) throw new HeadMismatchError(`${file}: config.json draft_vocab_size = ${draftVocabSize}: a draft vocabulary larger than the base model's vocabSize ${b.vocabSize}`);
+  const featureLayers = checkFeatureLayers(
+    eagle3FeatureLayers(cfg, file) ?? defaultAuxLayers(b.nLayers),
+    b.nLayers,
+    `${file}: config.json eagle_aux_hidden_state_layer_ids (in this package's numbering, a base model of ${b.nLayers} layers)`,
+    (m) => new HeadMismatchError(m),
+  );
+  const hiddenDim = configInt(cfg, 'intermediate_size', file, r.shape('midlayer.mlp.gate_proj.weight')?.[0] ?? b.hiddenDim);
+  const eagle3: Eagle3Config = { nHeads, nKvHeads, headDim, hiddenDim, featureLayers, draftVocabSize };
+  const expected = eagle3EngineShapes(b.dim, b.vocabSize, eagle3);
+  const values = new Map<string, Float32Array>();
+  const interleaved = (w: Float32Array, heads: number) => (b.ropeLayout === 'interleaved' ? permuteHalfToInterleaved(w, heads, headDim, 2 * b.dim) : w);
+  for (const [ours, theirs] of EAGLE3_NAMES) {
+    // fc reads three base features and writes the layer's width, lm_head reads that width: the base model's dim, else a HeadMismatchError
+    const shape: Array<number | 'dim'> = ours === 'fc.weight' ? ['dim', 3 * b.dim] : ours === 'lm_head' ? [draftVocabSize, 'dim'] : expected.get(theirs)!;
+    const w = r.get(theirs, shape);
+    values.set(`eagle3.${ours}`, ours === 'wq' ? interleaved(w, nHeads) : ours === 'wk' ? interleaved(w, nKvHeads) : w);
+  }
+  // d2t: offsets (draft id j scores base id j + d2t[j]) back to our base ids; without one, the identity (vLLM's zeros)
+  const offsets = r.has('d2t') ? r.get('d2t', [draftVocabSize]) : new Float32Array(draftVocabSize);
+  const ids = Float32Array.from(offsets, (o, j) => o + j);
+  ids.forEach((id, j) => {
+    if (!Number.isInteger(offsets[j]) || id < 0 || id >= b.vocabSize) {
+      throw new HeadCheckpointError(`${file}: d2t[${j}] = ${offsets[j]}: draft id ${j} would score base id ${id}, expected an integer offset to a base id in [0, ${b.vocabSize})`);
+    }
+    if (j > 0 && !(id > ids[j - 1])) throw new HeadCheckpointError(`${file}: d2t[${j}] = ${offsets[j]}: draft id ${j} scores base id ${id} after ${ids[j - 1]}, expected strictly increasing base ids`);
+  });
+  if (r.has('t2d')) {
+    const t2d = r.get('t2d', ['vocab']);
+    const drafted = new Set(ids);
+    t2d.forEach((x, v) => {
+      if ((x !== 0) !== drafted.has(v)) throw new HeadCheckpointError(`${file}: t2d[${v}] = ${x !== 0}, yet d2t maps ${drafted.has(v) ? 'a draft id' : 'no draft id'} to base id ${v}, expected t2d to mark exactly d2t's base ids`);
+    });
+  }
+  values.set('eagle3.d2t', ids);
+  const config: HeadConfig = { kind: 'eagle3', numHeads: EAGLE_DEFAULT_DEPTH, layers: 1, dim: b.dim, vocabSize: b.vocabSize, sharedOutput: false, prefix: null, eagle3 };
   return { config, values };
 }

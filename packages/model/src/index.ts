@@ -13,7 +13,7 @@ export type { Tokenizer, EncodeOptions, StreamDecoder, ChatMessage, ChatTemplate
 export { Llama2cTokenizer } from './llama2c-tokenizer';
 export type { HfTokenizerOptions } from './hf-tokenizer';
 export { HfTokenizer } from './hf-tokenizer';
-export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile, SafetensorsInput } from './safetensors';
+export type { SafetensorsDType, SafetensorsTensor, SafetensorsFile, SafetensorsInput, SafetensorsWriteDType } from './safetensors';
 export { parseSafetensors, serializeSafetensors, f16ToF32, f32ToF16, bf16ToF32, f32ToBf16 } from './safetensors';
 export { parseHfConfig, hfTensorsToCheckpoint, loadHfCheckpoint } from './hf';
 export { convertLlama2cToHf, permuteInterleavedToHalf, permuteHalfToInterleaved, hfConfigJson, llama2cTokenizerJson, llama2cTokenizerConfigJson } from './convert';

@@ -118,8 +118,47 @@ describe('parseSafetensors', () => {
     expect(() => parseSafetensors(bytes, 'f.st')).toThrow(message);
   });
 
+  it('writes I64 (from Int32Array or BigInt64Array) and BOOL, little-endian, and reads them back as numbers', () => {
+    const bytes = serializeSafetensors(new Map([
+      ['d2t', { shape: [4], data: Int32Array.from([0, -3, 7, 2 ** 31 - 1]), dtype: 'I64' as const }],
+      ['big', { shape: [2], data: BigInt64Array.from([2n ** 53n, -(2n ** 40n)]), dtype: 'I64' as const }],
+      ['t2d', { shape: [5], data: Uint8Array.from([1, 0, 0, 1, 1]), dtype: 'BOOL' as const }],
+      ['w', { shape: [1], data: Float32Array.from([0.5]) }],
+    ]));
+    // the bytes as the format defines them, read independently of parseSafetensors
+    const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
+    expect(header.d2t).toEqual({ dtype: 'I64', shape: [4], data_offsets: [0, 32] });
+    expect(header.big).toEqual({ dtype: 'I64', shape: [2], data_offsets: [32, 48] });
+    expect(header.t2d).toEqual({ dtype: 'BOOL', shape: [5], data_offsets: [48, 53] });
+    const data = new DataView(bytes.buffer, 8 + headerLen);
+    expect([0, 1, 2, 3].map((i) => data.getBigInt64(8 * i, true))).toEqual([0n, -3n, 7n, 2n ** 31n - 1n]);
+    expect([...bytes.subarray(8 + headerLen + 48, 8 + headerLen + 53)]).toEqual([1, 0, 0, 1, 1]);
+    const back = parseSafetensors(bytes);
+    expect(back.tensors.get('d2t')).toEqual({ dtype: 'I64', shape: [4], data: Float32Array.from([0, -3, 7, 2 ** 31 - 1]) });
+    expect([...back.tensors.get('big')!.data]).toEqual([2 ** 53, -(2 ** 40)]);
+    expect(back.tensors.get('t2d')).toEqual({ dtype: 'BOOL', shape: [5], data: Float32Array.from([1, 0, 0, 1, 1]) });
+  });
+
+  it('an I64 or U64 value outside ±2^53 is a SafetensorsError naming the tensor and the value', () => {
+    const i64 = new Uint8Array(16);
+    new DataView(i64.buffer).setBigInt64(8, 2n ** 53n + 1n, true);
+    const file = handMade({ ok: { dtype: 'I64', shape: [1], data_offsets: [0, 8] }, offsets: { dtype: 'I64', shape: [1], data_offsets: [8, 16] } }, i64);
+    expect(() => parseSafetensors(file, 'f.st')).toThrow(SafetensorsError);
+    expect(() => parseSafetensors(file, 'f.st')).toThrow(/f\.st: tensor "offsets"\[0\] = 9007199254740993 \(I64\): outside ±2\^53/);
+    const neg = new Uint8Array(8);
+    new DataView(neg.buffer).setBigInt64(0, -(2n ** 60n), true);
+    expect(() => parseSafetensors(handMade({ d: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, neg), 'f.st')).toThrow(/tensor "d"\[0\] = -1152921504606846976 \(I64\)/);
+    const u64 = new Uint8Array(8).fill(0xff);
+    expect(() => parseSafetensors(handMade({ u: { dtype: 'U64', shape: [1], data_offsets: [0, 8] } }, u64), 'f.st')).toThrow(/tensor "u"\[0\] = 18446744073709551615 \(U64\)/);
+  });
+
   it('refuses to write what it cannot represent', () => {
     expect(() => serializeSafetensors({ a: { shape: [3], data: new Float32Array(2) } })).toThrow(/shape \[3\] does not match 2 values/);
+    expect(() => serializeSafetensors({ a: { shape: [2], data: new Float32Array(2), dtype: 'I64' } })).toThrow(/tensor "a": dtype I64 with Float32Array data, expected Int32Array or BigInt64Array for I64/);
+    expect(() => serializeSafetensors({ a: { shape: [2], data: Uint8Array.from([0, 2]), dtype: 'BOOL' } })).toThrow(/tensor "a": BOOL value \[1\] = 2, expected 0 or 1/);
+    expect(() => serializeSafetensors({ a: { shape: [2], data: new Int32Array(2), dtype: 'BOOL' } })).toThrow(/dtype BOOL with Int32Array data, expected Uint8Array of 0 and 1/);
+    expect(() => serializeSafetensors({ a: { shape: [2], data: new Float32Array(2), dtype: 'F64' as 'F32' } })).toThrow(/cannot write dtype F64, expected F32, F16, BF16, I32, I64, BOOL/);
     expect(() => serializeSafetensors({ __metadata__: { shape: [0], data: new Float32Array(0) } })).toThrow(SafetensorsError);
   });
 });

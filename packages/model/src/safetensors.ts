@@ -24,13 +24,29 @@ export interface SafetensorsFile {
   tensors: Map<string, SafetensorsTensor>;
 }
 
-/** A tensor to write: float32 values, stored as `dtype` (default F32). */
+/** The dtypes serializeSafetensors writes. */
+export type SafetensorsWriteDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'BOOL';
+
+/**
+ * A tensor to write: float32 values stored as `dtype` (default F32), or integers: Int32Array for
+ * 'I32', Int32Array or BigInt64Array for 'I64' (an EAGLE-3 draft model's d2t offsets), Uint8Array
+ * of 0 / 1 for 'BOOL' (its t2d).
+ */
 export interface SafetensorsInput {
   shape: number[];
-  /** Int32Array with dtype 'I32' (integer tables such as an EAGLE-3 head's d2t). */
-  data: Float32Array | Int32Array;
-  dtype?: 'F32' | 'F16' | 'BF16' | 'I32';
+  data: Float32Array | Int32Array | BigInt64Array | Uint8Array;
+  dtype?: SafetensorsWriteDType;
 }
+
+/** The data each written dtype takes. */
+const WRITE_DATA: Record<SafetensorsWriteDType, { types: Array<{ name: string; is: (d: unknown) => boolean }>; what: string }> = {
+  F32: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
+  F16: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
+  BF16: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
+  I32: { types: [{ name: 'Int32Array', is: (d) => d instanceof Int32Array }], what: 'Int32Array exactly' },
+  I64: { types: [{ name: 'Int32Array', is: (d) => d instanceof Int32Array }, { name: 'BigInt64Array', is: (d) => d instanceof BigInt64Array }], what: 'Int32Array or BigInt64Array' },
+  BOOL: { types: [{ name: 'Uint8Array', is: (d) => d instanceof Uint8Array }], what: 'Uint8Array of 0 and 1' },
+};
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -84,7 +100,15 @@ export function f32ToBf16(x: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-function convert(view: DataView, start: number, count: number, dtype: SafetensorsDType): Float32Array {
+/** A 64-bit integer as a number: exact within ±2^53 (and as float32 data within ±2^24, enough for token ids), an error naming the tensor past that. */
+const LIMIT_64 = 2n ** 53n;
+
+function exactInteger(v: bigint, name: string, i: number, dtype: SafetensorsDType): number {
+  if (v > LIMIT_64 || v < -LIMIT_64) throw new SafetensorsError(`${name}[${i}] = ${v} (${dtype}): outside ±2^53, past the integers a number holds exactly`);
+  return Number(v);
+}
+
+function convert(view: DataView, start: number, count: number, dtype: SafetensorsDType, name: string): Float32Array {
   const out = new Float32Array(count);
   const size = ITEM_SIZE[dtype];
   for (let i = 0, o = start; i < count; i++, o += size) {
@@ -93,11 +117,11 @@ function convert(view: DataView, start: number, count: number, dtype: Safetensor
       case 'F64': out[i] = view.getFloat64(o, true); break;
       case 'F16': out[i] = f16ToF32(view.getUint16(o, true)); break;
       case 'BF16': out[i] = bf16ToF32(view.getUint16(o, true)); break;
-      case 'I64': out[i] = Number(view.getBigInt64(o, true)); break;
+      case 'I64': out[i] = exactInteger(view.getBigInt64(o, true), name, i, dtype); break;
       case 'I32': out[i] = view.getInt32(o, true); break;
       case 'I16': out[i] = view.getInt16(o, true); break;
       case 'I8': out[i] = view.getInt8(o); break;
-      case 'U64': out[i] = Number(view.getBigUint64(o, true)); break;
+      case 'U64': out[i] = exactInteger(view.getBigUint64(o, true), name, i, dtype); break;
       case 'U32': out[i] = view.getUint32(o, true); break;
       case 'U16': out[i] = view.getUint16(o, true); break;
       case 'U8': out[i] = view.getUint8(o); break;
@@ -187,7 +211,7 @@ export function parseSafetensors(bytes: Uint8Array, name = 'safetensors'): Safet
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
     const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: convert(view, dataStart + e.begin, count, e.dtype) });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: convert(view, dataStart + e.begin, count, e.dtype, `${name}: tensor ${JSON.stringify(e.name)}`) });
   }
   return { metadata, tensors };
 }
@@ -204,11 +228,16 @@ export function serializeSafetensors(
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new SafetensorsError('tensor name "__metadata__" is reserved');
     const dtype = t.dtype ?? 'F32';
-    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'I32') {
-      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: cannot write dtype ${dtype}, expected F32, F16, BF16 or I32`);
+    if (!Object.hasOwn(WRITE_DATA, dtype)) {
+      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: cannot write dtype ${dtype}, expected ${Object.keys(WRITE_DATA).join(', ')}`);
     }
-    if ((dtype === 'I32') !== t.data instanceof Int32Array) {
-      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: dtype ${dtype} with ${t.data.constructor.name} data, expected Int32Array exactly for I32`);
+    const want = WRITE_DATA[dtype];
+    if (!want.types.some((k) => k.is(t.data))) {
+      throw new SafetensorsError(`tensor ${JSON.stringify(name)}: dtype ${dtype} with ${t.data?.constructor?.name ?? typeof t.data} data, expected ${want.what} for ${dtype}`);
+    }
+    if (dtype === 'BOOL') {
+      const bad = (t.data as Uint8Array).findIndex((b) => b > 1);
+      if (bad >= 0) throw new SafetensorsError(`tensor ${JSON.stringify(name)}: BOOL value [${bad}] = ${t.data[bad]}, expected 0 or 1`);
     }
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== t.data.length) {
@@ -231,11 +260,18 @@ export function serializeSafetensors(
   let o = 8 + head.length;
   for (const [, t] of list) {
     const dtype = t.dtype ?? 'F32';
-    for (let i = 0; i < t.data.length; i++) {
-      if (dtype === 'F32') { view.setFloat32(o, t.data[i], true); o += 4; }
-      else if (dtype === 'I32') { view.setInt32(o, t.data[i], true); o += 4; }
-      else if (dtype === 'F16') { view.setUint16(o, f32ToF16(t.data[i]), true); o += 2; }
-      else { view.setUint16(o, f32ToBf16(t.data[i]), true); o += 2; }
+    if (dtype === 'I64') {
+      const d = t.data as Int32Array | BigInt64Array;
+      for (let i = 0; i < d.length; i++, o += 8) view.setBigInt64(o, BigInt(d[i]), true);
+      continue;
+    }
+    const d = t.data as Float32Array | Int32Array | Uint8Array;
+    for (let i = 0; i < d.length; i++) {
+      if (dtype === 'F32') { view.setFloat32(o, d[i], true); o += 4; }
+      else if (dtype === 'I32') { view.setInt32(o, d[i], true); o += 4; }
+      else if (dtype === 'BOOL') { view.setUint8(o, d[i]); o += 1; }
+      else if (dtype === 'F16') { view.setUint16(o, f32ToF16(d[i]), true); o += 2; }
+      else { view.setUint16(o, f32ToBf16(d[i]), true); o += 2; }
     }
   }
   return out;

@@ -1,6 +1,7 @@
 // hydra export end to end, as a user runs it: the bundled Medusa heads out to vLLM's and TGI's
 // layouts, an EAGLE head out to vLLM's and SGLang's draft-model layout, straight back into hydra
-// generate (lossless), and heads no engine holds -> status 2.
+// generate (lossless), an EAGLE-3 head out to their EAGLE-3 layout and back, and heads no engine
+// holds -> status 2.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
+import { createHead, saveHead } from '@hydra-ts/heads';
+import { LlamaModel, parseSafetensors, serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 
 const BIN = fileURLToPath(new URL('../bin.ts', import.meta.url));
 const HEADS = fileURLToPath(new URL('../../../../models/stories260K/heads/', import.meta.url));
@@ -109,7 +111,41 @@ describe('hydra export', () => {
     }
   }, 240_000);
 
+  it('writes an EAGLE-3 head as the draft model vLLM and SGLang load (LlamaForCausalLMEagle3, d2t offsets); exporting that directory again gives the same bytes', async () => {
+    const model = await LlamaModel.load(path.join(HEADS, '..', 'stories260K.bin'), { tokenizer: 'tok512.bin' });
+    const head = await createHead(model, { kind: 'eagle3', numHeads: 4, featureLayers: [1, 2, 4], draftVocabSize: 300, seed: 3 });
+    const heads = path.join(dir, 'eagle3.safetensors');
+    writeFileSync(heads, await saveHead(head));
+    head.dispose();
+    model.dispose();
+    const out = path.join(dir, 'eagle3');
+    const r = await hydra('export', '--heads', heads, '--format', 'eagle3', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/an EAGLE-3 draft model for vLLM and SGLang: draft vocabulary 300 of 512, features of base layers 1, 2, 4/);
+    expect(r.stderr).not.toMatch(/TGI needs it/);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors']);
+    const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      architectures: ['LlamaForCausalLMEagle3'], model_type: 'llama', num_hidden_layers: 1, hidden_size: 64, target_hidden_size: 64, vocab_size: 512, draft_vocab_size: 300,
+      eagle_aux_hidden_state_layer_ids: [1, 2, 4], eagle_config: { eagle_aux_hidden_state_layer_ids: [0, 1, 3] },
+    });
+    const tensors = parseSafetensors(readFileSync(path.join(out, 'model.safetensors'))).tensors;
+    expect(tensors.get('d2t')).toMatchObject({ dtype: 'I64', shape: [300] });
+    expect([...tensors.get('d2t')!.data].every((o) => o === 0)).toBe(true); // createHead's draft vocabulary: the first 300 base ids
+    expect(tensors.get('t2d')).toMatchObject({ dtype: 'BOOL', shape: [512] });
+    expect(tensors.get('midlayer.self_attn.q_proj.weight')!.shape).toEqual([64, 128]);
+    const again = path.join(dir, 'eagle3-again');
+    const r2 = await hydra('export', '--heads', out, '--format', 'eagle3', '--out', again);
+    expect(r2.code, r2.stderr).toBe(0);
+    for (const f of ['config.json', 'model.safetensors']) expect(readFileSync(path.join(again, f)).equals(readFileSync(path.join(out, f))), f).toBe(true);
+    const bad = await hydra('export', '--heads', out, '--format', 'eagle', '--out', path.join(dir, 'never'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/HeadExportError: eagle: an eagle3 head is an EAGLE-3 draft model .*Use --format eagle3/);
+  }, 120_000);
+
   it.each([
+    [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle3'], /HeadExportError: eagle3: .*only eagle3 heads are one .*so medusa heads cannot be exported as eagle3/],
+    [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle3'], /HeadExportError: eagle3: .*eagle heads are EAGLE-1\/2 heads, not EAGLE-3: --format eagle\), so eagle heads cannot be exported as eagle3/],
     [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle'], /HeadExportError: eagle: this head's draft layer RMS-normalises its input g before attention/],
     [['--heads', path.join(HEADS, 'eagle.safetensors'), '--format', 'eagle', '--engine', 'tgi'], /--engine tgi: expected one of vllm, sglang/],
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'vllm-medusa', '--engine', 'vllm'], /--engine is an option of --format eagle/],

@@ -1,4 +1,5 @@
 // hydra export: draft heads -> the files a serving engine loads (vLLM, TGI, SGLang); see docs/serving.md.
+// Heads of a kind the format cannot hold are refused by exportHead (HeadExportError, status 2) saying why.
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EAGLE_ENGINES, ENGINE_FORMATS, exportHead, loadHead, type EagleEngine, type EngineFormat } from '@hydra-ts/heads';
@@ -38,10 +39,14 @@ export async function runExport(flags: ExportFlags): Promise<void> {
     writeFileSync(dest + '.tmp', bytes);
     renameSync(dest + '.tmp', dest);
   }
-  const what = flags.format === 'eagle' ? `an EAGLE draft model for ${engine ?? 'vllm'}` : `${head.config.kind}, ${head.config.numHeads} heads`;
+  const e3 = head.config.eagle3;
+  const what =
+    flags.format === 'eagle' ? `an EAGLE draft model for ${engine ?? 'vllm'}`
+    : flags.format === 'eagle3' && e3 ? `an EAGLE-3 draft model for vLLM and SGLang: draft vocabulary ${e3.draftVocabSize} of ${head.config.vocabSize}, features of base layers ${e3.featureLayers.join(', ')}`
+    : `${head.config.kind}, ${head.config.numHeads} heads`;
   process.stderr.write(`wrote ${[...files.keys()].join(', ')} (${what}) to ${flags.out} as ${flags.format}\n`);
   // TGI reads base_model_name_or_path; vLLM and SGLang take the target model on their command line
-  if (baseModel === undefined && flags.format !== 'vllm-medusa' && flags.format !== 'eagle') {
+  if (baseModel === undefined && flags.format !== 'vllm-medusa' && flags.format !== 'eagle' && flags.format !== 'eagle3') {
     process.stderr.write('note: no --base-model given, so config.json has no base_model_name_or_path; TGI needs it (add it, or export again with --base-model <hub id or path>)\n');
   }
   head.dispose();
