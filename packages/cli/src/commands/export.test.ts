@@ -141,7 +141,16 @@ describe('hydra export', () => {
     const bad = await hydra('export', '--heads', out, '--format', 'eagle', '--out', path.join(dir, 'never'));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/HeadExportError: eagle: an eagle3 head is an EAGLE-3 draft model .*Use --format eagle3/);
-  }, 120_000);
+    // generate runs the engine's directory as an eagle3 head: the same proposals as the file it came from, and the AR text
+    const prompt = ['--prompt', 'Once upon a time, a little dog', '--max-new-tokens', '24', '--json', '--tree', 'chain-3'];
+    const ar = JSON.parse((await hydra('generate', ...prompt.slice(0, 5))).stdout);
+    const native = JSON.parse((await hydra('generate', ...prompt, '--heads', heads)).stdout);
+    const engine = JSON.parse((await hydra('generate', ...prompt, '--decoder', 'eagle3', '--heads', out)).stdout);
+    expect(native.decoder).toBe('eagle3');
+    expect(native.tokenIds).toEqual(ar.tokenIds);
+    expect(engine.tokenIds).toEqual(ar.tokenIds);
+    expect(engine.steps).toBe(native.steps);
+  }, 180_000);
 
   it.each([
     [['--heads', path.join(HEADS, 'medusa.safetensors'), '--format', 'eagle3'], /HeadExportError: eagle3: .*only eagle3 heads are one .*so medusa heads cannot be exported as eagle3/],
