@@ -107,6 +107,7 @@ cli
   .option('--sampled-tokens <n>', 'sample only the first n new tokens at --temperature, then continue greedily (default: all sampled)')
   .option('--seed <s>', 'sequence i samples with seed + i', { default: 0 })
   .option('--prompts <file>', 'text (one prompt a line) or JSONL prompts, used in turn; default BOS alone')
+  .option('--chat', '--prompts holds conversations (ShareGPT JSON, MT-Bench or messages JSONL), rendered with the model\'s chat template')
   .option('--concurrency <n>', 'sequences sampled at once', { default: 8 })
   .option('--quiet', 'no progress bar')
   .option(...LOAD_FLAGS[0])

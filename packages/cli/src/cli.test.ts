@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Llama2cTokenizer } from '@hydra-ts/model';
+import { decodeTokenFile } from '@hydra-ts/train';
 import { writeStoriesChatModel } from '@hydra-ts/chat/testing';
 
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
@@ -170,6 +171,34 @@ describe('hydra chat', () => {
     expect(r.code).toBe(0);
     return JSON.parse(r.stdout);
   }
+
+  it('distill --chat renders ShareGPT conversations with the chat template: each sequence is the template ids and the base model\'s reply', async () => {
+    const prompts = path.join(dir, 'sharegpt.json');
+    const long = 'a very long question '.repeat(40);
+    writeFileSync(prompts, JSON.stringify([
+      { id: 'a', conversations: [{ from: 'human', value: 'Tell me about a cat.' }, { from: 'gpt', value: 'ignored' }] },
+      { id: 'b', conversations: [{ from: 'human', value: long }] },
+      { id: 'c', conversations: [{ from: 'human', value: 'Why is the sky blue?' }] },
+    ]));
+    const out = path.join(dir, 'chat-corpus.bin');
+    const r = await hydra('distill', '--model', chatModel, '--chat', '--prompts', prompts, '--out', out, '--sequences', '4', '--length', '48', '--temperature', '0', '--quiet');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/chat prompts: 3 conversations from .*sharegpt\.json through the chat template; 2 leave 8\+ of --length 48 tokens for the reply/);
+    const corpus = decodeTokenFile(new Uint8Array(readFileSync(out)), out);
+    expect(corpus.sequences).toHaveLength(4);
+    const templates = ['Tell me about a cat.', 'Why is the sky blue?'].map((q) => tok512.encode(`user:\n${q}\nassistant:\n`, { bos: true }));
+    corpus.sequences.forEach((s, i) => {
+      const t = templates[i % 2]; // the prompts in turn
+      expect(Array.from(s.subarray(0, t.length)), `sequence ${i}`).toEqual(t);
+      expect(s.length).toBe(48);
+    });
+    const bad = await hydra('distill', '--model', chatModel, '--chat', '--out', out);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--chat needs --prompts <file> of conversations/);
+    const none = await hydra('distill', '--model', chatModel, '--chat', '--prompts', prompts, '--out', out, '--length', '12', '--quiet');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no rendered conversation fits --length 12 with 8 reply tokens \(the shortest is \d+ tokens\); raise --length/);
+  }, 180_000);
 
   it('--messages --json: the template ids, the reply, and the same tokens with Hydra++ in fewer steps', async () => {
     const ar = await chatJson(undefined, '--messages', messagesFile, '--max-tokens', '32');
