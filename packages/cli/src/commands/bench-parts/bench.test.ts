@@ -201,7 +201,7 @@ describe('bad options', () => {
   });
 
   it('throws typed errors naming the option', () => {
-    expect(() => planBench({ prompts, decoders: 'ar,eagle3' })).toThrow(/--decoder eagle3/);
+    expect(() => planBench({ prompts, decoders: 'ar,eagle4' })).toThrow(/--decoder eagle4: expected one of ar, medusa, hydra, hydra\+\+, eagle, eagle3/);
     expect(() => planBench({ prompts, decoders: 'ar,eagle', replay: true })).toThrow(/--replay: no recorded acceptance rates for eagle heads/);
     expect(() => planBench({ prompts, decoders: 'ar,ar' })).toThrow(/twice/);
     expect(() => planBench({ prompts, maxNewTokens: '0' })).toThrow(/--max-new-tokens 0/);
