@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const from = path.resolve(here, '../../models/stories260K');
 const to = path.join(here, 'stories260K');
-const FILES = ['stories260K.bin', 'tok512.bin', 'LICENSE', 'README.md', 'heads/README.md', 'heads/medusa.safetensors', 'heads/hydra.safetensors', 'heads/hydra-pp.safetensors', 'heads/eagle.safetensors', 'heads/eagle-vllm.safetensors'];
+const FILES = ['stories260K.bin', 'tok512.bin', 'LICENSE', 'README.md', 'heads/README.md', 'heads/medusa.safetensors', 'heads/hydra.safetensors', 'heads/hydra-pp.safetensors', 'heads/eagle.safetensors', 'heads/eagle-vllm.safetensors', 'heads/eagle3.safetensors'];
 
 mkdirSync(path.join(to, 'heads'), { recursive: true });
 for (const name of FILES) {
