@@ -15,4 +15,5 @@ export const heads = {
   hydra: headsDir + 'hydra.safetensors',
   'hydra++': headsDir + 'hydra-pp.safetensors',
   eagle: headsDir + 'eagle.safetensors',
+  eagle3: headsDir + 'eagle3.safetensors',
 };
