@@ -132,11 +132,14 @@ function rmsnormCpu(x: Float64Array, w: Float32Array, eps: number): Float64Array
   return x.map((xi, i) => xi * r * w[i]);
 }
 
-/** Rotates each head's pairs of x (in place) by pos·θ^(−2i/headDim): (2i, 2i+1) interleaved, (i, i + headDim/2) half. */
-function ropeCpu(x: Float64Array, heads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half'): void {
+/**
+ * Rotates each head's pairs of x (in place) by pos·θ^(−2i/headDim), or pos·freqs[i] for a scaled
+ * RoPE: (2i, 2i+1) interleaved, (i, i + headDim/2) half.
+ */
+function ropeCpu(x: Float64Array, heads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half', freqs?: ArrayLike<number>): void {
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < headDim / 2; i++) {
-      const angle = pos * theta ** ((-2 * i) / headDim);
+      const angle = pos * (freqs ? freqs[i] : theta ** ((-2 * i) / headDim));
       const a = h * headDim + (layout === 'interleaved' ? 2 * i : i);
       const b = layout === 'interleaved' ? a + 1 : a + headDim / 2;
       const [x0, x1] = [x[a], x[b]];
@@ -216,13 +219,13 @@ export function eagleProposeCpu(c: HeadConfig, v: Values, embeddings: Float32Arr
  *   o = a + Wo attn,  m = o + W2 (silu(W1 n) ⊙ W3 n), n = rms(o) · ffn_norm,
  *   logits = lm_head (rms(m) · norm) over the draft vocabulary (base token = d2t[argmax]).
  * Each row attends to every row before it and itself. `features` [L, 3·dim] are F_0..F_{L-1};
- * `rope` the base model's theta, layout and eps. Returns path.length + 1 rows [draftVocabSize].
+ * `rope` the base model's theta, layout, eps and (for a scaled RoPE) its frequencies. Returns path.length + 1 rows [draftVocabSize].
  */
 export function eagle3LogitsCpu(
   c: HeadConfig,
   v: Values,
   embeddings: Float32Array,
-  rope: { theta: number; layout: 'interleaved' | 'half'; eps: number },
+  rope: { theta: number; layout: 'interleaved' | 'half'; eps: number; freqs?: ArrayLike<number> },
   features: Float32Array,
   context: readonly number[],
   root: number,
@@ -242,8 +245,8 @@ export function eagle3LogitsCpu(
     u.set(rmsnormCpu(a, get('hidden_norm'), rope.eps), dim);
     const q = matvec(get('wq'), u, qDim, 2 * dim);
     const k = matvec(get('wk'), u, kvDim, 2 * dim);
-    ropeCpu(q, s.nHeads, s.headDim, pos, rope.theta, rope.layout);
-    ropeCpu(k, s.nKvHeads, s.headDim, pos, rope.theta, rope.layout);
+    ropeCpu(q, s.nHeads, s.headDim, pos, rope.theta, rope.layout, rope.freqs);
+    ropeCpu(k, s.nKvHeads, s.headDim, pos, rope.theta, rope.layout, rope.freqs);
     keys.push(k);
     vals.push(matvec(get('wv'), u, kvDim, 2 * dim));
     const att = attendCpu(q, keys, vals, s);

@@ -129,6 +129,8 @@ export interface RopeGradOptions {
   headDim: number;
   theta?: number;
   layout: RopeLayout;
+  /** Each pair's frequency [headDim / 2] (a scaled RoPE's, e.g. layerRopeFrequencies), instead of theta^(-2i/headDim). */
+  freqs?: ArrayLike<number>;
 }
 
 /** Records ops for one forward pass; owns every Var it returns until dispose(). */
@@ -268,8 +270,8 @@ export class Tape {
     this.check('rope', x);
     const pos = Int32Array.from(positions);
     const theta = options.theta ?? 10000;
-    const y = rope(x.value, pos, { headDim: options.headDim, theta, layout: options.layout });
-    return this.record(y, [x], (dy) => [ropeBackward(dy, pos, options.headDim, theta, options.layout)]);
+    const y = rope(x.value, pos, { headDim: options.headDim, theta, layout: options.layout, freqs: options.freqs });
+    return this.record(y, [x], (dy) => [ropeBackward(dy, pos, options.headDim, theta, options.layout, options.freqs)]);
   }
 
   /**

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { headParameterShapes, loadHead, type HeadConfig } from '@hydra-ts/heads';
 import { eagle3LogitsCpu } from '@hydra-ts/heads/testing';
-import { LlamaModel } from '@hydra-ts/model';
+import { layerRopeFrequencies, LlamaModel, parseLlama2cCheckpoint } from '@hydra-ts/model';
 import { randomArray } from '@hydra-ts/tensor';
 import { Tape } from './autograd';
 import { decodeTokenFile, windows } from './data';
@@ -107,6 +107,45 @@ describe('eagle3 training forward', () => {
     tape.dispose();
     hidden.dispose();
     trained.dispose();
+  });
+
+  it('on a base with Llama 3 RoPE scaling, the unrolled steps rotate by the base\'s scaled frequencies, as the inference head does', async () => {
+    const ckpt = parseLlama2cCheckpoint(new Uint8Array(readFileSync(STORIES)), STORIES);
+    const scaled = LlamaModel.fromWeights(model.device, { ...ckpt.config, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 4 } }, ckpt.weights);
+    const freqs = layerRopeFrequencies(scaled.config, 0);
+    expect(Array.from(freqs)).not.toEqual(Array.from(layerRopeFrequencies(model.config, 0))); // the scaling changes them
+    const fresh = await TrainableHeads.create(scaled, { kind: 'eagle3', numHeads: 2, draftVocabulary: d2t });
+    const values = randomValues(fresh.config, d2t, 8);
+    const trained = TrainableHeads.fromValues(scaled, fresh.config, values);
+    fresh.dispose();
+    const F = await featuresOf(seqA, trained.config.eagle3!.featureLayers);
+    const hidden = model.device.tensor(F, [seqA.length, 3 * dim]);
+    const tape = new Tape(model.device);
+    const { logits } = trained.forwardDraft(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
+    const embeddings = (await model.tokenEmbedding.read()) as Float32Array;
+    const base = { theta: model.config.ropeTheta, layout: model.config.ropeLayout, eps: model.config.normEps };
+    const D = d2t.length;
+    for (let j = 0; j < 2; j++) {
+      const got = (await logits[j].value.read()) as Float32Array;
+      for (const t of [3, 8]) {
+        const args = [F.subarray(0, (t + 1) * 3 * dim), Array.from(seqA.subarray(0, t + 1)), seqA[t + 1], Array.from(seqA.subarray(t + 2, t + j + 2))] as const;
+        const want = eagle3LogitsCpu(trained.config, values, embeddings, { ...base, freqs }, ...args)[j];
+        const plain = eagle3LogitsCpu(trained.config, values, embeddings, base, ...args)[j];
+        const row = got.subarray(t * D, (t + 1) * D);
+        let worst = 0;
+        let apart = 0;
+        for (let i = 0; i < D; i++) {
+          worst = Math.max(worst, Math.abs(row[i] - want[i]) / (1e-3 + 1e-3 * Math.abs(want[i])));
+          apart = Math.max(apart, Math.abs(want[i] - plain[i]));
+        }
+        expect(worst, `step ${j}, row ${t}`).toBeLessThan(1);
+        if (t + j > 0) expect(apart, `step ${j}, row ${t}: the scaled and plain references differ`).toBeGreaterThan(1e-3);
+      }
+    }
+    tape.dispose();
+    hidden.dispose();
+    trained.dispose();
+    scaled.dispose();
   });
 
   it('gradients reach every trained parameter, and none is made for d2t', async () => {

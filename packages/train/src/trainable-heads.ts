@@ -16,7 +16,7 @@ import {
   type PrefixConfig,
 } from '@hydra-ts/heads';
 import { layerRopeFrequencies } from '@hydra-ts/model';
-import { OptionError, randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
 import { Var, type Tape } from './autograd';
 
 /** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
@@ -245,13 +245,9 @@ export class TrainableHeads {
     const c = this.config;
     const e3 = c.eagle3!;
     const bc = this.base.config;
-    const freqs = layerRopeFrequencies(bc, 0); // what the inference head rotates by
-    if (freqs.some((f, i) => Math.abs(f - bc.ropeTheta ** (-(2 * i) / e3.headDim)) > 1e-9 * Math.abs(f))) {
-      throw new OptionError(`eagle3 training: the base model scales its RoPE frequencies (${JSON.stringify(bc.ropeScaling ?? null)}); the trainer's RoPE has plain theta^(-2i/d) frequencies only`);
-    }
     const eps = bc.normEps;
     const w = (k: string) => this.param(`eagle3.${k}`);
-    const rope = { headDim: e3.headDim, theta: bc.ropeTheta, layout: bc.ropeLayout };
+    const rope = { headDim: e3.headDim, theta: bc.ropeTheta, layout: bc.ropeLayout, freqs: layerRopeFrequencies(bc, 0) }; // the base's (scaled) RoPE, as the inference head
     const heads = { nHeads: e3.nHeads, nKvHeads: e3.nKvHeads, headDim: e3.headDim };
     const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
     let a = tape.linear(F, w('fc.weight')); // [rows, dim] a_0 = W_fc F_t

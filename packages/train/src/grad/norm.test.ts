@@ -56,4 +56,15 @@ describe.each([1, 3, 17])('RoPE gradient, %i rows', (rows) => {
     const r = await checkGradients(device, [{ data: x, shape: [rows, dim] }], (t, [a]) => t.rope(a, positions, { headDim, layout }), ([a]) => ropeRef(a, positions, dim, headDim, layout), { what: `rope ${layout}` });
     assertClose(r.grads[0]!, ropeBackwardCpu(r.seed, positions, dim, headDim, layout), { what: 'rope grad vs CPU twin', atol: 1e-6, rtol: 1e-5 });
   });
+
+  it('scaled frequencies (freqs, as Llama 3\'s RoPE scaling gives): forward and gradient against the CPU twin and finite differences', async () => {
+    const headDim = 6;
+    const dim = 2 * headDim;
+    const freqs = [1, 0.05, 0.0007]; // not theta^(-2i/headDim) for any theta
+    const x = randomArray(rows * dim, rows + 9);
+    const positions = Array.from({ length: rows }, (_, i) => 5 + 11 * i);
+    const layout = 'half';
+    const r = await checkGradients(device, [{ data: x, shape: [rows, dim] }], (t, [a]) => t.rope(a, positions, { headDim, layout, freqs }), ([a]) => ropeRef(a, positions, dim, headDim, layout, 10000, freqs), { what: 'rope with freqs' });
+    assertClose(r.grads[0]!, ropeBackwardCpu(r.seed, positions, dim, headDim, layout, 10000, freqs), { what: 'rope grad with freqs vs CPU twin', atol: 1e-6, rtol: 1e-5 });
+  });
 });

@@ -35,12 +35,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 /** (cos, sin) of pos·theta^(−2i/headDim) for every row and pair, in f64 then rounded. */
-export function ropeAngles(positions: ArrayLike<number>, headDim: number, theta: number): Float32Array {
+export function ropeAngles(positions: ArrayLike<number>, headDim: number, theta: number, freqs?: ArrayLike<number>): Float32Array {
   const half = headDim / 2;
   const out = new Float32Array(positions.length * half * 2);
   for (let r = 0; r < positions.length; r++) {
     for (let i = 0; i < half; i++) {
-      const angle = positions[r] * Math.pow(theta, (-2 * i) / headDim);
+      const angle = positions[r] * (freqs ? freqs[i] : Math.pow(theta, (-2 * i) / headDim));
       out[(r * half + i) * 2] = Math.cos(angle);
       out[(r * half + i) * 2 + 1] = Math.sin(angle);
     }
@@ -48,13 +48,13 @@ export function ropeAngles(positions: ArrayLike<number>, headDim: number, theta:
   return out;
 }
 
-/** dx [rows, dim] for y = rope(x, positions, { headDim, theta, layout }). */
-export function ropeBackward(dy: Tensor, positions: ArrayLike<number>, headDim: number, theta: number, layout: RopeLayout): Tensor<'f32'> {
+/** dx [rows, dim] for y = rope(x, positions, { headDim, theta, layout, freqs }). */
+export function ropeBackward(dy: Tensor, positions: ArrayLike<number>, headDim: number, theta: number, layout: RopeLayout, freqs?: ArrayLike<number>): Tensor<'f32'> {
   const device = dy.device;
   const [rows, dim] = dy.shape;
   const dx = device.empty([rows, dim], 'f32'); // [rows, dim]
   if (rows === 0 || dim === 0) return dx;
-  const cs = device.tensor(ropeAngles(positions, headDim, theta), [rows * (headDim / 2), 2]);
+  const cs = device.tensor(ropeAngles(positions, headDim, theta, freqs), [rows * (headDim / 2), 2]);
   const pairs = (rows * dim) / 2;
   device.dispatch(ropeBackwardKernel(layout), [dy.buffer, cs.buffer, dx.buffer], params(pairs, dim, headDim, headDim / 2), grid(device, Math.ceil(pairs / WG)));
   cs.dispose();
