@@ -37,12 +37,11 @@ export function headTargets(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, i: n
 export function draftLoss(tape: Tape, logits: readonly Var[], batch: HeadBatch, rows: Int32Array, teacher: TeacherCache, o: DraftLossOptions): { loss: Var; held: Tensor[] } {
   const held: Tensor[] = [];
   let loss: Var | null = null;
-  const draftId = teacher.draftIdOf;
-  if (draftId && logits.some((x) => x.shape[1] !== teacher.vocabulary!.length)) {
+  if (teacher.vocabulary && logits.some((x) => x.shape[1] !== teacher.vocabulary!.length)) {
     throw new ShapeError(`draftLoss: logits ${logits[0].value.describe()} for a teacher over a draft vocabulary of ${teacher.vocabulary!.length} ids`);
   }
   logits.forEach((x, i) => {
-    const targets = draftId ? headTargets(batch, i).map((t) => (t >= 0 ? draftId[t] : -1)) : headTargets(batch, i);
+    const targets = draftTargets(headTargets(batch, i), teacher.draftIdOf);
     const valid = Float32Array.from(targets, (t) => (t >= 0 ? 1 : 0));
     if (!valid.some((v) => v > 0)) return;
     const terms: Var[] = [];
@@ -68,3 +67,7 @@ export function draftLoss(tape: Tape, logits: readonly Var[], batch: HeadBatch, 
   return { loss, held };
 }
 
+/** Base-id targets as draft ids through `draftIdOf` (the teacher's map; −1 outside the draft vocabulary), or unchanged without one. */
+export function draftTargets(targets: Int32Array, draftIdOf: Int32Array | null): Int32Array {
+  return draftIdOf ? targets.map((t) => (t >= 0 ? draftIdOf[t] : -1)) : targets;
+}

@@ -5,7 +5,7 @@ import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
 import { gatherRows, seededRandom, type Tensor } from '@hydra-ts/tensor';
 import { Tape, type Var } from './autograd';
-import { draftLoss, headTargets } from './loss';
+import { draftLoss, draftTargets, headTargets } from './loss';
 import { AdamW, learningRateAt } from './optim';
 import { TrainOptionError } from './errors';
 import type { TeacherCache } from './teacher';
@@ -52,12 +52,9 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'kind'> = {
   weightDecay: 0, clip: 1, dropout: 0, lmWeight: 0, teacherWeight: 1, featureWeight: 1, featureNoise: 0, inputNorm: true, fcBias: true, decayHeads: 1, draftVocabSize: 0, holdout: 0.05, seed: 0, evalEvery: 100,
 };
 
-/** The head kinds this trainer trains. */
-export const TRAINABLE_KINDS: readonly HeadKind[] = HEAD_KINDS;
-
 /** A full config from partial options; throws TrainOptionError naming the first bad option. */
 export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): TrainConfig {
-  if (!TRAINABLE_KINDS.includes(o.kind)) throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}, expected one of ${TRAINABLE_KINDS.join(', ')}`);
+  if (!HEAD_KINDS.includes(o.kind)) throw new TrainOptionError(`head = ${JSON.stringify(o.kind)}, expected one of ${HEAD_KINDS.join(', ')}`);
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)); // unset options take the defaults
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, layers: o.kind === 'hydra++' ? 4 : 1, sharedOutput: o.kind === 'eagle', ...given } as TrainConfig;
   const int = (k: keyof TrainConfig, min: number, max = 1 << 30) => {
@@ -226,23 +223,19 @@ export class HeadTrainer {
         for (let i = 0; i < H; i++) {
           const x = (await logits[i].value.read()) as Float32Array; // [rows, vocab]
           const base = headTargets(batch, i);
-          const targets = d2t ? base.map((t) => (t >= 0 ? this.teacher.draftIdOf![t] : -1)) : base;
+          const targets = draftTargets(base, this.teacher.draftIdOf);
           for (let r = 0; r < targets.length; r++) {
             if (base[r] < 0) continue;
-            if (targets[r] < 0) {
-              count[i]++; // a data token outside the draft vocabulary: a miss, and not the greedy token either unless it is too
-              if (d2t![argmaxOf(x.subarray(r * V, (r + 1) * V))] === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
-              continue;
-            }
             const row = x.subarray(r * V, (r + 1) * V);
             const best = argmaxOf(row);
+            count[i]++;
+            if ((d2t ? d2t[best] : best) === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
+            if (targets[r] < 0) continue; // a data token outside the draft vocabulary: a miss
             const target = row[targets[r]];
             let above = 0; // ids ranked before the target (ties to the lower id, as topk)
             for (let j = 0; j < V; j++) if (row[j] > target || (row[j] === target && j < targets[r])) above++;
-            count[i]++;
             if (above === 0) hit1[i]++;
             if (above < 5) hit5[i]++;
-            if ((d2t ? d2t[best] : best) === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
           }
         }
       } finally {

@@ -2,7 +2,7 @@
 // base model as teacher; checkpoints (resumable), curves and τ on held-out prompts.
 import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { defaultFeatureLayers, type HeadKind } from '@hydra-ts/heads';
+import { defaultFeatureLayers, HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
 import {
   checkpointPaths,
   checkResumable,
@@ -19,7 +19,6 @@ import {
   draftCoverage,
   draftVocabulary,
   trainConfig,
-  TRAINABLE_KINDS,
   windows,
   writeFileAtomic,
   type AcceptanceResult,
@@ -114,7 +113,7 @@ function eagleEngineOption(value: string | undefined, kind: HeadKind): { inputNo
 const path_ = (from: string): string => (from.endsWith('.safetensors') ? checkpointPaths(from).record : `${from}/train.json`);
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
-  if (!flags.head || !TRAINABLE_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${TRAINABLE_KINDS.join(', ')}`);
+  if (!flags.head || !HEAD_KINDS.includes(flags.head as HeadKind)) throw new UsageError(`--head ${flags.head ?? '(missing)'}: expected one of ${HEAD_KINDS.join(', ')}`);
   const teacherTopK = teacherTopKOption(flags.teacherTopK);
   const dataFiles = flags.data === undefined ? [] : [flags.data].flat().map(String);
   if (dataFiles.length === 0) throw new UsageError('--data <corpus> is required (a token file from `hydra distill`, JSONL or text)');
@@ -169,13 +168,12 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 
   if (config.draftVocabSize > model.config.vocabSize) throw new UsageError(`--draft-vocab ${config.draftVocabSize}: the model's vocabulary has ${model.config.vocabSize} tokens`);
   // EAGLE-3: the draft vocabulary (the file's when resuming, else the data's most frequent tokens) and the feature layers
+  const resumedHeads = resumed ? await TrainableHeads.fromFile(model, resumed.heads) : null;
   let eagle3: { draftVocabulary: Int32Array; featureLayers: [number, number, number] } | null = null;
   if (kind === 'eagle3') {
-    const from = resumed ? await TrainableHeads.fromFile(model, resumed.heads) : null;
-    const layers = from?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers);
+    const layers = resumedHeads?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers);
     const all = Int32Array.from(wins.flatMap((w) => Array.from(w)));
-    const vocabulary = from?.draftVocabulary ?? draftVocabulary(all, model.config.vocabSize, config.draftVocabSize || Math.min(model.config.vocabSize, 32000));
-    from?.dispose();
+    const vocabulary = resumedHeads?.draftVocabulary ?? draftVocabulary(all, model.config.vocabSize, config.draftVocabSize || Math.min(model.config.vocabSize, 32000));
     eagle3 = { draftVocabulary: vocabulary, featureLayers: [...layers] as [number, number, number] };
     log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data; features from base layers ${layers.join(', ')}`);
   }
@@ -189,9 +187,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   let evals: HeadAccuracy[] = [];
   let trainMs = 0;
   let heads: TrainableHeads;
-  if (resumed) {
+  if (resumed && resumedHeads) {
     if (resumed.warning) log(`warning: ${resumed.warning}`);
-    heads = await TrainableHeads.fromFile(model, resumed.heads);
+    heads = resumedHeads;
     history = resumed.record.history ?? [];
     evals = resumed.record.evals ?? [];
     trainMs = resumed.record.trainMs ?? 0;
