@@ -291,16 +291,7 @@ export class TrainableHeads {
     const k = tape.rope(tape.linear(xb, w('wk')), positions, rope); // [rows, kvDim]
     const v = tape.linear(xb, w('wv')); // [rows, kvDim]
     const heads = { nHeads: pc.nHeads, nKvHeads: pc.nKvHeads, headDim: pc.headDim };
-    const att =
-      sequences.length === 1
-        ? tape.attention(q, k, v, heads)
-        : tape.concat(
-            sequences.map((s) => {
-              const rows = (x: Var) => tape.slice(x, 0, s.start, s.start + s.length);
-              return tape.attention(rows(q), rows(k), rows(v), heads);
-            }),
-            0,
-          ); // [rows, qDim]
+    const att = causalAttention(tape, q, k, v, sequences, heads); // [rows, qDim]
     const x2 = tape.add(h, tape.linear(att, w('wo'))); // [rows, dim]
     const xn = tape.rmsnorm(x2, w('ffn_norm'), eps);
     const hb = tape.mul(tape.silu(tape.linear(xn, w('w1'))), tape.linear(xn, w('w3'))); // [rows, hiddenDim]
@@ -331,11 +322,7 @@ export function shiftedTokens(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, sh
  */
 function unrolledAttention(tape: Tape, qs: readonly Var[], ks: readonly Var[], vs: readonly Var[], sequences: readonly SequenceRows[], heads: { nHeads: number; nKvHeads: number; headDim: number }): Var {
   const steps = qs.length;
-  if (steps === 1) {
-    return sequences.length === 1
-      ? tape.attention(qs[0], ks[0], vs[0], heads)
-      : tape.concat(sequences.map((s) => tape.attention(...([qs[0], ks[0], vs[0]].map((x) => tape.slice(x, 0, s.start, s.start + s.length)) as [Var, Var, Var]), heads)), 0);
-  }
+  if (steps === 1) return causalAttention(tape, qs[0], ks[0], vs[0], sequences, heads);
   return tape.concat(
     sequences.map((s) => {
       const L = s.length;
@@ -351,6 +338,18 @@ function unrolledAttention(tape: Tape, qs: readonly Var[], ks: readonly Var[], v
       }
       const out = tape.attention(stack(qs), stack(ks), stack(vs), { ...heads, mask }); // [steps·L, qDim]
       return tape.slice(out, 0, (steps - 1) * L, n);
+    }),
+    0,
+  );
+}
+
+/** Causal self-attention within each sequence of rows (q, k, v [rows, ·]) -> [rows, qDim]. */
+function causalAttention(tape: Tape, q: Var, k: Var, v: Var, sequences: readonly SequenceRows[], heads: { nHeads: number; nKvHeads: number; headDim: number }): Var {
+  if (sequences.length === 1) return tape.attention(q, k, v, heads);
+  return tape.concat(
+    sequences.map((s) => {
+      const rows = (x: Var) => tape.slice(x, 0, s.start, s.start + s.length);
+      return tape.attention(rows(q), rows(k), rows(v), heads);
     }),
     0,
   );
