@@ -38,14 +38,15 @@ export interface SafetensorsInput {
   dtype?: SafetensorsWriteDType;
 }
 
-/** The data each written dtype takes. */
-const WRITE_DATA: Record<SafetensorsWriteDType, { types: Array<{ name: string; is: (d: unknown) => boolean }>; what: string }> = {
-  F32: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
-  F16: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
-  BF16: { types: [{ name: 'Float32Array', is: (d) => d instanceof Float32Array }], what: 'Float32Array' },
-  I32: { types: [{ name: 'Int32Array', is: (d) => d instanceof Int32Array }], what: 'Int32Array exactly' },
-  I64: { types: [{ name: 'Int32Array', is: (d) => d instanceof Int32Array }, { name: 'BigInt64Array', is: (d) => d instanceof BigInt64Array }], what: 'Int32Array or BigInt64Array' },
-  BOOL: { types: [{ name: 'Uint8Array', is: (d) => d instanceof Uint8Array }], what: 'Uint8Array of 0 and 1' },
+/** The data each written dtype takes, and its name for messages. */
+const isFloats = (d: unknown) => d instanceof Float32Array;
+const WRITE_DATA: Record<SafetensorsWriteDType, { is: (d: unknown) => boolean; what: string }> = {
+  F32: { is: isFloats, what: 'Float32Array' },
+  F16: { is: isFloats, what: 'Float32Array' },
+  BF16: { is: isFloats, what: 'Float32Array' },
+  I32: { is: (d) => d instanceof Int32Array, what: 'Int32Array exactly' },
+  I64: { is: (d) => d instanceof Int32Array || d instanceof BigInt64Array, what: 'Int32Array or BigInt64Array' },
+  BOOL: { is: (d) => d instanceof Uint8Array, what: 'Uint8Array of 0 and 1' },
 };
 
 const f32 = new Float32Array(1);
@@ -232,7 +233,7 @@ export function serializeSafetensors(
       throw new SafetensorsError(`tensor ${JSON.stringify(name)}: cannot write dtype ${dtype}, expected ${Object.keys(WRITE_DATA).join(', ')}`);
     }
     const want = WRITE_DATA[dtype];
-    if (!want.types.some((k) => k.is(t.data))) {
+    if (!want.is(t.data)) {
       throw new SafetensorsError(`tensor ${JSON.stringify(name)}: dtype ${dtype} with ${t.data?.constructor?.name ?? typeof t.data} data, expected ${want.what} for ${dtype}`);
     }
     if (dtype === 'BOOL') {
