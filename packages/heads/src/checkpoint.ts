@@ -9,7 +9,9 @@ import {
   HEADS_FORMAT,
   HEADS_VERSION,
   checkFeatureLayers,
+  draftVocabularyOf,
   headConfigFor,
+  isTokenMap,
   headParameterShapes,
   type CreateHeadOptions,
   type HeadConfig,
@@ -36,13 +38,16 @@ export type Heads = MedusaHeads | HydraHeads | MLPSpeculatorHeads | EagleHead | 
  * on the residual stream. MLPSpeculator weights start as fms-extras' reset_parameters makes them
  * (embeddings, projections and heads with standard deviation 1/√inner, here uniform and seeded;
  * norm gains one, shifts zero). An EAGLE head's fc and layer projections are random (seeded,
- * PyTorch's default Linear range), norm gains one, fc bias zero. An EAGLE-3 head's d2t is its draft
- * vocabulary (default: the first ids) and its lm_head the base output rows of those ids.
+ * PyTorch's default Linear range), norm gains one, fc bias zero. A head with a reduced draft
+ * vocabulary (EAGLE-3's always; Medusa's and Hydra's given draftVocabSize) has it as its d2t
+ * (default: the first ids), and its lm_heads are the base output rows of those ids.
  */
 export async function createHead(model: HeadBase, opts: CreateHeadOptions): Promise<Heads> {
   const config = headConfigFor(model.config, opts);
   const output = config.sharedOutput || config.kind === 'mlp-speculator' ? null : await model.outputWeight.read(); // [vocab, dim]
   const seed = opts.seed ?? 0;
+  const d2tSize = config.eagle3?.draftVocabSize ?? config.draftVocabSize;
+  const vocabulary = opts.draftVocabulary ?? (d2tSize === undefined ? undefined : Array.from({ length: d2tSize }, (_, i) => i)); // base ids scored; the first ones by default
   const values = new Map<string, Float32Array>();
   let s = 0;
   for (const [name, shape] of headParameterShapes(config)) {
@@ -53,11 +58,10 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
       const bound = Math.sqrt(3 / config.speculator!.innerDim); // uniform ±√3σ has standard deviation σ = 1/√inner
       if (name.startsWith('speculator.ln.')) v = new Float32Array(size).fill(leaf === 'weight' ? 1 : 0);
       else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
-    } else if (name.endsWith('lm_head.weight')) v = Float32Array.from(output!);
+    } else if (name.endsWith('lm_head.weight') || name === 'eagle3.lm_head') v = vocabulary ? rowsOf(output as Float32Array, config.dim, vocabulary) : Float32Array.from(output!); // the base output rows of the ids scored
+    else if (isTokenMap(name)) v = Float32Array.from(vocabulary!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
     else if ((name.startsWith('prefix.') || name.startsWith('eagle.') || name.startsWith('eagle3.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
-    else if (name === 'eagle3.d2t') v = Float32Array.from({ length: size }, (_, i) => (opts.draftVocabulary ? opts.draftVocabulary[i] : i)); // the first draftVocabSize base ids by default
-    else if (name === 'eagle3.lm_head') v = rowsOf(output as Float32Array, config.dim, opts.draftVocabulary ?? Array.from({ length: shape[0] }, (_, i) => i)); // the base output rows of the draft vocabulary
     else if ((name.startsWith('eagle.') || name.startsWith('eagle3.')) && shape.length === 2) {
       const bound = 1 / Math.sqrt(shape[1]);
       v = randomArray(size, seed * 1009 + ++s, -bound, bound);
@@ -97,7 +101,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   try {
     for (const [name, shape] of headParameterShapes(config)) {
       if (name.startsWith('prefix.') || (name.startsWith('eagle.') && !name.startsWith('eagle.fc.'))) continue; // layer weights: the layer uploads them
-      if (/^eagle3\.(w[qkvo123]|d2t)$/.test(name)) continue; // the eagle3 layer's projections and d2t: the head uploads them
+      if (/^eagle3\.(w[qkvo123]|d2t)$/.test(name) || name === 'heads.d2t') continue; // the eagle3 layer's projections and the d2t maps: the heads upload them
       const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
       t.label = name;
       params.set(name, t);
@@ -106,7 +110,8 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
     if (config.kind === 'mlp-speculator') return new MLPSpeculatorHeads(model, config, params);
     if (config.kind === 'eagle') return new EagleHead(model, config, params, values);
     if (config.kind === 'eagle3') return new Eagle3Head(model, config, params, values);
-    return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix) : new HydraHeads(model, config, params, prefix);
+    const d2t = draftVocabularyOf(config, values);
+    return config.kind === 'medusa' ? new MedusaHeads(model, config, params, prefix, d2t) : new HydraHeads(model, config, params, prefix, d2t);
   } catch (e) {
     prefix?.dispose();
     for (const t of params.values()) t.dispose();
@@ -114,7 +119,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   }
 }
 
-/** The heads file: config in the metadata, parameters by their layout names (F32; an eagle3 head's d2t I32). */
+/** The heads file: config in the metadata, parameters by their layout names (F32; d2t maps I32). */
 export async function saveHead(head: TopKHeads): Promise<Uint8Array> {
   return serializeHead(head.config, await head.readParameters());
 }
@@ -125,8 +130,8 @@ export function serializeHead(config: HeadConfig, values: ReadonlyMap<string, Fl
   for (const [name, shape] of headParameterShapes(config)) {
     const v = values.get(name);
     if (!v) throw new HeadCheckpointError(`serializeHead: parameter ${name} is missing`);
-    // an eagle3 head's d2t holds base token ids: stored as I32
-    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(v), dtype: 'I32' } : { shape, data: v });
+    // a d2t holds base token ids: stored as I32
+    tensors.set(name, isTokenMap(name) ? { shape, data: Int32Array.from(v), dtype: 'I32' } : { shape, data: v });
   }
   return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(config) });
 }
@@ -231,7 +236,7 @@ function headOfFile(
     if (!opts.allowNonfinite) checkFinite(t.data, name, file);
     values.set(name, t.data);
   }
-  if (config.kind === 'eagle3') checkD2t(values.get('eagle3.d2t')!, base.vocabSize, file);
+  for (const name of shapes.keys()) if (isTokenMap(name)) checkD2t(values.get(name)!, name, base.vocabSize, file);
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
     throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
@@ -239,11 +244,11 @@ function headOfFile(
   return { config, values };
 }
 
-/** eagle3.d2t: base ids in [0, vocab), strictly increasing (the draft vocabulary sorted by base id). */
-function checkD2t(d2t: Float32Array, vocab: number, file: string): void {
+/** A d2t (eagle3.d2t, heads.d2t): base ids in [0, vocab), strictly increasing (the draft vocabulary sorted by base id). */
+function checkD2t(d2t: Float32Array, name: string, vocab: number, file: string): void {
   d2t.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: eagle3.d2t[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
-    if (i > 0 && !(id > d2t[i - 1])) throw new HeadCheckpointError(`${file}: eagle3.d2t[${i}] = ${id} after ${d2t[i - 1]}, expected strictly increasing base ids`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: ${name}[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
+    if (i > 0 && !(id > d2t[i - 1])) throw new HeadCheckpointError(`${file}: ${name}[${i}] = ${id} after ${d2t[i - 1]}, expected strictly increasing base ids`);
   });
 }
 
@@ -375,7 +380,9 @@ function parseHeadConfig(text: string | undefined, file: string): HeadConfig {
   } else if (c.prefix !== null && c.prefix !== undefined) {
     throw bad('prefix', `null (${kind} heads have no PrefixMLP)`);
   }
-  return { kind, numHeads, layers, dim, vocabSize, sharedOutput: c.sharedOutput, prefix };
+  const config: HeadConfig = { kind, numHeads, layers, dim, vocabSize, sharedOutput: c.sharedOutput, prefix };
+  if (c.draftVocabSize !== undefined) config.draftVocabSize = int('draftVocabSize', c, vocabSize);
+  return config;
 }
 
 /** A draft decoder layer's shape at config.<field> (the PrefixMLP's, the EAGLE layer's), every field checked. */

@@ -71,6 +71,22 @@ export function eagle3Shapes(dim: number, e: Eagle3Config): Map<string, number[]
   ]);
 }
 
+/** The tensors of a heads file that hold base token ids (a draft vocabulary's map), stored as I32. */
+export function isTokenMap(name: string): boolean {
+  return name === 'eagle3.d2t' || name === 'heads.d2t';
+}
+
+/** Where a head's draft vocabulary map (d2t) is in its heads file. */
+export function tokenMapName(c: HeadConfig): string {
+  return c.kind === 'eagle3' ? 'eagle3.d2t' : 'heads.d2t';
+}
+
+/** The base ids a head's logits score, in order (its d2t), or null for the whole vocabulary. Values by heads-file name. */
+export function draftVocabularyOf(c: HeadConfig, values: ReadonlyMap<string, Float32Array>): Int32Array | null {
+  const d2t = values.get(tokenMapName(c));
+  return d2t ? Int32Array.from(d2t) : null;
+}
+
 /** Stored as JSON in the safetensors metadata under `config`. */
 export interface HeadConfig {
   kind: HeadKind;
@@ -93,6 +109,13 @@ export interface HeadConfig {
   eagle?: EagleLayerConfig;
   /** EAGLE-3 heads only (numHeads: the deepest tree drafted, layers 1, sharedOutput false). */
   eagle3?: Eagle3Config;
+  /**
+   * Medusa, Hydra and Hydra++ heads with a reduced draft vocabulary (FR-Spec, as EAGLE-3's): every
+   * head scores only these many tokens, the base ids in heads.d2t (strictly increasing); their
+   * lm_heads are [draftVocabSize, dim], and a shared output uses the base output rows of those
+   * ids. Absent: the whole vocabulary.
+   */
+  draftVocabSize?: number;
 }
 
 export interface CreateHeadOptions {
@@ -117,9 +140,13 @@ export interface CreateHeadOptions {
   fcBias?: boolean;
   /** EAGLE-3: the base layers whose inputs are the features (default defaultFeatureLayers). */
   featureLayers?: [number, number, number];
-  /** EAGLE-3: draft vocabulary size (default min(vocab, 32000), or draftVocabulary's length); without draftVocabulary, createHead's d2t is the first ids. */
+  /**
+   * EAGLE-3, Medusa, Hydra, Hydra++: the draft vocabulary's size (EAGLE-3's default min(vocab,
+   * 32000); the others' default the whole vocabulary), or draftVocabulary's length; without
+   * draftVocabulary, createHead's d2t is the first ids.
+   */
   draftVocabSize?: number;
-  /** EAGLE-3: the draft vocabulary as strictly increasing base ids (e.g. a corpus's most frequent tokens); createHead's d2t and its lm_head's rows (copies of the base output rows). */
+  /** The draft vocabulary as strictly increasing base ids (e.g. a corpus's most frequent tokens): createHead's d2t, and its lm_heads' rows (copies of the base output rows). */
   draftVocabulary?: ArrayLike<number>;
 }
 
@@ -153,9 +180,7 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   if (opts.kind === 'mlp-speculator') return speculatorConfigFor(base, opts, layers);
   if (opts.kind === 'eagle') return eagleConfigFor(base, opts, layers);
   if (opts.kind === 'eagle3') return eagle3ConfigFor(base, opts, layers);
-  if (opts.featureLayers !== undefined || opts.draftVocabSize !== undefined || opts.draftVocabulary !== undefined) {
-    throw new HeadOptionError(`${where}: featureLayers, draftVocabSize and draftVocabulary are options of eagle3 heads, not of ${opts.kind} heads`);
-  }
+  if (opts.featureLayers !== undefined) throw new HeadOptionError(`${where}: featureLayers is an option of eagle3 heads, not of ${opts.kind} heads`);
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
     throw new HeadOptionError(`${where}: innerDim and scaleInput are options of mlp-speculator heads, not of ${opts.kind} heads`);
   }
@@ -166,7 +191,7 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) {
     throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
   }
-  return {
+  const config: HeadConfig = {
     kind: opts.kind,
     numHeads: opts.numHeads,
     layers,
@@ -175,10 +200,18 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
     sharedOutput: opts.sharedOutput ?? false,
     prefix: opts.kind === 'hydra++' ? prefixConfigOf(base) : null,
   };
+  const draftVocabSize = opts.draftVocabSize ?? opts.draftVocabulary?.length;
+  if (draftVocabSize !== undefined) {
+    checkCount('draftVocabSize', draftVocabSize, base.vocabSize, where);
+    if (opts.draftVocabulary !== undefined) checkDraftVocabulary(opts.draftVocabulary, draftVocabSize, base.vocabSize, where);
+    config.draftVocabSize = draftVocabSize; // written only when set, so files without one read as before
+  }
+  return config;
 }
 
 function eagleConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
   const where = 'createHead';
+  noDraftVocabulary(opts, where);
   if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, an eagle head is exactly one decoder layer`);
   if (opts.sharedOutput === false) throw new HeadOptionError(`${where}: sharedOutput = false, an eagle head scores its tokens with the base model's output layer`);
   if (opts.innerDim !== undefined || opts.scaleInput !== undefined) {
@@ -199,6 +232,13 @@ export function checkFeatureLayers(layers: unknown, nLayers: number, where: stri
   const ok = Array.isArray(layers) && layers.length === 3 && layers.every((l, i) => Number.isInteger(l) && l >= 0 && l < nLayers && (i === 0 || l > layers[i - 1]));
   if (!ok) throw make(`${where}: featureLayers = ${JSON.stringify(layers)}, expected three increasing base layers in [0, nLayers = ${nLayers})`);
   return [...(layers as number[])] as [number, number, number];
+}
+
+/** EAGLE and MLPSpeculator heads score the whole vocabulary (the base output layer, fms-extras' heads). */
+function noDraftVocabulary(opts: CreateHeadOptions, where: string): void {
+  if (opts.featureLayers !== undefined || opts.draftVocabSize !== undefined || opts.draftVocabulary !== undefined) {
+    throw new HeadOptionError(`${where}: featureLayers, draftVocabSize and draftVocabulary are not options of ${opts.kind} heads (draftVocabSize: eagle3, medusa, hydra and hydra++ heads)`);
+  }
 }
 
 /** A draft vocabulary: `size` strictly increasing base ids in [0, vocab). */
@@ -230,6 +270,7 @@ function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: num
 
 function speculatorConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {
   const where = 'createHead';
+  noDraftVocabulary(opts, where);
   // Each stage is one projection, norm and activation; there is no block count to choose.
   if (layers !== 1) throw new HeadOptionError(`${where}: layers = ${layers}, mlp-speculator stages have exactly one layer each`);
   if (opts.sharedOutput) throw new HeadOptionError(`${where}: sharedOutput = true, mlp-speculator stages project their own inner_dim state through their own heads`);
@@ -295,7 +336,8 @@ export function headParameterShapes(c: HeadConfig): Map<string, number[]> {
       shapes.set(`heads.${i}.blocks.${l}.weight`, [dim, dim]);
       shapes.set(`heads.${i}.blocks.${l}.bias`, [dim]);
     }
-    if (!c.sharedOutput) shapes.set(`heads.${i}.lm_head.weight`, [vocabSize, dim]);
+    if (!c.sharedOutput) shapes.set(`heads.${i}.lm_head.weight`, [c.draftVocabSize ?? vocabSize, dim]);
   }
+  if (c.draftVocabSize !== undefined) shapes.set('heads.d2t', [c.draftVocabSize]);
   return shapes;
 }

@@ -24,19 +24,32 @@ function block(v: Values, prefix: string, x: Float64Array, dim: number): Float64
   return x.map((xi, i) => xi + silu(z[i]));
 }
 
-function logitsOf(c: HeadConfig, v: Values, output: Float32Array, head: number, y: Float64Array): Float64Array {
-  const w = c.sharedOutput ? output : v.get(`heads.${head}.lm_head.weight`)!;
-  return matvec(w, y, c.vocabSize, c.dim);
+/** The base ids a Medusa / Hydra head scores: heads.d2t with a draft vocabulary, else 0..vocab-1. */
+function scored(c: HeadConfig, v: Values): ArrayLike<number> {
+  return v.get('heads.d2t') ?? Array.from({ length: c.vocabSize }, (_, i) => i);
 }
 
-/** Logits [vocab] of Medusa head i from h_t. */
+/** Logits [draft vocab] of head i's output y: the lm_head's rows, or the base output's rows of the scored ids when shared. */
+function logitsOf(c: HeadConfig, v: Values, output: Float32Array, head: number, y: Float64Array): Float64Array {
+  const ids = scored(c, v);
+  if (!c.sharedOutput) return matvec(v.get(`heads.${head}.lm_head.weight`)!, y, ids.length, c.dim);
+  return Float64Array.from(ids, (id) => y.reduce((a, yi, i) => a + output[id * c.dim + i] * yi, 0));
+}
+
+/** Ranked draft ids as base ids (through heads.d2t when there is one). */
+function baseIds(c: HeadConfig, v: Values, ids: number[]): number[] {
+  const map = scored(c, v);
+  return ids.map((id) => map[id]);
+}
+
+/** Logits [draft vocab] of Medusa head i from h_t (over draft ids with heads.d2t). */
 export function medusaLogitsCpu(c: HeadConfig, v: Values, output: Float32Array, hT: ArrayLike<number>, i: number): Float64Array {
   let x: Float64Array = Float64Array.from(hT);
   for (let l = 0; l < c.layers; l++) x = block(v, `heads.${i}.blocks.${l}`, x, c.dim);
   return logitsOf(c, v, output, i, x);
 }
 
-/** Logits [vocab] of Hydra head i for the path tokens (root, x_1, ..., x_i). */
+/** Logits [draft vocab] of Hydra head i for the path tokens (root, x_1, ..., x_i; base ids). */
 export function hydraLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Array, output: Float32Array, hT: ArrayLike<number>, path: readonly number[]): Float64Array {
   const { dim } = c;
   const i = path.length - 1;
@@ -62,7 +75,7 @@ export function topkCpu(values: ArrayLike<number>, k: number): number[] {
 export function medusaProposeCpu(c: HeadConfig, v: Values, output: Float32Array, hT: ArrayLike<number>, tree: CandidateTree, root: number): Int32Array {
   const tokens = new Int32Array(tree.size);
   tokens[0] = root;
-  const lists = Array.from({ length: tree.depth }, (_, i) => topkCpu(medusaLogitsCpu(c, v, output, hT, i), c.vocabSize));
+  const lists = Array.from({ length: tree.depth }, (_, i) => baseIds(c, v, topkCpu(medusaLogitsCpu(c, v, output, hT, i), c.vocabSize)));
   for (let n = 1; n < tree.size; n++) tokens[n] = lists[tree.nodes[n].depth - 1][tree.nodes[n].rank];
   return tokens;
 }
@@ -75,7 +88,7 @@ export function hydraProposeCpu(c: HeadConfig, v: Values, embeddings: Float32Arr
   for (let n = 1; n < tree.size; n++) {
     const path: number[] = [];
     for (let p = tree.nodes[n].parent; p >= 0; p = tree.nodes[p].parent) path.unshift(tokens[p]);
-    const ranked = topkCpu(hydraLogitsCpu(c, v, embeddings, output, hT, path), tree.nodes[n].rank + 1);
+    const ranked = baseIds(c, v, topkCpu(hydraLogitsCpu(c, v, embeddings, output, hT, path), tree.nodes[n].rank + 1));
     tokens[n] = ranked[tree.nodes[n].rank];
   }
   return tokens;

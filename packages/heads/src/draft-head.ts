@@ -3,7 +3,8 @@
 import type { LlamaConfig } from '@hydra-ts/model';
 import { concat, flags, gatherRows, HostUploads, logSoftmax, topk, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, MLP_TOPK_MAX_K, MlpStack, slice, TOPK_MAX_K, type Device, type Tensor, type TopK } from '@hydra-ts/tensor';
 import type { CandidateTree, DraftedLevels, ExpandLevel, LevelCandidates } from '@hydra-ts/tree';
-import type { HeadConfig } from './config';
+import { tokenMapName, type HeadConfig } from './config';
+import { DraftVocabulary } from './draft-vocabulary';
 import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import type { PrefixMLP } from './prefix';
 import { topkRows } from './select';
@@ -137,6 +138,13 @@ export abstract class TopKHeads implements DraftHead {
   readonly base: HeadBase;
   protected readonly params: Map<string, Tensor>;
   protected readonly prefix: PrefixMLP | null;
+  /**
+   * The reduced draft vocabulary the heads score (heads.d2t, eagle3.d2t), or null for the whole
+   * vocabulary. Top-k lists are in draft ids until mapped (toBase); every proposal is in base ids.
+   */
+  protected readonly vocabulary: DraftVocabulary | null;
+  /** A shared output over a draft vocabulary: the base output rows of its ids [draft vocab, dim], owned by the heads. */
+  private readonly sharedRows: Tensor | null;
   /** [1, dim] state of the last committed token; null until observe(). */
   protected hT: Tensor | null = null;
   /** Committed tokens seen through observe(). */
@@ -162,7 +170,8 @@ export abstract class TopKHeads implements DraftHead {
   protected readonly uploads: HostUploads;
   private disposed = false;
 
-  constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, prefix: PrefixMLP | null) {
+  /** `draftVocabulary`: the base ids the heads score (the file's d2t), or null for the whole vocabulary. */
+  constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, prefix: PrefixMLP | null, draftVocabulary: Int32Array | null = null) {
     if (base.config.dim !== config.dim) throw new HeadMismatchError(`${config.kind} heads have dim ${config.dim}, the base model has dim ${base.config.dim}`);
     if (base.config.vocabSize !== config.vocabSize) {
       throw new HeadMismatchError(`${config.kind} heads have vocabSize ${config.vocabSize}, the base model has vocabSize ${base.config.vocabSize}`);
@@ -175,6 +184,23 @@ export abstract class TopKHeads implements DraftHead {
     this.uploads = new HostUploads(base.device);
     this.params = params;
     this.prefix = prefix;
+    this.vocabulary = draftVocabulary ? new DraftVocabulary(base.device, draftVocabulary) : null;
+    this.sharedRows = config.sharedOutput && this.vocabulary ? this.vocabulary.rowsOf(base.outputWeight) : null;
+  }
+
+  /** How many tokens the heads' logits score: the draft vocabulary's size, else the whole vocabulary's. */
+  get scoredVocab(): number {
+    return this.vocabulary?.size ?? this.config.vocabSize;
+  }
+
+  /** Top-k ids [rows, k] of the heads' logits (borrowed) as base ids, owned by the caller: through d2t, or a view of the same ids. */
+  protected toBase(ids: Tensor): Tensor {
+    return this.vocabulary ? this.vocabulary.toBase(ids) : ids.reshape(ids.shape);
+  }
+
+  /** toBase on the host, in place. */
+  protected toBaseHost(ids: Int32Array): Int32Array {
+    return this.vocabulary ? this.vocabulary.toBaseHost(ids) : ids;
   }
 
   /** Every trained tensor, by its name in the heads file (PrefixMLP's included). Owned by the head. */
@@ -189,6 +215,7 @@ export abstract class TopKHeads implements DraftHead {
   async readParameters(): Promise<Map<string, Float32Array>> {
     const out = new Map(this.prefix ? await this.prefix.read() : []);
     for (const [k, v] of this.params) out.set(k, (await v.read()) as Float32Array);
+    if (this.vocabulary) out.set(tokenMapName(this.config), Float32Array.from(this.vocabulary.ids));
     return out;
   }
 
@@ -245,6 +272,8 @@ export abstract class TopKHeads implements DraftHead {
     this.hT = null;
     this.dropPacked();
     this.uploads.dispose();
+    this.vocabulary?.dispose();
+    this.sharedRows?.dispose();
     this.prefix?.dispose();
     for (const t of this.params.values()) t.dispose();
   }
@@ -274,9 +303,10 @@ export abstract class TopKHeads implements DraftHead {
     return this.hT;
   }
 
-  /** The head's lm_head, or the base output layer when shared. [vocab, dim] */
+  /** The head's lm_head, or the base output layer when shared (its draft vocabulary's rows with one). [scoredVocab, dim] */
   protected outputOf(head: number): Tensor {
-    return this.config.sharedOutput ? this.base.outputWeight : this.param(`heads.${head}.lm_head.weight`);
+    if (!this.config.sharedOutput) return this.param(`heads.${head}.lm_head.weight`);
+    return this.sharedRows ?? this.base.outputWeight;
   }
 
   /**
@@ -286,13 +316,13 @@ export abstract class TopKHeads implements DraftHead {
    * k <= 16.
    */
   protected fusedFits(inDim: number, k: number): boolean {
-    return this.fusedKernels && this.fusedShape(inDim) && k <= MLP_TOPK_MAX_K && k <= this.config.vocabSize;
+    return this.fusedKernels && this.fusedShape(inDim) && k <= MLP_TOPK_MAX_K && k <= this.scoredVocab;
   }
 
   /** The shape half of fusedFits (what packing needs to know, before any k is asked for). */
   protected fusedShape(inDim: number): boolean {
-    const { dim, vocabSize } = this.config;
-    return dim <= MLP_TOPK_MAX_DIM && inDim <= MLP_TOPK_MAX_IN && vocabSize * dim <= FUSED_OUTPUT_WEIGHTS && this.outputOf(0).dtype === 'f32';
+    const dim = this.config.dim;
+    return dim <= MLP_TOPK_MAX_DIM && inDim <= MLP_TOPK_MAX_IN && this.scoredVocab * dim <= FUSED_OUTPUT_WEIGHTS && this.outputOf(0).dtype === 'f32';
   }
 
   /**

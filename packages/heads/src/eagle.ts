@@ -29,7 +29,7 @@
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
 import { concat, embedding, gatherRows, linear, scope, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
-import type { HeadConfig } from './config';
+import { draftVocabularyOf, type HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, LevelDraftRequest, Proposal, ProposeRequest } from './draft-head';
 import { gpuTopK } from './draft-head';
 import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
@@ -100,7 +100,7 @@ export class EagleHead extends SequentialTopKHeads {
   constructor(base: HeadBase, config: HeadConfig, params: Map<string, Tensor>, values: Map<string, Float32Array>) {
     const shape = config.eagle ?? config.eagle3;
     if (!shape) throw new HeadStateError(`${config.kind} heads need config.${config.kind} (the draft layer's shape)`);
-    super(base, config, params, null);
+    super(base, config, params, null, draftVocabularyOf(config, values)); // an eagle3 head's d2t
     const capacity = base.config.maxSeqLen;
     if (config.eagle) {
       this.layerConfig = { dim: config.dim, ...config.eagle, qkvBias: false };
@@ -417,11 +417,11 @@ export class EagleHead extends SequentialTopKHeads {
     return linear(f, this.base.outputWeight);
   }
 
-  /** The k best ids of each row's logits, on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
-  protected recordTopK(_i: number, f: Tensor, k: number): Tensor | null {
-    const vocab = this.config.vocabSize;
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+  /** The k best ids of each row's logits, on the GPU ([rows, k] i32 base ids, owned by the caller); null past the GPU top-k's k. */
+  protected recordTopK(i: number, f: Tensor, k: number): Tensor | null {
+    const vocab = this.scoredVocab;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${vocab}`);
     if (k > TOPK_MAX_K) return null;
-    return scope((track) => gpuTopK(track(linear(f, this.base.outputWeight)), k)); // logits [rows, vocab]
+    return scope((track) => this.toBase(track(gpuTopK(track(this.headLogits(i, f)), k)))); // logits [rows, scoredVocab]
   }
 }

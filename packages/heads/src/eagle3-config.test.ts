@@ -41,7 +41,7 @@ describe('eagle3 config', () => {
     expect(() => headConfigFor(base, { kind: 'eagle3', numHeads: 2, featureLayers: [1, 2, 5] })).toThrow(HeadOptionError);
     expect(() => headConfigFor(base, { kind: 'eagle3', numHeads: 2, draftVocabSize: 513 })).toThrow(/draftVocabSize = 513, expected an integer in \[1, 512\]/);
     expect(() => headConfigFor(base, { kind: 'eagle3', numHeads: 2, sharedOutput: true })).toThrow(/own lm_head/);
-    expect(() => headConfigFor(base, { kind: 'medusa', numHeads: 2, draftVocabSize: 3 })).toThrow(/options of eagle3 heads/);
+    expect(() => headConfigFor(base, { kind: 'eagle', numHeads: 2, draftVocabSize: 3 })).toThrow(/not options of eagle heads/);
   });
 
   it('a well-formed file parses; bad d2t, featureLayers or shapes are HeadCheckpointErrors', () => {

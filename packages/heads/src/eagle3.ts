@@ -12,15 +12,12 @@
 // The layer's input row is [e; a] side by side [rows, 2·dim]: the tree rows are run again per depth
 // (as in eagle.ts), so the row carries both halves. RoPE and eps are the base model's.
 import { layerRopeFrequencies } from '@hydra-ts/model';
-import { attention, concat, gatherRows, linear, logSoftmax, rmsnorm, ropeCache, scope, slice, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
+import { attention, concat, linear, rmsnorm, ropeCache, scope, slice, type Tensor } from '@hydra-ts/tensor';
 import type { HeadConfig } from './config';
 import type { HeadBase } from './draft-head';
 import { EagleHead } from './eagle';
 import { HeadOptionError, HeadStateError } from './errors';
 import type { Keep } from './sequential-heads';
-
-/** The logit of base tokens outside the draft vocabulary (vLLM fills them with -inf; finite here, for WGSL's exp). */
-const NO_TOKEN = -1e30;
 
 export class Eagle3Head extends EagleHead {
   /** [qDim + 2·kvDim, 2·dim] wq, wk, wv stacked. */
@@ -28,12 +25,6 @@ export class Eagle3Head extends EagleHead {
   private readonly wo: Tensor; // [dim, qDim]
   private readonly w13: Tensor; // [2·hiddenDim, dim] gate (w1) stacked on up (w3)
   private readonly w2: Tensor; // [dim, hiddenDim]
-  /** [draftVocabSize, 1] i32: the base id of each draft id. */
-  private readonly d2t: Tensor;
-  /** The same, on the host. */
-  private readonly d2tHost: Int32Array;
-  /** headLogits' bias [vocab]: 0 on the draft vocabulary, NO_TOKEN elsewhere. */
-  private readonly outsideBias: Tensor;
   private readonly ropeFreqs: Float64Array | undefined;
 
   /** `params`: eagle3.fc.weight, the norms and lm_head (f32 tensors); `values`: every eagle3.* value on the CPU. */
@@ -60,9 +51,6 @@ export class Eagle3Head extends EagleHead {
     this.wo = d.tensor(get('wo'), [dim, qDim]);
     this.w13 = d.tensor(join(get('w1'), get('w3')), [2 * e.hiddenDim, dim]);
     this.w2 = d.tensor(get('w2'), [dim, e.hiddenDim]);
-    this.d2tHost = Int32Array.from(get('d2t'));
-    this.d2t = d.tensor(this.d2tHost, [e.draftVocabSize, 1], 'i32');
-    this.outsideBias = this.maskBias(e.draftVocabSize);
     this.ropeFreqs = layerRopeFrequencies(base.config, 0);
   }
 
@@ -97,12 +85,12 @@ export class Eagle3Head extends EagleHead {
     out.set('eagle3.w1', w13.slice(0, e.hiddenDim * dim));
     out.set('eagle3.w3', w13.slice(e.hiddenDim * dim));
     out.set('eagle3.w2', (await this.w2.read()) as Float32Array);
-    out.set('eagle3.d2t', Float32Array.from((await this.d2t.read()) as Int32Array));
+    out.set('eagle3.d2t', Float32Array.from(this.vocabulary!.ids));
     return out;
   }
 
   override dispose(): void {
-    for (const t of [this.wqkv, this.wo, this.w13, this.w2, this.d2t, this.outsideBias]) if (!t.disposed) t.dispose();
+    for (const t of [this.wqkv, this.wo, this.w13, this.w2]) if (!t.disposed) t.dispose();
     super.dispose();
   }
 
@@ -155,78 +143,8 @@ export class Eagle3Head extends EagleHead {
     return this.draftLogits(m);
   }
 
-  /** Draft ids [rows, k] i32 -> base ids [rows, k] (through d2t); disposes `ids`. */
-  private toBase(ids: Tensor): Tensor {
-    const [rows, k] = ids.shape;
-    const flat = ids.reshape([rows * k]);
-    try {
-      const picked = gatherRows(this.d2t, flat); // [rows·k, 1]
-      const out = picked.reshape([rows, k]);
-      picked.dispose();
-      return out;
-    } finally {
-      flat.dispose();
-      ids.dispose();
-    }
-  }
-
-  /**
-   * Draft logits spread over the base vocabulary [rows, vocab], as vLLM's Eagle3LlamaForCausalLM
-   * .compute_logits returns them: column d2t[j] holds draft id j, every other column NO_TOKEN. For
-   * ranks past the GPU top-k's k (ranked on the host, then in base ids); owned by the caller.
-   */
+  /** Draft logits [rows, draftVocabSize] (draft ids; the drafting maps the ranked ids to base ids through d2t). */
   protected override headLogits(_i: number, m: Tensor): Tensor {
-    const vd = this.config.eagle3!.draftVocabSize;
-    return scope((t) => {
-      const padded = t(concat([this.param('eagle3.lm_head'), t(this.device.zeros([1, this.config.dim]))], 0)); // [vd + 1, dim], row vd zero
-      const spread = t(gatherRows(padded, this.baseRows())); // [vocab, dim]: row v = lm_head[draft id of v], or zero
-      return linear(t(rmsnorm(m, this.param('eagle3.norm'), this.base.config.normEps)), spread, this.outsideBias);
-    });
-  }
-
-  /** [vocab] i32: the draft id of each base id, draftVocabSize for base ids outside the draft vocabulary. */
-  private baseRows(): Int32Array {
-    const vd = this.config.eagle3!.draftVocabSize;
-    const rows = new Int32Array(this.config.vocabSize).fill(vd);
-    this.d2tHost.forEach((base, j) => (rows[base] = j));
-    return rows;
-  }
-
-  /** [vocab] 0 on the draft vocabulary, NO_TOKEN elsewhere. */
-  private maskBias(vd: number): Tensor {
-    const b = new Float32Array(this.config.vocabSize).fill(NO_TOKEN);
-    for (let j = 0; j < vd; j++) b[this.d2tHost[j]] = 0;
-    const t = this.device.tensor(b, [b.length]);
-    t.label = 'eagle3 outside-draft mask';
-    return t;
-  }
-
-  protected override recordTopK(_i: number, m: Tensor, k: number): Tensor | null {
-    const vd = this.config.eagle3!.draftVocabSize;
-    if (k > vd) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a draft vocabulary of ${vd}`);
-    if (k > TOPK_MAX_K) return null; // ranked on the host from headLogits
-    const logits = this.draftLogits(m);
-    try {
-      const { values, indices } = topk(logits, k);
-      values.dispose();
-      return this.toBase(indices);
-    } finally {
-      logits.dispose();
-    }
-  }
-
-  protected override recordLogProbTopK(_i: number, m: Tensor, k: number): TopK {
-    const logits = this.draftLogits(m);
-    try {
-      const lp = logSoftmax(logits); // over the draft vocabulary: base ids outside it have probability 0
-      try {
-        const top = topk(lp, k);
-        return { values: top.values, indices: this.toBase(top.indices) as TopK['indices'] };
-      } finally {
-        lp.dispose();
-      }
-    } finally {
-      logits.dispose();
-    }
+    return this.draftLogits(m);
   }
 }

@@ -51,26 +51,27 @@ export class HydraHeads extends SequentialTopKHeads {
    * its logits and the GPU top-k. Null past the GPU top-k's limit (cpuTopK ranks those).
    */
   protected recordTopK(i: number, x: Tensor, k: number): Tensor | null {
-    const vocab = this.config.vocabSize;
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
+    const vocab = this.scoredVocab;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${vocab}`);
     if (this.fusedFits(x.shape[1], k)) {
       const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
       values.dispose();
-      return indices;
+      return scope((track) => this.toBase(track(indices)));
     }
     if (k > TOPK_MAX_K) return null;
-    return scope((track) => gpuTopK(track(this.headLogits(i, x)), k)); // logits [rows, vocab]
+    return scope((track) => this.toBase(track(gpuTopK(track(this.headLogits(i, x)), k)))); // logits [rows, scoredVocab]
   }
 
   /** recordTopK's log-probability twin: the fused kernel with logProbs where the head fits it. */
   protected override recordLogProbTopK(i: number, x: Tensor, k: number): TopK {
-    if (this.fusedFits(x.shape[1], k)) return mlpTopK(x, this.stackOf(i), this.outputOf(i), k, { logProbs: true });
-    return super.recordLogProbTopK(i, x, k);
+    if (!this.fusedFits(x.shape[1], k)) return super.recordLogProbTopK(i, x, k);
+    const top = mlpTopK(x, this.stackOf(i), this.outputOf(i), k, { logProbs: true });
+    return { values: top.values, indices: scope((track) => this.toBase(track(top.indices))) as TopK['indices'] };
   }
 
   /**
    * Logits of head i for `rows` paths of i+1 tokens each (root first), flattened in `paths`
-   * [rows * (i+1)]. Returns [rows, vocab], owned by the caller.
+   * [rows * (i+1)]. Returns [rows, scoredVocab], owned by the caller.
    */
   logits(hT: Tensor, i: number, paths: Int32Array, rows: number): Tensor {
     const dim = this.config.dim;
@@ -90,7 +91,7 @@ export class HydraHeads extends SequentialTopKHeads {
     }
   }
 
-  /** Head i on input rows x [rows, (i+2)·dim] = (h_t, e(root), ..., e(x_i)). Returns [rows, vocab], owned by the caller. */
+  /** Head i on input rows x [rows, (i+2)·dim] = (h_t, e(root), ..., e(x_i)). Returns [rows, scoredVocab] (draft ids with a draft vocabulary), owned by the caller. */
   protected headLogits(i: number, x: Tensor): Tensor {
     let y = inputBlock(x, this.param(`heads.${i}.input.residual`), this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`));
     for (let l = 1; l < this.config.layers; l++) {
@@ -99,7 +100,7 @@ export class HydraHeads extends SequentialTopKHeads {
       y = next;
     }
     try {
-      return linear(y, this.outputOf(i)); // [rows, vocab]
+      return linear(y, this.outputOf(i)); // [rows, scoredVocab]
     } finally {
       y.dispose();
     }

@@ -1,6 +1,6 @@
 // Medusa-1 heads: k independent heads on h_t. Head i guesses the token i+1 places after the root
 // without seeing the tokens in between, so one pass gives every depth's top-k list.
-import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, gatherRows, linear, mlpTopK, silu, slice, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
 import { residualBlock } from './blocks';
 import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
 import type { LevelCandidates } from '@hydra-ts/tree';
@@ -58,7 +58,7 @@ export class MedusaHeads extends TopKHeads {
       const all = this.allLogits(hT, D);
       stride = all.stride;
       try {
-        top = await cpuTopK(all.logits, k); // past the GPU top-k's k
+        top = this.toBaseHost(await cpuTopK(all.logits, k)); // past the GPU top-k's k
       } finally {
         all.logits.dispose();
       }
@@ -72,28 +72,35 @@ export class MedusaHeads extends TopKHeads {
   }
 
   /**
-   * Every head's k best ids on h_t, recorded on the GPU: `ids` [rows, k] i32 (owned by the
-   * caller) with head i's list at row i·stride — one dispatch where the heads fit the fused
-   * kernel, else the stacked logits and the GPU top-k. Null past the GPU top-k's k.
+   * Every head's k best ids on h_t, recorded on the GPU: `ids` [rows, k] i32 base ids (owned by
+   * the caller) with head i's list at row i·stride — one dispatch where the heads fit the fused
+   * kernel, else the stacked logits and the GPU top-k (and one gather through d2t with a draft
+   * vocabulary). Null past the GPU top-k's k.
    */
   private recordTopK(hT: Tensor, D: number, k: number): { ids: Tensor; stride: number } | null {
-    if (k > this.config.vocabSize) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${this.config.vocabSize}`);
+    if (k > this.scoredVocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${this.scoredVocab}`);
+    let top: TopK;
+    let stride = 1;
     if (this.fusedFits(this.config.dim, k)) {
-      const { values, indices } = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
-      values.dispose();
-      return { ids: indices, stride: 1 };
+      top = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput });
+    } else {
+      if (k > TOPK_MAX_K) return null;
+      const all = this.allLogits(hT, D);
+      stride = all.stride;
+      top = topk(all.logits, k);
+      all.logits.dispose();
     }
-    if (k > TOPK_MAX_K) return null;
-    const { logits, stride } = this.allLogits(hT, D);
-    const { values, indices } = topk(logits, k);
-    logits.dispose();
-    values.dispose();
-    return { ids: indices, stride };
+    top.values.dispose();
+    try {
+      return { ids: this.toBase(top.indices), stride };
+    } finally {
+      top.indices.dispose();
+    }
   }
 
   /** The output projection of the fused kernel: the shared one, or every head's stacked. */
   private fusedOutput(): Tensor {
-    return this.config.sharedOutput ? this.base.outputWeight : this.stack()!.lmHead!; // fusedFits keeps the stack far under its size limit
+    return this.config.sharedOutput ? this.outputOf(0) : this.stack()!.lmHead!; // fusedFits keeps the stack far under its size limit
   }
 
   private fusedStack() {
@@ -138,16 +145,17 @@ export class MedusaHeads extends TopKHeads {
             const top = mlpTopK(hT, this.fusedStack(), this.fusedOutput(), k, { perMemberOutput: !this.config.sharedOutput, logProbs: true });
             try {
               lists = await readLogProbTopK(top);
+              this.toBaseHost(lists.ids);
             } finally {
               top.values.dispose();
               top.indices.dispose();
             }
           } else {
-            const logits = this.logits(hT, req.depth); // [depth, vocab]
+            const logits = this.logits(hT, req.depth); // [depth, scoredVocab]
             try {
               const drafted = await logProbTopK(logits, k);
               drafted.ids.dispose();
-              lists = drafted.host;
+              lists = { ids: this.toBaseHost(drafted.host.ids), logProbs: drafted.host.logProbs };
             } finally {
               logits.dispose();
             }
@@ -167,7 +175,7 @@ export class MedusaHeads extends TopKHeads {
     };
   }
 
-  /** Logits of heads 0..count-1 from h_t [1, dim]. Returns [count, vocab], owned by the caller. */
+  /** Logits of heads 0..count-1 from h_t [1, dim]. Returns [count, scoredVocab] (over draft ids with a draft vocabulary), owned by the caller. */
   logits(hT: Tensor, count: number): Tensor {
     const { logits, stride } = this.allLogits(hT, count);
     if (stride === 1 && logits.shape[0] === count) return logits;
@@ -201,9 +209,9 @@ export class MedusaHeads extends TopKHeads {
         const zd = keep(gatherRows(keep(zl.reshape([k * k, dim])), diagonal)); // [k, dim]: head i's weights on head i's row
         y = keep(add(y, keep(silu(zd)))); // [k, dim]
       }
-      if (sharedOutput) return { logits: linear(y, this.base.outputWeight), stride: 1 }; // [k, vocab]
+      if (sharedOutput) return { logits: linear(y, this.outputOf(0)), stride: 1 }; // [k, scoredVocab]
       const wide = keep(linear(y, s.lmHead!)); // [k, k·vocab]
-      return { logits: wide.reshape([k * k, this.config.vocabSize]), stride: k + 1 };
+      return { logits: wide.reshape([k * k, this.scoredVocab]), stride: k + 1 };
     } finally {
       for (const t of owned) t.dispose();
     }
@@ -225,7 +233,7 @@ export class MedusaHeads extends TopKHeads {
       }
       if (sharedOutput) {
         const y = concat(rows, 0); // [count, dim]
-        const out = linear(y, this.base.outputWeight); // [count, vocab]
+        const out = linear(y, this.outputOf(0)); // [count, scoredVocab]
         y.dispose();
         return out;
       }
@@ -240,8 +248,8 @@ export class MedusaHeads extends TopKHeads {
 
   /** The stacked weights (made on first use, re-made each time once parameters() was handed out), or null past the size limit. */
   private stack(): Stacked | null {
-    const { dim, numHeads: k, layers, vocabSize, sharedOutput } = this.config;
-    const bytes = 4 * k * ((dim + 1) * dim * layers + (sharedOutput ? 0 : vocabSize * dim));
+    const { dim, numHeads: k, layers, sharedOutput } = this.config;
+    const bytes = 4 * k * ((dim + 1) * dim * layers + (sharedOutput ? 0 : this.scoredVocab * dim));
     if (bytes > STACK_LIMIT_BYTES) return null;
     if (this.stacked && !this.exposed) return this.stacked;
     this.dropStacked();

@@ -189,11 +189,11 @@ export abstract class SequentialTopKHeads extends TopKHeads {
           ids = keep(top.indices);
           host = await readLogProbTopK(top);
         } else {
-          const logits = this.headLogits(level, x); // [rows, vocab], ranked on the CPU past the GPU top-k's k
+          const logits = this.headLogits(level, x); // [rows, scoredVocab], ranked on the CPU past the GPU top-k's k
           try {
             const ranked = await logProbTopK(logits, k);
-            ids = keep(ranked.ids);
-            host = ranked.host;
+            ids = keep(scope((track) => this.toBase(track(ranked.ids))));
+            host = { ids: this.toBaseHost(ranked.host.ids), logProbs: ranked.host.logProbs };
           } finally {
             logits.dispose();
           }
@@ -264,14 +264,15 @@ export abstract class SequentialTopKHeads extends TopKHeads {
    * each, owned by the caller; k <= TOPK_MAX_K. Heads with a fused kernel override it.
    */
   protected recordLogProbTopK(i: number, x: Tensor, k: number): TopK {
-    return scope((track) => topk(track(logSoftmax(track(this.headLogits(i, x)))), k)); // logits, log-probabilities [rows, vocab]
+    const top = scope((track) => topk(track(logSoftmax(track(this.headLogits(i, x)))), k)); // logits, log-probabilities [rows, scoredVocab]
+    return { values: top.values, indices: scope((track) => this.toBase(track(top.indices))) as TopK['indices'] };
   }
 
-  /** Head i's k best ids per row of x ranked on the CPU (past the GPU top-k's k), uploaded: [rows, k] i32, owned by the caller. */
+  /** Head i's k best ids per row of x ranked on the CPU (past the GPU top-k's k), uploaded: [rows, k] i32 base ids, owned by the caller. */
   private async hostTopK(i: number, x: Tensor, k: number): Promise<Tensor> {
-    const logits = this.headLogits(i, x); // [rows, vocab]
+    const logits = this.headLogits(i, x); // [rows, scoredVocab]
     try {
-      return this.device.tensor(await cpuTopK(logits, k), [x.shape[0], k], 'i32');
+      return this.device.tensor(this.toBaseHost(await cpuTopK(logits, k)), [x.shape[0], k], 'i32');
     } finally {
       logits.dispose();
     }

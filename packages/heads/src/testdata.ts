@@ -1,7 +1,7 @@
 // Test fixtures: small random base models (only what heads use) and random heads files.
 import { serializeSafetensors, type LlamaConfig, type SafetensorsInput } from '@hydra-ts/model';
 import { randomArray, type Device } from '@hydra-ts/tensor';
-import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, prefixConfigOf, type EagleLayerConfig, type HeadConfig, type HeadKind } from './config';
+import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, isTokenMap, prefixConfigOf, type EagleLayerConfig, type HeadConfig, type HeadKind } from './config';
 import type { HeadBase } from './draft-head';
 
 export interface FakeBase extends HeadBase {
@@ -34,8 +34,11 @@ export function fakeBase(device: Device, config: LlamaConfig, seed = 1): FakeBas
   };
 }
 
-export function headConfig(base: LlamaConfig, kind: HeadKind, numHeads: number, layers: number, sharedOutput = false): HeadConfig {
-  return { kind, numHeads, layers, dim: base.dim, vocabSize: base.vocabSize, sharedOutput, prefix: kind === 'hydra++' ? prefixConfigOf(base) : null };
+/** A Medusa / Hydra / Hydra++ config for `base`; with draftVocabSize its heads score that many tokens (heads.d2t). */
+export function headConfig(base: LlamaConfig, kind: HeadKind, numHeads: number, layers: number, sharedOutput = false, draftVocabSize?: number): HeadConfig {
+  const c: HeadConfig = { kind, numHeads, layers, dim: base.dim, vocabSize: base.vocabSize, sharedOutput, prefix: kind === 'hydra++' ? prefixConfigOf(base) : null };
+  if (draftVocabSize !== undefined) c.draftVocabSize = draftVocabSize;
+  return c;
 }
 
 /** An MLPSpeculator config for `base`. */
@@ -48,7 +51,10 @@ export function eagleConfig(base: LlamaConfig, depth: number, layer: Partial<Eag
   return { kind: 'eagle', numHeads: depth, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: true, prefix: null, eagle: { ...prefixConfigOf(base), ...layer } };
 }
 
-/** Random values for every parameter (norm weights near 1), large enough that top-k has clear gaps. */
+/**
+ * Random values for every parameter (norm weights near 1), large enough that top-k has clear gaps;
+ * a heads.d2t spreads its draft ids evenly over the vocabulary (floor(j·vocab/size), increasing).
+ */
 export function randomValues(c: HeadConfig, seed: number): Map<string, Float32Array> {
   const values = new Map<string, Float32Array>();
   let s = seed * 7919;
@@ -58,6 +64,7 @@ export function randomValues(c: HeadConfig, seed: number): Map<string, Float32Ar
     const bound = gain ? 0.2 : shape.length === 2 ? 1.5 / Math.sqrt(shape[1]) : 0.5;
     const v = randomArray(size, ++s, -bound, bound);
     if (gain) for (let i = 0; i < size; i++) v[i] += 1;
+    if (name === 'heads.d2t') for (let j = 0; j < size; j++) v[j] = Math.floor((j * c.vocabSize) / size);
     values.set(name, v);
   }
   return values;
@@ -68,7 +75,7 @@ export function headsFile(c: HeadConfig, values: Map<string, Float32Array>, meta
   const tensors = new Map<string, SafetensorsInput>();
   for (const [name, shape] of headParameterShapes(c)) {
     const data = values.get(name)!;
-    tensors.set(name, name === 'eagle3.d2t' ? { shape, data: Int32Array.from(data), dtype: 'I32' } : { shape, data }); // d2t as the trainer writes it
+    tensors.set(name, isTokenMap(name) ? { shape, data: Int32Array.from(data), dtype: 'I32' } : { shape, data }); // d2t as the trainer writes it
   }
   return serializeSafetensors(tensors, { format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(c), ...meta });
 }
