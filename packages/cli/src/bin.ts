@@ -138,7 +138,7 @@ cli
   .option('--feature-weight <x>', 'eagle heads: weight of the smooth-L1 regression of the drafted feature onto the base model\'s', { default: 1 })
   .option('--feature-noise <a>', 'eagle heads: uniform noise in [-a, a] on the input features while training', { default: 0 })
   .option('--eagle-engine <vllm|sglang>', 'eagle heads: train the draft layer that engine runs (no input norm; for vllm no fc bias either), for hydra export --format eagle --engine <same>')
-  .option('--draft-vocab <n>', 'eagle3 heads: score only the n most frequent tokens of the data (default: min(vocab, 32000))')
+  .option('--draft-vocab <n>', 'score only the n most frequent tokens of the data (eagle3, medusa, hydra, hydra++; eagle3 default: min(vocab, 32000), the others\' the whole vocabulary)')
   .option('--decay-heads <x>', 'head i loss weight = x^i (1 = equal)', { default: 1 })
   .option('--holdout <x>', 'fraction of sequences held out for evaluation', { default: 0.05 })
   .option('--seed <s>', 'seed of initialisation, batch order and dropout', { default: 0 })

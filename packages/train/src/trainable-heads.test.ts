@@ -67,19 +67,28 @@ async function inferenceLogits(trained: TrainableHeads, hidden: import('@hydra-t
 }
 
 describe('TrainableHeads forward = inference heads', () => {
-  const cases: Array<[HeadKind, number, number, boolean]> = [
+  // a draft vocabulary: 40 base ids spread over the 512 (its lm_heads score only those)
+  const vocabulary = Int32Array.from({ length: 40 }, (_, j) => 3 + 12 * j);
+  const cases: Array<[HeadKind, number, number, boolean, Int32Array?]> = [
     ['medusa', 3, 2, false],
     ['medusa', 2, 1, true],
     ['hydra', 3, 2, false],
     ['hydra++', 3, 2, false],
     ['mlp-speculator', 3, 1, false],
+    ['medusa', 2, 1, false, vocabulary],
+    ['medusa', 2, 1, true, vocabulary],
+    ['hydra', 2, 2, true, vocabulary],
+    ['hydra++', 2, 1, false, vocabulary],
   ];
-  for (const [kind, numHeads, layers, sharedOutput] of cases) {
-    it(`${kind} (numHeads ${numHeads}, layers ${layers}${sharedOutput ? ', shared output' : ''})`, async () => {
-      const fresh = await TrainableHeads.create(model, { kind, numHeads, layers, sharedOutput });
+  for (const [kind, numHeads, layers, sharedOutput, draftVocabulary] of cases) {
+    it(`${kind} (numHeads ${numHeads}, layers ${layers}${sharedOutput ? ', shared output' : ''}${draftVocabulary ? `, draft vocabulary of ${draftVocabulary.length}` : ''})`, async () => {
+      const fresh = await TrainableHeads.create(model, { kind, numHeads, layers, sharedOutput, ...(draftVocabulary ? { draftVocabulary } : {}) });
       const config = fresh.config;
+      expect(fresh.draftVocabulary).toEqual(draftVocabulary ?? null);
       fresh.dispose();
-      const trained = TrainableHeads.fromValues(model, config, randomValues(config, 7));
+      const values = randomValues(config, 7);
+      if (draftVocabulary) values.set('heads.d2t', Float32Array.from(draftVocabulary)); // a map, not a weight
+      const trained = TrainableHeads.fromValues(model, config, values);
       const cache = model.createCache();
       const { hidden, logits: baseLogits } = model.forward(cache, { tokens, logits: 'none' });
       baseLogits?.dispose();
@@ -90,8 +99,9 @@ describe('TrainableHeads forward = inference heads', () => {
       const expected = await inferenceLogits(trained, hidden);
       expect(out.length).toBe(numHeads);
       for (let i = 0; i < numHeads; i++) {
-        const got = (await out[i].value.read()) as Float32Array; // [T, vocab]
-        const V = model.config.vocabSize;
+        const got = (await out[i].value.read()) as Float32Array; // [T, scored vocab]
+        const V = draftVocabulary?.length ?? model.config.vocabSize;
+        expect(got.length).toBe(T * V);
         for (let t = 0; t < T; t++) assertClose(got.subarray(t * V, (t + 1) * V), expected[i][t], { atol: 2e-4, rtol: 1e-4, what: `${kind} head ${i} position ${t}` });
       }
       tape.dispose();

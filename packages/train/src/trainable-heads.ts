@@ -4,11 +4,14 @@
 // position of whole training sequences at once (teacher forcing).
 import {
   createHead,
+  draftVocabularyOf,
   headParameterShapes,
+  isTokenMap,
   loadHead,
   serializeHead,
   SPECULATOR_NORM_EPS,
   speculatorEmbeddingScale,
+  tokenMapName,
   type CreateHeadOptions,
   type HeadBase,
   type HeadConfig,
@@ -16,7 +19,7 @@ import {
   type PrefixConfig,
 } from '@hydra-ts/heads';
 import { layerRopeFrequencies } from '@hydra-ts/model';
-import { randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
+import { gatherRows, randomArray, ShapeError, type Tensor } from '@hydra-ts/tensor';
 import { Var, type Tape } from './autograd';
 
 /** Whole sequences laid out row after row: the rows of sequence s are start..start+length-1 at positions 0..length-1. */
@@ -49,9 +52,11 @@ export class TrainableHeads {
   readonly config: HeadConfig;
   /** Every trained tensor under its heads-file name, in file order. */
   readonly params: Map<string, Var>;
-  /** EAGLE-3: the draft vocabulary (eagle3.d2t, base ids), fixed while training; null for the other kinds. */
+  /** The draft vocabulary the heads score (eagle3.d2t, heads.d2t: base ids), fixed while training; null for the whole vocabulary. */
   readonly draftVocabulary: Int32Array | null;
   private readonly base: HeadBase;
+  /** A shared output over a draft vocabulary: the base output rows of its ids [draft vocab, dim]; made on first use. */
+  private sharedRows: Tensor | null = null;
   /** MLPSpeculator with scaleInput: [dim] of 1/√2, the gain of its input norm; made on first use. */
   private inputGain: Tensor | null = null;
 
@@ -59,13 +64,12 @@ export class TrainableHeads {
     this.base = base;
     this.config = config;
     this.params = new Map();
-    this.draftVocabulary = null;
     for (const [name, shape] of headParameterShapes(config)) {
       const v = values.get(name);
       if (!v) throw new ShapeError(`TrainableHeads: parameter ${name} is missing`);
-      if (name === 'eagle3.d2t') this.draftVocabulary = Int32Array.from(v);
-      else this.params.set(name, Var.param(base.device.tensor(v, shape), name));
+      if (!isTokenMap(name)) this.params.set(name, Var.param(base.device.tensor(v, shape), name));
     }
+    this.draftVocabulary = draftVocabularyOf(config, values);
   }
 
   /** Fresh heads, initialised exactly as createHead does. */
@@ -100,7 +104,7 @@ export class TrainableHeads {
   async values(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (const [name, p] of this.params) out.set(name, (await p.value.read()) as Float32Array);
-    if (this.draftVocabulary) out.set('eagle3.d2t', Float32Array.from(this.draftVocabulary));
+    if (this.draftVocabulary) out.set(tokenMapName(this.config), Float32Array.from(this.draftVocabulary));
     return out;
   }
 
@@ -151,7 +155,7 @@ export class TrainableHeads {
     }
     if (c.kind === 'eagle3') return { logits: this.eagle3Forward(tape, h, batch), features: null };
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
-    const output = (i: number) => (c.sharedOutput ? tape.constant(this.base.outputWeight, 'base output') : this.param(`heads.${i}.lm_head.weight`));
+    const output = (i: number) => (c.sharedOutput ? tape.constant(this.sharedOutput(), 'base output') : this.param(`heads.${i}.lm_head.weight`)); // [scored vocab, dim]
     const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);
     const block = (x: Var, i: number, l: number) =>
       tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
@@ -187,6 +191,15 @@ export class TrainableHeads {
     for (const p of this.params.values()) p.dispose();
     this.inputGain?.dispose();
     this.inputGain = null;
+    this.sharedRows?.dispose();
+    this.sharedRows = null;
+  }
+
+  /** The base output layer, or its rows at the draft vocabulary's ids: what a shared output scores. */
+  private sharedOutput(): Tensor {
+    if (!this.draftVocabulary) return this.base.outputWeight;
+    this.sharedRows ??= gatherRows(this.base.outputWeight, this.draftVocabulary); // [draft vocab, dim]
+    return this.sharedRows;
   }
 
   /**

@@ -208,7 +208,8 @@ describe('options and batches', () => {
     expect(() => trainConfig({ kind: 'lstm' as never })).toThrow(/head = "lstm", expected one of medusa, hydra, hydra\+\+, mlp-speculator, eagle, eagle3$/);
     expect(trainConfig({ kind: 'eagle3', draftVocabSize: 256 })).toMatchObject({ layers: 1, sharedOutput: false, draftVocabSize: 256 });
     expect(() => trainConfig({ kind: 'eagle3', layers: 2 })).toThrow(/eagle3: layers = 2, sharedOutput = false; an eagle3 head is one decoder layer/);
-    expect(() => trainConfig({ kind: 'hydra', draftVocabSize: 256 })).toThrow(/draftVocabSize = 256: an option of eagle3 heads, not of hydra heads/);
+    expect(trainConfig({ kind: 'hydra', draftVocabSize: 256 })).toMatchObject({ draftVocabSize: 256 });
+    expect(() => trainConfig({ kind: 'eagle', draftVocabSize: 256 })).toThrow(/draftVocabSize = 256: an option of eagle3, medusa, hydra and hydra\+\+ heads, not of eagle heads/);
     expect(() => trainConfig({ kind: 'eagle3', draftVocabSize: -1 })).toThrow(/draftVocabSize = -1/);
     expect(() => trainConfig({ kind: 'eagle', layers: 2 })).toThrow(/eagle: layers = 2, sharedOutput = true; an eagle head is one decoder layer/);
     expect(trainConfig({ kind: 'eagle' })).toMatchObject({ sharedOutput: true, featureWeight: 1, layers: 1, inputNorm: true, fcBias: true });

@@ -39,7 +39,10 @@ export interface TrainConfig {
   /** EAGLE heads: fc has a bias (default true); false as vLLM's EAGLE fc. */
   fcBias: boolean;
   decayHeads: number;
-  /** EAGLE-3 heads: the draft vocabulary's size, the training data's most frequent tokens (0: the head's default, min(vocab, 32000)). */
+  /**
+   * A reduced draft vocabulary: its size, the training data's most frequent tokens (EAGLE-3, Medusa,
+   * Hydra, Hydra++). 0: EAGLE-3's default, min(vocab, 32000); the others' whole vocabulary.
+   */
   draftVocabSize: number;
   /** Fraction of windows held out for evaluation. */
   holdout: number;
@@ -87,7 +90,9 @@ export function trainConfig(o: Partial<TrainConfig> & { kind: HeadKind }): Train
   int('seed', 0, 2 ** 31 - 1);
   int('evalEvery', 0);
   int('draftVocabSize', 0);
-  if (c.draftVocabSize !== 0 && c.kind !== 'eagle3') throw new TrainOptionError(`draftVocabSize = ${c.draftVocabSize}: an option of eagle3 heads, not of ${c.kind} heads`);
+  if (c.draftVocabSize !== 0 && (c.kind === 'eagle' || c.kind === 'mlp-speculator')) {
+    throw new TrainOptionError(`draftVocabSize = ${c.draftVocabSize}: an option of eagle3, medusa, hydra and hydra++ heads, not of ${c.kind} heads`);
+  }
   if (c.lmWeight === 0 && c.teacherWeight === 0) throw new TrainOptionError('lmWeight and teacherWeight are both 0: nothing to train on');
   if (typeof c.sharedOutput !== 'boolean') throw new TrainOptionError(`sharedOutput = ${String(c.sharedOutput)}, expected a boolean`);
   for (const k of ['inputNorm', 'fcBias'] as const) {

@@ -58,7 +58,7 @@ export interface TrainFlags {
   featureWeight?: number | string;
   featureNoise?: number | string;
   decayHeads?: number | string;
-  /** eagle3: the draft vocabulary's size (the data's most frequent tokens). */
+  /** The draft vocabulary's size (the data's most frequent tokens): eagle3, medusa, hydra, hydra++. */
   draftVocab?: number | string;
   holdout?: number | string;
   seed?: number | string;
@@ -167,19 +167,18 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   log(`data: ${corpus.sequences.length} sequences -> ${wins.length} windows of <= ${config.length} tokens (${wins.reduce((a, w) => a + w.length, 0)} tokens)`);
 
   if (config.draftVocabSize > model.config.vocabSize) throw new UsageError(`--draft-vocab ${config.draftVocabSize}: the model's vocabulary has ${model.config.vocabSize} tokens`);
-  // EAGLE-3: the draft vocabulary (the file's when resuming, else the data's most frequent tokens) and the feature layers
+  // The draft vocabulary (the file's when resuming, else the data's most frequent tokens; EAGLE-3's
+  // always, the other kinds' with --draft-vocab) and EAGLE-3's feature layers
   const resumedHeads = resumed ? await TrainableHeads.fromFile(model, resumed.heads) : null;
-  let eagle3: { draftVocabulary: Int32Array; featureLayers: [number, number, number] } | null = null;
-  if (kind === 'eagle3') {
-    const layers = resumedHeads?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers);
-    const all = Int32Array.from(wins.flatMap((w) => Array.from(w)));
-    const vocabulary = resumedHeads?.draftVocabulary ?? draftVocabulary(all, model.config.vocabSize, config.draftVocabSize || Math.min(model.config.vocabSize, 32000));
-    eagle3 = { draftVocabulary: vocabulary, featureLayers: [...layers] as [number, number, number] };
-    log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data; features from base layers ${layers.join(', ')}`);
-  }
+  const all = Int32Array.from(wins.flatMap((w) => Array.from(w)));
+  const vocabSize = kind === 'eagle3' ? config.draftVocabSize || Math.min(model.config.vocabSize, 32000) : config.draftVocabSize;
+  const vocabulary = resumed ? resumedHeads!.draftVocabulary : vocabSize > 0 ? draftVocabulary(all, model.config.vocabSize, vocabSize) : null;
+  const featureLayers = kind === 'eagle3' ? [...(resumedHeads?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers))] as [number, number, number] : null;
+  if (vocabulary) log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data`);
+  if (featureLayers) log(`features from base layers ${featureLayers.join(', ')}`);
 
   let t0 = performance.now();
-  const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK, ...(eagle3 ? { capture: eagle3.featureLayers, vocabulary: eagle3.draftVocabulary } : {}) });
+  const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK, ...(featureLayers ? { capture: featureLayers } : {}), ...(vocabulary ? { vocabulary } : {}) });
   log(`teacher: base hidden states and distributions for every position in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   log(`teacher mode: ${teacher.mode.topK === 'full' ? 'full' : `top-${teacher.mode.topK}`} (${teacher.mode.reason}), ${(teacher.mode.bytes / 2 ** 20).toFixed(1)} MiB on the GPU`);
 
@@ -194,8 +193,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     evals = resumed.record.evals ?? [];
     trainMs = resumed.record.trainMs ?? 0;
   } else {
-    const eagle = kind === 'eagle' ? { inputNorm: config.inputNorm, fcBias: config.fcBias } : kind === 'eagle3' ? eagle3! : {};
-    heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed, ...eagle });
+    const eagle = kind === 'eagle' ? { inputNorm: config.inputNorm, fcBias: config.fcBias } : featureLayers ? { featureLayers } : {};
+    heads = await TrainableHeads.create(model, { kind, numHeads: config.numHeads, layers: config.layers, sharedOutput: config.sharedOutput, seed: config.seed, ...eagle, ...(vocabulary ? { draftVocabulary: vocabulary } : {}) });
   }
   const trainer = new HeadTrainer(heads, teacher, config);
   if (resumed) {
@@ -208,7 +207,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const save = async () => {
     const record = { data: dataFiles.length === 1 ? dataFiles[0] : dataFiles, model: path, history, evals, trainMs, acceptance: acceptance as Record<string, unknown> | undefined };
     await saveCheckpoint(flags.out!, trainer, record);
-    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}${eagle3 ? `, draft vocabulary ${eagle3.draftVocabulary.length}` : ''}`];
+    const notes = [`data ${dataFiles.join(' + ')}; ${config.steps} steps of ${config.batch} × ${config.length} tokens; lr ${config.lr}; teacher weight ${config.teacherWeight}, lm weight ${config.lmWeight}${kind === 'eagle' ? `, feature weight ${config.featureWeight}, feature noise ${config.featureNoise}` : ''}${vocabulary ? `, draft vocabulary ${vocabulary.length}` : ''}`];
     if (acceptance) for (const a of Object.values(acceptance)) notes.push(`τ (greedy, tree ${a.tree}, ${prompts.length} held-out prompts): ${a.meanAcceptedLength.toFixed(3)}`);
     writeFileAtomic(paths.chart, curvesHtml(title, history, evals, notes));
   };
