@@ -117,6 +117,28 @@ describe('exported files are what the engines load', () => {
       head.dispose();
     }));
 
+  it('vllm-medusa over a draft vocabulary: truncated_vocab_size, token_map (int64 base ids), lm_heads of its rows (Medusa.__init__ / load_weights / compute_logits); TGI has no token map', () =>
+    withBase(async (base) => {
+      for (const shared of [false, true]) {
+        const c = headConfig(base.config, 'medusa', 2, 1, shared, 9);
+        const values = randomValues(c, 4);
+        const head = await loadHead(base, headsFile(c, values));
+        const { config, shapes, tensors } = contents((await exportHead(head, 'vllm-medusa')).files, 'model.safetensors');
+        // MedusaConfig.truncated_vocab_size < vocab_size: lm_heads are ParallelLMHead(truncated_vocab_size, hidden) and token_map is loaded
+        expect(config).toMatchObject({ vocab_size: 37, truncated_vocab_size: 9, original_lm_head: shared });
+        const d2t = [...values.get('heads.d2t')!];
+        expect(tensors.get('token_map')!.dtype).toBe('I64');
+        expect(shapes.get('token_map')).toEqual([9]);
+        expect([...tensors.get('token_map')!.data]).toEqual(d2t); // compute_logits: logits[..., token_map] = the head's logits
+        const lm = tensors.get('lm_heads.0.weight')!;
+        expect(lm.shape).toEqual([9, 24]);
+        if (shared) d2t.forEach((id, j) => expect([...lm.data.subarray(j * 24, (j + 1) * 24)]).toEqual([...base.output.subarray(id * 24, (id + 1) * 24)]));
+        else expect(lm.data).toEqual(values.get('heads.0.lm_head.weight'));
+        await expect(exportHead(head, 'tgi-medusa')).rejects.toThrow(/tgi-medusa: these Medusa heads score a draft vocabulary of 9 of 37 tokens.*Use --format vllm-medusa/);
+        head.dispose();
+      }
+    }));
+
   it('tgi-medusa: medusa_lm_head.safetensors, {i}.{j}.linear.*, {i}.{L}.weight; medusa_num_heads/layers; no architectures', () =>
     withBase(async (base) => {
       const c = headConfig(base.config, 'medusa', 2, 2);
@@ -234,6 +256,8 @@ describe('export -> loadHead gives the same proposals', () => {
   const cases: Array<[string, EngineFormat, (b: FakeBase) => ReturnType<typeof headConfig>]> = [
     ['medusa, own lm_heads', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
     ['medusa, shared output', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 1, true)],
+    ['medusa over a draft vocabulary of 20, own lm_heads', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 3, 2, false, 20)],
+    ['medusa over a draft vocabulary of 20, shared output', 'vllm-medusa', (b) => headConfig(b.config, 'medusa', 2, 1, true, 20)],
     ['medusa, own lm_heads', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 3, 2)],
     ['medusa, shared output, 1 block', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 4, 1, true)],
     ['medusa, shared output, 2 blocks', 'tgi-medusa', (b) => headConfig(b.config, 'medusa', 2, 2, true)],
@@ -305,6 +329,34 @@ describe('foreign files load directly, checked against the base model', () => {
         head.dispose();
       }));
   }
+
+  it('vLLM Medusa over a truncated vocabulary: original_lm_head over the whole vocabulary keeps the token_map rows; a missing or broken token_map is a HeadCheckpointError naming it', () =>
+    withBase(async (base) => {
+      const ids = [1, 4, 6, 9, 15, 20, 33];
+      const int64 = (a: number[]) => ({ shape: [a.length], data: BigInt64Array.from(a, (x) => BigInt(x)), dtype: 'I64' as const });
+      const block = { shape: [24, 24], data: randomArray(24 * 24, 5, -0.2, 0.2) };
+      const bias = { shape: [24], data: randomArray(24, 6, -0.2, 0.2) };
+      const file = (tokenMap: ReturnType<typeof int64> | null, lm = { shape: [37, 24], data: base.output }) => {
+        const t = new Map<string, SafetensorsInput>([['blocks.0.layers.0.weight', block], ['blocks.0.layers.0.bias', bias], ['lm_heads.0.weight', lm]]);
+        if (tokenMap) t.set('token_map', tokenMap);
+        return serializeSafetensors(t, { format: 'pt' });
+      };
+      const cfg = { model_type: 'medusa', num_heads: 1, num_hidden_layers: 1, hidden_size: 24, vocab_size: 37, truncated_vocab_size: ids.length, medusa_fc_bias: true, original_lm_head: true };
+      const head = await loadHead(base, file(int64(ids)), { engineConfig: cfg });
+      expect(head.config).toMatchObject({ kind: 'medusa', sharedOutput: true, draftVocabSize: ids.length });
+      const values = await head.readParameters();
+      expect([...values.get('heads.d2t')!]).toEqual(ids);
+      const hT = observed(head, 8);
+      const { tokens } = await head.propose({ tree: chain(1), root: 3, context: [] });
+      expect([...tokens]).toEqual([...medusaProposeCpu(head.config, values, base.output, hT, chain(1), 3)]);
+      expect(ids).toContain(tokens[1]);
+      head.dispose();
+      await expect(loadHead(base, file(null), { engineConfig: cfg })).rejects.toThrow(/truncated_vocab_size 7 < vocab_size 37 but there is no token_map \[7\]/);
+      await expect(loadHead(base, file(int64([1, 4, 6, 9, 9, 20, 33])), { engineConfig: cfg })).rejects.toThrow(/token_map\[4\] = 9 after 9, expected strictly increasing base ids/);
+      await expect(loadHead(base, file(int64([1, 4, 6, 9, 15, 20, 37])), { engineConfig: cfg })).rejects.toThrow(/token_map\[6\] = 37, expected a base token id in \[0, 37\)/);
+      await expect(loadHead(base, file(int64(ids)), { engineConfig: { ...cfg, truncated_vocab_size: 40 } })).rejects.toThrow(/truncated_vocab_size = 40, expected at most vocab_size 37/);
+      await expect(loadHead(base, file(int64(ids), { shape: [8, 24], data: new Float32Array(8 * 24) }), { engineConfig: cfg })).rejects.toThrow(HeadCheckpointError);
+    }));
 
   it('vLLM Medusa without medusa_fc_bias (no bias tensors) loads with zero biases', () =>
     withBase(async (base) => {

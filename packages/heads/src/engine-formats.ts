@@ -99,6 +99,12 @@ export function checkExportable(c: HeadConfig, format: EngineFormat): void {
     }
     return;
   }
+  if (format === 'tgi-medusa' && c.draftVocabSize !== undefined) {
+    throw new HeadExportError(
+      `tgi-medusa: these Medusa heads score a draft vocabulary of ${c.draftVocabSize} of ${c.vocabSize} tokens; TGI's and TensorRT-LLM's Medusa loaders read full-vocabulary output layers and no token map. ` +
+        `Use --format vllm-medusa (truncated_vocab_size and token_map), or heads trained over the whole vocabulary`,
+    );
+  }
   if (FORMAT_KINDS[format].includes(c.kind)) return;
   if (c.kind === 'eagle3' && format === 'eagle') {
     throw new HeadExportError(
@@ -141,16 +147,19 @@ interface Layout {
 
 function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutput: Float32Array | null): Layout {
   const { dim, vocabSize, numHeads, layers } = c;
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const d2t = v.get('heads.d2t'); // a draft vocabulary: vLLM's truncated_vocab_size and token_map (the base id of each draft id)
+  const scored = d2t?.length ?? vocabSize;
+  const tensors: Layout['tensors'] = new Map();
   for (let i = 0; i < numHeads; i++) {
     for (let l = 0; l < layers; l++) {
       tensors.set(`blocks.${i}.layers.${l}.weight`, { shape: [dim, dim], data: v.get(`heads.${i}.blocks.${l}.weight`)! });
       tensors.set(`blocks.${i}.layers.${l}.bias`, { shape: [dim], data: v.get(`heads.${i}.blocks.${l}.bias`)! });
     }
   }
-  // original_lm_head: vLLM uses one lm_head for all heads, here the base model's own.
-  if (baseOutput) tensors.set('lm_heads.0.weight', { shape: [vocabSize, dim], data: baseOutput });
-  else for (let i = 0; i < numHeads; i++) tensors.set(`lm_heads.${i}.weight`, { shape: [vocabSize, dim], data: v.get(`heads.${i}.lm_head.weight`)! });
+  // original_lm_head: vLLM uses one lm_head for all heads, here the base model's own (its rows of the draft vocabulary).
+  if (baseOutput) tensors.set('lm_heads.0.weight', { shape: [scored, dim], data: d2t ? outputRows(baseOutput, dim, d2t) : baseOutput });
+  else for (let i = 0; i < numHeads; i++) tensors.set(`lm_heads.${i}.weight`, { shape: [scored, dim], data: v.get(`heads.${i}.lm_head.weight`)! });
+  if (d2t) tensors.set('token_map', { shape: [scored], data: BigInt64Array.from(d2t, (id) => BigInt(id)), dtype: 'I64' });
   return {
     file: 'model.safetensors',
     config: {
@@ -160,7 +169,7 @@ function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutpu
       vocab_size: vocabSize,
       num_heads: numHeads,
       num_hidden_layers: layers,
-      truncated_vocab_size: vocabSize,
+      truncated_vocab_size: scored,
       medusa_fc_bias: true,
       original_lm_head: baseOutput !== null,
     },
@@ -181,6 +190,13 @@ function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutpu
 // bias=False)), so the L blocks of a head are one module: its file repeats the same tensors.
 // TensorRT-LLM tensorrt_llm/models/medusa/weight.py (load_medusa_hf): medusa_lm_head.pt or
 // .safetensors in --medusa_model_dir, {h}.{l}.linear.weight / .bias and {h}.{L}.weight.
+
+/** Rows `ids` of a [rows, width] matrix, in order. */
+function outputRows(m: Float32Array, width: number, ids: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(ids.length * width);
+  for (let i = 0; i < ids.length; i++) out.set(m.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
+  return out;
+}
 
 function tgiMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutput: Float32Array | null): Layout {
   const { dim, vocabSize, numHeads, layers } = c;
@@ -604,9 +620,18 @@ function readVllmMedusa(r: TensorReader, cfg: Record<string, unknown>, base: Hea
   checkBaseField(cfg, 'vocab_size', base.config.vocabSize, 'vocabSize', file);
   const numHeads = checkCount('heads', configInt(cfg, 'num_heads', file, r.count((i) => `blocks.${i}.layers.0.weight`)), file);
   const layers = checkCount('layers', configInt(cfg, 'num_hidden_layers', file, r.count((j) => `blocks.0.layers.${j}.weight`)), file);
-  const truncated = cfg.truncated_vocab_size;
-  if ((typeof truncated === 'number' && truncated !== base.config.vocabSize) || r.has('token_map')) {
-    throw new HeadCheckpointError(`${file}: a truncated draft vocabulary (truncated_vocab_size ${String(truncated)}, token_map) is not supported: these heads draft over the base model's whole vocabulary`);
+  const vocab = base.config.vocabSize;
+  const truncated = configInt(cfg, 'truncated_vocab_size', file, vocab);
+  if (truncated > vocab) throw new HeadCheckpointError(`${file}: config.json truncated_vocab_size = ${truncated}, expected at most vocab_size ${vocab}`);
+  // vLLM reads token_map only when truncated_vocab_size < vocab_size: draft id j scores base id token_map[j]
+  let d2t: Float32Array | null = null;
+  if (truncated < vocab) {
+    if (!r.has('token_map')) throw new HeadCheckpointError(`${file}: truncated_vocab_size ${truncated} < vocab_size ${vocab} but there is no token_map [${truncated}] (the base id of each draft id)`);
+    d2t = r.get('token_map', [truncated]);
+    d2t.forEach((id, j) => {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: token_map[${j}] = ${id}, expected a base token id in [0, ${vocab})`);
+      if (j > 0 && !(id > d2t![j - 1])) throw new HeadCheckpointError(`${file}: token_map[${j}] = ${id} after ${d2t![j - 1]}, expected strictly increasing base ids (a draft vocabulary sorted by base id)`);
+    });
   }
   const blocks = new Map<string, Float32Array>();
   for (let i = 0; i < numHeads; i++) {
@@ -617,9 +642,13 @@ function readVllmMedusa(r: TensorReader, cfg: Record<string, unknown>, base: Hea
       blocks.set(`heads.${i}.blocks.${l}.bias`, cfg.medusa_fc_bias === true || r.has(bias) ? r.get(bias, ['dim']) : new Float32Array(base.config.dim));
     }
   }
-  // original_lm_head: one lm_heads.0.weight serves every head
-  const outputs = Array.from({ length: numHeads }, (_, i) => r.get(`lm_heads.${cfg.original_lm_head === true ? 0 : i}.weight`, ['vocab', 'dim']));
-  return { numHeads, layers, blocks, outputs };
+  // original_lm_head: one lm_heads.0.weight serves every head; over a draft vocabulary vLLM also takes a whole-vocabulary one and keeps its token_map rows
+  const outputs = Array.from({ length: numHeads }, (_, i) => {
+    const name = `lm_heads.${cfg.original_lm_head === true ? 0 : i}.weight`;
+    if (d2t && r.shape(name)?.[0] === vocab && vocab !== truncated) return outputRows(r.get(name, ['vocab', 'dim']), base.config.dim, d2t);
+    return r.get(name, [d2t ? truncated : 'vocab', 'dim']);
+  });
+  return { numHeads, layers, blocks, outputs, d2t };
 }
 
 /** What a Medusa file gives: blocks by this package's names and each head's output layer (null: the base model's). */
@@ -628,19 +657,28 @@ interface MedusaRead {
   layers: number;
   blocks: Map<string, Float32Array>;
   outputs: Array<Float32Array | null>;
+  /** The base id of each draft id (vLLM's token_map), or null for the whole vocabulary. */
+  d2t?: Float32Array | null;
 }
 
 /** Heads whose output layers are all the base model's share it (sharedOutput) instead of holding copies. */
 function medusaOutputs(m: MedusaRead, base: HeadBase, baseOutput: Float32Array | null, file: string) {
   const values = new Map(m.blocks);
-  const shared = m.outputs.every((o) => o === null || (baseOutput !== null && sameValues(o, baseOutput)));
+  const d2t = m.d2t ?? null;
+  const reference = baseOutput && d2t ? outputRows(baseOutput, base.config.dim, d2t) : baseOutput; // what a shared output scores
+  const shared = m.outputs.every((o) => o === null || (reference !== null && sameValues(o, reference)));
   if (!shared) {
     m.outputs.forEach((o, i) => {
       if (!o) throw new HeadCheckpointError(`${file}: head ${i} has no output layer while others have their own`);
       values.set(`heads.${i}.lm_head.weight`, o);
     });
   }
-  return { config: medusaConfig(base, m.numHeads, m.layers, shared), values };
+  const config = medusaConfig(base, m.numHeads, m.layers, shared);
+  if (d2t) {
+    config.draftVocabSize = d2t.length;
+    values.set('heads.d2t', d2t);
+  }
+  return { config, values };
 }
 
 function readTgiMedusa(r: TensorReader, cfg: Record<string, unknown>, base: HeadBase, file: string): MedusaRead {
