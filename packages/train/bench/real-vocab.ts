@@ -1,6 +1,6 @@
 // Training at real vocabularies: tokens/s and peak GPU tensor memory of an EAGLE-3 head (draft
 // vocabulary of the data's most frequent tokens, restricted teacher) and of Hydra heads (the base
-// vocabulary, top-k teacher), on random-weight models of real shapes, with a Zipf-like token corpus
+// vocabulary with a top-k teacher, or a draft vocabulary as EAGLE-3's), on random-weight models of real shapes, with a Zipf-like token corpus
 // (random weights: the figures are cost, not accuracy).
 //   pnpm --filter @hydra-ts/train bench:real-vocab [-- --shapes smollm2,qwen3] [--steps 6] [--windows 16] [--length 128]
 import { getDevice } from '@hydra-ts/tensor';
@@ -27,6 +27,7 @@ const RUNS: Array<{ label: string; kind: HeadKind; draftVocab?: number; numHeads
   { label: 'eagle3, draft vocabulary 8192', kind: 'eagle3', draftVocab: 8192, numHeads: 4 },
   { label: 'eagle3, draft vocabulary 32000', kind: 'eagle3', draftVocab: 32000, numHeads: 4 },
   { label: 'hydra, base vocabulary (shared output)', kind: 'hydra', numHeads: 4 },
+  { label: 'hydra, draft vocabulary 8192 (shared output)', kind: 'hydra', draftVocab: 8192, numHeads: 4 },
 ];
 
 /** Windows of Zipf-distributed ids (rank r with probability ∝ 1/r), a stand-in for text's token frequencies. */
@@ -52,8 +53,8 @@ for (const [key, name] of SHAPES) {
     const vocabulary = run.draftVocab ? draftVocabulary(all, c.vocabSize, Math.min(run.draftVocab, c.vocabSize)) : undefined;
     let line: string;
     try {
-      const heads = await TrainableHeads.create(model, run.kind === 'eagle3' ? { kind: 'eagle3', numHeads: run.numHeads, draftVocabulary: vocabulary } : { kind: run.kind, numHeads: run.numHeads, sharedOutput: true });
-      const teacher = await TeacherCache.build(model, wins, run.kind === 'eagle3' ? { capture: heads.config.eagle3!.featureLayers, vocabulary } : {});
+      const heads = await TrainableHeads.create(model, { kind: run.kind, numHeads: run.numHeads, ...(run.kind === 'eagle3' ? {} : { sharedOutput: true }), ...(vocabulary ? { draftVocabulary: vocabulary } : {}) });
+      const teacher = await TeacherCache.build(model, wins, { ...(run.kind === 'eagle3' ? { capture: heads.config.eagle3!.featureLayers } : {}), ...(vocabulary ? { vocabulary } : {}) });
       const trainer = new HeadTrainer(heads, teacher, trainConfig({ kind: run.kind, numHeads: run.numHeads, sharedOutput: run.kind !== 'eagle3', steps: steps + 1, batch, length, warmup: 0, holdout: 0, evalEvery: 0 }));
       await trainer.trainStep();
       const t0 = performance.now();

@@ -174,8 +174,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const vocabSize = kind === 'eagle3' ? config.draftVocabSize || Math.min(model.config.vocabSize, 32000) : config.draftVocabSize;
   const vocabulary = resumed ? resumedHeads!.draftVocabulary : vocabSize > 0 ? draftVocabulary(all, model.config.vocabSize, vocabSize) : null;
   const featureLayers = kind === 'eagle3' ? [...(resumedHeads?.config.eagle3!.featureLayers ?? defaultFeatureLayers(model.config.nLayers))] as [number, number, number] : null;
-  if (vocabulary) log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data`);
-  if (featureLayers) log(`features from base layers ${featureLayers.join(', ')}`);
+  const features = featureLayers ? `features from base layers ${featureLayers.join(', ')}` : null;
+  if (vocabulary) log(`draft vocabulary: ${vocabulary.length} of ${model.config.vocabSize} tokens, covering ${(100 * draftCoverage(all, vocabulary)).toFixed(1)} % of the data${features ? `; ${features}` : ''}`);
+  else if (features) log(features);
 
   let t0 = performance.now();
   const teacher = await TeacherCache.build(model, wins, { topK: teacherTopK, ...(featureLayers ? { capture: featureLayers } : {}), ...(vocabulary ? { vocabulary } : {}) });

@@ -18,7 +18,7 @@ interface Case {
   n: number;
 }
 
-async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32', onDevice = false) {
+async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32', onDevice = false, maxBindingBytes?: number) {
   const r = seededRandom(seed);
   const int = (k: number) => Math.floor(r() * k);
   const xa = randomArray(c.m * c.w, seed + 1);
@@ -32,7 +32,8 @@ async function check(c: Case, seed: number, dtype: 'f32' | 'f16' = 'f32', onDevi
   const table = device.tensor(ta, [c.vocab, c.dim], dtype); // converted to f16 on write: ta holds f16 values already
   const rowsT = onDevice ? device.tensor(Int32Array.from(rows), [c.n], 'i32') : null;
   const atT = onDevice ? device.tensor(Int32Array.from(at), [c.n], 'i32') : null;
-  const out = rowsT && atT ? appendEmbeddings(x, rowsT, ids, atT, table) : appendEmbeddings(x, rows, ids, at, table);
+  const opts = maxBindingBytes ? { maxBindingBytes } : {};
+  const out = rowsT && atT ? appendEmbeddings(x, rowsT, ids, atT, table, opts) : appendEmbeddings(x, rows, ids, at, table, opts);
   rowsT?.dispose();
   atT?.dispose();
   expect(out.shape).toEqual([c.n, c.w + c.dim]);
@@ -53,6 +54,15 @@ describe('appendEmbeddings matches its CPU twin exactly', () => {
   it('f16 table', async (ctx) => {
     if (!device.hasF16) ctx.skip();
     await check({ m: 3, w: 96, vocab: 40, dim: 32, nIds: 6, n: 5 }, 7, 'f16');
+  });
+  it('a table past the binding limit is read in slices of rows, same output (a real vocabulary\'s embedding table)', async (ctx) => {
+    // f32 rows of 24 × 4 = 96 bytes: slices of 8 rows (768 bytes, 256-aligned offsets), so 37 rows are 5 slices
+    const c = { m: 3, w: 40, vocab: 37, dim: 24, nIds: 30, n: 9 };
+    await check(c, 11, 'f32', false, 768);
+    await check(c, 12, 'f32', true, 768);
+    await check(c, 13, 'f32', false, 1000); // not a whole number of aligned steps: rounded down to 8 rows
+    if (device.hasF16) await check({ ...c, dim: 32 }, 14, 'f16', false, 1024); // f16 rows of 64 bytes: slices of 16 rows
+    else ctx.skip();
   });
   it('rows and at as GPU tensors (a dynamic tree\'s frontier)', async () => {
     for (const c of cases) await check(c, c.m + c.n + 5, 'f32', true);
