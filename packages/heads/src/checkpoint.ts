@@ -21,6 +21,7 @@ import {
 import type { HeadBase, TopKHeads } from './draft-head';
 import { EagleHead } from './eagle';
 import { detectLayout, readEngineHead } from './engine-formats';
+import { checkDraftIds, hostRows } from './draft-vocabulary';
 import { HeadCheckpointError, HeadMismatchError } from './errors';
 import { Eagle3Head } from './eagle3';
 import { HydraHeads } from './hydra';
@@ -58,7 +59,7 @@ export async function createHead(model: HeadBase, opts: CreateHeadOptions): Prom
       const bound = Math.sqrt(3 / config.speculator!.innerDim); // uniform ±√3σ has standard deviation σ = 1/√inner
       if (name.startsWith('speculator.ln.')) v = new Float32Array(size).fill(leaf === 'weight' ? 1 : 0);
       else v = randomArray(size, seed * 1009 + ++s, -bound, bound);
-    } else if (name.endsWith('lm_head.weight') || name === 'eagle3.lm_head') v = vocabulary ? rowsOf(output as Float32Array, config.dim, vocabulary) : Float32Array.from(output!); // the base output rows of the ids scored
+    } else if (name.endsWith('lm_head.weight') || name === 'eagle3.lm_head') v = vocabulary ? hostRows(output as Float32Array, config.dim, vocabulary) : Float32Array.from(output!); // the base output rows of the ids scored
     else if (isTokenMap(name)) v = Float32Array.from(vocabulary!);
     else if (name.endsWith('input.residual')) v = pickFirstBlock(shape[0], shape[1]);
     else if ((name.startsWith('prefix.') || name.startsWith('eagle.') || name.startsWith('eagle3.')) && leaf.endsWith('norm')) v = new Float32Array(size).fill(1);
@@ -136,12 +137,6 @@ export function serializeHead(config: HeadConfig, values: ReadonlyMap<string, Fl
   return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(config) });
 }
 
-/** Rows `ids` of a [rows, width] matrix, in order. */
-function rowsOf(m: Float32Array, width: number, ids: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(ids.length * width);
-  for (let i = 0; i < ids.length; i++) out.set(m.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
-  return out;
-}
 
 export interface LoadHeadOptions {
   /**
@@ -236,7 +231,8 @@ function headOfFile(
     if (!opts.allowNonfinite) checkFinite(t.data, name, file);
     values.set(name, t.data);
   }
-  for (const name of shapes.keys()) if (isTokenMap(name)) checkD2t(values.get(name)!, name, base.vocabSize, file);
+  // a d2t (eagle3.d2t, heads.d2t): the draft vocabulary sorted by base id
+  for (const name of shapes.keys()) if (isTokenMap(name)) checkDraftIds(values.get(name)!, base.vocabSize, `${file}: ${name}`, (m) => new HeadCheckpointError(m));
   const extra = [...parsed.tensors.keys()].filter((n) => !shapes.has(n));
   if (extra.length > 0) {
     throw new HeadCheckpointError(`${file}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).join(', ')}${extra.length > 8 ? `, … (${extra.length} in all)` : ''} for ${config.kind} heads (numHeads ${config.numHeads}, layers ${config.layers}, sharedOutput ${config.sharedOutput})`);
@@ -244,13 +240,6 @@ function headOfFile(
   return { config, values };
 }
 
-/** A d2t (eagle3.d2t, heads.d2t): base ids in [0, vocab), strictly increasing (the draft vocabulary sorted by base id). */
-function checkD2t(d2t: Float32Array, name: string, vocab: number, file: string): void {
-  d2t.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: ${name}[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
-    if (i > 0 && !(id > d2t[i - 1])) throw new HeadCheckpointError(`${file}: ${name}[${i}] = ${id} after ${d2t[i - 1]}, expected strictly increasing base ids`);
-  });
-}
 
 /** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
 function shown(v: unknown): string {

@@ -1,6 +1,7 @@
 // What a head file describes: the kind of heads, their sizes, and the base model they fit.
 import type { LayerConfig, LlamaConfig } from '@hydra-ts/model';
 import { draftLayerShapes } from './draft-layer';
+import { checkDraftIds } from './draft-vocabulary';
 import { HeadOptionError } from './errors';
 
 export type HeadKind = 'medusa' | 'hydra' | 'hydra++' | 'mlp-speculator' | 'eagle' | 'eagle3';
@@ -245,11 +246,7 @@ function noDraftVocabulary(opts: CreateHeadOptions, where: string): void {
 function checkDraftVocabulary(ids: ArrayLike<number>, size: number, vocab: number, where: string): void {
   if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new HeadOptionError(`${where}: draftVocabulary must be an array of base token ids`);
   if (ids.length !== size) throw new HeadOptionError(`${where}: draftVocabulary has ${ids.length} ids, expected draftVocabSize = ${size}`);
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadOptionError(`${where}: draftVocabulary[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
-    if (i > 0 && !(id > ids[i - 1])) throw new HeadOptionError(`${where}: draftVocabulary[${i}] = ${id} after ${ids[i - 1]}, expected strictly increasing base ids`);
-  }
+  checkDraftIds(ids, vocab, `${where}: draftVocabulary`, (m) => new HeadOptionError(m));
 }
 
 function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: number): HeadConfig {

@@ -1,25 +1,22 @@
 // Medusa, Hydra and Hydra++ heads over a reduced draft vocabulary (heads.d2t): every proposal is in
 // base ids, and equals the float64 reference that scores the d2t rows and maps the ranks back.
 import { afterEach, describe, expect, it } from 'vitest';
-import { flags, getDevice, liveTensorCount, randomArray, type Tensor } from '@hydra-ts/tensor';
+import { flags, getDevice, liveTensorCount } from '@hydra-ts/tensor';
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
 import { createHead, loadHead, parseHeadFile, saveHead } from './checkpoint';
 import { headConfigFor, headParameterShapes } from './config';
 import { hydraLogitsCpu, hydraProposeCpu, medusaLogitsCpu, medusaProposeCpu, topkCpu } from './cpu-reference';
 import { HeadCheckpointError, HeadOptionError, HeadStateError } from './errors';
-import { baseConfig, fakeBase, headConfig, headsFile, randomValues } from './testdata';
+import { baseConfig, fakeBase, headConfig, headsFile, randomValues, hiddenRows as hiddenRowsOn, SMALL_TREE } from './testdata';
 
 const device = await getDevice();
 afterEach(() => {
   flags.fusedHeads = true;
 });
 
-const small = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
+const small = SMALL_TREE;
 
-function hiddenRows(n: number, dim: number, seed: number): { hidden: Tensor; last: Float32Array } {
-  const data = randomArray(n * dim, seed);
-  return { hidden: device.tensor(data, [n, dim]), last: data.slice((n - 1) * dim) };
-}
+const hiddenRows = (n: number, dim: number, seed: number) => hiddenRowsOn(device, n, dim, seed);
 
 describe('heads over a draft vocabulary propose base ids, as the CPU reference', () => {
   for (const kind of ['medusa', 'hydra', 'hydra++'] as const) {

@@ -52,3 +52,22 @@ export class DraftVocabulary {
     if (!this.column.disposed) this.column.dispose();
   }
 }
+
+/** Rows `ids` of a [rows, width] matrix on the host, in order (e.g. the base output rows of a draft vocabulary). */
+export function hostRows(m: Float32Array, width: number, ids: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(ids.length * width);
+  for (let i = 0; i < ids.length; i++) out.set(m.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
+  return out;
+}
+
+/**
+ * Throws `make(message)` unless `ids` are a draft vocabulary of a `vocab`-token base model: integer
+ * base ids in [0, vocab), strictly increasing. The message names the entry as `${what}[i]`.
+ */
+export function checkDraftIds(ids: ArrayLike<number>, vocab: number, what: string, make: (message: string) => Error): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw make(`${what}[${i}] = ${id}, expected a base token id in [0, ${vocab})`);
+    if (i > 0 && !(id > ids[i - 1])) throw make(`${what}[${i}] = ${id} after ${ids[i - 1]}, expected strictly increasing base ids`);
+  }
+}

@@ -13,6 +13,7 @@ import { layerAttention, permuteHalfToInterleaved, permuteInterleavedToHalf, ser
 import { formatShape } from '@hydra-ts/tensor';
 import { checkFeatureLayers, EAGLE_DEFAULT_DEPTH, eagle3Shapes, HEAD_KINDS, type Eagle3Config, type EagleLayerConfig, type HeadConfig, type PrefixConfig } from './config';
 import type { HeadBase, TopKHeads } from './draft-head';
+import { checkDraftIds, hostRows } from './draft-vocabulary';
 import { HeadCheckpointError, HeadExportError, HeadMismatchError } from './errors';
 
 export type EngineFormat = 'vllm-medusa' | 'tgi-medusa' | 'eagle' | 'eagle3' | 'mlp-speculator';
@@ -157,7 +158,7 @@ function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutpu
     }
   }
   // original_lm_head: vLLM uses one lm_head for all heads, here the base model's own (its rows of the draft vocabulary).
-  if (baseOutput) tensors.set('lm_heads.0.weight', { shape: [scored, dim], data: d2t ? outputRows(baseOutput, dim, d2t) : baseOutput });
+  if (baseOutput) tensors.set('lm_heads.0.weight', { shape: [scored, dim], data: d2t ? hostRows(baseOutput, dim, d2t) : baseOutput });
   else for (let i = 0; i < numHeads; i++) tensors.set(`lm_heads.${i}.weight`, { shape: [scored, dim], data: v.get(`heads.${i}.lm_head.weight`)! });
   if (d2t) tensors.set('token_map', { shape: [scored], data: BigInt64Array.from(d2t, (id) => BigInt(id)), dtype: 'I64' });
   return {
@@ -190,13 +191,6 @@ function vllmMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutpu
 // bias=False)), so the L blocks of a head are one module: its file repeats the same tensors.
 // TensorRT-LLM tensorrt_llm/models/medusa/weight.py (load_medusa_hf): medusa_lm_head.pt or
 // .safetensors in --medusa_model_dir, {h}.{l}.linear.weight / .bias and {h}.{L}.weight.
-
-/** Rows `ids` of a [rows, width] matrix, in order. */
-function outputRows(m: Float32Array, width: number, ids: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(ids.length * width);
-  for (let i = 0; i < ids.length; i++) out.set(m.subarray(ids[i] * width, (ids[i] + 1) * width), i * width);
-  return out;
-}
 
 function tgiMedusaLayout(c: HeadConfig, v: Map<string, Float32Array>, baseOutput: Float32Array | null): Layout {
   const { dim, vocabSize, numHeads, layers } = c;
@@ -628,10 +622,7 @@ function readVllmMedusa(r: TensorReader, cfg: Record<string, unknown>, base: Hea
   if (truncated < vocab) {
     if (!r.has('token_map')) throw new HeadCheckpointError(`${file}: truncated_vocab_size ${truncated} < vocab_size ${vocab} but there is no token_map [${truncated}] (the base id of each draft id)`);
     d2t = r.get('token_map', [truncated]);
-    d2t.forEach((id, j) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new HeadCheckpointError(`${file}: token_map[${j}] = ${id}, expected a base token id in [0, ${vocab})`);
-      if (j > 0 && !(id > d2t![j - 1])) throw new HeadCheckpointError(`${file}: token_map[${j}] = ${id} after ${d2t![j - 1]}, expected strictly increasing base ids (a draft vocabulary sorted by base id)`);
-    });
+    checkDraftIds(d2t, vocab, `${file}: token_map`, (m) => new HeadCheckpointError(m)); // ours keeps a draft vocabulary sorted by base id
   }
   const blocks = new Map<string, Float32Array>();
   for (let i = 0; i < numHeads; i++) {
@@ -645,7 +636,7 @@ function readVllmMedusa(r: TensorReader, cfg: Record<string, unknown>, base: Hea
   // original_lm_head: one lm_heads.0.weight serves every head; over a draft vocabulary vLLM also takes a whole-vocabulary one and keeps its token_map rows
   const outputs = Array.from({ length: numHeads }, (_, i) => {
     const name = `lm_heads.${cfg.original_lm_head === true ? 0 : i}.weight`;
-    if (d2t && r.shape(name)?.[0] === vocab && vocab !== truncated) return outputRows(r.get(name, ['vocab', 'dim']), base.config.dim, d2t);
+    if (d2t && r.shape(name)?.[0] === vocab && vocab !== truncated) return hostRows(r.get(name, ['vocab', 'dim']), base.config.dim, d2t);
     return r.get(name, [d2t ? truncated : 'vocab', 'dim']);
   });
   return { numHeads, layers, blocks, outputs, d2t };
@@ -665,7 +656,7 @@ interface MedusaRead {
 function medusaOutputs(m: MedusaRead, base: HeadBase, baseOutput: Float32Array | null, file: string) {
   const values = new Map(m.blocks);
   const d2t = m.d2t ?? null;
-  const reference = baseOutput && d2t ? outputRows(baseOutput, base.config.dim, d2t) : baseOutput; // what a shared output scores
+  const reference = baseOutput && d2t ? hostRows(baseOutput, base.config.dim, d2t) : baseOutput; // what a shared output scores
   const shared = m.outputs.every((o) => o === null || (reference !== null && sameValues(o, reference)));
   if (!shared) {
     m.outputs.forEach((o, i) => {

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { flags, getDevice, liveTensorCount, randomArray, type Tensor } from '@hydra-ts/tensor';
+import { flags, getDevice, liveTensorCount } from '@hydra-ts/tensor';
 import { CandidateTree, chain, trees } from '@hydra-ts/tree';
 import { createHead, loadHead, saveHead } from './checkpoint';
 import { serializeSafetensors, type SafetensorsInput } from '@hydra-ts/model';
 import { HEADS_FORMAT, HEADS_VERSION, headConfigFor, headParameterShapes, type HeadConfig } from './config';
 import { hydraProposeCpu, medusaProposeCpu, topkCpu } from './cpu-reference';
 import { HeadCheckpointError, HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
-import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig } from './testdata';
+import { baseConfig, eagleConfig, fakeBase, headConfig, headsFile, randomValues, speculatorConfig, hiddenRows as hiddenRowsOn, SMALL_TREE } from './testdata';
 import { HydraHeads } from './hydra';
 import { MedusaHeads } from './medusa';
 
@@ -16,14 +16,9 @@ afterEach(() => {
   flags.fusedHeads = true;
 });
 
-// depth 3, ranks up to 3, parents with 0, 1 and 3 children
-const small = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
+const small = SMALL_TREE;
 
-/** Random committed hidden states [n, dim] and the last row, h_t. */
-function hiddenRows(n: number, dim: number, seed: number): { hidden: Tensor; last: Float32Array } {
-  const data = randomArray(n * dim, seed);
-  return { hidden: device.tensor(data, [n, dim]), last: data.slice((n - 1) * dim) };
-}
+const hiddenRows = (n: number, dim: number, seed: number) => hiddenRowsOn(device, n, dim, seed);
 
 describe('Medusa heads match the CPU reference', () => {
   for (const [numHeads, layers, shared, tree, fused] of [

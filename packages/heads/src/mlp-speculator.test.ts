@@ -9,13 +9,12 @@ import { serializeSafetensors } from '@hydra-ts/model';
 import { mlpSpeculatorLogitsCpu, mlpSpeculatorProposeCpu } from './cpu-reference';
 import { HeadCheckpointError, HeadOptionError, HeadStateError } from './errors';
 import { MLPSpeculatorHeads, speculatorEmbeddingScale } from './mlp-speculator';
-import { baseConfig, fakeBase, headsFile, randomValues, speculatorConfig } from './testdata';
+import { baseConfig, fakeBase, headsFile, randomValues, speculatorConfig, SMALL_TREE } from './testdata';
 import { assertClose } from '@hydra-ts/tensor/testing';
 
 const device = await getDevice();
 
-// depth 3, ranks up to 3, parents with 0, 1 and 3 children
-const small = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
+const small = SMALL_TREE;
 
 function hiddenRows(n: number, dim: number, seed: number): { hidden: Tensor; last: Float32Array } {
   const data = randomArray(n * dim, seed, -2, 2);

@@ -1,6 +1,7 @@
 // Test fixtures: small random base models (only what heads use) and random heads files.
 import { serializeSafetensors, type LlamaConfig, type SafetensorsInput } from '@hydra-ts/model';
-import { randomArray, type Device } from '@hydra-ts/tensor';
+import { randomArray, type Device, type Tensor } from '@hydra-ts/tensor';
+import { CandidateTree } from '@hydra-ts/tree';
 import { HEADS_FORMAT, HEADS_VERSION, headParameterShapes, isTokenMap, prefixConfigOf, type EagleLayerConfig, type HeadConfig, type HeadKind } from './config';
 import type { HeadBase } from './draft-head';
 
@@ -85,4 +86,13 @@ export function argmaxCpu(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
+}
+
+/** Depth 3, ranks up to 3, parents with 0, 1 and 3 children. */
+export const SMALL_TREE = CandidateTree.fromPaths([[0], [1], [2], [3], [0, 0], [0, 1], [0, 2], [1, 0], [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], { name: 'small' });
+
+/** Random committed hidden states [n, dim] on `device` and their last row, h_t. */
+export function hiddenRows(device: Device, n: number, dim: number, seed: number): { hidden: Tensor; last: Float32Array } {
+  const data = randomArray(n * dim, seed);
+  return { hidden: device.tensor(data, [n, dim]), last: data.slice((n - 1) * dim) };
 }
