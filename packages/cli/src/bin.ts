@@ -38,7 +38,7 @@ cli
   .option('--seed <s>', 'random seed', { default: 0 })
   .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ | eagle (default ar, or hydra with --heads)')
   .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
-  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, root, or a JSON file; dynamic (grown each step from the draft probabilities, its budget from the measured step cost), dynamic-<N> (N candidates), either with -k<K> (default: tuned for these heads on this device on first use, then cached)')
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, root, or a JSON file; dynamic (grown each step from the draft probabilities, its budget from the measured step cost), dynamic-<N> (N candidates), either with -k<K> (children per node) and -d<D> (levels) (default: tuned for these heads on this device on first use, then cached)')
   .option('--verifier <kind>', 'greedy | typical | sample (default greedy at temperature 0, else sample)')
   .option('--compare <decoders>', 'also run these decoders on the same prompt and print their speed, e.g. ar,medusa')
   .option('--json', 'print one JSON object with the text and statistics')
@@ -63,7 +63,7 @@ cli
   .option('--seed <s>', 'random seed')
   .option('--decoder <kind>', 'ar | medusa | hydra | hydra++ | eagle (default ar, or hydra with --heads)')
   .option('--heads <file>', 'draft-head file (.safetensors); default: the trained heads beside the model')
-  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file; dynamic (grown each step from the draft probabilities, its budget from the measured step cost), dynamic-<N> (N candidates), either with -k<K> (default: tuned for this device and these heads, cached)')
+  .option('--tree <name|file>', 'candidate tree: medusa-63, cpu-8, cpu-16, cpu-24, chain-<n>, or a JSON file; dynamic (grown each step from the draft probabilities, its budget from the measured step cost), dynamic-<N> (N candidates), either with -k<K> (children per node) and -d<D> (levels) (default: tuned for this device and these heads, cached)')
   .option('--json', 'with --messages: print one JSON object with the reply, its token ids and statistics')
   .option('--interactive', 'the REPL even when stdin is not a terminal')
   .action(runChat);

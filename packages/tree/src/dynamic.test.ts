@@ -105,6 +105,16 @@ describe('DynamicTree options', () => {
     expect(() => parseDynamicTree('dynamic-0')).toThrow(TreeError);
     expect(() => parseDynamicTree('dynamic-5000')).toThrow(/dynamic-<N> with N in \[1, 1023\]/);
   });
+  it('parses -k<K> and -d<D>: children per expanded node and levels drafted', () => {
+    const t = parseDynamicTree('dynamic-16-k4-d9')!;
+    expect([t.maxNodes, t.topK, t.depth, t.name]).toEqual([16, 4, 9, 'dynamic-16-k4-d9']);
+    expect(t.depthFor(12)).toBe(9); // past the default cap of 6
+    expect(t.depthFor(7)).toBe(7); // never past the head's depth
+    const m = parseDynamicTree('dynamic-d8')!;
+    expect([m.measured, m.depth, m.topK]).toEqual([true, 8, 8]);
+    expect(parseDynamicTree('dynamic-16-d8-k4')).toBeNull(); // k before d
+    expect(() => parseDynamicTree('dynamic-16-d0')).toThrow(/depth 0; expected -d<D> with D in \[1, 1023\]/);
+  });
   it('refuses impossible settings with a TreeError naming them', () => {
     expect(() => new DynamicTree({ topK: 0 })).toThrow(/topK = 0/);
     expect(() => new DynamicTree({ maxNodes: 1.5 })).toThrow(/maxNodes = 1.5/);

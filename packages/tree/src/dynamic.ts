@@ -84,17 +84,20 @@ export class DynamicTree {
 /**
  * A dynamic tree by name: 'dynamic' (the budget from the device's measured cost, at most 32
  * candidates), 'dynamic-<N>' (N candidates every step), either with '-k<K>' (K children per
- * expanded node and K nodes expanded per level; default 8). Null for other names.
+ * expanded node and K nodes expanded per level; default 8) and '-d<D>' (D levels drafted; default
+ * the head's depth, capped at 6). Null for other names.
  */
 export function parseDynamicTree(name: string): DynamicTree | null {
-  const m = /^dynamic(?:-(\d+))?(?:-k(\d+))?$/.exec(name);
+  const m = /^dynamic(?:-(\d+))?(?:-k(\d+))?(?:-d(\d+))?$/.exec(name);
   if (!m) return null;
   const topK = m[2] === undefined ? undefined : Number(m[2]);
   if (topK !== undefined && (topK < 1 || topK > MAX_RANK)) throw new TreeError(`tree '${name}': top-${topK}; expected -k<K> with K in [1, ${MAX_RANK}]`);
-  if (m[1] === undefined) return new DynamicTree({ measured: true, topK, name });
+  const depth = m[3] === undefined ? undefined : Number(m[3]);
+  if (depth !== undefined && (depth < 1 || depth > MAX_TREE_NODES - 1)) throw new TreeError(`tree '${name}': depth ${depth}; expected -d<D> with D in [1, ${MAX_TREE_NODES - 1}]`);
+  if (m[1] === undefined) return new DynamicTree({ measured: true, topK, depth, name });
   const n = Number(m[1]);
   if (n < 1 || n > MAX_TREE_NODES - 1) throw new TreeError(`tree '${name}': ${n} candidates; expected dynamic-<N> with N in [1, ${MAX_TREE_NODES - 1}]`);
-  return new DynamicTree({ maxNodes: n, topK, name });
+  return new DynamicTree({ maxNodes: n, topK, depth, name });
 }
 
 /** One level's drafted children: for each expanded node (a row), its k best tokens and their log-probabilities. */
