@@ -3,11 +3,11 @@ import { defineConfig } from 'tsup';
 const DTS_BANNER = '/// <reference types="@webgpu/types" />\n/// <reference lib="esnext.disposable" />';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/files-node.ts', 'src/files-browser.ts'],
+  entry: ['src/index.ts', 'src/testing.ts', 'src/files-node.ts', 'src/files-browser.ts'],
   format: ['esm'],
   // The declarations name WebGPU's types and Symbol.dispose: a consumer's tsconfig needs neither
   // @webgpu/types nor an esnext lib of its own.
-  dts: { entry: 'src/index.ts', banner: DTS_BANNER },
+  dts: { entry: ['src/index.ts', 'src/testing.ts'], banner: DTS_BANNER },
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDevice, OptionError } from '@hydra-ts/tensor';
 import { createRng, sampleFromLogits } from '@hydra-ts/verify';
 import { fileURLToPath } from 'node:url';
-import { convertLlama2cToHf, Llama2cTokenizer, LlamaModel, memoryFileSource, parseLlama2cCheckpoint, ReferenceLlama } from '@hydra-ts/model';
+import { convertLlama2cToHf, Llama2cTokenizer, LlamaModel, memoryFileSource, parseLlama2cCheckpoint } from '@hydra-ts/model';
+import { ReferenceLlama } from '@hydra-ts/model/testing';
 import { generate, GenerationError } from './generate';
 
 const STORIES_DIR = fileURLToPath(new URL('../../../models/stories260K', import.meta.url));

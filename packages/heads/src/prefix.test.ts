@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceLlama, type LlamaConfig } from '@hydra-ts/model';
+import type { LlamaConfig } from '@hydra-ts/model';
+import { ReferenceLlama } from '@hydra-ts/model/testing';
 import { getDevice, randomArray, slice } from '@hydra-ts/tensor';
 import { assertClose } from '@hydra-ts/tensor/testing';
 import { CandidateTree } from '@hydra-ts/tree';

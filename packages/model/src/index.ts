@@ -21,7 +21,6 @@ export type { LoadedModel, LoadModelOptions } from './load';
 export type { GenerationConfig } from './generation-config';
 export { parseGenerationConfig, samplingDefaults } from './generation-config';
 export { loadModelFiles } from './load';
-export { ReferenceLlama, referenceGreedy, argmax, rmsnorm, matmul, softmax, rope } from './reference';
 export { KVCache, CacheError, type LayerCache, type KVCacheShape } from './cache';
 export { DecoderLayer, decoderLayerConfig, checkWeightDType, isQuantized, WEIGHT_DTYPES, type LayerConfig, type WeightOptions, type WeightDType } from './layer';
 export { LlamaModel, type LlamaModelOptions, type LoadOptions, type ForwardInput, type ForwardOutput, type LogitsChoice } from './model';
