@@ -54,6 +54,23 @@ describe('engine', () => {
     x.dispose();
   });
 
+  it('concat splits its gradient by the inputs it was given, even if the caller\'s array grows later', async () => {
+    const a = new Var(device.tensor(Float32Array.of(1, 2), [1, 2]), { requiresGrad: true });
+    const b = new Var(device.tensor(Float32Array.of(3, 4), [1, 2]), { requiresGrad: true });
+    const tape = new Tape(device);
+    const parts = [a];
+    const y = tape.concat(parts, 0); // [1, 2]
+    parts.push(b); // as an unrolled loop reusing one array does
+    const up = device.tensor(Float32Array.of(5, 6), [1, 2]);
+    tape.backward(y, up);
+    expect(Array.from((await a.grad!.read()) as Float32Array)).toEqual([5, 6]);
+    expect(b.grad).toBeNull();
+    up.dispose();
+    tape.dispose();
+    a.dispose();
+    b.dispose();
+  });
+
   it('frees every intermediate on dispose: no tensors leak across steps', async () => {
     const w = Var.param(device.tensor(randomArray(12, 1), [4, 3]), 'w');
     const before = liveTensorCount();

@@ -36,6 +36,7 @@ import {
   type Tensor,
 } from '@hydra-ts/tensor';
 import { attentionBackward } from './grad/attention';
+import { draftedAttention, draftedAttentionBackward, type DraftedAttentionOptions } from './grad/drafted-attention';
 import { crossEntropyBackward, crossEntropyForward } from './grad/cross-entropy';
 import { dropoutMask } from './grad/dropout';
 import { topKCrossEntropyBackward, topKCrossEntropyForward, type SparseTeacher } from './grad/topk-cross-entropy';
@@ -224,11 +225,12 @@ export class Tape {
   /** Joins along axis 0 (rows) or the last axis (columns). */
   concat(xs: readonly Var[], axis: number): Var {
     this.check('concat', ...xs);
-    const y = concat(xs.map((v) => v.value), axis) as Tensor<'f32'>;
+    const parts = [...xs]; // the backward splits by these, whatever the caller does to its array later
+    const y = concat(parts.map((v) => v.value), axis) as Tensor<'f32'>;
     const a = axis === 0 ? 0 : y.rank - 1;
-    return this.record(y, [...xs], (dy) => {
+    return this.record(y, parts, (dy) => {
       let at = 0;
-      return xs.map((v) => {
+      return parts.map((v) => {
         const w = v.shape[a];
         const g = v.requiresGrad ? (slice(dy, axis, at, at + w) as Tensor<'f32'>) : null;
         at += w;
@@ -290,6 +292,23 @@ export class Tape {
     const out = this.record(o, [q, k, v], (dO) => {
       const g = attentionBackward(q.value, k.value, v.value, out.value, dO, { ...options, scale: scaleFactor, mask });
       return [q.requiresGrad ? g.dq : (g.dq.dispose(), null), k.requiresGrad ? g.dk : (g.dk.dispose(), null), v.requiresGrad ? g.dv : (g.dv.dispose(), null)];
+    });
+    return out;
+  }
+
+  /**
+   * A draft layer's attention unrolled on its own outputs (EAGLE-3's training-time test): row i
+   * attends to its sequence's rows starts[i] .. i of the first block of keys/values and to its own
+   * row in each later block. q [rows, nHeads·hd]; keys, values [(j+1)·rows, nKvHeads·hd] (step 0's
+   * rows, then each later step's); j = 0 is causal attention within each sequence. grad/drafted-attention.ts.
+   */
+  draftedAttention(q: Var, keys: Var, values: Var, starts: Int32Array, options: DraftedAttentionOptions): Var {
+    this.check('draftedAttention', q, keys, values);
+    const rowStarts = Int32Array.from(starts);
+    const o = draftedAttention(q.value, keys.value, values.value, rowStarts, options);
+    const out = this.record(o, [q, keys, values], (dO) => {
+      const g = draftedAttentionBackward(q.value, keys.value, values.value, out.value, dO, rowStarts, options);
+      return [q.requiresGrad ? g.dq : (g.dq.dispose(), null), keys.requiresGrad ? g.dk : (g.dk.dispose(), null), values.requiresGrad ? g.dv : (g.dv.dispose(), null)];
     });
     return out;
   }

@@ -329,41 +329,23 @@ export function shiftedTokens(batch: Pick<HeadBatch, 'tokens' | 'sequences'>, sh
 
 /**
  * The attention of the last of the unrolled steps qs/ks/vs (each [rows, ·]) in the EAGLE-3
- * training-time test: per sequence, step j's row t sees step 0's rows 0..t and steps 1..j at row t.
- * The earlier steps' rows are queries too (one attention call needs as many queries as keys);
- * only step j's outputs are kept.
+ * training-time test: per sequence, step j's row t sees step 0's rows 0..t and steps 1..j at row t
+ * (the committed rows and the path above a depth-j node), in one drafted attention over the steps'
+ * keys and values stacked.
  */
 function unrolledAttention(tape: Tape, qs: readonly Var[], ks: readonly Var[], vs: readonly Var[], sequences: readonly SequenceRows[], heads: { nHeads: number; nKvHeads: number; headDim: number }): Var {
-  const steps = qs.length;
-  if (steps === 1) return causalAttention(tape, qs[0], ks[0], vs[0], sequences, heads);
-  return tape.concat(
-    sequences.map((s) => {
-      const L = s.length;
-      const stack = (xs: readonly Var[]) => tape.concat(xs.map((x) => tape.slice(x, 0, s.start, s.start + L)), 0); // [steps·L, ·], step-major
-      const n = steps * L;
-      const mask = new Uint8Array(n * n);
-      for (let i = 0; i < steps; i++) {
-        for (let t = 0; t < L; t++) {
-          const row = (i * L + t) * n;
-          for (let u = 0; u <= t; u++) mask[row + u] = 1; // step 0, rows 0..t
-          for (let k = 1; k <= i; k++) mask[row + k * L + t] = 1; // steps 1..i, row t
-        }
-      }
-      const out = tape.attention(stack(qs), stack(ks), stack(vs), { ...heads, mask }); // [steps·L, qDim]
-      return tape.slice(out, 0, (steps - 1) * L, n);
-    }),
-    0,
-  );
+  const stack = (xs: readonly Var[]) => (xs.length === 1 ? xs[0] : tape.concat(xs, 0)); // [(j+1)·rows, ·], step-major
+  return tape.draftedAttention(qs[qs.length - 1], stack(ks), stack(vs), sequenceStarts(qs[0].shape[0], sequences), heads);
 }
 
 /** Causal self-attention within each sequence of rows (q, k, v [rows, ·]) -> [rows, qDim]. */
 function causalAttention(tape: Tape, q: Var, k: Var, v: Var, sequences: readonly SequenceRows[], heads: { nHeads: number; nKvHeads: number; headDim: number }): Var {
-  if (sequences.length === 1) return tape.attention(q, k, v, heads);
-  return tape.concat(
-    sequences.map((s) => {
-      const rows = (x: Var) => tape.slice(x, 0, s.start, s.start + s.length);
-      return tape.attention(rows(q), rows(k), rows(v), heads);
-    }),
-    0,
-  );
+  return tape.draftedAttention(q, k, v, sequenceStarts(q.shape[0], sequences), heads);
+}
+
+/** [rows] the first row of each row's sequence. */
+function sequenceStarts(rows: number, sequences: readonly SequenceRows[]): Int32Array {
+  const starts = new Int32Array(rows);
+  for (const s of sequences) starts.fill(s.start, s.start, s.start + s.length);
+  return starts;
 }

@@ -74,3 +74,46 @@ export function attentionBackwardCpu(q: ArrayLike<number>, k: ArrayLike<number>,
   }
   return { dq, dk, dv };
 }
+
+export interface DraftedAttentionRefOptions {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  scale?: number;
+}
+
+/**
+ * The drafted attention from its definition (f64): row i of q attends to keys starts[i] .. i of
+ * the first block and to row i of each later block (keys, values [(j+1)·rows, nKv·hd]).
+ */
+export function draftedAttentionRef(q: ArrayLike<number>, keys: ArrayLike<number>, values: ArrayLike<number>, starts: ArrayLike<number>, o: DraftedAttentionRefOptions): Float64Array {
+  const { nHeads, nKvHeads, headDim } = o;
+  const rows = starts.length;
+  const qW = nHeads * headDim;
+  const kvW = nKvHeads * headDim;
+  const blocks = keys.length / (rows * kvW);
+  const scale = o.scale ?? 1 / Math.sqrt(headDim);
+  const out = new Float64Array(rows * qW);
+  for (let i = 0; i < rows; i++) {
+    const seen: number[] = [];
+    for (let u = starts[i]; u <= i; u++) seen.push(u);
+    for (let e = 1; e < blocks; e++) seen.push(e * rows + i);
+    for (let h = 0; h < nHeads; h++) {
+      const kvh = Math.floor(h / (nHeads / nKvHeads));
+      const s = seen.map((u) => {
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += q[i * qW + h * headDim + d] * keys[u * kvW + kvh * headDim + d];
+        return dot * scale;
+      });
+      const m = Math.max(...s);
+      const w = s.map((x) => Math.exp(x - m));
+      const z = w.reduce((a, b) => a + b, 0);
+      for (let d = 0; d < headDim; d++) {
+        let acc = 0;
+        seen.forEach((u, n) => (acc += (w[n] / z) * values[u * kvW + kvh * headDim + d]));
+        out[i * qW + h * headDim + d] = acc;
+      }
+    }
+  }
+  return out;
+}
