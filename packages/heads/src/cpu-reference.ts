@@ -139,10 +139,9 @@ export function mlpSpeculatorProposeCpu(c: HeadConfig, v: Values, hT: ArrayLike<
   return tokens;
 }
 
-/** RMSNorm with gain w, eps. */
+/** RMSNorm of one row with gain w, eps (@hydra-ts/tensor's CPU twin). */
 function rmsnormCpu(x: Float64Array, w: Float32Array, eps: number): Float64Array {
-  const r = 1 / Math.sqrt(x.reduce((a, b) => a + b * b, 0) / x.length + eps);
-  return x.map((xi, i) => xi * r * w[i]);
+  return cpu.rmsnormCpu(x, w, 1, x.length, eps);
 }
 
 /**

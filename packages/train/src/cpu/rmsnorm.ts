@@ -1,15 +1,4 @@
-// CPU references for RMSNorm forward (f64) and its gradient.
-
-export function rmsnormRef(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, dim: number, eps: number): Float64Array {
-  const y = new Float64Array(rows * dim);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let c = 0; c < dim; c++) ss += x[r * dim + c] ** 2;
-    const inv = 1 / Math.sqrt(ss / dim + eps);
-    for (let c = 0; c < dim; c++) y[r * dim + c] = x[r * dim + c] * inv * w[c];
-  }
-  return y;
-}
+// CPU reference for RMSNorm's gradient (f64); the forward's is @hydra-ts/tensor's cpu.rmsnormCpu.
 
 export function rmsnormBackwardCpu(x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, rows: number, dim: number, eps: number) {
   const dx = new Float64Array(rows * dim);
