@@ -64,11 +64,9 @@ export function hydraLogitsCpu(c: HeadConfig, v: Values, embeddings: Float32Arra
   return logitsOf(c, v, output, i, y);
 }
 
-/** Ids of the k largest values, best first; ties to the lower id. */
+/** Ids of the k largest values, best first; ties to the lower id (@hydra-ts/tensor's CPU twin of topk, one row). */
 export function topkCpu(values: ArrayLike<number>, k: number): number[] {
-  const ids = Array.from({ length: values.length }, (_, i) => i);
-  ids.sort((a, b) => values[b] - values[a] || a - b);
-  return ids.slice(0, k);
+  return Array.from(cpu.topkCpu(values, 1, values.length, k).indices);
 }
 
 /** The tree's tokens as Medusa heads fill it: node (d, r) = r-th best of head d-1. */
