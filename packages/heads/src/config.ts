@@ -201,12 +201,8 @@ export function headConfigFor(base: LlamaConfig, opts: CreateHeadOptions): HeadC
     sharedOutput: opts.sharedOutput ?? false,
     prefix: opts.kind === 'hydra++' ? prefixConfigOf(base) : null,
   };
-  const draftVocabSize = opts.draftVocabSize ?? opts.draftVocabulary?.length;
-  if (draftVocabSize !== undefined) {
-    checkCount('draftVocabSize', draftVocabSize, base.vocabSize, where);
-    if (opts.draftVocabulary !== undefined) checkDraftVocabulary(opts.draftVocabulary, draftVocabSize, base.vocabSize, where);
-    config.draftVocabSize = draftVocabSize; // written only when set, so files without one read as before
-  }
+  const draftVocabSize = draftVocabSizeOf(opts, base.vocabSize, where);
+  if (draftVocabSize !== undefined) config.draftVocabSize = draftVocabSize; // written only when set, so files without one read as before
   return config;
 }
 
@@ -242,9 +238,22 @@ function noDraftVocabulary(opts: CreateHeadOptions, where: string): void {
   }
 }
 
+/**
+ * The draft vocabulary's size the options ask for (draftVocabSize, else draftVocabulary's length,
+ * else `fallback`), checked with draftVocabulary against a `vocab`-token base; undefined for none.
+ */
+function draftVocabSizeOf(opts: CreateHeadOptions, vocab: number, where: string, fallback?: number): number | undefined {
+  const ids = opts.draftVocabulary;
+  if (ids !== undefined && (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number')) throw new HeadOptionError(`${where}: draftVocabulary must be an array of base token ids`);
+  const size = opts.draftVocabSize ?? ids?.length ?? fallback;
+  if (size === undefined) return undefined;
+  checkCount('draftVocabSize', size, vocab, where);
+  if (opts.draftVocabulary !== undefined) checkDraftVocabulary(opts.draftVocabulary, size, vocab, where);
+  return size;
+}
+
 /** A draft vocabulary: `size` strictly increasing base ids in [0, vocab). */
 function checkDraftVocabulary(ids: ArrayLike<number>, size: number, vocab: number, where: string): void {
-  if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new HeadOptionError(`${where}: draftVocabulary must be an array of base token ids`);
   if (ids.length !== size) throw new HeadOptionError(`${where}: draftVocabulary has ${ids.length} ids, expected draftVocabSize = ${size}`);
   checkDraftIds(ids, vocab, `${where}: draftVocabulary`, (m) => new HeadOptionError(m));
 }
@@ -258,9 +267,7 @@ function eagle3ConfigFor(base: LlamaConfig, opts: CreateHeadOptions, layers: num
   }
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new HeadOptionError(`${where}: seed = ${String(opts.seed)}, expected an integer`);
   const featureLayers = checkFeatureLayers(opts.featureLayers ?? defaultFeatureLayers(base.nLayers), base.nLayers, where);
-  const draftVocabSize = opts.draftVocabSize ?? opts.draftVocabulary?.length ?? Math.min(base.vocabSize, 32000);
-  checkCount('draftVocabSize', draftVocabSize, base.vocabSize, where);
-  if (opts.draftVocabulary !== undefined) checkDraftVocabulary(opts.draftVocabulary, draftVocabSize, base.vocabSize, where);
+  const draftVocabSize = draftVocabSizeOf(opts, base.vocabSize, where, Math.min(base.vocabSize, 32000))!;
   const eagle3: Eagle3Config = { nHeads: base.nHeads, nKvHeads: base.nKvHeads, headDim: base.headDim, hiddenDim: base.hiddenDim, featureLayers, draftVocabSize };
   return { kind: 'eagle3', numHeads: opts.numHeads, layers: 1, dim: base.dim, vocabSize: base.vocabSize, sharedOutput: false, prefix: null, eagle3 };
 }

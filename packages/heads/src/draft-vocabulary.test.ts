@@ -151,6 +151,7 @@ describe('createHead and the heads file with a draft vocabulary', () => {
     expect(() => headConfigFor(b, { kind: 'medusa', numHeads: 2, draftVocabSize: 38 })).toThrow(/draftVocabSize = 38, expected an integer in \[1, 37\]/);
     expect(() => headConfigFor(b, { kind: 'hydra', numHeads: 2, draftVocabulary: [1, 1] })).toThrow(/draftVocabulary\[1\] = 1 after 1, expected strictly increasing base ids/);
     expect(() => headConfigFor(b, { kind: 'hydra', numHeads: 2, draftVocabSize: 3, draftVocabulary: [1, 2] })).toThrow(/draftVocabulary has 2 ids, expected draftVocabSize = 3/);
+    expect(() => headConfigFor(b, { kind: 'medusa', numHeads: 2, draftVocabulary: 5 as unknown as number[] })).toThrow(/draftVocabulary must be an array of base token ids/);
     expect(() => headConfigFor(b, { kind: 'eagle', numHeads: 2, draftVocabSize: 8 })).toThrow(HeadOptionError);
     expect(() => headConfigFor(b, { kind: 'mlp-speculator', numHeads: 2, draftVocabSize: 8 })).toThrow(/not options of mlp-speculator heads/);
     expect(() => headConfigFor(b, { kind: 'medusa', numHeads: 2, featureLayers: [0, 1, 2] })).toThrow(/featureLayers is an option of eagle3 heads/);
