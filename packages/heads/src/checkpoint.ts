@@ -102,7 +102,7 @@ export function buildHeads(model: HeadBase, config: HeadConfig, values: Map<stri
   try {
     for (const [name, shape] of headParameterShapes(config)) {
       if (name.startsWith('prefix.') || (name.startsWith('eagle.') && !name.startsWith('eagle.fc.'))) continue; // layer weights: the layer uploads them
-      if (/^eagle3\.(w[qkvo123]|d2t)$/.test(name) || name === 'heads.d2t') continue; // the eagle3 layer's projections and the d2t maps: the heads upload them
+      if (/^eagle3\.w[qkvo123]$/.test(name) || isTokenMap(name)) continue; // the eagle3 layer's projections and the d2t maps: the heads upload them
       const t = model.device.tensor(values.get(name)!, shape); // shape as in the layout
       t.label = name;
       params.set(name, t);
@@ -136,7 +136,6 @@ export function serializeHead(config: HeadConfig, values: ReadonlyMap<string, Fl
   }
   return serializeSafetensors(tensors, { ...metadata, format: HEADS_FORMAT, version: HEADS_VERSION, config: JSON.stringify(config) });
 }
-
 
 export interface LoadHeadOptions {
   /**
@@ -239,7 +238,6 @@ function headOfFile(
   }
   return { config, values };
 }
-
 
 /** A value for a message: short, and safe on nesting too deep for JSON.stringify. */
 function shown(v: unknown): string {

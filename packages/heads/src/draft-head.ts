@@ -198,6 +198,12 @@ export abstract class TopKHeads implements DraftHead {
     return this.vocabulary ? this.vocabulary.toBase(ids) : ids.reshape(ids.shape);
   }
 
+  /** Throws HeadStateError when a tree asks for more ranks than the heads score. */
+  protected checkRanks(k: number): void {
+    const vocab = this.scoredVocab;
+    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${vocab}`);
+  }
+
   /** toBase on the host, in place. */
   protected toBaseHost(ids: Int32Array): Int32Array {
     return this.vocabulary ? this.vocabulary.toBaseHost(ids) : ids;

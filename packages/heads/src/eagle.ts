@@ -27,11 +27,10 @@
 // O(depth²) rows, a few dozen for the trees decoders use, and each row's output is the same as
 // when it was first computed.
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
-import { concat, embedding, gatherRows, linear, scope, seededRandom, slice, softmax, TOPK_MAX_K, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import { draftVocabularyOf, type HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, LevelDraftRequest, Proposal, ProposeRequest } from './draft-head';
-import { gpuTopK } from './draft-head';
 import { draftLayerFromValues, draftLayerTensors, readDraftLayer } from './draft-layer';
 import { HeadMismatchError, HeadOptionError, HeadStateError } from './errors';
 import { SequentialTopKHeads, type DraftNodes, type Keep, type NextRows } from './sequential-heads';
@@ -415,13 +414,5 @@ export class EagleHead extends SequentialTopKHeads {
   /** W_out f' for rows of f' [rows, dim]: [rows, vocab], owned by the caller. */
   protected headLogits(_i: number, f: Tensor): Tensor {
     return linear(f, this.base.outputWeight);
-  }
-
-  /** The k best ids of each row's logits, on the GPU ([rows, k] i32 base ids, owned by the caller); null past the GPU top-k's k. */
-  protected recordTopK(i: number, f: Tensor, k: number): Tensor | null {
-    const vocab = this.scoredVocab;
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${vocab}`);
-    if (k > TOPK_MAX_K) return null;
-    return scope((track) => this.toBase(track(gpuTopK(track(this.headLogits(i, f)), k)))); // logits [rows, scoredVocab]
   }
 }

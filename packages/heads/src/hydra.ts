@@ -1,10 +1,9 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
-import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, scope, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
+import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, scope, type Tensor, type TopK } from '@hydra-ts/tensor';
 import { inputBlock, residualBlock } from './blocks';
-import { gpuTopK, TopKHeads } from './draft-head';
+import { TopKHeads } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
-import { HeadStateError } from './errors';
 
 export class HydraHeads extends SequentialTopKHeads {
   constructor(...args: ConstructorParameters<typeof TopKHeads>) {
@@ -50,16 +49,11 @@ export class HydraHeads extends SequentialTopKHeads {
    * [rows, k] i32 owned by the caller — in one dispatch where the head fits the fused kernel, else
    * its logits and the GPU top-k. Null past the GPU top-k's limit (cpuTopK ranks those).
    */
-  protected recordTopK(i: number, x: Tensor, k: number): Tensor | null {
-    const vocab = this.scoredVocab;
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${vocab}`);
-    if (this.fusedFits(x.shape[1], k)) {
-      const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
-      values.dispose();
-      return scope((track) => this.toBase(track(indices)));
-    }
-    if (k > TOPK_MAX_K) return null;
-    return scope((track) => this.toBase(track(gpuTopK(track(this.headLogits(i, x)), k)))); // logits [rows, scoredVocab]
+  protected override recordTopK(i: number, x: Tensor, k: number): Tensor | null {
+    if (!this.fusedFits(x.shape[1], k)) return super.recordTopK(i, x, k);
+    const { values, indices } = mlpTopK(x, this.stackOf(i), this.outputOf(i), k);
+    values.dispose();
+    return scope((track) => this.toBase(track(indices)));
   }
 
   /** recordTopK's log-probability twin: the fused kernel with logProbs where the head fits it. */

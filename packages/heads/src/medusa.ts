@@ -78,7 +78,7 @@ export class MedusaHeads extends TopKHeads {
    * vocabulary). Null past the GPU top-k's k.
    */
   private recordTopK(hT: Tensor, D: number, k: number): { ids: Tensor; stride: number } | null {
-    if (k > this.scoredVocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a ${this.vocabulary ? 'draft ' : ''}vocabulary of ${this.scoredVocab}`);
+    this.checkRanks(k);
     let top: TopK;
     let stride = 1;
     if (this.fusedFits(this.config.dim, k)) {

@@ -12,9 +12,8 @@
 //
 // GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
 // is: each parent's children take the top-k of the stage run on that parent's own state.
-import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, scope, TOPK_MAX_K, type Tensor } from '@hydra-ts/tensor';
+import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, type Tensor } from '@hydra-ts/tensor';
 import type { HeadBase } from './draft-head';
-import { gpuTopK } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 import type { HeadConfig } from './config';
 import { HeadStateError } from './errors';
@@ -113,13 +112,5 @@ export class MLPSpeculatorHeads extends SequentialTopKHeads {
   /** H_i [vocab, inner] */
   private head(i: number): Tensor {
     return this.param(`speculator.head.${i}.weight`);
-  }
-
-  /** Stage i's k best ids for each state row, on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
-  protected recordTopK(i: number, s: Tensor, k: number): Tensor | null {
-    const vocab = this.config.vocabSize;
-    if (k > vocab) throw new HeadStateError(`propose: the tree asks for the top-${k} tokens of a vocabulary of ${vocab}`);
-    if (k > TOPK_MAX_K) return null;
-    return scope((track) => gpuTopK(track(linear(s, this.head(i))), k)); // logits [rows, vocab]
   }
 }

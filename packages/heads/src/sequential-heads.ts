@@ -5,7 +5,7 @@
 // leaving the proposal on the GPU in verify-row order (proposeOnDevice).
 import { concat, frontier, FRONTIER_MAX_WIDTH, logSoftmax, scope, topk, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
 import type { DraftedLevels, LevelCandidates } from '@hydra-ts/tree';
-import { cpuTopK, gatherProposal, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
+import { cpuTopK, gatherProposal, gpuTopK, logProbTopK, readLogProbTopK, TopKHeads, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
 
 /** Every depth's recorded top-k lists and where each node's token sits in them. */
@@ -108,8 +108,16 @@ export abstract class SequentialTopKHeads extends TopKHeads {
     return { chosen, entryOf: (n) => entry[n], keep, dispose: () => owned.forEach((t) => t.dispose()) };
   }
 
-  /** Head i's k best ids per row of x, recorded on the GPU ([rows, k] i32, owned by the caller); null past the GPU top-k's k. */
-  protected abstract recordTopK(i: number, x: Tensor, k: number): Tensor | null;
+  /**
+   * Head i's k best ids per row of x, recorded on the GPU ([rows, k] i32 base ids, owned by the
+   * caller): its logits, the GPU top-k and the map to base ids. Null past the GPU top-k's k.
+   * Heads with a fused kernel override it.
+   */
+  protected recordTopK(i: number, x: Tensor, k: number): Tensor | null {
+    this.checkRanks(k);
+    if (k > TOPK_MAX_K) return null;
+    return scope((track) => this.toBase(track(gpuTopK(track(this.headLogits(i, x)), k)))); // logits [rows, scoredVocab]
+  }
 
   /** Head i's logits on rows x: [rows, vocab], owned by the caller (ranked on the CPU where recordTopK cannot). */
   protected abstract headLogits(i: number, x: Tensor): Tensor;
