@@ -40,12 +40,7 @@ export class DraftVocabulary {
 
   /** The rows of `weight` [vocab, dim] (borrowed, e.g. the base output layer) at the draft vocabulary's ids: [size, dim], owned by the caller. */
   rowsOf(weight: Tensor): Tensor {
-    const rows = weight.device.tensor(this.ids, [this.ids.length], 'i32');
-    try {
-      return gatherRows(weight, rows);
-    } finally {
-      rows.dispose();
-    }
+    return gatherRows(weight, this.ids);
   }
 
   dispose(): void {
