@@ -142,21 +142,9 @@ function rmsnormCpu(x: Float64Array, w: Float32Array, eps: number): Float64Array
   return cpu.rmsnormCpu(x, w, 1, x.length, eps);
 }
 
-/**
- * Rotates each head's pairs of x (in place) by pos·θ^(−2i/headDim), or pos·freqs[i] for a scaled
- * RoPE: (2i, 2i+1) interleaved, (i, i + headDim/2) half.
- */
+/** Rotates each head's pairs of x (in place) at position pos (@hydra-ts/tensor's CPU twin of rope; freqs for a scaled RoPE). */
 function ropeCpu(x: Float64Array, heads: number, headDim: number, pos: number, theta: number, layout: 'interleaved' | 'half', freqs?: ArrayLike<number>): void {
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < headDim / 2; i++) {
-      const angle = pos * (freqs ? freqs[i] : theta ** ((-2 * i) / headDim));
-      const a = h * headDim + (layout === 'interleaved' ? 2 * i : i);
-      const b = layout === 'interleaved' ? a + 1 : a + headDim / 2;
-      const [x0, x1] = [x[a], x[b]];
-      x[a] = x0 * Math.cos(angle) - x1 * Math.sin(angle);
-      x[b] = x0 * Math.sin(angle) + x1 * Math.cos(angle);
-    }
-  }
+  x.set(cpu.ropeCpu(x, [pos], 1, heads * headDim, headDim, layout, theta, freqs));
 }
 
 /**

@@ -34,7 +34,8 @@ export function ropeCacheCpu(
     return x;
   };
   const eps = o.qkNorm?.eps ?? 0;
-  const q = ropeCpu(headNorm(cols(0, qDim), o.qkNorm?.q, eps), positions, o.rows, qDim, o.headDim, o.layout, o.theta, o.freqs);
-  const k = ropeCpu(headNorm(cols(qDim, kvDim), o.qkNorm?.k, eps), positions, o.rows, kvDim, o.headDim, o.layout, o.theta, o.freqs);
+  // the rotated rows as the op stores them (f32)
+  const q = Float32Array.from(ropeCpu(headNorm(cols(0, qDim), o.qkNorm?.q, eps), positions, o.rows, qDim, o.headDim, o.layout, o.theta, o.freqs));
+  const k = Float32Array.from(ropeCpu(headNorm(cols(qDim, kvDim), o.qkNorm?.k, eps), positions, o.rows, kvDim, o.headDim, o.layout, o.theta, o.freqs));
   return { q, kCache: writeRowsCpu(kCache, k, kvDim, start), vCache: writeRowsCpu(vCache, cols(qDim + kvDim, kvDim), kvDim, start) };
 }

@@ -1,8 +1,9 @@
-// CPU twin of rope: angles in f64, straight from the definition.
+// CPU twin of rope, in f64 straight from the definition: the reference for the GPU op, and for the
+// heads' and training's RoPE (rotating by −angle, the gradient, is this at negated positions).
 
-/** x: [rows, dim] with dim = nHeads·headDim; positions: [rows] -> [rows, dim] */
+/** x: [rows, dim] with dim = nHeads·headDim; positions: [rows] -> [rows, dim] (f64) */
 export function ropeCpu(
-  x: Float32Array,
+  x: ArrayLike<number>,
   positions: ArrayLike<number>,
   rows: number,
   dim: number,
@@ -11,8 +12,8 @@ export function ropeCpu(
   theta = 10000,
   /** Angle per position of each pair [headDim/2], in place of theta's. */
   freqs?: ArrayLike<number>,
-): Float32Array {
-  const out = new Float32Array(x);
+): Float64Array {
+  const out = Float64Array.from(x);
   const half = headDim / 2;
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < dim / headDim; h++) {
