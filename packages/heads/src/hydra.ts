@@ -1,7 +1,7 @@
 // Hydra heads: head i reads h_t together with the embeddings of the path root, x_1, ..., x_i, so
 // each depth is drafted conditioned on the candidates above it, one batch of parents at a time.
 import { appendEmbeddings, concat, embedding, gatherRows, linear, mlpTopK, scope, type Tensor, type TopK } from '@hydra-ts/tensor';
-import { inputBlock, residualBlock } from './blocks';
+import { gpuHeadOps, hydraHead } from './blocks';
 import { TopKHeads } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 
@@ -87,16 +87,6 @@ export class HydraHeads extends SequentialTopKHeads {
 
   /** Head i on input rows x [rows, (i+2)·dim] = (h_t, e(root), ..., e(x_i)). Returns [rows, scoredVocab] (draft ids with a draft vocabulary), owned by the caller. */
   protected headLogits(i: number, x: Tensor): Tensor {
-    let y = inputBlock(x, this.param(`heads.${i}.input.residual`), this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`));
-    for (let l = 1; l < this.config.layers; l++) {
-      const next = residualBlock(y, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`));
-      y.dispose();
-      y = next;
-    }
-    try {
-      return linear(y, this.outputOf(i)); // [rows, scoredVocab]
-    } finally {
-      y.dispose();
-    }
+    return scope((track) => linear(hydraHead(gpuHeadOps(track, (name) => this.param(name)), i, this.config.layers, x), this.outputOf(i))); // [rows, scoredVocab]
   }
 }

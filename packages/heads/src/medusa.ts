@@ -1,14 +1,11 @@
 // Medusa-1 heads: k independent heads on h_t. Head i guesses the token i+1 places after the root
-// without seeing the tokens in between, so one pass gives every depth's top-k list:
-//
-//   y_i = h_t,  y_i ← y_i + SiLU(W_il y_i + b_il) for each block l,  logits_i = U_i y_i
-//
-// (U_i head i's lm_head, or the base output layer when shared). `logits` is that forward, once.
-// Where the heads fit it, the whole forward and its top-k run as one mlpTopK dispatch instead
-// (every head on its own row); `recordTopK` is the one place that chooses.
+// without seeing the tokens in between, so one pass gives every depth's top-k list. The forward
+// is blocks.ts's medusaHead (the equation training runs too); where the heads fit it, the whole
+// forward and its top-k run as one mlpTopK dispatch instead (every head on its own row), and
+// `recordTopK` is the one place that chooses.
 import { concat, linear, mlpTopK, scope, topk, logSoftmax, TOPK_MAX_K, type Tensor, type TopK } from '@hydra-ts/tensor';
 import type { CandidateTree, LevelCandidates } from '@hydra-ts/tree';
-import { residualBlock } from './blocks';
+import { gpuHeadOps, medusaHead } from './blocks';
 import { cpuTopK, gatherProposal, readLogProbTopK, TopKHeads, logProbTopK, type DeviceProposeRequest, type LevelDrafting, type LevelDraftRequest, type Proposal, type ProposeRequest } from './draft-head';
 import { HeadStateError } from './errors';
 
@@ -116,15 +113,11 @@ export class MedusaHeads extends TopKHeads {
    * [count, scoredVocab] (over draft ids with a draft vocabulary), owned by the caller.
    */
   logits(hT: Tensor, count: number): Tensor {
-    const { layers, sharedOutput } = this.config;
     return scope((track) => {
-      const rows = Array.from({ length: count }, (_, i) => {
-        let y = hT;
-        for (let l = 0; l < layers; l++) y = track(residualBlock(y, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`)));
-        return y; // [1, dim]
-      });
-      if (sharedOutput) return linear(track(concat(rows, 0)), this.outputOf(0)); // one product for every head's row
-      return concat(rows.map((y, i) => track(linear(y, this.outputOf(i)))), 0);
+      const ops = gpuHeadOps(track, (name) => this.param(name));
+      const ys = Array.from({ length: count }, (_, i) => medusaHead(ops, i, this.config.layers, hT)); // [1, dim] each
+      if (this.config.sharedOutput) return linear(track(concat(ys, 0)), this.outputOf(0)); // every head's row in one product
+      return concat(ys.map((y, i) => track(linear(y, this.outputOf(i)))), 0);
     });
   }
 

@@ -6,6 +6,8 @@ import {
   createHead,
   draftVocabularyOf,
   headParameterShapes,
+  hydraHead,
+  medusaHead,
   isTokenMap,
   loadHead,
   serializeHead,
@@ -15,6 +17,7 @@ import {
   type CreateHeadOptions,
   type HeadBase,
   type HeadConfig,
+  type HeadOps,
   type Heads,
   type PrefixConfig,
 } from '@hydra-ts/heads';
@@ -156,17 +159,19 @@ export class TrainableHeads {
     if (c.kind === 'eagle3') return { logits: this.eagle3Forward(tape, h, batch), features: null };
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.sharedOutput(), 'base output') : this.param(`heads.${i}.lm_head.weight`)); // [scored vocab, dim]
-    const drop = (x: Var, i: number, l: number) => (p > 0 ? tape.dropout(x, p, seed * 4099 + i * 64 + l) : x);
-    const block = (x: Var, i: number, l: number) =>
-      tape.add(x, drop(tape.silu(tape.linear(x, this.param(`heads.${i}.blocks.${l}.weight`), this.param(`heads.${i}.blocks.${l}.bias`))), i, l));
-    const logits: Var[] = [];
     if (c.kind === 'mlp-speculator') return { logits: this.speculatorForward(tape, h, batch, p, seed), features: null };
+    // the heads' own forwards (blocks.ts of @hydra-ts/heads) on the tape, dropout on each block's SiLU branch
+    const ops: HeadOps<Var> = {
+      linear: (x, w, b) => tape.linear(x, w, b),
+      siluBlock: (x, w, b, res, i, l) => {
+        const z = tape.silu(tape.linear(x, w, b));
+        return tape.add(res, p > 0 ? tape.dropout(z, p, seed * 4099 + i * 64 + l) : z);
+      },
+      param: (name) => this.param(name),
+    };
+    const logits: Var[] = [];
     if (c.kind === 'medusa') {
-      for (let i = 0; i < c.numHeads; i++) {
-        let x = h;
-        for (let l = 0; l < c.layers; l++) x = block(x, i, l);
-        logits.push(tape.linear(x, output(i)));
-      }
+      for (let i = 0; i < c.numHeads; i++) logits.push(tape.linear(medusaHead(ops, i, c.layers, h), output(i)));
       return { logits, features: null };
     }
     const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
@@ -174,10 +179,7 @@ export class TrainableHeads {
     for (let i = 0; i < c.numHeads; i++) {
       embedded.push(tape.embedding(table, shiftedTokens(batch, i + 1)));
       const x = tape.concat([h, ...embedded], 1); // [rows, (i+2)·dim]
-      const z = tape.silu(tape.linear(x, this.param(`heads.${i}.input.weight`), this.param(`heads.${i}.input.bias`)));
-      let y = tape.add(tape.linear(x, this.param(`heads.${i}.input.residual`)), drop(z, i, 0));
-      for (let l = 1; l < c.layers; l++) y = block(y, i, l);
-      logits.push(tape.linear(y, output(i)));
+      logits.push(tape.linear(hydraHead(ops, i, c.layers, x), output(i)));
     }
     return { logits, features: null };
   }
