@@ -2,7 +2,7 @@
 export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBase, LevelDraftRequest, LevelDrafting } from './draft-head';
 export { TopKHeads } from './draft-head';
 export { MedusaHeads } from './medusa';
-export { medusaHead, hydraHead, gpuHeadOps, type HeadOps } from './blocks';
+export { medusaHead, hydraHead, speculatorStage, gpuHeadOps, type HeadOps, type StageOps } from './blocks';
 export { HydraHeads } from './hydra';
 export { MLPSpeculatorHeads, SPECULATOR_NORM_EPS, speculatorEmbeddingScale } from './mlp-speculator';
 export { PrefixMLP } from './prefix';

@@ -12,7 +12,8 @@
 //
 // GELU is the exact (erf) one, PyTorch's nn.GELU(). A tree is filled depth by depth as Hydra's
 // is: each parent's children take the top-k of the stage run on that parent's own state.
-import { add, concat, embedding, gatherRows, gelu, linear, rmsnorm, scale, type Tensor } from '@hydra-ts/tensor';
+import { concat, gatherRows, linear, rmsnorm, scope, type Tensor } from '@hydra-ts/tensor';
+import { gpuHeadOps, speculatorStage } from './blocks';
 import type { HeadBase } from './draft-head';
 import { SequentialTopKHeads, type Keep, type NextRows } from './sequential-heads';
 import type { HeadConfig } from './config';
@@ -90,18 +91,9 @@ export class MLPSpeculatorHeads extends SequentialTopKHeads {
     return this.inputGain ? rmsnorm(hT, this.inputGain, SPECULATOR_NORM_EPS) : hT;
   }
 
-  /** Stage i: s [rows, in] and the tokens x_i [rows] -> GELU(N_i(P_i s + c·E_i[x_i])) [rows, inner], owned by the caller. */
+  /** Stage i (blocks.ts's speculatorStage): s [rows, in] and the tokens x_i [rows] -> [rows, inner], owned by the caller. */
   private stage(i: number, s: Tensor, tokens: Tensor | Int32Array): Tensor {
-    const owned: Tensor[] = [];
-    const keep = (t: Tensor): Tensor => (owned.push(t), t);
-    try {
-      const e = keep(scale(keep(embedding(this.param(`speculator.emb.${i}.weight`), tokens)), this.embeddingScale)); // [rows, inner]
-      const y = keep(linear(s, this.param(`speculator.proj.${i}.weight`), undefined, { residual: e })); // P_i s + c·E_i[x_i]
-      const n = keep(add(keep(rmsnorm(y, this.param(`speculator.ln.${i}.weight`), SPECULATOR_NORM_EPS)), this.param(`speculator.ln.${i}.bias`)));
-      return gelu(n);
-    } finally {
-      for (const t of owned) t.dispose();
-    }
+    return scope((track) => speculatorStage(gpuHeadOps(track, (name) => this.param(name)), i, s, tokens, this.embeddingScale, SPECULATOR_NORM_EPS));
   }
 
   /** Stage i's logits H_i s for state rows s [rows, inner]: [rows, vocab], owned by the caller. */

@@ -8,6 +8,7 @@ import {
   headParameterShapes,
   hydraHead,
   medusaHead,
+  speculatorStage,
   isTokenMap,
   loadHead,
   serializeHead,
@@ -17,7 +18,7 @@ import {
   type CreateHeadOptions,
   type HeadBase,
   type HeadConfig,
-  type HeadOps,
+  type StageOps,
   type Heads,
   type PrefixConfig,
 } from '@hydra-ts/heads';
@@ -161,14 +162,7 @@ export class TrainableHeads {
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.sharedOutput(), 'base output') : this.param(`heads.${i}.lm_head.weight`)); // [scored vocab, dim]
     if (c.kind === 'mlp-speculator') return { logits: this.speculatorForward(tape, h, batch, p, seed), features: null };
     // the heads' own forwards (blocks.ts of @hydra-ts/heads) on the tape, dropout on each block's SiLU branch
-    const ops: HeadOps<Var> = {
-      linear: (x, w, b) => tape.linear(x, w, b),
-      siluBlock: (x, w, b, res, i, l) => {
-        const z = tape.silu(tape.linear(x, w, b));
-        return tape.add(res, p > 0 ? tape.dropout(z, p, seed * 4099 + i * 64 + l) : z);
-      },
-      param: (name) => this.param(name),
-    };
+    const ops = this.tapeOps(tape, p, seed);
     const logits: Var[] = [];
     if (c.kind === 'medusa') {
       for (let i = 0; i < c.numHeads; i++) logits.push(tape.linear(medusaHead(ops, i, c.layers, h), output(i)));
@@ -210,6 +204,24 @@ export class TrainableHeads {
    * that row, s_{i+1} = GELU(N_i(P_i s_i + c·E_i[x_{t+i+1}])), and drafts x_{t+i+2}. Dropout `p`
    * (training only) falls on each stage's state, before its head and the next stage read it.
    */
+  /** The heads' forwards' ops (blocks.ts of @hydra-ts/heads) on the tape: dropout p on each SiLU block's SiLU branch. */
+  private tapeOps(tape: Tape, p: number, seed: number): StageOps<Var, ArrayLike<number>> {
+    return {
+      linear: (x, w, b) => tape.linear(x, w, b),
+      siluBlock: (x, w, b, res, i, l) => {
+        const z = tape.silu(tape.linear(x, w, b));
+        return tape.add(res, p > 0 ? tape.dropout(z, p, seed * 4099 + i * 64 + l) : z);
+      },
+      param: (name) => this.param(name),
+      embedding: (table, ids) => tape.embedding(table, ids),
+      scale: (x, c) => tape.scale(x, c),
+      linearAdd: (x, w, res) => tape.add(tape.linear(x, w), res),
+      add: (x, y) => tape.add(x, y),
+      rmsnorm: (x, w, eps) => tape.rmsnorm(x, w, eps),
+      gelu: (x) => tape.gelu(x),
+    };
+  }
+
   private speculatorForward(tape: Tape, h: Var, batch: HeadBatch, p: number, seed: number): Var[] {
     const c = this.config;
     const sc = c.speculator!;
@@ -219,12 +231,10 @@ export class TrainableHeads {
       this.inputGain ??= this.base.device.tensor(new Float32Array(c.dim).fill(Math.SQRT1_2), [c.dim]); // [dim]
       s = tape.rmsnorm(h, tape.constant(this.inputGain, 'input gain'), SPECULATOR_NORM_EPS); // h_t / rms / √2
     }
+    const ops = this.tapeOps(tape, 0, seed);
     const logits: Var[] = [];
     for (let i = 0; i < c.numHeads; i++) {
-      const e = tape.scale(tape.embedding(this.param(`speculator.emb.${i}.weight`), shiftedTokens(batch, i + 1)), scaleC); // [rows, inner]
-      const y = tape.add(tape.linear(s, this.param(`speculator.proj.${i}.weight`)), e);
-      const n = tape.add(tape.rmsnorm(y, this.param(`speculator.ln.${i}.weight`), SPECULATOR_NORM_EPS), this.param(`speculator.ln.${i}.bias`));
-      s = tape.gelu(n); // [rows, inner]
+      s = speculatorStage(ops, i, s, shiftedTokens(batch, i + 1), scaleC, SPECULATOR_NORM_EPS); // [rows, inner]
       if (p > 0) s = tape.dropout(s, p, seed * 4099 + i * 64);
       logits.push(tape.linear(s, this.param(`speculator.head.${i}.weight`))); // [rows, vocab]
     }
