@@ -306,8 +306,9 @@ export class Tape {
     this.check('draftedAttention', q, keys, values);
     const rowStarts = Int32Array.from(starts);
     const o = draftedAttention(q.value, keys.value, values.value, rowStarts, options);
-    const out = this.record(o, [q, keys, values], (dO) => {
-      const g = draftedAttentionBackward(q.value, keys.value, values.value, out.value, dO, rowStarts, options);
+    const stats = this.keep(o.stats); // the forward's log-sum-exps, read by the backward instead of recomputed
+    const out = this.record(o.out, [q, keys, values], (dO) => {
+      const g = draftedAttentionBackward(q.value, keys.value, values.value, out.value, stats, dO, rowStarts, options);
       return [q.requiresGrad ? g.dq : (g.dq.dispose(), null), keys.requiresGrad ? g.dk : (g.dk.dispose(), null), values.requiresGrad ? g.dv : (g.dv.dispose(), null)];
     });
     return out;

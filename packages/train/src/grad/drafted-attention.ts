@@ -8,8 +8,9 @@
 // where a [(j+1)R, (j+1)R] masked attention over the stacked rows visits (j+1)·R.
 //   P = softmax(scale·q·Kᵀ) over those keys, O = P·V
 //   dV = Pᵀ·dO,  dS = P⊙(dO·Vᵀ − rowsum(dO⊙O)),  dQ = scale·dS·K,  dK = scale·dSᵀ·Q
-// Forward: one invocation per (row, head), online softmax. Backward pass 1, per (row, head): the
-// log-sum-exp and D = dO·O (saved), then dQ. Pass 2, per (key row, KV head): the queries that see
+// Forward: one invocation per (row, head), online softmax; it saves each (row, head)'s log-sum-exp
+// in a statistics buffer. Backward pass 1, per (row, head): D = dO·O (written beside the
+// log-sum-exp, in place: kernels here bind at most 8 storage buffers), then dQ. Pass 2, per (key row, KV head): the queries that see
 // it (rows k .. end of its sequence for a committed key, row i alone for a step's key) recompute P
 // from the saved statistics and sum dK and dV; no atomics.
 
@@ -38,12 +39,13 @@ fn score(qb: u32, kb: u32) -> f32 {
 }`;
 
 function forwardKernel(headDim: number) {
-  return kernel(`drafted-attention-hd${headDim}`, ['read', 'read', 'read', 'read', 'read_write'], () => `${header(headDim)}
+  return kernel(`drafted-attention-hd${headDim}`, ['read', 'read', 'read', 'read', 'read_write', 'read_write'], () => `${header(headDim)}
 @group(1) @binding(1) var<storage, read> q: array<f32>;
 @group(1) @binding(2) var<storage, read> keys: array<f32>;
 @group(1) @binding(3) var<storage, read> values: array<f32>;
 @group(1) @binding(4) var<storage, read> starts: array<i32>;
 @group(1) @binding(5) var<storage, read_write> o: array<f32>;
+@group(1) @binding(6) var<storage, read_write> stats: array<vec2f>; // [rows, nHeads] (lse, D = 0 until the backward)
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -73,6 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var d = 0u; d < HD; d++) { acc[d] += w * values[kb + d]; }
   }
   for (var d = 0u; d < HD; d++) { o[qb + d] = acc[d] / l; }
+  stats[t] = vec2f(m + log(l), 0.0); // every row sees at least itself
 }`);
 }
 
@@ -85,7 +88,7 @@ function queryKernel(headDim: number) {
 @group(1) @binding(5) var<storage, read> o: array<f32>;
 @group(1) @binding(6) var<storage, read> dO: array<f32>;
 @group(1) @binding(7) var<storage, read_write> dq: array<f32>;
-@group(1) @binding(8) var<storage, read_write> stats: array<vec2f>; // [rows, nHeads] (lse, D)
+@group(1) @binding(8) var<storage, read_write> stats: array<vec2f>; // [rows, nHeads] (lse from the forward, D written here)
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -95,13 +98,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let h = t % p.nHeads;
   let qb = i * p.qW + h * HD;
   let hb = (h / p.group) * HD;
-  var m = ${NEG};
-  var l = 0.0;
-  for (var n = 0u; n < keyCount(i); n++) {
-    let s = score(qb, keyRow(i, n) * p.kvW + hb);
-    if (s > m) { l = l * exp(m - s) + 1.0; m = s; } else { l += exp(s - m); }
-  }
-  let lse = m + log(l); // every row sees at least itself
+  let lse = stats[t].x;
   var dd = 0.0;
   for (var d = 0u; d < HD; d++) { dd += dO[qb + d] * o[qb + d]; }
   var acc: array<f32, ${headDim}>;
@@ -191,32 +188,38 @@ function stepsOf(q: Tensor, keys: Tensor, values: Tensor, starts: Int32Array, o:
   return keys.shape[0] / rows - 1;
 }
 
-/** O [rows, nHeads·hd] of queries q [rows, ·] over keys / values [(j+1)·rows, nKv·hd] (see the header). */
-export function draftedAttention(q: Tensor, keys: Tensor, values: Tensor, starts: Int32Array, o: DraftedAttentionOptions): Tensor<'f32'> {
+/**
+ * O [rows, nHeads·hd] of queries q [rows, ·] over keys / values [(j+1)·rows, nKv·hd] (see the
+ * header), and the statistics the backward reads, [rows·nHeads, 2] (each (row, head)'s log-sum-exp,
+ * then a slot the backward fills); both owned by the caller.
+ */
+export function draftedAttention(q: Tensor, keys: Tensor, values: Tensor, starts: Int32Array, o: DraftedAttentionOptions): { out: Tensor<'f32'>; stats: Tensor<'f32'> } {
   const steps = stepsOf(q, keys, values, starts, o);
   const device = q.device;
   const rows = q.shape[0];
   const out = device.empty([rows, o.nHeads * o.headDim], 'f32');
+  const stats = device.empty([rows * o.nHeads, 2], 'f32');
   const s = device.tensor(starts, [rows], 'i32');
-  device.dispatch(forwardKernel(o.headDim), [q.buffer, keys.buffer, values.buffer, s.buffer, out.buffer], uniforms(o, rows, steps), grid(device, Math.ceil((rows * o.nHeads) / WG)));
+  device.dispatch(forwardKernel(o.headDim), [q.buffer, keys.buffer, values.buffer, s.buffer, out.buffer, stats.buffer], uniforms(o, rows, steps), grid(device, Math.ceil((rows * o.nHeads) / WG)));
   s.dispose();
-  return out;
+  return { out, stats };
 }
 
-/** dq [rows, nHeads·hd], dKeys and dValues [(j+1)·rows, nKv·hd] for out = draftedAttention(q, keys, values, starts). */
-export function draftedAttentionBackward(q: Tensor, keys: Tensor, values: Tensor, out: Tensor, dO: Tensor, starts: Int32Array, o: DraftedAttentionOptions): { dq: Tensor<'f32'>; dk: Tensor<'f32'>; dv: Tensor<'f32'> } {
+/**
+ * dq [rows, nHeads·hd], dKeys and dValues [(j+1)·rows, nKv·hd] for { out, stats } =
+ * draftedAttention(q, keys, values, starts); writes D into stats (a backward runs once per forward).
+ */
+export function draftedAttentionBackward(q: Tensor, keys: Tensor, values: Tensor, out: Tensor, stats: Tensor, dO: Tensor, starts: Int32Array, o: DraftedAttentionOptions): { dq: Tensor<'f32'>; dk: Tensor<'f32'>; dv: Tensor<'f32'> } {
   const steps = stepsOf(q, keys, values, starts, o);
   const device: Device = q.device;
   const rows = q.shape[0];
   const dq = device.empty(q.shape, 'f32'); // [rows, nHeads·hd]
   const dk = device.empty(keys.shape, 'f32'); // [(j+1)·rows, nKv·hd]
   const dv = device.empty(keys.shape, 'f32');
-  const stats = device.empty([rows * o.nHeads, 2], 'f32');
   const s = device.tensor(starts, [rows], 'i32');
   const u = uniforms(o, rows, steps);
   device.dispatch(queryKernel(o.headDim), [q.buffer, keys.buffer, values.buffer, s.buffer, out.buffer, dO.buffer, dq.buffer, stats.buffer], u, grid(device, Math.ceil((rows * o.nHeads) / WG)));
   device.dispatch(keyKernel(o.headDim), [q.buffer, keys.buffer, values.buffer, s.buffer, dO.buffer, stats.buffer, dk.buffer, dv.buffer], u, grid(device, Math.ceil((keys.shape[0] * o.nKvHeads) / WG)));
-  stats.dispose();
   s.dispose();
   return { dq, dk, dv };
 }
