@@ -2,7 +2,8 @@
 // vocabulary of the data's most frequent tokens, restricted teacher) and of Hydra heads (the base
 // vocabulary with a top-k teacher, or a draft vocabulary as EAGLE-3's), on random-weight models of real shapes, with a Zipf-like token corpus
 // (random weights: the figures are cost, not accuracy).
-//   pnpm --filter @hydra-ts/train bench:real-vocab [-- --shapes smollm2,qwen3] [--steps 6] [--windows 16] [--length 128]
+//   pnpm --filter @hydra-ts/train bench:real-vocab [-- --shapes smollm2,qwen3] [--runs eagle3,hydra] [--steps 6] [--windows 16] [--length 128]
+// --runs keeps the runs whose label starts with one of the given words (default: all).
 import { getDevice } from '@hydra-ts/tensor';
 import { LlamaModel, RANDOM_SHAPES, randomCheckpoint, type RandomShapeName } from '@hydra-ts/model';
 import type { HeadKind } from '@hydra-ts/heads';
@@ -17,6 +18,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1] : fallback;
 };
 const shapes = arg('shapes', 'smollm2,qwen3').split(',');
+const only = arg('runs', '').split(',').filter(Boolean);
 const steps = Number(arg('steps', '6'));
 const nWindows = Number(arg('windows', '16'));
 const length = Number(arg('length', '128'));
@@ -49,6 +51,7 @@ for (const [key, name] of SHAPES) {
   const unseen = Int32Array.from(zipfWindows(c.vocabSize, nWindows, length, 8).flatMap((w) => Array.from(w))); // other windows of the same law
   const all = Int32Array.from(wins.flatMap((w) => Array.from(w)));
   for (const run of RUNS) {
+    if (only.length > 0 && !only.some((w) => run.label.startsWith(w))) continue;
     device.resetPeak();
     const vocabulary = run.draftVocab ? draftVocabulary(all, c.vocabSize, Math.min(run.draftVocab, c.vocabSize)) : undefined;
     let line: string;
