@@ -99,14 +99,15 @@ describe('dynamic trees: misuse', () => {
 });
 
 describe('dynamic trees: frontiers picked on the GPU', () => {
-  it('draw the same trees as picking each frontier on the host (trained Hydra and Hydra++ heads)', async () => {
-    for (const file of ['hydra', 'hydra-pp']) {
+  it('draw the same trees as picking each frontier on the host (trained Hydra, Hydra++, EAGLE and EAGLE-3 heads)', async () => {
+    for (const file of ['hydra', 'hydra-pp', 'eagle', 'eagle3']) {
       const head = await loadHead(model, `${modelDir}/heads/${file}.safetensors`);
       // the same head, offering only level-by-level expansion (the frontier then comes from growTree's host twin)
       const hostPicks: DraftHead = {
         name: head.name,
         depth: head.depth,
-        observe: (h, s) => head.observe(h, s),
+        featureLayers: head.featureLayers, // EAGLE-3 drafts from captured base layers
+        observe: (h, s, f) => head.observe(h, s, f),
         propose: (r) => head.propose(r),
         reset: () => head.reset(),
         draftLevels: (r) => {

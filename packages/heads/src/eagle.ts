@@ -21,13 +21,13 @@
 // f'(n) ranks its children. After verification observe() brings the base model's real features
 // of the accepted tokens, whose rows replace the drafted ones at the next propose().
 //
-// The attention kernel lets new rows see every pending row of the cache, not only their
-// ancestors, so a depth's forward does not keep the depths above it pending: it runs every tree
-// row so far (depths 1..d) again as new rows under the tree mask, then drops them. That is
-// O(depth²) rows, a few dozen for the trees decoders use, and each row's output is the same as
-// when it was first computed.
+// A depth's tree rows stay in the layer's cache as pending rows while the depths below are
+// drafted: a depth runs only its own new rows, under a mask over every tree row so far (each sees
+// its ancestors and itself), and the drafting drops them all when it ends. With the frontier
+// picked on the GPU (dynamic trees), each depth's mask rows are built there from the last's
+// (levelMask), so the whole draft needs no read-back.
 import { KVCache, type DecoderLayer, type LayerConfig } from '@hydra-ts/model';
-import { concat, embedding, gatherRows, linear, seededRandom, slice, softmax, writeRows, type Tensor } from '@hydra-ts/tensor';
+import { concat, embedding, gatherRows, levelMask, linear, seededRandom, slice, softmax, writeRows, type Tensor } from '@hydra-ts/tensor';
 import { chain, rootOnly, type CandidateTree } from '@hydra-ts/tree';
 import { draftVocabularyOf, type HeadConfig } from './config';
 import type { DeviceProposeRequest, HeadBase, LevelDraftRequest, Proposal, ProposeRequest } from './draft-head';
@@ -58,29 +58,30 @@ function sampleFrom(q: Float32Array, u: number): number {
 interface Walk {
   /** Tokens before the root. */
   L: number;
-  /** Layer inputs g_n of the tree rows so far [rows_d, dim], one tensor per depth (owned by the drafting). */
-  inputs: Tensor[];
-  /** The tree node of each of those rows, depth after depth. */
+  /** Picks on the host: the tree node of each row. */
   nodes: number[];
+  /** Picks on the GPU: the last depth's mask rows [rows_d, rows] (owned by the drafting). */
+  mask: Tensor | null;
 }
 
-/** The ancestor-or-self relation among `nodes`: [rows, rows], a row sees its ancestors and itself. */
-function ancestryMask(nodes: readonly number[], drafted: DraftNodes): Uint8Array {
+/** Where a depth's new rows sit in the tree: their nodes (picked on the host), or only their depth (picked on the GPU). */
+type NewRows = { nodes: readonly number[]; drafted: DraftNodes } | { depth: number };
+
+/** The ancestor-or-self relation of the last `fresh` of `nodes` over all of them: [fresh, rows], a row sees its ancestors and itself. */
+function ancestryMask(nodes: readonly number[], fresh: number, drafted: DraftNodes): Uint8Array {
   const rows = nodes.length;
   const rowOf = new Map(nodes.map((v, r) => [v, r]));
-  const mask = new Uint8Array(rows * rows);
-  nodes.forEach((v, a) => {
-    for (let u = v; u >= 0; u = drafted.parents[u]) {
+  const mask = new Uint8Array(fresh * rows);
+  for (let a = 0; a < fresh; a++) {
+    for (let u = nodes[rows - fresh + a]; u >= 0; u = drafted.parents[u]) {
       const b = rowOf.get(u);
       if (b !== undefined) mask[a * rows + b] = 1;
     }
-  });
+  }
   return mask;
 }
 
 export class EagleHead extends SequentialTopKHeads {
-  /** The layer's tree mask and positions are built on the host from the picked nodes. */
-  protected override readonly devicePicks = false;
   readonly layerConfig!: LayerConfig;
   /** The draft decoder layer (f32), owned by the head (an eagle3 head runs its own layer instead). */
   readonly layer!: DecoderLayer;
@@ -218,7 +219,7 @@ export class EagleHead extends SequentialTopKHeads {
       if (!this.draw || req.tree.depth === 0) return await super.propose(req);
       return await this.sampledProposal(req, this.draw);
     } finally {
-      this.walk = null;
+      this.endWalk();
     }
   }
 
@@ -228,7 +229,7 @@ export class EagleHead extends SequentialTopKHeads {
     try {
       return super.proposeOnDevice(req);
     } finally {
-      this.walk = null;
+      this.endWalk();
     }
   }
 
@@ -282,13 +283,13 @@ export class EagleHead extends SequentialTopKHeads {
       let f = this.hT!; // [1, dim] f'_L
       const rows = [keep(this.rowLogits(f))]; // [1, vocab]
       for (let j = 1; j <= path.length; j++) {
-        f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), [j], drafted, keep);
+        f = this.treeStep(walk, f, Int32Array.of(path[j - 1]), Int32Array.of(0), { nodes: [j], drafted }, keep);
         rows.push(keep(this.rowLogits(f))); // [1, vocab]
       }
       return concat(rows, 0); // [m + 1, vocab]
     } finally {
       for (const t of owned) t.dispose();
-      this.walk = null;
+      this.endWalk();
     }
   }
 
@@ -303,7 +304,7 @@ export class EagleHead extends SequentialTopKHeads {
   }
 
   /** The draft layer over input rows x, keys and values into the head's cache after its rows. */
-  protected runLayer(x: Tensor, positions: Int32Array, mask?: Uint8Array): Tensor {
+  protected runLayer(x: Tensor, positions: Int32Array, mask?: Uint8Array | Tensor): Tensor {
     return this.layer.forward(x, this.cache.layers[0], positions, mask);
   }
 
@@ -317,36 +318,55 @@ export class EagleHead extends SequentialTopKHeads {
     return hT;
   }
 
-  /** The next depth's f': each parent's row g_n = W_fc [e(x_n); f'(its parent)] + b, run with every tree row so far. */
+  /**
+   * The next depth's f': each parent's row g_n = W_fc [e(x_n); f'(its parent)] + b, run with every
+   * tree row so far. The picks come on the host (a fixed tree, or a dynamic tree's frontier read
+   * back) or on the GPU (the frontier op's rows and entries), whose tree mask then grows there too.
+   */
   protected nextRows(x: Tensor, n: NextRows, keep: Keep): Tensor {
-    if (!(n.from instanceof Int32Array) || !(n.at instanceof Int32Array) || !n.nodes || !n.drafted) throw new HeadStateError('eagle.nextRows: the tree rows need host-side parents (devicePicks is false)');
     const column = keep(n.ids.reshape([n.ids.size, 1]));
-    const tokens = keep(keep(gatherRows(column, n.at)).reshape([n.at.length])); // [next] i32, on the GPU
-    return this.treeStep(this.walk!, x, tokens, n.from, n.nodes, n.drafted, keep);
+    const fresh = n.at instanceof Int32Array ? n.at.length : n.at.size;
+    const tokens = keep(keep(gatherRows(column, n.at)).reshape([fresh])); // [next] i32, on the GPU
+    const rows: NewRows = n.nodes && n.drafted ? { nodes: n.nodes, drafted: n.drafted } : { depth: n.depth };
+    return this.treeStep(this.walk!, x, tokens, n.from, rows, keep);
   }
 
   /**
-   * Adds the rows g_n = W_fc [e(tokens); f[from]] + b_fc of tree nodes `nodes` to the walk and
-   * runs every tree row so far, row of node n at position L-1+depth(n), seeing the committed rows,
-   * itself and its ancestors (in `drafted`). Returns the new rows' outputs f'(n) [nodes, dim], made with `keep`.
+   * Runs the rows g_n = W_fc [e(tokens); f[from]] + b_fc of a depth's new tree rows, a row at depth
+   * d at position L-1+d, seeing the committed rows, itself and its ancestors among the tree rows
+   * pending in the cache; its keys and values stay pending there for the depths below. Returns the
+   * new rows' outputs f'(n) [new, dim], made with `keep`.
    */
-  private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array, nodes: readonly number[], drafted: DraftNodes, keep: Keep): Tensor {
+  private treeStep(walk: Walk, f: Tensor, tokens: Tensor | Int32Array, from: Int32Array | Tensor, fresh: NewRows, keep: Keep): Tensor {
     const e = keep(embedding(this.base.tokenEmbedding, tokens)); // [new, dim]
     const prev = keep(gatherRows(f, from)); // [new, dim]: f' of each row's parent
     const g = keep(this.treeInput(e, prev, keep)); // [new, width of the layer's input]
-    walk.inputs.push(g);
-    walk.nodes.push(...nodes);
-    const x = walk.inputs.length === 1 ? g : keep(concat(walk.inputs, 0)); // [rows, dim]
-    const all = walk.nodes;
-    const rows = all.length;
-    const positions = Int32Array.from(all, (v) => walk.L - 1 + drafted.depths[v]);
-    const mask = ancestryMask(all, drafted); // [rows, rows]
-    this.cache.checkRoom(rows, 'eagle.propose');
-    const out = keep(this.runLayer(x, positions, mask)); // [rows, dim]
-    // the tree rows are scratch: the next depth writes them (and its own) again in the same place
-    this.cache.append(rows);
-    this.cache.commit([]);
-    return keep(slice(out, 0, rows - nodes.length, rows)); // [new, dim]
+    const added = g.shape[0];
+    let mask: Uint8Array | Tensor; // [new, rows so far + new]
+    let depths: ArrayLike<number>;
+    if ('nodes' in fresh) {
+      if (walk.mask) throw new HeadStateError('eagle.nextRows: host picks after GPU picks in one drafting');
+      walk.nodes.push(...fresh.nodes);
+      depths = fresh.nodes.map((v) => fresh.drafted.depths[v]);
+      mask = ancestryMask(walk.nodes, added, fresh.drafted);
+    } else {
+      if (walk.nodes.length > 0) throw new HeadStateError('eagle.nextRows: GPU picks after host picks in one drafting');
+      // `from` indexes the last depth's rows, whose mask rows the new ones extend
+      const parents = from instanceof Int32Array ? keep(this.device.tensor(from, [added], 'i32')) : from;
+      mask = walk.mask = keep(levelMask(walk.mask, parents));
+      depths = new Array<number>(added).fill(fresh.depth);
+    }
+    const positions = Int32Array.from(depths, (d) => walk.L - 1 + d);
+    this.cache.checkRoom(added, 'eagle.propose');
+    const out = this.runLayer(g, positions, mask); // [new, dim]
+    this.cache.append(added); // pending until the drafting ends (endWalk)
+    return keep(out);
+  }
+
+  /** Ends a tree walk: its rows leave the layer's cache. */
+  private endWalk(): void {
+    if (this.cache.pending > 0) this.cache.commit([]);
+    this.walk = null;
   }
 
   /**
@@ -368,6 +388,7 @@ export class EagleHead extends SequentialTopKHeads {
       throw new HeadStateError(`eagle.propose: the context holds ${L} tokens, the head observed features of ${this.featureLength} positions; observe() every committed token's hidden state first`);
     }
     const next = (i: number) => (i + 1 < L ? context[i + 1] : root); // x_{i+1}
+    this.endWalk(); // an earlier walk's tree rows never join the committed rows
     // the root's row is always built again: its output is what the tree is drafted from
     let kept = Math.min(this.cache.length, L - 1);
     for (let i = 0; i < kept; i++) {
@@ -396,7 +417,7 @@ export class EagleHead extends SequentialTopKHeads {
     } finally {
       for (const t of owned) t.dispose();
     }
-    this.walk = { L, inputs: [], nodes: [] };
+    this.walk = { L, nodes: [], mask: null };
   }
 
   /** Dynamic trees rank the top-k by log-probability (drawn candidates are for fixed trees). */
@@ -408,7 +429,7 @@ export class EagleHead extends SequentialTopKHeads {
   }
 
   protected override endLevels(): void {
-    this.walk = null;
+    this.endWalk();
   }
 
   /** W_out f' for rows of f' [rows, dim]: [rows, vocab], owned by the caller. */

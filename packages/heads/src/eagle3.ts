@@ -109,7 +109,7 @@ export class Eagle3Head extends EagleHead {
   }
 
   /** The EAGLE-3 layer on rows x = [e; a] [rows, 2·dim]: m [rows, dim]. */
-  protected override runLayer(x: Tensor, positions: Int32Array, mask?: Uint8Array): Tensor {
+  protected override runLayer(x: Tensor, positions: Int32Array, mask?: Uint8Array | Tensor): Tensor {
     const c = this.config.eagle3!;
     const dim = this.config.dim;
     const eps = this.base.config.normEps;

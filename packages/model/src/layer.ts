@@ -161,7 +161,8 @@ export class DecoderLayer {
   /**
    * x [rows, dim] (residual stream) -> [rows, dim], owned by the caller. The rows' keys and values
    * go into `cache` after its committed and pending rows; row i attends to every committed/pending
-   * row and to the new rows `mask` allows (mask[i·rows + j] != 0; default causal). `positions`
+   * row and to the new rows `mask` allows (mask[i·rows + j] != 0; default causal; a mask [rows, W]
+   * wider than the rows covers the last W keys, pending rows before the new ones included). `positions`
    * [rows] are RoPE positions. The caller then marks the rows appended (KVCache.append).
    */
   forward(x: Tensor, cache: LayerCache, positions: Int32Array | Tensor, mask?: Uint8Array | Tensor): Tensor {
@@ -172,7 +173,7 @@ export class DecoderLayer {
     if (nPos !== rows) throw new ShapeError(`DecoderLayer.forward: ${nPos} positions for ${rows} rows`);
     if (mask !== undefined) {
       const n = mask instanceof Uint8Array ? mask.length : mask.size;
-      if (n !== rows * rows) throw new ShapeError(`DecoderLayer.forward: mask has ${n} entries, expected rows·rows = ${rows * rows}`);
+      if (n % rows !== 0 || n < rows * rows) throw new ShapeError(`DecoderLayer.forward: mask has ${n} entries, expected rows·W = ${rows}·W with W >= rows (W > rows: it covers pending rows too)`);
     }
     const start = cache.length + cache.pending;
     if (start + rows > cache.capacity) {

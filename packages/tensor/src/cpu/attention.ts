@@ -7,7 +7,7 @@ export interface AttentionCpuOptions {
   nHeads: number;
   nKvHeads: number;
   headDim: number;
-  /** [rows, rows], nonzero = allowed; default causal. */
+  /** [rows, W] over the last W keys (W = rows: the new rows), nonzero = allowed; default causal. */
   mask?: ArrayLike<number>;
   scale?: number;
   /** Keys at positions <= p − window are hidden from a query at p (committed row t is at position t). */
@@ -25,6 +25,8 @@ export function attentionCpu(q: ArrayLike<number>, kCache: ArrayLike<number>, vC
   const qW = nHeads * headDim;
   const kvW = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
+  const maskW = o.mask ? o.mask.length / rows : rows;
+  const maskStart = cachedLen + rows - maskW;
   const out = new Float32Array(rows * qW);
   const att = new Float64Array(cachedLen + rows);
   for (let i = 0; i < rows; i++) {
@@ -36,7 +38,7 @@ export function attentionCpu(q: ArrayLike<number>, kCache: ArrayLike<number>, vC
         const posOf = (r: number) => (o.positions ? o.positions[r] : cachedLen + r);
         const keyPos = t < cachedLen ? t : posOf(t - cachedLen);
         const inWindow = o.window === undefined || keyPos > posOf(i) - o.window;
-        const allowed = inWindow && (t < cachedLen || (o.mask ? o.mask[i * rows + (t - cachedLen)] !== 0 : t - cachedLen <= i));
+        const allowed = inWindow && (o.mask ? t < maskStart || o.mask[i * maskW + (t - maskStart)] !== 0 : t < cachedLen || t - cachedLen <= i);
         if (!allowed) {
           att[t] = -Infinity;
           continue;

@@ -13,6 +13,7 @@ export { sliceCpu } from './slice';
 export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
 export { frontierCpu } from './frontier';
+export { treeMaskCpu } from './tree-mask';
 export { mlpTopKCpu, type MlpStackCpuMember } from './mlp-topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
 export { fusedLinearCpu, linearPrologueCpu, type FusedLinearCpu } from './linear';

@@ -107,6 +107,36 @@ describe('attention matches its CPU twin', () => {
     for (const t of [q, k, v, a, b, c]) t.dispose();
   });
 
+  // A tree drafted level by level keeps its earlier levels as pending cache rows; the new level's
+  // rows see them through a mask over the last W keys.
+  describe('a mask wider than the new rows reaches back over pending rows', () => {
+    for (const kernel of ['workgroup', 'thread'] as const) {
+      it(`${kernel} kernel: equals its CPU twin, and the same rows run as new rows under the whole tree's mask`, async () => {
+        const nHeads = 4, nKvHeads = 2, headDim = 8, committed = 13, tree = 11, fresh = 4;
+        const W = tree; // the pending rows (tree - fresh) and the new ones
+        const capacity = committed + tree + 2;
+        const full = treeMask(tree, 91); // [tree, tree]
+        const wide = full.slice((tree - fresh) * tree); // its last `fresh` rows: [fresh, W]
+        const qa = randomArray(tree * nHeads * headDim, 92, -2, 2);
+        const ka = randomArray(capacity * nKvHeads * headDim, 93, -2, 2).fill(NaN, (committed + tree) * nKvHeads * headDim);
+        const va = randomArray(capacity * nKvHeads * headDim, 94).fill(NaN, (committed + tree) * nKvHeads * headDim);
+        const k = device.tensor(ka, [capacity, nKvHeads * headDim]);
+        const v = device.tensor(va, [capacity, nKvHeads * headDim]);
+        const qNew = qa.slice((tree - fresh) * nHeads * headDim);
+        const q = device.tensor(qNew, [fresh, nHeads * headDim]);
+        const qAll = device.tensor(qa, [tree, nHeads * headDim]);
+        const cachedLen = committed + tree - fresh; // the pending rows are cached before the new ones
+        const got = attention(q, k, v, { cachedLen, nHeads, nKvHeads, headDim, mask: wide, kernel });
+        const whole = attention(qAll, k, v, { cachedLen: committed, nHeads, nKvHeads, headDim, mask: full, kernel });
+        const want = attentionCpu(qNew, ka, va, { rows: fresh, cachedLen, nHeads, nKvHeads, headDim, mask: wide });
+        const gv = await got.read();
+        assertClose(gv, want, { what: `wide mask (${kernel})`, atol: 2e-5, rtol: 2e-4 });
+        assertClose(gv, (await whole.read()).subarray((tree - fresh) * nHeads * headDim), { what: `wide mask = whole tree (${kernel})`, atol: 2e-6, rtol: 2e-5 });
+        for (const t of [k, v, q, qAll, got, whole]) t.dispose();
+      });
+    }
+  });
+
   describe('sliding window and soft-capping', () => {
     // Tree rows at positions cachedLen + depth, as the decoder gives them.
     function treeCase(rows: number, seed: number) {
@@ -191,7 +221,9 @@ describe('attention matches its CPU twin', () => {
     expect(() => attention(q, k, v, { ...ok, cachedLen: -1 })).toThrow(OptionError);
     expect(() => attention(q, k, v, { ...ok, headDim: 2.5 })).toThrow(/option headDim = 2.5/);
     expect(() => attention(q, k, v, { ...ok, headDim: 512 })).toThrow(/attention: headDim 512 exceeds the supported 256/);
-    expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(3) })).toThrow(/mask has 3 entries, expected rows·rows = 4/);
+    expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(3) })).toThrow(/mask has 3 entries, expected rows·W = 2·W with 2 <= W <= cachedLen \+ rows = 5/);
+    expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(12) })).toThrow(ShapeError); // W = 6 reaches past the cache
+    expect(() => attention(q, k, v, { ...ok, mask: new Uint8Array(8), window: 4, positions: Int32Array.of(3, 4) })).toThrow(/wider than the new rows \(4 > 2\) cannot be combined with option window/);
     const v2 = device.tensor(randomArray(9 * 8, 3), [9, 8]);
     expect(() => attention(q, k, v2, ok)).toThrow(/kCache and vCache must have one shape/);
     const qi = device.tensor([1, 2], [1, 2], 'i32');

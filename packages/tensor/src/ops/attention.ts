@@ -19,7 +19,10 @@ export interface AttentionOptions {
   headDim: number;
   /**
    * [rows, rows]: mask[i * rows + j] != 0 lets new row i see new row j. Default: causal (j <= i).
-   * A row that may see no key at all (cachedLen 0 and an all-zero mask row) comes out as zeros.
+   * A wider mask [rows, W] (rows < W <= cachedLen + rows) covers the last W keys instead: the new
+   * rows and the W − rows cache rows just before them (e.g. a draft tree's earlier levels, kept
+   * pending), mask[i * W + j] letting row i see key cachedLen + rows − W + j; keys before those
+   * are always seen. A row that may see no key at all comes out as zeros.
    */
   mask?: Tensor | Uint8Array | Uint32Array;
   /** Score scale; default 1 / sqrt(headDim). */
@@ -91,19 +94,24 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
   let maskBuffer: GPUBuffer;
   let ownedMask: Tensor | null = null;
   const mask = opts.mask;
+  let maskWidth = rows;
+  if (mask !== undefined) {
+    const entries = ArrayBuffer.isView(mask) ? mask.length : mask.size;
+    maskWidth = entries / rows;
+    if (!Number.isInteger(maskWidth) || maskWidth < rows || maskWidth > cachedLen + rows) {
+      throw new ShapeError(`${op}: mask has ${entries} entries, expected rows·W = ${rows}·W with ${rows} <= W <= cachedLen + rows = ${cachedLen + rows} (q [${rows}, ${qW}]; W = rows: the new rows only)`);
+    }
+    if (maskWidth > rows && opts.window !== undefined) throw new OptionError(`${op}: a mask wider than the new rows (${maskWidth} > ${rows}) cannot be combined with option window`);
+  }
   if (mask === undefined) {
     ownedMask = device.empty([1], 'u32'); // causal: the mask binding is never read
     maskBuffer = ownedMask.buffer;
   } else if (ArrayBuffer.isView(mask)) {
-    if (mask.length !== rows * rows) {
-      throw new ShapeError(`${op}: mask has ${mask.length} entries, expected rows·rows = ${rows * rows} (q [${rows}, ${qW}])`);
-    }
-    ownedMask = device.tensor(mask instanceof Uint32Array ? mask : Uint32Array.from(mask), [rows, rows], 'u32');
+    ownedMask = device.tensor(mask instanceof Uint32Array ? mask : Uint32Array.from(mask), [rows, maskWidth], 'u32');
     maskBuffer = ownedMask.buffer;
   } else {
     checkLive(op, q, mask);
     checkDType(op, 'mask', mask, 'u32', 'i32');
-    if (mask.size !== rows * rows) throw shapeMismatch(op, `mask must be [rows, rows] = [${rows}, ${rows}]`, ['mask', mask], ['q', q]);
     maskBuffer = mask.buffer;
   }
 
@@ -125,7 +133,7 @@ export function attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: Atten
 
   const out = device.empty([rows, qW], 'f32'); // [rows, nHeads·headDim]
   const launch: AttentionLaunch = {
-    rows, cachedLen, nHeads, nKvHeads, headDim, qW, kvW, scale, causal: mask === undefined, window, softcap,
+    rows, cachedLen, nHeads, nKvHeads, headDim, qW, kvW, scale, causal: mask === undefined, window, softcap, maskStart: cachedLen + rows - maskWidth, maskWidth,
     buffers: [q.buffer, kCache.buffer, vCache.buffer, maskBuffer, posBuffer, out.buffer],
   };
   if (kernel === 'thread') dispatchThread(device, launch);

@@ -35,6 +35,9 @@ export interface AttentionLaunch {
   scale: number;
   /** No mask: new row i sees new rows j ≤ i. */
   causal: boolean;
+  /** The first key the mask covers (cachedLen + rows − maskWidth; cachedLen when causal) and the mask's row width. */
+  maskStart: number;
+  maskWidth: number;
   /** 0: no window. */
   window: number;
   /** 0: no soft cap. */

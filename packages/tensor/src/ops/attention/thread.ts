@@ -29,7 +29,7 @@ function threadKernel(hd: number) {
   };
   const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
   return kernel(`attention-thread-${hd}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
-struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32, window: u32, softcap: f32 }
+struct Params { rows: u32, cachedLen: u32, group: u32, qW: u32, kvW: u32, scale: f32, causal: u32, window: u32, softcap: f32, maskStart: u32, maskW: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> q: array<f32>;
 @group(1) @binding(2) var<storage, read> kc: array<f32>;
@@ -53,9 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var sum = 0.0;
   let keys = p.cachedLen + p.rows;
   for (var j = firstKey(i); j < keys; j++) {
-    if (j >= p.cachedLen) {
-      let jj = j - p.cachedLen;
-      let allowed = select(mask[i * p.rows + jj] != 0u, jj <= i, p.causal == 1u);
+    if (j >= p.maskStart) {
+      // the mask covers keys maskStart.. (the new rows, and with a wider mask pending rows before them)
+      let jj = j - p.maskStart;
+      let allowed = select(mask[i * p.maskW + jj] != 0u, jj <= i, p.causal == 1u);
       if (!allowed) { continue; }
     }
     if (!inWindow(i, j)) { continue; }
@@ -80,6 +81,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 
 /** Records the thread kernel: workgroups of THREAD_WG rows of one head, a column of them per query head. */
 export function dispatchThread(device: Device, a: AttentionLaunch): void {
-  const u = params(a.rows, a.cachedLen, a.nHeads / a.nKvHeads, a.qW, a.kvW, { f32: a.scale }, a.causal ? 1 : 0, a.window, { f32: a.softcap });
+  const u = params(a.rows, a.cachedLen, a.nHeads / a.nKvHeads, a.qW, a.kvW, { f32: a.scale }, a.causal ? 1 : 0, a.window, { f32: a.softcap }, a.maskStart, a.maskWidth);
   device.dispatch(threadKernel(a.headDim), a.buffers, u, [Math.ceil(a.rows / THREAD_WG), a.nHeads]);
 }

@@ -28,7 +28,7 @@ function workgroupKernel(v4: boolean) {
   return kernel(`attention-${v4 ? 'v4' : 'f32'}`, ['read', 'read', 'read', 'read', 'read', 'read_write'], () => `
 struct Params {
   rows: u32, cachedLen: u32, nHeads: u32, group: u32, qW: u32, kvW: u32, scale: f32,
-  hd: u32, G: u32, dpt: u32, causal: u32, window: u32, softcap: f32,
+  hd: u32, G: u32, dpt: u32, causal: u32, window: u32, softcap: f32, maskStart: u32, maskW: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> q: array<f32>;
@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var jj = lid; jj < len; jj += ${WG}u) {
       let j = base + jj;
       var s = NEG;
-      if ((p.causal != 0u || j < p.cachedLen || mask[i * p.rows + j - p.cachedLen] != 0u) && inWindow(i, j)) {
+      if ((p.causal != 0u || j < p.maskStart || mask[i * p.maskW + j - p.maskStart] != 0u) && inWindow(i, j)) {
         ${v4
           ? `let kb = (j * p.kvW + kvOff) / 4u;
         var dot4 = vec4<f32>();
@@ -158,7 +158,7 @@ export function dispatchWorkgroup(device: Device, a: AttentionLaunch): void {
   const groups = a.headDim <= WG ? Math.floor(WG / a.headDim) : 1;
   const u = params(
     a.rows, a.cachedLen, a.nHeads, a.nHeads / a.nKvHeads, a.qW, a.kvW, { f32: a.scale },
-    a.headDim, groups, Math.ceil(a.headDim / WG), a.causal ? 1 : 0, a.window, { f32: a.softcap },
+    a.headDim, groups, Math.ceil(a.headDim / WG), a.causal ? 1 : 0, a.window, { f32: a.softcap }, a.maskStart, a.maskWidth,
   );
   device.dispatch(workgroupKernel(a.headDim % 4 === 0), a.buffers, u, grid(device, a.rows * a.nHeads));
 }
