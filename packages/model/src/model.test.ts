@@ -239,6 +239,39 @@ describe('LlamaModel on stories260K', () => {
     for (const x of [host, gpu, bad]) x.dispose();
   });
 
+  it('positions and a tree mask given as GPU tensors give the same pass as host arrays; bad ones get typed errors', async () => {
+    const ids = [1, 403, 17, 88, 5];
+    const parent = [-1, 0, 0, 1, 2];
+    const n = ids.length;
+    const mask = new Uint8Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = i; j >= 0; j = parent[j]) mask[i * n + j] = 1;
+    const positions = Int32Array.of(3, 4, 4, 5, 5);
+    const prefix = [1, 9, 30];
+    const run = (input: { positions: Int32Array | Tensor; mask: Uint8Array | Tensor }) => {
+      const cache = model.createCache(16);
+      model.forward(cache, { tokens: prefix, logits: 'none' }).hidden.dispose();
+      cache.commit();
+      const out = model.forward(cache, { tokens: ids, logits: 'all', ...input });
+      out.hidden.dispose();
+      return { cache, logits: out.logits };
+    };
+    const host = run({ positions, mask });
+    const pos = device.tensor(positions, [n], 'i32');
+    const m = device.tensor(Uint32Array.from(mask), [n, n], 'u32');
+    const gpu = run({ positions: pos, mask: m });
+    expect(pos.disposed || m.disposed).toBe(false); // borrowed
+    expect(Array.from(await readAndDispose(gpu.logits))).toEqual(Array.from(await readAndDispose(host.logits)));
+    const cache = gpu.cache;
+    cache.commit([]);
+    expect(() => model.forward(cache, { tokens: ids, positions: device.tensor(new Float32Array(n), [n]) })).toThrow(/positions .*expected i32/);
+    expect(() => model.forward(cache, { tokens: ids, positions: device.tensor(new Int32Array(4), [4], 'i32') })).toThrow(/positions .*expected \[rows = 5\]/);
+    expect(() => model.forward(cache, { tokens: ids, mask: device.tensor(new Uint32Array(20), [4, 5], 'u32') })).toThrow(/mask .*expected \[rows, rows\] = \[5, 5\]/);
+    m.dispose();
+    expect(() => model.forward(cache, { tokens: ids, mask: m })).toThrow(/was disposed/);
+    expect(cache.pending).toBe(0);
+    for (const x of [host.cache, gpu.cache, pos]) x.dispose();
+  });
+
   it('a decode step costs 6 dispatches per layer (the target is at most 12)', () => {
     const cache = model.createCache(16);
     model.forward(cache, { tokens: [1, 2, 3], logits: 'none' }).hidden.dispose();

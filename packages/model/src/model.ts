@@ -62,10 +62,13 @@ export interface ForwardInput {
    * next read-back throw an IndexError). A tensor is borrowed, not disposed.
    */
   tokens: Int32Array | readonly number[] | Tensor;
-  /** RoPE positions [rows]; default cache.length + i. */
-  positions?: Int32Array;
-  /** [rows·rows]: mask[i·rows + j] != 0 lets new row i see new row j. Default causal. */
-  mask?: Uint8Array;
+  /**
+   * RoPE positions [rows]; default cache.length + i. Host integers (checked here), or an i32 tensor
+   * [rows] on the model's device (a tree built on the GPU; borrowed, its values in [0, maxSeqLen) the caller's to keep).
+   */
+  positions?: Int32Array | Tensor;
+  /** [rows·rows]: mask[i·rows + j] != 0 lets new row i see new row j. Default causal. Host bytes, or a u32 tensor [rows, rows] on the model's device (borrowed). */
+  mask?: Uint8Array | Tensor;
   /** Which rows get logits; default 'all'. */
   logits?: LogitsChoice;
   /**
@@ -148,6 +151,14 @@ export class LlamaModel {
     return new KVCache(this.device, { nLayers: c.nLayers, kvDim: c.nKvHeads * c.headDim, capacity });
   }
 
+  /** Checks a borrowed input tensor of forward: live, on this device, of `dtypes`, `size` entries. */
+  private checkInput(name: string, t: Tensor, dtypes: readonly string[], size: number, shape: string): void {
+    if (t.disposed) throw new DisposedError(`LlamaModel.forward: ${name} ${t.describe()} was disposed`);
+    if (t.device !== this.device) throw new ShapeError(`LlamaModel.forward: ${name} ${t.describe()} lives on another device than the model`);
+    if (!dtypes.includes(t.dtype)) throw new DTypeError(`LlamaModel.forward: ${name} ${t.describe()}, expected ${dtypes.join(' or ')}`);
+    if (t.size !== size) throw new ShapeError(`LlamaModel.forward: ${name} ${t.describe()}, expected ${shape}`);
+  }
+
   /**
    * Runs the new tokens through the model. Their keys/values become pending rows of `cache`
    * (commit() keeps them); each attends to the committed rows and to the new rows `mask` allows.
@@ -175,13 +186,17 @@ export class LlamaModel {
       throw new CacheError(`LlamaModel.forward: the cache has ${cache.layers.length} layers of width ${cache.kvDim}, expected ${c.nLayers} of ${c.nKvHeads * c.headDim} (use model.createCache())`);
     }
     const positions = input.positions ?? Int32Array.from({ length: rows }, (_, i) => cache.length + i);
-    if (positions.length !== rows) throw new ShapeError(`LlamaModel.forward: ${positions.length} positions for ${rows} tokens`);
-    positions.forEach((p, i) => {
-      if (!Number.isInteger(p) || p < 0 || p >= c.maxSeqLen) {
-        throw new IndexError(`LlamaModel.forward: positions[${i}] = ${p}, expected a position in [0, maxSeqLen = ${c.maxSeqLen})`);
-      }
-    });
-    if (input.mask !== undefined && input.mask.length !== rows * rows) {
+    if (positions instanceof Tensor) this.checkInput('positions', positions, ['i32'], rows, `[rows = ${rows}]`);
+    else {
+      if (positions.length !== rows) throw new ShapeError(`LlamaModel.forward: ${positions.length} positions for ${rows} tokens`);
+      positions.forEach((p, i) => {
+        if (!Number.isInteger(p) || p < 0 || p >= c.maxSeqLen) {
+          throw new IndexError(`LlamaModel.forward: positions[${i}] = ${p}, expected a position in [0, maxSeqLen = ${c.maxSeqLen})`);
+        }
+      });
+    }
+    if (input.mask instanceof Tensor) this.checkInput('mask', input.mask, ['u32', 'i32'], rows * rows, `[rows, rows] = [${rows}, ${rows}]`);
+    else if (input.mask !== undefined && input.mask.length !== rows * rows) {
       throw new ShapeError(`LlamaModel.forward: mask has ${input.mask.length} entries, expected rows·rows = ${rows * rows} for ${rows} tokens`);
     }
     const capture = input.capture ?? [];
@@ -199,8 +214,8 @@ export class LlamaModel {
     cache.checkRoom(rows, 'LlamaModel.forward');
 
     const device = this.device;
-    const pos = this.uploads.get('positions', positions, [rows], 'i32'); // [rows], held by this.uploads
-    const mask = input.mask ? this.uploads.get('mask', input.mask, [rows, rows], 'u32') : undefined; // [rows, rows]
+    const pos = positions instanceof Tensor ? positions : this.uploads.get('positions', positions, [rows], 'i32'); // [rows], borrowed or held by this.uploads
+    const mask = input.mask instanceof Tensor ? input.mask : input.mask ? this.uploads.get('mask', input.mask, [rows, rows], 'u32') : undefined; // [rows, rows]
     let x: Tensor = embedding(this.tokenEmbedding, tokens); // [rows, dim]
     if (c.embedScale !== undefined && c.embedScale !== 1) {
       const scaled = scale(x, c.embedScale); // Gemma: x·√dim

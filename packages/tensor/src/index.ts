@@ -35,6 +35,7 @@ export { topk, TOPK_MAX_K, type TopK, type TopkOptions } from './ops/topk';
 export { selectTopk, type TopkChoice, type TopkKernel, type TopkShape } from './ops/topk/select';
 export { frontier, FRONTIER_MAX_CANDIDATES, FRONTIER_MAX_WIDTH } from './ops/frontier';
 export { levelMask } from './ops/level-mask';
+export { rerankTree, RERANK_MAX_CANDIDATES, RERANK_MAX_NODES, type RerankedTree, type RerankOptions } from './ops/rerank-tree';
 export { mlpTopK, MlpStack, MLP_TOPK_MAX_K, MLP_TOPK_MAX_DIM, MLP_TOPK_MAX_IN, type MlpStackMember, type MlpTopKOptions } from './ops/mlp-topk';
 export { linear, linearNaive, columnConfig, sharesRows, SHARE_LANES, type LinearOptions, type ColumnConfig } from './ops/linear';
 export { QuantizedMatrix, Q8_GROUP } from './ops/linear/quantized-matrix';

@@ -14,6 +14,7 @@ export { argmaxCpu } from './argmax';
 export { topkCpu } from './topk';
 export { frontierCpu } from './frontier';
 export { treeMaskCpu } from './tree-mask';
+export { rerankTreeCpu, type RerankedTreeCpu } from './rerank-tree';
 export { mlpTopKCpu, type MlpStackCpuMember } from './mlp-topk';
 export { linearCpu, matmulCpu, type MatmulCpuShape } from './linear';
 export { fusedLinearCpu, linearPrologueCpu, type FusedLinearCpu } from './linear';
