@@ -99,14 +99,14 @@ describe('dynamic trees: misuse', () => {
 });
 
 describe('dynamic trees: frontiers picked on the GPU', () => {
-  it('draw the same trees as picking each frontier on the host (trained Hydra, Hydra++, EAGLE and EAGLE-3 heads)', async () => {
+  it('draw and rerank the same trees as picking each frontier and reranking on the host, in one read-back a step (trained Hydra, Hydra++, EAGLE and EAGLE-3 heads)', async () => {
     for (const file of ['hydra', 'hydra-pp', 'eagle', 'eagle3']) {
       const head = await loadHead(model, `${modelDir}/heads/${file}.safetensors`);
       // the same head, offering only level-by-level expansion (the frontier then comes from growTree's host twin)
       const hostPicks: DraftHead = {
         name: head.name,
         depth: head.depth,
-        featureLayers: head.featureLayers, // EAGLE-3 drafts from captured base layers
+        featureLayers: (head as DraftHead).featureLayers, // EAGLE-3 drafts from captured base layers
         observe: (h, s, f) => head.observe(h, s, f),
         propose: (r) => head.propose(r),
         reset: () => head.reset(),
@@ -124,8 +124,13 @@ describe('dynamic trees: frontiers picked on the GPU', () => {
         expect(dev.tokenIds).toEqual(await ar(prompt));
         expect(host.tokenIds).toEqual(dev.tokenIds);
         expect(dev.acceptedPerStep, `${file}: "${prompt}"`).toEqual(host.acceptedPerStep);
-        // the prompt's read, then per step the draft's two reads (ids, log-probs) and the verify pass's
-        expect(devReads).toBe(1 + 3 * dev.steps);
+        // the prompt's read, then one a step: the tree is reranked on the GPU and read back with the verify pass
+        expect(devReads).toBe(1 + dev.steps);
+        // sampled: the verifier reads the logits of the GPU-built tree's rows (node order restored)
+        const sampling = { temperature: 0.8 };
+        const devS = await decoder.generate({ prompt, maxNewTokens: N, head, tree, sampling, seed: 5 });
+        const hostS = await decoder.generate({ prompt, maxNewTokens: N, head: hostPicks, tree, sampling, seed: 5 });
+        expect(devS.tokenIds).toEqual(hostS.tokenIds);
       }
       head.dispose();
     }

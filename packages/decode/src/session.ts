@@ -4,13 +4,13 @@
 // emit; `request()` checks the options before the loop, the device plumbing sits below it.
 //
 // Autoregressive decoding is the same loop with no head and a root-only tree.
-import { argmax, concat, flags, gatherRows, HydraError, OptionError, slice, Tensor } from '@hydra-ts/tensor';
+import { argmax, concat, flags, gatherRows, HydraError, OptionError, RERANK_MAX_CANDIDATES, RERANK_MAX_NODES, rerankTree, slice, Tensor, type RerankedTree } from '@hydra-ts/tensor';
 import { promptTypeProblem, TokenLimitError, type ForwardOutput, type KVCache, type LlamaModel, type StopReason } from '@hydra-ts/model';
 import type { DraftHead } from '@hydra-ts/heads';
 import { DynamicTree, growTree, rootOnly, treeFromLevels, type CandidateTree } from '@hydra-ts/tree';
 import { argmaxOf, checkSamplingOptions, createRng, greedyVerifier, sampleFromLogits, samplingVerifier, type Rng, type SamplingOptions, type Verifier, type VerifyResult } from '@hydra-ts/verify';
 import { DecodeStats } from './stats';
-import { rowLayout, type RowLayout } from './rows';
+import { byNode, rowLayout, treeOfRows, type RowLayout } from './rows';
 
 /** A session or a draft head asked to run two generations at once. */
 export class SessionBusyError extends HydraError {}
@@ -111,8 +111,17 @@ interface Draft {
   draftProbs: Float32Array | null; // [size, vocab] per node: what a sampling head drew each token from
 }
 
+/** A dynamic tree built on the GPU (rerankTree): the tree itself comes back with the verify pass's read. */
+interface BuiltDraft {
+  built: RerankedTree;
+  root: number;
+  name: string;
+}
+
 /** One tree forward's outputs, read back for the verifier. */
 interface TreePass {
+  tree: CandidateTree;
+  layout: RowLayout;
   fwd: ForwardOutput;
   tokens: Int32Array; // [size] per node
   draftProbs: Float32Array | null; // [size, vocab] per node
@@ -314,19 +323,18 @@ export class DecodeSession {
   private async step(root: number, shape: CandidateTree | DynamicTree, plan: Plan, stats: DecodeStats): Promise<{ accepted: number[]; next: number }> {
     let t0 = now();
     const draft = shape instanceof DynamicTree ? await this.grow(root, shape) : await this.propose(root, shape);
-    const tree = draft.tree;
     stats.headMs += now() - t0;
 
     t0 = now();
-    const pass = await this.forwardTree(draft, plan.verifier);
+    const pass = 'built' in draft ? await this.forwardBuilt(draft, plan.verifier) : await this.forwardTree(draft, plan.verifier);
     stats.baseMs += now() - t0;
 
     t0 = now();
-    const result = this.verify(pass, tree, plan);
+    const result = this.verify(pass, plan);
     stats.verifyMs += now() - t0;
 
     t0 = now();
-    const accepted = this.commit(pass, draft.layout, result);
+    const accepted = this.commit(pass, result);
     stats.commitMs += now() - t0;
     return { accepted, next: result.next };
   }
@@ -495,14 +503,28 @@ export class DecodeSession {
     return { tree, layout, root, tokens, onDevice: null, draftProbs: draftProbs ?? null };
   }
 
-  /** 1'. propose with a dynamic tree: grown from the head's level-by-level top-k (growTree). */
-  private async grow(root: number, spec: DynamicTree): Promise<Draft> {
+  /**
+   * 1'. propose with a dynamic tree: grown from the head's level-by-level top-k. With a fixed
+   * budget and a head that records every level on the GPU, the tree is reranked there too
+   * (rerankTree) and the verify pass is recorded behind it: one read-back a step, as for a fixed
+   * tree. Otherwise the levels come back and growTree / treeFromLevels rerank them here.
+   */
+  private async grow(root: number, spec: DynamicTree): Promise<Draft | BuiltDraft> {
     const head = this.head!;
     const depth = spec.depthFor(head.depth);
     const drafting = head.draftLevels!({ root, context: this.committed, depth });
     try {
+      const k = spec.topK;
+      const candidates = k + (depth - 1) * k * k;
+      const nodes = Math.min(spec.maxNodes, candidates);
+      const onGpu = this.deviceProposals && !spec.stepMs && nodes <= RERANK_MAX_NODES && candidates <= RERANK_MAX_CANDIDATES;
+      const levels = onGpu ? drafting.record?.(k) : null;
+      if (levels) {
+        const built = rerankTree(levels.ids, levels.logProbs, levels.picks, { k, depth, nodes, root, start: this.cache.length });
+        return { built, root, name: spec.name };
+      }
       // every level recorded at once where the head picks the frontiers itself (on the GPU), else level by level
-      const all = drafting.all?.(spec.topK);
+      const all = drafting.all?.(k);
       const { tree, tokens } = all ? treeFromLevels(root, spec, await all) : await growTree(root, spec, depth, drafting.expand);
       return { tree, layout: rowLayout(tree), root, tokens, onDevice: null, draftProbs: null };
     } finally {
@@ -530,15 +552,9 @@ export class DecodeSession {
       onDevice?.dispose();
       throw e;
     }
-    const byNode = <T extends Int32Array | Float32Array>(byRow: T, width: number): T => {
-      if (layout.identity) return byRow;
-      const out = new (byRow.constructor as { new (n: number): T })(byRow.length);
-      layout.rowOf.forEach((row, node) => out.set(byRow.subarray(row * width, row * width + width), node * width));
-      return out;
-    };
     const logits = fwd.logits!; // [n, vocab]
     let tokens = draft.tokens;
-    const pass: TreePass = { fwd, tokens: tokens!, draftProbs: draft.draftProbs };
+    const pass: TreePass = { tree, layout, fwd, tokens: tokens!, draftProbs: draft.draftProbs };
     try {
       if (verifier.needs === 'argmax') {
         const am = argmax(logits); // [n]
@@ -547,11 +563,11 @@ export class DecodeSession {
         const read = (await both.read()) as Int32Array;
         if (both !== am) both.dispose();
         am.dispose();
-        if (onDevice) tokens = byNode(read.slice(0, n), 1);
-        pass.argmax = byNode(read.slice(read.length - n), 1);
+        if (onDevice) tokens = byNode(layout, read.slice(0, n), 1);
+        pass.argmax = byNode(layout, read.slice(read.length - n), 1);
       } else {
-        if (onDevice) tokens = byNode((await onDevice.read()) as Int32Array, 1);
-        pass.logits = byNode((await logits.read()) as Float32Array, model.config.vocabSize);
+        if (onDevice) tokens = byNode(layout, (await onDevice.read()) as Int32Array, 1);
+        pass.logits = byNode(layout, (await logits.read()) as Float32Array, model.config.vocabSize);
       }
       if (tokens![0] !== draft.root) throw new OptionError(`head '${this.head!.name}'.proposeOnDevice put token ${tokens![0]} at the root, expected ${draft.root}`);
     } catch (e) {
@@ -566,15 +582,62 @@ export class DecodeSession {
     return pass;
   }
 
+  /** 2'. the verify pass over a tree built on the GPU; the tree's rows (tokens, parents) come back in the verifier's read. */
+  private async forwardBuilt(draft: BuiltDraft, verifier: Verifier): Promise<TreePass> {
+    const { built } = draft;
+    const n = built.tokens.size;
+    const release = () => [built.tokens, built.positions, built.parents, built.mask].forEach((t) => t.dispose());
+    let fwd: ForwardOutput;
+    try {
+      fwd = this.model.forward(this.cache, { tokens: built.tokens, positions: built.positions, mask: built.mask, logits: 'all', capture: this.capture });
+    } catch (e) {
+      release();
+      throw e;
+    }
+    const logits = fwd.logits!; // [n, vocab] in row order
+    try {
+      let rows: Int32Array; // [2n]: each row's token, then each row's parent row
+      let argmaxRows: Int32Array | null = null;
+      let logitRows: Float32Array | null = null;
+      if (verifier.needs === 'argmax') {
+        const am = argmax(logits); // [n]
+        const all = concat([built.tokens, built.parents, am], 0);
+        const read = (await all.read()) as Int32Array;
+        all.dispose();
+        am.dispose();
+        rows = read.subarray(0, 2 * n);
+        argmaxRows = read.slice(2 * n);
+      } else {
+        const both = concat([built.tokens, built.parents], 0);
+        const [read, l] = await Promise.all([both.read() as Promise<Int32Array>, logits.read() as Promise<Float32Array>]);
+        both.dispose();
+        rows = read;
+        logitRows = l;
+      }
+      const { tree, layout } = treeOfRows(rows.subarray(n, 2 * n), draft.name);
+      const pass: TreePass = { tree, layout, fwd, tokens: byNode(layout, rows.slice(0, n), 1), draftProbs: null };
+      if (argmaxRows) pass.argmax = byNode(layout, argmaxRows, 1);
+      if (logitRows) pass.logits = byNode(layout, logitRows, this.model.config.vocabSize);
+      return pass;
+    } catch (e) {
+      fwd.hidden.dispose();
+      fwd.features?.dispose();
+      logits.dispose();
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
   /** 3. verify: the accepted path through the tree and the next root. */
-  private verify(pass: TreePass, tree: CandidateTree, plan: Plan): VerifyResult {
-    const { tokens, draftProbs, argmax, logits } = pass;
+  private verify(pass: TreePass, plan: Plan): VerifyResult {
+    const { tree, tokens, draftProbs, argmax, logits } = pass;
     return plan.verifier.verify({ tree, tokens, draftProbs, vocabSize: this.model.config.vocabSize, argmax, logits }, plan.rng);
   }
 
   /** 4. commit the accepted rows: base cache, held tokens, then the head's state. Returns the path's tokens. */
-  private commit(pass: TreePass, layout: RowLayout, result: VerifyResult): number[] {
-    const { fwd } = pass;
+  private commit(pass: TreePass, result: VerifyResult): number[] {
+    const { fwd, layout } = pass;
     try {
       const L = this.cache.length;
       const rows = result.path.map((node) => layout.rowOf[node]);

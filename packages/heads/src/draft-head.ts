@@ -53,7 +53,26 @@ export interface LevelDrafting {
    * Called instead of expand, never after it.
    */
   all?(k: number): Promise<DraftedLevels> | null;
+  /**
+   * Optional: every level recorded on the GPU as `all` drafts them, nothing read back, so the
+   * caller can build the verified tree there too (rerankTree in @hydra-ts/tensor) and record the
+   * verify pass behind it; null where it cannot for this k. Called instead of expand and all.
+   */
+  record?(k: number): DeviceLevels | null;
   dispose(): void;
+}
+
+/**
+ * A step's drafted levels left on the GPU (LevelDrafting.record), in rerankTree's layout; the
+ * tensors belong to the drafting (freed by its dispose(), which may come once the consumer is recorded).
+ */
+export interface DeviceLevels {
+  /** [k + (depth − 1)·k²] i32: level 1's k candidates, then each later level's [k, k], rows in its frontier's order. */
+  ids: Tensor;
+  /** The same candidates' log-probabilities, f32. */
+  logProbs: Tensor;
+  /** [(depth − 1)·k] i32: each level's frontier as entries of that level ([1], unused, for one level). */
+  picks: Tensor;
 }
 
 /** A proposal request for proposeOnDevice: the tree's nodes in the verify pass's row order. */

@@ -1,5 +1,5 @@
 // Public API of @hydra-ts/heads.
-export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBase, LevelDraftRequest, LevelDrafting } from './draft-head';
+export type { DraftHead, ProposeRequest, DeviceProposeRequest, Proposal, HeadBase, LevelDraftRequest, LevelDrafting, DeviceLevels } from './draft-head';
 export { TopKHeads } from './draft-head';
 export { MedusaHeads } from './medusa';
 export { medusaHead, hydraHead, speculatorStage, gpuHeadOps, type HeadOps, type StageOps } from './blocks';

@@ -214,7 +214,16 @@ export abstract class SequentialTopKHeads extends TopKHeads {
         if (!this.devicePicks || k > TOPK_MAX_K || k > FRONTIER_MAX_WIDTH) return null;
         if (done || level > 0) throw new HeadStateError(`${this.name}.draftLevels: all() after the drafting started or ended`);
         level = req.depth;
-        return this.draftAll(hT, req, k, keep);
+        return this.readLevels(this.recordLevels(hT, req, k, keep), keep);
+      },
+      record: (k) => {
+        if (!this.devicePicks || k > TOPK_MAX_K || k > FRONTIER_MAX_WIDTH) return null;
+        if (done || level > 0) throw new HeadStateError(`${this.name}.draftLevels: record() after the drafting started or ended`);
+        level = req.depth;
+        const levels = this.recordLevels(hT, req, k, keep);
+        const flat = (ts: Tensor[]) => (ts.length === 1 ? keep(ts[0].reshape([ts[0].size])) : keep(concat(ts.map((t) => keep(t.reshape([t.size]))), 0)));
+        const picks = levels.picks.length > 0 ? flat(levels.picks) : this.uploads.get('dynamic tree: no picks', [0], [1], 'i32'); // held by uploads
+        return { ids: flat(levels.ids), logProbs: flat(levels.logProbs), picks };
       },
       dispose: () => {
         if (done) return;
@@ -228,9 +237,10 @@ export abstract class SequentialTopKHeads extends TopKHeads {
   /**
    * Every level recorded on the GPU: each level's rows ranked by log softmax and top-k, the next
    * frontier picked by `frontier` (the k best by path score), their rows built from it with no
-   * read-back, and all levels read back at the end in one i32 and one f32 read.
+   * read-back. Per level: ids and log-probabilities [rows, k], and the frontier's entries [k] (all
+   * levels but the last), each made with `keep`.
    */
-  private async draftAll(hT: Tensor, req: LevelDraftRequest, k: number, keep: Keep): Promise<DraftedLevels> {
+  private recordLevels(hT: Tensor, req: LevelDraftRequest, k: number, keep: Keep): { ids: Tensor[]; logProbs: Tensor[]; picks: Tensor[] } {
     let x = this.firstRows(hT, req.root, keep); // [1, width]
     let base = this.uploads.get('dynamic tree root score', [0], [1], 'f32'); // held by uploads
     const ids: Tensor[] = []; // per level [rows, k] i32
@@ -247,6 +257,12 @@ export abstract class SequentialTopKHeads extends TopKHeads {
       x = this.nextRows(x, { depth: level, from: next.rows, at: next.entries, ids: top.indices, nodes: null, drafted: null }, keep);
       base = keep(next.scores);
     }
+    return { ids, logProbs, picks };
+  }
+
+  /** The recorded levels read back in one i32 and one f32 read. */
+  private async readLevels(rec: { ids: Tensor[]; logProbs: Tensor[]; picks: Tensor[] }, keep: Keep): Promise<DraftedLevels> {
+    const { ids, logProbs, picks } = rec;
     const flat = (ts: Tensor[]) => (ts.length === 1 ? keep(ts[0].reshape([ts[0].size])) : keep(concat(ts.map((t) => keep(t.reshape([t.size]))), 0)));
     const ints = flat([...ids, ...picks]);
     const floats = flat(logProbs);

@@ -111,7 +111,8 @@ describe('DynamicTree options', () => {
     expect(t.depthFor(12)).toBe(9); // past the default cap of 6
     expect(t.depthFor(7)).toBe(7); // never past the head's depth
     const m = parseDynamicTree('dynamic-d8')!;
-    expect([m.measured, m.depth, m.topK]).toEqual([true, 8, 8]);
+    expect([m.measured, m.depth, m.topK]).toEqual([true, 8, 6]); // top-k by default ⌈√32⌉
+    expect([4, 16, 32, 64, 400].map((n) => new DynamicTree({ maxNodes: n }).topK)).toEqual([2, 4, 6, 8, 8]);
     expect(parseDynamicTree('dynamic-16-d8-k4')).toBeNull(); // k before d
     expect(() => parseDynamicTree('dynamic-16-d0')).toThrow(/depth 0; expected -d<D> with D in \[1, 1023\]/);
   });

@@ -16,7 +16,11 @@ import { TreeError } from './errors';
 export interface DynamicTreeOptions {
   /** Levels drafted per step; default the head's depth (capped at 6, as EAGLE-2 drafts). */
   depth?: number;
-  /** Children drafted per expanded node, and nodes expanded per level; default 8. */
+  /**
+   * Children drafted per expanded node, and nodes expanded per level; default ⌈√maxNodes⌉ in
+   * [2, 8] (4 for 16 candidates, 6 for 32): each level drafts topK² candidates, most of which a
+   * small budget never keeps.
+   */
   topK?: number;
   /** Most candidates verified per step (root excluded); default 32. */
   maxNodes?: number;
@@ -37,7 +41,10 @@ export interface DynamicTreeOptions {
 
 /** The default number of candidates a dynamic tree verifies per step. */
 export const DYNAMIC_DEFAULT_NODES = 32;
-const DEFAULT_TOPK = 8;
+/** The default top-k for a budget of `maxNodes` candidates (see DynamicTreeOptions.topK). */
+export function defaultTopK(maxNodes: number): number {
+  return Math.min(8, Math.max(2, Math.ceil(Math.sqrt(maxNodes))));
+}
 /** EAGLE-2 drafts at most this deep by default; deeper levels rarely survive the rerank. */
 const DEFAULT_MAX_DEPTH = 6;
 
@@ -53,7 +60,8 @@ export class DynamicTree {
   readonly measured: boolean;
 
   constructor(opts: DynamicTreeOptions = {}) {
-    const { depth, topK = DEFAULT_TOPK, maxNodes = DYNAMIC_DEFAULT_NODES, stepMs } = opts;
+    const { depth, maxNodes = DYNAMIC_DEFAULT_NODES, stepMs } = opts;
+    const topK = opts.topK ?? (Number.isInteger(maxNodes) && maxNodes >= 1 ? defaultTopK(maxNodes) : 1);
     if (depth !== undefined && (!Number.isInteger(depth) || depth < 1 || depth > MAX_TREE_NODES - 1)) {
       throw new TreeError(`dynamic tree: depth = ${String(depth)}; expected an integer in [1, ${MAX_TREE_NODES - 1}]`);
     }
@@ -84,7 +92,7 @@ export class DynamicTree {
 /**
  * A dynamic tree by name: 'dynamic' (the budget from the device's measured cost, at most 32
  * candidates), 'dynamic-<N>' (N candidates every step), either with '-k<K>' (K children per
- * expanded node and K nodes expanded per level; default 8) and '-d<D>' (D levels drafted; default
+ * expanded node and K nodes expanded per level; default ⌈√N⌉ in [2, 8]) and '-d<D>' (D levels drafted; default
  * the head's depth, capped at 6). Null for other names.
  */
 export function parseDynamicTree(name: string): DynamicTree | null {
