@@ -40,6 +40,7 @@ import { draftedAttention, draftedAttentionBackward, type DraftedAttentionOption
 import { crossEntropyBackward, crossEntropyForward } from './grad/cross-entropy';
 import { dropoutMask } from './grad/dropout';
 import { topKCrossEntropyBackward, topKCrossEntropyForward, type SparseTeacher } from './grad/topk-cross-entropy';
+import { scaleBy } from './grad/scale-by';
 import { smoothL1Backward, smoothL1Forward } from './grad/smooth-l1';
 import { embeddingBackward } from './grad/embedding';
 import { sumRows } from './grad/reduce';
@@ -387,6 +388,57 @@ export class Tape {
     const { loss, stats } = topKCrossEntropyForward(logits.value, teacher, weight);
     this.keep(stats);
     return this.record(loss, [logits], (g) => [topKCrossEntropyBackward(logits.value, teacher, weight, stats, g)]);
+  }
+
+  /**
+   * lossOf(tape, x[r0:r1]·wᵀ, r0, r1) summed over row chunks of at most `maxRows` rows -> [1]:
+   * an output layer and its loss without the whole [rows, out] logits alive at once (at a 152K
+   * vocabulary they exceed a storage binding and grow with rows × vocabulary). Each chunk runs on
+   * a tape of its own, whose backward is taken at once (its logits and their gradient then die);
+   * the chunks' gradients of x and w are kept and scaled by this loss's upstream gradient in
+   * backward. lossOf must return a one-element Var recorded on the tape it is given. With
+   * `gradients: false` (evaluation) no backward is taken and the result carries no gradient.
+   */
+  chunkedLinearLoss(x: Var, w: Var, maxRows: number, lossOf: (tape: Tape, logits: Var, r0: number, r1: number) => Var, options: { gradients?: boolean } = {}): Var {
+    this.check('chunkedLinearLoss', x, w);
+    if (x.value.rank !== 2) throw new ShapeError(`chunkedLinearLoss: x ${x.value.describe()} must be [rows, in]`);
+    if (!(Number.isInteger(maxRows) && maxRows >= 1)) throw new OptionError(`chunkedLinearLoss: maxRows = ${maxRows}, expected an integer >= 1`);
+    const rows = x.shape[0];
+    const grads = options.gradients ?? true;
+    const wProxy = new Var(w.value, { requiresGrad: grads && w.requiresGrad, name: w.name }); // gathers dL/dw over the chunks
+    const dxChunks: Tensor<'f32'>[] = [];
+    let total: Tensor | null = null;
+    try {
+      for (let r0 = 0; r0 < Math.max(1, rows); r0 += maxRows) {
+        const r1 = Math.min(rows, r0 + maxRows);
+        const chunk = new Tape(this.device);
+        const xc = new Var(slice(x.value, 0, r0, r1), { requiresGrad: grads && x.requiresGrad, name: x.name }); // [r1 − r0, in]
+        try {
+          const l = lossOf(chunk, chunk.linear(xc, wProxy), r0, r1);
+          if (l.tape !== chunk || l.value.size !== 1) throw new AutogradError(`chunkedLinearLoss: lossOf returned ${l}, expected a one-element Var of the chunk's tape`);
+          const sum: Tensor = total ? add(total, l.value) : l.value.reshape([1]);
+          total?.dispose();
+          total = sum;
+          if (l.requiresGrad) chunk.backward(l);
+          if (xc.grad) dxChunks.push(xc.grad);
+          else if (xc.requiresGrad) dxChunks.push(this.device.tensor(new Float32Array((r1 - r0) * x.shape[1]), [r1 - r0, x.shape[1]]));
+          xc.grad = null;
+        } finally {
+          chunk.dispose();
+          xc.value.dispose();
+        }
+      }
+    } catch (e) {
+      for (const t of dxChunks) t.dispose();
+      wProxy.grad?.dispose();
+      total?.dispose();
+      throw e;
+    }
+    if (!grads) return this.record(total!, [], () => []);
+    const dx = x.requiresGrad ? this.keep(dxChunks.length === 1 ? dxChunks[0] : (concat(dxChunks, 0) as Tensor<'f32'>)) : null; // [rows, in]
+    if (dxChunks.length > 1) for (const t of dxChunks) t.dispose();
+    const dw = wProxy.grad ? this.keep(wProxy.grad) : null; // [out, in]
+    return this.record(total!, [x, w], (g) => [dx ? scaleBy(dx, g) : null, dw ? scaleBy(dw, g) : null]);
   }
 
   /**

@@ -81,15 +81,16 @@ describe('eagle3 training forward', () => {
     const sequences = [{ start: 0, length: seqA.length }, { start: seqA.length, length: seqB.length }];
     const tape = new Tape(model.device);
     const out = trained.forwardDraft(tape, { hidden, tokens, sequences });
-    expect(out.logits.length).toBe(3);
-    expect(out.logits[0].shape).toEqual([rows, 200]); // over the draft vocabulary
+    const logits = out.outputs.map((o) => tape.linear(o.hidden, o.weight));
+    expect(logits.length).toBe(3);
+    expect(logits[0].shape).toEqual([rows, 200]); // over the draft vocabulary
     expect(out.features).toBeNull();
     expect(trained.draftsPerRow).toBe(3);
     const embeddings = (await model.tokenEmbedding.read()) as Float32Array;
     const rope = { theta: model.config.ropeTheta, layout: model.config.ropeLayout, eps: model.config.normEps };
     let checked = 0;
     for (let j = 0; j < 3; j++) {
-      const got = (await out.logits[j].value.read()) as Float32Array; // [rows, vocab]
+      const got = (await logits[j].value.read()) as Float32Array; // [rows, vocab]
       for (const [s, seq, F] of [[sequences[0], seqA, fa], [sequences[1], seqB, fb]] as const) {
         for (let t = 0; t + j + 1 < seq.length; t++) {
           const path = Array.from(seq.subarray(t + 2, t + j + 2));
@@ -121,7 +122,7 @@ describe('eagle3 training forward', () => {
     const F = await featuresOf(seqA, trained.config.eagle3!.featureLayers);
     const hidden = model.device.tensor(F, [seqA.length, 3 * dim]);
     const tape = new Tape(model.device);
-    const { logits } = trained.forwardDraft(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
+    const logits = trained.forward(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
     const embeddings = (await model.tokenEmbedding.read()) as Float32Array;
     const base = { theta: model.config.ropeTheta, layout: model.config.ropeLayout, eps: model.config.normEps };
     const D = d2t.length;
@@ -156,7 +157,7 @@ describe('eagle3 training forward', () => {
     const F = await featuresOf(seqA, trained.config.eagle3!.featureLayers);
     const hidden = model.device.tensor(F, [seqA.length, 3 * dim]);
     const tape = new Tape(model.device);
-    const { logits } = trained.forwardDraft(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
+    const logits = trained.forward(tape, { hidden, tokens: seqA, sequences: [{ start: 0, length: seqA.length }] });
     const targets = Int32Array.from(seqA, (_, t) => (t + 2 < seqA.length ? d2t.indexOf(seqA[t + 2]) : -1)); // draft ids, −1 outside
     tape.backward(tape.add(tape.crossEntropy(logits[0], targets), tape.crossEntropy(logits[1], targets)));
     for (const [name, p] of trained.params) {

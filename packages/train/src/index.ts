@@ -6,7 +6,7 @@ export { DataError, encodeTokenFile, decodeTokenFile, isTokenFile, parseCorpus, 
 export { distillCorpus, type DistillOptions } from './distill';
 export { draftVocabulary, draftCoverage } from './draft-vocab';
 export { writeFileAtomic } from './files';
-export { TrainableHeads, shiftedTokens, type HeadBatch, type HeadForwardOptions, type SequenceRows } from './trainable-heads';
+export { TrainableHeads, shiftedTokens, type DraftOutput, type HeadBatch, type HeadForwardOptions, type SequenceRows } from './trainable-heads';
 export { TeacherCache, teacherMode, FULL_TEACHER_MAX_BYTES, DEFAULT_TEACHER_TOP_K, type TeacherMode, type TeacherTopK, type TeacherBuildOptions } from './teacher';
 export type { SparseTeacher } from './grad/topk-cross-entropy';
 export { draftLoss, draftTargets, headTargets, type DraftLossOptions } from './loss';

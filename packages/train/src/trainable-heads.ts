@@ -40,6 +40,12 @@ export interface HeadBatch {
   sequences: readonly SequenceRows[];
 }
 
+/** A head's output layer, not yet applied: its logits are hidden · weightᵀ, [rows, scored vocabulary]. */
+export interface DraftOutput {
+  hidden: Var; // [rows, in]
+  weight: Var; // [scored vocabulary, in]
+}
+
 export interface HeadForwardOptions {
   /** Dropout on each block's SiLU branch; 0 (default) in evaluation. */
   dropout?: number;
@@ -129,14 +135,15 @@ export class TrainableHeads {
    * token 0 in their place (their targets are masked by the loss).
    */
   forward(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): Var[] {
-    return this.forwardDraft(tape, batch, opts).logits;
+    return this.forwardDraft(tape, batch, opts).outputs.map((o) => tape.linear(o.hidden, o.weight));
   }
 
   /**
-   * What forward() returns, with an EAGLE head's output features: row t holds f'_{t+1}, which
-   * its feature loss regresses onto the base model's f_{t+1} (null for the other kinds).
+   * What forward() computes, up to each head's output layer (the loss applies it row chunk by row
+   * chunk at large vocabularies), with an EAGLE head's output features: row t holds f'_{t+1},
+   * which its feature loss regresses onto the base model's f_{t+1} (null for the other kinds).
    */
-  forwardDraft(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): { logits: Var[]; features: Var | null } {
+  forwardDraft(tape: Tape, batch: HeadBatch, opts: HeadForwardOptions = {}): { outputs: DraftOutput[]; features: Var | null } {
     const c = this.config;
     const rows = batch.tokens.length;
     const width = c.kind === 'eagle3' ? 3 * c.dim : c.dim;
@@ -157,25 +164,25 @@ export class TrainableHeads {
       }
       return this.eagleForward(tape, h, batch);
     }
-    if (c.kind === 'eagle3') return { logits: this.eagle3Forward(tape, h, batch), features: null };
+    if (c.kind === 'eagle3') return { outputs: this.eagle3Forward(tape, h, batch), features: null };
     if (c.prefix) h = this.prefixForward(tape, h, batch.sequences);
     const output = (i: number) => (c.sharedOutput ? tape.constant(this.sharedOutput(), 'base output') : this.param(`heads.${i}.lm_head.weight`)); // [scored vocab, dim]
-    if (c.kind === 'mlp-speculator') return { logits: this.speculatorForward(tape, h, batch, p, seed), features: null };
+    if (c.kind === 'mlp-speculator') return { outputs: this.speculatorForward(tape, h, batch, p, seed), features: null };
     // the heads' own forwards (blocks.ts of @hydra-ts/heads) on the tape, dropout on each block's SiLU branch
     const ops = this.tapeOps(tape, p, seed);
-    const logits: Var[] = [];
+    const outputs: DraftOutput[] = [];
     if (c.kind === 'medusa') {
-      for (let i = 0; i < c.numHeads; i++) logits.push(tape.linear(medusaHead(ops, i, c.layers, h), output(i)));
-      return { logits, features: null };
+      for (let i = 0; i < c.numHeads; i++) outputs.push({ hidden: medusaHead(ops, i, c.layers, h), weight: output(i) });
+      return { outputs, features: null };
     }
     const table = tape.constant(this.base.tokenEmbedding, 'token embedding');
     const embedded: Var[] = []; // e(x_{t+j}) for j = 1.. [rows, dim]
     for (let i = 0; i < c.numHeads; i++) {
       embedded.push(tape.embedding(table, shiftedTokens(batch, i + 1)));
       const x = tape.concat([h, ...embedded], 1); // [rows, (i+2)·dim]
-      logits.push(tape.linear(hydraHead(ops, i, c.layers, x), output(i)));
+      outputs.push({ hidden: hydraHead(ops, i, c.layers, x), weight: output(i) });
     }
-    return { logits, features: null };
+    return { outputs, features: null };
   }
 
   /** Draft logits per row: one set for an EAGLE head (depth 1, teacher-forced), one per head (or unrolled step) otherwise. */
@@ -222,7 +229,7 @@ export class TrainableHeads {
     };
   }
 
-  private speculatorForward(tape: Tape, h: Var, batch: HeadBatch, p: number, seed: number): Var[] {
+  private speculatorForward(tape: Tape, h: Var, batch: HeadBatch, p: number, seed: number): DraftOutput[] {
     const c = this.config;
     const sc = c.speculator!;
     const scaleC = speculatorEmbeddingScale(c.numHeads, sc.innerDim);
@@ -232,13 +239,13 @@ export class TrainableHeads {
       s = tape.rmsnorm(h, tape.constant(this.inputGain, 'input gain'), SPECULATOR_NORM_EPS); // h_t / rms / √2
     }
     const ops = this.tapeOps(tape, 0, seed);
-    const logits: Var[] = [];
+    const outputs: DraftOutput[] = [];
     for (let i = 0; i < c.numHeads; i++) {
       s = speculatorStage(ops, i, s, shiftedTokens(batch, i + 1), scaleC, SPECULATOR_NORM_EPS); // [rows, inner]
       if (p > 0) s = tape.dropout(s, p, seed * 4099 + i * 64);
-      logits.push(tape.linear(s, this.param(`speculator.head.${i}.weight`))); // [rows, vocab]
+      outputs.push({ hidden: s, weight: this.param(`speculator.head.${i}.weight`) }); // logits [rows, vocab]
     }
-    return logits;
+    return outputs;
   }
 
   /**
@@ -248,12 +255,12 @@ export class TrainableHeads {
    * the base distribution at t+1), and is the feature returned for the regression onto f_{t+1}.
    * Rows past a sequence's end get token 0 (their targets are masked).
    */
-  private eagleForward(tape: Tape, f: Var, batch: HeadBatch): { logits: Var[]; features: Var } {
+  private eagleForward(tape: Tape, f: Var, batch: HeadBatch): { outputs: DraftOutput[]; features: Var } {
     const e = tape.embedding(tape.constant(this.base.tokenEmbedding, 'token embedding'), shiftedTokens(batch, 1)); // [rows, dim] e(x_{t+1})
     const bias = this.config.eagle!.fcBias === false ? undefined : this.param('eagle.fc.bias'); // vLLM's EAGLE fc has none
     const g = tape.linear(tape.concat([e, f], 1), this.param('eagle.fc.weight'), bias); // [rows, dim]
     const features = this.layerForward(tape, g, batch.sequences, 'eagle', this.config.eagle!); // [rows, dim] f'_{t+1}
-    return { logits: [tape.linear(features, tape.constant(this.base.outputWeight, 'base output'))], features };
+    return { outputs: [{ hidden: features, weight: tape.constant(this.base.outputWeight, 'base output') }], features };
   }
 
   /**
@@ -266,7 +273,7 @@ export class TrainableHeads {
    *   logits_j = lm_head (rms(m_j) · norm) [rows, draftVocabSize], drafting x_{t+j+2} as a draft id
    * (base id d2t[id]); the loss compares them with a teacher over the same draft ids.
    */
-  private eagle3Forward(tape: Tape, F: Var, batch: HeadBatch): Var[] {
+  private eagle3Forward(tape: Tape, F: Var, batch: HeadBatch): DraftOutput[] {
     const c = this.config;
     const e3 = c.eagle3!;
     const bc = this.base.config;
@@ -279,7 +286,7 @@ export class TrainableHeads {
     const qs: Var[] = [];
     const ks: Var[] = [];
     const vs: Var[] = [];
-    const logits: Var[] = [];
+    const outputs: DraftOutput[] = [];
     for (let j = 0; j < c.numHeads; j++) {
       const positions = new Int32Array(batch.tokens.length);
       for (const s of batch.sequences) for (let t = 0; t < s.length; t++) positions[s.start + t] = t + j;
@@ -292,10 +299,10 @@ export class TrainableHeads {
       const o = tape.add(a, tape.linear(att, w('wo')));
       const n = tape.rmsnorm(o, w('ffn_norm'), eps);
       const m = tape.add(o, tape.linear(tape.mul(tape.silu(tape.linear(n, w('w1'))), tape.linear(n, w('w3'))), w('w2'))); // [rows, dim]
-      logits.push(tape.linear(tape.rmsnorm(m, w('norm'), eps), w('lm_head'))); // [rows, draftVocabSize]
+      outputs.push({ hidden: tape.rmsnorm(m, w('norm'), eps), weight: w('lm_head') }); // logits [rows, draftVocabSize]
       a = m;
     }
-    return logits;
+    return outputs;
   }
 
   /** PrefixMLP: one Llama layer over each sequence's hidden states (causal, positions from 0), then its final norm. */

@@ -3,13 +3,13 @@
 // (batch order and dropout depend only on seed and step; the optimiser state is saved exactly).
 import { HEAD_KINDS, type HeadKind } from '@hydra-ts/heads';
 import type { LlamaModel } from '@hydra-ts/model';
-import { gatherRows, seededRandom, type Tensor } from '@hydra-ts/tensor';
+import { gatherRows, linear, seededRandom, slice, type Tensor } from '@hydra-ts/tensor';
 import { Tape, type Var } from './autograd';
-import { draftLoss, draftTargets, headTargets } from './loss';
+import { draftLoss, draftTargets, headTargets, logitChunkRows } from './loss';
 import { AdamW, learningRateAt } from './optim';
 import { TrainOptionError } from './errors';
 import type { TeacherCache } from './teacher';
-import type { HeadBatch, TrainableHeads } from './trainable-heads';
+import type { DraftOutput, HeadBatch, TrainableHeads } from './trainable-heads';
 
 export interface TrainConfig {
   kind: HeadKind;
@@ -220,18 +220,28 @@ export class HeadTrainer {
       const tape = new Tape(batch.hidden.device);
       try {
         const out = this.heads.forwardDraft(tape, batch);
-        const logits = out.logits;
-        const { loss, held } = this.loss(tape, out, batch, rows);
+        const { loss, held } = this.loss(tape, out, batch, rows, false);
         lossSum += (await loss.value.read())[0];
         batches++;
         for (const t of held) t.dispose();
         for (let i = 0; i < H; i++) {
-          const x = (await logits[i].value.read()) as Float32Array; // [rows, vocab]
+          const o = out.outputs[i];
           const base = headTargets(batch, i);
           const targets = draftTargets(base, this.teacher.draftIdOf);
+          const chunk = logitChunkRows(o);
+          let x: Float32Array = new Float32Array(0); // [chunk rows, vocab], rows from x0
+          let x0 = 0;
           for (let r = 0; r < targets.length; r++) {
             if (base[r] < 0) continue;
-            const row = x.subarray(r * V, (r + 1) * V);
+            if (r < x0 || r >= x0 + x.length / V) {
+              x0 = r;
+              const h = slice(o.hidden.value, 0, r, Math.min(targets.length, r + chunk));
+              const y = linear(h, o.weight.value);
+              x = (await y.read()) as Float32Array;
+              h.dispose();
+              y.dispose();
+            }
+            const row = x.subarray((r - x0) * V, (r - x0 + 1) * V);
             const best = argmaxOf(row);
             count[i]++;
             if ((d2t ? d2t[best] : best) === this.teacher.greedy[rows[r] + i + 1]) agree[i]++;
@@ -256,9 +266,9 @@ export class HeadTrainer {
    * The draft loss, plus for EAGLE heads featureWeight · smoothL1(f'_{t+1}, f_{t+1}) over the rows
    * whose next position is inside the sequence. Returns the loss and the tensors to dispose after backward().
    */
-  private loss(tape: Tape, out: { logits: Var[]; features: Var | null }, batch: HeadBatch, rows: Int32Array): { loss: Var; held: Tensor[] } {
+  private loss(tape: Tape, out: { outputs: DraftOutput[]; features: Var | null }, batch: HeadBatch, rows: Int32Array, gradients = true): { loss: Var; held: Tensor[] } {
     const c = this.config;
-    const { loss, held } = draftLoss(tape, out.logits, batch, rows, this.teacher, c);
+    const { loss, held } = draftLoss(tape, out.outputs, batch, rows, this.teacher, { ...c, gradients });
     if (!out.features || c.featureWeight === 0) return { loss, held };
     const next = new Int32Array(rows.length); // row t+1 of each row's sequence (itself at the end, weighted 0)
     const valid = new Float32Array(rows.length);
