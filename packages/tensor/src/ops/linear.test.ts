@@ -367,6 +367,33 @@ describe('matmul matches matmulCpu', () => {
     for (const t of [dY, X, W]) t.dispose();
   });
 
+  it.each([[5, 300, 16, 'f32'], [3, 97, 64, 'f32'], [4, 130, 96, 'f16'], [2, 41, 128, 'f16']] as const)('b [%i·, k = %i, n = %i] %s past a small binding limit: summed over k slices, as one pass', async (m, k, n, dtype) => {
+    const aa = randomArray(m * k, m + k);
+    const ba = randomArray(k * n, k + n);
+    const bq = dtype === 'f16' ? f16ToF32(f32ToF16(ba)) : ba;
+    const rowBytes = n * (dtype === 'f16' ? 2 : 4);
+    const limit = Math.max(256, Math.ceil((rowBytes * 16) / 256) * 256); // b spans several bindings
+    expect(k * rowBytes).toBeGreaterThan(limit);
+    for (const transposeA of [false, true]) {
+      const a = device.tensor(aa, transposeA ? [k, m] : [m, k]);
+      const b = dtype === 'f16' ? device.tensor(ba, [k, n], 'f16') : device.tensor(ba, [k, n]);
+      const [split, whole] = await readAll(matmul(a, b, { transposeA, maxBindingBytes: limit }), matmul(a, b, { transposeA }));
+      const ref = matmulCpu(aa, bq, { m, k, n, transposeA, transposeB: false });
+      assertClose(whole, ref, { ...TOL, what: `one pass tA=${transposeA}` });
+      assertClose(split, ref, { ...TOL, what: `split-k tA=${transposeA}` });
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('a maxBindingBytes below 256 is a typed error', () => {
+    const a = device.tensor(randomArray(6, 1), [2, 3]);
+    const b = device.tensor(randomArray(12, 2), [3, 4]);
+    expect(() => matmul(a, b, { maxBindingBytes: 100 })).toThrow(/matmul: maxBindingBytes 100 must be an integer ≥ 256/);
+    a.dispose();
+    b.dispose();
+  });
+
   it('rejects mismatched inner dimensions and wrong dtypes', () => {
     const a = device.tensor(randomArray(6, 1), [2, 3]);
     const b = device.tensor(randomArray(8, 2), [2, 4]);

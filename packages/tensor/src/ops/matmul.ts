@@ -4,7 +4,10 @@
 // tiled kernel (linear/tiled.ts).
 
 import { checkDType, checkLive, checkRank, shapeMismatch } from '../kernel';
-import type { Tensor } from '../tensor';
+import { OptionError, ShapeError } from '../errors';
+import { dtypeBytes, type Tensor } from '../tensor';
+import { add } from './elementwise';
+import { slice } from './slice';
 import { dispatchColumns } from './linear/columns';
 import { sharesRows } from './linear/select';
 import { columnConfig } from './linear/tables';
@@ -19,6 +22,8 @@ export interface MatmulOptions {
   transposeB?: boolean;
   /** Kernel: 'columns' (default, see linear.ts) or the workgroup-memory 'tiled' kernel. */
   path?: 'columns' | 'tiled';
+  /** Largest binding to use; default the device's maxStorageBufferBindingSize (tests set it small). */
+  maxBindingBytes?: number;
 }
 
 /**
@@ -45,6 +50,12 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     out.dispose();
     return device.zeros([m, n], 'f32');
   }
+  const maxBinding = options.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize;
+  if (!(Number.isInteger(maxBinding) && maxBinding >= 256)) throw new OptionError(`${op}: maxBindingBytes ${maxBinding} must be an integer ≥ 256`);
+  if (!transposeB && b.byteLength > maxBinding && m * n * 4 <= maxBinding) {
+    out.dispose();
+    return splitK(a, b, m, ka, n, transposeA, maxBinding);
+  }
   if ((options.path ?? 'columns') === 'columns') {
     // b's column c, element q: stored [n, k] (transposed) or [k, n].
     const contiguous = !transposeA && transposeB;
@@ -55,4 +66,41 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const spec: TiledKernelSpec = { transposeA, transposeB, bDtype: b.dtype, tile: DEFAULT_TILE };
   dispatchTiled(device, spec, a.buffer, b.buffer, null, out.buffer, { m, n, k: ka, ldc: n, col0: 0, ldb: n });
   return out;
+}
+
+/**
+ * c = op(a) · b with b [k, n] larger than one binding (dX = dY·W at a 152K vocabulary): the sum
+ * over slices of k, each b slice bound as a byte range of its buffer and the matching columns of
+ * op(a) copied out, so no binding exceeds maxBinding.
+ */
+function splitK(a: Tensor, b: Tensor, m: number, k: number, n: number, transposeA: boolean, maxBinding: number): Tensor<'f32'> {
+  const device = a.device;
+  const rowBytes = n * dtypeBytes(b.dtype);
+  const align = 256 / gcd(rowBytes, 256); // slices start on 256-byte offsets
+  const aRow = transposeA ? m * 4 : Math.max(1, m) * 4; // bytes of op(a)'s slice per k
+  let step = Math.floor(Math.min(maxBinding / rowBytes, maxBinding / aRow) / align) * align;
+  if (step < 1) throw new ShapeError(`matmul: b ${b.describe()} cannot be bound in slices of whole rows within ${maxBinding} bytes`);
+  step = Math.min(step, k);
+  let total: Tensor<'f32'> | null = null;
+  for (let k0 = 0; k0 < k; k0 += step) {
+    const k1 = Math.min(k, k0 + step);
+    const part = slice(a, transposeA ? 0 : 1, k0, k1); // op(a)[:, k0:k1], stored as a is
+    const c = device.empty([m, n], 'f32'); // [m, n]
+    const kk = k1 - k0;
+    const strides = { sar: transposeA ? 1 : kk, saq: transposeA ? m : 1, sbc: 1, sbq: n };
+    const range = { buffer: b.buffer, offset: k0 * rowBytes, size: Math.ceil((kk * rowBytes) / 4) * 4 };
+    dispatchColumns(device, b.dtype, part.buffer, range, null, c.buffer, m, n, kk, n, 0, columnConfig(m, Infinity, sharesRows(device)), strides);
+    part.dispose();
+    if (total) {
+      const sum = add(total, c) as Tensor<'f32'>;
+      total.dispose();
+      c.dispose();
+      total = sum;
+    } else total = c;
+  }
+  return total!;
+}
+
+function gcd(x: number, y: number): number {
+  return y === 0 ? x : gcd(y, x % y);
 }
